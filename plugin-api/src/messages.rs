@@ -1,0 +1,409 @@
+//! The JSON documents carried by the ABI's calls.
+//!
+//! Compatibility rule for 1.x: fields are only added, and every added field
+//! has a default, so both an older reader and an older writer keep working.
+//! Readers never reject unknown fields here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The four kinds of plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKind {
+    Runner,
+    Downloader,
+    Collector,
+    AttachmentProcessor,
+}
+
+impl PluginKind {
+    pub const ALL: [PluginKind; 4] = [
+        PluginKind::Runner,
+        PluginKind::Downloader,
+        PluginKind::Collector,
+        PluginKind::AttachmentProcessor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Runner => "runner",
+            PluginKind::Downloader => "downloader",
+            PluginKind::Collector => "collector",
+            PluginKind::AttachmentProcessor => "attachment_processor",
+        }
+    }
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a library declares about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LibraryManifest {
+    /// The plugin-api version the library was built against.
+    pub api_version: String,
+    pub plugins: Vec<PluginManifest>,
+}
+
+/// One plugin of a library.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginManifest {
+    pub kind: PluginKind,
+    pub name: String,
+    /// The plugin's own semver version.
+    pub version: String,
+    pub description: String,
+    /// Kind-specific facts the host needs before creating an instance,
+    /// e.g. a downloader's URI schemes or the attachment kinds a processor takes.
+    #[serde(default)]
+    pub capabilities: Value,
+}
+
+/// Since 1.1: how a library was built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    pub sdk_version: String,
+    /// The crate that built the library, and its version.
+    pub package: String,
+    pub package_version: String,
+}
+
+// ---------------------------------------------------------------- runners
+
+/// A source as the host hands it to a runner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub name: String,
+    /// The source's path, absolute.
+    pub path: PathBuf,
+    /// The directory relative paths of the configuration are resolved from.
+    pub base_dir: PathBuf,
+}
+
+/// A process the host is asked to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    pub program: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+}
+
+impl CommandSpec {
+    pub fn new(program: impl Into<String>) -> Self {
+        Self {
+            program: program.into(),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            cwd: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// The command as a shell-like line, for messages.
+    pub fn display(&self) -> String {
+        std::iter::once(self.program.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProcessExit {
+    pub code: Option<i32>,
+    /// The signal that ended it, on Unix.
+    pub signal: Option<i32>,
+}
+
+impl ProcessExit {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// A finished discovery command and what it printed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandOutput {
+    pub command: CommandSpec,
+    pub exit: ProcessExit,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Asks a runner for the next step of discovery. The host calls `discover`
+/// repeatedly, each time with every command output gathered so far, until the
+/// runner answers [`DiscoveryStep::Done`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscoverRequest {
+    pub source: SourceInfo,
+    #[serde(default)]
+    pub completed: Vec<CommandOutput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum DiscoveryStep {
+    /// Run these commands and call `discover` again with their output.
+    Run { commands: Vec<CommandSpec> },
+    /// Discovery is complete.
+    Done { tests: Vec<TestCase> },
+}
+
+/// A test as its runner identifies it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestCase {
+    /// Stable across runs; unique within the source.
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Set when the runner knows the test will not run (e.g. `#[ignore]`): the reason.
+    #[serde(default)]
+    pub skip: Option<String>,
+    /// Whatever the runner needs later to run this test; the host passes it back unread.
+    #[serde(default)]
+    pub runner_data: Value,
+}
+
+/// Asks a runner how to run a set of tests of one source in one process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRequest {
+    pub source: SourceInfo,
+    pub tests: Vec<TestCase>,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// A directory for this attempt's files; the runner may ask the process to write there.
+    pub artifacts_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionPlan {
+    pub command: CommandSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Lines a running process just printed, for live events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputRequest {
+    pub source: SourceInfo,
+    pub stream: Stream,
+    pub lines: Vec<String>,
+}
+
+/// What a runner read in live output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LiveEvent {
+    Started { id: String },
+    Finished { id: String, outcome: Outcome },
+}
+
+/// Asks a runner for the results of a finished process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectRequest {
+    pub source: SourceInfo,
+    pub tests: Vec<TestCase>,
+    pub attempt: u32,
+    pub exit: ProcessExit,
+    /// The host killed the process because it ran past its timeout.
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    pub stdout_path: PathBuf,
+    pub stderr_path: PathBuf,
+    pub artifacts_dir: PathBuf,
+}
+
+/// The outcome of one attempt of one test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Skipped,
+    TimedOut,
+    Crashed,
+    /// A requirement was not met: infrastructure, not the test.
+    Blocked,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Crashed => "crashed",
+            Outcome::Blocked => "blocked",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub id: String,
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// The failure message, when there is one.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+// ------------------------------------------------------------ downloaders
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownloadRequest {
+    pub uri: String,
+    /// Where the file must be when the call returns.
+    pub destination: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownloadResponse {
+    pub bytes: u64,
+}
+
+// ------------------------------------------------------------- collectors
+
+/// Who an attachment belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "owner", rename_all = "snake_case")]
+pub enum Owner {
+    Run,
+    Source {
+        source: String,
+    },
+    Test {
+        source: String,
+        test: String,
+    },
+    Attempt {
+        source: String,
+        test: String,
+        attempt: u32,
+    },
+}
+
+/// A file with a kind, an owner and a description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// A URI naming the format, e.g. `proctor://collector/lcov/1`.
+    pub kind: String,
+    pub path: PathBuf,
+    pub owner: Owner,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A moment in the life of a run, as collectors see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LifecycleEvent {
+    SessionStarted {
+        results_dir: PathBuf,
+    },
+    SessionFinished,
+    SourceStarted {
+        source: SourceInfo,
+    },
+    SourceFinished {
+        source: String,
+    },
+    ProcessLaunched {
+        source: String,
+        pid: u32,
+        tests: Vec<String>,
+        attempt: u32,
+    },
+    TestStarted {
+        source: String,
+        test: String,
+        attempt: u32,
+    },
+    TestFinished {
+        source: String,
+        test: String,
+        attempt: u32,
+        outcome: Outcome,
+    },
+    /// Sent before the host kills a hung process tree.
+    HangDetected {
+        source: String,
+        pid: u32,
+        process_tree: Vec<u32>,
+    },
+    ProcessCrashed {
+        source: String,
+        pid: u32,
+        signal: Option<i32>,
+    },
+    AttemptFinished {
+        source: String,
+        pid: u32,
+        attempt: u32,
+    },
+    /// An event this plugin's API version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CollectorResponse {
+    /// Environment variables for the test processes of the source that started.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+// -------------------------------------------------- attachment processors
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRequest {
+    pub attachments: Vec<Attachment>,
+    /// True while other sources still run; false for the final pass.
+    pub incremental: bool,
+    pub output_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessResponse {
+    pub attachments: Vec<Attachment>,
+}

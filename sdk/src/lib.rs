@@ -1,0 +1,78 @@
+//! Write proctor plugins in safe Rust.
+//!
+//! Implement one trait — [`Runner`], [`Downloader`], [`Collector`] or
+//! [`AttachmentProcessor`] — and export it with [`export_plugins!`]:
+//!
+//! ```ignore
+//! use proctor_sdk::{export_plugins, messages::*, Downloader, Progress, Result};
+//!
+//! struct Artifacts { root: std::path::PathBuf }
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Settings { root: std::path::PathBuf }
+//!
+//! impl Downloader for Artifacts {
+//!     const NAME: &'static str = "artifacts";
+//!     const DESCRIPTION: &'static str = "Fetches artifacts:// URIs from a directory tree";
+//!     const SCHEMES: &'static [&'static str] = &["artifacts"];
+//!     type Settings = Settings;
+//!     fn new(settings: Settings) -> Result<Self> { Ok(Self { root: settings.root }) }
+//!     fn download(&self, request: DownloadRequest, progress: &Progress) -> Result<DownloadResponse> {
+//!         todo!()
+//!     }
+//! }
+//!
+//! export_plugins!(downloader Artifacts);
+//! ```
+//!
+//! The crate is built as a `cdylib`. The SDK catches every panic of plugin
+//! code and hands it to the host as an error: a panic never unwinds into the
+//! host. Settings arrive as the plugin's own JSON block, deserialized into
+//! `Settings`; a rejected block is reported with the path of the bad field.
+
+mod error;
+#[doc(hidden)]
+pub mod glue;
+mod traits;
+
+pub use error::{Error, Result};
+pub use proctor_plugin_api::messages;
+pub use proctor_plugin_api::API_VERSION;
+pub use traits::{AttachmentProcessor, Collector, Downloader, Progress, Runner};
+
+/// The SDK's own version, recorded in every library it builds.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Exports the plugins of this library. List each with its kind:
+///
+/// ```ignore
+/// proctor_sdk::export_plugins!(runner LibtestRunner, downloader FileDownloader);
+/// ```
+///
+/// Kinds: `runner`, `downloader`, `collector`, `attachment_processor`.
+/// Use it once per library, at the crate root.
+#[macro_export]
+macro_rules! export_plugins {
+    ($($kind:ident $plugin:ty),+ $(,)?) => {
+        #[doc(hidden)]
+        pub struct __ProctorPlugins;
+
+        impl $crate::glue::LibraryDefinition for __ProctorPlugins {
+            fn registry() -> &'static $crate::glue::Registry {
+                static REGISTRY: ::std::sync::OnceLock<$crate::glue::Registry> =
+                    ::std::sync::OnceLock::new();
+                REGISTRY.get_or_init(|| {
+                    let mut registry = $crate::glue::Registry::new(
+                        env!("CARGO_PKG_NAME"),
+                        env!("CARGO_PKG_VERSION"),
+                    );
+                    $( registry.$kind::<$plugin>(); )+
+                    registry
+                })
+            }
+        }
+
+        $crate::glue::__export_root_module!($crate::glue::root_module::<__ProctorPlugins>);
+    };
+}

@@ -1,0 +1,88 @@
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::messages::*;
+use crate::Result;
+
+/// Runs the tests of one kind of source. It describes commands and parses
+/// what they print; the host spawns, supervises, retries and kills.
+pub trait Runner: Send + Sync + Sized + 'static {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    /// The plugin's settings block. An absent block deserializes from `{}`.
+    type Settings: DeserializeOwned;
+
+    fn new(settings: Self::Settings) -> Result<Self>;
+
+    /// Facts for the manifest, read before any instance exists.
+    fn capabilities() -> Value {
+        Value::Object(Default::default())
+    }
+
+    /// One step of discovery: commands to run, or the tests found.
+    fn discover(&self, request: DiscoverRequest) -> Result<DiscoveryStep>;
+
+    /// The command that runs `request.tests` in one process.
+    fn plan_execution(&self, request: ExecutionRequest) -> Result<ExecutionPlan>;
+
+    /// Live events read from lines a running process printed.
+    fn parse_output(&self, _request: OutputRequest) -> Result<Vec<LiveEvent>> {
+        Ok(Vec::new())
+    }
+
+    /// The results of a finished process, one per test it was given when known.
+    fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>>;
+}
+
+/// Fetches URIs of some schemes into local files.
+pub trait Downloader: Send + Sync + Sized + 'static {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    /// The URI schemes this downloader serves, e.g. `["http", "https"]`.
+    const SCHEMES: &'static [&'static str];
+    type Settings: DeserializeOwned;
+
+    fn new(settings: Self::Settings) -> Result<Self>;
+
+    /// Writes `request.uri` to `request.destination`, reporting progress in bytes.
+    fn download(&self, request: DownloadRequest, progress: &Progress) -> Result<DownloadResponse>;
+}
+
+/// Acts at lifecycle events: sets environment variables, produces attachments.
+pub trait Collector: Send + Sync + Sized + 'static {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    type Settings: DeserializeOwned;
+
+    fn new(settings: Self::Settings) -> Result<Self>;
+
+    fn on_event(&self, event: LifecycleEvent) -> Result<CollectorResponse>;
+}
+
+/// Turns many attachments of some kinds into fewer.
+pub trait AttachmentProcessor: Send + Sync + Sized + 'static {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    /// The attachment kinds (URIs) this processor takes.
+    const KINDS: &'static [&'static str];
+    /// Whether it can merge a partial set while other sources still run.
+    const INCREMENTAL: bool;
+    type Settings: DeserializeOwned;
+
+    fn new(settings: Self::Settings) -> Result<Self>;
+
+    fn process(&self, request: ProcessRequest, progress: &Progress) -> Result<ProcessResponse>;
+}
+
+/// Reports progress to the host.
+pub struct Progress<'a> {
+    pub(crate) sink: proctor_plugin_api::abi::ProgressSink<'a>,
+}
+
+impl Progress<'_> {
+    /// Reports `done` units of `total`. Returns `false` when the host asks the
+    /// plugin to stop: return early then.
+    pub fn report(&self, done: u64, total: Option<u64>) -> bool {
+        (self.sink.report)(self.sink.context, done, total.unwrap_or(u64::MAX))
+    }
+}
