@@ -98,7 +98,7 @@ fn binaries_from_cargo(build: &CommandOutput) -> Result<Vec<TestBinary>> {
         let tail: Vec<&str> = build.stderr.lines().rev().take(20).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(Error::msg(format!(
-            "`{}` failed ({:?}):\n{}",
+            "`{}` failed with {}:\n{}",
             build.command.display(),
             build.exit,
             tail.join("\n")
@@ -152,7 +152,7 @@ fn package_name(package_id: &str) -> String {
 fn listed_tests(output: &CommandOutput) -> Result<Vec<&str>> {
     if !output.exit.success() {
         return Err(Error::msg(format!(
-            "`{}` failed ({:?}): {}",
+            "`{}` failed with {}: {}",
             output.command.display(),
             output.exit,
             output.stderr.trim()

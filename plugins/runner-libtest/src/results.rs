@@ -21,8 +21,8 @@ pub fn collect(request: CollectRequest) -> Result<Vec<TestResult>> {
     } else if request.exit.success() {
         (Outcome::Passed, None)
     } else {
-        let message = panic_message(&stderr)
-            .unwrap_or_else(|| format!("exited with {:?}", request.exit.code));
+        let message =
+            panic_message(&stderr).unwrap_or_else(|| format!("exited with {}", request.exit));
         (Outcome::Failed, Some(message))
     };
     Ok(vec![TestResult {
@@ -38,7 +38,8 @@ fn ran_no_test(stdout: &str) -> bool {
     stdout.lines().any(|line| line.trim() == "running 0 tests")
 }
 
-/// The panic message: from `thread '..' panicked at ..:` up to the backtrace note.
+/// The panic message, then where it happened: libtest prints
+/// `thread '..' panicked at FILE:LINE:COL:`, the message, then a backtrace note.
 fn panic_message(stderr: &str) -> Option<String> {
     let mut lines = stderr
         .lines()
@@ -50,12 +51,13 @@ fn panic_message(stderr: &str) -> Option<String> {
                 && !line.starts_with("stack backtrace:")
         })
         .collect();
-    let mut message = header.to_owned();
-    for line in body {
-        message.push('\n');
-        message.push_str(line);
+    let location = header
+        .rsplit_once(" panicked at ")
+        .map_or(header, |(_, at)| at.trim_end_matches(':'));
+    if body.is_empty() {
+        return Some(header.to_owned());
     }
-    Some(message)
+    Some(format!("{}\nat {location}", body.join("\n")))
 }
 
 #[cfg(test)]
@@ -67,7 +69,7 @@ mod tests {
         let stderr = "noise\nthread 'tests::fails' panicked at src/lib.rs:9:9:\nassertion `left == right` failed\n  left: 1\n right: 2\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
         assert_eq!(
             panic_message(stderr).unwrap(),
-            "thread 'tests::fails' panicked at src/lib.rs:9:9:\nassertion `left == right` failed\n  left: 1\n right: 2"
+            "assertion `left == right` failed\n  left: 1\n right: 2\nat src/lib.rs:9:9"
         );
         assert_eq!(panic_message("no panic here"), None);
     }

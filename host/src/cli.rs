@@ -1,0 +1,297 @@
+//! The command line: `proctor run`, `proctor list`, `proctor plugins`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use proctor_plugin_api::messages::PluginKind;
+use serde::Serialize;
+
+use crate::error::{Error, ExitStatus, Result};
+use crate::plugins::{Catalog, SearchPath};
+use crate::report::Console;
+use crate::run::{self, RunOptions, Session};
+
+/// A test-run host: fetches, discovers, runs, supervises and reports tests
+/// through plugins.
+///
+/// Exit codes: 0 all tests passed, 1 tests failed, 2 usage or configuration
+/// error, 3 infrastructure error.
+#[derive(Debug, Parser)]
+#[command(name = "proctor", version, about, long_about)]
+pub struct Cli {
+    /// A directory to look for plugins in, before the configuration's and the default one.
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    plugin_dirs: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the tests of a configuration.
+    Run {
+        /// The configuration; default: proctor.json or shared-infra-configuration.json here.
+        config: Option<PathBuf>,
+        /// How many test processes run at once; default: the number of cores.
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        /// Where results go, instead of the configuration's results_dir.
+        #[arg(long, value_name = "DIR")]
+        results_dir: Option<PathBuf>,
+    },
+    /// Discover and list the tests of a configuration.
+    List {
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// List the plugins found, their versions and API versions, and why any was refused.
+    Plugins {
+        /// A configuration whose plugin_dirs are searched too.
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let status = match execute(cli) {
+        Ok(status) => status,
+        Err(error) => {
+            eprintln!("error: {error}");
+            error.exit_status()
+        }
+    };
+    ExitCode::from(status.code())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::infrastructure(format!("cannot start the async runtime: {e}")))
+}
+
+fn current_dir() -> Result<PathBuf> {
+    std::env::current_dir()
+        .map_err(|e| Error::infrastructure(format!("cannot read the current directory: {e}")))
+}
+
+fn execute(cli: Cli) -> Result<ExitStatus> {
+    match cli.command {
+        Command::Run {
+            config,
+            jobs,
+            results_dir,
+        } => {
+            if jobs == Some(0) {
+                return Err(Error::usage("--jobs must be at least 1"));
+            }
+            let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
+            let session = Session::prepare(&path, &cli.plugin_dirs)?;
+            let jobs = jobs
+                .or(session.config.jobs)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let console = Arc::new(Console::new());
+            let options = RunOptions { jobs, results_dir };
+            let summary = runtime()?.block_on(run::run(session, options, console.clone()))?;
+            console.summary(&summary);
+            Ok(ExitStatus::from_code(summary.exit_code))
+        }
+        Command::List { config, format } => {
+            let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
+            let session = Session::prepare(&path, &cli.plugin_dirs)?;
+            list(&session, format)
+        }
+        Command::Plugins { config, format } => {
+            let config_dirs = match config {
+                Some(path) => crate::config::load(&path)?.plugin_dirs,
+                None => Vec::new(),
+            };
+            let catalog = Catalog::load(SearchPath::new(&cli.plugin_dirs, &config_dirs));
+            print_plugins(&catalog, format);
+            Ok(ExitStatus::Passed)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ListedTest<'a> {
+    source: &'a str,
+    id: &'a str,
+    name: &'a str,
+    skip: Option<&'a str>,
+    attributes: &'a std::collections::BTreeMap<String, String>,
+}
+
+fn list(session: &Session, format: Format) -> Result<ExitStatus> {
+    let discovered = runtime()?.block_on(session.discover_all());
+    let mut errors = Vec::new();
+    let mut listed = Vec::new();
+    for (source, result) in session.sources.iter().zip(&discovered) {
+        match result {
+            Ok(tests) => listed.extend(tests.iter().map(|test| ListedTest {
+                source: &source.config.name,
+                id: &test.id,
+                name: &test.name,
+                skip: test.skip.as_deref(),
+                attributes: &test.attributes,
+            })),
+            Err(error) => errors.push(format!(
+                "source `{}`: discovery failed: {error}",
+                source.config.name
+            )),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let _ = serde_json::to_writer_pretty(&mut out, &listed);
+            let _ = writeln!(out);
+        }
+        Format::Human => {
+            let width = listed
+                .iter()
+                .map(|t| t.source.len())
+                .max()
+                .unwrap_or(6)
+                .max(6);
+            let _ = writeln!(out, "{:width$}  TEST", "SOURCE");
+            for test in &listed {
+                let skip = test
+                    .skip
+                    .map(|r| format!("  (skipped: {r})"))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "{:width$}  {}{skip}", test.source, test.id);
+            }
+            let _ = writeln!(
+                out,
+                "{} tests in {} sources",
+                listed.len(),
+                session.sources.len()
+            );
+        }
+    }
+    for error in &errors {
+        eprintln!("error: {error}");
+    }
+    Ok(if errors.is_empty() {
+        ExitStatus::Passed
+    } else {
+        ExitStatus::InfrastructureError
+    })
+}
+
+#[derive(Serialize)]
+struct ListedPlugin<'a> {
+    kind: PluginKind,
+    name: &'a str,
+    version: &'a str,
+    description: &'a str,
+    api_version: &'a str,
+    sdk_version: Option<&'a str>,
+    library: &'a Path,
+    capabilities: &'a serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct ListedRefusal<'a> {
+    library: &'a Path,
+    plugins: &'a [String],
+    api_version: Option<&'a str>,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct PluginListing<'a> {
+    host_api_version: &'a str,
+    search_path: &'a [PathBuf],
+    plugins: Vec<ListedPlugin<'a>>,
+    refused: Vec<ListedRefusal<'a>>,
+}
+
+fn print_plugins(catalog: &Catalog, format: Format) {
+    let plugins: Vec<ListedPlugin> = PluginKind::ALL
+        .iter()
+        .flat_map(|kind| catalog.plugins(*kind))
+        .map(|(library, plugin)| ListedPlugin {
+            kind: plugin.kind,
+            name: &plugin.name,
+            version: &plugin.version,
+            description: &plugin.description,
+            api_version: &library.manifest.api_version,
+            sdk_version: library.build_info.as_ref().map(|b| b.sdk_version.as_str()),
+            library: &library.path,
+            capabilities: &plugin.capabilities,
+        })
+        .collect();
+    let refused: Vec<ListedRefusal> = catalog
+        .refused
+        .iter()
+        .map(|r| ListedRefusal {
+            library: &r.path,
+            plugins: &r.plugins,
+            api_version: r.api_version.as_deref(),
+            reason: &r.reason,
+        })
+        .collect();
+    let listing = PluginListing {
+        host_api_version: proctor_plugin_api::API_VERSION,
+        search_path: &catalog.search_path.dirs,
+        plugins,
+        refused,
+    };
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        let _ = serde_json::to_writer_pretty(&mut out, &listing);
+        let _ = writeln!(out);
+        return;
+    }
+    let _ = writeln!(out, "host plugin-api {}", listing.host_api_version);
+    let _ = writeln!(
+        out,
+        "{:<21} {:<12} {:<8} {:<11} {:<8} LIBRARY",
+        "KIND", "NAME", "VERSION", "PLUGIN-API", "SDK"
+    );
+    for p in &listing.plugins {
+        let _ = writeln!(
+            out,
+            "{:<21} {:<12} {:<8} {:<11} {:<8} {}",
+            p.kind.as_str(),
+            p.name,
+            p.version,
+            p.api_version,
+            p.sdk_version.unwrap_or("-"),
+            p.library.display()
+        );
+    }
+    for r in &listing.refused {
+        let _ = writeln!(out, "refused {}: {}", r.library.display(), r.reason);
+    }
+    if listing.plugins.is_empty() && listing.refused.is_empty() {
+        let dirs: Vec<String> = listing
+            .search_path
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        let _ = writeln!(out, "no plugin found; looked in: {}", dirs.join(", "));
+    }
+}

@@ -1,0 +1,78 @@
+//! The two ways a run fails before its tests can speak, and the exit codes.
+
+use std::fmt;
+
+/// The process exit codes, a contract with CI systems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Every test passed (skipped tests and flaky tests count as passed).
+    Passed = 0,
+    /// At least one test failed, timed out or crashed.
+    TestsFailed = 1,
+    /// The command line or the configuration is wrong.
+    UsageError = 2,
+    /// Something other than the tests broke: a plugin, a download, discovery.
+    InfrastructureError = 3,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitStatus::Passed => "passed",
+            ExitStatus::TestsFailed => "tests_failed",
+            ExitStatus::UsageError => "usage_error",
+            ExitStatus::InfrastructureError => "infrastructure_error",
+        }
+    }
+}
+
+/// An error that ends the command, classified by whose fault it is.
+#[derive(Debug)]
+pub enum Error {
+    Usage(String),
+    Infrastructure(String),
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage(message.into())
+    }
+
+    pub fn infrastructure(message: impl Into<String>) -> Self {
+        Error::Infrastructure(message.into())
+    }
+
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Usage(_) => ExitStatus::UsageError,
+            Error::Infrastructure(_) => ExitStatus::InfrastructureError,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(message) | Error::Infrastructure(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl ExitStatus {
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            0 => ExitStatus::Passed,
+            1 => ExitStatus::TestsFailed,
+            2 => ExitStatus::UsageError,
+            _ => ExitStatus::InfrastructureError,
+        }
+    }
+}

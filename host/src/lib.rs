@@ -1,0 +1,10 @@
+//! proctor: a test-run host. The binary is a thin CLI over this library:
+//! [`config`] reads the run, [`plugins`] loads and calls plugins, [`run`]
+//! discovers, schedules and supervises, [`report`] writes what remains.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod plugins;
+pub mod report;
+pub mod run;

@@ -1,0 +1,161 @@
+//! Every plugin library on the search path, and lookup by kind and name.
+
+use std::path::{Path, PathBuf};
+
+use proctor_plugin_api::messages::{PluginKind, PluginManifest};
+
+use super::library::{load_library, LoadedLibrary, Refusal};
+use crate::error::{Error, Result};
+
+/// Where plugins are looked for, in order: `--plugin-dir`, the configuration's
+/// `plugin_dirs`, then the default directory next to the binary.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPath {
+    pub dirs: Vec<PathBuf>,
+}
+
+impl SearchPath {
+    pub fn new(command_line: &[PathBuf], config: &[PathBuf]) -> Self {
+        let mut dirs: Vec<PathBuf> = command_line.iter().chain(config).cloned().collect();
+        dirs.extend(default_plugin_dir());
+        dirs.dedup();
+        Self { dirs }
+    }
+}
+
+/// The directory holding the `proctor` binary: a cargo build leaves the
+/// built-in plugins there, and an installation puts them in `plugins/` beside it.
+pub fn default_plugin_dir() -> Vec<PathBuf> {
+    let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    else {
+        return Vec::new();
+    };
+    let installed = dir.join("plugins");
+    if installed.is_dir() {
+        vec![installed, dir]
+    } else {
+        vec![dir]
+    }
+}
+
+/// The libraries found on a search path, loaded or refused.
+pub struct Catalog {
+    pub search_path: SearchPath,
+    pub libraries: Vec<LoadedLibrary>,
+    pub refused: Vec<Refusal>,
+}
+
+/// A shared-library file name on this platform.
+fn is_library(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == std::env::consts::DLL_EXTENSION)
+}
+
+impl Catalog {
+    pub fn load(search_path: SearchPath) -> Self {
+        let mut files: Vec<PathBuf> = Vec::new();
+        for dir in &search_path.dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut found: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| is_library(p))
+                .collect();
+            found.sort();
+            for path in found {
+                let canonical = path.canonicalize().unwrap_or(path);
+                if !files.contains(&canonical) {
+                    files.push(canonical);
+                }
+            }
+        }
+        let (mut libraries, mut refused) = (Vec::new(), Vec::new());
+        for path in files {
+            let started = std::time::Instant::now();
+            match load_library(&path) {
+                Ok(library) => {
+                    tracing::debug!(path = %path.display(), elapsed = ?started.elapsed(), "loaded plugin library");
+                    libraries.push(library)
+                }
+                Err(refusal) => {
+                    tracing::warn!(path = %path.display(), reason = %refusal.reason, "refused plugin library");
+                    refused.push(refusal)
+                }
+            }
+        }
+        Self {
+            search_path,
+            libraries,
+            refused,
+        }
+    }
+
+    /// The first plugin of that kind and name on the search path.
+    pub fn find(&self, kind: PluginKind, name: &str) -> Result<(&LoadedLibrary, &PluginManifest)> {
+        let mut other_kinds = Vec::new();
+        for library in &self.libraries {
+            for plugin in library.manifest.plugins.iter().filter(|p| p.name == name) {
+                if plugin.kind == kind {
+                    return Ok((library, plugin));
+                }
+                other_kinds.push(plugin.kind.to_string());
+            }
+        }
+        if !other_kinds.is_empty() {
+            return Err(Error::usage(format!(
+                "`{name}` is a {} plugin, not a {kind}",
+                other_kinds.join(" and a ")
+            )));
+        }
+        let refused: Vec<String> = self
+            .refused
+            .iter()
+            .filter(|r| r.plugins.iter().any(|p| p.contains(&format!("`{name}`"))))
+            .map(|r| r.reason.clone())
+            .collect();
+        let searched: Vec<String> = self
+            .search_path
+            .dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        let mut message = format!(
+            "no {kind} plugin named `{name}`; looked in: {}",
+            searched.join(", ")
+        );
+        if !refused.is_empty() {
+            message.push_str(&format!(
+                "; a library declaring it was refused: {}",
+                refused.join("; ")
+            ));
+        }
+        let available: Vec<&str> = self.plugins(kind).map(|(_, p)| p.name.as_str()).collect();
+        if !available.is_empty() {
+            message.push_str(&format!(
+                "; {kind} plugins available: {}",
+                available.join(", ")
+            ));
+        }
+        Err(Error::usage(message))
+    }
+
+    pub fn plugins(
+        &self,
+        kind: PluginKind,
+    ) -> impl Iterator<Item = (&LoadedLibrary, &PluginManifest)> {
+        self.libraries
+            .iter()
+            .flat_map(|library| {
+                library
+                    .manifest
+                    .plugins
+                    .iter()
+                    .map(move |plugin| (library, plugin))
+            })
+            .filter(move |(_, plugin)| plugin.kind == kind)
+    }
+}

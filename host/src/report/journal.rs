@@ -1,0 +1,76 @@
+//! `events.jsonl`: one JSON object a line, appended and flushed as the run
+//! goes, so a host killed mid-run leaves every finished result on disk.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use super::TestRecord;
+
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum JournalEvent<'a> {
+    RunStarted {
+        layout_version: u32,
+        proctor_version: &'a str,
+        config: &'a Path,
+        sources: Vec<&'a str>,
+    },
+    SourceDiscovered {
+        source: &'a str,
+        tests: usize,
+    },
+    SourceFailed {
+        source: &'a str,
+        error: &'a str,
+    },
+    TestStarted {
+        source: &'a str,
+        test: &'a str,
+        attempt: u32,
+    },
+    TestFinished(&'a TestRecord),
+    RunFinished {
+        outcome: &'a str,
+        exit_code: u8,
+    },
+}
+
+pub struct Journal {
+    file: Mutex<File>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    #[serde(flatten)]
+    event: &'a JournalEvent<'a>,
+}
+
+impl Journal {
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            file: Mutex::new(File::options().create(true).append(true).open(path)?),
+        })
+    }
+
+    /// Appends one event with one write, so lines never interleave.
+    pub fn record(&self, event: &JournalEvent<'_>) {
+        let line = Line {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            event,
+        };
+        let mut text = serde_json::to_string(&line).expect("journal events serialize");
+        text.push('\n');
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(e) = file.write_all(text.as_bytes()) {
+            tracing::error!("cannot append to the journal: {e}");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The results directory, layout version 1 (documented in docs/results-layout.md):
+//!
+//! ```text
+//! <results>/
+//!   .proctor-results          marker: this directory belongs to proctor
+//!   events.jsonl              the journal, appended as the run goes
+//!   summary.json              written when the run ends
+//!   junit.xml                 written when the run ends
+//!   sources/<source>/<test>/attempt-<n>/{stdout.log,stderr.log}
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub const LAYOUT_VERSION: u32 = 1;
+const MARKER: &str = ".proctor-results";
+
+pub struct ResultsDir {
+    root: PathBuf,
+}
+
+impl ResultsDir {
+    /// Makes `root` ready for a new run. A directory from an earlier run is
+    /// emptied; any other non-empty directory is refused rather than touched.
+    pub fn prepare(root: &Path) -> Result<Self> {
+        let occupied = std::fs::read_dir(root)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if occupied {
+            if !root.join(MARKER).is_file() {
+                return Err(Error::usage(format!(
+                    "results directory {} is not empty and was not written by proctor; \
+                     choose another or empty it",
+                    root.display()
+                )));
+            }
+            std::fs::remove_dir_all(root).map_err(|e| {
+                Error::infrastructure(format!("cannot clear {}: {e}", root.display()))
+            })?;
+        }
+        let create = || -> std::io::Result<()> {
+            std::fs::create_dir_all(root)?;
+            std::fs::write(root.join(MARKER), format!("layout {LAYOUT_VERSION}\n"))
+        };
+        create()
+            .map_err(|e| Error::infrastructure(format!("cannot create {}: {e}", root.display())))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+
+    pub fn summary(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+
+    pub fn junit(&self) -> PathBuf {
+        self.root.join("junit.xml")
+    }
+
+    /// The directory of one attempt of one test.
+    pub fn attempt_dir(&self, source: &str, test_id: &str, attempt: u32) -> PathBuf {
+        self.root
+            .join("sources")
+            .join(source)
+            .join(test_dir_name(test_id))
+            .join(format!("attempt-{attempt}"))
+    }
+
+    /// `path` relative to the results directory, as the reports record it.
+    pub fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// A file-system-safe, stable, unique directory name for a test id: the id
+/// itself when it is safe, else a cleaned prefix and a hash of the id.
+fn test_dir_name(test_id: &str) -> String {
+    const MAX: usize = 96;
+    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
+    if test_id.len() <= MAX && test_id.chars().all(safe) && !test_id.starts_with('.') {
+        return test_id.to_owned();
+    }
+    let cleaned: String = test_id
+        .chars()
+        .map(|c| if safe(c) { c } else { '_' })
+        .take(MAX)
+        .collect();
+    let hash = Sha256::digest(test_id.as_bytes());
+    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{short}", cleaned.trim_start_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_ids_are_kept_and_others_hashed() {
+        assert_eq!(test_dir_name("demo::tests::adds"), "demo::tests::adds");
+        let odd = test_dir_name("a/b c");
+        assert!(
+            odd.starts_with("a_b_c-") && odd.len() == "a_b_c-".len() + 8,
+            "{odd}"
+        );
+        assert_ne!(test_dir_name("a/b"), test_dir_name("a b"));
+        assert!(test_dir_name(&"x".repeat(300)).len() < 120);
+    }
+}

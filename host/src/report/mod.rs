@@ -1,0 +1,13 @@
+//! What a run leaves behind: the results directory, and what a person sees.
+
+mod console;
+mod journal;
+mod junit;
+mod layout;
+mod summary;
+
+pub use console::Console;
+pub use journal::{Journal, JournalEvent};
+pub use junit::write_junit;
+pub use layout::{ResultsDir, LAYOUT_VERSION};
+pub use summary::{AttemptRecord, Counts, RunSummary, SourceRecord, TestRecord};

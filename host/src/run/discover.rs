@@ -1,0 +1,65 @@
+//! Discovery: the host runs the commands a runner asks for until it answers.
+
+use std::time::Duration;
+
+use proctor_plugin_api::messages::*;
+
+use super::PreparedSource;
+use crate::run::process::run_captured;
+
+/// A runner that keeps asking for commands is broken; stop it.
+const MAX_DISCOVERY_STEPS: usize = 8;
+/// Discovery includes building (e.g. `cargo test --no-run`), so it gets time.
+const DISCOVERY_COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+pub async fn discover(source: &PreparedSource) -> Result<Vec<TestCase>, String> {
+    let mut request = DiscoverRequest {
+        source: source.info.clone(),
+        completed: Vec::new(),
+    };
+    for _ in 0..MAX_DISCOVERY_STEPS {
+        let runner = source.runner.clone();
+        let asked = request.clone();
+        let step = tokio::task::spawn_blocking(move || runner.discover(&asked))
+            .await
+            .map_err(|e| format!("discovery task failed: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let commands = match step {
+            DiscoveryStep::Done { tests } => return check_unique(tests),
+            DiscoveryStep::Run { commands } => commands,
+        };
+        let outputs = futures::future::join_all(commands.iter().map(|command| async move {
+            tracing::debug!(command = %command.display(), "discovery command");
+            let (finished, stdout, stderr) = run_captured(command, DISCOVERY_COMMAND_TIMEOUT)
+                .await
+                .map_err(|e| format!("discovery command failed: {e}"))?;
+            Ok::<_, String>(CommandOutput {
+                command: command.clone(),
+                exit: finished.exit,
+                stdout,
+                stderr,
+            })
+        }))
+        .await;
+        for output in outputs {
+            request.completed.push(output?);
+        }
+    }
+    Err(format!(
+        "{} did not finish discovery within {MAX_DISCOVERY_STEPS} steps",
+        source.runner.label()
+    ))
+}
+
+fn check_unique(tests: Vec<TestCase>) -> Result<Vec<TestCase>, String> {
+    let mut seen = std::collections::HashSet::new();
+    for test in &tests {
+        if !seen.insert(test.id.as_str()) {
+            return Err(format!(
+                "the runner reported the test id `{}` twice",
+                test.id
+            ));
+        }
+    }
+    Ok(tests)
+}
