@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{lib_header_from_path, LibHeader};
 use abi_stable::sabi_types::VersionNumber;
+use abi_stable::StableAbi;
 use proctor_plugin_api::abi::PluginLibraryRef;
 use proctor_plugin_api::messages::{BuildInfo, LibraryManifest};
 use semver::Version;
@@ -35,6 +37,7 @@ fn host_api_version() -> Version {
 
 /// Loads a library: checks the plugin-api version it was built against, then
 /// the layout of every type it shares with the host, then reads its manifest.
+/// A library of the same major version loads whether it is older or newer.
 /// Libraries are never unloaded (abi_stable keeps them), so a refused library
 /// stays mapped; that is the price of reading its manifest for the message.
 pub fn load_library(path: &Path) -> Result<LoadedLibrary, Refusal> {
@@ -77,15 +80,24 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, Refusal> {
         ));
     }
 
-    let module = header.init_root_module::<PluginLibraryRef>().map_err(|e| {
+    let layout_refusal = |detail: String| {
         let plugins = plugin_names(&read_manifest_of_any_version(header));
         refuse(
             plugins.clone(),
             Some(declared.clone()),
             format!(
-                "{} (plugin-api {library_version}) does not match this host's plugin-api {host} layout: {e}",
+                "{} (plugin-api {library_version}) does not match the layout of this host's plugin-api {host}: {detail}",
                 describe(path, &plugins)
             ),
+        )
+    };
+    check_layout(header, &library_version, &host).map_err(layout_refusal)?;
+    // SAFETY: the layout of every type shared with the library was just checked.
+    let module = unsafe { header.unchecked_layout::<PluginLibraryRef>() }.map_err(|e| {
+        refuse(
+            Vec::new(),
+            Some(declared.clone()),
+            format!("its root module failed to load: {e}"),
         )
     })?;
     let manifest: LibraryManifest = rstring_json(module.manifest()()).ok_or_else(|| {
@@ -103,6 +115,36 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, Refusal> {
         module,
         manifest,
         build_info,
+    })
+}
+
+/// Checks the library's types against the host's with abi_stable's checker.
+///
+/// abi_stable takes the loader's types as the interface a library must at
+/// least implement, so a prefix type may only have more fields in the
+/// library. Plugins are the other way round: a plugin built against 1.0
+/// must load in a 1.7 host, whose prefix types have more fields. A library
+/// is built against one API version, so all its types are older (or all
+/// newer) than the host's; the older side is the interface. Fields a plugin
+/// lacks are then read through accessors that answer `None`.
+fn check_layout(header: &LibHeader, library: &Version, host: &Version) -> Result<(), String> {
+    let library_layout = header
+        .layout()
+        .ok_or_else(|| "it was exported without layout information".to_owned())?;
+    let host_layout = <PluginLibraryRef as StableAbi>::LAYOUT;
+    let (interface, implementation) = if library <= host {
+        (library_layout, host_layout)
+    } else {
+        (host_layout, library_layout)
+    };
+    check_layout_compatibility(interface, implementation).map_err(|errors| {
+        let detail = errors.to_string();
+        tracing::debug!(%detail, "layout mismatch");
+        // The full report lists both layouts; its last `Error:` says what differs.
+        let last = detail
+            .rfind("Error:")
+            .map_or(detail.as_str(), |i| &detail[i..]);
+        last.split_whitespace().collect::<Vec<_>>().join(" ")
     })
 }
 
