@@ -99,14 +99,18 @@ pub fn load(path: &Path) -> Result<Config> {
 fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let parsed: ConfigFile = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
+        let mut path = e.path().to_string();
         let inner = e.into_inner();
         let (line, column) = (inner.line(), inner.column());
         let mut message = strip_position(&inner.to_string());
         if let Some(hint) = suggestion(&message) {
             message.push_str(&hint);
+            // The path ends with the unknown key itself; name the object holding it.
+            path = path
+                .rsplit_once('.')
+                .map_or(".".to_owned(), |(parent, _)| parent.to_owned());
         }
-        if path == "." {
+        if path == "." || inner.is_syntax() || inner.is_eof() {
             format!("{line}:{column}: {message}")
         } else {
             format!("{line}:{column}: {path}: {message}")

@@ -28,6 +28,8 @@ pub trait LibraryDefinition: 'static {
 }
 
 type Make<O> = fn(settings: &str) -> Result<O, PluginError>;
+/// The named constructors of one kind.
+type Makers<O> = [(&'static str, Make<O>)];
 
 /// The plugins of one library: their manifest and how to create each.
 pub struct Registry {
@@ -366,7 +368,7 @@ impl<L: LibraryDefinition> RootGlue<L> {
 
     fn create<O>(
         kind: PluginKind,
-        makers: fn(&'static Registry) -> &'static [(&'static str, Make<O>)],
+        makers: fn(&'static Registry) -> &'static Makers<O>,
         name: RStr<'_>,
         settings: RStr<'_>,
     ) -> RResult<O, PluginError> {

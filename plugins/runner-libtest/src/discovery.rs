@@ -167,7 +167,9 @@ fn listed_tests(output: &CommandOutput) -> Result<Vec<&str>> {
 
 fn tests_from_listings(listings: &[&CommandOutput]) -> Result<Vec<TestCase>> {
     // Pair each binary's full listing with its `--ignored` listing.
-    let mut by_binary: BTreeMap<(&str, &str), (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    // (binary id, path) -> (every test, the ignored ones)
+    type Listing<'a> = (Vec<&'a str>, Vec<&'a str>);
+    let mut by_binary: BTreeMap<(&str, &str), Listing> = BTreeMap::new();
     for output in listings {
         let id = output
             .command

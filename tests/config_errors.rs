@@ -1,0 +1,123 @@
+//! Bad input: a clear error, exit code 2, and nothing written.
+
+use std::path::Path;
+
+use proctor_e2e::*;
+use serde_json::json;
+
+/// Runs `proctor run` on a configuration text; asserts exit 2 and no results.
+fn usage_error(dir: &Path, config_text: &str) -> String {
+    std::fs::write(dir.join("proctor.json"), config_text).unwrap();
+    let output = proctor(dir, &["run"]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(
+        !dir.join("results").exists(),
+        "nothing may be written on a usage error"
+    );
+    message
+}
+
+#[test]
+fn malformed_json_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = usage_error(
+        dir.path(),
+        "{\n  \"sources\": [\n    {\"runner\": \"libtest\" \"path\": \"x\"}\n  ]\n}\n",
+    );
+    assert!(
+        message.contains("proctor.json:3:26: expected `,` or `}`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_wrong_type_says_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = usage_error(dir.path(), r#"{"jobs": "many", "sources": []}"#);
+    assert!(
+        message.contains("proctor.json:1:15: jobs: invalid type: string \"many\", expected usize"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_keys_suggest_the_nearest_valid_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = usage_error(
+        dir.path(),
+        r#"{"sources": [{"runer": "libtest", "path": "."}]}"#,
+    );
+    assert!(
+        message.contains("sources[0]: unknown field `runer`"),
+        "{message}"
+    );
+    assert!(message.contains("did you mean `runner`?"), "{message}");
+}
+
+#[test]
+fn a_missing_source_path_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [{ "runner": "libtest", "path": "no/such/binary" }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains("sources[0].path: `no/such/binary` does not exist"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_missing_plugin_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [{ "runner": "nunit", "path": "." }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains("sources[0].runner: no runner plugin named `nunit`; looked in: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("runner plugins available: libtest"),
+        "{message}"
+    );
+}
+
+#[test]
+fn invalid_plugin_settings_name_the_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [{ "runner": "libtest", "path": ".", "settings": { "cargo_arg": [] } }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains("sources[0].settings: runner `libtest`: invalid settings"),
+        "{message}"
+    );
+    assert!(message.contains("unknown field `cargo_arg`"), "{message}");
+}
+
+#[test]
+fn no_configuration_lists_the_default_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = proctor(dir.path(), &["run"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("proctor.json nor shared-infra-configuration.json"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_foreign_results_directory_is_never_emptied() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("results")).unwrap();
+    std::fs::write(dir.path().join("results/precious.txt"), "keep me").unwrap();
+    let demo = repo_root().join("examples/demo/Cargo.toml");
+    let config = json!({ "sources": [{ "runner": "libtest", "path": demo }] });
+    std::fs::write(dir.path().join("proctor.json"), config.to_string()).unwrap();
+    let output = proctor(dir.path(), &["run"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("was not written by proctor"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("results/precious.txt")).unwrap(),
+        "keep me"
+    );
+}

@@ -1,0 +1,175 @@
+//! Running real Rust test suites through the libtest runner.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proctor_e2e::*;
+use serde_json::json;
+
+fn test_named<'a>(summary: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    summary["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no test {id} in {summary:#}"))
+}
+
+#[test]
+fn demo_run_reports_every_outcome_and_keeps_each_tests_output() {
+    let scratch = tempfile::tempdir().unwrap();
+    let results = scratch.path().join("results");
+    let demo = repo_root().join("examples/demo/proctor.json");
+    let output = proctor(
+        scratch.path(),
+        &[
+            "run",
+            demo.to_str().unwrap(),
+            "--results-dir",
+            results.to_str().unwrap(),
+            "--jobs",
+            "2",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a failing test exits 1:\n{}",
+        stderr(&output)
+    );
+
+    let summary = read_json(&results.join("summary.json"));
+    assert_eq!(summary["layout_version"], 1);
+    assert_eq!(summary["outcome"], "tests_failed");
+    assert_eq!(summary["counts"]["total"], 7);
+    assert_eq!(summary["counts"]["passed"], 5);
+    assert_eq!(summary["counts"]["failed"], 1);
+    assert_eq!(summary["counts"]["skipped"], 1);
+
+    let failed = test_named(&summary, "demo::tests::rejects_a_port_out_of_range");
+    assert_eq!(failed["outcome"], "failed");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("ports stop at 65535") && message.contains("src/lib.rs:"),
+        "{message}"
+    );
+    assert_eq!(
+        test_named(&summary, "demo::tests::reaches_the_network")["outcome"],
+        "skipped"
+    );
+
+    // Each test ran in its own process, its output kept under its attempt.
+    let printed = test_named(&summary, "demo::cli::prints_and_passes");
+    assert_eq!(printed["outcome"], "passed");
+    let stdout_log = results.join(printed["attempts"][0]["stdout"].as_str().unwrap());
+    let log = std::fs::read_to_string(&stdout_log).unwrap();
+    assert!(log.contains("output of a passing test is kept"), "{log}");
+
+    let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"tests="7""#) && junit.contains(r#"failures="1""#),
+        "{junit}"
+    );
+    assert!(junit.contains("<skipped"), "{junit}");
+
+    let journal = std::fs::read_to_string(results.join("events.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.first().unwrap()["event"], "run_started");
+    assert_eq!(events.last().unwrap()["event"], "run_finished");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "test_finished")
+            .count(),
+        7
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "test_started")
+            .count(),
+        6
+    );
+}
+
+#[test]
+fn list_discovers_without_running() {
+    let scratch = tempfile::tempdir().unwrap();
+    let demo = repo_root().join("examples/demo/proctor.json");
+    let output = proctor(
+        scratch.path(),
+        &["list", demo.to_str().unwrap(), "--format", "json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 7);
+    let ignored: Vec<_> = listed.iter().filter(|t| !t["skip"].is_null()).collect();
+    assert_eq!(ignored.len(), 1);
+    assert_eq!(ignored[0]["id"], "demo::tests::reaches_the_network");
+
+    let human = proctor(scratch.path(), &["list", demo.to_str().unwrap()]);
+    assert!(
+        stdout(&human).contains("7 tests in 1 sources"),
+        "{}",
+        stdout(&human)
+    );
+}
+
+#[test]
+fn a_host_killed_mid_run_leaves_finished_results_in_the_journal() {
+    let scratch = tempfile::tempdir().unwrap();
+    let suite = scratch.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    for (name, body) in [("a_quick.sh", "exit 0"), ("b_slow.sh", "sleep 5")] {
+        let path = suite.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    }
+    let plugins = fixture_plugin_dir(
+        &fixtures().join("legacy-plugin/Cargo.toml"),
+        "legacy_script_runner",
+        scratch.path(),
+    );
+    let config = write_config(
+        scratch.path(),
+        &json!({ "jobs": 1, "sources": [{ "runner": "legacy-script", "path": "suite" }] }),
+    );
+    let mut host = Command::new(proctor_bin())
+        .args([
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+            "run",
+            config.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = scratch.path().join("results/events.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains("\"b_slow.sh\"")
+    {
+        assert!(Instant::now() < deadline, "the slow test never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    host.kill().unwrap();
+    host.wait().unwrap();
+
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let quick = events
+        .iter()
+        .find(|e| e["event"] == "test_finished" && e["id"] == "a_quick.sh")
+        .unwrap_or_else(|| panic!("the finished test is in the journal:\n{text}"));
+    assert_eq!(quick["outcome"], "passed");
+    assert!(!events.iter().any(|e| e["event"] == "run_finished"));
+}
