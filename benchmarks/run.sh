@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Benchmarks proctor against the tool a user would pick instead.
+#   bash benchmarks/run.sh [RUNS]
+# Prints the median wall time of each command over RUNS runs (default 7) and
+# their ratio, then the plugin micro-benchmarks. Run on an idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-7}
+cargo build --release --workspace --exclude proctor-e2e -q
+proctor=target/release/proctor
+suite=benchmarks/suite
+
+# Build the suite once for both tools; each then does its own no-op cargo check.
+cargo test --no-run --manifest-path $suite/Cargo.toml -q 2>/dev/null
+cargo nextest run --manifest-path $suite/Cargo.toml --no-run >/dev/null 2>&1
+
+median() { # command... -> median wall seconds
+  local times=()
+  for _ in $(seq "$runs"); do
+    local start end
+    start=$(date +%s%N)
+    "$@" >/dev/null 2>&1 || true
+    end=$(date +%s%N)
+    times+=("$(( (end - start) / 1000000 ))")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]/1000}'
+}
+
+jobs=$(nproc)
+nextest=$(median cargo nextest run --manifest-path $suite/Cargo.toml -j "$jobs")
+ours=$(median $proctor run $suite/proctor.json -j "$jobs")
+startup=$(median $proctor --version)
+echo "200 libtest tests, one process each, $jobs jobs, median of $runs runs:"
+echo "  cargo nextest run: ${nextest}s"
+echo "  proctor run:       ${ours}s"
+awk -v a="$ours" -v b="$nextest" 'BEGIN {printf "  proctor / nextest: %.2f\n", a/b}'
+echo "proctor --version: ${startup}s"
+cargo bench -q -p proctor --bench plugin_abi 2>/dev/null
