@@ -127,7 +127,8 @@ fn a_host_killed_mid_run_leaves_finished_results_in_the_journal() {
     for (name, body) in [("a_quick.sh", "exit 0"), ("b_slow.sh", "sleep 5")] {
         let path = suite.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
     }
     let plugins = fixture_plugin_dir(
         &fixtures().join("legacy-plugin/Cargo.toml"),

@@ -114,7 +114,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             let options = RunOptions { jobs, results_dir };
             let summary = runtime()?.block_on(run::run(session, options, console.clone()))?;
             console.summary(&summary);
-            Ok(ExitStatus::from_code(summary.exit_code))
+            Ok(summary.status())
         }
         Command::List { config, format } => {
             let path = crate::config::locate(config.as_deref(), &current_dir()?)?;

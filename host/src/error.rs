@@ -65,14 +65,3 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl ExitStatus {
-    pub fn from_code(code: u8) -> Self {
-        match code {
-            0 => ExitStatus::Passed,
-            1 => ExitStatus::TestsFailed,
-            2 => ExitStatus::UsageError,
-            _ => ExitStatus::InfrastructureError,
-        }
-    }
-}

@@ -86,6 +86,11 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// The exit status this run ends with.
+    pub fn status(&self) -> ExitStatus {
+        Self::exit_status(&self.counts, &self.errors)
+    }
+
     /// Infrastructure errors outrank failed tests: a run that lost sources
     /// cannot vouch for the tests it did not run.
     pub fn exit_status(counts: &Counts, errors: &[String]) -> ExitStatus {
