@@ -32,7 +32,7 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_in_this_host() {
         &["--plugin-dir", plugin_dir, "plugins", "--format", "json"],
     );
     let listing: serde_json::Value = serde_json::from_str(&stdout(&listing)).unwrap();
-    assert_eq!(listing["host_api_version"], "1.1.0");
+    assert_eq!(listing["host_api_version"], host_api_version());
     let legacy = listing["plugins"]
         .as_array()
         .unwrap()
@@ -54,6 +54,18 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_in_this_host() {
     assert_eq!(summary["counts"]["failed"], 1);
 }
 
+/// The plugin-api version this host is built with (plugin-api and SDK share it).
+fn host_api_version() -> String {
+    let manifest = std::fs::read_to_string(repo_root().join("plugin-api/Cargo.toml")).unwrap();
+    let line = manifest
+        .lines()
+        .find(|l| l.starts_with("version = "))
+        .unwrap();
+    line.trim_start_matches("version = ")
+        .trim_matches('"')
+        .to_owned()
+}
+
 /// Builds the panicking fixture against a copy of today's plugin-api and SDK
 /// whose version says 2.0.0: a plugin from a future major version.
 fn build_major_2_plugin(scratch: &Path) -> std::path::PathBuf {
@@ -68,7 +80,10 @@ fn build_major_2_plugin(scratch: &Path) -> std::path::PathBuf {
         let manifest =
             std::fs::read_to_string(repo_root().join(crate_dir).join("Cargo.toml")).unwrap();
         let manifest = manifest
-            .replace("version = \"1.1.0\"", "version = \"2.0.0\"")
+            .replace(
+                &format!("version = \"{}\"", host_api_version()),
+                "version = \"2.0.0\"",
+            )
             .replace("edition.workspace = true", "edition = \"2021\"")
             .replace("license.workspace = true", "license = \"MIT\"");
         assert!(
@@ -108,10 +123,11 @@ fn a_plugin_of_another_major_version_is_refused_naming_both_versions() {
         text.contains("runner `panicky`"),
         "the refusal names the plugin: {text}"
     );
-    assert!(
-        text.contains("built against plugin-api 2.0.0; this host speaks plugin-api 1.1.0"),
-        "{text}"
+    let versions = format!(
+        "built against plugin-api 2.0.0; this host speaks plugin-api {}",
+        host_api_version()
     );
+    assert!(text.contains(&versions), "{text}");
 
     let config = scripts_config(scratch.path(), "panicky");
     let output = proctor(
@@ -124,10 +140,7 @@ fn a_plugin_of_another_major_version_is_refused_naming_both_versions() {
         message.contains("no runner plugin named `panicky`"),
         "{message}"
     );
-    assert!(
-        message.contains("plugin-api 2.0.0; this host speaks plugin-api 1.1.0"),
-        "{message}"
-    );
+    assert!(message.contains(&versions), "{message}");
 }
 
 #[test]

@@ -30,11 +30,9 @@ fn main() {
     let runner = RunnerHandle::create(&library, "libtest", &serde_json::Value::Null)
         .expect("libtest starts");
     let test = TestCase {
-        id: "suite::tests::case_000".into(),
         name: "tests::case_000".into(),
-        attributes: Default::default(),
-        skip: None,
         runner_data: serde_json::json!({ "binary": "/bin/true", "test": "tests::case_000", "cwd": "/" }),
+        ..TestCase::new("suite::tests::case_000")
     };
     let request = ExecutionRequest {
         source: SourceInfo {

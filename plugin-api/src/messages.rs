@@ -203,6 +203,74 @@ pub struct TestCase {
     /// Whatever the runner needs later to run this test; the host passes it back unread.
     #[serde(default)]
     pub runner_data: Value,
+    /// Since 1.2: the name in `namespace.class.method` form, which retry rules
+    /// written for .NET names (Helix's `testName`) match. Defaults to `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualified_name: Option<String>,
+}
+
+impl TestCase {
+    /// A test known only by its id.
+    pub fn new(id: impl Into<String>) -> Self {
+        let id = id.into();
+        Self {
+            name: id.clone(),
+            id,
+            attributes: BTreeMap::new(),
+            skip: None,
+            runner_data: Value::Null,
+            qualified_name: None,
+        }
+    }
+
+    pub fn qualified_name(&self) -> &str {
+        self.qualified_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// How a runner can run tests; a runner's manifest `capabilities`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerCapabilities {
+    /// The execution modes it supports, the preferred one first.
+    #[serde(default = "RunnerCapabilities::default_execution")]
+    pub execution: Vec<ExecutionMode>,
+    /// Whether `parse_output` reads started/finished events from live output.
+    #[serde(default)]
+    pub live_events: bool,
+}
+
+impl RunnerCapabilities {
+    fn default_execution() -> Vec<ExecutionMode> {
+        vec![ExecutionMode::Isolated]
+    }
+}
+
+impl Default for RunnerCapabilities {
+    fn default() -> Self {
+        Self {
+            execution: Self::default_execution(),
+            live_events: false,
+        }
+    }
+}
+
+/// How the tests of a source are spread over processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionMode {
+    /// One process per test.
+    Isolated,
+    /// Many tests in one process.
+    Batch,
+}
+
+impl ExecutionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionMode::Isolated => "isolated",
+            ExecutionMode::Batch => "batch",
+        }
+    }
 }
 
 /// Asks a runner how to run a set of tests of one source in one process.
@@ -240,8 +308,16 @@ pub struct OutputRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LiveEvent {
-    Started { id: String },
-    Finished { id: String, outcome: Outcome },
+    Started {
+        id: String,
+    },
+    Finished {
+        id: String,
+        outcome: Outcome,
+        /// Since 1.2: the failure message, when the output shows it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
 }
 
 /// Asks a runner for the results of a finished process.
@@ -294,6 +370,25 @@ pub struct TestResult {
     /// The failure message, when there is one.
     #[serde(default)]
     pub message: Option<String>,
+    /// Since 1.2: the stack trace or failure details beyond the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_trace: Option<String>,
+    /// Since 1.2: what the test itself printed, when the runner can tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+impl TestResult {
+    pub fn new(id: impl Into<String>, outcome: Outcome) -> Self {
+        Self {
+            id: id.into(),
+            outcome,
+            duration_ms: None,
+            message: None,
+            stack_trace: None,
+            output: None,
+        }
+    }
 }
 
 // ------------------------------------------------------------ downloaders

@@ -12,11 +12,21 @@ pub trait Runner: Send + Sync + Sized + 'static {
     /// The plugin's settings block. An absent block deserializes from `{}`.
     type Settings: DeserializeOwned;
 
+    /// Since 1.2: the execution modes it supports, the preferred one first.
+    const EXECUTION: &'static [ExecutionMode] = &[ExecutionMode::Isolated];
+    /// Since 1.2: whether `parse_output` reads started/finished events.
+    const LIVE_EVENTS: bool = false;
+
     fn new(settings: Self::Settings) -> Result<Self>;
 
-    /// Facts for the manifest, read before any instance exists.
+    /// Facts for the manifest, read before any instance exists. The default
+    /// declares [`Self::EXECUTION`] and [`Self::LIVE_EVENTS`].
     fn capabilities() -> Value {
-        Value::Object(Default::default())
+        let capabilities = RunnerCapabilities {
+            execution: Self::EXECUTION.to_vec(),
+            live_events: Self::LIVE_EVENTS,
+        };
+        serde_json::to_value(capabilities).expect("capabilities serialize")
     }
 
     /// One step of discovery: commands to run, or the tests found.

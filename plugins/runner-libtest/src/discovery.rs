@@ -202,12 +202,14 @@ fn tests_from_listings(listings: &[&CommandOutput]) -> Result<Vec<TestCase>> {
                 test: name.to_owned(),
                 cwd: cwd.clone(),
             };
+            let id = format!("{binary_id}::{name}");
             tests.push(TestCase {
-                id: format!("{binary_id}::{name}"),
+                qualified_name: Some(id.replace("::", ".")),
                 name: name.to_owned(),
                 attributes: BTreeMap::from([("binary".to_owned(), binary_id.to_owned())]),
                 skip: ignored.contains(&name).then(|| "#[ignore]".to_owned()),
                 runner_data: serde_json::to_value(location)?,
+                id,
             });
         }
     }

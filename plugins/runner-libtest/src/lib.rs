@@ -45,10 +45,6 @@ impl Runner for LibtestRunner {
         Ok(Self { settings })
     }
 
-    fn capabilities() -> serde_json::Value {
-        serde_json::json!({ "execution": ["isolated"] })
-    }
-
     fn discover(&self, request: DiscoverRequest) -> Result<DiscoveryStep> {
         discovery::next_step(&self.settings.cargo_args, request)
     }

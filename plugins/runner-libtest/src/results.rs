@@ -26,10 +26,8 @@ pub fn collect(request: CollectRequest) -> Result<Vec<TestResult>> {
         (Outcome::Failed, Some(message))
     };
     Ok(vec![TestResult {
-        id: test.id.clone(),
-        outcome,
-        duration_ms: None,
         message,
+        ..TestResult::new(test.id.clone(), outcome)
     }])
 }
 
