@@ -6,13 +6,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use proctor_plugin_api::messages::PluginKind;
+use proctor_plugin_api::messages::{PluginKind, TestCase};
 use serde::Serialize;
 
 use crate::error::{Error, ExitStatus, Result};
 use crate::plugins::{Catalog, SearchPath};
 use crate::report::Console;
 use crate::run::{self, RunOptions, Session};
+use crate::select::Filter;
 
 /// A test-run host: fetches, discovers, runs, supervises and reports tests
 /// through plugins.
@@ -39,13 +40,18 @@ enum Command {
         /// How many test processes run at once; default: the number of cores.
         #[arg(short, long)]
         jobs: Option<usize>,
-        /// Where results go, instead of the configuration's results_dir.
+        /// Where results go, instead of the configuration's results_dir
+        /// (or Helix's HELIX_WORKITEM_UPLOAD_ROOT, when set).
         #[arg(long, value_name = "DIR")]
         results_dir: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArg,
     },
     /// Discover and list the tests of a configuration.
     List {
         config: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArg,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -56,6 +62,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct FilterArg {
+    /// Select tests: `test(GLOB)`, `name(GLOB)`, `source(GLOB)`, `attr(KEY)`,
+    /// `attr(KEY=GLOB)`, combined with `and`, `or`, `not` and parentheses.
+    #[arg(long, value_name = "EXPRESSION")]
+    filter: Option<String>,
+}
+
+impl FilterArg {
+    fn parse(&self) -> Result<Option<Filter>> {
+        self.filter
+            .as_deref()
+            .map(|text| Filter::parse(text).map_err(|e| Error::usage(format!("--filter: {e}"))))
+            .transpose()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -101,25 +124,36 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             config,
             jobs,
             results_dir,
+            filter,
         } => {
             if jobs == Some(0) {
                 return Err(Error::usage("--jobs must be at least 1"));
             }
+            let filter = filter.parse()?;
             let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
             let session = Session::prepare(&path, &cli.plugin_dirs)?;
             let jobs = jobs
                 .or(session.config.jobs)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let console = Arc::new(Console::new());
-            let options = RunOptions { jobs, results_dir };
+            let options = RunOptions {
+                jobs,
+                results_dir,
+                filter,
+            };
             let summary = runtime()?.block_on(run::run(session, options, console.clone()))?;
             console.summary(&summary);
             Ok(summary.status())
         }
-        Command::List { config, format } => {
+        Command::List {
+            config,
+            filter,
+            format,
+        } => {
+            let filter = filter.parse()?;
             let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
             let session = Session::prepare(&path, &cli.plugin_dirs)?;
-            list(&session, format)
+            list(&session, filter.as_ref(), format)
         }
         Command::Plugins { config, format } => {
             let config_dirs = match config {
@@ -138,28 +172,52 @@ struct ListedTest<'a> {
     source: &'a str,
     id: &'a str,
     name: &'a str,
-    skip: Option<&'a str>,
+    skip: Option<String>,
     attributes: &'a std::collections::BTreeMap<String, String>,
 }
 
-fn list(session: &Session, format: Format) -> Result<ExitStatus> {
+impl<'a> ListedTest<'a> {
+    fn new(source: &'a str, test: &'a TestCase, skip: Option<String>) -> Self {
+        Self {
+            source,
+            id: &test.id,
+            name: &test.name,
+            skip,
+            attributes: &test.attributes,
+        }
+    }
+}
+
+fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<ExitStatus> {
     let discovered = runtime()?.block_on(session.discover_all());
     let mut errors = Vec::new();
-    let mut listed = Vec::new();
-    for (source, result) in session.sources.iter().zip(&discovered) {
+    let mut selections = Vec::new();
+    for (source, result) in session.sources.iter().zip(discovered) {
         match result {
-            Ok(tests) => listed.extend(tests.iter().map(|test| ListedTest {
-                source: &source.config.name,
-                id: &test.id,
-                name: &test.name,
-                skip: test.skip.as_deref(),
-                attributes: &test.attributes,
-            })),
+            Ok(tests) => {
+                let name = source.config.name.as_str();
+                selections.push((name, session.select(name, tests, filter)));
+            }
             Err(error) => errors.push(format!(
                 "source `{}`: discovery failed: {error}",
                 source.config.name
             )),
         }
+    }
+    let mut listed = Vec::new();
+    for (source, selection) in &selections {
+        listed.extend(
+            selection
+                .run
+                .iter()
+                .map(|t| ListedTest::new(source, t, None)),
+        );
+        listed.extend(
+            selection
+                .skipped
+                .iter()
+                .map(|(t, reason)| ListedTest::new(source, t, Some(reason.clone()))),
+        );
     }
     let mut out = std::io::stdout().lock();
     match format {
@@ -178,6 +236,7 @@ fn list(session: &Session, format: Format) -> Result<ExitStatus> {
             for test in &listed {
                 let skip = test
                     .skip
+                    .as_ref()
                     .map(|r| format!("  (skipped: {r})"))
                     .unwrap_or_default();
                 let _ = writeln!(out, "{:width$}  {}{skip}", test.source, test.id);

@@ -6,5 +6,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod plugins;
+pub mod process;
 pub mod report;
+pub mod retry;
 pub mod run;
+pub mod select;

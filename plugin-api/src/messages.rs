@@ -155,10 +155,33 @@ impl std::fmt::Display for ProcessExit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.code, self.signal) {
             (Some(code), _) => write!(f, "exit code {code}"),
-            (None, Some(signal)) => write!(f, "signal {signal}"),
+            (None, Some(signal)) => match signal_name(signal) {
+                Some(name) => write!(f, "signal {signal} ({name})"),
+                None => write!(f, "signal {signal}"),
+            },
             (None, None) => f.write_str("an unknown status"),
         }
     }
+}
+
+/// The names of the signals a test process commonly dies of (Linux numbering).
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => return None,
+    })
 }
 
 /// A finished discovery command and what it printed.
@@ -358,6 +381,11 @@ impl Outcome {
             Outcome::Crashed => "crashed",
             Outcome::Blocked => "blocked",
         }
+    }
+
+    /// Failed, timed out or crashed: the test's own fault, and retryable.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::TimedOut | Outcome::Crashed)
     }
 }
 

@@ -84,6 +84,10 @@ impl RunnerHandle {
         self.call("plan_execution", |o| o.vtable.plan_execution(), request)
     }
 
+    pub fn parse_output(&self, request: &OutputRequest) -> Result<Vec<LiveEvent>, CallError> {
+        self.call("parse_output", |o| o.vtable.parse_output(), request)
+    }
+
     pub fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError> {
         self.call("collect_results", |o| o.vtable.collect_results(), request)
     }

@@ -1,16 +1,28 @@
 //! What a person watching the run sees: a progress bar on a terminal, plain
 //! lines otherwise, and a closing summary. Everything goes to stderr.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use proctor_plugin_api::messages::Outcome;
 
-use super::{RunSummary, TestRecord};
+use super::{AttemptRecord, RunSummary, TestRecord};
 
+/// Lines go out whole. Without a terminal, a source's lines are held while
+/// other sources run and printed as one block, so parallel sources never
+/// interleave; the one source left running prints as it goes.
 pub struct Console {
     bar: Option<ProgressBar>,
+    sources: Mutex<Sources>,
+}
+
+#[derive(Default)]
+struct Sources {
+    /// Running sources and the lines each holds back.
+    running: HashMap<String, Vec<String>>,
 }
 
 impl Default for Console {
@@ -33,7 +45,10 @@ impl Console {
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        Self { bar }
+        Self {
+            bar,
+            sources: Mutex::default(),
+        }
     }
 
     fn line(&self, text: &str) {
@@ -45,10 +60,61 @@ impl Console {
         }
     }
 
-    pub fn add_tests(&self, count: usize) {
-        if let Some(bar) = &self.bar {
-            bar.inc_length(count as u64);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sources> {
+        self.sources.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A line that belongs to `source`.
+    fn source_line(&self, source: &str, text: String) {
+        if self.bar.is_none() {
+            let mut sources = self.lock();
+            let alone = sources.running.len() <= 1;
+            if let Some(held) = sources.running.get_mut(source).filter(|_| !alone) {
+                held.push(text);
+                return;
+            }
         }
+        self.line(&text);
+    }
+
+    pub fn source_started(&self, source: &str, tests: usize) {
+        if let Some(bar) = &self.bar {
+            bar.inc_length(tests as u64);
+        }
+        self.lock().running.insert(source.to_owned(), Vec::new());
+    }
+
+    pub fn source_finished(&self, source: &str) {
+        let mut sources = self.lock();
+        let held = sources.running.remove(source).unwrap_or_default();
+        let mut out = std::io::stderr().lock();
+        for line in held {
+            let _ = writeln!(out, "{line}");
+        }
+        // The last source left prints what it held and then as it goes.
+        if sources.running.len() == 1 {
+            for line in sources.running.values_mut().flat_map(std::mem::take) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+
+    /// An attempt failed and the test runs again.
+    pub fn retrying(&self, source: &str, test: &str, attempt: &AttemptRecord) {
+        let why = attempt
+            .message
+            .as_deref()
+            .and_then(|m| m.lines().next())
+            .unwrap_or(attempt.outcome.as_str());
+        self.source_line(
+            source,
+            format!(
+                "{:>9} {source} {test} (attempt {} {}: {why})",
+                "RETRY",
+                attempt.attempt,
+                attempt.outcome.as_str()
+            ),
+        );
     }
 
     pub fn note(&self, text: &str) {
@@ -60,17 +126,21 @@ impl Console {
             bar.inc(1);
             bar.set_message(test.id.clone());
             // On a terminal only what needs attention scrolls by.
-            if matches!(test.outcome, Outcome::Passed | Outcome::Skipped) {
+            if matches!(test.outcome, Outcome::Passed | Outcome::Skipped) && !test.flaky {
                 return;
             }
         }
         let seconds = test.duration_ms as f64 / 1000.0;
-        self.line(&format!(
+        let mut text = format!(
             "{:>9} [{seconds:>8.3}s] {} {}",
-            label(test.outcome),
+            label(test),
             test.source,
             test.id
-        ));
+        );
+        if test.attempts.len() > 1 {
+            text.push_str(&format!(" (after {} attempts)", test.attempts.len()));
+        }
+        self.source_line(&test.source, text);
     }
 
     pub fn summary(&self, summary: &RunSummary) {
@@ -83,21 +153,18 @@ impl Console {
         let _ = writeln!(out, "------------");
         let _ = writeln!(
             out,
-            "  Summary [{seconds:>8.3}s] {} tests: {} passed, {} failed, {} timed out, {} crashed, {} skipped",
-            counts.total, counts.passed, counts.failed, counts.timed_out, counts.crashed, counts.skipped
+            "  Summary [{seconds:>8.3}s] {} tests: {} passed ({} flaky), {} failed, {} timed out, {} crashed, {} skipped, {} quarantined",
+            counts.total, counts.passed, counts.flaky, counts.failed, counts.timed_out, counts.crashed, counts.skipped, counts.quarantined
         );
         for test in summary
             .tests
             .iter()
-            .filter(|t| !matches!(t.outcome, Outcome::Passed | Outcome::Skipped))
+            .filter(|t| t.flaky || !matches!(t.outcome, Outcome::Passed | Outcome::Skipped))
         {
-            let _ = writeln!(
-                out,
-                "{:>9} {} {}",
-                label(test.outcome),
-                test.source,
-                test.id
-            );
+            let _ = writeln!(out, "{:>9} {} {}", label(test), test.source, test.id);
+        }
+        if let Some(reason) = &summary.retries.withheld {
+            let _ = writeln!(out, "     NOTE {reason}");
         }
         for error in &summary.errors {
             let _ = writeln!(out, "    ERROR {error}");
@@ -105,8 +172,14 @@ impl Console {
     }
 }
 
-fn label(outcome: Outcome) -> &'static str {
-    match outcome {
+fn label(test: &TestRecord) -> &'static str {
+    if test.flaky {
+        return "FLAKY";
+    }
+    if test.quarantined && test.outcome.is_failure() {
+        return "QUARANT";
+    }
+    match test.outcome {
         Outcome::Passed => "PASS",
         Outcome::Failed => "FAIL",
         Outcome::Skipped => "SKIP",

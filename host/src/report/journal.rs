@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::TestRecord;
+use super::{AttemptRecord, TestRecord};
 
 #[derive(Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -32,7 +32,30 @@ pub enum JournalEvent<'a> {
         test: &'a str,
         attempt: u32,
     },
+    ProcessLaunched {
+        source: &'a str,
+        pid: u32,
+        attempt: u32,
+        tests: &'a [&'a str],
+    },
+    /// Before the host kills a hung process tree.
+    HangDetected {
+        source: &'a str,
+        pid: u32,
+        process_tree: &'a [u32],
+        reason: &'a str,
+    },
+    AttemptFinished {
+        source: &'a str,
+        test: &'a str,
+        #[serde(flatten)]
+        record: &'a AttemptRecord,
+    },
+    /// A test's final result: no attempt follows.
     TestFinished(&'a TestRecord),
+    RetriesWithheld {
+        reason: &'a str,
+    },
     RunFinished {
         outcome: &'a str,
         exit_code: u8,

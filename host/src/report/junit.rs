@@ -1,11 +1,34 @@
-//! JUnit XML, one test suite per source.
+//! JUnit XML, one test suite per source. Earlier attempts of a retried test
+//! become `flakyFailure`/`flakyError` (it passed in the end) or
+//! `rerunFailure`/`rerunError` (it did not), as Maven Surefire writes them.
 
 use std::time::Duration;
 
 use proctor_plugin_api::messages::Outcome;
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
-use super::RunSummary;
+use super::{AttemptRecord, RunSummary};
+
+fn failure_kind(outcome: Outcome) -> NonSuccessKind {
+    match outcome {
+        Outcome::Failed => NonSuccessKind::Failure,
+        _ => NonSuccessKind::Error,
+    }
+}
+
+fn rerun(attempt: &AttemptRecord) -> TestRerun {
+    let mut rerun = TestRerun::new(failure_kind(attempt.outcome));
+    rerun
+        .set_type(attempt.outcome.as_str())
+        .set_time(Duration::from_millis(attempt.duration_ms));
+    if let Some(message) = &attempt.message {
+        rerun.set_message(first_line(message));
+    }
+    if let Some(trace) = attempt.stack_trace.as_ref().or(attempt.message.as_ref()) {
+        rerun.set_stack_trace(trace.as_str());
+    }
+    rerun
+}
 
 pub fn write_junit(summary: &RunSummary, path: &std::path::Path) -> std::io::Result<()> {
     let mut report = Report::new("proctor");
@@ -19,10 +42,9 @@ pub fn write_junit(summary: &RunSummary, path: &std::path::Path) -> std::io::Res
             let mut status = match test.outcome {
                 Outcome::Passed => TestCaseStatus::success(),
                 Outcome::Skipped => TestCaseStatus::skipped(),
-                Outcome::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
-                Outcome::TimedOut | Outcome::Crashed | Outcome::Blocked => {
-                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    status.set_type(test.outcome.as_str());
+                outcome => {
+                    let mut status = TestCaseStatus::non_success(failure_kind(outcome));
+                    status.set_type(outcome.as_str());
                     status
                 }
             };
@@ -30,9 +52,14 @@ pub fn write_junit(summary: &RunSummary, path: &std::path::Path) -> std::io::Res
                 status.set_message(first_line(message));
                 status.set_description(message.as_str());
             }
+            let earlier = test.attempts.len().saturating_sub(1);
+            status.add_reruns(test.attempts[..earlier].iter().map(rerun));
             let mut case = TestCase::new(test.id.as_str(), status);
             case.set_classname(source.name.as_str());
             case.set_time(Duration::from_millis(test.duration_ms));
+            if test.quarantined {
+                case.add_property(("quarantined", "true"));
+            }
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);

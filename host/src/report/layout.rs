@@ -6,7 +6,11 @@
 //!   events.jsonl              the journal, appended as the run goes
 //!   summary.json              written when the run ends
 //!   junit.xml                 written when the run ends
-//!   sources/<source>/<test>/attempt-<n>/{stdout.log,stderr.log}
+//!   results.trx               written when the run ends (VSTest's format)
+//!   sources/<source>/<test>/attempt-<n>/   one attempt of one test: the
+//!                             process output when it ran alone, else output.log
+//!   sources/<source>/processes/attempt-<n>-<k>/{stdout.log,stderr.log,...}
+//!                             a process that ran many tests, and the runner's files
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,15 +21,19 @@ use crate::error::{Error, Result};
 
 pub const LAYOUT_VERSION: u32 = 1;
 const MARKER: &str = ".proctor-results";
+/// Beside the test directories of a source; no test directory takes this name.
+const PROCESSES: &str = "processes";
 
 pub struct ResultsDir {
     root: PathBuf,
+    dumps: PathBuf,
 }
 
 impl ResultsDir {
     /// Makes `root` ready for a new run. A directory from an earlier run is
     /// emptied; any other non-empty directory is refused rather than touched.
-    pub fn prepare(root: &Path) -> Result<Self> {
+    /// Dumps go to `dumps`, when given, else to `dumps/` inside.
+    pub fn prepare(root: &Path, dumps: Option<PathBuf>) -> Result<Self> {
         let occupied = std::fs::read_dir(root)
             .map(|mut d| d.next().is_some())
             .unwrap_or(false);
@@ -49,6 +57,7 @@ impl ResultsDir {
             .map_err(|e| Error::infrastructure(format!("cannot create {}: {e}", root.display())))?;
         Ok(Self {
             root: root.to_path_buf(),
+            dumps: dumps.unwrap_or_else(|| root.join("dumps")),
         })
     }
 
@@ -68,6 +77,15 @@ impl ResultsDir {
         self.root.join("junit.xml")
     }
 
+    pub fn trx(&self) -> PathBuf {
+        self.root.join("results.trx")
+    }
+
+    /// Where dumps of crashed and hung processes go.
+    pub fn dumps(&self) -> &Path {
+        &self.dumps
+    }
+
     /// The directory of one attempt of one test.
     pub fn attempt_dir(&self, source: &str, test_id: &str, attempt: u32) -> PathBuf {
         self.root
@@ -75,6 +93,15 @@ impl ResultsDir {
             .join(source)
             .join(test_dir_name(test_id))
             .join(format!("attempt-{attempt}"))
+    }
+
+    /// The directory of a process that ran many tests of one source.
+    pub fn process_dir(&self, source: &str, attempt: u32, number: u64) -> PathBuf {
+        self.root
+            .join("sources")
+            .join(source)
+            .join(PROCESSES)
+            .join(format!("attempt-{attempt}-{number}"))
     }
 
     /// `path` relative to the results directory, as the reports record it.
@@ -91,7 +118,8 @@ impl ResultsDir {
 fn test_dir_name(test_id: &str) -> String {
     const MAX: usize = 96;
     let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
-    if test_id.len() <= MAX && test_id.chars().all(safe) && !test_id.starts_with('.') {
+    let reserved = test_id == PROCESSES;
+    if test_id.len() <= MAX && test_id.chars().all(safe) && !test_id.starts_with('.') && !reserved {
         return test_id.to_owned();
     }
     let cleaned: String = test_id
@@ -118,5 +146,6 @@ mod tests {
         );
         assert_ne!(test_dir_name("a/b"), test_dir_name("a b"));
         assert!(test_dir_name(&"x".repeat(300)).len() < 120);
+        assert_ne!(test_dir_name("processes"), "processes");
     }
 }

@@ -5,9 +5,11 @@ mod journal;
 mod junit;
 mod layout;
 mod summary;
+mod trx;
 
 pub use console::Console;
 pub use journal::{Journal, JournalEvent};
 pub use junit::write_junit;
 pub use layout::{ResultsDir, LAYOUT_VERSION};
-pub use summary::{AttemptRecord, Counts, RunSummary, SourceRecord, TestRecord};
+pub use summary::{AttemptRecord, Counts, RetrySummary, RunSummary, SourceRecord, TestRecord};
+pub use trx::write_trx;

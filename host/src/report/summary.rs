@@ -1,20 +1,33 @@
 //! The run's records and `summary.json`.
 
-use proctor_plugin_api::messages::Outcome;
+use proctor_plugin_api::messages::{ExecutionMode, Outcome};
 use serde::Serialize;
 
 use crate::error::ExitStatus;
 
+/// One attempt of one test. Paths are relative to the results directory.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptRecord {
     pub attempt: u32,
     pub outcome: Outcome,
+    /// When its process started (RFC 3339).
+    pub started_at: String,
     pub duration_ms: u64,
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_trace: Option<String>,
+    /// The process that ran the attempt, and how it ended.
+    pub pid: Option<u32>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
-    /// Paths relative to the results directory.
+    /// The attempt's own directory.
+    pub dir: String,
+    /// The process's output, shared by every test the process ran.
     pub stdout: Option<String>,
     pub stderr: Option<String>,
+    /// What this test alone printed, when the runner could tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -22,10 +35,61 @@ pub struct TestRecord {
     pub source: String,
     pub id: String,
     pub name: String,
+    /// The outcome of the last attempt.
     pub outcome: Outcome,
+    /// Failed, then passed on a later attempt.
+    pub flaky: bool,
+    /// Ran and reported, but does not fail the run.
+    pub quarantined: bool,
     pub duration_ms: u64,
     pub message: Option<String>,
     pub attempts: Vec<AttemptRecord>,
+}
+
+impl TestRecord {
+    /// A record for a test that did not run.
+    pub fn not_run(source: &str, id: &str, name: &str, outcome: Outcome, message: String) -> Self {
+        Self {
+            source: source.to_owned(),
+            id: id.to_owned(),
+            name: name.to_owned(),
+            outcome,
+            flaky: false,
+            quarantined: false,
+            duration_ms: 0,
+            message: Some(message),
+            attempts: Vec::new(),
+        }
+    }
+
+    /// A record from the attempts a test had, the last one deciding.
+    pub fn from_attempts(
+        source: &str,
+        id: &str,
+        name: &str,
+        attempts: Vec<AttemptRecord>,
+        quarantined: bool,
+    ) -> Self {
+        let last = attempts.last().expect("a test that ran had an attempt");
+        let flaky = last.outcome == Outcome::Passed
+            && attempts.iter().any(|a| a.outcome != Outcome::Passed);
+        Self {
+            source: source.to_owned(),
+            id: id.to_owned(),
+            name: name.to_owned(),
+            outcome: last.outcome,
+            flaky,
+            quarantined,
+            duration_ms: last.duration_ms,
+            message: last.message.clone(),
+            attempts,
+        }
+    }
+
+    /// Whether this test fails the run.
+    pub fn fails_the_run(&self) -> bool {
+        !self.quarantined && self.outcome.is_failure()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +97,7 @@ pub struct SourceRecord {
     pub name: String,
     pub runner: String,
     pub path: String,
+    pub mode: ExecutionMode,
     pub tests: usize,
     pub error: Option<String>,
 }
@@ -46,6 +111,10 @@ pub struct Counts {
     pub timed_out: usize,
     pub crashed: usize,
     pub blocked: usize,
+    /// Passed after failing; also counted as passed.
+    pub flaky: usize,
+    /// Quarantined tests that did not pass; counted here only.
+    pub quarantined: usize,
 }
 
 impl Counts {
@@ -53,6 +122,11 @@ impl Counts {
         let mut counts = Counts::default();
         for test in tests {
             counts.total += 1;
+            counts.flaky += usize::from(test.flaky);
+            if test.quarantined && test.outcome.is_failure() {
+                counts.quarantined += 1;
+                continue;
+            }
             *match test.outcome {
                 Outcome::Passed => &mut counts.passed,
                 Outcome::Failed => &mut counts.failed,
@@ -79,10 +153,28 @@ pub struct RunSummary {
     pub started_at: String,
     pub duration_ms: u64,
     pub counts: Counts,
+    /// Tests the `--filter` expression left out; not in `tests`.
+    pub filtered_out: usize,
     pub sources: Vec<SourceRecord>,
     /// Infrastructure errors: what broke other than the tests.
     pub errors: Vec<String>,
+    pub retries: RetrySummary,
+    pub dumps_dir: String,
+    /// `source/test` of every flaky test.
+    pub flaky: Vec<String>,
     pub tests: Vec<TestRecord>,
+}
+
+/// How retries went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetrySummary {
+    /// Where the rules came from: `retry`, a Helix file, or `none`.
+    pub policy: String,
+    pub max_attempts: u32,
+    /// Attempts beyond the first, in all.
+    pub reruns: usize,
+    /// Set when the threshold stopped every retry.
+    pub withheld: Option<String>,
 }
 
 impl RunSummary {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use proctor_plugin_api::messages::*;
 
 use super::PreparedSource;
-use crate::run::process::run_captured;
+use crate::process::run_captured;
 
 /// A runner that keeps asking for commands is broken; stop it.
 const MAX_DISCOVERY_STEPS: usize = 8;
@@ -30,12 +30,12 @@ pub async fn discover(source: &PreparedSource) -> Result<Vec<TestCase>, String> 
         };
         let outputs = futures::future::join_all(commands.iter().map(|command| async move {
             tracing::debug!(command = %command.display(), "discovery command");
-            let (finished, stdout, stderr) = run_captured(command, DISCOVERY_COMMAND_TIMEOUT)
+            let (exit, stdout, stderr) = run_captured(command, DISCOVERY_COMMAND_TIMEOUT)
                 .await
                 .map_err(|e| format!("discovery command failed: {e}"))?;
             Ok::<_, String>(CommandOutput {
                 command: command.clone(),
-                exit: finished.exit,
+                exit,
                 stdout,
                 stderr,
             })

@@ -1,134 +1,508 @@
-//! One attempt of one test: plan, launch, supervise, collect.
+//! One process running one or more tests: plan, launch, supervise, collect,
+//! and attribute every test an outcome, or hand it back to run again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::*;
 
-use super::process::run_to_files;
 use super::PreparedSource;
-use crate::report::{AttemptRecord, Journal, JournalEvent, ResultsDir, TestRecord};
+use crate::process::{Event, Lines, Output, Supervised};
+use crate::report::{AttemptRecord, Journal, JournalEvent, ResultsDir};
 
-/// A test the runner marked as not to run.
-pub fn skipped(source: &str, test: &TestCase, reason: &str) -> TestRecord {
-    TestRecord {
-        source: source.to_owned(),
-        id: test.id.clone(),
-        name: test.name.clone(),
-        outcome: Outcome::Skipped,
-        duration_ms: 0,
-        message: Some(reason.to_owned()),
-        attempts: Vec::new(),
+/// What the executions of a run share.
+pub struct Context {
+    pub results: Arc<ResultsDir>,
+    pub journal: Arc<Journal>,
+    next_process: AtomicU64,
+}
+
+impl Context {
+    pub fn new(results: Arc<ResultsDir>, journal: Arc<Journal>) -> Self {
+        Self {
+            results,
+            journal,
+            next_process: AtomicU64::new(1),
+        }
     }
 }
 
-/// Runs one test in its own process. The second value is an infrastructure
-/// error, when something other than the test kept it from running.
-pub async fn run_test(
-    source: &PreparedSource,
-    test: TestCase,
-    attempt: u32,
-    results: &ResultsDir,
-    journal: &Journal,
-) -> (TestRecord, Option<String>) {
-    let name = source.config.name.as_str();
-    let dir = results.attempt_dir(name, &test.id, attempt);
-    let mut record = TestRecord {
-        source: name.to_owned(),
-        id: test.id.clone(),
-        name: test.name.clone(),
-        outcome: Outcome::Blocked,
-        duration_ms: 0,
-        message: None,
-        attempts: Vec::new(),
-    };
-    let blocked = |mut record: TestRecord, error: String| {
-        let error = format!("source `{name}`, test `{}`: {error}", record.id);
-        record.message = Some(error.clone());
-        (record, Some(error))
-    };
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        return blocked(record, format!("cannot create {}: {e}", dir.display()));
+/// Tests of one source to run in one process.
+pub struct Job {
+    pub source: Arc<PreparedSource>,
+    pub tests: Vec<TestCase>,
+    pub attempt: u32,
+}
+
+/// One test's attempt, as its process ended it.
+pub struct TestAttempt {
+    pub test: TestCase,
+    pub record: AttemptRecord,
+    /// What the test printed, for retry rules on output.
+    pub output: Option<String>,
+}
+
+pub struct JobOutcome {
+    pub source: Arc<PreparedSource>,
+    pub attempt: u32,
+    pub finished: Vec<TestAttempt>,
+    /// Tests the process never reached; they belong in a fresh process.
+    pub unrun: Vec<TestCase>,
+    /// An infrastructure error, when one kept tests from running.
+    pub error: Option<String>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Why the host killed a process.
+#[derive(Debug, Clone)]
+enum Hang {
+    TestTimeout { test: String, limit: Duration },
+    ProcessTimeout(Duration),
+    Inactivity(Duration),
+}
+
+impl std::fmt::Display for Hang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Hang::TestTimeout { test, limit } => {
+                write!(f, "`{test}` ran past its timeout of {limit:?}")
+            }
+            Hang::ProcessTimeout(limit) => write!(f, "the process ran past {limit:?}"),
+            Hang::Inactivity(limit) => {
+                write!(f, "no test started or finished for {limit:?}")
+            }
+        }
+    }
+}
+
+/// What the live output said so far.
+struct Tracker {
+    launched: Instant,
+    last_activity: Instant,
+    started: HashMap<String, Instant>,
+    finished: HashMap<String, (Outcome, Option<String>, Duration)>,
+}
+
+impl Tracker {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            launched: now,
+            last_activity: now,
+            started: HashMap::new(),
+            finished: HashMap::new(),
+        }
     }
 
-    let runner = source.runner.clone();
-    let request = ExecutionRequest {
-        source: source.info.clone(),
-        tests: vec![test.clone()],
-        attempt,
-        artifacts_dir: dir.clone(),
-    };
-    let plan = match tokio::task::spawn_blocking(move || runner.plan_execution(&request)).await {
-        Ok(Ok(plan)) => plan,
-        Ok(Err(e)) => return blocked(record, e.to_string()),
-        Err(e) => return blocked(record, format!("planning task failed: {e}")),
-    };
+    fn in_flight(&self) -> impl Iterator<Item = (&String, &Instant)> {
+        self.started
+            .iter()
+            .filter(|(id, _)| !self.finished.contains_key(*id))
+    }
 
-    journal.record(&JournalEvent::TestStarted {
-        source: name,
-        test: &test.id,
-        attempt,
-    });
-    let (stdout_path, stderr_path) = (dir.join("stdout.log"), dir.join("stderr.log"));
-    let finished = match run_to_files(
-        &plan.command,
-        &stdout_path,
-        &stderr_path,
-        source.config.timeout,
-        |_| {},
-    )
-    .await
-    {
-        Ok(finished) => finished,
-        Err(e) => return blocked(record, e.to_string()),
-    };
+    /// When the process counts as hung, and why.
+    fn deadline(&self, limits: &Limits, tests: usize, live: bool) -> Option<(Instant, Hang)> {
+        let mut candidates: Vec<(Instant, Hang)> = Vec::new();
+        if tests == 1 || !live {
+            // Nothing tells one test's time from another's: the process gets them all.
+            if let Some(limit) = limits.test {
+                let total = limit * tests as u32;
+                candidates.push((self.launched + total, Hang::ProcessTimeout(total)));
+            }
+        } else {
+            if let Some(limit) = limits.test {
+                candidates.extend(self.in_flight().map(|(id, started)| {
+                    let hang = Hang::TestTimeout {
+                        test: id.clone(),
+                        limit,
+                    };
+                    (*started + limit, hang)
+                }));
+            }
+            if let Some(limit) = limits.inactivity.or(limits.test) {
+                candidates.push((self.last_activity + limit, Hang::Inactivity(limit)));
+            }
+        }
+        candidates.into_iter().min_by_key(|(at, _)| *at)
+    }
+}
 
-    let runner = source.runner.clone();
-    let request = CollectRequest {
-        source: source.info.clone(),
-        tests: vec![test.clone()],
-        attempt,
-        exit: finished.exit,
-        timed_out: finished.timed_out,
-        duration_ms: finished.duration.as_millis() as u64,
-        stdout_path: stdout_path.clone(),
-        stderr_path: stderr_path.clone(),
-        artifacts_dir: dir,
-    };
-    let reported = match tokio::task::spawn_blocking(move || runner.collect_results(&request)).await
-    {
-        Ok(Ok(results)) => results.into_iter().find(|r| r.id == test.id),
-        Ok(Err(e)) => return blocked(record, e.to_string()),
-        Err(e) => return blocked(record, format!("result task failed: {e}")),
-    };
+struct Limits {
+    test: Option<Duration>,
+    inactivity: Option<Duration>,
+}
 
-    // The host's own observations outrank what the runner read.
-    let (outcome, message) = match (&reported, finished.timed_out, finished.exit.signal) {
-        (_, true, _) => (
-            Outcome::TimedOut,
-            Some(format!(
-                "timed out after {:?}",
-                source.config.timeout.unwrap_or_default()
-            )),
-        ),
-        (Some(result), _, _) => (result.outcome, result.message.clone()),
-        (None, _, Some(signal)) => (Outcome::Crashed, Some(format!("killed by signal {signal}"))),
-        (None, _, None) => (
-            Outcome::Failed,
-            Some(format!("the runner reported no result ({})", finished.exit)),
-        ),
+/// Runs a job's tests in one process.
+pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
+    let mut execution = Execution::new(&job, cx);
+    let result = execution.run().await;
+    let (finished, unrun) = match result {
+        Ok(ended) => execution.attribute(ended),
+        Err(error) => {
+            let error = format!("source `{}`: {error}", execution.source_name());
+            return JobOutcome {
+                finished: execution.all_blocked(&error),
+                unrun: Vec::new(),
+                error: Some(error),
+                source: job.source,
+                attempt: job.attempt,
+            };
+        }
     };
-    let duration_ms = reported
-        .and_then(|r| r.duration_ms)
-        .unwrap_or(finished.duration.as_millis() as u64);
-    record.outcome = outcome;
-    record.message = message;
-    record.duration_ms = duration_ms;
-    record.attempts.push(AttemptRecord {
-        attempt,
-        outcome,
-        duration_ms,
-        exit_code: finished.exit.code,
-        signal: finished.exit.signal,
-        stdout: Some(results.relative(&stdout_path)),
-        stderr: Some(results.relative(&stderr_path)),
-    });
-    (record, None)
+    JobOutcome {
+        error: execution.collect_error.take(),
+        finished,
+        unrun,
+        source: job.source,
+        attempt: job.attempt,
+    }
+}
+
+/// How the process ended, as the host saw it.
+struct Ended {
+    exit: ProcessExit,
+    duration: Duration,
+    hang: Option<Hang>,
+    pid: u32,
+    reported: HashMap<String, TestResult>,
+}
+
+struct Execution<'a> {
+    job: &'a Job,
+    cx: &'a Context,
+    /// Where the process's output and the runner's files go.
+    dir: std::path::PathBuf,
+    tracker: Tracker,
+    /// When the process started (RFC 3339).
+    launched_at: String,
+    collect_error: Option<String>,
+}
+
+impl<'a> Execution<'a> {
+    fn new(job: &'a Job, cx: &'a Context) -> Self {
+        let name = job.source.config.name.as_str();
+        let dir = match job.tests.as_slice() {
+            // A test alone keeps the process's files in its attempt directory.
+            [test] => cx.results.attempt_dir(name, &test.id, job.attempt),
+            _ => {
+                let number = cx.next_process.fetch_add(1, Ordering::Relaxed);
+                cx.results.process_dir(name, job.attempt, number)
+            }
+        };
+        Self {
+            job,
+            cx,
+            dir,
+            tracker: Tracker::new(),
+            launched_at: now(),
+            collect_error: None,
+        }
+    }
+
+    fn source_name(&self) -> &str {
+        &self.job.source.config.name
+    }
+
+    fn live(&self) -> bool {
+        self.job.source.capabilities.live_events
+    }
+
+    async fn run(&mut self) -> Result<Ended, String> {
+        let source = &self.job.source;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+        let request = ExecutionRequest {
+            source: source.info.clone(),
+            tests: self.job.tests.clone(),
+            attempt: self.job.attempt,
+            artifacts_dir: self.dir.clone(),
+        };
+        let runner = source.runner.clone();
+        let plan = tokio::task::spawn_blocking(move || runner.plan_execution(&request))
+            .await
+            .map_err(|e| format!("planning task failed: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let mut command = plan.command;
+        for (key, value) in &source.config.env {
+            command
+                .env
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+
+        let output = if self.live() {
+            Output::FilesAndLines
+        } else {
+            Output::Files
+        };
+        let (stdout, stderr) = (self.dir.join("stdout.log"), self.dir.join("stderr.log"));
+        let mut process =
+            Supervised::spawn(&command, &stdout, &stderr, output).map_err(|e| e.to_string())?;
+        self.tracker = Tracker::new();
+        self.launched_at = now();
+        let ids: Vec<&str> = self.job.tests.iter().map(|t| t.id.as_str()).collect();
+        self.cx.journal.record(&JournalEvent::ProcessLaunched {
+            source: self.source_name(),
+            pid: process.pid(),
+            attempt: self.job.attempt,
+            tests: &ids,
+        });
+        if let [test] = self.job.tests.as_slice() {
+            if !self.live() {
+                self.record_started(&test.id);
+            }
+        }
+
+        let limits = Limits {
+            test: source.config.timeout,
+            inactivity: source.config.inactivity_timeout,
+        };
+        let mut hang = None;
+        loop {
+            let deadline = self
+                .tracker
+                .deadline(&limits, self.job.tests.len(), self.live());
+            match process
+                .next(deadline.as_ref().map(|(at, _)| *at))
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Event::Output(lines) => self.read_live(lines).await,
+                Event::Exited(_) => break,
+                Event::Deadline => {
+                    let (_, reason) = deadline.expect("a deadline passed");
+                    self.cx.journal.record(&JournalEvent::HangDetected {
+                        source: self.source_name(),
+                        pid: process.pid(),
+                        process_tree: &process.tree(),
+                        reason: &reason.to_string(),
+                    });
+                    process.kill().await.map_err(|e| e.to_string())?;
+                    hang = Some(reason);
+                    break;
+                }
+            }
+        }
+        // What the process printed before it ended still counts.
+        while let Event::Output(lines) = process.next(None).await.map_err(|e| e.to_string())? {
+            self.read_live(lines).await;
+        }
+        let pid = process.pid();
+        let (exit, duration) = process.finish().await.map_err(|e| e.to_string())?;
+
+        let request = CollectRequest {
+            source: source.info.clone(),
+            tests: self.job.tests.clone(),
+            attempt: self.job.attempt,
+            exit,
+            timed_out: hang.is_some(),
+            duration_ms: duration.as_millis() as u64,
+            stdout_path: stdout,
+            stderr_path: stderr,
+            artifacts_dir: self.dir.clone(),
+        };
+        let runner = source.runner.clone();
+        let reported = match tokio::task::spawn_blocking(move || runner.collect_results(&request))
+            .await
+            .map_err(|e| format!("result task failed: {e}"))?
+        {
+            Ok(results) => results.into_iter().map(|r| (r.id.clone(), r)).collect(),
+            Err(e) => {
+                // Live events may still tell what happened; the error is kept.
+                self.collect_error = Some(format!("source `{}`: {e}", self.source_name()));
+                HashMap::new()
+            }
+        };
+        Ok(Ended {
+            exit,
+            duration,
+            hang,
+            pid,
+            reported,
+        })
+    }
+
+    fn record_started(&self, id: &str) {
+        self.cx.journal.record(&JournalEvent::TestStarted {
+            source: self.source_name(),
+            test: id,
+            attempt: self.job.attempt,
+        });
+    }
+
+    async fn read_live(&mut self, lines: Lines) {
+        let request = OutputRequest {
+            source: self.job.source.info.clone(),
+            stream: lines.stream,
+            lines: lines.lines,
+        };
+        let runner = self.job.source.runner.clone();
+        let events = match tokio::task::spawn_blocking(move || runner.parse_output(&request)).await
+        {
+            Ok(Ok(events)) => events,
+            Ok(Err(e)) => {
+                tracing::warn!("{e}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("output task failed: {e}");
+                return;
+            }
+        };
+        let now = Instant::now();
+        for event in events {
+            self.tracker.last_activity = now;
+            match event {
+                LiveEvent::Started { id } => {
+                    self.record_started(&id);
+                    self.tracker.started.insert(id, now);
+                }
+                LiveEvent::Finished {
+                    id,
+                    outcome,
+                    message,
+                } => {
+                    let began = self.tracker.started.get(&id).copied().unwrap_or(now);
+                    self.tracker
+                        .finished
+                        .insert(id, (outcome, message, now - began));
+                }
+            }
+        }
+    }
+
+    /// Gives every test an outcome, or returns it as unrun.
+    fn attribute(&mut self, mut ended: Ended) -> (Vec<TestAttempt>, Vec<TestCase>) {
+        let alone = self.job.tests.len() == 1;
+        let mut finished = Vec::new();
+        let mut unrun = Vec::new();
+        for test in &self.job.tests {
+            let in_flight = self.tracker.started.contains_key(&test.id)
+                && !self.tracker.finished.contains_key(&test.id);
+            let reported = ended.reported.remove(&test.id);
+            let live = self.tracker.finished.get(&test.id);
+            let attempt = match (&ended.hang, reported, live) {
+                // The host's observations outrank what the runner read.
+                (Some(hang), _, _) if in_flight || alone => self.attempt(
+                    test,
+                    Some(&ended),
+                    Outcome::TimedOut,
+                    Some(format!("timed out: {hang}")),
+                ),
+                (_, Some(result), _) => {
+                    let mut attempt =
+                        self.attempt(test, Some(&ended), result.outcome, result.message);
+                    attempt.record.stack_trace = result.stack_trace;
+                    if let Some(ms) = result.duration_ms {
+                        attempt.record.duration_ms = ms;
+                    }
+                    attempt.output = result.output;
+                    attempt
+                }
+                (_, None, Some((outcome, message, _))) => {
+                    self.attempt(test, Some(&ended), *outcome, message.clone())
+                }
+                (None, None, None) if in_flight || alone => {
+                    let (outcome, message) = match ended.exit.signal {
+                        Some(_) => (
+                            Outcome::Crashed,
+                            format!("the process died of {}", ended.exit),
+                        ),
+                        None if in_flight => (
+                            Outcome::Crashed,
+                            format!("the process ended ({}) while the test ran", ended.exit),
+                        ),
+                        None => (
+                            Outcome::Failed,
+                            format!("the runner reported no result ({})", ended.exit),
+                        ),
+                    };
+                    let message = if in_flight && !alone {
+                        format!("{message}: the test was running when it ended")
+                    } else {
+                        message
+                    };
+                    self.attempt(test, Some(&ended), outcome, Some(message))
+                }
+                _ => {
+                    unrun.push(test.clone());
+                    continue;
+                }
+            };
+            finished.push(attempt);
+        }
+        for attempt in &mut finished {
+            if let Some(output) = &attempt.output {
+                let path = std::path::Path::new(&attempt.record.dir).join("output.log");
+                let path = self.cx.results.root().join(path);
+                match std::fs::write(&path, output) {
+                    Ok(()) => attempt.record.output = Some(self.cx.results.relative(&path)),
+                    Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
+                }
+            }
+        }
+        (finished, unrun)
+    }
+
+    /// An attempt record; `ended` is `None` when no process ran.
+    fn attempt(
+        &self,
+        test: &TestCase,
+        ended: Option<&Ended>,
+        outcome: Outcome,
+        message: Option<String>,
+    ) -> TestAttempt {
+        let results = &self.cx.results;
+        let dir = results.attempt_dir(self.source_name(), &test.id, self.job.attempt);
+        if dir != self.dir {
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                tracing::warn!("cannot create {}: {e}", dir.display());
+            }
+        }
+        let duration = match (ended, self.job.tests.len()) {
+            (Some(ended), 1) => ended.duration,
+            // In a batch, the test's own span when the live output showed it.
+            (Some(_), _) => self
+                .tracker
+                .finished
+                .get(&test.id)
+                .map(|(_, _, span)| *span)
+                .unwrap_or_default(),
+            (None, _) => Duration::ZERO,
+        };
+        let process_file = |name: &str| ended.map(|_| results.relative(&self.dir.join(name)));
+        TestAttempt {
+            test: test.clone(),
+            record: AttemptRecord {
+                attempt: self.job.attempt,
+                outcome,
+                started_at: self.launched_at.clone(),
+                duration_ms: duration.as_millis() as u64,
+                message,
+                stack_trace: None,
+                pid: ended.map(|e| e.pid),
+                exit_code: ended.and_then(|e| e.exit.code),
+                signal: ended.and_then(|e| e.exit.signal),
+                dir: results.relative(&dir),
+                stdout: process_file("stdout.log"),
+                stderr: process_file("stderr.log"),
+                output: None,
+            },
+            output: None,
+        }
+    }
+
+    /// Every test blocked by `error`: something other than the tests failed.
+    fn all_blocked(&self, error: &str) -> Vec<TestAttempt> {
+        self.job
+            .tests
+            .iter()
+            .map(|test| self.attempt(test, None, Outcome::Blocked, Some(error.to_owned())))
+            .collect()
+    }
 }

@@ -1,12 +1,20 @@
 //! The run configuration: reading, validating, and saying precisely what is wrong.
 
+pub mod helix;
+pub mod json;
+pub mod matching;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use proctor_plugin_api::messages::ExecutionMode;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::retry::{RetryPolicy, Rule, Threshold, Verdict};
+use crate::select::SkipRule;
 
 /// File names looked for in the current directory when no configuration is given.
 pub const DEFAULT_CONFIG_NAMES: [&str; 2] = ["proctor.json", "shared-infra-configuration.json"];
@@ -27,7 +35,43 @@ struct ConfigFile {
     /// Default per-test timeout.
     #[serde(default)]
     timeout_seconds: Option<f64>,
+    /// Default for batches: the longest time without a test starting or finishing.
+    #[serde(default)]
+    inactivity_timeout_seconds: Option<f64>,
+    #[serde(default)]
+    retry: Option<RetryFile>,
+    /// Tests not to run, by name, optionally only on some platforms.
+    #[serde(default)]
+    skip: Vec<SkipRule>,
     sources: Vec<SourceFile>,
+}
+
+/// Upper bound of `retry.max_attempts`: more is a typo, not a policy.
+const MAX_ATTEMPTS: u32 = 10;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryFile {
+    /// Attempts in all, the first included.
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    delay_seconds: Option<f64>,
+    /// No retries when more tests than this failed.
+    #[serde(default)]
+    max_failed_tests: Option<usize>,
+    /// No retries when more than this percentage of the tests failed.
+    #[serde(default)]
+    max_failed_percent: Option<f64>,
+    /// Failures to retry; every failure when absent.
+    #[serde(default)]
+    rules: Option<Vec<Rule>>,
+    /// Tests that run and are reported but do not fail the run.
+    #[serde(default)]
+    quarantine: Vec<Rule>,
+    /// A Helix `test-configuration.json` to take the rules from instead.
+    #[serde(default)]
+    test_configuration: Option<PathBuf>,
 }
 
 fn default_version() -> u32 {
@@ -45,6 +89,17 @@ struct SourceFile {
     settings: Value,
     #[serde(default)]
     timeout_seconds: Option<f64>,
+    #[serde(default)]
+    inactivity_timeout_seconds: Option<f64>,
+    /// `isolated` or `batch`; the runner's preference when absent.
+    #[serde(default)]
+    mode: Option<ExecutionMode>,
+    /// In batch mode, the most tests one process runs.
+    #[serde(default)]
+    batch_size: Option<usize>,
+    /// Environment variables for the source's test processes.
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
 }
 
 /// A validated configuration, every path absolute.
@@ -55,6 +110,8 @@ pub struct Config {
     pub results_dir: PathBuf,
     pub jobs: Option<usize>,
     pub plugin_dirs: Vec<PathBuf>,
+    pub retry: RetryPolicy,
+    pub skip: Vec<SkipRule>,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -64,7 +121,11 @@ pub struct SourceConfig {
     pub runner: String,
     pub path: PathBuf,
     pub settings: Value,
-    pub timeout: Option<std::time::Duration>,
+    pub timeout: Option<Duration>,
+    pub inactivity_timeout: Option<Duration>,
+    pub mode: Option<ExecutionMode>,
+    pub batch_size: Option<usize>,
+    pub env: std::collections::BTreeMap<String, String>,
     /// Where this source sits in the file, for messages: `sources[2]`.
     pub location: String,
 }
@@ -95,64 +156,16 @@ pub fn load(path: &Path) -> Result<Config> {
     validate(parsed, file)
 }
 
-/// Parses the text; errors read `LINE:COLUMN: PATH: PROBLEM`.
+/// Parses proctor's own configuration, which is strict JSON.
 fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let parsed: ConfigFile = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let mut path = e.path().to_string();
-        let inner = e.into_inner();
-        let (line, column) = (inner.line(), inner.column());
-        let mut message = strip_position(&inner.to_string());
-        if let Some(hint) = suggestion(&message) {
-            message.push_str(&hint);
-            // The path ends with the unknown key itself; name the object holding it.
-            path = path
-                .rsplit_once('.')
-                .map_or(".".to_owned(), |(parent, _)| parent.to_owned());
-        }
-        if path == "." || inner.is_syntax() || inner.is_eof() {
-            format!("{line}:{column}: {message}")
-        } else {
-            format!("{line}:{column}: {path}: {message}")
-        }
-    })?;
-    deserializer.end().map_err(|e| {
-        format!(
-            "{}:{}: {}",
-            e.line(),
-            e.column(),
-            strip_position(&e.to_string())
-        )
-    })?;
-    Ok(parsed)
-}
-
-/// serde_json appends " at line L column C"; the position is printed up front instead.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(index) => message[..index].to_owned(),
-        None => message.to_owned(),
-    }
-}
-
-/// For "unknown field `x`, expected one of `a`, `b`": the nearest valid key.
-fn suggestion(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let (unknown, expected) = rest.split_once('`')?;
-    let nearest = expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(|key| (strsim::jaro_winkler(unknown, key), key))
-        .filter(|(score, _)| *score > 0.7)
-        .max_by(|a, b| a.0.total_cmp(&b.0))?;
-    Some(format!(" (did you mean `{}`?)", nearest.1))
+    json::parse(text, json::Dialect::Strict)
 }
 
 fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     let at = |location: &str, problem: String| {
         Error::usage(format!("{}: {location}: {problem}", file.display()))
     };
+    let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     if parsed.version != 1 {
         return Err(at(
             "version",
@@ -165,16 +178,30 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     if parsed.jobs == Some(0) {
         return Err(at("jobs", "must be at least 1".into()));
     }
-    let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let timeout = |location: &str, seconds: Option<f64>| match seconds {
         Some(s) if !(s.is_finite() && s > 0.0) => Err(at(
             location,
             format!("must be a positive number of seconds, not {s}"),
         )),
-        Some(s) => Ok(Some(std::time::Duration::from_secs_f64(s))),
+        Some(s) => Ok(Some(Duration::from_secs_f64(s))),
         None => Ok(None),
     };
     let default_timeout = timeout("timeout_seconds", parsed.timeout_seconds)?;
+    let default_inactivity = timeout(
+        "inactivity_timeout_seconds",
+        parsed.inactivity_timeout_seconds,
+    )?;
+    let retry = match parsed.retry {
+        Some(retry) => retry_policy(retry, &base_dir, &at)?,
+        None => {
+            let conventional = base_dir.join(helix::CONVENTIONAL_PATH);
+            if conventional.is_file() {
+                helix::load(&conventional)?
+            } else {
+                RetryPolicy::default()
+            }
+        }
+    };
     if parsed.sources.is_empty() {
         return Err(at("sources", "lists no source; add at least one".into()));
     }
@@ -216,6 +243,22 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
                 source.timeout_seconds,
             )?
             .or(default_timeout),
+            inactivity_timeout: timeout(
+                &format!("{location}.inactivity_timeout_seconds"),
+                source.inactivity_timeout_seconds,
+            )?
+            .or(default_inactivity),
+            mode: source.mode,
+            batch_size: match source.batch_size {
+                Some(0) => {
+                    return Err(at(
+                        &format!("{location}.batch_size"),
+                        "must be at least 1".into(),
+                    ))
+                }
+                size => size,
+            },
+            env: source.env,
             location,
         });
     }
@@ -231,10 +274,77 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
             .map(|dir| base_dir.join(dir))
             .collect(),
         jobs: parsed.jobs,
+        retry,
+        skip: parsed.skip,
         base_dir,
         file,
         sources,
     })
+}
+
+/// The `retry` block: proctor's own rules, or a Helix file named by it.
+fn retry_policy(
+    retry: RetryFile,
+    base_dir: &Path,
+    at: &dyn Fn(&str, String) -> Error,
+) -> Result<RetryPolicy> {
+    let mut policy = match &retry.test_configuration {
+        Some(path) => {
+            if retry.rules.is_some() || !retry.quarantine.is_empty() {
+                return Err(at(
+                    "retry.test_configuration",
+                    "takes its rules from that file; remove `rules` and `quarantine` \
+                     or this key"
+                        .into(),
+                ));
+            }
+            helix::load(&base_dir.join(path))?
+        }
+        None => RetryPolicy {
+            max_attempts: 1,
+            // Without rules every failure is retried.
+            default: if retry.rules.is_some() {
+                Verdict::Keep
+            } else {
+                Verdict::Rerun
+            },
+            rerun_rules: retry.rules.unwrap_or_default(),
+            quarantine_rules: retry.quarantine,
+            origin: "retry".to_owned(),
+            ..RetryPolicy::default()
+        },
+    };
+    if let Some(attempts) = retry.max_attempts {
+        if !(1..=MAX_ATTEMPTS).contains(&attempts) {
+            return Err(at(
+                "retry.max_attempts",
+                format!("{attempts} is out of range 1..={MAX_ATTEMPTS}"),
+            ));
+        }
+        policy.max_attempts = attempts;
+    }
+    if let Some(seconds) = retry.delay_seconds {
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(at(
+                "retry.delay_seconds",
+                format!("must be a number of seconds, not {seconds}"),
+            ));
+        }
+        policy.delay = Duration::from_secs_f64(seconds);
+    }
+    if let Some(count) = retry.max_failed_tests {
+        policy.thresholds.push(Threshold::Count(count));
+    }
+    if let Some(percent) = retry.max_failed_percent {
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(at(
+                "retry.max_failed_percent",
+                format!("{percent} is not a percentage (0 to 100)"),
+            ));
+        }
+        policy.thresholds.push(Threshold::Percent(percent));
+    }
+    Ok(policy)
 }
 
 /// A manifest is named after its directory, anything else after its file.

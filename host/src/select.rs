@@ -1,0 +1,320 @@
+//! Which tests run: skip rules from the configuration, and the `--filter`
+//! expression from the command line.
+
+use std::collections::BTreeMap;
+
+use proctor_plugin_api::messages::TestCase;
+use serde::Deserialize;
+
+use crate::config::matching::Glob;
+
+/// Skips tests by id, optionally only on some machines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRule {
+    /// Test ids to skip.
+    pub tests: Glob,
+    /// Only in sources whose name matches.
+    #[serde(default)]
+    pub source: Option<Glob>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Only on these operating systems (`linux`, `macos`, `windows`, ...).
+    #[serde(default)]
+    pub os: Option<Vec<String>>,
+    /// Only on these architectures (`x86_64`, `aarch64`, ...).
+    #[serde(default)]
+    pub arch: Option<Vec<String>>,
+    /// Only where each variable is set and its value matches the glob.
+    #[serde(default)]
+    pub env: BTreeMap<String, Glob>,
+}
+
+/// What a skip rule's platform conditions are checked against.
+pub struct Platform<'a> {
+    pub os: &'a str,
+    pub arch: &'a str,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Platform<'static> {
+    pub fn current() -> Self {
+        Platform {
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            env: &|name| std::env::var(name).ok(),
+        }
+    }
+}
+
+impl SkipRule {
+    fn applies_on(&self, platform: &Platform) -> bool {
+        let listed = |list: &Option<Vec<String>>, value: &str| {
+            list.as_ref()
+                .is_none_or(|list| list.iter().any(|v| v.eq_ignore_ascii_case(value)))
+        };
+        listed(&self.os, platform.os)
+            && listed(&self.arch, platform.arch)
+            && self
+                .env
+                .iter()
+                .all(|(name, glob)| (platform.env)(name).is_some_and(|v| glob.matches(&v)))
+    }
+
+    /// The reason `test` of `source` is skipped here, if this rule skips it.
+    pub fn skips(&self, source: &str, test: &TestCase, platform: &Platform) -> Option<String> {
+        let hit = self.tests.matches(&test.id)
+            && self.source.as_ref().is_none_or(|g| g.matches(source))
+            && self.applies_on(platform);
+        hit.then(|| {
+            self.reason
+                .clone()
+                .unwrap_or_else(|| format!("skipped by the rule `{}`", self.tests.as_str()))
+        })
+    }
+}
+
+/// A `--filter` expression:
+///
+/// ```text
+/// expr    := and ( ("or" | "|") and )*
+/// and     := unary ( ("and" | "&") unary )*
+/// unary   := ("not" | "!") unary | "(" expr ")" | matcher
+/// matcher := "test(" GLOB ")" | "name(" GLOB ")" | "source(" GLOB ")"
+///          | "attr(" KEY ")" | "attr(" KEY "=" GLOB ")"
+/// ```
+///
+/// `test` matches the test id, `name` the runner's display name.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    Test(Glob),
+    Name(Glob),
+    Source(Glob),
+    Attribute(String, Option<Glob>),
+    Not(Box<Filter>),
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+}
+
+impl Filter {
+    pub fn matches(&self, source: &str, test: &TestCase) -> bool {
+        match self {
+            Filter::Test(glob) => glob.matches(&test.id),
+            Filter::Name(glob) => glob.matches(&test.name),
+            Filter::Source(glob) => glob.matches(source),
+            Filter::Attribute(key, value) => test
+                .attributes
+                .get(key)
+                .is_some_and(|v| value.as_ref().is_none_or(|glob| glob.matches(v))),
+            Filter::Not(inner) => !inner.matches(source, test),
+            Filter::And(a, b) => a.matches(source, test) && b.matches(source, test),
+            Filter::Or(a, b) => a.matches(source, test) || b.matches(source, test),
+        }
+    }
+
+    /// Parses an expression; an error names the column (1-based) and what was expected.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut parser = Parser { text, at: 0 };
+        let filter = parser.or()?;
+        parser.skip_space();
+        if parser.at < text.len() {
+            return Err(parser.error("`and`, `or` or the end of the expression"));
+        }
+        Ok(filter)
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn rest(&self) -> &str {
+        &self.text[self.at..]
+    }
+
+    fn skip_space(&mut self) {
+        let trimmed = self.rest().trim_start();
+        self.at = self.text.len() - trimmed.len();
+    }
+
+    fn error(&self, expected: &str) -> String {
+        let column = self.text[..self.at].chars().count() + 1;
+        match self.rest().chars().next() {
+            Some(found) => format!("column {column}: expected {expected}, found `{found}`"),
+            None => format!("column {column}: expected {expected}, found the end"),
+        }
+    }
+
+    /// Consumes `symbol`, or `word` when it stands alone.
+    fn operator(&mut self, symbol: &str, word: &str) -> bool {
+        self.skip_space();
+        if self.rest().starts_with(symbol) {
+            self.at += symbol.len();
+            return true;
+        }
+        let rest = self.rest();
+        let ends = rest[word.len().min(rest.len())..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_');
+        if rest.starts_with(word) && ends {
+            self.at += word.len();
+            return true;
+        }
+        false
+    }
+
+    fn or(&mut self) -> Result<Filter, String> {
+        let mut left = self.and()?;
+        while self.operator("|", "or") {
+            left = Filter::Or(Box::new(left), Box::new(self.and()?));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Filter, String> {
+        let mut left = self.unary()?;
+        while self.operator("&", "and") {
+            left = Filter::And(Box::new(left), Box::new(self.unary()?));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Filter, String> {
+        if self.operator("!", "not") {
+            return Ok(Filter::Not(Box::new(self.unary()?)));
+        }
+        self.skip_space();
+        if self.rest().starts_with('(') {
+            self.at += 1;
+            let inner = self.or()?;
+            self.skip_space();
+            if !self.rest().starts_with(')') {
+                return Err(self.error("`)`"));
+            }
+            self.at += 1;
+            return Ok(inner);
+        }
+        self.matcher()
+    }
+
+    fn matcher(&mut self) -> Result<Filter, String> {
+        const MATCHERS: &str = "`test(..)`, `name(..)`, `source(..)`, `attr(..)`, `not` or `(`";
+        let word_len = self
+            .rest()
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(self.rest().len());
+        let word = &self.rest()[..word_len];
+        if !matches!(word, "test" | "name" | "source" | "attr") {
+            return Err(self.error(MATCHERS));
+        }
+        let word = word.to_owned();
+        self.at += word_len;
+        if !self.rest().starts_with('(') {
+            return Err(self.error(&format!("`(` after `{word}`")));
+        }
+        self.at += 1;
+        let argument_at = self.at;
+        let Some(length) = self.rest().find(')') else {
+            return Err(self.error("an argument closed by `)`"));
+        };
+        let argument = self.rest()[..length].trim().to_owned();
+        self.at += length + 1;
+        let glob = |text: &str| {
+            Glob::new(text).map_err(|e| {
+                let column = self.text[..argument_at].chars().count() + 1;
+                format!("column {column}: {e}")
+            })
+        };
+        Ok(match word.as_str() {
+            "test" => Filter::Test(glob(&argument)?),
+            "name" => Filter::Name(glob(&argument)?),
+            "source" => Filter::Source(glob(&argument)?),
+            _ => match argument.split_once('=') {
+                Some((key, value)) => {
+                    Filter::Attribute(key.trim().to_owned(), Some(glob(value.trim())?))
+                }
+                None => Filter::Attribute(argument, None),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test(id: &str, attributes: &[(&str, &str)]) -> TestCase {
+        TestCase {
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..TestCase::new(id)
+        }
+    }
+
+    fn selects(expression: &str, id: &str) -> bool {
+        let filter = Filter::parse(expression).unwrap();
+        filter.matches("unit", &test(id, &[("kind", "slow"), ("tier", "1")]))
+    }
+
+    #[test]
+    fn expressions_combine_with_precedence() {
+        assert!(selects("test(net::*)", "net::connect"));
+        assert!(!selects("test(net::*)", "fs::read"));
+        assert!(selects(
+            "test(fs::*) or test(net::*) and attr(kind=slow)",
+            "fs::read"
+        ));
+        assert!(!selects(
+            "(test(fs::*) or test(net::*)) and not attr(kind)",
+            "fs::read"
+        ));
+        assert!(selects("!source(integration) & attr(tier = 1)", "x"));
+        assert!(
+            Filter::parse("notest(x)").is_err(),
+            "`not` is a word, not a prefix"
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_the_column_and_the_expectation() {
+        let error = Filter::parse("test(a) and").unwrap_err();
+        assert!(error.starts_with("column 12: expected"), "{error}");
+        let error = Filter::parse("tests(a)").unwrap_err();
+        assert!(error.contains("column 1: expected `test(..)`"), "{error}");
+        let error = Filter::parse("test(a) test(b)").unwrap_err();
+        assert!(error.contains("column 9"), "{error}");
+        let error = Filter::parse("(test(a)").unwrap_err();
+        assert!(error.contains("expected `)`"), "{error}");
+        let error = Filter::parse("test([a)").unwrap_err();
+        assert!(error.contains("column 6: invalid glob"), "{error}");
+    }
+
+    #[test]
+    fn skip_rules_apply_only_on_their_platforms() {
+        let rule: SkipRule = serde_json::from_str(
+            r#"{"tests": "net::*", "os": ["linux"], "env": {"MACHINE_CLASS": "arm-*"}}"#,
+        )
+        .unwrap();
+        let arm = |name: &str| (name == "MACHINE_CLASS").then(|| "arm-small".to_owned());
+        let x86 = |name: &str| (name == "MACHINE_CLASS").then(|| "x86".to_owned());
+        fn on<'a>(os: &'a str, env: &'a dyn Fn(&str) -> Option<String>) -> Platform<'a> {
+            Platform {
+                os,
+                arch: "aarch64",
+                env,
+            }
+        }
+        let case = test("net::connect", &[]);
+        assert!(rule.skips("unit", &case, &on("linux", &arm)).is_some());
+        assert!(rule.skips("unit", &case, &on("linux", &x86)).is_none());
+        assert!(rule.skips("unit", &case, &on("windows", &arm)).is_none());
+        assert!(rule
+            .skips("unit", &test("fs::read", &[]), &on("linux", &arm))
+            .is_none());
+    }
+}
