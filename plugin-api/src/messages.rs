@@ -333,6 +333,10 @@ pub struct OutputRequest {
 pub enum LiveEvent {
     Started {
         id: String,
+        /// Since 1.2: the index, in the request's lines, of the line that
+        /// says so. With it the host tells each test's own output apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<usize>,
     },
     Finished {
         id: String,
@@ -340,7 +344,18 @@ pub enum LiveEvent {
         /// Since 1.2: the failure message, when the output shows it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+        /// Since 1.2: as for `Started`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<usize>,
     },
+}
+
+impl LiveEvent {
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            LiveEvent::Started { line, .. } | LiveEvent::Finished { line, .. } => *line,
+        }
+    }
 }
 
 /// Asks a runner for the results of a finished process.

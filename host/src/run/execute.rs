@@ -58,6 +58,17 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The first lines of a test's output, as the message of a failure that came without one.
+fn excerpt(output: &str) -> String {
+    const LINES: usize = 20;
+    let mut lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.len() > LINES {
+        lines.truncate(LINES);
+        lines.push("...");
+    }
+    lines.join("\n")
+}
+
 /// Why the host killed a process.
 #[derive(Debug, Clone)]
 enum Hang {
@@ -80,12 +91,18 @@ impl std::fmt::Display for Hang {
     }
 }
 
+/// The most output kept for one test from the live stream.
+const MAX_CAPTURED: usize = 1 << 20;
+
 /// What the live output said so far.
 struct Tracker {
     launched: Instant,
     last_activity: Instant,
     started: HashMap<String, Instant>,
     finished: HashMap<String, (Outcome, Option<String>, Duration)>,
+    /// Lines printed while exactly one test ran, by test: its own output,
+    /// for when the runner's results do not have it.
+    captured: HashMap<String, String>,
 }
 
 impl Tracker {
@@ -96,6 +113,21 @@ impl Tracker {
             last_activity: now,
             started: HashMap::new(),
             finished: HashMap::new(),
+            captured: HashMap::new(),
+        }
+    }
+
+    /// Keeps `line` as output of the one test running, if only one is.
+    fn capture(&mut self, line: &str) {
+        let mut running = self.in_flight().map(|(id, _)| id.clone());
+        let (Some(id), None) = (running.next(), running.next()) else {
+            return;
+        };
+        drop(running);
+        let output = self.captured.entry(id).or_default();
+        if output.len() + line.len() < MAX_CAPTURED {
+            output.push_str(line);
+            output.push('\n');
         }
     }
 
@@ -165,6 +197,7 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
 
 /// How the process ended, as the host saw it.
 struct Ended {
+    at: Instant,
     exit: ProcessExit,
     duration: Duration,
     hang: Option<Hang>,
@@ -319,6 +352,7 @@ impl<'a> Execution<'a> {
             }
         };
         Ok(Ended {
+            at: Instant::now(),
             exit,
             duration,
             hang,
@@ -341,6 +375,7 @@ impl<'a> Execution<'a> {
             stream: lines.stream,
             lines: lines.lines,
         };
+        let request_lines = request.lines.clone();
         let runner = self.job.source.runner.clone();
         let events = match tokio::task::spawn_blocking(move || runner.parse_output(&request)).await
         {
@@ -355,23 +390,44 @@ impl<'a> Execution<'a> {
             }
         };
         let now = Instant::now();
-        for event in events {
+        if !events.is_empty() {
             self.tracker.last_activity = now;
-            match event {
-                LiveEvent::Started { id } => {
-                    self.record_started(&id);
-                    self.tracker.started.insert(id, now);
-                }
-                LiveEvent::Finished {
-                    id,
-                    outcome,
-                    message,
-                } => {
-                    let began = self.tracker.started.get(&id).copied().unwrap_or(now);
-                    self.tracker
-                        .finished
-                        .insert(id, (outcome, message, now - began));
-                }
+        }
+        // Lines between the events are the output of the test running then;
+        // without line numbers they cannot be placed and are left out.
+        let placed = events.iter().all(|e| e.line().is_some());
+        let mut events = events.into_iter().peekable();
+        for (index, line) in request_lines.iter().enumerate() {
+            let mut is_event = false;
+            while let Some(event) = events.next_if(|e| e.line().is_none_or(|l| l <= index)) {
+                is_event = true;
+                self.apply(event, now);
+            }
+            if placed && !is_event {
+                self.tracker.capture(line);
+            }
+        }
+        for event in events {
+            self.apply(event, now);
+        }
+    }
+
+    fn apply(&mut self, event: LiveEvent, now: Instant) {
+        match event {
+            LiveEvent::Started { id, .. } => {
+                self.record_started(&id);
+                self.tracker.started.insert(id, now);
+            }
+            LiveEvent::Finished {
+                id,
+                outcome,
+                message,
+                ..
+            } => {
+                let began = self.tracker.started.get(&id).copied().unwrap_or(now);
+                self.tracker
+                    .finished
+                    .insert(id, (outcome, message, now - began));
             }
         }
     }
@@ -437,6 +493,14 @@ impl<'a> Execution<'a> {
             finished.push(attempt);
         }
         for attempt in &mut finished {
+            // What the live stream showed between the test's start and end.
+            if attempt.output.is_none() {
+                attempt.output = self.tracker.captured.remove(&attempt.test.id);
+            }
+            let record = &mut attempt.record;
+            if record.message.is_none() && record.outcome.is_failure() {
+                record.message = attempt.output.as_deref().map(excerpt);
+            }
             if let Some(output) = &attempt.output {
                 let path = std::path::Path::new(&attempt.record.dir).join("output.log");
                 let path = self.cx.results.root().join(path);
@@ -467,12 +531,14 @@ impl<'a> Execution<'a> {
         let duration = match (ended, self.job.tests.len()) {
             (Some(ended), 1) => ended.duration,
             // In a batch, the test's own span when the live output showed it.
-            (Some(_), _) => self
-                .tracker
-                .finished
-                .get(&test.id)
-                .map(|(_, _, span)| *span)
-                .unwrap_or_default(),
+            (Some(ended), _) => match (
+                self.tracker.finished.get(&test.id),
+                self.tracker.started.get(&test.id),
+            ) {
+                (Some((_, _, span)), _) => *span,
+                (None, Some(started)) => ended.at - *started,
+                (None, None) => Duration::ZERO,
+            },
             (None, _) => Duration::ZERO,
         };
         let process_file = |name: &str| ended.map(|_| results.relative(&self.dir.join(name)));

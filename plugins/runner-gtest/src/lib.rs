@@ -67,13 +67,14 @@ fn parse_listing(listing: &str) -> Vec<TestCase> {
 
 /// `[ RUN      ] Suite.Test` and `[       OK ] Suite.Test (3 ms)`; the
 /// closing summary repeats failures without a time and is left alone.
-fn parse_line(line: &str) -> Option<LiveEvent> {
+fn parse_line(index: usize, line: &str) -> Option<LiveEvent> {
     let rest = line.strip_prefix('[')?;
     let (tag, rest) = rest.split_once(']')?;
     let rest = rest.trim();
     if tag.trim() == "RUN" {
         return Some(LiveEvent::Started {
             id: rest.to_owned(),
+            line: Some(index),
         });
     }
     let outcome = match tag.trim() {
@@ -88,6 +89,7 @@ fn parse_line(line: &str) -> Option<LiveEvent> {
         id: id.split(", where ").next().unwrap_or(id).to_owned(),
         outcome,
         message: None,
+        line: Some(index),
     })
 }
 
@@ -142,7 +144,12 @@ impl Runner for GtestRunner {
         if request.stream != Stream::Stdout {
             return Ok(Vec::new());
         }
-        Ok(request.lines.iter().filter_map(|l| parse_line(l)).collect())
+        Ok(request
+            .lines
+            .iter()
+            .enumerate()
+            .filter_map(|(index, line)| parse_line(index, line))
+            .collect())
     }
 
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
@@ -197,24 +204,32 @@ mod tests {
     #[test]
     fn live_lines() {
         assert_eq!(
-            parse_line("[ RUN      ] Math.Adds"),
+            parse_line(4, "[ RUN      ] Math.Adds"),
             Some(LiveEvent::Started {
-                id: "Math.Adds".into()
+                id: "Math.Adds".into(),
+                line: Some(4)
             })
         );
         assert_eq!(
-            parse_line("[  FAILED  ] Squares/Param.Holds/1, where GetParam() = 2 (0 ms)"),
+            parse_line(
+                0,
+                "[  FAILED  ] Squares/Param.Holds/1, where GetParam() = 2 (0 ms)"
+            ),
             Some(LiveEvent::Finished {
                 id: "Squares/Param.Holds/1".into(),
                 outcome: Outcome::Failed,
-                message: None
+                message: None,
+                line: Some(0)
             })
         );
         assert_eq!(
-            parse_line("[  FAILED  ] Math.Fails"),
+            parse_line(0, "[  FAILED  ] Math.Fails"),
             None,
             "the summary's repeat"
         );
-        assert_eq!(parse_line("[==========] 3 tests ran. (0 ms total)"), None);
+        assert_eq!(
+            parse_line(0, "[==========] 3 tests ran. (0 ms total)"),
+            None
+        );
     }
 }

@@ -73,12 +73,14 @@ enum PluginEvent {
     },
 }
 
+/// Our plugin's events among `lines`, with the index of the line each came from.
 fn plugin_events<'a>(
     lines: impl Iterator<Item = &'a str> + 'a,
-) -> impl Iterator<Item = PluginEvent> + 'a {
-    lines
-        .filter_map(|line| line.strip_prefix(EVENT_PREFIX))
-        .filter_map(|json| serde_json::from_str(json).ok())
+) -> impl Iterator<Item = (usize, PluginEvent)> + 'a {
+    lines.enumerate().filter_map(|(index, line)| {
+        let json = line.strip_prefix(EVENT_PREFIX)?;
+        Some((index, serde_json::from_str(json).ok()?))
+    })
 }
 
 /// The directory holding our pytest plugin, written once per process.
@@ -180,7 +182,7 @@ impl Runner for PytestRunner {
             )));
         }
         let tests = plugin_events(output.stderr.lines())
-            .filter_map(|event| match event {
+            .filter_map(|(_, event)| match event {
                 PluginEvent::Collected { id, markers, skip } => Some(TestCase {
                     qualified_name: Some(names::qualified_name(&id)),
                     attributes: BTreeMap::from([
@@ -213,8 +215,11 @@ impl Runner for PytestRunner {
             return Ok(Vec::new());
         }
         Ok(plugin_events(request.lines.iter().map(String::as_str))
-            .filter_map(|event| match event {
-                PluginEvent::Started { id } => Some(LiveEvent::Started { id }),
+            .filter_map(|(index, event)| match event {
+                PluginEvent::Started { id } => Some(LiveEvent::Started {
+                    id,
+                    line: Some(index),
+                }),
                 PluginEvent::Finished {
                     id,
                     outcome,
@@ -223,6 +228,7 @@ impl Runner for PytestRunner {
                     id,
                     outcome,
                     message,
+                    line: Some(index),
                 }),
                 PluginEvent::Collected { .. } => None,
             })

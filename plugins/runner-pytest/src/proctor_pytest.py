@@ -52,8 +52,11 @@ def pytest_runtest_logreport(report):
 def _outcome(reports):
     for report in reports:
         if report.failed:
-            message = str(report.longrepr).strip().splitlines()
-            return "failed", (message[-1] if message else None)
+            crash = getattr(report.longrepr, "reprcrash", None)
+            if crash is not None:
+                return "failed", crash.message
+            lines = str(report.longrepr).strip().splitlines()
+            return "failed", (lines[-1] if lines else None)
     for report in reports:
         if report.skipped:
             if hasattr(report, "wasxfail"):
