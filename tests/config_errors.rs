@@ -121,3 +121,81 @@ fn a_foreign_results_directory_is_never_emptied() {
         "keep me"
     );
 }
+
+#[test]
+fn a_bad_regex_in_a_retry_rule_names_the_key_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "{\n  \"retry\": {\"rules\": [\n    {\"message\": {\"regex\": \"conn(ection\"}}\n  ]},\n  \"sources\": [{\"runner\": \"libtest\", \"path\": \".\"}]\n}";
+    let message = usage_error(dir.path(), text);
+    assert!(
+        message.contains("proctor.json:3:") && message.contains("retry.rules[0].message"),
+        "{message}"
+    );
+    assert!(message.contains("invalid regex `conn(ection`"), "{message}");
+}
+
+#[test]
+fn a_bad_glob_in_a_skip_rule_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "skip": [{ "tests": "net::[a" }], "sources": [{ "runner": "libtest", "path": "." }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains("skip[0].tests: invalid glob `net::[a`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_retry_count_out_of_range_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "retry": { "max_attempts": 50 }, "sources": [{ "runner": "libtest", "path": "." }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains("retry.max_attempts: 50 is out of range 1..=10"),
+        "{message}"
+    );
+
+    std::fs::create_dir_all(dir.path().join("eng")).unwrap();
+    std::fs::write(
+        dir.path().join("eng/test-configuration.json"),
+        "{\"version\": 1, \"localRerunCount\": -1}",
+    )
+    .unwrap();
+    let config = json!({ "sources": [{ "runner": "libtest", "path": "." }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains("test-configuration.json:1:") && message.contains("localRerunCount"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_filter_that_does_not_parse_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("proctor.json"),
+        json!({ "sources": [{ "runner": "libtest", "path": "." }] }).to_string(),
+    )
+    .unwrap();
+    let output = proctor(dir.path(), &["run", "--filter", "test(a) and or test(b)"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("--filter: column 13: expected `test(..)`"),
+        "{message}"
+    );
+    assert!(!dir.path().join("results").exists());
+}
+
+#[test]
+fn a_mode_the_runner_cannot_do_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [{ "runner": "libtest", "path": ".", "mode": "batch" }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains(
+            "sources[0].mode: runner `libtest` cannot run in batch mode; it supports: isolated"
+        ),
+        "{message}"
+    );
+}

@@ -107,3 +107,56 @@ pub fn write_config(dir: &Path, config: &serde_json::Value) -> PathBuf {
     std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
     path
 }
+
+/// The GoogleTest fixture suite, compiled with g++ against Debian's
+/// googletest (once, and again when its source changes).
+pub fn gtest_suite() -> PathBuf {
+    let source = fixtures().join("gtest-suite/suite.cc");
+    let dir = repo_root().join("target").join("fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = dir.join("gtest_suite");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&binary) >= modified(&source) {
+        return binary;
+    }
+    // Built beside and renamed: tests in other processes may be building it too.
+    let partial = dir.join(format!("gtest_suite.{}", std::process::id()));
+    let output = Command::new("g++")
+        .args(["-std=c++17", "-O0", "-g"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&partial)
+        .args(["-lgtest", "-lgtest_main", "-pthread"])
+        .output()
+        .expect("g++ runs (install g++ and libgtest-dev)");
+    assert!(
+        output.status.success(),
+        "building the GoogleTest fixture failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::rename(&partial, &binary).unwrap();
+    binary
+}
+
+/// The record of one test in a summary.
+pub fn test_record<'a>(
+    summary: &'a serde_json::Value,
+    source: &str,
+    id: &str,
+) -> &'a serde_json::Value {
+    summary["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["source"] == source && t["id"] == id)
+        .unwrap_or_else(|| panic!("no test {source}/{id} in {summary:#}"))
+}
+
+/// The events of a journal.
+pub fn journal(results: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(results.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}

@@ -1,0 +1,382 @@
+//! Supervision end to end, with real pytest and GoogleTest suites: crashes,
+//! hangs, process trees, retries, flaky tests, Helix rules, reports.
+
+use std::path::Path;
+
+use proctor_e2e::*;
+use serde_json::{json, Value};
+
+fn pytest_source(file: &str, state: &Path) -> Value {
+    json!({
+        "name": "py",
+        "runner": "pytest",
+        "path": fixtures().join("pytest-suite").join(file),
+        "env": { "FIXTURE_STATE": state },
+    })
+}
+
+fn gtest_source(state: &Path) -> Value {
+    json!({
+        "name": "gt",
+        "runner": "gtest",
+        "path": gtest_suite(),
+        "env": { "FIXTURE_STATE": state },
+    })
+}
+
+/// Runs a configuration in a fresh directory; returns the exit code and summary.
+fn run(dir: &Path, config: Value, extra: &[&str]) -> (Option<i32>, Value) {
+    let path = write_config(dir, &config);
+    let mut args = vec!["run", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let output = proctor(dir, &args);
+    let summary_path = dir.join("results/summary.json");
+    assert!(summary_path.exists(), "no summary:\n{}", stderr(&output));
+    (output.status.code(), read_json(&summary_path))
+}
+
+fn attempts(test: &Value) -> &Vec<Value> {
+    test["attempts"].as_array().unwrap()
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+#[test]
+fn a_crash_is_charged_to_the_running_test_and_the_rest_run_in_a_fresh_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [pytest_source("test_crash.py", &dir.path().join("state"))] });
+    let (code, summary) = run(dir.path(), config, &["--jobs", "1"]);
+    assert_eq!(code, Some(1));
+    let outcome = |id: &str| {
+        let test = test_record(&summary, "py", &format!("test_crash.py::{id}"));
+        (test["outcome"].as_str().unwrap().to_owned(), test.clone())
+    };
+    let (segfault, record) = outcome("test_2_segfault");
+    assert_eq!(segfault, "crashed");
+    assert!(
+        record["message"].as_str().unwrap().contains("SIGSEGV"),
+        "{record}"
+    );
+    let (abort, record) = outcome("test_4_abort");
+    assert_eq!(abort, "crashed");
+    assert!(
+        record["message"].as_str().unwrap().contains("SIGABRT"),
+        "{record}"
+    );
+    for passing in [
+        "test_1_before_crash",
+        "test_3_after_segfault",
+        "test_5_after_abort",
+    ] {
+        assert_eq!(outcome(passing).0, "passed", "{passing}");
+    }
+    // Three processes: the batch, and a fresh one after each crash.
+    let pid = |id: &str| attempts(&outcome(id).1)[0]["pid"].as_u64().unwrap();
+    assert_eq!(pid("test_1_before_crash"), pid("test_2_segfault"));
+    assert_ne!(pid("test_2_segfault"), pid("test_3_after_segfault"));
+    assert_eq!(pid("test_3_after_segfault"), pid("test_4_abort"));
+    assert_ne!(pid("test_4_abort"), pid("test_5_after_abort"));
+    let launched = journal(&dir.path().join("results"))
+        .iter()
+        .filter(|e| e["event"] == "process_launched")
+        .count();
+    assert_eq!(launched, 3);
+}
+
+#[test]
+fn a_hung_test_is_killed_with_its_whole_tree_and_the_rest_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut config = json!({
+        "timeout_seconds": 3,
+        "sources": [pytest_source("test_hang.py", &state)],
+    });
+    config["sources"][0]["inactivity_timeout_seconds"] = json!(60);
+    let (code, summary) = run(dir.path(), config, &["--jobs", "1"]);
+    assert_eq!(code, Some(1));
+    let hung = test_record(
+        &summary,
+        "py",
+        "test_hang.py::test_1_hangs_with_a_stubborn_grandchild",
+    );
+    assert_eq!(hung["outcome"], "timed_out");
+    assert!(
+        hung["message"]
+            .as_str()
+            .unwrap()
+            .contains("ran past its timeout of 3s"),
+        "{hung}"
+    );
+    assert_eq!(
+        test_record(&summary, "py", "test_hang.py::test_0_quick")["outcome"],
+        "passed"
+    );
+    assert_eq!(
+        test_record(&summary, "py", "test_hang.py::test_2_after_hang")["outcome"],
+        "passed"
+    );
+
+    // The grandchild left the process group and ignored SIGTERM; it is gone all the same.
+    let grandchild: u64 = std::fs::read_to_string(state.join("grandchild.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !alive(grandchild),
+        "grandchild {grandchild} survived the run"
+    );
+    let events = journal(&dir.path().join("results"));
+    let hang = events
+        .iter()
+        .find(|e| e["event"] == "hang_detected")
+        .expect("the hang is in the journal");
+    let tree = hang["process_tree"].as_array().unwrap();
+    assert!(
+        tree.iter().any(|pid| pid.as_u64() == Some(grandchild)),
+        "the tree named before the kill holds the grandchild: {hang}"
+    );
+}
+
+#[test]
+fn googletest_outcomes_crashes_and_inactivity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = gtest_source(&dir.path().join("state"));
+    source["inactivity_timeout_seconds"] = json!(2);
+    let config = json!({ "sources": [source] });
+    let (code, summary) = run(dir.path(), config, &["--jobs", "1"]);
+    assert_eq!(code, Some(1));
+    let outcome = |id: &str| {
+        test_record(&summary, "gt", id)["outcome"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let expected = [
+        ("Math.Adds", "passed"),
+        ("Math.Fails", "failed"),
+        ("Math.DISABLED_Later", "skipped"),
+        ("Math.Skips", "skipped"),
+        ("Small/Squares.ArePositive/0", "passed"),
+        ("Small/Squares.ArePositive/1", "passed"),
+        ("Crash.A_BeforeCrash", "passed"),
+        ("Crash.B_Segfault", "crashed"),
+        ("Crash.C_AfterSegfault", "passed"),
+        ("Crash.D_Abort", "crashed"),
+        ("Crash.E_AfterAbort", "passed"),
+        ("Flaky.PassesSecondTime", "failed"),
+        ("Hang.Forever", "timed_out"),
+        ("Hang.After", "passed"),
+    ];
+    for (id, want) in expected {
+        assert_eq!(outcome(id), want, "{id}");
+    }
+    let fails = test_record(&summary, "gt", "Math.Fails");
+    assert!(
+        fails["message"]
+            .as_str()
+            .unwrap()
+            .contains("arithmetic is broken"),
+        "{fails}"
+    );
+    let hang = test_record(&summary, "gt", "Hang.Forever");
+    assert!(
+        hang["message"]
+            .as_str()
+            .unwrap()
+            .contains("no test started or finished for 2s"),
+        "{hang}"
+    );
+    assert_eq!(summary["counts"]["total"], 14);
+}
+
+#[test]
+fn flaky_tests_pass_on_a_retry_and_every_report_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = json!({
+        "retry": {
+            "max_attempts": 3,
+            "rules": [{ "message": { "contains": "connection reset" } }],
+        },
+        "sources": [pytest_source("test_flaky.py", &state), gtest_source(&state)],
+    });
+    let (code, summary) = run(
+        dir.path(),
+        config,
+        &[
+            "--filter",
+            "source(py) or test(Flaky.*) or test(Math.Fails)",
+        ],
+    );
+    // `test_always_fails_with_reset` fails every attempt.
+    assert_eq!(code, Some(1));
+
+    let flaky = test_record(&summary, "py", "test_flaky.py::test_flaky");
+    assert_eq!(flaky["outcome"], "passed");
+    assert_eq!(flaky["flaky"], true);
+    assert_eq!(attempts(flaky).len(), 2);
+    assert_eq!(attempts(flaky)[0]["outcome"], "failed");
+    let gtest_flaky = test_record(&summary, "gt", "Flaky.PassesSecondTime");
+    assert_eq!(gtest_flaky["flaky"], true);
+    let always = test_record(
+        &summary,
+        "py",
+        "test_flaky.py::test_always_fails_with_reset",
+    );
+    assert_eq!(always["outcome"], "failed");
+    assert_eq!(attempts(always).len(), 3, "retried up to max_attempts");
+    let no_rule = test_record(&summary, "gt", "Math.Fails");
+    assert_eq!(attempts(no_rule).len(), 1, "no rule matches its message");
+    assert_eq!(summary["counts"]["flaky"], 2);
+    assert_eq!(summary["counts"]["passed"], 2);
+    assert_eq!(summary["filtered_out"], 12);
+    let listed: Vec<&str> = summary["flaky"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        ["py/test_flaky.py::test_flaky", "gt/Flaky.PassesSecondTime"]
+    );
+
+    // Each attempt has its own directory.
+    let results = dir.path().join("results");
+    for attempt in attempts(always) {
+        let attempt_dir = results.join(attempt["dir"].as_str().unwrap());
+        assert!(attempt_dir.is_dir(), "{}", attempt_dir.display());
+    }
+    let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<flakyFailure").count(), 2, "{junit}");
+    assert_eq!(junit.matches("<rerunFailure").count(), 2, "{junit}");
+    let trx = std::fs::read_to_string(results.join("results.trx")).unwrap();
+    // Every attempt: 2 + 3 (pytest) + 2 + 1 (gtest).
+    assert_eq!(trx.matches("<UnitTestResult ").count(), 8, "{trx}");
+    assert_eq!(trx.matches("<UnitTest ").count(), 4, "{trx}");
+}
+
+#[test]
+fn helix_test_configuration_is_read_as_is_and_helix_variables_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(dir.path().join("eng")).unwrap();
+    // As Helix users write it: trailing commas, .NET-style names.
+    std::fs::write(
+        dir.path().join("eng/test-configuration.json"),
+        r#"{
+  "version": 1,
+  "defaultOnFailure": "fail",
+  "localRerunCount": 2,
+  "retryOnRules": [
+    {"failureMessage": {"contains": "CONNECTION RESET"}, "testAssembly": "test_flaky"},
+  ],
+  "quarantineRules": [
+    {"testName": {"wildcard": "test_flaky.test_always_*"}},
+  ],
+}"#,
+    )
+    .unwrap();
+    let upload = dir.path().join("upload");
+    let config = write_config(
+        dir.path(),
+        &json!({ "sources": [pytest_source("test_flaky.py", &state)] }),
+    );
+    let output = std::process::Command::new(proctor_bin())
+        .current_dir(dir.path())
+        .args(["run", config.to_str().unwrap()])
+        .env("HELIX_WORKITEM_UPLOAD_ROOT", &upload)
+        .env("HELIX_DUMP_FOLDER", dir.path().join("dumps"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary = read_json(&upload.join("summary.json"));
+    assert!(
+        !dir.path().join("results").exists(),
+        "results go to the upload root"
+    );
+    assert!(summary["retries"]["policy"]
+        .as_str()
+        .unwrap()
+        .ends_with("eng/test-configuration.json"));
+    assert_eq!(summary["retries"]["max_attempts"], 3);
+    assert_eq!(
+        summary["dumps_dir"],
+        dir.path().join("dumps").to_str().unwrap()
+    );
+    let flaky = test_record(&summary, "py", "test_flaky.py::test_flaky");
+    assert_eq!(flaky["flaky"], true);
+    let quarantined = test_record(
+        &summary,
+        "py",
+        "test_flaky.py::test_always_fails_with_reset",
+    );
+    assert_eq!(quarantined["quarantined"], true);
+    assert_eq!(quarantined["outcome"], "failed");
+    assert_eq!(
+        attempts(quarantined).len(),
+        1,
+        "quarantine outranks the retry rule"
+    );
+    assert_eq!(summary["counts"]["quarantined"], 1);
+    assert_eq!(summary["counts"]["failed"], 0);
+}
+
+#[test]
+fn a_mass_failure_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "retry": { "max_attempts": 3, "max_failed_percent": 20 },
+        "sources": [pytest_source("test_crash.py", &dir.path().join("state"))],
+    });
+    let (code, summary) = run(dir.path(), config, &[]);
+    assert_eq!(code, Some(1));
+    let withheld = summary["retries"]["withheld"].as_str().unwrap();
+    assert!(
+        withheld.contains("2 of 5 tests failed (40.0%)"),
+        "{withheld}"
+    );
+    let crashed = test_record(&summary, "py", "test_crash.py::test_2_segfault");
+    assert_eq!(attempts(crashed).len(), 1);
+}
+
+#[test]
+fn skips_apply_per_platform_and_filters_select() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = json!({
+        "skip": [
+            { "tests": "*::test_passes", "os": [std::env::consts::OS], "reason": "flaky on this machine class" },
+            { "tests": "*::test_param*", "env": { "PROCTOR_TEST_NO_SUCH_VARIABLE": "*" } },
+        ],
+        "sources": [pytest_source("test_basic.py", &state)],
+    });
+    let (code, summary) = run(
+        dir.path(),
+        config,
+        &["--filter", "not test(*fails*) and not attr(markers=*slow*)"],
+    );
+    assert_eq!(code, Some(0));
+    let passes = test_record(&summary, "py", "test_basic.py::test_passes");
+    assert_eq!(passes["outcome"], "skipped");
+    assert_eq!(passes["message"], "flaky on this machine class");
+    let param = test_record(&summary, "py", "test_basic.py::test_param[2]");
+    assert_eq!(
+        param["outcome"], "passed",
+        "the rule's variable is not set here"
+    );
+    let marked = test_record(&summary, "py", "test_basic.py::test_skipped");
+    assert_eq!(marked["message"], "not on this planet");
+    assert_eq!(summary["filtered_out"], 2);
+    assert_eq!(summary["counts"]["total"], 5);
+}
