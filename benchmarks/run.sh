@@ -35,4 +35,26 @@ echo "  cargo nextest run: ${nextest}s"
 echo "  proctor run:       ${ours}s"
 awk -v a="$ours" -v b="$nextest" 'BEGIN {printf "  proctor / nextest: %.2f\n", a/b}'
 echo "proctor --version: ${startup}s"
+
+# pytest and GoogleTest: 500 tests each, against running the tool directly.
+bench=target/bench
+python3 benchmarks/make_suites.py $bench
+g++ -O1 $bench/gtest_suite.cc -o $bench/gtest_suite -lgtest -lgtest_main -pthread
+proctor_abs=$(pwd)/$proctor
+compare() { # label, direct command..., then proctor's config as the last argument
+  local label=$1; shift
+  local config=${*: -1}
+  local direct=("${@:1:$#-1}")
+  local plain one all
+  plain=$(cd $bench && median "${direct[@]}")
+  one=$(cd $bench && median "$proctor_abs" run "$config" -j 1)
+  all=$(cd $bench && median "$proctor_abs" run "$config" -j "$jobs")
+  echo "$label, median of $runs runs:"
+  echo "  direct:             ${plain}s"
+  echo "  proctor run -j 1:   ${one}s"
+  echo "  proctor run -j $jobs:   ${all}s"
+  awk -v a="$one" -v b="$all" -v p="$plain" 'BEGIN {printf "  proctor / direct:   %.2f (-j 1), %.2f (-j %d)\n", a/p, b/p, '"$jobs"'}'
+}
+compare "500 pytest tests" python3 -m pytest -q -p no:cacheprovider pytest proctor-pytest.json
+compare "500 GoogleTest tests" ./gtest_suite proctor-gtest.json
 cargo bench -q -p proctor --bench plugin_abi 2>/dev/null

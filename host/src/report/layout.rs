@@ -27,6 +27,8 @@ const PROCESSES: &str = "processes";
 pub struct ResultsDir {
     root: PathBuf,
     dumps: PathBuf,
+    /// Deleting an earlier run's results, moved aside, while this run goes on.
+    cleanup: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl ResultsDir {
@@ -34,6 +36,7 @@ impl ResultsDir {
     /// emptied; any other non-empty directory is refused rather than touched.
     /// Dumps go to `dumps`, when given, else to `dumps/` inside.
     pub fn prepare(root: &Path, dumps: Option<PathBuf>) -> Result<Self> {
+        let mut cleanup = None;
         let occupied = std::fs::read_dir(root)
             .map(|mut d| d.next().is_some())
             .unwrap_or(false);
@@ -45,9 +48,7 @@ impl ResultsDir {
                     root.display()
                 )));
             }
-            std::fs::remove_dir_all(root).map_err(|e| {
-                Error::infrastructure(format!("cannot clear {}: {e}", root.display()))
-            })?;
+            cleanup = Some(clear_aside(root)?);
         }
         let create = || -> std::io::Result<()> {
             std::fs::create_dir_all(root)?;
@@ -58,7 +59,20 @@ impl ResultsDir {
         Ok(Self {
             root: root.to_path_buf(),
             dumps: dumps.unwrap_or_else(|| root.join("dumps")),
+            cleanup: std::sync::Mutex::new(cleanup),
         })
+    }
+
+    /// Waits until the earlier run's results are gone.
+    pub fn finish_cleanup(&self) {
+        let handle = self
+            .cleanup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -111,6 +125,24 @@ impl ResultsDir {
             .to_string_lossy()
             .into_owned()
     }
+}
+
+/// Moves an earlier run's results beside `root` and deletes them on a thread,
+/// so a run does not wait for thousands of files to go.
+fn clear_aside(root: &Path) -> Result<std::thread::JoinHandle<()>> {
+    let name = root.file_name().unwrap_or_default().to_string_lossy();
+    let aside = root.with_file_name(format!(".{name}.old-{}", std::process::id()));
+    if std::fs::rename(root, &aside).is_err() {
+        // A mount point cannot move: delete in place, and wait for it.
+        std::fs::remove_dir_all(root)
+            .map_err(|e| Error::infrastructure(format!("cannot clear {}: {e}", root.display())))?;
+        return Ok(std::thread::spawn(|| {}));
+    }
+    Ok(std::thread::spawn(move || {
+        if let Err(e) = std::fs::remove_dir_all(&aside) {
+            tracing::warn!("cannot delete {}: {e}", aside.display());
+        }
+    }))
 }
 
 /// A file-system-safe, stable, unique directory name for a test id: the id

@@ -327,6 +327,7 @@ impl<'a> Execution<'a> {
         }
         let pid = process.pid();
         let (exit, duration) = process.finish().await.map_err(|e| e.to_string())?;
+        tracing::debug!(pid, %exit, ?duration, "process finished");
 
         let request = CollectRequest {
             source: source.info.clone(),
@@ -351,6 +352,7 @@ impl<'a> Execution<'a> {
                 HashMap::new()
             }
         };
+        tracing::debug!(pid, results = reported.len(), "results collected");
         Ok(Ended {
             at: Instant::now(),
             exit,
@@ -501,19 +503,33 @@ impl<'a> Execution<'a> {
             if record.message.is_none() && record.outcome.is_failure() {
                 record.message = attempt.output.as_deref().map(excerpt);
             }
-            if let Some(output) = &attempt.output {
-                let path = std::path::Path::new(&attempt.record.dir).join("output.log");
-                let path = self.cx.results.root().join(path);
-                match std::fs::write(&path, output) {
-                    Ok(()) => attempt.record.output = Some(self.cx.results.relative(&path)),
-                    Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
-                }
+            // What needs looking into gets its directory; a passing test in
+            // a batch has nothing there but what its process shares.
+            if record.outcome != Outcome::Passed {
+                self.keep_output(&mut attempt.record, attempt.output.as_deref());
             }
         }
         (finished, unrun)
     }
 
-    /// An attempt record; `ended` is `None` when no process ran.
+    /// Creates the attempt's directory, with the test's own output in it.
+    fn keep_output(&self, record: &mut AttemptRecord, output: Option<&str>) {
+        let results = &self.cx.results;
+        let dir = results.root().join(&record.dir);
+        let path = dir.join("output.log");
+        let kept = std::fs::create_dir_all(&dir).and_then(|()| match output {
+            Some(output) => std::fs::write(&path, output).map(|()| true),
+            None => Ok(false),
+        });
+        match kept {
+            Ok(true) => record.output = Some(results.relative(&path)),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
+        }
+    }
+
+    /// An attempt record; `ended` is `None` when no process ran. Its
+    /// directory is created when something is put there.
     fn attempt(
         &self,
         test: &TestCase,
@@ -523,11 +539,6 @@ impl<'a> Execution<'a> {
     ) -> TestAttempt {
         let results = &self.cx.results;
         let dir = results.attempt_dir(self.source_name(), &test.id, self.job.attempt);
-        if dir != self.dir {
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                tracing::warn!("cannot create {}: {e}", dir.display());
-            }
-        }
         let duration = match (ended, self.job.tests.len()) {
             (Some(ended), 1) => ended.duration,
             // In a batch, the test's own span when the live output showed it.

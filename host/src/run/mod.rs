@@ -283,6 +283,7 @@ pub async fn run(
         tests: records,
     };
     write_reports(&results, &summary)?;
+    results.finish_cleanup();
     journal.record(&JournalEvent::RunFinished {
         outcome: status.as_str(),
         exit_code: status.code(),

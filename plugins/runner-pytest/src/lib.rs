@@ -181,7 +181,7 @@ impl Runner for PytestRunner {
                 tail(&output.stderr)
             )));
         }
-        let tests = plugin_events(output.stderr.lines())
+        let mut tests: Vec<TestCase> = plugin_events(output.stderr.lines())
             .filter_map(|(_, event)| match event {
                 PluginEvent::Collected { id, markers, skip } => Some(TestCase {
                     qualified_name: Some(names::qualified_name(&id)),
@@ -195,6 +195,15 @@ impl Runner for PytestRunner {
                 _ => None,
             })
             .collect();
+        // How many tests each file holds: a batch with all of them names the file.
+        let mut per_file: BTreeMap<String, usize> = BTreeMap::new();
+        for test in &tests {
+            *per_file.entry(test.attributes["file"].clone()).or_default() += 1;
+        }
+        for test in &mut tests {
+            test.runner_data =
+                serde_json::json!({ "file_tests": per_file[&test.attributes["file"]] });
+        }
         Ok(DiscoveryStep::Done { tests })
     }
 
@@ -206,7 +215,7 @@ impl Runner for PytestRunner {
                 "--junitxml={}",
                 request.artifacts_dir.join(JUNIT_FILE).display()
             ))
-            .args(request.tests.iter().map(|t| t.id.clone()));
+            .args(selection_args(&request.tests));
         Ok(ExecutionPlan { command })
     }
 
@@ -256,6 +265,35 @@ impl Runner for PytestRunner {
             })
             .collect())
     }
+}
+
+/// What to ask pytest for: a file when every test of it is wanted (pytest
+/// resolves node ids one by one, which costs time on large batches), else
+/// the node ids. Skipped tests are not in a batch, so a file with one is
+/// named by its node ids and the skipped test stays out.
+fn selection_args(tests: &[TestCase]) -> Vec<String> {
+    let mut by_file: Vec<(&str, Vec<&TestCase>)> = Vec::new();
+    for test in tests {
+        let file = names::file_of(&test.id);
+        match by_file.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, tests)) => tests.push(test),
+            None => by_file.push((file, vec![test])),
+        }
+    }
+    let whole = |file_tests: &[&TestCase]| {
+        let declared = file_tests[0].runner_data["file_tests"].as_u64();
+        declared == Some(file_tests.len() as u64)
+    };
+    by_file
+        .into_iter()
+        .flat_map(|(file, file_tests)| {
+            if whole(&file_tests) {
+                vec![file.to_owned()]
+            } else {
+                file_tests.iter().map(|t| t.id.clone()).collect()
+            }
+        })
+        .collect()
 }
 
 /// The last lines of a command's output, for an error message.
