@@ -193,6 +193,27 @@ pub struct CommandOutput {
     pub stderr: String,
 }
 
+impl CommandOutput {
+    /// Says that the command failed: how it ended and the last lines it
+    /// printed on `streams` (where the tool reports its errors).
+    pub fn failure(&self, streams: &[Stream]) -> String {
+        const TAIL: usize = 20;
+        let mut message = format!("`{}` failed with {}:", self.command.display(), self.exit);
+        for stream in streams {
+            let text = match stream {
+                Stream::Stdout => &self.stdout,
+                Stream::Stderr => &self.stderr,
+            };
+            let lines: Vec<&str> = text.trim_end().lines().collect();
+            for line in &lines[lines.len().saturating_sub(TAIL)..] {
+                message.push('\n');
+                message.push_str(line);
+            }
+        }
+        message
+    }
+}
+
 /// Asks a runner for the next step of discovery. The host calls `discover`
 /// repeatedly, each time with every command output gathered so far, until the
 /// runner answers [`DiscoveryStep::Done`].

@@ -114,12 +114,7 @@ impl Runner for GtestRunner {
             });
         };
         if !output.exit.success() {
-            return Err(Error::msg(format!(
-                "`{}` failed with {}: {}",
-                output.command.display(),
-                output.exit,
-                output.stderr.trim()
-            )));
+            return Err(Error::msg(output.failure(&[Stream::Stderr])));
         }
         Ok(DiscoveryStep::Done {
             tests: parse_listing(&output.stdout),

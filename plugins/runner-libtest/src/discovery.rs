@@ -95,14 +95,7 @@ fn binary_id_from_file(path: &Path) -> String {
 /// Reads the test executables out of `cargo test --no-run --message-format=json`.
 fn binaries_from_cargo(build: &CommandOutput) -> Result<Vec<TestBinary>> {
     if !build.exit.success() {
-        let tail: Vec<&str> = build.stderr.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::msg(format!(
-            "`{}` failed with {}:\n{}",
-            build.command.display(),
-            build.exit,
-            tail.join("\n")
-        )));
+        return Err(Error::msg(build.failure(&[Stream::Stderr])));
     }
     let mut binaries = Vec::new();
     for line in build.stdout.lines().filter(|line| line.starts_with('{')) {
@@ -151,12 +144,7 @@ fn package_name(package_id: &str) -> String {
 
 fn listed_tests(output: &CommandOutput) -> Result<Vec<&str>> {
     if !output.exit.success() {
-        return Err(Error::msg(format!(
-            "`{}` failed with {}: {}",
-            output.command.display(),
-            output.exit,
-            output.stderr.trim()
-        )));
+        return Err(Error::msg(output.failure(&[Stream::Stderr])));
     }
     Ok(output
         .stdout

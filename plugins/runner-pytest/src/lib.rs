@@ -173,13 +173,10 @@ impl Runner for PytestRunner {
         };
         // 5: nothing collected, which is no error here.
         if !matches!(output.exit.code, Some(0 | 5)) {
-            return Err(Error::msg(format!(
-                "`{}` failed with {}:\n{}{}",
-                output.command.display(),
-                output.exit,
-                tail(&output.stdout),
-                tail(&output.stderr)
-            )));
+            // pytest reports collection errors on stdout.
+            return Err(Error::msg(
+                output.failure(&[Stream::Stdout, Stream::Stderr]),
+            ));
         }
         let mut tests: Vec<TestCase> = plugin_events(output.stderr.lines())
             .filter_map(|(_, event)| match event {
@@ -293,16 +290,6 @@ fn selection_args(tests: &[TestCase]) -> Vec<String> {
                 file_tests.iter().map(|t| t.id.clone()).collect()
             }
         })
-        .collect()
-}
-
-/// The last lines of a command's output, for an error message.
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(20);
-    lines[start..]
-        .iter()
-        .map(|line| format!("  {line}\n"))
         .collect()
 }
 
