@@ -48,7 +48,7 @@ impl ResultsDir {
                     root.display()
                 )));
             }
-            cleanup = Some(clear_aside(root)?);
+            cleanup = clear_aside(root)?;
         }
         let create = || -> std::io::Result<()> {
             std::fs::create_dir_all(root)?;
@@ -128,21 +128,22 @@ impl ResultsDir {
 }
 
 /// Moves an earlier run's results beside `root` and deletes them on a thread,
-/// so a run does not wait for thousands of files to go.
-fn clear_aside(root: &Path) -> Result<std::thread::JoinHandle<()>> {
+/// so a run does not wait for thousands of files to go. Returns the thread,
+/// or `None` when the results could only be deleted in place, already.
+fn clear_aside(root: &Path) -> Result<Option<std::thread::JoinHandle<()>>> {
     let name = root.file_name().unwrap_or_default().to_string_lossy();
     let aside = root.with_file_name(format!(".{name}.old-{}", std::process::id()));
     if std::fs::rename(root, &aside).is_err() {
         // A mount point cannot move: delete in place, and wait for it.
         std::fs::remove_dir_all(root)
             .map_err(|e| Error::infrastructure(format!("cannot clear {}: {e}", root.display())))?;
-        return Ok(std::thread::spawn(|| {}));
+        return Ok(None);
     }
-    Ok(std::thread::spawn(move || {
+    Ok(Some(std::thread::spawn(move || {
         if let Err(e) = std::fs::remove_dir_all(&aside) {
             tracing::warn!("cannot delete {}: {e}", aside.display());
         }
-    }))
+    })))
 }
 
 /// A file-system-safe, stable, unique directory name for a test id: the id

@@ -172,26 +172,22 @@ struct Limits {
 /// Runs a job's tests in one process.
 pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
     let mut execution = Execution::new(&job, cx);
-    let result = execution.run().await;
-    let (finished, unrun) = match result {
-        Ok(ended) => execution.attribute(ended),
+    let (finished, unrun, error) = match execution.run().await {
+        Ok(ended) => {
+            let (finished, unrun) = execution.attribute(ended);
+            (finished, unrun, execution.collect_error.take())
+        }
         Err(error) => {
             let error = format!("source `{}`: {error}", execution.source_name());
-            return JobOutcome {
-                finished: execution.all_blocked(&error),
-                unrun: Vec::new(),
-                error: Some(error),
-                source: job.source,
-                attempt: job.attempt,
-            };
+            (execution.all_blocked(&error), Vec::new(), Some(error))
         }
     };
     JobOutcome {
-        error: execution.collect_error.take(),
-        finished,
-        unrun,
         source: job.source,
         attempt: job.attempt,
+        finished,
+        unrun,
+        error,
     }
 }
 
@@ -377,12 +373,16 @@ impl<'a> Execution<'a> {
             stream: lines.stream,
             lines: lines.lines,
         };
-        let request_lines = request.lines.clone();
         let runner = self.job.source.runner.clone();
-        let events = match tokio::task::spawn_blocking(move || runner.parse_output(&request)).await
-        {
-            Ok(Ok(events)) => events,
-            Ok(Err(e)) => {
+        // The request comes back with the answer: its lines are placed below.
+        let parsed = tokio::task::spawn_blocking(move || {
+            let events = runner.parse_output(&request);
+            (events, request)
+        })
+        .await;
+        let (events, request_lines) = match parsed {
+            Ok((Ok(events), request)) => (events, request.lines),
+            Ok((Err(e), _)) => {
                 tracing::warn!("{e}");
                 return;
             }
@@ -466,24 +466,23 @@ impl<'a> Execution<'a> {
                     self.attempt(test, Some(&ended), *outcome, message.clone())
                 }
                 (None, None, None) if in_flight || alone => {
-                    let (outcome, message) = match ended.exit.signal {
-                        Some(_) => (
+                    let exit = ended.exit;
+                    let (outcome, message) = match (exit.signal, in_flight) {
+                        (Some(_), true) => (
                             Outcome::Crashed,
-                            format!("the process died of {}", ended.exit),
+                            format!("the process died of {exit} while this test ran"),
                         ),
-                        None if in_flight => (
+                        (Some(_), false) => {
+                            (Outcome::Crashed, format!("the process died of {exit}"))
+                        }
+                        (None, true) => (
                             Outcome::Crashed,
-                            format!("the process ended ({}) while the test ran", ended.exit),
+                            format!("the process ended ({exit}) while this test ran"),
                         ),
-                        None => (
+                        (None, false) => (
                             Outcome::Failed,
-                            format!("the runner reported no result ({})", ended.exit),
+                            format!("the runner reported no result ({exit})"),
                         ),
-                    };
-                    let message = if in_flight && !alone {
-                        format!("{message}: the test was running when it ended")
-                    } else {
-                        message
                     };
                     self.attempt(test, Some(&ended), outcome, Some(message))
                 }
