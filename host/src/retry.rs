@@ -194,17 +194,22 @@ impl RetryPolicy {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn rule(json: &str) -> Rule {
         serde_json::from_str(json).unwrap()
     }
 
-    fn failure<'a>(name: &'a str, message: &'a str) -> Attempt<'a> {
+    /// A failed attempt of `name` in the source `net` (file `source_file`).
+    pub(crate) fn failure_in<'a>(
+        source_file: &'a str,
+        name: &'a str,
+        message: &'a str,
+    ) -> Attempt<'a> {
         Attempt {
             source: "net",
-            source_file: "net_tests",
+            source_file,
             test_id: name,
             qualified_name: name,
             outcome: Outcome::Failed,
@@ -212,6 +217,10 @@ mod tests {
             stack_trace: None,
             output: None,
         }
+    }
+
+    fn failure<'a>(name: &'a str, message: &'a str) -> Attempt<'a> {
+        failure_in("net_tests", name, message)
     }
 
     #[test]

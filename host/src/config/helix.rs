@@ -124,8 +124,7 @@ pub fn load(path: &Path) -> Result<RetryPolicy> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::retry::Attempt;
-    use proctor_plugin_api::messages::Outcome;
+    use crate::retry::tests::failure_in;
 
     fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -156,16 +155,7 @@ mod tests {
         );
         let policy = load(&path).unwrap();
         assert_eq!(policy.max_attempts, 3);
-        let attempt = |name, assembly, message| Attempt {
-            source: "s",
-            source_file: assembly,
-            test_id: name,
-            qualified_name: name,
-            outcome: Outcome::Failed,
-            message: Some(message),
-            stack_trace: None,
-            output: None,
-        };
+        let attempt = |name, assembly, message| failure_in(assembly, name, message);
         let verdict = |a| policy.verdict(&a);
         assert_eq!(
             verdict(attempt("system.networking.Sockets.Connect", "x", "boom")),
