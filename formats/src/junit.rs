@@ -39,7 +39,13 @@ fn read_case(case: roxmltree::Node) -> CaseResult {
         .filter(|m| !m.is_empty())
         .map(str::to_owned);
     let details = detail_node.and_then(text_of);
+    let suite = case
+        .ancestors()
+        .find(|n| n.has_tag_name("testsuite"))
+        .and_then(|n| n.attribute("name"))
+        .unwrap_or_default();
     CaseResult {
+        suite: suite.to_owned(),
         classname: case.attribute("classname").unwrap_or_default().to_owned(),
         name: case.attribute("name").unwrap_or_default().to_owned(),
         outcome,
@@ -91,6 +97,7 @@ E       assert 1 == 2</failure><system-out>printed</system-out></testcase><testc
 Expected equality]]></failure></testcase></testsuite></testsuites>"#;
         let cases = read(xml).unwrap();
         assert_eq!(cases[0].qualified_name(), "Math.Adds");
+        assert_eq!(cases[0].suite, "Math");
         assert_eq!(cases[0].duration_ms, Some(0));
         assert_eq!(cases[1].outcome, Outcome::Skipped);
         assert_eq!(cases[2].outcome, Outcome::Failed);

@@ -12,6 +12,9 @@ use proctor_plugin_api::messages::{Outcome, TestResult};
 /// One test case read from a results file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseResult {
+    /// The suite holding the case: JUnit's nearest `<testsuite>`, TRX's
+    /// assembly file; may be empty.
+    pub suite: String,
     /// The class (or module, or suite) the case belongs to; may be empty.
     pub classname: String,
     pub name: String,

@@ -31,13 +31,18 @@ pub fn read(xml: &str) -> Result<Vec<CaseResult>, FormatError> {
 pub(crate) fn read_document(
     document: &roxmltree::Document,
 ) -> Result<Vec<CaseResult>, FormatError> {
-    // The class of each test lives in its definition, found by test id.
-    let classes: std::collections::HashMap<&str, &str> = document
+    // The class and assembly of each test live in its definition, found by test id.
+    let definitions: std::collections::HashMap<&str, (&str, &str)> = document
         .descendants()
         .filter(|n| n.has_tag_name("UnitTest"))
         .filter_map(|test| {
             let method = test.children().find(|n| n.has_tag_name("TestMethod"))?;
-            Some((test.attribute("id")?, method.attribute("className")?))
+            let storage = test.attribute("storage").unwrap_or_default();
+            let assembly = storage.rsplit(['/', '\\']).next().unwrap_or_default();
+            Some((
+                test.attribute("id")?,
+                (method.attribute("className")?, assembly),
+            ))
         })
         .collect();
     document
@@ -55,10 +60,10 @@ pub(crate) fn read_document(
                 "Aborted" => Outcome::Crashed,
                 _ => Outcome::Skipped,
             };
-            let classname = result
+            let (classname, suite) = result
                 .attribute("testId")
-                .and_then(|id| classes.get(id))
-                .map(|class| class.to_string())
+                .and_then(|id| definitions.get(id))
+                .map(|(class, assembly)| (class.to_string(), assembly.to_string()))
                 .unwrap_or_default();
             // A name that already starts with the class is the full name.
             let name = name
@@ -66,6 +71,7 @@ pub(crate) fn read_document(
                 .unwrap_or(name)
                 .to_owned();
             Ok(CaseResult {
+                suite,
                 classname,
                 name,
                 outcome,

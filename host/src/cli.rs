@@ -189,14 +189,15 @@ impl<'a> ListedTest<'a> {
 }
 
 fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<ExitStatus> {
-    let discovered = runtime()?.block_on(session.discover_all());
+    let discovered = runtime()?.block_on(session.discover_all(None));
+    let selector = session.selector(filter);
     let mut errors = Vec::new();
     let mut selections = Vec::new();
     for (source, result) in session.sources.iter().zip(discovered) {
         match result {
             Ok(tests) => {
                 let name = source.config.name.as_str();
-                selections.push((name, session.select(name, tests, filter)));
+                selections.push((name, selector.select(name, tests)));
             }
             Err(error) => errors.push(format!(
                 "source `{}`: discovery failed: {error}",

@@ -61,16 +61,82 @@ impl SkipRule {
                 .all(|(name, glob)| (platform.env)(name).is_some_and(|v| glob.matches(&v)))
     }
 
+    /// Whether the rule may skip tests of `source` here.
+    fn reaches(&self, source: &str, platform: &Platform) -> bool {
+        self.source.as_ref().is_none_or(|g| g.matches(source)) && self.applies_on(platform)
+    }
+
     /// The reason `test` of `source` is skipped here, if this rule skips it.
     pub fn skips(&self, source: &str, test: &TestCase, platform: &Platform) -> Option<String> {
-        let hit = self.tests.matches(&test.id)
-            && self.source.as_ref().is_none_or(|g| g.matches(source))
-            && self.applies_on(platform);
+        let hit = self.tests.matches(&test.id) && self.reaches(source, platform);
         hit.then(|| {
             self.reason
                 .clone()
                 .unwrap_or_else(|| format!("skipped by the rule `{}`", self.tests.as_str()))
         })
+    }
+}
+
+/// Which tests run here: the configuration's skip rules and the command
+/// line's filter, on this machine.
+pub struct Selector<'a> {
+    skip: &'a [SkipRule],
+    filter: Option<&'a Filter>,
+    platform: Platform<'static>,
+}
+
+/// A source's tests, sorted.
+#[derive(Default)]
+pub struct Selection {
+    pub run: Vec<TestCase>,
+    /// With the reason.
+    pub skipped: Vec<(TestCase, String)>,
+    pub filtered_out: usize,
+}
+
+impl<'a> Selector<'a> {
+    pub fn new(skip: &'a [SkipRule], filter: Option<&'a Filter>) -> Self {
+        Self {
+            skip,
+            filter,
+            platform: Platform::current(),
+        }
+    }
+
+    /// Sorts tests of `source` into those to run, those skipped and the
+    /// number the filter left out. A case that expands into tests not yet
+    /// known runs unless the filter rules out its whole source.
+    pub fn select(&self, source: &str, tests: Vec<TestCase>) -> Selection {
+        let mut selection = Selection::default();
+        for test in tests {
+            let wanted = match self.filter {
+                None => true,
+                Some(filter) if test.expands => filter.for_source(source) != Some(false),
+                Some(filter) => filter.matches(source, &test),
+            };
+            if !wanted {
+                selection.filtered_out += 1;
+                continue;
+            }
+            let reason = test.skip.clone().or_else(|| {
+                self.skip
+                    .iter()
+                    .find_map(|rule| rule.skips(source, &test, &self.platform))
+            });
+            match reason {
+                Some(reason) => selection.skipped.push((test, reason)),
+                None => selection.run.push(test),
+            }
+        }
+        selection
+    }
+
+    /// Whether every test of `source` runs, whatever its tests are: neither
+    /// the filter nor a skip rule can tell them apart here.
+    pub fn takes_whole(&self, source: &str) -> bool {
+        self.filter
+            .is_none_or(|f| f.for_source(source) == Some(true))
+            && !self.skip.iter().any(|r| r.reaches(source, &self.platform))
     }
 }
 
@@ -109,6 +175,26 @@ impl Filter {
             Filter::Not(inner) => !inner.matches(source, test),
             Filter::And(a, b) => a.matches(source, test) && b.matches(source, test),
             Filter::Or(a, b) => a.matches(source, test) || b.matches(source, test),
+        }
+    }
+
+    /// Whether the filter takes every test of `source` (`Some(true)`), none
+    /// (`Some(false)`), or it depends on the test (`None`).
+    pub fn for_source(&self, source: &str) -> Option<bool> {
+        match self {
+            Filter::Source(glob) => Some(glob.matches(source)),
+            Filter::Test(_) | Filter::Name(_) | Filter::Attribute(..) => None,
+            Filter::Not(inner) => inner.for_source(source).map(|v| !v),
+            Filter::And(a, b) => match (a.for_source(source), b.for_source(source)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            Filter::Or(a, b) => match (a.for_source(source), b.for_source(source)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
         }
     }
 
@@ -278,6 +364,32 @@ mod tests {
             Filter::parse("notest(x)").is_err(),
             "`not` is a word, not a prefix"
         );
+    }
+
+    #[test]
+    fn a_source_is_taken_whole_only_when_no_test_matters() {
+        let for_source = |expression: &str| Filter::parse(expression).unwrap().for_source("py");
+        assert_eq!(for_source("source(py*)"), Some(true));
+        assert_eq!(for_source("source(go)"), Some(false));
+        assert_eq!(for_source("source(py) and test(a*)"), None);
+        assert_eq!(for_source("source(go) and test(a*)"), Some(false));
+        assert_eq!(for_source("source(py) or test(a*)"), Some(true));
+        assert_eq!(for_source("not source(py) or test(a*)"), None);
+
+        let rules: Vec<SkipRule> =
+            serde_json::from_str(r#"[{"tests": "slow_*", "source": "go"}]"#).unwrap();
+        let filter = Filter::parse("source(py) or source(go)").unwrap();
+        let selector = Selector::new(&rules, Some(&filter));
+        assert!(selector.takes_whole("py"));
+        assert!(!selector.takes_whole("go"), "a skip rule reaches it");
+        let expanding = TestCase {
+            expands: true,
+            ..test("whole", &[])
+        };
+        let filter = Filter::parse("source(py) and test(a*)").unwrap();
+        let selector = Selector::new(&[], Some(&filter));
+        assert_eq!(selector.select("py", vec![expanding.clone()]).run.len(), 1);
+        assert_eq!(selector.select("go", vec![expanding]).filtered_out, 1);
     }
 
     #[test]

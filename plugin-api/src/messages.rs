@@ -222,6 +222,26 @@ pub struct DiscoverRequest {
     pub source: SourceInfo,
     #[serde(default)]
     pub completed: Vec<CommandOutput>,
+    /// Since 1.3: what the host accepts beyond a list of tests. `None` from
+    /// hosts before 1.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<DiscoveryOffer>,
+}
+
+/// Since 1.3: how far a runner may leave discovery to the test processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DiscoveryOffer {
+    /// The host runs cases that [`TestCase::expands`] and takes the tests
+    /// their processes report as the source's.
+    #[serde(default)]
+    pub expanding: bool,
+    /// Set when every test of the source is to run, spread over this many
+    /// processes: no filter or skip rule picks single tests and no batch size
+    /// caps a process. A runner that can collect inside its test processes
+    /// may then answer that many expanding cases, each running its share,
+    /// instead of listing the tests first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole_source: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,6 +271,13 @@ pub struct TestCase {
     /// written for .NET names (Helix's `testName`) match. Defaults to `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualified_name: Option<String>,
+    /// Since 1.3: this case is no test but stands for the tests its process
+    /// will report, for runners that learn their tests only by running them
+    /// (offered through [`DiscoveryOffer::expanding`]). It runs alone; the
+    /// tests its live events and results name become the source's tests,
+    /// and it is reported itself only when its process reports none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expands: bool,
 }
 
 impl TestCase {
@@ -264,6 +291,7 @@ impl TestCase {
             skip: None,
             runner_data: Value::Null,
             qualified_name: None,
+            expands: false,
         }
     }
 
@@ -369,12 +397,22 @@ pub enum LiveEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         line: Option<usize>,
     },
+    /// Since 1.3, only while an expanding case runs: a test its process
+    /// collected. Tests discovered and never finished run again in a fresh
+    /// process, so a runner that can tell should say this before the tests start.
+    Discovered {
+        test: TestCase,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<usize>,
+    },
 }
 
 impl LiveEvent {
     pub fn line(&self) -> Option<usize> {
         match self {
-            LiveEvent::Started { line, .. } | LiveEvent::Finished { line, .. } => *line,
+            LiveEvent::Started { line, .. }
+            | LiveEvent::Finished { line, .. }
+            | LiveEvent::Discovered { line, .. } => *line,
         }
     }
 }
@@ -440,6 +478,10 @@ pub struct TestResult {
     /// Since 1.2: what the test itself printed, when the runner can tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// Since 1.3, in answer to an expanding case: the test as the runner
+    /// knows it (name, attributes, data to run it again). Its id is the result's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestCase>,
 }
 
 impl TestResult {
@@ -451,6 +493,7 @@ impl TestResult {
             message: None,
             stack_trace: None,
             output: None,
+            test: None,
         }
     }
 }

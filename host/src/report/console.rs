@@ -84,6 +84,14 @@ impl Console {
         self.lock().running.insert(source.to_owned(), Vec::new());
     }
 
+    /// An expanding case turned out to be `tests` tests.
+    pub fn expanded(&self, tests: usize) {
+        if let Some(bar) = &self.bar {
+            let length = bar.length().unwrap_or(0) + tests as u64;
+            bar.set_length(length.saturating_sub(1));
+        }
+    }
+
     pub fn source_finished(&self, source: &str) {
         let mut sources = self.lock();
         let held = sources.running.remove(source).unwrap_or_default();

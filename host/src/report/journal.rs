@@ -23,6 +23,12 @@ pub enum JournalEvent<'a> {
         source: &'a str,
         tests: usize,
     },
+    /// An expanding case's process reported these tests, which take its place.
+    SourceExpanded {
+        source: &'a str,
+        case: &'a str,
+        tests: usize,
+    },
     SourceFailed {
         source: &'a str,
         error: &'a str,

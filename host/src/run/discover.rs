@@ -12,10 +12,14 @@ const MAX_DISCOVERY_STEPS: usize = 8;
 /// Discovery includes building (e.g. `cargo test --no-run`), so it gets time.
 const DISCOVERY_COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-pub async fn discover(source: &PreparedSource) -> Result<Vec<TestCase>, String> {
+pub async fn discover(
+    source: &PreparedSource,
+    offer: DiscoveryOffer,
+) -> Result<Vec<TestCase>, String> {
     let mut request = DiscoverRequest {
         source: source.info.clone(),
         completed: Vec::new(),
+        offer: Some(offer),
     };
     for _ in 0..MAX_DISCOVERY_STEPS {
         let runner = source.runner.clone();

@@ -44,9 +44,17 @@ pub struct TestAttempt {
     pub output: Option<String>,
 }
 
+/// The tests an expanding case turned out to be; they take its place.
+pub struct Expansion {
+    pub case: String,
+    pub tests: Vec<TestCase>,
+}
+
 pub struct JobOutcome {
     pub source: Arc<PreparedSource>,
     pub attempt: u32,
+    /// For a job of one expanding case that reported tests: those tests.
+    pub expanded: Option<Expansion>,
     pub finished: Vec<TestAttempt>,
     /// Tests the process never reached; they belong in a fresh process.
     pub unrun: Vec<TestCase>,
@@ -182,9 +190,14 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
             (execution.all_blocked(&error), Vec::new(), Some(error))
         }
     };
+    let expanded = (execution.expanding && !execution.discovered.is_empty()).then(|| Expansion {
+        case: job.tests[0].id.clone(),
+        tests: execution.discovered,
+    });
     JobOutcome {
         source: job.source,
         attempt: job.attempt,
+        expanded,
         finished,
         unrun,
         error,
@@ -204,6 +217,12 @@ struct Ended {
 struct Execution<'a> {
     job: &'a Job,
     cx: &'a Context,
+    /// The job is one case that expands into the tests its process reports.
+    expanding: bool,
+    /// The tests an expanding case turned out to be, as they became known.
+    discovered: Vec<TestCase>,
+    /// The number of tests the process runs, as far as known.
+    test_count: usize,
     /// Where the process's output and the runner's files go.
     dir: std::path::PathBuf,
     tracker: Tracker,
@@ -215,9 +234,10 @@ struct Execution<'a> {
 impl<'a> Execution<'a> {
     fn new(job: &'a Job, cx: &'a Context) -> Self {
         let name = job.source.config.name.as_str();
+        let expanding = matches!(job.tests.as_slice(), [case] if case.expands);
         let dir = match job.tests.as_slice() {
             // A test alone keeps the process's files in its attempt directory.
-            [test] => cx.results.attempt_dir(name, &test.id, job.attempt),
+            [test] if !expanding => cx.results.attempt_dir(name, &test.id, job.attempt),
             _ => {
                 let number = cx.next_process.fetch_add(1, Ordering::Relaxed);
                 cx.results.process_dir(name, job.attempt, number)
@@ -226,6 +246,9 @@ impl<'a> Execution<'a> {
         Self {
             job,
             cx,
+            expanding,
+            discovered: Vec::new(),
+            test_count: if expanding { 1 } else { job.tests.len() },
             dir,
             tracker: Tracker::new(),
             launched_at: now(),
@@ -282,7 +305,7 @@ impl<'a> Execution<'a> {
             tests: &ids,
         });
         if let [test] = self.job.tests.as_slice() {
-            if !self.live() {
+            if !self.live() && !self.expanding {
                 self.record_started(&test.id);
             }
         }
@@ -293,9 +316,7 @@ impl<'a> Execution<'a> {
         };
         let mut hang = None;
         loop {
-            let deadline = self
-                .tracker
-                .deadline(&limits, self.job.tests.len(), self.live());
+            let deadline = self.tracker.deadline(&limits, self.test_count, self.live());
             match process
                 .next(deadline.as_ref().map(|(at, _)| *at))
                 .await
@@ -417,6 +438,7 @@ impl<'a> Execution<'a> {
     fn apply(&mut self, event: LiveEvent, now: Instant) {
         match event {
             LiveEvent::Started { id, .. } => {
+                self.discover(|| TestCase::new(&id));
                 self.record_started(&id);
                 self.tracker.started.insert(id, now);
             }
@@ -426,20 +448,61 @@ impl<'a> Execution<'a> {
                 message,
                 ..
             } => {
+                self.discover(|| TestCase::new(&id));
                 let began = self.tracker.started.get(&id).copied().unwrap_or(now);
                 self.tracker
                     .finished
                     .insert(id, (outcome, message, now - began));
             }
+            LiveEvent::Discovered { test, .. } => self.discover(|| test),
+        }
+    }
+
+    /// Takes a test an expanding case turned out to hold, unless known.
+    fn discover(&mut self, test: impl FnOnce() -> TestCase) {
+        if !self.expanding {
+            return;
+        }
+        let test = test();
+        if !self.discovered.iter().any(|known| known.id == test.id) {
+            self.discovered.push(test);
+            self.test_count = self.discovered.len();
         }
     }
 
     /// Gives every test an outcome, or returns it as unrun.
     fn attribute(&mut self, mut ended: Ended) -> (Vec<TestAttempt>, Vec<TestCase>) {
-        let alone = self.job.tests.len() == 1;
+        let tests = if self.expanding {
+            // Results may name tests the live output did not; the case itself
+            // stands for its process only when nothing else was reported.
+            let case_id = &self.job.tests[0].id;
+            let mut reported: Vec<&TestResult> = ended
+                .reported
+                .values()
+                .filter(|r| &r.id != case_id)
+                .collect();
+            reported.sort_by(|a, b| a.id.cmp(&b.id));
+            let found: Vec<TestCase> = reported
+                .into_iter()
+                .map(|r| r.test.clone().unwrap_or_else(|| TestCase::new(&r.id)))
+                .collect();
+            for mut test in found {
+                test.expands = false;
+                self.discover(|| test);
+            }
+            if self.discovered.is_empty() {
+                self.job.tests.clone()
+            } else {
+                self.discovered.clone()
+            }
+        } else {
+            self.job.tests.clone()
+        };
+        self.test_count = tests.len();
+        let alone = tests.len() == 1;
         let mut finished = Vec::new();
         let mut unrun = Vec::new();
-        for test in &self.job.tests {
+        for test in &tests {
             let in_flight = self.tracker.started.contains_key(&test.id)
                 && !self.tracker.finished.contains_key(&test.id);
             let reported = ended.reported.remove(&test.id);
@@ -538,7 +601,7 @@ impl<'a> Execution<'a> {
     ) -> TestAttempt {
         let results = &self.cx.results;
         let dir = results.attempt_dir(self.source_name(), &test.id, self.job.attempt);
-        let duration = match (ended, self.job.tests.len()) {
+        let duration = match (ended, self.test_count) {
             (Some(ended), 1) => ended.duration,
             // In a batch, the test's own span when the live output showed it.
             (Some(ended), _) => match (

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use proctor_plugin_api::messages::{
-    ExecutionMode, Outcome, PluginKind, RunnerCapabilities, SourceInfo, TestCase,
+    DiscoveryOffer, ExecutionMode, PluginKind, RunnerCapabilities, SourceInfo, TestCase,
 };
 
 use crate::config::{self, Config, SourceConfig};
@@ -17,9 +17,9 @@ use crate::error::{Error, Result};
 use crate::plugins::{Catalog, RunnerHandle, SearchPath};
 use crate::report::{
     write_junit, write_trx, Console, Counts, Journal, JournalEvent, ResultsDir, RunSummary,
-    SourceRecord, TestRecord, LAYOUT_VERSION,
+    SourceRecord, LAYOUT_VERSION,
 };
-use crate::select::{Filter, Platform};
+use crate::select::{Filter, Selection, Selector};
 
 pub use discover::discover;
 
@@ -105,41 +105,35 @@ impl Session {
         })
     }
 
-    /// Discovers every source in parallel; a source that fails keeps its error.
-    pub async fn discover_all(&self) -> Vec<std::result::Result<Vec<TestCase>, String>> {
-        futures::future::join_all(self.sources.iter().map(|source| discover(source))).await
+    /// The selector of this configuration with `filter`.
+    pub fn selector<'a>(&'a self, filter: Option<&'a Filter>) -> Selector<'a> {
+        Selector::new(&self.config.skip, filter)
     }
 
-    /// Sorts a source's tests into those to run, those skipped (with the
-    /// reason), and the number the filter left out.
-    pub fn select(&self, source: &str, tests: Vec<TestCase>, filter: Option<&Filter>) -> Selection {
-        let platform = Platform::current();
-        let mut selection = Selection::default();
-        for test in tests {
-            if filter.is_some_and(|f| !f.matches(source, &test)) {
-                selection.filtered_out += 1;
-                continue;
-            }
-            let reason = test.skip.clone().or_else(|| {
-                self.config
-                    .skip
-                    .iter()
-                    .find_map(|rule| rule.skips(source, &test, &platform))
+    /// Discovers every source in parallel; a source that fails keeps its
+    /// error. With `run`, a source whose tests all run, spread over `jobs`
+    /// processes, may leave its discovery to them.
+    pub async fn discover_all(
+        &self,
+        run: Option<(&Selector<'_>, usize)>,
+    ) -> Vec<std::result::Result<Vec<TestCase>, String>> {
+        futures::future::join_all(self.sources.iter().map(|source| {
+            let whole_source = run.and_then(|(selector, jobs)| {
+                let one_batch_per_job =
+                    source.mode == ExecutionMode::Batch && source.config.batch_size.is_none();
+                (one_batch_per_job && selector.takes_whole(&source.config.name))
+                    .then_some(jobs as u32)
             });
-            match reason {
-                Some(reason) => selection.skipped.push((test, reason)),
-                None => selection.run.push(test),
-            }
-        }
-        selection
+            discover(
+                source,
+                DiscoveryOffer {
+                    expanding: true,
+                    whole_source,
+                },
+            )
+        }))
+        .await
     }
-}
-
-#[derive(Default)]
-pub struct Selection {
-    pub run: Vec<TestCase>,
-    pub skipped: Vec<(TestCase, String)>,
-    pub filtered_out: usize,
 }
 
 pub struct RunOptions {
@@ -185,12 +179,15 @@ pub async fn run(
             .collect(),
     });
 
-    let mut records: Vec<TestRecord> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     let mut source_records = Vec::new();
-    let mut to_run: Vec<(Arc<PreparedSource>, Vec<TestCase>)> = Vec::new();
+    let mut to_run: Vec<(Arc<PreparedSource>, Selection)> = Vec::new();
     let mut filtered_out = 0;
-    for (source, discovered) in session.sources.iter().zip(session.discover_all().await) {
+    let selector = session.selector(options.filter.as_ref());
+    let discovered = session
+        .discover_all(Some((&selector, options.jobs.max(1))))
+        .await;
+    for (source, discovered) in session.sources.iter().zip(discovered) {
         let name = source.config.name.as_str();
         let mut record = SourceRecord {
             name: name.to_owned(),
@@ -202,27 +199,14 @@ pub async fn run(
         };
         match discovered {
             Ok(tests) => {
-                let selection = session.select(name, tests, options.filter.as_ref());
-                filtered_out += selection.filtered_out;
+                let selection = selector.select(name, tests);
                 let selected = selection.run.len() + selection.skipped.len();
                 journal.record(&JournalEvent::SourceDiscovered {
                     source: name,
                     tests: selected,
                 });
-                record.tests = selected;
                 console.source_started(name, selected);
-                for (test, reason) in selection.skipped {
-                    let skipped =
-                        TestRecord::not_run(name, &test.id, &test.name, Outcome::Skipped, reason);
-                    journal.record(&JournalEvent::TestFinished(&skipped));
-                    console.finished(&skipped);
-                    records.push(skipped);
-                }
-                if selection.run.is_empty() {
-                    console.source_finished(name);
-                } else {
-                    to_run.push((source.clone(), selection.run));
-                }
+                to_run.push((source.clone(), selection));
             }
             Err(error) => {
                 let error = format!("source `{name}`: discovery failed: {error}");
@@ -243,12 +227,18 @@ pub async fn run(
         context,
         options.jobs,
         &session.config.retry,
+        &selector,
         console.clone(),
     )
     .run(to_run)
     .await?;
-    records.extend(scheduled.records);
+    let mut records = scheduled.records;
     errors.extend(scheduled.errors);
+    filtered_out += scheduled.filtered_out;
+    // Expanding cases are known by their tests only now.
+    for source in &mut source_records {
+        source.tests = records.iter().filter(|t| t.source == source.name).count();
+    }
 
     // Reports list tests in source order, whatever order they finished in.
     let order: std::collections::HashMap<&str, usize> = session

@@ -4,20 +4,23 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use proctor_plugin_api::messages::{ExecutionMode, TestCase};
+use proctor_plugin_api::messages::{ExecutionMode, Outcome, TestCase};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::execute::{self, Context, Job, JobOutcome, TestAttempt};
+use super::execute::{self, Context, Expansion, Job, JobOutcome, TestAttempt};
 use super::PreparedSource;
 use crate::error::{Error, Result};
 use crate::report::{AttemptRecord, Console, JournalEvent, RetrySummary, TestRecord};
 use crate::retry::{self, RetryPolicy, Verdict};
+use crate::select::{Selection, Selector};
 
 pub struct Scheduled {
     pub records: Vec<TestRecord>,
     pub errors: Vec<String>,
     pub retries: RetrySummary,
+    /// Tests of expanding cases the filter left out.
+    pub filtered_out: usize,
 }
 
 /// A test and what became of it so far.
@@ -37,6 +40,7 @@ pub struct Scheduler<'a> {
     slots: Arc<Semaphore>,
     running: JoinSet<JobOutcome>,
     policy: &'a RetryPolicy,
+    selector: &'a Selector<'a>,
     console: Arc<Console>,
     tests: Vec<TestState>,
     index: HashMap<(String, String), usize>,
@@ -44,6 +48,7 @@ pub struct Scheduler<'a> {
     unsettled: HashMap<String, usize>,
     errors: Vec<String>,
     records: Vec<TestRecord>,
+    filtered_out: usize,
 }
 
 impl<'a> Scheduler<'a> {
@@ -51,6 +56,7 @@ impl<'a> Scheduler<'a> {
         cx: Arc<Context>,
         jobs: usize,
         policy: &'a RetryPolicy,
+        selector: &'a Selector<'a>,
         console: Arc<Console>,
     ) -> Self {
         let jobs = jobs.max(1);
@@ -60,37 +66,31 @@ impl<'a> Scheduler<'a> {
             slots: Arc::new(Semaphore::new(jobs)),
             running: JoinSet::new(),
             policy,
+            selector,
             console,
             tests: Vec::new(),
             index: HashMap::new(),
             unsettled: HashMap::new(),
             errors: Vec::new(),
             records: Vec::new(),
+            filtered_out: 0,
         }
     }
 
+    /// Runs the selected tests of each source; reports the skipped ones.
     pub async fn run(
         mut self,
-        sources: Vec<(Arc<PreparedSource>, Vec<TestCase>)>,
+        sources: Vec<(Arc<PreparedSource>, Selection)>,
     ) -> Result<Scheduled> {
-        for (source, tests) in sources {
-            for test in &tests {
-                let key = (source.config.name.clone(), test.id.clone());
-                self.index.insert(key, self.tests.len());
-                self.tests.push(TestState {
-                    source: source.clone(),
-                    case: test.clone(),
-                    attempts: Vec::new(),
-                    verdict: Verdict::Keep,
-                    quarantined: false,
-                    done: false,
-                });
+        for (source, selection) in sources {
+            let name = source.config.name.clone();
+            self.unsettled.insert(name.clone(), 0);
+            let tests = self.admit(&source, selection);
+            if tests.is_empty() {
+                self.console.source_finished(&name);
+            } else {
+                self.submit_tests(&source, tests, 1);
             }
-            *self
-                .unsettled
-                .entry(source.config.name.clone())
-                .or_default() += tests.len();
-            self.submit_tests(&source, tests, 1);
         }
         let mut retries = RetrySummary {
             policy: self.policy.origin.clone(),
@@ -150,11 +150,77 @@ impl<'a> Scheduler<'a> {
             records: self.records,
             errors: self.errors,
             retries,
+            filtered_out: self.filtered_out,
         })
     }
 
-    /// Spreads tests over processes as the source's mode says.
+    /// Takes in a selection of a source's tests not seen before: the
+    /// skipped are reported, the rest returned to run.
+    fn admit(&mut self, source: &Arc<PreparedSource>, selection: Selection) -> Vec<TestCase> {
+        let name = source.config.name.clone();
+        self.filtered_out += selection.filtered_out;
+        for (test, reason) in selection.skipped {
+            let skipped =
+                TestRecord::not_run(&name, &test.id, &test.name, Outcome::Skipped, reason);
+            self.cx
+                .journal
+                .record(&JournalEvent::TestFinished(&skipped));
+            self.console.finished(&skipped);
+            self.records.push(skipped);
+        }
+        let mut admitted = Vec::new();
+        for test in selection.run {
+            let key = (name.clone(), test.id.clone());
+            if self.index.contains_key(&key) {
+                tracing::warn!("source `{name}` reported the test `{}` twice", test.id);
+                continue;
+            }
+            self.index.insert(key, self.tests.len());
+            self.tests.push(TestState {
+                source: source.clone(),
+                case: test.clone(),
+                attempts: Vec::new(),
+                verdict: Verdict::Keep,
+                quarantined: false,
+                done: false,
+            });
+            admitted.push(test);
+        }
+        *self.unsettled.entry(name).or_default() += admitted.len();
+        admitted
+    }
+
+    /// Puts the tests an expanding case ran in its place. Those the filter
+    /// or a skip rule leaves out ran all the same: their results are dropped.
+    fn expand(&mut self, source: &Arc<PreparedSource>, expansion: Expansion) {
+        let name = source.config.name.clone();
+        let selection = self.selector.select(&name, expansion.tests);
+        let admitted = self.admit(source, selection).len();
+        self.cx.journal.record(&JournalEvent::SourceExpanded {
+            source: &name,
+            case: &expansion.case,
+            tests: admitted,
+        });
+        self.console.expanded(admitted);
+        if let Some(&i) = self.index.get(&(name.clone(), expansion.case)) {
+            // The case is no test of its own: it is settled without a record.
+            self.tests[i].done = true;
+            self.unsettle(&name);
+        }
+    }
+
+    /// Spreads tests over processes as the source's mode says; an expanding
+    /// case always runs alone.
     fn submit_tests(&mut self, source: &Arc<PreparedSource>, tests: Vec<TestCase>, attempt: u32) {
+        let (expanding, tests): (Vec<TestCase>, Vec<TestCase>) =
+            tests.into_iter().partition(|t| t.expands);
+        for case in expanding {
+            self.submit(Job {
+                source: source.clone(),
+                tests: vec![case],
+                attempt,
+            });
+        }
         let size = match source.mode {
             ExecutionMode::Isolated => 1,
             // Enough processes to use every slot, unless the source caps their size.
@@ -192,23 +258,33 @@ impl<'a> Scheduler<'a> {
             let outcome =
                 joined.map_err(|e| Error::infrastructure(format!("a test task failed: {e}")))?;
             self.errors.extend(outcome.error);
-            let progressed = !outcome.finished.is_empty();
-            for finished in outcome.finished {
+            // Tests of an expanding case: a fresh process is a batch again.
+            let progressed = !outcome.finished.is_empty() || outcome.expanded.is_some();
+            let mut unrun = outcome.unrun;
+            let mut finished = outcome.finished;
+            if let Some(expansion) = outcome.expanded {
+                self.expand(&outcome.source, expansion);
+                let name = &outcome.source.config.name;
+                let admitted = |id: &String| self.index.contains_key(&(name.clone(), id.clone()));
+                finished.retain(|f| admitted(&f.test.id));
+                unrun.retain(|t| admitted(&t.id));
+            }
+            for finished in finished {
                 self.take_attempt(&outcome.source, finished);
             }
-            if outcome.unrun.is_empty() {
+            if unrun.is_empty() {
                 continue;
             }
             if progressed {
                 // One crash never hides the rest: they go on in a fresh process.
                 self.submit(Job {
                     source: outcome.source.clone(),
-                    tests: outcome.unrun,
+                    tests: unrun,
                     attempt: outcome.attempt,
                 });
             } else {
                 // Nothing could be told apart: each test alone says which one it was.
-                for test in outcome.unrun {
+                for test in unrun {
                     self.submit(Job {
                         source: outcome.source.clone(),
                         tests: vec![test],
@@ -276,13 +352,18 @@ impl<'a> Scheduler<'a> {
         self.cx.journal.record(&JournalEvent::TestFinished(&record));
         self.console.finished(&record);
         self.records.push(record);
+        self.unsettle(&name);
+    }
+
+    /// One test of `source` less to wait for.
+    fn unsettle(&mut self, source: &str) {
         let left = self
             .unsettled
-            .get_mut(&name)
+            .get_mut(source)
             .expect("every source is counted");
         *left -= 1;
         if *left == 0 {
-            self.console.source_finished(&name);
+            self.console.source_finished(source);
         }
     }
 }

@@ -197,7 +197,7 @@ fn tests_from_listings(listings: &[&CommandOutput]) -> Result<Vec<TestCase>> {
                 attributes: BTreeMap::from([("binary".to_owned(), binary_id.to_owned())]),
                 skip: ignored.contains(&name).then(|| "#[ignore]".to_owned()),
                 runner_data: serde_json::to_value(location)?,
-                id,
+                ..TestCase::new(id)
             });
         }
     }
