@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks proctor against the tool a user would pick instead.
 #   bash benchmarks/run.sh [RUNS]
-# Prints the median wall time of each command over RUNS runs (default 7) and
-# their ratio, then the plugin micro-benchmarks. Run on an idle machine.
+# Prints the median wall time of each command over RUNS runs (default 7),
+# the commands compared taking turns, and their ratio, then the plugin
+# micro-benchmarks. Run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -14,22 +15,15 @@ suite=benchmarks/suite
 cargo test --no-run --manifest-path $suite/Cargo.toml -q 2>/dev/null
 cargo nextest run --manifest-path $suite/Cargo.toml --no-run >/dev/null 2>&1
 
-median() { # command... -> median wall seconds
-  local times=()
-  for _ in $(seq "$runs"); do
-    local start end
-    start=$(date +%s%N)
-    "$@" >/dev/null 2>&1 || true
-    end=$(date +%s%N)
-    times+=("$(( (end - start) / 1000000 ))")
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]/1000}'
-}
+# Median wall seconds of each command, the commands taking turns (see interleave.py).
+interleave() { python3 "$root/benchmarks/interleave.py" "$runs" "$@"; }
+root=$(pwd)
 
 jobs=$(nproc)
-nextest=$(median cargo nextest run --manifest-path $suite/Cargo.toml -j "$jobs")
-ours=$(median $proctor run $suite/proctor.json -j "$jobs")
-startup=$(median $proctor --version)
+read -r nextest ours startup < <(interleave \
+  -- cargo nextest run --manifest-path $suite/Cargo.toml -j "$jobs" \
+  -- $proctor run $suite/proctor.json -j "$jobs" \
+  -- $proctor --version | tr '\n' ' ')
 echo "200 libtest tests, one process each, $jobs jobs, median of $runs runs:"
 echo "  cargo nextest run: ${nextest}s"
 echo "  proctor run:       ${ours}s"
@@ -46,9 +40,10 @@ compare() { # label, direct command..., then proctor's config as the last argume
   local config=${*: -1}
   local direct=("${@:1:$#-1}")
   local plain one all
-  plain=$(cd $bench && median "${direct[@]}")
-  one=$(cd $bench && median "$proctor_abs" run "$config" -j 1)
-  all=$(cd $bench && median "$proctor_abs" run "$config" -j "$jobs")
+  read -r plain one all < <(cd $bench && interleave \
+    -- "${direct[@]}" \
+    -- "$proctor_abs" run "$config" -j 1 \
+    -- "$proctor_abs" run "$config" -j "$jobs" | tr '\n' ' ')
   echo "$label, median of $runs runs:"
   echo "  direct:             ${plain}s"
   echo "  proctor run -j 1:   ${one}s"

@@ -421,6 +421,8 @@ impl LiveEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectRequest {
     pub source: SourceInfo,
+    /// The tests the process was given; after an expanding case, the tests
+    /// its live events discovered too.
     pub tests: Vec<TestCase>,
     pub attempt: u32,
     pub exit: ProcessExit,

@@ -190,9 +190,9 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
             (execution.all_blocked(&error), Vec::new(), Some(error))
         }
     };
-    let expanded = (execution.expanding && !execution.discovered.is_empty()).then(|| Expansion {
+    let expanded = execution.expansion.take().map(|tests| Expansion {
         case: job.tests[0].id.clone(),
-        tests: execution.discovered,
+        tests,
     });
     JobOutcome {
         source: job.source,
@@ -221,6 +221,8 @@ struct Execution<'a> {
     expanding: bool,
     /// The tests an expanding case turned out to be, as they became known.
     discovered: Vec<TestCase>,
+    /// Once the process ended: the tests that take an expanding case's place.
+    expansion: Option<Vec<TestCase>>,
     /// The number of tests the process runs, as far as known.
     test_count: usize,
     /// Where the process's output and the runner's files go.
@@ -248,6 +250,7 @@ impl<'a> Execution<'a> {
             cx,
             expanding,
             discovered: Vec::new(),
+            expansion: None,
             test_count: if expanding { 1 } else { job.tests.len() },
             dir,
             tracker: Tracker::new(),
@@ -322,7 +325,7 @@ impl<'a> Execution<'a> {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                Event::Output(lines) => self.read_live(lines).await,
+                Event::Output(lines) => self.read_live(lines),
                 Event::Exited(_) => break,
                 Event::Deadline => {
                     let (_, reason) = deadline.expect("a deadline passed");
@@ -340,7 +343,7 @@ impl<'a> Execution<'a> {
         }
         // What the process printed before it ended still counts.
         while let Event::Output(lines) = process.next(None).await.map_err(|e| e.to_string())? {
-            self.read_live(lines).await;
+            self.read_live(lines);
         }
         let pid = process.pid();
         let (exit, duration) = process.finish().await.map_err(|e| e.to_string())?;
@@ -348,7 +351,13 @@ impl<'a> Execution<'a> {
 
         let request = CollectRequest {
             source: source.info.clone(),
-            tests: self.job.tests.clone(),
+            tests: self
+                .job
+                .tests
+                .iter()
+                .chain(&self.discovered)
+                .cloned()
+                .collect(),
             attempt: self.job.attempt,
             exit,
             timed_out: hang.is_some(),
@@ -388,30 +397,22 @@ impl<'a> Execution<'a> {
         });
     }
 
-    async fn read_live(&mut self, lines: Lines) {
+    fn read_live(&mut self, lines: Lines) {
         let request = OutputRequest {
             source: self.job.source.info.clone(),
             stream: lines.stream,
             lines: lines.lines,
         };
-        let runner = self.job.source.runner.clone();
-        // The request comes back with the answer: its lines are placed below.
-        let parsed = tokio::task::spawn_blocking(move || {
-            let events = runner.parse_output(&request);
-            (events, request)
-        })
-        .await;
-        let (events, request_lines) = match parsed {
-            Ok((Ok(events), request)) => (events, request.lines),
-            Ok((Err(e), _)) => {
+        // Parsing lines is quick and comes often: it runs here, not on a
+        // blocking thread, whose hand-off would cost more than the call.
+        let events = match self.job.source.runner.parse_output(&request) {
+            Ok(events) => events,
+            Err(e) => {
                 tracing::warn!("{e}");
                 return;
             }
-            Err(e) => {
-                tracing::warn!("output task failed: {e}");
-                return;
-            }
         };
+        let request_lines = request.lines;
         let now = Instant::now();
         if !events.is_empty() {
             self.tracker.last_activity = now;
@@ -490,10 +491,13 @@ impl<'a> Execution<'a> {
                 test.expands = false;
                 self.discover(|| test);
             }
-            if self.discovered.is_empty() {
-                self.job.tests.clone()
-            } else {
+            let clean = ended.exit.success() && ended.hang.is_none();
+            if !self.discovered.is_empty() || (clean && !ended.reported.contains_key(case_id)) {
+                // A clean process that reported nothing had nothing to run.
+                self.expansion = Some(self.discovered.clone());
                 self.discovered.clone()
+            } else {
+                self.job.tests.clone()
             }
         } else {
             self.job.tests.clone()

@@ -104,7 +104,8 @@ impl<'a> Scheduler<'a> {
                 .filter(|&i| !self.tests[i].done)
                 .collect();
             if round == 1 && !candidates.is_empty() {
-                let executed = self.tests.len();
+                // An expanded case ran no attempt of its own: its tests did.
+                let executed = self.tests.iter().filter(|t| !t.attempts.is_empty()).count();
                 let failed = self
                     .tests
                     .iter()

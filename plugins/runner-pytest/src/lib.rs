@@ -1,13 +1,20 @@
 //! A proctor runner for pytest suites.
 //!
-//! A source is a directory or a test file. Discovery runs
-//! `pytest --collect-only` with a small pytest plugin of ours
+//! A source is a directory or a test file. A small pytest plugin of ours
 //! (`proctor_pytest.py`, written to a temporary directory and put on
-//! `PYTHONPATH`) that reports every item with its markers. Execution runs a
-//! batch of node ids in one process; the plugin reports each test's start and
-//! end on the original stderr as it happens, and the results are read from
-//! the JUnit file pytest writes. Node ids are relative to the root directory,
-//! which is the source directory (or the test file's) unless set.
+//! `PYTHONPATH`) reports every collected item with its markers, and each
+//! test's start and end as it happens, on the original stderr. It appends
+//! each test's result, with the failure's details and captured output, to a
+//! file in the attempt's directory as the test ends: what ran before a crash
+//! stays, and it costs far less than pytest's JUnit writer (see
+//! BENCHMARKS.md). Node ids are relative to the root directory, which is the
+//! source directory (or the test file's) unless set.
+//!
+//! When the host runs the whole source, collection happens in the test
+//! processes themselves: discovery answers one expanding case per process,
+//! each running its share of the collected items, which saves a separate
+//! `pytest --collect-only` run. Otherwise discovery runs that, and execution
+//! runs batches of node ids (a file when all its tests are wanted).
 
 mod names;
 
@@ -15,7 +22,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use proctor_formats::junit;
 use proctor_sdk::messages::*;
 use proctor_sdk::{export_plugins, Error, Result, Runner};
 use serde::Deserialize;
@@ -23,7 +29,7 @@ use serde::Deserialize;
 const PLUGIN_MODULE: &str = "proctor_pytest";
 const PLUGIN_SOURCE: &str = include_str!("proctor_pytest.py");
 const EVENT_PREFIX: &str = "##proctor ";
-const JUNIT_FILE: &str = "junit.xml";
+const RESULTS_FILE: &str = "pytest-results.jsonl";
 
 /// Settings block of the `pytest` runner.
 #[derive(Debug, Deserialize)]
@@ -61,6 +67,8 @@ enum PluginEvent {
         markers: Vec<String>,
         #[serde(default)]
         skip: Option<String>,
+        /// How many tests its file holds: a batch with all of them names the file.
+        file_tests: usize,
     },
     Started {
         id: String,
@@ -73,13 +81,90 @@ enum PluginEvent {
     },
 }
 
-/// Our plugin's events among `lines`, with the index of the line each came from.
-fn plugin_events<'a>(
+/// One line of the results file our plugin appends to.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ResultEntry {
+    Test {
+        id: String,
+        outcome: Outcome,
+        /// Seconds, over setup, call and teardown.
+        duration: f64,
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        details: Option<String>,
+        #[serde(default)]
+        output: Option<String>,
+    },
+    CollectError {
+        collect_error: String,
+        details: String,
+    },
+}
+
+/// A collected item as a test case.
+fn collected_test(
+    id: String,
+    markers: Vec<String>,
+    skip: Option<String>,
+    file_tests: usize,
+) -> TestCase {
+    TestCase {
+        qualified_name: Some(names::qualified_name(&id)),
+        attributes: BTreeMap::from([
+            ("file".to_owned(), names::file_of(&id).to_owned()),
+            ("markers".to_owned(), markers.join(",")),
+        ]),
+        skip,
+        runner_data: serde_json::json!({ "file_tests": file_tests }),
+        ..TestCase::new(id)
+    }
+}
+
+/// An expanding case that runs the `index`-th of `count` shares of the source.
+fn share_case(index: u32, count: u32) -> TestCase {
+    let id = if count == 1 {
+        "(all tests)".to_owned()
+    } else {
+        format!("(tests, share {index} of {count})")
+    };
+    TestCase {
+        expands: true,
+        runner_data: serde_json::json!({ "share": format!("{index}/{count}") }),
+        ..TestCase::new(id)
+    }
+}
+
+/// Our plugin's events among `lines`, each with the index of its line.
+fn live_events<'a>(
     lines: impl Iterator<Item = &'a str> + 'a,
-) -> impl Iterator<Item = (usize, PluginEvent)> + 'a {
+) -> impl Iterator<Item = LiveEvent> + 'a {
     lines.enumerate().filter_map(|(index, line)| {
         let json = line.strip_prefix(EVENT_PREFIX)?;
-        Some((index, serde_json::from_str(json).ok()?))
+        let line = Some(index);
+        Some(match serde_json::from_str(json).ok()? {
+            PluginEvent::Started { id } => LiveEvent::Started { id, line },
+            PluginEvent::Finished {
+                id,
+                outcome,
+                message,
+            } => LiveEvent::Finished {
+                id,
+                outcome,
+                message,
+                line,
+            },
+            PluginEvent::Collected {
+                id,
+                markers,
+                skip,
+                file_tests,
+            } => LiveEvent::Discovered {
+                test: collected_test(id, markers, skip, file_tests),
+                line,
+            },
+        })
     })
 }
 
@@ -159,6 +244,16 @@ impl Runner for PytestRunner {
     }
 
     fn discover(&self, request: DiscoverRequest) -> Result<DiscoveryStep> {
+        if let Some(processes) = request
+            .offer
+            .filter(|offer| offer.expanding)
+            .and_then(|offer| offer.whole_source)
+        {
+            let count = processes.max(1);
+            return Ok(DiscoveryStep::Done {
+                tests: (1..=count).map(|index| share_case(index, count)).collect(),
+            });
+        }
         let Some(output) = request.completed.first() else {
             let mut command = self
                 .pytest(&request.source)?
@@ -178,41 +273,41 @@ impl Runner for PytestRunner {
                 output.failure(&[Stream::Stdout, Stream::Stderr]),
             ));
         }
-        let mut tests: Vec<TestCase> = plugin_events(output.stderr.lines())
-            .filter_map(|(_, event)| match event {
-                PluginEvent::Collected { id, markers, skip } => Some(TestCase {
-                    qualified_name: Some(names::qualified_name(&id)),
-                    attributes: BTreeMap::from([
-                        ("file".to_owned(), names::file_of(&id).to_owned()),
-                        ("markers".to_owned(), markers.join(",")),
-                    ]),
-                    skip,
-                    ..TestCase::new(id)
-                }),
+        let tests = live_events(output.stderr.lines())
+            .filter_map(|event| match event {
+                LiveEvent::Discovered { test, .. } => Some(test),
                 _ => None,
             })
             .collect();
-        // How many tests each file holds: a batch with all of them names the file.
-        let mut per_file: BTreeMap<String, usize> = BTreeMap::new();
-        for test in &tests {
-            *per_file.entry(test.attributes["file"].clone()).or_default() += 1;
-        }
-        for test in &mut tests {
-            test.runner_data =
-                serde_json::json!({ "file_tests": per_file[&test.attributes["file"]] });
-        }
         Ok(DiscoveryStep::Done { tests })
     }
 
     fn plan_execution(&self, request: ExecutionRequest) -> Result<ExecutionPlan> {
-        let command = self
-            .pytest(&request.source)?
-            .args(["-o", "junit_logging=all"])
-            .arg(format!(
-                "--junitxml={}",
-                request.artifacts_dir.join(JUNIT_FILE).display()
-            ))
-            .args(selection_args(&request.tests));
+        let mut command = self.pytest(&request.source)?;
+        command.env.insert(
+            "PROCTOR_PYTEST_RESULTS".into(),
+            request
+                .artifacts_dir
+                .join(RESULTS_FILE)
+                .display()
+                .to_string(),
+        );
+        match request.tests.as_slice() {
+            [case] if case.expands => {
+                command = command.arg(request.source.path.display().to_string());
+                command
+                    .env
+                    .insert("PROCTOR_PYTEST_COLLECT".into(), "1".into());
+                if let Some(share) = case.runner_data["share"].as_str() {
+                    if share != "1/1" {
+                        command
+                            .env
+                            .insert("PROCTOR_PYTEST_SHARD".into(), share.into());
+                    }
+                }
+            }
+            tests => command = command.args(selection_args(tests)),
+        }
         Ok(ExecutionPlan { command })
     }
 
@@ -220,47 +315,53 @@ impl Runner for PytestRunner {
         if request.stream != Stream::Stderr {
             return Ok(Vec::new());
         }
-        Ok(plugin_events(request.lines.iter().map(String::as_str))
-            .filter_map(|(index, event)| match event {
-                PluginEvent::Started { id } => Some(LiveEvent::Started {
-                    id,
-                    line: Some(index),
-                }),
-                PluginEvent::Finished {
-                    id,
-                    outcome,
-                    message,
-                } => Some(LiveEvent::Finished {
-                    id,
-                    outcome,
-                    message,
-                    line: Some(index),
-                }),
-                PluginEvent::Collected { .. } => None,
-            })
-            .collect())
+        Ok(live_events(request.lines.iter().map(String::as_str)).collect())
     }
 
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
-        let path = request.artifacts_dir.join(JUNIT_FILE);
-        // A process that crashed or was killed wrote none; live events tell the rest.
-        let Ok(xml) = std::fs::read_to_string(&path) else {
+        let path = request.artifacts_dir.join(RESULTS_FILE);
+        // A process that died before its first test wrote none; live events tell the rest.
+        let Ok(text) = std::fs::read_to_string(&path) else {
             return Ok(Vec::new());
         };
-        let cases =
-            junit::read(&xml).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-        let by_name: BTreeMap<String, &TestCase> = request
-            .tests
-            .iter()
-            .map(|test| (names::qualified_name(&test.id), test))
-            .collect();
-        Ok(cases
-            .into_iter()
-            .filter_map(|case| {
-                let test = by_name.get(&case.qualified_name())?;
-                Some(case.into_test_result(test.id.clone()))
-            })
-            .collect())
+        let mut results = Vec::new();
+        let mut collect_errors = Vec::new();
+        // A line cut short by a crash is the last one, and is left out.
+        for entry in text.lines().filter_map(|l| serde_json::from_str(l).ok()) {
+            match entry {
+                ResultEntry::Test {
+                    id,
+                    outcome,
+                    duration,
+                    message,
+                    details,
+                    output,
+                } => results.push(TestResult {
+                    duration_ms: Some((duration * 1000.0).round() as u64),
+                    message,
+                    stack_trace: details,
+                    output: output.filter(|o| !o.is_empty()),
+                    ..TestResult::new(id, outcome)
+                }),
+                ResultEntry::CollectError {
+                    collect_error,
+                    details,
+                } => collect_errors.push(format!("{collect_error}: {details}")),
+            }
+        }
+        // A share that failed before any test ran says why through its own case.
+        let share = request.tests.iter().find(|t| t.expands);
+        if let Some(share) = share.filter(|_| results.is_empty() && !request.exit.success()) {
+            results.push(TestResult {
+                message: Some(format!(
+                    "pytest ran no test ({}): collection failed",
+                    request.exit
+                )),
+                stack_trace: (!collect_errors.is_empty()).then(|| collect_errors.join("\n\n")),
+                ..TestResult::new(&share.id, Outcome::Failed)
+            });
+        }
+        Ok(results)
     }
 }
 
