@@ -76,7 +76,7 @@ fn a_missing_plugin_says_where_it_looked() {
         "{message}"
     );
     assert!(
-        message.contains("runner plugins available: gtest, libtest, pytest"),
+        message.contains("runner plugins available: command, gtest, libtest, pytest"),
         "{message}"
     );
 }

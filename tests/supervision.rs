@@ -24,21 +24,6 @@ fn gtest_source(state: &Path) -> Value {
     })
 }
 
-/// Runs a configuration in a fresh directory; returns the exit code and summary.
-fn run(dir: &Path, config: Value, extra: &[&str]) -> (Option<i32>, Value) {
-    let path = write_config(dir, &config);
-    let mut args = vec!["run", path.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let output = proctor(dir, &args);
-    let summary_path = dir.join("results/summary.json");
-    assert!(summary_path.exists(), "no summary:\n{}", stderr(&output));
-    (output.status.code(), read_json(&summary_path))
-}
-
-fn attempts(test: &Value) -> &Vec<Value> {
-    test["attempts"].as_array().unwrap()
-}
-
 fn alive(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         !stat
@@ -54,7 +39,7 @@ fn alive(pid: u64) -> bool {
 fn a_crash_is_charged_to_the_running_test_and_the_rest_run_in_a_fresh_process() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({ "sources": [pytest_source("test_crash.py", &dir.path().join("state"))] });
-    let (code, summary) = run(dir.path(), config, &["--jobs", "1"]);
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
     let outcome = |id: &str| {
         let test = test_record(&summary, "py", &format!("test_crash.py::{id}"));
@@ -101,7 +86,7 @@ fn a_hung_test_is_killed_with_its_whole_tree_and_the_rest_still_run() {
         "sources": [pytest_source("test_hang.py", &state)],
     });
     config["sources"][0]["inactivity_timeout_seconds"] = json!(60);
-    let (code, summary) = run(dir.path(), config, &["--jobs", "1"]);
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
     let hung = test_record(
         &summary,
@@ -153,7 +138,7 @@ fn googletest_outcomes_crashes_and_inactivity() {
     let mut source = gtest_source(&dir.path().join("state"));
     source["inactivity_timeout_seconds"] = json!(2);
     let config = json!({ "sources": [source] });
-    let (code, summary) = run(dir.path(), config, &["--jobs", "1"]);
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
     let outcome = |id: &str| {
         test_record(&summary, "gt", id)["outcome"]
@@ -210,7 +195,7 @@ fn flaky_tests_pass_on_a_retry_and_every_report_says_so() {
         },
         "sources": [pytest_source("test_flaky.py", &state), gtest_source(&state)],
     });
-    let (code, summary) = run(
+    let (code, summary) = run_config(
         dir.path(),
         config,
         &[
@@ -339,7 +324,7 @@ fn a_mass_failure_is_not_retried() {
         "retry": { "max_attempts": 3, "max_failed_percent": 20 },
         "sources": [pytest_source("test_crash.py", &dir.path().join("state"))],
     });
-    let (code, summary) = run(dir.path(), config, &[]);
+    let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
     let withheld = summary["retries"]["withheld"].as_str().unwrap();
     assert!(
@@ -361,7 +346,7 @@ fn skips_apply_per_platform_and_filters_select() {
         ],
         "sources": [pytest_source("test_basic.py", &state)],
     });
-    let (code, summary) = run(
+    let (code, summary) = run_config(
         dir.path(),
         config,
         &["--filter", "not test(*fails*) and not attr(markers=*slow*)"],

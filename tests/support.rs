@@ -139,6 +139,26 @@ pub fn gtest_suite() -> PathBuf {
 }
 
 /// The record of one test in a summary.
+/// Runs a configuration in `dir`; returns the exit code and the summary.
+pub fn run_config(
+    dir: &Path,
+    config: serde_json::Value,
+    extra: &[&str],
+) -> (Option<i32>, serde_json::Value) {
+    let path = write_config(dir, &config);
+    let mut args = vec!["run", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let output = proctor(dir, &args);
+    let summary_path = dir.join("results/summary.json");
+    assert!(summary_path.exists(), "no summary:\n{}", stderr(&output));
+    (output.status.code(), read_json(&summary_path))
+}
+
+/// A test record's attempts.
+pub fn attempts(test: &serde_json::Value) -> &Vec<serde_json::Value> {
+    test["attempts"].as_array().unwrap()
+}
+
 pub fn test_record<'a>(
     summary: &'a serde_json::Value,
     source: &str,

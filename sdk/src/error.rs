@@ -5,6 +5,8 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     message: String,
+    /// Since 1.3: the settings block is at fault, not the plugin or the machine.
+    invalid_settings: bool,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -13,13 +15,29 @@ impl Error {
     pub fn msg(message: impl fmt::Display) -> Self {
         Self {
             message: message.to_string(),
+            invalid_settings: false,
         }
+    }
+
+    /// Since 1.3: settings that deserialize but cannot work, refused by
+    /// `new`. The host reports them as a configuration error (exit code 2),
+    /// like settings that do not deserialize.
+    pub fn invalid_settings(message: impl fmt::Display) -> Self {
+        Self {
+            invalid_settings: true,
+            ..Self::msg(message)
+        }
+    }
+
+    pub fn is_invalid_settings(&self) -> bool {
+        self.invalid_settings
     }
 
     /// Prefixes the message with what was being done.
     pub fn context(self, context: impl fmt::Display) -> Self {
         Self {
             message: format!("{context}: {}", self.message),
+            ..self
         }
     }
 
@@ -43,6 +61,6 @@ impl<E: std::error::Error> From<E> for Error {
             message.push_str(&cause.to_string());
             source = cause.source();
         }
-        Self { message }
+        Self::msg(message)
     }
 }

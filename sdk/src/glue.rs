@@ -170,11 +170,15 @@ where
             format!("{kind} `{name}`: {e}"),
         )
     })?;
-    let plugin = new(settings).map_err(|e| {
-        PluginError::new(
+    let plugin = new(settings).map_err(|e| match e.is_invalid_settings() {
+        true => PluginError::new(
+            PluginError::INVALID_SETTINGS,
+            format!("{kind} `{name}`: {e}"),
+        ),
+        false => PluginError::new(
             PluginError::FAILED,
             format!("{kind} `{name}` could not start: {e}"),
-        )
+        ),
     })?;
     // SAFETY: the state is only ever cast back to `P`, by the vtable built for `P`.
     let state = unsafe { RBox::new(plugin).transmute_element::<ErasedObject>() };

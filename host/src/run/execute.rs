@@ -492,10 +492,17 @@ impl<'a> Execution<'a> {
                 self.discover(|| test);
             }
             let clean = ended.exit.success() && ended.hang.is_none();
-            if !self.discovered.is_empty() || (clean && !ended.reported.contains_key(case_id)) {
+            let case_reported = ended.reported.contains_key(case_id);
+            if !self.discovered.is_empty() || (clean && !case_reported) {
                 // A clean process that reported nothing had nothing to run.
                 self.expansion = Some(self.discovered.clone());
-                self.discovered.clone()
+                let mut tests = self.discovered.clone();
+                // What failed beside the tests (collection, the command's
+                // own exit) the runner reports on the case itself.
+                if case_reported {
+                    tests.push(self.job.tests[0].clone());
+                }
+                tests
             } else {
                 self.job.tests.clone()
             }

@@ -193,7 +193,14 @@ impl<'a> Scheduler<'a> {
 
     /// Puts the tests an expanding case ran in its place. Those the filter
     /// or a skip rule leaves out ran all the same: their results are dropped.
-    fn expand(&mut self, source: &Arc<PreparedSource>, expansion: Expansion) {
+    /// The case is reported itself only with a result of its own (a failure
+    /// beside its tests), which is final: retrying it would run them all again.
+    fn expand(
+        &mut self,
+        source: &Arc<PreparedSource>,
+        expansion: Expansion,
+        case: Option<TestAttempt>,
+    ) {
         let name = source.config.name.clone();
         let selection = self.selector.select(&name, expansion.tests);
         let admitted = self.admit(source, selection).len();
@@ -203,10 +210,23 @@ impl<'a> Scheduler<'a> {
             tests: admitted,
         });
         self.console.expanded(admitted);
-        if let Some(&i) = self.index.get(&(name.clone(), expansion.case)) {
-            // The case is no test of its own: it is settled without a record.
-            self.tests[i].done = true;
-            self.unsettle(&name);
+        let Some(&i) = self.index.get(&(name.clone(), expansion.case)) else {
+            return;
+        };
+        match case {
+            Some(attempt) => {
+                self.cx.journal.record(&JournalEvent::AttemptFinished {
+                    source: &name,
+                    test: &attempt.test.id,
+                    record: &attempt.record,
+                });
+                self.tests[i].attempts.push(attempt.record);
+                self.settle(i);
+            }
+            None => {
+                self.tests[i].done = true;
+                self.unsettle(&name);
+            }
         }
     }
 
@@ -264,7 +284,11 @@ impl<'a> Scheduler<'a> {
             let mut unrun = outcome.unrun;
             let mut finished = outcome.finished;
             if let Some(expansion) = outcome.expanded {
-                self.expand(&outcome.source, expansion);
+                let case = finished
+                    .iter()
+                    .position(|f| f.test.id == expansion.case)
+                    .map(|i| finished.remove(i));
+                self.expand(&outcome.source, expansion, case);
                 let name = &outcome.source.config.name;
                 let admitted = |id: &String| self.index.contains_key(&(name.clone(), id.clone()));
                 finished.retain(|f| admitted(&f.test.id));

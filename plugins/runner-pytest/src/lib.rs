@@ -349,14 +349,14 @@ impl Runner for PytestRunner {
                 } => collect_errors.push(format!("{collect_error}: {details}")),
             }
         }
-        // A share that failed before any test ran says why through its own case.
+        // A share whose collection failed says so through its own case: the
+        // tests collected beside the errors did not run, and run again alone.
         let share = request.tests.iter().find(|t| t.expands);
-        if let Some(share) = share.filter(|_| results.is_empty() && !request.exit.success()) {
+        let collected = request.tests.iter().any(|t| !t.expands);
+        let failed = !collect_errors.is_empty() || (!collected && !request.exit.success());
+        if let Some(share) = share.filter(|_| failed) {
             results.push(TestResult {
-                message: Some(format!(
-                    "pytest ran no test ({}): collection failed",
-                    request.exit
-                )),
+                message: Some(format!("collection failed ({})", request.exit)),
                 stack_trace: (!collect_errors.is_empty()).then(|| collect_errors.join("\n\n")),
                 ..TestResult::new(&share.id, Outcome::Failed)
             });

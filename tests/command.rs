@@ -1,0 +1,255 @@
+//! The `command` runner end to end: real tools that write JUnit XML or TRX
+//! (Node's test runner, a GoogleTest binary, a TRX file as VSTest leaves
+//! it), tests known only once the command ran, failed tests run again
+//! through the tool's own filter; and pytest collecting inside its run.
+
+use std::path::Path;
+
+use proctor_e2e::*;
+use serde_json::{json, Value};
+
+fn ids(summary: &Value, source: &str) -> Vec<String> {
+    summary["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["source"] == source)
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn launched(results: &Path) -> Vec<Vec<String>> {
+    journal(results)
+        .iter()
+        .filter(|e| e["event"] == "process_launched")
+        .map(|e| {
+            e["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn node_test_results_become_tests_and_a_failed_one_runs_again_through_its_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "retry": { "max_attempts": 2, "rules": [{ "message": { "contains": "connection reset" } }] },
+        "sources": [{
+            "name": "node",
+            "runner": "command",
+            "path": fixtures().join("node-suite"),
+            "env": { "FIXTURE_STATE": dir.path().join("state") },
+            "settings": {
+                "command": ["node", "--test", "--test-reporter=junit",
+                            "--test-reporter-destination={results_dir}/node.xml",
+                            "{filter}", "suite.test.js"],
+                "id": "{suite} > {name}",
+                "filter": { "args": ["{tests}"], "test": "--test-name-pattern=^{name}$", "escape": "regex" },
+            },
+        }],
+    });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(1), "`arithmetic > fails` fails");
+    assert_eq!(
+        ids(&summary, "node"),
+        [
+            "arithmetic > adds",
+            "arithmetic > fails",
+            "network > passes the second time",
+            "skipped here"
+        ],
+        "the command's own case is not reported once it named tests"
+    );
+    assert_eq!(summary["sources"][0]["tests"], 4);
+    let fails = test_record(&summary, "node", "arithmetic > fails");
+    assert_eq!(fails["outcome"], "failed");
+    assert!(attempts(fails)[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("arithmetic is broken"));
+    assert_eq!(attempts(fails).len(), 1, "no retry rule matches it");
+    assert_eq!(
+        test_record(&summary, "node", "skipped here")["outcome"],
+        "skipped"
+    );
+
+    let flaky = test_record(&summary, "node", "network > passes the second time");
+    assert_eq!(flaky["flaky"], true);
+    assert_eq!(attempts(flaky).len(), 2);
+    let results = dir.path().join("results");
+    assert_eq!(
+        launched(&results),
+        [
+            vec!["(command)".to_owned()],
+            vec!["network > passes the second time".to_owned()]
+        ]
+    );
+    // The retry ran only that test: Node skipped the others for the pattern.
+    let retry_dir = results.join(attempts(flaky)[1]["dir"].as_str().unwrap());
+    let xml = std::fs::read_to_string(retry_dir.join("node.xml")).unwrap();
+    assert_eq!(
+        xml.matches("test name does not match pattern").count(),
+        3,
+        "{xml}"
+    );
+}
+
+fn gtest_command(name: &str, gtest_filter: &str, state: &Path) -> Value {
+    json!({
+        "name": name,
+        "runner": "command",
+        "path": gtest_suite(),
+        "env": { "FIXTURE_STATE": state, "GTEST_FILTER": gtest_filter },
+        "settings": {
+            "command": ["{source}", "--gtest_output=xml:{results_dir}/"],
+            "filter": { "args": ["--gtest_filter={tests}"], "test": "{classname}.{name}", "separator": ":" },
+        },
+    })
+}
+
+#[test]
+fn a_googletest_binary_as_a_command_and_a_command_that_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = json!({
+        "retry": { "max_attempts": 2, "rules": [{ "message": { "contains": "connection reset" } }] },
+        "sources": [
+            gtest_command("gt", "Math.*:Flaky.*", &state),
+            gtest_command("crashing", "Crash.*", &state),
+        ],
+    });
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "2"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        ids(&summary, "gt"),
+        [
+            "Flaky.PassesSecondTime",
+            "Math.Adds",
+            "Math.DISABLED_Later",
+            "Math.Fails",
+            "Math.Skips"
+        ]
+    );
+    let flaky = test_record(&summary, "gt", "Flaky.PassesSecondTime");
+    assert_eq!(flaky["flaky"], true);
+    assert_eq!(
+        test_record(&summary, "gt", "Math.Fails")["outcome"],
+        "failed"
+    );
+
+    // A crash leaves no results: the command itself is reported, and why.
+    let crashed = test_record(&summary, "crashing", "(command)");
+    assert_eq!(crashed["outcome"], "crashed");
+    let message = attempts(crashed)[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("signal 11 (SIGSEGV)") && message.contains("left no results files"),
+        "{message}"
+    );
+}
+
+#[test]
+fn trx_files_are_read_and_names_split_into_class_and_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{
+            "name": "dotnet",
+            "runner": "command",
+            "path": fixtures().join("trx/vstest.trx"),
+            "settings": { "command": ["cp", "{source}", "{results_dir}/"] },
+        }],
+    });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(1));
+    let outcome = |id: &str| test_record(&summary, "dotnet", id)["outcome"].clone();
+    assert_eq!(outcome("Contoso.Json.Tests.ParserTests.Parses"), "passed");
+    assert_eq!(
+        outcome("Contoso.Json.Tests.ParserTests.HandlesBom"),
+        "skipped"
+    );
+    let failed = test_record(
+        &summary,
+        "dotnet",
+        "Contoso.Json.Tests.ParserTests.RejectsTrailingComma",
+    );
+    assert_eq!(failed["outcome"], "failed");
+    let attempt = &attempts(failed)[0];
+    assert_eq!(
+        attempt["message"],
+        "Assert.Throws() Failure: No exception was thrown"
+    );
+    assert!(attempt["stack_trace"]
+        .as_str()
+        .unwrap()
+        .contains("ParserTests.cs:line 42"));
+}
+
+#[test]
+fn a_command_that_leaves_no_results_fails_and_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{
+            "name": "nothing",
+            "runner": "command",
+            "path": ".",
+            "settings": { "command": ["true"], "results": ["reports/*.xml"] },
+        }],
+    });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(1));
+    let record = test_record(&summary, "nothing", "(command)");
+    assert_eq!(record["outcome"], "failed");
+    let message = attempts(record)[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`true` ended with exit code 0") && message.contains("reports/*.xml"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_command_settings_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{
+            "runner": "command",
+            "path": ".",
+            "settings": { "command": ["make", "check"], "filter": { "args": ["--only={tests}"] } },
+        }],
+    });
+    let path = write_config(dir.path(), &config);
+    let output = proctor(dir.path(), &["run", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let error = stderr(&output);
+    assert!(
+        error.contains("sources[0].settings") && error.contains("filter.separator"),
+        "{error}"
+    );
+    assert!(!dir.path().join("results").exists());
+}
+
+#[test]
+fn pytest_collecting_in_its_run_reports_a_collection_error_as_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    std::fs::write(suite.join("test_ok.py"), "def test_ok():\n    pass\n").unwrap();
+    std::fs::write(suite.join("test_broken.py"), "def test_broken(:\n").unwrap();
+    let config = json!({ "sources": [{ "name": "py", "runner": "pytest", "path": "suite" }] });
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
+    assert_eq!(code, Some(1));
+    let record = test_record(&summary, "py", "(all tests)");
+    assert_eq!(record["outcome"], "failed");
+    let attempt = &attempts(record)[0];
+    assert!(attempt["message"]
+        .as_str()
+        .unwrap()
+        .contains("collection failed"));
+    let details = attempt["stack_trace"].as_str().unwrap();
+    assert!(
+        details.contains("test_broken.py") && details.contains("SyntaxError"),
+        "{details}"
+    );
+}
