@@ -33,24 +33,28 @@ fn launched(results: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+fn node_source(state: &Path) -> Value {
+    json!({
+        "name": "node",
+        "runner": "command",
+        "path": fixtures().join("node-suite"),
+        "env": { "FIXTURE_STATE": state },
+        "settings": {
+            "command": ["node", "--test", "--test-reporter=junit",
+                        "--test-reporter-destination={results_dir}/node.xml",
+                        "{filter}", "suite.test.js"],
+            "id": "{suite} > {name}",
+            "filter": { "args": ["{tests}"], "test": "--test-name-pattern=^{name}$", "escape": "regex" },
+        },
+    })
+}
+
 #[test]
 fn node_test_results_become_tests_and_a_failed_one_runs_again_through_its_filter() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({
         "retry": { "max_attempts": 2, "rules": [{ "message": { "contains": "connection reset" } }] },
-        "sources": [{
-            "name": "node",
-            "runner": "command",
-            "path": fixtures().join("node-suite"),
-            "env": { "FIXTURE_STATE": dir.path().join("state") },
-            "settings": {
-                "command": ["node", "--test", "--test-reporter=junit",
-                            "--test-reporter-destination={results_dir}/node.xml",
-                            "{filter}", "suite.test.js"],
-                "id": "{suite} > {name}",
-                "filter": { "args": ["{tests}"], "test": "--test-name-pattern=^{name}$", "escape": "regex" },
-            },
-        }],
+        "sources": [node_source(&dir.path().join("state"))],
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1), "`arithmetic > fails` fails");
@@ -96,6 +100,20 @@ fn node_test_results_become_tests_and_a_failed_one_runs_again_through_its_filter
         3,
         "{xml}"
     );
+}
+
+#[test]
+fn a_filter_on_tests_known_only_after_the_run_drops_the_others_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [node_source(&dir.path().join("state"))] });
+    let (code, summary) = run_config(dir.path(), config, &["--filter", "test(arithmetic*)"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        ids(&summary, "node"),
+        ["arithmetic > adds", "arithmetic > fails"]
+    );
+    assert_eq!(summary["filtered_out"], 2);
+    assert_eq!(summary["sources"][0]["tests"], 2);
 }
 
 fn gtest_command(name: &str, gtest_filter: &str, state: &Path) -> Value {
