@@ -4,8 +4,8 @@
     interleave.py RUNS -- CMD ARGS... -- CMD ARGS... [-- ...]
 
 Runs every command once per round, RUNS rounds, output discarded, and
-prints each command's median wall time in seconds, one line per command,
-in the order given. A command's failure does not stop the rounds: proctor
+prints each command's median wall time in seconds on one line, in the
+order given. A command's failure does not stop the rounds: proctor
 exits 1 when tests fail, which the benchmark suites make them do.
 """
 
@@ -30,8 +30,7 @@ def main(argv):
             start = time.perf_counter()
             subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             samples.append(time.perf_counter() - start)
-    for samples in times:
-        print(f"{statistics.median(samples):.3f}")
+    print(" ".join(f"{statistics.median(samples):.3f}" for samples in times))
 
 
 if __name__ == "__main__":

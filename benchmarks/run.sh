@@ -23,7 +23,7 @@ jobs=$(nproc)
 read -r nextest ours startup < <(interleave \
   -- cargo nextest run --manifest-path $suite/Cargo.toml -j "$jobs" \
   -- $proctor run $suite/proctor.json -j "$jobs" \
-  -- $proctor --version | tr '\n' ' ')
+  -- $proctor --version)
 echo "200 libtest tests, one process each, $jobs jobs, median of $runs runs:"
 echo "  cargo nextest run: ${nextest}s"
 echo "  proctor run:       ${ours}s"
@@ -43,7 +43,7 @@ compare() { # label, direct command..., then proctor's config as the last argume
   read -r plain one all < <(cd $bench && interleave \
     -- "${direct[@]}" \
     -- "$proctor_abs" run "$config" -j 1 \
-    -- "$proctor_abs" run "$config" -j "$jobs" | tr '\n' ' ')
+    -- "$proctor_abs" run "$config" -j "$jobs")
   echo "$label, median of $runs runs:"
   echo "  direct:             ${plain}s"
   echo "  proctor run -j 1:   ${one}s"

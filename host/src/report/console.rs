@@ -94,17 +94,18 @@ impl Console {
 
     pub fn source_finished(&self, source: &str) {
         let mut sources = self.lock();
-        let held = sources.running.remove(source).unwrap_or_default();
-        let mut out = std::io::stderr().lock();
-        for line in held {
-            let _ = writeln!(out, "{line}");
-        }
+        let mut held = sources.running.remove(source).unwrap_or_default();
         // The last source left prints what it held and then as it goes.
         if sources.running.len() == 1 {
-            for line in sources.running.values_mut().flat_map(std::mem::take) {
-                let _ = writeln!(out, "{line}");
-            }
+            held.extend(sources.running.values_mut().flat_map(std::mem::take));
         }
+        // One write: stderr is unbuffered, and a source may hold thousands of lines.
+        let mut block = String::new();
+        for line in held {
+            block.push_str(&line);
+            block.push('\n');
+        }
+        let _ = std::io::stderr().lock().write_all(block.as_bytes());
     }
 
     /// An attempt failed and the test runs again.

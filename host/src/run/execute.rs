@@ -108,6 +108,9 @@ struct Tracker {
     last_activity: Instant,
     started: HashMap<String, Instant>,
     finished: HashMap<String, (Outcome, Option<String>, Duration)>,
+    /// Started and not finished: kept apart, since it is asked after every
+    /// line and a batch's `started` grows to all its tests.
+    running: HashMap<String, Instant>,
     /// Lines printed while exactly one test ran, by test: its own output,
     /// for when the runner's results do not have it.
     captured: HashMap<String, String>,
@@ -121,6 +124,7 @@ impl Tracker {
             last_activity: now,
             started: HashMap::new(),
             finished: HashMap::new(),
+            running: HashMap::new(),
             captured: HashMap::new(),
         }
     }
@@ -140,9 +144,20 @@ impl Tracker {
     }
 
     fn in_flight(&self) -> impl Iterator<Item = (&String, &Instant)> {
-        self.started
-            .iter()
-            .filter(|(id, _)| !self.finished.contains_key(*id))
+        self.running.iter()
+    }
+
+    fn start(&mut self, id: String, now: Instant) {
+        if !self.finished.contains_key(&id) {
+            self.running.insert(id.clone(), now);
+        }
+        self.started.insert(id, now);
+    }
+
+    fn finish(&mut self, id: String, outcome: Outcome, message: Option<String>, now: Instant) {
+        self.running.remove(&id);
+        let began = self.started.get(&id).copied().unwrap_or(now);
+        self.finished.insert(id, (outcome, message, now - began));
     }
 
     /// When the process counts as hung, and why.
@@ -441,7 +456,7 @@ impl<'a> Execution<'a> {
             LiveEvent::Started { id, .. } => {
                 self.discover(|| TestCase::new(&id));
                 self.record_started(&id);
-                self.tracker.started.insert(id, now);
+                self.tracker.start(id, now);
             }
             LiveEvent::Finished {
                 id,
@@ -450,10 +465,7 @@ impl<'a> Execution<'a> {
                 ..
             } => {
                 self.discover(|| TestCase::new(&id));
-                let began = self.tracker.started.get(&id).copied().unwrap_or(now);
-                self.tracker
-                    .finished
-                    .insert(id, (outcome, message, now - began));
+                self.tracker.finish(id, outcome, message, now);
             }
             LiveEvent::Discovered { test, .. } => self.discover(|| test),
         }
@@ -514,8 +526,7 @@ impl<'a> Execution<'a> {
         let mut finished = Vec::new();
         let mut unrun = Vec::new();
         for test in &tests {
-            let in_flight = self.tracker.started.contains_key(&test.id)
-                && !self.tracker.finished.contains_key(&test.id);
+            let in_flight = self.tracker.running.contains_key(&test.id);
             let reported = ended.reported.remove(&test.id);
             let live = self.tracker.finished.get(&test.id);
             let attempt = match (&ended.hang, reported, live) {
