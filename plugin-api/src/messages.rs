@@ -87,6 +87,23 @@ pub struct SourceInfo {
     pub base_dir: PathBuf,
 }
 
+impl SourceInfo {
+    /// The directory a runner works in: `configured` (relative to the
+    /// configuration) when given, else the source itself when it is a
+    /// directory, else the directory holding it.
+    pub fn directory(&self, configured: Option<&std::path::Path>) -> PathBuf {
+        match configured {
+            Some(dir) => self.base_dir.join(dir),
+            None if self.path.is_dir() => self.path.clone(),
+            None => self
+                .path
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// A process the host is asked to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandSpec {

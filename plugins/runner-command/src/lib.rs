@@ -12,7 +12,7 @@
 mod template;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -68,15 +68,7 @@ pub struct CommandRunner {
 
 impl CommandRunner {
     fn cwd(&self, source: &SourceInfo) -> PathBuf {
-        match &self.settings.cwd {
-            Some(dir) => source.base_dir.join(dir),
-            None if source.path.is_dir() => source.path.clone(),
-            None => source
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-        }
+        source.directory(self.settings.cwd.as_deref())
     }
 
     fn result_globs(&self) -> Vec<String> {

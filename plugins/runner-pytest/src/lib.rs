@@ -197,15 +197,7 @@ fn plugin_dir() -> Result<&'static Path> {
 
 impl PytestRunner {
     fn rootdir(&self, source: &SourceInfo) -> PathBuf {
-        match &self.settings.rootdir {
-            Some(dir) => source.base_dir.join(dir),
-            None if source.path.is_dir() => source.path.clone(),
-            None => source
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-        }
+        source.directory(self.settings.rootdir.as_deref())
     }
 
     /// `python -m pytest` with our plugin, in the root directory.
