@@ -205,9 +205,9 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
             (execution.all_blocked(&error), Vec::new(), Some(error))
         }
     };
-    let expanded = execution.expansion.take().map(|tests| Expansion {
+    let expanded = execution.expanded.then(|| Expansion {
         case: job.tests[0].id.clone(),
-        tests,
+        tests: std::mem::take(&mut execution.discovered),
     });
     JobOutcome {
         source: job.source,
@@ -236,8 +236,8 @@ struct Execution<'a> {
     expanding: bool,
     /// The tests an expanding case turned out to be, as they became known.
     discovered: Vec<TestCase>,
-    /// Once the process ended: the tests that take an expanding case's place.
-    expansion: Option<Vec<TestCase>>,
+    /// Once the process ended: `discovered` takes the expanding case's place.
+    expanded: bool,
     /// The number of tests the process runs, as far as known.
     test_count: usize,
     /// Where the process's output and the runner's files go.
@@ -265,7 +265,7 @@ impl<'a> Execution<'a> {
             cx,
             expanding,
             discovered: Vec::new(),
-            expansion: None,
+            expanded: false,
             test_count: if expanding { 1 } else { job.tests.len() },
             dir,
             tracker: Tracker::new(),
@@ -507,7 +507,7 @@ impl<'a> Execution<'a> {
             let case_reported = ended.reported.contains_key(case_id);
             if !self.discovered.is_empty() || (clean && !case_reported) {
                 // A clean process that reported nothing had nothing to run.
-                self.expansion = Some(self.discovered.clone());
+                self.expanded = true;
                 let mut tests = self.discovered.clone();
                 // What failed beside the tests (collection, the command's
                 // own exit) the runner reports on the case itself.
