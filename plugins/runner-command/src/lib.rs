@@ -12,7 +12,7 @@
 mod template;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -71,20 +71,18 @@ impl CommandRunner {
         source.directory(self.settings.cwd.as_deref())
     }
 
-    fn result_globs(&self) -> Vec<String> {
-        if self.settings.results.is_empty() {
-            DEFAULT_RESULTS.map(str::to_owned).to_vec()
+    /// The globs of the results files of one process, filled in.
+    fn result_globs(&self, placeholders: &Placeholders) -> Vec<String> {
+        let globs: Vec<&str> = if self.settings.results.is_empty() {
+            DEFAULT_RESULTS.to_vec()
         } else {
-            self.settings.results.clone()
-        }
+            self.settings.results.iter().map(String::as_str).collect()
+        };
+        globs.into_iter().map(|g| placeholders.fill(g)).collect()
     }
 
-    /// The results files the process left.
-    fn results_files(
-        &self,
-        request: &CollectRequest,
-        values: &[(&str, &str)],
-    ) -> Result<Vec<PathBuf>> {
+    /// The results files the process left, found by `globs`.
+    fn results_files(&self, request: &CollectRequest, globs: &[String]) -> Result<Vec<PathBuf>> {
         let since = self
             .planned
             .lock()
@@ -97,8 +95,8 @@ impl CommandRunner {
             });
         let cwd = self.cwd(&request.source);
         let mut files = Vec::new();
-        for pattern in self.result_globs() {
-            let pattern = cwd.join(fill(&pattern, values));
+        for pattern in globs {
+            let pattern = cwd.join(pattern);
             let matches = glob::glob(&pattern.to_string_lossy())
                 .map_err(|e| Error::msg(format!("results glob `{}`: {e}", pattern.display())))?;
             for path in matches.flatten() {
@@ -127,6 +125,28 @@ impl CommandRunner {
             ),
             None => case.qualified_name(),
         }
+    }
+}
+
+/// The values of `{results_dir}` and `{source}` for one process.
+struct Placeholders {
+    results_dir: String,
+    source: String,
+}
+
+impl Placeholders {
+    fn new(artifacts_dir: &Path, source: &SourceInfo) -> Self {
+        Self {
+            results_dir: artifacts_dir.display().to_string(),
+            source: source.path.display().to_string(),
+        }
+    }
+
+    fn fill(&self, template: &str) -> String {
+        fill(
+            template,
+            &[("results_dir", &self.results_dir), ("source", &self.source)],
+        )
     }
 }
 
@@ -215,12 +235,7 @@ impl Runner for CommandRunner {
     }
 
     fn plan_execution(&self, request: ExecutionRequest) -> Result<ExecutionPlan> {
-        let results_dir = request.artifacts_dir.display().to_string();
-        let source = request.source.path.display().to_string();
-        let values = [
-            ("results_dir", results_dir.as_str()),
-            ("source", source.as_str()),
-        ];
+        let placeholders = Placeholders::new(&request.artifacts_dir, &request.source);
         let [program, args @ ..] = self.settings.command.as_slice() else {
             unreachable!("`new` refuses an empty command");
         };
@@ -236,19 +251,20 @@ impl Runner for CommandRunner {
             }
             _ => Vec::new(),
         };
-        let mut command = CommandSpec::new(fill(program, &values)).cwd(self.cwd(&request.source));
+        let mut command =
+            CommandSpec::new(placeholders.fill(program)).cwd(self.cwd(&request.source));
         let mut filter_args = Some(filter_args);
         for arg in args {
             if arg == FILTER_PLACEHOLDER {
                 command = command.args(filter_args.take().unwrap_or_default());
             } else {
-                command = command.arg(fill(arg, &values));
+                command = command.arg(placeholders.fill(arg));
             }
         }
         command = command.args(filter_args.unwrap_or_default());
         command
             .env
-            .insert("PROCTOR_RESULTS_DIR".into(), results_dir.clone());
+            .insert("PROCTOR_RESULTS_DIR".into(), placeholders.results_dir);
         self.planned
             .lock()
             .expect("never poisoned: no panic holds it")
@@ -257,15 +273,10 @@ impl Runner for CommandRunner {
     }
 
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
-        let results_dir = request.artifacts_dir.display().to_string();
-        let source = request.source.path.display().to_string();
-        let values = [
-            ("results_dir", results_dir.as_str()),
-            ("source", source.as_str()),
-        ];
+        let globs = self.result_globs(&Placeholders::new(&request.artifacts_dir, &request.source));
         let mut results = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for path in self.results_files(&request, &values)? {
+        for path in self.results_files(&request, &globs)? {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
             let cases = proctor_formats::read_results(&text)
@@ -290,17 +301,10 @@ impl Runner for CommandRunner {
         };
         // The command's own ending, when its tests do not account for it.
         let ended = match (&request, results.as_slice()) {
-            (_, []) => {
-                let globs: Vec<String> = self
-                    .result_globs()
-                    .iter()
-                    .map(|g| fill(g, &values))
-                    .collect();
-                Some(format!(
-                    "left no results files matching {}",
-                    globs.join(", ")
-                ))
-            }
+            (_, []) => Some(format!(
+                "left no results files matching {}",
+                globs.join(", ")
+            )),
             (request, tests)
                 if (request.timed_out || !request.exit.success())
                     && !tests.iter().any(|t| t.outcome.is_failure()) =>
