@@ -182,7 +182,6 @@ pub async fn run(
     let mut errors: Vec<String> = Vec::new();
     let mut source_records = Vec::new();
     let mut to_run: Vec<(Arc<PreparedSource>, Selection)> = Vec::new();
-    let mut filtered_out = 0;
     let selector = session.selector(options.filter.as_ref());
     let discovered = session
         .discover_all(Some((&selector, options.jobs.max(1))))
@@ -234,7 +233,6 @@ pub async fn run(
     .await?;
     let mut records = scheduled.records;
     errors.extend(scheduled.errors);
-    filtered_out += scheduled.filtered_out;
     // Expanding cases are known by their tests only now.
     for source in &mut source_records {
         source.tests = records.iter().filter(|t| t.source == source.name).count();
@@ -264,7 +262,7 @@ pub async fn run(
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_ms: clock.elapsed().as_millis() as u64,
         counts,
-        filtered_out,
+        filtered_out: scheduled.filtered_out,
         sources: source_records,
         errors,
         retries: scheduled.retries,

@@ -19,7 +19,8 @@ pub struct Scheduled {
     pub records: Vec<TestRecord>,
     pub errors: Vec<String>,
     pub retries: RetrySummary,
-    /// Tests of expanding cases the filter left out.
+    /// Tests the filter left out, before the run and among the tests
+    /// expanding cases turned out to be.
     pub filtered_out: usize,
 }
 
