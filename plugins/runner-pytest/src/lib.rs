@@ -291,11 +291,9 @@ impl Runner for PytestRunner {
                     .env
                     .insert("PROCTOR_PYTEST_COLLECT".into(), "1".into());
                 if let Some(share) = case.runner_data["share"].as_str() {
-                    if share != "1/1" {
-                        command
-                            .env
-                            .insert("PROCTOR_PYTEST_SHARD".into(), share.into());
-                    }
+                    command
+                        .env
+                        .insert("PROCTOR_PYTEST_SHARD".into(), share.into());
                 }
             }
             tests => command = command.args(selection_args(tests)),
@@ -342,7 +340,7 @@ impl Runner for PytestRunner {
             }
         }
         // A share whose collection failed says so through its own case: the
-        // tests collected beside the errors did not run, and run again alone.
+        // tests collected beside the errors did not run, and go to a fresh process.
         let share = request.tests.iter().find(|t| t.expands);
         let collected = request.tests.iter().any(|t| !t.expands);
         let failed = !collect_errors.is_empty() || (!collected && !request.exit.success());
