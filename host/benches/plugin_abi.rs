@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use proctor::plugins::{load_library, RunnerHandle};
+use proctor::plugins::{load_library, RunnerPlugin};
 use proctor_plugin_api::messages::*;
 
 fn libtest_library() -> PathBuf {
@@ -27,7 +27,7 @@ fn main() {
         load_library(&path).unwrap_or_else(|r| panic!("{}: {}", path.display(), r.reason));
     let load = started.elapsed();
 
-    let runner = RunnerHandle::create(&library, "libtest", &serde_json::Value::Null)
+    let runner = RunnerPlugin::create(&library, "libtest", &serde_json::Value::Null)
         .expect("libtest starts");
     let test = TestCase {
         name: "tests::case_000".into(),

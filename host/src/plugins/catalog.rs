@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use proctor_plugin_api::messages::{PluginKind, PluginManifest};
 
-use super::library::{load_library, LoadedLibrary, Refusal};
 use crate::error::{Error, Result};
+use proctor_loader::{load_library, Library, Refusal};
 
 /// Where plugins are looked for, in order: `--plugin-dir`, the configuration's
 /// `plugin_dirs`, then the default directory next to the binary.
@@ -43,7 +43,7 @@ pub fn default_plugin_dir() -> Vec<PathBuf> {
 /// The libraries found on a search path, loaded or refused.
 pub struct Catalog {
     pub search_path: SearchPath,
-    pub libraries: Vec<LoadedLibrary>,
+    pub libraries: Vec<Library>,
     pub refused: Vec<Refusal>,
 }
 
@@ -95,7 +95,7 @@ impl Catalog {
     }
 
     /// The first plugin of that kind and name on the search path.
-    pub fn find(&self, kind: PluginKind, name: &str) -> Result<(&LoadedLibrary, &PluginManifest)> {
+    pub fn find(&self, kind: PluginKind, name: &str) -> Result<(&Library, &PluginManifest)> {
         let mut other_kinds = Vec::new();
         for library in &self.libraries {
             for plugin in library.manifest.plugins.iter().filter(|p| p.name == name) {
@@ -143,10 +143,7 @@ impl Catalog {
         Err(Error::usage(message))
     }
 
-    pub fn plugins(
-        &self,
-        kind: PluginKind,
-    ) -> impl Iterator<Item = (&LoadedLibrary, &PluginManifest)> {
+    pub fn plugins(&self, kind: PluginKind) -> impl Iterator<Item = (&Library, &PluginManifest)> {
         self.libraries
             .iter()
             .flat_map(|library| {

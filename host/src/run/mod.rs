@@ -14,7 +14,7 @@ use proctor_plugin_api::messages::{
 
 use crate::config::{self, Config, SourceConfig};
 use crate::error::{Error, Result};
-use crate::plugins::{Catalog, RunnerHandle, SearchPath};
+use crate::plugins::{self, Catalog, RunnerPlugin, SearchPath};
 use crate::report::{
     write_junit, write_trx, Console, Counts, Journal, JournalEvent, ResultsDir, RunSummary,
     SourceRecord, LAYOUT_VERSION,
@@ -30,7 +30,7 @@ pub const HELIX_DUMP_FOLDER: &str = "HELIX_DUMP_FOLDER";
 /// A source with its runner created and its settings accepted.
 pub struct PreparedSource {
     pub config: SourceConfig,
-    pub runner: RunnerHandle,
+    pub runner: RunnerPlugin,
     pub capabilities: RunnerCapabilities,
     pub mode: ExecutionMode,
     pub info: SourceInfo,
@@ -83,7 +83,7 @@ impl Session {
                     .copied()
                     .unwrap_or(ExecutionMode::Isolated),
             };
-            let runner = RunnerHandle::create(library, &source.runner, &source.settings)
+            let runner = plugins::create(library, &source.runner, &source.settings)
                 .map_err(|e| at(format!("{}.settings", source.location), e))?;
             let info = SourceInfo {
                 name: source.name.clone(),

@@ -10,10 +10,10 @@ use proctor_plugin_api::abi::PluginLibraryRef;
 use proctor_plugin_api::messages::{BuildInfo, LibraryManifest};
 use semver::Version;
 
-use super::rstring_json;
+use crate::call::rstring_json;
 
 /// A library the host checked and can call.
-pub struct LoadedLibrary {
+pub struct Library {
     pub path: PathBuf,
     pub module: PluginLibraryRef,
     pub manifest: LibraryManifest,
@@ -31,7 +31,8 @@ pub struct Refusal {
     pub reason: String,
 }
 
-fn host_api_version() -> Version {
+/// The plugin-api version this side was built against.
+pub fn host_api_version() -> Version {
     Version::parse(proctor_plugin_api::API_VERSION).expect("the crate version is semver")
 }
 
@@ -40,7 +41,7 @@ fn host_api_version() -> Version {
 /// A library of the same major version loads whether it is older or newer.
 /// Libraries are never unloaded (abi_stable keeps them), so a refused library
 /// stays mapped; that is the price of reading its manifest for the message.
-pub fn load_library(path: &Path) -> Result<LoadedLibrary, Refusal> {
+pub fn load_library(path: &Path) -> Result<Library, Refusal> {
     let refuse = |plugins: Vec<String>, api_version: Option<String>, reason: String| Refusal {
         path: path.to_path_buf(),
         plugins,
@@ -110,7 +111,7 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, Refusal> {
     let build_info = module
         .build_info()
         .and_then(|build_info| rstring_json(build_info()));
-    Ok(LoadedLibrary {
+    Ok(Library {
         path: path.to_path_buf(),
         module,
         manifest,

@@ -1,0 +1,21 @@
+//! The host's side of the plugin ABI, shared by `proctor` and the SDK's test
+//! harness: load a plugin library, check it against this plugin-api version,
+//! create its plugins and call them with typed messages.
+//!
+//! Loading is where compatibility is decided: [`load_library`] answers a
+//! [`Library`] or a [`Refusal`] that names the library's plugins, its
+//! plugin-api version and this one's. Calls go through [`Plugin`] handles,
+//! one per kind, that encode requests and decode answers as the
+//! `proctor_plugin_api::messages` documents.
+
+mod call;
+mod handles;
+mod library;
+
+pub use call::{CallError, ProgressFn};
+pub use handles::{
+    AttachmentProcessorPlugin, CollectorPlugin, CreateError, DownloaderPlugin, Plugin,
+    PluginVTable, RunnerPlugin,
+};
+pub use library::{host_api_version, load_library, Library, Refusal};
+pub use proctor_plugin_api as api;
