@@ -526,9 +526,16 @@ pub struct DownloadRequest {
     pub destination: PathBuf,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DownloadResponse {
     pub bytes: u64,
+    /// Since 1.4: the attempts made, the successful one included, when the
+    /// downloader retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Since 1.4: why each earlier attempt failed, for the run's report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried_because: Vec<String>,
 }
 
 // ------------------------------------------------------------- collectors

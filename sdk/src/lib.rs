@@ -34,9 +34,11 @@
 mod error;
 #[doc(hidden)]
 pub mod glue;
+mod part_file;
 mod traits;
 
 pub use error::{Error, Result};
+pub use part_file::PartFile;
 pub use proctor_plugin_api::messages;
 pub use proctor_plugin_api::API_VERSION;
 pub use traits::{AttachmentProcessor, Collector, Downloader, Progress, Runner};

@@ -1,0 +1,110 @@
+//! Writing a download so that its destination never holds part of a file.
+
+use std::fs::File;
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// A download in progress. Bytes go to `<destination>.part`, which becomes
+/// the destination only through [`PartFile::finish`]; dropped unfinished,
+/// the part file is removed.
+///
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// use std::io::Write;
+/// let mut part = proctor_sdk::PartFile::create("payload.zip".as_ref())?;
+/// part.file().write_all(b"...")?;
+/// let bytes = part.finish()?;
+/// # Ok(()) }
+/// ```
+pub struct PartFile {
+    destination: PathBuf,
+    part: PathBuf,
+    file: Option<File>,
+}
+
+impl PartFile {
+    /// Starts an empty part file beside `destination`, replacing a stale one.
+    pub fn create(destination: &Path) -> std::io::Result<Self> {
+        let mut name = destination.file_name().unwrap_or_default().to_os_string();
+        name.push(".part");
+        let part = destination.with_file_name(name);
+        let file = File::create(&part)?;
+        Ok(Self {
+            destination: destination.to_path_buf(),
+            part,
+            file: Some(file),
+        })
+    }
+
+    /// The part file's path.
+    pub fn path(&self) -> &Path {
+        &self.part
+    }
+
+    /// The file to write to. Writes continue where the last one stopped, so
+    /// a resumed transfer goes on after [`Self::len`] bytes.
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("only `finish` takes the file")
+    }
+
+    /// The bytes written so far.
+    pub fn len(&self) -> std::io::Result<u64> {
+        Ok(self.file.as_ref().expect("open").metadata()?.len())
+    }
+
+    pub fn is_empty(&self) -> std::io::Result<bool> {
+        self.len().map(|n| n == 0)
+    }
+
+    /// Throws away what was written, to start again from the first byte.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        let file = self.file();
+        file.set_len(0)?;
+        file.rewind()
+    }
+
+    /// Moves the complete file to its destination; answers its length.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        let mut file = self.file.take().expect("open");
+        file.flush()?;
+        let bytes = file.metadata()?.len();
+        drop(file);
+        std::fs::rename(&self.part, &self.destination)?;
+        Ok(bytes)
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.part);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_destination_appears_only_when_finished() {
+        let dir = std::env::temp_dir().join(format!("proctor-part-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let destination = dir.join("payload.bin");
+        let mut part = PartFile::create(&destination).unwrap();
+        part.file().write_all(b"stale").unwrap();
+        part.restart().unwrap();
+        part.file().write_all(b"fresh").unwrap();
+        assert!(!destination.exists());
+        assert_eq!(part.len().unwrap(), 5);
+        assert_eq!(part.finish().unwrap(), 5);
+        assert_eq!(std::fs::read(&destination).unwrap(), b"fresh");
+
+        let abandoned = PartFile::create(&dir.join("other.bin")).unwrap();
+        let path = abandoned.path().to_path_buf();
+        assert!(path.exists());
+        drop(abandoned);
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
