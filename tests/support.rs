@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+pub mod http_server;
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -138,7 +140,6 @@ pub fn gtest_suite() -> PathBuf {
     binary
 }
 
-/// The record of one test in a summary.
 /// Runs a configuration in `dir`; returns the exit code and the summary.
 pub fn run_config(
     dir: &Path,

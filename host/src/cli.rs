@@ -189,6 +189,13 @@ impl<'a> ListedTest<'a> {
 }
 
 fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<ExitStatus> {
+    let (_, download_errors) = session.fetch(&Console::new())?;
+    if !download_errors.is_empty() {
+        for error in &download_errors {
+            eprintln!("error: {error}");
+        }
+        return Ok(ExitStatus::InfrastructureError);
+    }
     let discovered = runtime()?.block_on(session.discover_all(None));
     let selector = session.selector(filter);
     let mut errors = Vec::new();

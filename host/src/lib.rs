@@ -1,10 +1,12 @@
 //! proctor: a test-run host. The binary is a thin CLI over this library:
-//! [`config`] reads the run, [`plugins`] loads and calls plugins, [`run`]
-//! discovers, schedules and supervises, [`report`] writes what remains.
+//! [`config`] reads the run, [`plugins`] loads and calls plugins, [`fetch`]
+//! downloads the payloads, [`run`] discovers, schedules and supervises,
+//! [`report`] writes what remains.
 
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fetch;
 pub mod plugins;
 pub mod process;
 pub mod report;

@@ -1,5 +1,6 @@
 //! The run configuration: reading, validating, and saying precisely what is wrong.
 
+mod downloads;
 pub mod helix;
 pub mod json;
 pub mod matching;
@@ -11,6 +12,8 @@ use std::time::Duration;
 use proctor_plugin_api::messages::ExecutionMode;
 use serde::Deserialize;
 use serde_json::Value;
+
+pub use downloads::{Download, Downloads, Role};
 
 use crate::error::{Error, Result};
 use crate::retry::{RetryPolicy, Rule, Threshold, Verdict};
@@ -43,6 +46,12 @@ struct ConfigFile {
     /// Tests not to run, by name, optionally only on some platforms.
     #[serde(default)]
     skip: Vec<SkipRule>,
+    /// What to fetch before discovery.
+    #[serde(default)]
+    downloads: downloads::DownloadsFile,
+    /// Settings blocks of downloader plugins, by plugin name.
+    #[serde(default)]
+    downloaders: std::collections::BTreeMap<String, Value>,
     sources: Vec<SourceFile>,
 }
 
@@ -112,6 +121,9 @@ pub struct Config {
     pub plugin_dirs: Vec<PathBuf>,
     pub retry: RetryPolicy,
     pub skip: Vec<SkipRule>,
+    pub downloads: Downloads,
+    /// Settings blocks of downloader plugins, by plugin name.
+    pub downloaders: std::collections::BTreeMap<String, Value>,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -126,8 +138,37 @@ pub struct SourceConfig {
     pub mode: Option<ExecutionMode>,
     pub batch_size: Option<usize>,
     pub env: std::collections::BTreeMap<String, String>,
+    /// The path as written, for messages.
+    pub configured_path: PathBuf,
     /// Where this source sits in the file, for messages: `sources[2]`.
     pub location: String,
+}
+
+impl Config {
+    /// Checks that every source's path exists: after the downloads, for
+    /// the paths they provide.
+    pub fn check_source_paths(&self) -> Result<()> {
+        self.sources.iter().try_for_each(|source| {
+            check_source_path(
+                &self.file,
+                &source.location,
+                &source.configured_path,
+                &source.path,
+            )
+        })
+    }
+}
+
+fn check_source_path(file: &Path, location: &str, configured: &Path, path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{}: {location}.path: `{}` does not exist (looked for {})",
+        file.display(),
+        configured.display(),
+        path.display()
+    )))
 }
 
 /// Finds the configuration: the given path, or a default name in `cwd`.
@@ -205,20 +246,15 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     if parsed.sources.is_empty() {
         return Err(at("sources", "lists no source; add at least one".into()));
     }
+    let downloads = downloads::validate(parsed.downloads, &base_dir, &at)?;
     let mut names = BTreeSet::new();
     let mut sources = Vec::new();
     for (index, source) in parsed.sources.into_iter().enumerate() {
         let location = format!("sources[{index}]");
         let path = base_dir.join(&source.path);
-        if !path.exists() {
-            return Err(at(
-                &format!("{location}.path"),
-                format!(
-                    "`{}` does not exist (looked for {})",
-                    source.path.display(),
-                    path.display()
-                ),
-            ));
+        // A downloaded path is checked once the downloads are done.
+        if !downloads::is_downloaded(&downloads, &path) {
+            check_source_path(&file, &location, &source.path, &path)?;
         }
         let name = source.name.unwrap_or_else(|| default_source_name(&path));
         if name.is_empty() || name.contains(['/', '\\']) {
@@ -259,6 +295,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
                 size => size,
             },
             env: source.env,
+            configured_path: source.path,
             location,
         });
     }
@@ -276,6 +313,8 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         jobs: parsed.jobs,
         retry,
         skip: parsed.skip,
+        downloads,
+        downloaders: parsed.downloaders,
         base_dir,
         file,
         sources,

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use proctor_plugin_api::messages::Outcome;
 
 use super::{AttemptRecord, RunSummary, TestRecord};
@@ -15,6 +15,8 @@ use super::{AttemptRecord, RunSummary, TestRecord};
 /// other sources run and printed as one block, so parallel sources never
 /// interleave; the one source left running prints as it goes.
 pub struct Console {
+    /// On a terminal: the bars drawn together, the tests' and each download's.
+    bars: Option<MultiProgress>,
     bar: Option<ProgressBar>,
     sources: Mutex<Sources>,
 }
@@ -33,8 +35,11 @@ impl Default for Console {
 
 impl Console {
     pub fn new() -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        let bars = std::io::stderr()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let bar = bars.as_ref().map(|bars| {
+            let bar = bars.add(ProgressBar::new(0));
             bar.set_style(
                 ProgressStyle::with_template(
                     "{elapsed_precise:.dim} [{bar:40.cyan/blue}] {pos}/{len} {msg}",
@@ -46,17 +51,49 @@ impl Console {
             bar
         });
         Self {
+            bars,
             bar,
             sources: Mutex::default(),
         }
     }
 
     fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.println(text);
+            }
             None => {
                 let _ = writeln!(std::io::stderr().lock(), "{text}");
             }
+        }
+    }
+
+    /// A download begins: a bar of its own on a terminal, a line otherwise.
+    pub fn download_started(&self, label: &str) -> DownloadBar<'_> {
+        let bar = match &self.bars {
+            Some(bars) => {
+                let bar = bars.insert(0, ProgressBar::no_length());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                    )
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(label.to_owned());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                Some(bar)
+            }
+            None => {
+                self.line(&format!("{:>9} {label}", "FETCH"));
+                None
+            }
+        };
+        DownloadBar {
+            console: self,
+            bar,
+            label: label.to_owned(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -178,6 +215,46 @@ impl Console {
         for error in &summary.errors {
             let _ = writeln!(out, "    ERROR {error}");
         }
+    }
+}
+
+/// One download's progress, fed by its plugin's progress reports.
+pub struct DownloadBar<'a> {
+    console: &'a Console,
+    bar: Option<ProgressBar>,
+    label: String,
+    started: std::time::Instant,
+}
+
+impl DownloadBar<'_> {
+    pub fn update(&self, done: u64, total: Option<u64>) {
+        if let Some(bar) = &self.bar {
+            if bar.length() != total {
+                match total {
+                    Some(total) => bar.set_length(total),
+                    None => bar.unset_length(),
+                }
+            }
+            bar.set_position(done);
+        }
+    }
+
+    /// The download ended: `outcome` says how (`FETCHED`, `REUSED`, `FAILED`).
+    pub fn finish(self, outcome: &str, bytes: u64, detail: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let seconds = self.started.elapsed().as_secs_f64();
+        let rate = HumanBytes((bytes as f64 / seconds.max(1e-3)) as u64);
+        let line = match outcome {
+            "FETCHED" => format!(
+                "{outcome:>9} {} {} in {seconds:.2}s ({rate}/s){detail}",
+                self.label,
+                HumanBytes(bytes)
+            ),
+            _ => format!("{outcome:>9} {}{detail}", self.label),
+        };
+        self.console.line(&line);
     }
 }
 

@@ -19,6 +19,11 @@ pub enum JournalEvent<'a> {
         config: &'a Path,
         sources: Vec<&'a str>,
     },
+    /// A download is in place, before discovery.
+    Downloaded(&'a crate::fetch::DownloadRecord),
+    DownloadFailed {
+        error: &'a str,
+    },
     SourceDiscovered {
         source: &'a str,
         tests: usize,

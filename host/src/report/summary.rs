@@ -155,6 +155,8 @@ pub struct RunSummary {
     pub counts: Counts,
     /// Tests the `--filter` expression left out; not in `tests`.
     pub filtered_out: usize,
+    /// What was fetched before discovery.
+    pub downloads: Vec<crate::fetch::DownloadRecord>,
     pub sources: Vec<SourceRecord>,
     /// Infrastructure errors: what broke other than the tests.
     pub errors: Vec<String>,

@@ -14,6 +14,7 @@ use proctor_plugin_api::messages::{
 
 use crate::config::{self, Config, SourceConfig};
 use crate::error::{Error, Result};
+use crate::fetch::{DownloadRecord, Fetcher};
 use crate::plugins::{self, Catalog, RunnerPlugin, SearchPath};
 use crate::report::{
     write_junit, write_trx, Console, Counts, Journal, JournalEvent, ResultsDir, RunSummary,
@@ -36,11 +37,13 @@ pub struct PreparedSource {
     pub info: SourceInfo,
 }
 
-/// Everything checked before anything is written: configuration, plugins, runners.
+/// Everything checked before anything is written: configuration, plugins,
+/// runners, downloaders.
 pub struct Session {
     pub config: Config,
     pub catalog: Catalog,
     pub sources: Vec<Arc<PreparedSource>>,
+    pub fetcher: Fetcher,
 }
 
 impl Session {
@@ -98,11 +101,30 @@ impl Session {
                 info,
             }));
         }
+        let fetcher = Fetcher::prepare(&config, &catalog)?;
         Ok(Self {
             config,
             catalog,
             sources,
+            fetcher,
         })
+    }
+
+    /// Downloads what the configuration names. Answers each download's
+    /// record and the errors of those that failed; once all succeeded, the
+    /// sources' paths must exist.
+    pub fn fetch(&self, console: &Console) -> Result<(Vec<DownloadRecord>, Vec<String>)> {
+        let (mut records, mut errors) = (Vec::new(), Vec::new());
+        for result in self.fetcher.fetch(console) {
+            match result {
+                Ok(record) => records.push(record),
+                Err(error) => errors.push(format!("download failed: {error}")),
+            }
+        }
+        if errors.is_empty() {
+            self.config.check_source_paths()?;
+        }
+        Ok((records, errors))
     }
 
     /// The selector of this configuration with `filter`.
@@ -179,13 +201,27 @@ pub async fn run(
             .collect(),
     });
 
-    let mut errors: Vec<String> = Vec::new();
+    let (downloads, mut errors) = tokio::task::block_in_place(|| session.fetch(&console))?;
+    for download in &downloads {
+        journal.record(&JournalEvent::Downloaded(download));
+    }
+    for error in &errors {
+        journal.record(&JournalEvent::DownloadFailed { error });
+    }
     let mut source_records = Vec::new();
     let mut to_run: Vec<(Arc<PreparedSource>, Selection)> = Vec::new();
     let selector = session.selector(options.filter.as_ref());
-    let discovered = session
-        .discover_all(Some((&selector, options.jobs.max(1))))
-        .await;
+    let discovered = match errors.is_empty() {
+        true => {
+            session
+                .discover_all(Some((&selector, options.jobs.max(1))))
+                .await
+        }
+        // Without its payload no source can run.
+        false => (session.sources.iter())
+            .map(|_| Err("not run: a download failed".to_owned()))
+            .collect(),
+    };
     for (source, discovered) in session.sources.iter().zip(discovered) {
         let name = source.config.name.as_str();
         let mut record = SourceRecord {
@@ -263,6 +299,7 @@ pub async fn run(
         duration_ms: clock.elapsed().as_millis() as u64,
         counts,
         filtered_out: scheduled.filtered_out,
+        downloads,
         sources: source_records,
         errors,
         retries: scheduled.retries,

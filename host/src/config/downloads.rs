@@ -1,0 +1,299 @@
+//! The `downloads` block: what to fetch before discovery, and where to put it.
+
+use std::path::{Path, PathBuf};
+
+use percent_encoding::percent_decode_str;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// As written: the work item's payload, the correlation payloads it shares
+/// with other work items, and single files.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DownloadsFile {
+    #[serde(default)]
+    payload: Option<DownloadFile>,
+    #[serde(default)]
+    correlation_payloads: Vec<DownloadFile>,
+    #[serde(default)]
+    files: Vec<DownloadFile>,
+    /// How many downloads run at once.
+    #[serde(default)]
+    parallel: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownloadFile {
+    /// A URI, or a path relative to the configuration.
+    uri: String,
+    #[serde(default)]
+    sha256: Option<String>,
+    /// Relative to the configuration.
+    #[serde(default)]
+    destination: Option<PathBuf>,
+    /// Unpack the archive (zip, tar.gz or tar) into the destination directory.
+    #[serde(default)]
+    extract: bool,
+    /// The downloader plugin to use instead of the one serving the URI's scheme.
+    #[serde(default)]
+    downloader: Option<String>,
+}
+
+/// Which of the three lists a download comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Payload,
+    CorrelationPayload,
+    File,
+}
+
+impl Role {
+    /// The directory a download of this role goes to by default, under the
+    /// configuration's directory.
+    fn default_dir(self) -> &'static str {
+        match self {
+            Role::Payload => "payload",
+            Role::CorrelationPayload => "correlation",
+            Role::File => ".",
+        }
+    }
+}
+
+/// One validated download.
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub role: Role,
+    /// A URI with a scheme; configured paths became `file://` URIs.
+    pub uri: String,
+    /// Lower-case hex.
+    pub sha256: Option<String>,
+    /// Absolute: the file, or with `extract` the directory the archive fills.
+    pub destination: PathBuf,
+    pub extract: bool,
+    pub downloader: Option<String>,
+    /// Where it sits in the file, for messages: `downloads.files[1]`.
+    pub location: String,
+}
+
+impl Download {
+    /// The URI's scheme, lower-case.
+    pub fn scheme(&self) -> String {
+        self.uri
+            .split_once(':')
+            .map(|(scheme, _)| scheme.to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+}
+
+/// What `validate` makes of the block.
+#[derive(Debug, Clone, Default)]
+pub struct Downloads {
+    pub items: Vec<Download>,
+    pub parallel: usize,
+}
+
+const DEFAULT_PARALLEL: usize = 4;
+
+pub(super) fn validate(
+    file: DownloadsFile,
+    base_dir: &Path,
+    at: &dyn Fn(&str, String) -> Error,
+) -> Result<Downloads> {
+    let parallel = match file.parallel {
+        Some(0) => return Err(at("downloads.parallel", "must be at least 1".into())),
+        Some(n) => n,
+        None => DEFAULT_PARALLEL,
+    };
+    let entries = file
+        .payload
+        .into_iter()
+        .map(|d| (Role::Payload, "downloads.payload".to_owned(), d))
+        .chain(
+            file.correlation_payloads
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let location = format!("downloads.correlation_payloads[{i}]");
+                    (Role::CorrelationPayload, location, d)
+                }),
+        )
+        .chain(
+            file.files
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| (Role::File, format!("downloads.files[{i}]"), d)),
+        );
+    let mut items: Vec<Download> = Vec::new();
+    for (role, location, entry) in entries {
+        let item = download(role, location, entry, base_dir, at)?;
+        if let Some(other) = items
+            .iter()
+            .find(|d| overlaps(&d.destination, &item.destination))
+        {
+            return Err(at(
+                &item.location,
+                format!(
+                    "its destination {} overlaps that of {} ({}); give each download its own",
+                    item.destination.display(),
+                    other.location,
+                    other.destination.display()
+                ),
+            ));
+        }
+        items.push(item);
+    }
+    Ok(Downloads { items, parallel })
+}
+
+fn download(
+    role: Role,
+    location: String,
+    entry: DownloadFile,
+    base_dir: &Path,
+    at: &dyn Fn(&str, String) -> Error,
+) -> Result<Download> {
+    let url = if has_scheme(&entry.uri) {
+        url::Url::parse(&entry.uri).map_err(|e| {
+            at(
+                &format!("{location}.uri"),
+                format!("`{}` is not a URI: {e}", entry.uri),
+            )
+        })?
+    } else {
+        url::Url::from_file_path(normalize(&base_dir.join(&entry.uri)))
+            .expect("the configuration's directory is absolute")
+    };
+    let uri = String::from(url.clone());
+    let sha256 = match &entry.sha256 {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(hex.to_ascii_lowercase())
+        }
+        Some(other) => {
+            return Err(at(
+                &format!("{location}.sha256"),
+                format!("`{other}` is not a SHA-256 digest (64 hexadecimal digits)"),
+            ))
+        }
+        None => None,
+    };
+    let destination = match &entry.destination {
+        Some(path) => base_dir.join(path),
+        None => {
+            let dir = base_dir.join(role.default_dir());
+            match (role, entry.extract) {
+                // The payload's contents are the payload directory.
+                (Role::Payload, true) => dir,
+                _ => {
+                    let name = url
+                        .path_segments()
+                        .and_then(|mut segments| segments.next_back())
+                        .map(|name| percent_decode_str(name).decode_utf8_lossy().into_owned())
+                        .unwrap_or_default();
+                    if name.is_empty() {
+                        return Err(at(
+                            &location,
+                            format!("`{}` names no file; give a `destination`", entry.uri),
+                        ));
+                    }
+                    dir.join(if entry.extract {
+                        archive_stem(&name)
+                    } else {
+                        &name
+                    })
+                }
+            }
+        }
+    };
+    let destination = normalize(&destination);
+    if !destination.starts_with(normalize(base_dir)) || destination == normalize(base_dir) {
+        return Err(at(
+            &format!("{location}.destination"),
+            format!(
+                "{} is not inside the configuration's directory {}",
+                destination.display(),
+                base_dir.display()
+            ),
+        ));
+    }
+    Ok(Download {
+        role,
+        uri,
+        sha256,
+        destination,
+        extract: entry.extract,
+        downloader: entry.downloader,
+        location,
+    })
+}
+
+/// `scheme:` as RFC 3986 spells it; one letter is a Windows drive, not a scheme.
+fn has_scheme(text: &str) -> bool {
+    text.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.len() > 1
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+/// `tests.tar.gz` → `tests`.
+fn archive_stem(name: &str) -> &str {
+    [".tar.gz", ".tgz", ".tar", ".zip"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .filter(|stem| !stem.is_empty())
+        .unwrap_or(name)
+}
+
+/// Removes `.` and resolves `..` without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+fn overlaps(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Whether `path` lies inside what one of `downloads` puts on disk.
+pub fn is_downloaded(downloads: &Downloads, path: &Path) -> bool {
+    let path = normalize(path);
+    downloads
+        .items
+        .iter()
+        .any(|d| path.starts_with(&d.destination))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_are_told_from_paths() {
+        assert!(has_scheme("https://example.org/a.zip"));
+        assert!(has_scheme("artifacts://build/42/tests.zip"));
+        assert!(!has_scheme("payload/tests.zip"));
+        assert!(!has_scheme("C:/payload.zip"));
+        assert!(!has_scheme("1x:/a"));
+    }
+
+    #[test]
+    fn archive_names_lose_their_suffix() {
+        assert_eq!(archive_stem("tests.tar.gz"), "tests");
+        assert_eq!(archive_stem("tools.zip"), "tools");
+        assert_eq!(archive_stem(".zip"), ".zip");
+    }
+}

@@ -1,0 +1,319 @@
+//! Payloads fetched before discovery: the http and file downloaders against a
+//! real server on loopback, checksums, unpacking, and what a failure leaves.
+
+use std::time::Duration;
+
+use proctor_e2e::http_server::{Fault, Route, TestServer};
+use proctor_e2e::*;
+use serde_json::json;
+
+/// A tar.gz holding a pytest suite of two passing tests and a data file.
+fn pytest_payload() -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut add = |path: &str, content: &[u8], mode: u32| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        builder.append_data(&mut header, path, content).unwrap();
+    };
+    add(
+        "tests/test_payload.py",
+        b"import pathlib\n\
+          def test_data_came_along():\n    \
+              assert (pathlib.Path(__file__).parent / 'data.txt').read_text() == 'payload data'\n\
+          def test_adds():\n    assert 1 + 1 == 2\n",
+        0o644,
+    );
+    add("tests/data.txt", b"payload data", 0o644);
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// A configuration running the pytest suite the payload brings.
+fn payload_config(uri: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut payload = json!({ "uri": uri, "extract": true });
+    payload
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    json!({
+        "downloads": { "payload": payload },
+        "downloaders": { "http": { "backoff_seconds": 0.05 } },
+        "sources": [{ "name": "py", "runner": "pytest", "path": "payload/tests" }]
+    })
+}
+
+#[test]
+fn a_payload_survives_a_500_and_a_cut_connection_then_its_tests_run() {
+    let server = TestServer::start();
+    let payload = pytest_payload();
+    server.route(
+        "/work/payload.tar.gz",
+        Route::new(payload.clone())
+            .with_ranges()
+            .then(Fault::Status(500))
+            .then(Fault::Truncate(payload.len() / 2)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = payload_config(
+        &server.url("/work/payload.tar.gz"),
+        json!({ "sha256": sha256(&payload) }),
+    );
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    assert_eq!(summary["counts"]["passed"], 2, "{summary:#}");
+
+    let download = &summary["downloads"][0];
+    assert_eq!(download["role"], "payload");
+    assert_eq!(download["downloader"], "http");
+    assert_eq!(download["bytes"], payload.len());
+    assert_eq!(download["attempts"], 3);
+    assert_eq!(download["unpacked"]["files"], 2);
+    let reasons = download["retried_because"].to_string();
+    assert!(reasons.contains("500 Internal Server Error"), "{reasons}");
+    assert!(
+        reasons.contains(&format!(
+            "the connection broke after {} bytes",
+            payload.len() / 2
+        )) || reasons.contains("the body ended after"),
+        "{reasons}"
+    );
+
+    // The third request resumed where the cut left off, guarded by the ETag.
+    let seen = server.seen("/work/payload.tar.gz");
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0].range, None);
+    assert_eq!(
+        seen[2].range.as_deref(),
+        Some(format!("bytes={}-", payload.len() / 2).as_str())
+    );
+    assert_eq!(
+        seen[2].if_range.as_deref(),
+        Some(format!("\"{}\"", payload.len()).as_str())
+    );
+
+    // Nothing but the payload itself and a stamp is left beside it.
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            ".payload.download.json",
+            "payload",
+            "proctor.json",
+            "results"
+        ]
+    );
+    let events = journal(&dir.path().join("results"));
+    assert!(events.iter().any(|e| e["event"] == "downloaded"));
+}
+
+#[test]
+fn a_pinned_payload_already_in_place_is_not_fetched_again() {
+    let server = TestServer::start();
+    let payload = pytest_payload();
+    server.route("/p.tar.gz", Route::new(payload.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = payload_config(
+        &server.url("/p.tar.gz"),
+        json!({ "sha256": sha256(&payload) }),
+    );
+    let (code, _) = run_config(dir.path(), config.clone(), &[]);
+    assert_eq!(code, Some(0));
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(summary["downloads"][0]["reused"], true);
+    assert_eq!(server.seen("/p.tar.gz").len(), 1);
+}
+
+#[test]
+fn a_4xx_is_not_retried_and_ends_the_run_as_an_infrastructure_error() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let uri = server.url("/missing.tar.gz");
+    let path = write_config(dir.path(), &payload_config(&uri, json!({})));
+    let output = proctor(dir.path(), &["run", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let summary = read_json(&dir.path().join("results/summary.json"));
+    let error = summary["errors"][0].as_str().unwrap();
+    assert!(
+        error.starts_with("download failed: downloads.payload: "),
+        "{error}"
+    );
+    assert!(error.contains(&uri), "{error}");
+    assert!(
+        error.contains("attempt 1 of 5 failed: the server answered 404 Not Found (not retried)"),
+        "{error}"
+    );
+    assert!(stderr(&output).contains(&uri));
+    assert_eq!(server.seen("/missing.tar.gz").len(), 1);
+    assert_eq!(summary["tests"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        summary["sources"][0]["error"],
+        "source `py`: discovery failed: not run: a download failed"
+    );
+    assert!(!dir.path().join("payload").exists());
+}
+
+#[test]
+fn server_errors_are_retried_until_the_attempts_run_out() {
+    let server = TestServer::start();
+    server.route(
+        "/flaky.tar.gz",
+        Route::new(pytest_payload())
+            .then(Fault::Status(503))
+            .then(Fault::Status(502)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = payload_config(&server.url("/flaky.tar.gz"), json!({}));
+    config["downloaders"]["http"]["attempts"] = json!(2);
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(3));
+    let error = summary["errors"][0].as_str().unwrap();
+    assert!(
+        error.contains("attempt 2 of 2 failed: the server answered 502 Bad Gateway (no attempts left); before it: attempt 1: the server answered 503 Service Unavailable"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_stalled_transfer_is_cut_and_resumed() {
+    let server = TestServer::start();
+    let payload = pytest_payload();
+    server.route(
+        "/slow.tar.gz",
+        Route::new(payload.clone())
+            .with_ranges()
+            .then(Fault::Stall(Duration::from_secs(5))),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = payload_config(&server.url("/slow.tar.gz"), json!({}));
+    config["downloaders"]["http"]["stall_timeout_seconds"] = json!(0.3);
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    assert_eq!(summary["downloads"][0]["attempts"], 2);
+    assert!(summary["duration_ms"].as_u64().unwrap() < 5000);
+}
+
+#[test]
+fn a_checksum_mismatch_leaves_nothing_in_place() {
+    let server = TestServer::start();
+    server.route("/p.tar.gz", Route::new(pytest_payload()));
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "0".repeat(64);
+    let config = payload_config(&server.url("/p.tar.gz"), json!({ "sha256": wrong }));
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(3));
+    let error = summary["errors"][0].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "SHA-256 mismatch: the configuration expects {wrong}"
+        )),
+        "{error}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}
+
+#[test]
+fn an_archive_that_climbs_out_of_its_destination_is_refused() {
+    let mut archive = Vec::new();
+    {
+        let mut builder = tar::Builder::new(&mut archive);
+        let mut header = tar::Header::new_gnu();
+        // `set_path` refuses `..`, so the name is written raw, as an attacker would.
+        header.as_old_mut().name[..9].copy_from_slice(b"../escape");
+        header.set_size(4);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, &b"evil"[..]).unwrap();
+        builder.finish().unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.tar"), &archive).unwrap();
+    let config = json!({
+        "downloads": { "payload": { "uri": "bad.tar", "extract": true } },
+        "sources": [{ "name": "py", "runner": "pytest", "path": "payload/tests" }]
+    });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(3));
+    let error = summary["errors"][0].as_str().unwrap();
+    assert!(
+        error.contains("cannot unpack: entry `../escape` leaves the destination"),
+        "{error}"
+    );
+    assert!(!dir.path().join("escape").exists());
+    assert!(!dir.path().join("payload").exists());
+}
+
+#[test]
+fn files_come_by_path_through_the_file_downloader() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("store")).unwrap();
+    std::fs::write(dir.path().join("store/p.tar.gz"), pytest_payload()).unwrap();
+    std::fs::write(dir.path().join("store/notes.txt"), "notes").unwrap();
+    let config = json!({
+        "downloads": {
+            "payload": { "uri": "store/p.tar.gz", "extract": true },
+            "files": [{ "uri": "store/notes.txt", "destination": "extra/notes.txt" }]
+        },
+        "sources": [{ "name": "py", "runner": "pytest", "path": "payload/tests" }]
+    });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    assert_eq!(summary["downloads"][0]["downloader"], "file");
+    assert_eq!(summary["downloads"][1]["role"], "file");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("extra/notes.txt")).unwrap(),
+        "notes"
+    );
+}
+
+#[test]
+fn download_settings_are_checked_before_anything_is_fetched() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |config: serde_json::Value, expected: &str| {
+        let path = write_config(dir.path(), &config);
+        let output = proctor(dir.path(), &["run", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+    };
+    let source = json!([{ "runner": "pytest", "path": "payload/tests" }]);
+    check(
+        json!({ "downloads": { "payload": { "uri": "ftp://h/p.zip", "extract": true } }, "sources": source }),
+        "downloads.payload.uri: no downloader plugin serves `ftp:` URIs; looked in: ",
+    );
+    check(
+        json!({ "downloads": { "payload": { "uri": "https://h/p.zip", "sha256": "abc", "extract": true } }, "sources": source }),
+        "downloads.payload.sha256: `abc` is not a SHA-256 digest",
+    );
+    check(
+        json!({ "downloads": { "payload": { "uri": "https://h/p.zip", "extract": true } },
+                "downloaders": { "http": { "attempts": 0 } }, "sources": source }),
+        "downloaders.http: downloader `http`: attempts: must be at least 1",
+    );
+    check(
+        json!({ "downloads": { "payload": { "uri": "https://h/p.zip", "extract": true } },
+                "downloaders": { "http": { "retries": 3 } }, "sources": source }),
+        "unknown field `retries`",
+    );
+    check(
+        json!({ "downloads": { "payload": { "uri": "https://h/p.zip", "destination": "../outside" } },
+                "sources": source }),
+        "downloads.payload.destination: ",
+    );
+}

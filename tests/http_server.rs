@@ -1,0 +1,251 @@
+//! A real HTTP/1.1 server on loopback for the download tests. Each route
+//! serves a body, honours `Range` when asked to, and misbehaves on cue: a
+//! queue of faults is played one per request before it serves normally.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One way a request goes wrong.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status and a short body.
+    Status(u16),
+    /// Announce the whole body, send this many bytes, close the connection.
+    Truncate(usize),
+    /// Send the headers, then wait this long before the body.
+    Stall(Duration),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    body: Arc<Vec<u8>>,
+    ranges: bool,
+    etag: Option<String>,
+    faults: VecDeque<Fault>,
+}
+
+impl Route {
+    pub fn new(body: Vec<u8>) -> Self {
+        Self {
+            body: Arc::new(body),
+            ..Self::default()
+        }
+    }
+
+    /// Serve `Range: bytes=N-` requests with 206, and send an `ETag`.
+    pub fn with_ranges(mut self) -> Self {
+        self.ranges = true;
+        self.etag = Some(format!("\"{}\"", self.body.len()));
+        self
+    }
+
+    pub fn then(mut self, fault: Fault) -> Self {
+        self.faults.push_back(fault);
+        self
+    }
+}
+
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+}
+
+pub struct TestServer {
+    port: u16,
+    routes: Arc<Mutex<HashMap<String, Route>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("loopback is available");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let routes: Arc<Mutex<HashMap<String, Route>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept = {
+            let (routes, seen, stop) = (routes.clone(), seen.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let (routes, seen) = (routes.clone(), seen.clone());
+                            std::thread::spawn(move || serve(stream, &routes, &seen));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+        };
+        Self {
+            port,
+            routes,
+            seen,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    pub fn route(&self, path: &str, route: Route) {
+        self.routes.lock().unwrap().insert(path.to_owned(), route);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The requests made for `path`, in order.
+    pub fn seen(&self, path: &str) -> Vec<Seen> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter().filter(|s| s.path == path).cloned().collect()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mutex<Vec<Seen>>) {
+    stream.set_nonblocking(false).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+    }
+    let request = Seen {
+        path: path.clone(),
+        range: headers.get("range").cloned(),
+        if_range: headers.get("if-range").cloned(),
+    };
+    seen.lock().unwrap().push(request.clone());
+    let (route, fault) = {
+        let mut routes = routes.lock().unwrap();
+        match routes.get_mut(&path) {
+            Some(route) => {
+                let fault = route.faults.pop_front();
+                (Some(route.clone()), fault)
+            }
+            None => (None, None),
+        }
+    };
+    let mut stream = stream;
+    let Some(route) = route else {
+        respond(&mut stream, 404, &[], b"not found");
+        return;
+    };
+    let body = route.body.as_slice();
+    let start = match (&request.range, route.ranges) {
+        (Some(range), true) if request.if_range.is_none() || request.if_range == route.etag => {
+            range
+                .strip_prefix("bytes=")
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|n| n.parse::<usize>().ok())
+        }
+        _ => None,
+    };
+    let mut extra: Vec<(&str, String)> = Vec::new();
+    if let Some(etag) = &route.etag {
+        extra.push(("ETag", etag.clone()));
+        extra.push(("Accept-Ranges", "bytes".into()));
+    }
+    let (status, slice) = match start {
+        Some(start) if start >= body.len() => {
+            extra.push(("Content-Range", format!("bytes */{}", body.len())));
+            respond(&mut stream, 416, &extra, b"");
+            return;
+        }
+        Some(start) => {
+            extra.push((
+                "Content-Range",
+                format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
+            ));
+            (206, &body[start..])
+        }
+        None => (200, body),
+    };
+    match fault {
+        Some(Fault::Status(code)) => respond(&mut stream, code, &[], b"injected failure"),
+        Some(Fault::Truncate(sent)) => {
+            let _ = write_head(&mut stream, status, &extra, slice.len());
+            let _ = stream.write_all(&slice[..sent.min(slice.len())]);
+            let _ = stream.flush();
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        Some(Fault::Stall(wait)) => {
+            let _ = write_head(&mut stream, status, &extra, slice.len());
+            std::thread::sleep(wait);
+            let _ = stream.write_all(slice);
+        }
+        None => respond(&mut stream, status, &extra, slice),
+    }
+}
+
+fn write_head(
+    stream: &mut TcpStream,
+    status: u16,
+    extra: &[(&str, String)],
+    length: usize,
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Length: {length}\r\nConnection: close\r\n",
+        reason(status)
+    );
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())
+}
+
+fn respond(stream: &mut TcpStream, status: u16, extra: &[(&str, String)], body: &[u8]) {
+    if write_head(stream, status, extra, body.len()).is_ok() {
+        let _ = stream.write_all(body);
+    }
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        403 => "Forbidden",
+        404 => "Not Found",
+        416 => "Range Not Satisfiable",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
