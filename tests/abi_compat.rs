@@ -52,6 +52,23 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_in_this_host() {
     let summary = read_json(&scratch.path().join("results/summary.json"));
     assert_eq!(summary["counts"]["passed"], 1);
     assert_eq!(summary["counts"]["failed"], 1);
+
+    let library = plugins.join("liblegacy_script_runner.so");
+    let check = proctor(
+        scratch.path(),
+        &[
+            "plugins",
+            "--check",
+            library.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&check)).unwrap();
+    assert_eq!(report["compatible"], true);
+    assert_eq!(report["api_version"], "1.0.0");
+    assert_eq!(report["plugins"][0]["name"], "legacy-script");
 }
 
 /// The plugin-api version this host is built with (plugin-api and SDK share it).
@@ -141,6 +158,23 @@ fn a_plugin_of_another_major_version_is_refused_naming_both_versions() {
         "{message}"
     );
     assert!(message.contains(&versions), "{message}");
+
+    // `plugins --check` gives the same verdict for the one library.
+    let library = plugins.join("libfuture_runner.so");
+    let check = proctor(
+        scratch.path(),
+        &["plugins", "--check", library.to_str().unwrap()],
+    );
+    assert_eq!(check.status.code(), Some(3));
+    let text = stdout(&check);
+    assert!(text.contains("plugin-api  2.0.0"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "refused: plugin library libfuture_runner.so (runner `panicky`"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&versions), "{text}");
 }
 
 #[test]

@@ -52,7 +52,7 @@ pub fn load_library(path: &Path) -> Result<Library, Refusal> {
         refuse(
             Vec::new(),
             None,
-            format!("not a proctor plugin library: {e}"),
+            format!("not a proctor plugin library: {}", one_line(&e.to_string())),
         )
     })?;
 
@@ -145,7 +145,7 @@ fn check_layout(header: &LibHeader, library: &Version, host: &Version) -> Result
         let last = detail
             .rfind("Error:")
             .map_or(detail.as_str(), |i| &detail[i..]);
-        last.split_whitespace().collect::<Vec<_>>().join(" ")
+        one_line(last)
     })
 }
 
@@ -156,6 +156,11 @@ fn read_manifest_of_any_version(header: &LibHeader) -> Option<LibraryManifest> {
     // SAFETY: only the first field is read, whose type every version keeps.
     let module = unsafe { header.unchecked_layout::<PluginLibraryRef>() }.ok()?;
     rstring_json(module.manifest()())
+}
+
+/// abi_stable's messages span lines; a refusal is read on one.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn plugin_names(manifest: &Option<LibraryManifest>) -> Vec<String> {

@@ -1,12 +1,12 @@
 //! The command line: `proctor run`, `proctor list`, `proctor plugins`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use proctor_plugin_api::messages::{PluginKind, TestCase};
+use proctor_plugin_api::messages::TestCase;
 use serde::Serialize;
 
 use crate::error::{Error, ExitStatus, Result};
@@ -14,6 +14,8 @@ use crate::plugins::{Catalog, SearchPath};
 use crate::report::Console;
 use crate::run::{self, RunOptions, Session};
 use crate::select::Filter;
+
+mod plugins;
 
 /// A test-run host: fetches, discovers, runs, supervises and reports tests
 /// through plugins.
@@ -59,6 +61,10 @@ enum Command {
     Plugins {
         /// A configuration whose plugin_dirs are searched too.
         config: Option<PathBuf>,
+        /// Check one plugin library instead: load it, print its manifest, and
+        /// exit 3 with the reason when this host would refuse it.
+        #[arg(long, value_name = "LIBRARY", conflicts_with = "config")]
+        check: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -155,13 +161,18 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             let session = Session::prepare(&path, &cli.plugin_dirs)?;
             list(&session, filter.as_ref(), format)
         }
-        Command::Plugins { config, format } => {
+        Command::Plugins {
+            check: Some(library),
+            format,
+            ..
+        } => plugins::check(&library, format),
+        Command::Plugins { config, format, .. } => {
             let config_dirs = match config {
                 Some(path) => crate::config::load(&path)?.plugin_dirs,
                 None => Vec::new(),
             };
             let catalog = Catalog::load(SearchPath::new(&cli.plugin_dirs, &config_dirs));
-            print_plugins(&catalog, format);
+            plugins::print_plugins(&catalog, format);
             Ok(ExitStatus::Passed)
         }
     }
@@ -265,100 +276,4 @@ fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<Ex
     } else {
         ExitStatus::InfrastructureError
     })
-}
-
-#[derive(Serialize)]
-struct ListedPlugin<'a> {
-    kind: PluginKind,
-    name: &'a str,
-    version: &'a str,
-    description: &'a str,
-    api_version: &'a str,
-    sdk_version: Option<&'a str>,
-    library: &'a Path,
-    capabilities: &'a serde_json::Value,
-}
-
-#[derive(Serialize)]
-struct ListedRefusal<'a> {
-    library: &'a Path,
-    plugins: &'a [String],
-    api_version: Option<&'a str>,
-    reason: &'a str,
-}
-
-#[derive(Serialize)]
-struct PluginListing<'a> {
-    host_api_version: &'a str,
-    search_path: &'a [PathBuf],
-    plugins: Vec<ListedPlugin<'a>>,
-    refused: Vec<ListedRefusal<'a>>,
-}
-
-fn print_plugins(catalog: &Catalog, format: Format) {
-    let plugins: Vec<ListedPlugin> = PluginKind::ALL
-        .iter()
-        .flat_map(|kind| catalog.plugins(*kind))
-        .map(|(library, plugin)| ListedPlugin {
-            kind: plugin.kind,
-            name: &plugin.name,
-            version: &plugin.version,
-            description: &plugin.description,
-            api_version: &library.manifest.api_version,
-            sdk_version: library.build_info.as_ref().map(|b| b.sdk_version.as_str()),
-            library: &library.path,
-            capabilities: &plugin.capabilities,
-        })
-        .collect();
-    let refused: Vec<ListedRefusal> = catalog
-        .refused
-        .iter()
-        .map(|r| ListedRefusal {
-            library: &r.path,
-            plugins: &r.plugins,
-            api_version: r.api_version.as_deref(),
-            reason: &r.reason,
-        })
-        .collect();
-    let listing = PluginListing {
-        host_api_version: proctor_plugin_api::API_VERSION,
-        search_path: &catalog.search_path.dirs,
-        plugins,
-        refused,
-    };
-    let mut out = std::io::stdout().lock();
-    if format == Format::Json {
-        let _ = serde_json::to_writer_pretty(&mut out, &listing);
-        let _ = writeln!(out);
-        return;
-    }
-    let _ = writeln!(out, "host plugin-api {}", listing.host_api_version);
-    let _ = writeln!(
-        out,
-        "{:<21} {:<12} {:<8} {:<11} {:<8} LIBRARY",
-        "KIND", "NAME", "VERSION", "PLUGIN-API", "SDK"
-    );
-    for p in &listing.plugins {
-        let _ = writeln!(
-            out,
-            "{:<21} {:<12} {:<8} {:<11} {:<8} {}",
-            p.kind.as_str(),
-            p.name,
-            p.version,
-            p.api_version,
-            p.sdk_version.unwrap_or("-"),
-            p.library.display()
-        );
-    }
-    for r in &listing.refused {
-        let _ = writeln!(out, "refused {}: {}", r.library.display(), r.reason);
-    }
-    if listing.plugins.is_empty() && listing.refused.is_empty() {
-        let dirs: Vec<String> = listing
-            .search_path
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect();
-        let _ = writeln!(out, "no plugin found; looked in: {}", dirs.join(", "));
-    }
 }
