@@ -169,9 +169,7 @@ fn a_plugin_of_another_major_version_is_refused_naming_both_versions() {
     let text = stdout(&check);
     assert!(text.contains("plugin-api  2.0.0"), "{text}");
     assert!(
-        text.contains(&format!(
-            "refused: plugin library libfuture_runner.so (runner `panicky`"
-        )),
+        text.contains("refused: plugin library libfuture_runner.so (runner `panicky`"),
         "{text}"
     );
     assert!(text.contains(&versions), "{text}");
