@@ -3,7 +3,8 @@
 #   bash benchmarks/run.sh [RUNS]
 # Prints the median wall time of each command over RUNS runs (default 7),
 # the commands compared taking turns, and their ratio, then the plugin
-# micro-benchmarks. Run on an idle machine.
+# micro-benchmarks and the 1 GiB download against curl (download.py; it
+# needs GNU time for peak memory). Run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -53,3 +54,4 @@ compare() { # label, direct command..., then proctor's config as the last argume
 compare "500 pytest tests" python3 -m pytest -q -p no:cacheprovider pytest proctor-pytest.json
 compare "500 GoogleTest tests" ./gtest_suite proctor-gtest.json
 cargo bench -q -p proctor --bench plugin_abi 2>/dev/null
+python3 benchmarks/download.py "$runs"

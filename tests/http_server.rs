@@ -21,9 +21,45 @@ pub enum Fault {
     Stall(Duration),
 }
 
+/// What a route serves.
+#[derive(Debug, Clone)]
+enum Body {
+    Bytes(Arc<Vec<u8>>),
+    /// Sent from the file by the kernel (`sendfile`), for large benchmarks.
+    File(Arc<std::path::PathBuf>, usize),
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Bytes(Arc::default())
+    }
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Bytes(bytes) => bytes.len(),
+            Body::File(_, len) => *len,
+        }
+    }
+
+    /// Writes bytes `start..end` to `stream`.
+    fn send(&self, stream: &mut TcpStream, start: usize, end: usize) -> std::io::Result<()> {
+        match self {
+            Body::Bytes(bytes) => stream.write_all(&bytes[start..end]),
+            Body::File(path, _) => {
+                use std::io::{Read, Seek};
+                let mut file = std::fs::File::open(path.as_path())?;
+                file.seek(std::io::SeekFrom::Start(start as u64))?;
+                std::io::copy(&mut file.take((end - start) as u64), stream).map(drop)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Route {
-    body: Arc<Vec<u8>>,
+    body: Body,
     ranges: bool,
     etag: Option<String>,
     faults: VecDeque<Fault>,
@@ -32,9 +68,18 @@ pub struct Route {
 impl Route {
     pub fn new(body: Vec<u8>) -> Self {
         Self {
-            body: Arc::new(body),
+            body: Body::Bytes(Arc::new(body)),
             ..Self::default()
         }
+    }
+
+    /// Serves a file's bytes, read as each request comes.
+    pub fn file(path: &std::path::Path) -> std::io::Result<Self> {
+        let len = std::fs::metadata(path)?.len() as usize;
+        Ok(Self {
+            body: Body::File(Arc::new(path.to_path_buf()), len),
+            ..Self::default()
+        })
     }
 
     /// Serve `Range: bytes=N-` requests with 206, and send an `ETag`.
@@ -101,6 +146,13 @@ impl TestServer {
         self.routes.lock().unwrap().insert(path.to_owned(), route);
     }
 
+    /// Serves until the process ends.
+    pub fn serve_forever(self) -> ! {
+        loop {
+            std::thread::park();
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -164,7 +216,7 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mutex
         respond(&mut stream, 404, &[], b"not found");
         return;
     };
-    let body = route.body.as_slice();
+    let body = &route.body;
     let start = match (&request.range, route.ranges) {
         (Some(range), true) if request.if_range.is_none() || request.if_range == route.etag => {
             range
@@ -179,36 +231,40 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mutex
         extra.push(("ETag", etag.clone()));
         extra.push(("Accept-Ranges", "bytes".into()));
     }
-    let (status, slice) = match start {
-        Some(start) if start >= body.len() => {
-            extra.push(("Content-Range", format!("bytes */{}", body.len())));
+    let end = body.len();
+    let (status, start) = match start {
+        Some(start) if start >= end => {
+            extra.push(("Content-Range", format!("bytes */{end}")));
             respond(&mut stream, 416, &extra, b"");
             return;
         }
         Some(start) => {
-            extra.push((
-                "Content-Range",
-                format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
-            ));
-            (206, &body[start..])
+            extra.push(("Content-Range", format!("bytes {start}-{}/{end}", end - 1)));
+            (206, start)
         }
-        None => (200, body),
+        None => (200, 0),
     };
-    match fault {
-        Some(Fault::Status(code)) => respond(&mut stream, code, &[], b"injected failure"),
+    let length = end - start;
+    if let Some(Fault::Status(code)) = fault {
+        respond(&mut stream, code, &[], b"injected failure");
+        return;
+    }
+    if write_head(&mut stream, status, &extra, length).is_err() {
+        return;
+    }
+    let _ = match fault {
         Some(Fault::Truncate(sent)) => {
-            let _ = write_head(&mut stream, status, &extra, slice.len());
-            let _ = stream.write_all(&slice[..sent.min(slice.len())]);
-            let _ = stream.flush();
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = body.send(&mut stream, start, start + sent.min(length));
+            stream.shutdown(Shutdown::Both)
         }
         Some(Fault::Stall(wait)) => {
-            let _ = write_head(&mut stream, status, &extra, slice.len());
             std::thread::sleep(wait);
-            let _ = stream.write_all(slice);
+            body.send(&mut stream, start, end)
         }
-        None => respond(&mut stream, status, &extra, slice),
-    }
+        _ => body
+            .send(&mut stream, start, end)
+            .and_then(|()| stream.shutdown(Shutdown::Write)),
+    };
 }
 
 fn write_head(
