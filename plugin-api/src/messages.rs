@@ -524,6 +524,10 @@ pub struct DownloadRequest {
     pub uri: String,
     /// Where the file must be when the call returns.
     pub destination: PathBuf,
+    /// Since 1.4: the directory the configuration's relative paths are
+    /// resolved from, for settings that hold paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

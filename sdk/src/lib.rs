@@ -34,6 +34,8 @@
 mod error;
 #[doc(hidden)]
 pub mod glue;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod part_file;
 mod traits;
 

@@ -268,13 +268,13 @@ fn overlaps(a: &Path, b: &Path) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
-/// Whether `path` lies inside what one of `downloads` puts on disk.
+/// Whether one of `downloads` creates `path` or puts something inside it.
 pub fn is_downloaded(downloads: &Downloads, path: &Path) -> bool {
     let path = normalize(path);
     downloads
         .items
         .iter()
-        .any(|d| path.starts_with(&d.destination))
+        .any(|d| overlaps(&path, &d.destination))
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub use archive::Unpacked;
 pub struct Fetcher {
     downloads: Vec<(Download, Downloader)>,
     parallel: usize,
+    /// The configuration's directory, for plugins whose settings hold paths.
+    base_dir: PathBuf,
 }
 
 /// A downloader plugin and its name.
@@ -108,6 +110,7 @@ impl Fetcher {
         Ok(Self {
             downloads,
             parallel: config.downloads.parallel,
+            base_dir: config.base_dir.clone(),
         })
     }
 
@@ -127,7 +130,7 @@ impl Fetcher {
                     let Some((download, downloader)) = self.downloads.get(index) else {
                         break;
                     };
-                    let result = fetch_one(download, downloader, console)
+                    let result = fetch_one(download, downloader, &self.base_dir, console)
                         .map_err(|e| format!("{}: {e}", download.location));
                     results.lock().unwrap().insert(index, result);
                 });
@@ -191,6 +194,7 @@ fn beside(destination: &Path, suffix: &str) -> PathBuf {
 fn fetch_one(
     download: &Download,
     downloader: &Downloader,
+    base_dir: &Path,
     console: &Console,
 ) -> std::result::Result<DownloadRecord, String> {
     let started = Instant::now();
@@ -230,6 +234,7 @@ fn fetch_one(
     let request = DownloadRequest {
         uri: download.uri.clone(),
         destination: staging.clone(),
+        base_dir: Some(base_dir.to_path_buf()),
     };
     let plugin = &downloader.plugin;
     let response = plugin.download(&request, &|done, total| {

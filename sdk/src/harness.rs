@@ -1,0 +1,160 @@
+//! Testing a plugin without the host: load the library cargo built, create a
+//! plugin from it with a settings block, call it, look at what it answers.
+//!
+//! The library goes through the host's own loader (`proctor-loader`), with
+//! the same version and layout checks, so a plugin that passes here is one
+//! `proctor` loads. Enable the `harness` feature in `[dev-dependencies]`:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! proctor-sdk = { version = "1.4", features = ["harness"] }
+//! ```
+//!
+//! ```no_run
+//! use proctor_sdk::harness::{PluginLibrary, ProgressLog};
+//! use proctor_sdk::messages::DownloadRequest;
+//!
+//! let library = PluginLibrary::built(env!("CARGO_PKG_NAME")).unwrap();
+//! let downloader = library
+//!     .downloader("artifacts", serde_json::json!({ "root": "/srv/artifacts" }))
+//!     .unwrap();
+//! let progress = ProgressLog::default();
+//! let request = DownloadRequest {
+//!     uri: "artifacts://build-42/suite.tar.gz".into(),
+//!     destination: "/tmp/suite.tar.gz".into(),
+//!     base_dir: None,
+//! };
+//! let response = downloader.download(&request, &progress.sink()).unwrap();
+//! assert_eq!(progress.last(), Some((response.bytes, Some(response.bytes))));
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub use proctor_loader::{
+    AttachmentProcessorPlugin, CallError, CollectorPlugin, CreateError, DownloaderPlugin, Library,
+    Refusal, RunnerPlugin,
+};
+
+use crate::messages::LibraryManifest;
+
+/// A plugin library, loaded and checked as the host loads it.
+pub struct PluginLibrary {
+    library: Library,
+}
+
+impl PluginLibrary {
+    /// The library cargo built for `package` (pass `env!("CARGO_PKG_NAME")`
+    /// from the package's own tests): `lib<package>.so` beside the test
+    /// binary. `cargo test` builds it first when the package's `crate-type`
+    /// lists `"rlib"` beside `"cdylib"`.
+    pub fn built(package: &str) -> Result<Self, String> {
+        let file = format!(
+            "{}{}{}",
+            std::env::consts::DLL_PREFIX,
+            package.replace('-', "_"),
+            std::env::consts::DLL_SUFFIX
+        );
+        let exe = std::env::current_exe().map_err(|e| format!("no test binary path: {e}"))?;
+        // Tests run from <target>/<profile>/deps; the library is in either.
+        let candidates: Vec<PathBuf> = exe
+            .ancestors()
+            .skip(1)
+            .take(2)
+            .map(|dir| dir.join(&file))
+            .collect();
+        let path = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {
+            let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "{file} was not built; looked for {} (`cargo test` builds it when the \
+                 crate-type list has \"rlib\" beside \"cdylib\")",
+                looked.join(" and ")
+            )
+        })?;
+        Self::load(path).map_err(|refusal| refusal.reason)
+    }
+
+    /// A library at `path`.
+    pub fn load(path: &Path) -> Result<Self, Refusal> {
+        proctor_loader::load_library(path).map(|library| Self { library })
+    }
+
+    pub fn manifest(&self) -> &LibraryManifest {
+        &self.library.manifest
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.library.path
+    }
+
+    pub fn runner(
+        &self,
+        name: &str,
+        settings: serde_json::Value,
+    ) -> Result<RunnerPlugin, CreateError> {
+        RunnerPlugin::create(&self.library, name, &settings)
+    }
+
+    pub fn downloader(
+        &self,
+        name: &str,
+        settings: serde_json::Value,
+    ) -> Result<DownloaderPlugin, CreateError> {
+        DownloaderPlugin::create(&self.library, name, &settings)
+    }
+
+    pub fn collector(
+        &self,
+        name: &str,
+        settings: serde_json::Value,
+    ) -> Result<CollectorPlugin, CreateError> {
+        CollectorPlugin::create(&self.library, name, &settings)
+    }
+
+    pub fn attachment_processor(
+        &self,
+        name: &str,
+        settings: serde_json::Value,
+    ) -> Result<AttachmentProcessorPlugin, CreateError> {
+        AttachmentProcessorPlugin::create(&self.library, name, &settings)
+    }
+}
+
+/// Records the progress a plugin reports during a call, as the host would
+/// receive it; [`ProgressLog::stop_after`] makes it ask the plugin to stop.
+#[derive(Default)]
+pub struct ProgressLog {
+    reports: Mutex<Vec<(u64, Option<u64>)>>,
+    stop_after: Option<usize>,
+}
+
+impl ProgressLog {
+    /// A log that answers `false` (stop) from the `reports`-th report on.
+    pub fn stop_after(reports: usize) -> Self {
+        Self {
+            reports: Mutex::default(),
+            stop_after: Some(reports),
+        }
+    }
+
+    /// The callback to pass to a call.
+    pub fn sink(&self) -> impl Fn(u64, Option<u64>) -> bool + Sync + '_ {
+        move |done, total| {
+            let mut reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+            reports.push((done, total));
+            self.stop_after.is_none_or(|limit| reports.len() < limit)
+        }
+    }
+
+    /// Every report, in order: `(done, total)`.
+    pub fn reports(&self) -> Vec<(u64, Option<u64>)> {
+        self.reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn last(&self) -> Option<(u64, Option<u64>)> {
+        self.reports().last().copied()
+    }
+}

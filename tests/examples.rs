@@ -1,0 +1,82 @@
+//! The example plugins of `examples/`, which are written the way an outside
+//! team writes a plugin: each passes its own tests, and the host runs the
+//! artifacts downloader's configuration as a user would.
+
+use std::path::Path;
+use std::process::Command;
+
+use proctor_e2e::*;
+
+fn example(name: &str) -> std::path::PathBuf {
+    repo_root().join("examples").join(name)
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_example_plugins_pass_their_own_tests() {
+    for name in ["artifacts-downloader", "slowest-tests-collector"] {
+        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .arg("test")
+            .arg("--manifest-path")
+            .arg(example(name).join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", repo_root().join("target/fixtures"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{name}:\n{text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(text.contains("test result: ok. "), "{text}");
+    }
+}
+
+#[test]
+fn the_artifacts_example_configuration_runs_its_downloaded_suite() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = fixture_plugin_dir(
+        &example("artifacts-downloader/Cargo.toml"),
+        "artifacts_downloader",
+        scratch.path(),
+    );
+    let work = scratch.path().join("work");
+    copy_tree(&example("artifacts-downloader/store"), &work.join("store"));
+    std::fs::copy(
+        example("artifacts-downloader/proctor.json"),
+        work.join("proctor.json"),
+    )
+    .unwrap();
+    let plugin_dir = plugins.to_str().unwrap();
+    let output = proctor(&work, &["--plugin-dir", plugin_dir, "run", "proctor.json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary = read_json(&work.join("results/summary.json"));
+    assert_eq!(summary["downloads"][0]["downloader"], "artifacts");
+    assert_eq!(summary["counts"]["passed"], 2, "{summary:#}");
+
+    let library = plugins.join("libartifacts_downloader.so");
+    let check = proctor(&work, &["plugins", "--check", library.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0));
+    let text = stdout(&check);
+    assert!(
+        text.contains("plugin      downloader `artifacts` 0.1.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("built from  artifacts-downloader 0.1.0"),
+        "{text}"
+    );
+    assert!(text.ends_with("ok: this host loads it\n"), "{text}");
+}
