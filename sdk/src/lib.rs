@@ -30,6 +30,12 @@
 //! code and hands it to the host as an error: a panic never unwinds into the
 //! host. Settings arrive as the plugin's own JSON block, deserialized into
 //! `Settings`; a rejected block is reported with the path of the bad field.
+//! A downloader writes through [`PartFile`], so its destination never holds
+//! part of a file. With the `harness` feature, [`harness`] loads the built
+//! library and calls it, to test a plugin without the host.
+//!
+//! `docs/plugin-authoring.md` in the repository walks from an empty
+//! directory to a plugin `proctor` loads, and states the ABI guarantees.
 
 mod error;
 #[doc(hidden)]
