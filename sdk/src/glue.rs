@@ -1,6 +1,6 @@
 //! What `export_plugins!` expands to: the root module, one static vtable per
 //! plugin type, and the `extern "C"` functions behind them. Every function
-//! that crosses the boundary runs plugin code inside [`guarded`], so a panic
+//! that crosses the boundary runs plugin code inside `guarded`, so a panic
 //! becomes a `PluginError` instead of unwinding into the host.
 
 use std::marker::PhantomData;
