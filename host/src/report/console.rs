@@ -38,8 +38,10 @@ impl Console {
         let bars = std::io::stderr()
             .is_terminal()
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        let bar = bars.as_ref().map(|bars| {
-            let bar = bars.add(ProgressBar::new(0));
+        // The tests' bar joins the others when the first source starts, so
+        // that downloads before it are not shown beside an empty bar.
+        let bar = bars.as_ref().map(|_| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             bar.set_style(
                 ProgressStyle::with_template(
                     "{elapsed_precise:.dim} [{bar:40.cyan/blue}] {pos}/{len} {msg}",
@@ -115,7 +117,10 @@ impl Console {
     }
 
     pub fn source_started(&self, source: &str, tests: usize) {
-        if let Some(bar) = &self.bar {
+        if let (Some(bars), Some(bar)) = (&self.bars, &self.bar) {
+            if bar.is_hidden() {
+                bars.add(bar.clone());
+            }
             bar.inc_length(tests as u64);
         }
         self.lock().running.insert(source.to_owned(), Vec::new());
