@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use proctor_e2e::http_server::{Fault, Route, TestServer};
+use proctor_e2e::http_server::{Fault, Route, TestCa, TestServer};
 use proctor_e2e::*;
 use serde_json::json;
 
@@ -120,6 +120,32 @@ fn a_payload_survives_a_500_and_a_cut_connection_then_its_tests_run() {
 }
 
 #[test]
+fn https_payloads_are_verified_against_the_configured_authority() {
+    let ca = TestCa::new();
+    let server = TestServer::start_tls(&ca);
+    let payload = pytest_payload();
+    server.route("/secure.tar.gz", Route::new(payload.clone()).with_ranges());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &ca.ca_pem).unwrap();
+    let uri = server.url("/secure.tar.gz");
+    assert!(uri.starts_with("https://"));
+
+    // Mozilla's roots do not know this authority: refused, and not retried.
+    let (code, summary) = run_config(dir.path(), payload_config(&uri, json!({})), &[]);
+    assert_eq!(code, Some(3));
+    let error = summary["errors"][0].as_str().unwrap();
+    assert!(error.contains("attempt 1 of 5 failed"), "{error}");
+    assert!(error.contains("(not retried)"), "{error}");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+
+    let mut config = payload_config(&uri, json!({ "sha256": sha256(&payload) }));
+    config["downloaders"]["http"]["ca_file"] = json!("ca.pem");
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    assert_eq!(summary["counts"]["passed"], 2);
+}
+
+#[test]
 fn a_pinned_payload_already_in_place_is_not_fetched_again() {
     let server = TestServer::start();
     let payload = pytest_payload();
@@ -204,6 +230,53 @@ fn a_stalled_transfer_is_cut_and_resumed() {
     assert_eq!(code, Some(0), "{summary:#}");
     assert_eq!(summary["downloads"][0]["attempts"], 2);
     assert!(summary["duration_ms"].as_u64().unwrap() < 5000);
+}
+
+#[test]
+fn an_attempt_that_outlives_its_timeout_is_cut_and_the_next_one_resumes() {
+    let server = TestServer::start();
+    let payload = pytest_payload();
+    server.route(
+        "/slow.tar.gz",
+        Route::new(payload)
+            .with_ranges()
+            .then(Fault::Stall(Duration::from_secs(5))),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = payload_config(&server.url("/slow.tar.gz"), json!({}));
+    config["downloaders"]["http"]["attempt_timeout_seconds"] = json!(0.5);
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    let download = &summary["downloads"][0];
+    assert_eq!(download["attempts"], 2);
+    assert!(
+        download["retried_because"][0]
+            .as_str()
+            .unwrap()
+            .contains("timeout: per call"),
+        "{download}"
+    );
+}
+
+#[test]
+fn a_download_that_outlives_its_total_timeout_fails() {
+    let server = TestServer::start();
+    let mut route = Route::new(pytest_payload());
+    for _ in 0..20 {
+        route = route.then(Fault::Stall(Duration::from_secs(5)));
+    }
+    server.route("/never.tar.gz", route);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = payload_config(&server.url("/never.tar.gz"), json!({}));
+    config["downloaders"]["http"]["attempts"] = json!(20);
+    config["downloaders"]["http"]["stall_timeout_seconds"] = json!(0.3);
+    config["downloaders"]["http"]["timeout_seconds"] = json!(1.0);
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(3));
+    let error = summary["errors"][0].as_str().unwrap();
+    assert!(summary["duration_ms"].as_u64().unwrap() < 3000, "{error}");
+    assert!(error.contains("of 20 failed"), "{error}");
+    assert!(error.contains("timeout_seconds would pass"), "{error}");
 }
 
 #[test]

@@ -1,9 +1,10 @@
-//! A real HTTP/1.1 server on loopback for the download tests. Each route
-//! serves a body, honours `Range` when asked to, and misbehaves on cue: a
-//! queue of faults is played one per request before it serves normally.
+//! A real HTTP/1.1 server on loopback for the download tests, plain or over
+//! TLS. Each route serves a body, honours `Range` when asked to, and
+//! misbehaves on cue: a queue of faults is played one per request before it
+//! serves normally.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,11 +45,11 @@ impl Body {
     }
 
     /// Writes bytes `start..end` to `stream`.
-    fn send(&self, stream: &mut TcpStream, start: usize, end: usize) -> std::io::Result<()> {
+    fn send<W: Write>(&self, stream: &mut W, start: usize, end: usize) -> std::io::Result<()> {
         match self {
             Body::Bytes(bytes) => stream.write_all(&bytes[start..end]),
             Body::File(path, _) => {
-                use std::io::{Read, Seek};
+                use std::io::Seek;
                 let mut file = std::fs::File::open(path.as_path())?;
                 file.seek(std::io::SeekFrom::Start(start as u64))?;
                 std::io::copy(&mut file.take((end - start) as u64), stream).map(drop)
@@ -103,8 +104,73 @@ pub struct Seen {
     pub if_range: Option<String>,
 }
 
+/// A certificate authority made for one test, and a certificate it signed
+/// for 127.0.0.1.
+pub struct TestCa {
+    /// The authority's certificate, PEM: what a client must trust.
+    pub ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der());
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key.into())
+        .unwrap();
+        Self {
+            ca_pem: ca.pem(),
+            server: Arc::new(server),
+        }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A connection the server answers on: plain TCP, or TLS over it.
+trait Connection: Read + Write {
+    /// Ends the response; `cut` drops the connection without a clean close.
+    fn close(&mut self, cut: bool);
+}
+
+impl Connection for TcpStream {
+    fn close(&mut self, cut: bool) {
+        let _ = self.flush();
+        let _ = self.shutdown(if cut { Shutdown::Both } else { Shutdown::Write });
+    }
+}
+
+impl Connection for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close(&mut self, cut: bool) {
+        if !cut {
+            self.conn.send_close_notify();
+        }
+        let _ = self.flush();
+        self.sock.close(cut);
+    }
+}
+
 pub struct TestServer {
     port: u16,
+    tls: bool,
     routes: Arc<Mutex<HashMap<String, Route>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
@@ -113,6 +179,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> Self {
+        Self::listen(None)
+    }
+
+    /// An https server whose certificate `ca` signed.
+    pub fn start_tls(ca: &TestCa) -> Self {
+        Self::listen(Some(ca.server.clone()))
+    }
+
+    fn listen(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("loopback is available");
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -121,12 +196,22 @@ impl TestServer {
         let stop = Arc::new(AtomicBool::new(false));
         let accept = {
             let (routes, seen, stop) = (routes.clone(), seen.clone(), stop.clone());
+            let tls = tls.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             let (routes, seen) = (routes.clone(), seen.clone());
-                            std::thread::spawn(move || serve(stream, &routes, &seen));
+                            stream.set_nonblocking(false).unwrap();
+                            let tls = tls.clone();
+                            std::thread::spawn(move || match tls {
+                                None => serve(stream, &routes, &seen),
+                                Some(config) => {
+                                    let connection = rustls::ServerConnection::new(config).unwrap();
+                                    let stream = rustls::StreamOwned::new(connection, stream);
+                                    serve(stream, &routes, &seen)
+                                }
+                            });
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
@@ -135,6 +220,7 @@ impl TestServer {
         };
         Self {
             port,
+            tls: tls.is_some(),
             routes,
             seen,
             stop,
@@ -154,7 +240,8 @@ impl TestServer {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 
     /// The requests made for `path`, in order.
@@ -173,9 +260,13 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mutex<Vec<Seen>>) {
-    stream.set_nonblocking(false).unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+fn serve<C: Connection>(
+    mut stream: C,
+    routes: &Mutex<HashMap<String, Route>>,
+    seen: &Mutex<Vec<Seen>>,
+) {
+    // A GET has no body: the reader holds nothing past the head when dropped.
+    let mut reader = BufReader::new(&mut stream);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
         return;
@@ -195,6 +286,7 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mutex
             headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
         }
     }
+    drop(reader);
     let request = Seen {
         path: path.clone(),
         range: headers.get("range").cloned(),
@@ -211,7 +303,6 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mutex
             None => (None, None),
         }
     };
-    let mut stream = stream;
     let Some(route) = route else {
         respond(&mut stream, 404, &[], b"not found");
         return;
@@ -252,23 +343,25 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mutex
     if write_head(&mut stream, status, &extra, length).is_err() {
         return;
     }
-    let _ = match fault {
+    match fault {
         Some(Fault::Truncate(sent)) => {
             let _ = body.send(&mut stream, start, start + sent.min(length));
-            stream.shutdown(Shutdown::Both)
+            stream.close(true);
         }
         Some(Fault::Stall(wait)) => {
             std::thread::sleep(wait);
-            body.send(&mut stream, start, end)
+            let _ = body.send(&mut stream, start, end);
+            stream.close(false);
         }
-        _ => body
-            .send(&mut stream, start, end)
-            .and_then(|()| stream.shutdown(Shutdown::Write)),
-    };
+        _ => {
+            let _ = body.send(&mut stream, start, end);
+            stream.close(false);
+        }
+    }
 }
 
 fn write_head(
-    stream: &mut TcpStream,
+    stream: &mut impl Write,
     status: u16,
     extra: &[(&str, String)],
     length: usize,
@@ -284,12 +377,11 @@ fn write_head(
     stream.write_all(head.as_bytes())
 }
 
-fn respond(stream: &mut TcpStream, status: u16, extra: &[(&str, String)], body: &[u8]) {
+fn respond(stream: &mut impl Connection, status: u16, extra: &[(&str, String)], body: &[u8]) {
     if write_head(stream, status, extra, body.len()).is_ok() {
         let _ = stream.write_all(body);
     }
-    let _ = stream.flush();
-    let _ = stream.shutdown(Shutdown::Write);
+    stream.close(false);
 }
 
 fn reason(status: u16) -> &'static str {

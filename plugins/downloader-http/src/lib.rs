@@ -15,6 +15,7 @@ use proctor_sdk::messages::{DownloadRequest, DownloadResponse};
 use proctor_sdk::{export_plugins, Downloader, Error, PartFile, Progress, Result};
 use serde::Deserialize;
 use ureq::http::{header, StatusCode};
+use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +40,10 @@ pub struct Settings {
     /// Headers sent with every request, e.g. `Authorization`.
     #[serde(default)]
     headers: std::collections::BTreeMap<String, String>,
+    /// A PEM file of the certificate authorities to trust for https,
+    /// instead of the built-in (Mozilla) roots; relative to the configuration.
+    #[serde(default)]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 mod defaults {
@@ -140,9 +145,20 @@ impl Downloader for HttpDownloader {
                 request.destination.display()
             ))
         })?;
+        let tls = match &self.settings.ca_file {
+            Some(file) => {
+                let file = match &request.base_dir {
+                    Some(base_dir) => base_dir.join(file),
+                    None => file.clone(),
+                };
+                Some(trusting(&file)?)
+            }
+            None => None,
+        };
         let mut transfer = Transfer {
             uri: &request.uri,
             part,
+            tls,
             validator: None,
             length: None,
         };
@@ -200,6 +216,8 @@ impl Downloader for HttpDownloader {
 struct Transfer<'a> {
     uri: &'a str,
     part: PartFile,
+    /// Set when `ca_file` replaces the built-in roots.
+    tls: Option<TlsConfig>,
     /// The `ETag` (or `Last-Modified`) of the first answer: resumes must match it.
     validator: Option<String>,
     /// The whole file's length, once an answer said it.
@@ -229,15 +247,19 @@ impl Failure {
 
     fn transport(error: ureq::Error) -> Self {
         use ureq::Error as E;
-        let retry = matches!(
-            error,
-            E::Io(_)
-                | E::Timeout(_)
-                | E::HostNotFound
-                | E::ConnectionFailed
-                | E::Protocol(_)
-                | E::BodyStalled
-        );
+        let retry = match &error {
+            // TLS refusals (an untrusted certificate) come as invalid data:
+            // another attempt meets the same certificate.
+            E::Io(e) => e.kind() != std::io::ErrorKind::InvalidData,
+            _ => matches!(
+                error,
+                E::Timeout(_)
+                    | E::HostNotFound
+                    | E::ConnectionFailed
+                    | E::Protocol(_)
+                    | E::BodyStalled
+            ),
+        };
         Self {
             reason: error.to_string(),
             retry,
@@ -272,12 +294,13 @@ impl HttpDownloader {
                 builder = builder.header(header::IF_RANGE, validator);
             }
         }
-        let mut response = builder
+        let mut config = builder
             .config()
-            .timeout_per_call(Some(self.attempt_timeout.min(remaining)))
-            .build()
-            .call()
-            .map_err(Failure::transport)?;
+            .timeout_per_call(Some(self.attempt_timeout.min(remaining)));
+        if let Some(tls) = &transfer.tls {
+            config = config.tls_config(tls.clone());
+        }
+        let mut response = config.build().call().map_err(Failure::transport)?;
 
         let status = response.status();
         match status {
@@ -357,6 +380,29 @@ impl HttpDownloader {
             _ => Ok(()),
         }
     }
+}
+
+/// TLS trusting only the certificate authorities in a PEM file.
+fn trusting(ca_file: &std::path::Path) -> Result<TlsConfig> {
+    let pem = std::fs::read(ca_file)
+        .map_err(|e| Error::msg(format!("ca_file {}: {e}", ca_file.display())))?;
+    let mut roots = Vec::new();
+    for item in parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(certificate)) => roots.push(certificate),
+            Ok(_) => {}
+            Err(e) => return Err(Error::msg(format!("ca_file {}: {e}", ca_file.display()))),
+        }
+    }
+    if roots.is_empty() {
+        return Err(Error::msg(format!(
+            "ca_file {}: holds no PEM certificate",
+            ca_file.display()
+        )));
+    }
+    Ok(TlsConfig::builder()
+        .root_certs(RootCerts::new_with_certs(&roots))
+        .build())
 }
 
 /// A strong `ETag`, else `Last-Modified`: what `If-Range` may carry.
