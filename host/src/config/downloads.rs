@@ -290,6 +290,67 @@ mod tests {
         assert!(!has_scheme("1x:/a"));
     }
 
+    fn validated(json: &str) -> Result<Downloads> {
+        let file: DownloadsFile = serde_json::from_str(json).unwrap();
+        let at = |location: &str, problem: String| Error::usage(format!("{location}: {problem}"));
+        validate(file, Path::new("/work/item"), &at)
+    }
+
+    #[test]
+    fn destinations_default_by_role() {
+        let downloads = validated(
+            r#"{
+                "payload": { "uri": "https://h/jobs/42/tests.tar.gz", "extract": true },
+                "correlation_payloads": [
+                    { "uri": "https://h/runtime%20v8.zip", "extract": true },
+                    { "uri": "https://h/tool.bin?sig=x" }
+                ],
+                "files": [{ "uri": "store/notes.txt" }]
+            }"#,
+        )
+        .unwrap();
+        let destinations: Vec<&Path> = downloads
+            .items
+            .iter()
+            .map(|d| d.destination.as_path())
+            .collect();
+        assert_eq!(
+            destinations,
+            [
+                Path::new("/work/item/payload"),
+                Path::new("/work/item/correlation/runtime v8"),
+                Path::new("/work/item/correlation/tool.bin"),
+                Path::new("/work/item/notes.txt"),
+            ]
+        );
+        assert_eq!(downloads.items[3].uri, "file:///work/item/store/notes.txt");
+        assert_eq!(downloads.items[1].role, Role::CorrelationPayload);
+        assert_eq!(downloads.parallel, DEFAULT_PARALLEL);
+    }
+
+    #[test]
+    fn downloads_that_cannot_work_are_refused() {
+        let error = |json: &str| validated(json).unwrap_err().to_string();
+        assert_eq!(
+            error(
+                r#"{ "files": [{ "uri": "a.txt" }, { "uri": "b/a.txt", "destination": "a.txt" }] }"#
+            ),
+            "downloads.files[1]: its destination /work/item/a.txt overlaps that of \
+             downloads.files[0] (/work/item/a.txt); give each download its own"
+        );
+        assert!(error(r#"{ "files": [{ "uri": "https://h/" }] }"#)
+            .contains("names no file; give a `destination`"));
+        assert!(
+            error(r#"{ "files": [{ "uri": "x", "destination": "../../etc/x" }] }"#)
+                .contains("is not inside the configuration's directory")
+        );
+        assert!(
+            error(r#"{ "payload": { "uri": "https://h/p.zip", "destination": "." } }"#)
+                .contains("is not inside the configuration's directory")
+        );
+        assert!(error(r#"{ "parallel": 0 }"#).contains("downloads.parallel: must be at least 1"));
+    }
+
     #[test]
     fn archive_names_lose_their_suffix() {
         assert_eq!(archive_stem("tests.tar.gz"), "tests");
