@@ -380,9 +380,12 @@ fn download_settings_are_checked_before_anything_is_fetched() {
         "downloaders.http: downloader `http`: attempts: must be at least 1",
     );
     check(
-        json!({ "downloads": { "payload": { "uri": "https://h/p.zip", "extract": true } },
-                "downloaders": { "http": { "retries": 3 } }, "sources": source }),
-        "unknown field `retries`",
+        json!({ "downloaders": { "http": { "retries": 3 } }, "sources": [{ "runner": "pytest", "path": "." }] }),
+        "downloaders.http: downloader `http`: invalid settings at `retries`: unknown field `retries`",
+    );
+    check(
+        json!({ "downloaders": { "ftp": {} }, "sources": [{ "runner": "pytest", "path": "." }] }),
+        "downloaders.ftp: no downloader plugin named `ftp`; looked in: ",
     );
     check(
         json!({ "downloads": { "payload": { "uri": "https://h/p.zip", "destination": "../outside" } },

@@ -77,12 +77,23 @@ impl Fetcher {
         let at = |location: &str, message: String| {
             Error::usage(format!("{}: {location}: {message}", config.file.display()))
         };
-        for name in config.downloaders.keys() {
-            catalog
+        let create = |name: &str, location: &str| -> Result<Downloader> {
+            let (library, _) = catalog
                 .find(PluginKind::Downloader, name)
+                .map_err(|e| at(location, e.to_string()))?;
+            let settings = config.downloaders.get(name).cloned().unwrap_or_default();
+            let plugin = plugins::create(library, name, &settings)
                 .map_err(|e| at(&format!("downloaders.{name}"), e.to_string()))?;
-        }
+            Ok(Downloader {
+                name: name.to_owned(),
+                plugin,
+            })
+        };
+        // Every configured block is checked, whether a download uses it or not.
         let mut created: BTreeMap<String, Downloader> = BTreeMap::new();
+        for name in config.downloaders.keys() {
+            created.insert(name.clone(), create(name, &format!("downloaders.{name}"))?);
+        }
         let mut downloads = Vec::new();
         for download in &config.downloads.items {
             let name = match &download.downloader {
@@ -93,15 +104,8 @@ impl Fetcher {
             let downloader = match created.get(&name) {
                 Some(downloader) => downloader.clone(),
                 None => {
-                    let location = format!("{}.downloader", download.location);
-                    let (library, _) = catalog
-                        .find(PluginKind::Downloader, &name)
-                        .map_err(|e| at(&location, e.to_string()))?;
-                    let settings = config.downloaders.get(&name).cloned().unwrap_or_default();
-                    let plugin = plugins::create(library, &name, &settings)
-                        .map_err(|e| at(&format!("downloaders.{name}"), e.to_string()))?;
-                    let downloader = Downloader { name, plugin };
-                    created.insert(downloader.name.clone(), downloader.clone());
+                    let downloader = create(&name, &format!("{}.downloader", download.location))?;
+                    created.insert(name, downloader.clone());
                     downloader
                 }
             };
