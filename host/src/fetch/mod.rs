@@ -245,36 +245,10 @@ fn fetch_one(
         bar.update(done, total);
         true
     });
-    let result = response
-        .map_err(|e| e.to_string())
-        .and_then(|response| {
-            let staged = std::fs::metadata(&staging).map_err(|e| {
-                format!(
-                    "{} reported success but left no file at {}: {e}",
-                    plugin.label(),
-                    staging.display()
-                )
-            })?;
-            if let Some(expected) = &download.sha256 {
-                let actual = sha256_of(&staging)?;
-                if &actual != expected {
-                    return Err(format!(
-                        "{}: SHA-256 mismatch: the configuration expects {expected}, the download has {actual}",
-                        download.uri
-                    ));
-                }
-            }
-            let unpacked = match download.extract {
-                true => Some(unpack_into_place(&staging, destination).map_err(|e| {
-                    format!("{}: cannot unpack: {e}", download.uri)
-                })?),
-                false => {
-                    replace(&staging, destination)?;
-                    None
-                }
-            };
-            Ok((response, staged.len(), unpacked))
-        });
+    let result = response.map_err(|e| e.to_string()).and_then(|response| {
+        let (bytes, unpacked) = verify_and_place(download, plugin, &staging)?;
+        Ok((response, bytes, unpacked))
+    });
     let _ = std::fs::remove_file(&staging);
     match result {
         Ok((response, bytes, unpacked)) => {
@@ -306,6 +280,42 @@ fn fetch_one(
             Err(error)
         }
     }
+}
+
+/// Checks what the plugin left at `staging` and moves it, unpacked when
+/// asked, to the download's destination. Answers the bytes downloaded.
+fn verify_and_place(
+    download: &Download,
+    plugin: &DownloaderPlugin,
+    staging: &Path,
+) -> std::result::Result<(u64, Option<Unpacked>), String> {
+    let staged = std::fs::metadata(staging).map_err(|e| {
+        format!(
+            "{} reported success but left no file at {}: {e}",
+            plugin.label(),
+            staging.display()
+        )
+    })?;
+    if let Some(expected) = &download.sha256 {
+        let actual = sha256_of(staging)?;
+        if &actual != expected {
+            return Err(format!(
+                "{}: SHA-256 mismatch: the configuration expects {expected}, the download has {actual}",
+                download.uri
+            ));
+        }
+    }
+    let unpacked = match download.extract {
+        true => Some(
+            unpack_into_place(staging, &download.destination)
+                .map_err(|e| format!("{}: cannot unpack: {e}", download.uri))?,
+        ),
+        false => {
+            replace(staging, &download.destination)?;
+            None
+        }
+    };
+    Ok((staged.len(), unpacked))
 }
 
 /// The stamp of a pinned download whose destination still holds it.
