@@ -41,8 +41,8 @@ pub struct Settings {
     /// without it.
     command: Vec<String>,
     /// Globs of the results files to read, relative to the working
-    /// directory, placeholders as in `command`. Files older than the process
-    /// are left from an earlier run and ignored.
+    /// directory, placeholders as in `command`. Files last written more than
+    /// a second before the process started are from an earlier run: ignored.
     #[serde(default)]
     results: Vec<String>,
     /// The working directory, relative to the configuration. Default: the
@@ -58,6 +58,9 @@ pub struct Settings {
     #[serde(default)]
     filter: Option<FilterTemplate>,
 }
+
+/// How much older than the process a results file may look and still count.
+const MTIME_SLACK: Duration = Duration::from_secs(1);
 
 pub struct CommandRunner {
     settings: Settings,
@@ -83,16 +86,16 @@ impl CommandRunner {
 
     /// The results files the process left, found by `globs`.
     fn results_files(&self, request: &CollectRequest, globs: &[String]) -> Result<Vec<PathBuf>> {
-        let since = self
+        let planned = self
             .planned
             .lock()
             .expect("never poisoned: no panic holds it")
             .remove(&request.artifacts_dir)
-            .unwrap_or_else(|| {
-                SystemTime::now()
-                    - Duration::from_millis(request.duration_ms)
-                    - Duration::from_secs(1)
-            });
+            .unwrap_or_else(|| SystemTime::now() - Duration::from_millis(request.duration_ms));
+        // File times come from a coarser clock than `SystemTime::now` (a
+        // kernel tick behind, or whole seconds on some file systems): a file
+        // written just after the plan can carry an earlier time.
+        let since = planned - MTIME_SLACK;
         let cwd = self.cwd(&request.source);
         let mut files = Vec::new();
         for pattern in globs {
