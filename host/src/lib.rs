@@ -4,6 +4,7 @@
 //! [`report`] writes what remains.
 
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod error;
 pub mod fetch;

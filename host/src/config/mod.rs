@@ -52,6 +52,9 @@ struct ConfigFile {
     /// Settings blocks of downloader plugins, by plugin name.
     #[serde(default)]
     downloaders: std::collections::BTreeMap<String, Value>,
+    /// The collector plugins to run, by name, with their settings blocks.
+    #[serde(default)]
+    collectors: std::collections::BTreeMap<String, Value>,
     sources: Vec<SourceFile>,
 }
 
@@ -124,6 +127,8 @@ pub struct Config {
     pub downloads: Downloads,
     /// Settings blocks of downloader plugins, by plugin name.
     pub downloaders: std::collections::BTreeMap<String, Value>,
+    /// The collector plugins to run, by name, with their settings blocks.
+    pub collectors: std::collections::BTreeMap<String, Value>,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -315,6 +320,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         skip: parsed.skip,
         downloads,
         downloaders: parsed.downloaders,
+        collectors: parsed.collectors,
         base_dir,
         file,
         sources,

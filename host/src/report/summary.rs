@@ -157,6 +157,10 @@ pub struct RunSummary {
     pub filtered_out: usize,
     /// What was fetched before discovery.
     pub downloads: Vec<crate::fetch::DownloadRecord>,
+    /// The collectors that ran, and whether one was switched off.
+    pub collectors: Vec<crate::collect::CollectorRecord>,
+    /// What the collectors handed back.
+    pub attachments: Vec<crate::collect::AttachmentRecord>,
     pub sources: Vec<SourceRecord>,
     /// Infrastructure errors: what broke other than the tests.
     pub errors: Vec<String>,

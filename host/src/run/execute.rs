@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use proctor_plugin_api::messages::*;
 
 use super::PreparedSource;
+use crate::collect::Collectors;
 use crate::process::{Event, Lines, Output, Supervised};
 use crate::report::{AttemptRecord, Journal, JournalEvent, ResultsDir};
 
@@ -16,14 +17,24 @@ use crate::report::{AttemptRecord, Journal, JournalEvent, ResultsDir};
 pub struct Context {
     pub results: Arc<ResultsDir>,
     pub journal: Arc<Journal>,
+    pub collectors: Arc<Collectors>,
+    /// By source: the variables collectors asked for in its test processes.
+    environments: HashMap<String, std::collections::BTreeMap<String, String>>,
     next_process: AtomicU64,
 }
 
 impl Context {
-    pub fn new(results: Arc<ResultsDir>, journal: Arc<Journal>) -> Self {
+    pub fn new(
+        results: Arc<ResultsDir>,
+        journal: Arc<Journal>,
+        collectors: Arc<Collectors>,
+        environments: HashMap<String, std::collections::BTreeMap<String, String>>,
+    ) -> Self {
         Self {
             results,
             journal,
+            collectors,
+            environments,
             next_process: AtomicU64::new(1),
         }
     }
@@ -197,7 +208,19 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
     let mut execution = Execution::new(&job, cx);
     let (finished, unrun, error) = match execution.run().await {
         Ok(ended) => {
+            let pid = ended.pid;
             let (finished, unrun) = execution.attribute(ended);
+            // Tests the live output did not see end are known to end now.
+            for test in &finished {
+                if !execution.tracker.finished.contains_key(&test.test.id) {
+                    execution.record_finished(&test.test.id, test.record.outcome);
+                }
+            }
+            cx.collectors.notify(LifecycleEvent::AttemptFinished {
+                source: execution.source_name().to_owned(),
+                pid,
+                attempt: job.attempt,
+            });
             (finished, unrun, execution.collect_error.take())
         }
         Err(error) => {
@@ -298,7 +321,14 @@ impl<'a> Execution<'a> {
             .map_err(|e| format!("planning task failed: {e}"))?
             .map_err(|e| e.to_string())?;
         let mut command = plan.command;
-        for (key, value) in &source.config.env {
+        // The runner's variables first, then the configuration's, then the collectors'.
+        let collected = self.cx.environments.get(self.source_name());
+        for (key, value) in source
+            .config
+            .env
+            .iter()
+            .chain(collected.into_iter().flatten())
+        {
             command
                 .env
                 .entry(key.clone())
@@ -322,6 +352,12 @@ impl<'a> Execution<'a> {
             attempt: self.job.attempt,
             tests: &ids,
         });
+        self.cx.collectors.notify(LifecycleEvent::ProcessLaunched {
+            source: self.source_name().to_owned(),
+            pid: process.pid(),
+            tests: ids.iter().map(|id| id.to_string()).collect(),
+            attempt: self.job.attempt,
+        });
         if let [test] = self.job.tests.as_slice() {
             if !self.live() && !self.expanding {
                 self.record_started(&test.id);
@@ -344,12 +380,20 @@ impl<'a> Execution<'a> {
                 Event::Exited(_) => break,
                 Event::Deadline => {
                     let (_, reason) = deadline.expect("a deadline passed");
+                    let tree = process.tree();
                     self.cx.journal.record(&JournalEvent::HangDetected {
                         source: self.source_name(),
                         pid: process.pid(),
-                        process_tree: &process.tree(),
+                        process_tree: &tree,
                         reason: &reason.to_string(),
                     });
+                    // Collectors look at the hung tree while it is still alive.
+                    let event = LifecycleEvent::HangDetected {
+                        source: self.source_name().to_owned(),
+                        pid: process.pid(),
+                        process_tree: tree,
+                    };
+                    self.cx.collectors.ask(event).await;
                     process.kill().await.map_err(|e| e.to_string())?;
                     hang = Some(reason);
                     break;
@@ -363,6 +407,13 @@ impl<'a> Execution<'a> {
         let pid = process.pid();
         let (exit, duration) = process.finish().await.map_err(|e| e.to_string())?;
         tracing::debug!(pid, %exit, ?duration, "process finished");
+        if let (Some(signal), None) = (exit.signal, &hang) {
+            self.cx.collectors.notify(LifecycleEvent::ProcessCrashed {
+                source: self.source_name().to_owned(),
+                pid,
+                signal: Some(signal),
+            });
+        }
 
         let request = CollectRequest {
             source: source.info.clone(),
@@ -409,6 +460,20 @@ impl<'a> Execution<'a> {
             source: self.source_name(),
             test: id,
             attempt: self.job.attempt,
+        });
+        self.cx.collectors.notify(LifecycleEvent::TestStarted {
+            source: self.source_name().to_owned(),
+            test: id.to_owned(),
+            attempt: self.job.attempt,
+        });
+    }
+
+    fn record_finished(&self, id: &str, outcome: Outcome) {
+        self.cx.collectors.notify(LifecycleEvent::TestFinished {
+            source: self.source_name().to_owned(),
+            test: id.to_owned(),
+            attempt: self.job.attempt,
+            outcome,
         });
     }
 
@@ -465,6 +530,7 @@ impl<'a> Execution<'a> {
                 ..
             } => {
                 self.discover(|| TestCase::new(&id));
+                self.record_finished(&id, outcome);
                 self.tracker.finish(id, outcome, message, now);
             }
             LiveEvent::Discovered { test, .. } => self.discover(|| test),

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use proctor_plugin_api::messages::{
-    DiscoveryOffer, ExecutionMode, PluginKind, RunnerCapabilities, SourceInfo, TestCase,
+    DiscoveryOffer, ExecutionMode, LifecycleEvent, PluginKind, RunnerCapabilities, SourceInfo,
+    TestCase,
 };
 
+use crate::collect::{self, Collectors};
 use crate::config::{self, Config, SourceConfig};
 use crate::error::{Error, Result};
 use crate::fetch::{DownloadRecord, Fetcher};
@@ -44,6 +46,7 @@ pub struct Session {
     pub catalog: Catalog,
     pub sources: Vec<Arc<PreparedSource>>,
     pub fetcher: Fetcher,
+    pub collectors: collect::Prepared,
 }
 
 impl Session {
@@ -102,11 +105,13 @@ impl Session {
             }));
         }
         let fetcher = Fetcher::prepare(&config, &catalog)?;
+        let collectors = collect::Prepared::prepare(&config, &catalog)?;
         Ok(Self {
             config,
             catalog,
             sources,
             fetcher,
+            collectors,
         })
     }
 
@@ -176,7 +181,7 @@ fn results_root(options: &RunOptions, config: &Config) -> PathBuf {
 
 /// Runs every selected test of every source and writes the reports.
 pub async fn run(
-    session: Session,
+    mut session: Session,
     options: RunOptions,
     console: Arc<Console>,
 ) -> Result<RunSummary> {
@@ -201,6 +206,16 @@ pub async fn run(
             .collect(),
     });
 
+    let collectors = Arc::new(Collectors::start(
+        std::mem::take(&mut session.collectors),
+        results.root(),
+        console.clone(),
+    ));
+    collectors
+        .ask(LifecycleEvent::SessionStarted {
+            results_dir: results.root().to_path_buf(),
+        })
+        .await;
     let (downloads, mut errors) = tokio::task::block_in_place(|| session.fetch(&console))?;
     for download in &downloads {
         journal.record(&JournalEvent::Downloaded(download));
@@ -257,7 +272,21 @@ pub async fn run(
         source_records.push(record);
     }
 
-    let context = Arc::new(execute::Context::new(results.clone(), journal.clone()));
+    // Collectors hear of a source before its first process starts, and may
+    // ask for variables in its processes' environment.
+    let mut environments = std::collections::HashMap::new();
+    for (source, _) in &to_run {
+        let event = LifecycleEvent::SourceStarted {
+            source: source.info.clone(),
+        };
+        environments.insert(source.config.name.clone(), collectors.ask(event).await);
+    }
+    let context = Arc::new(execute::Context::new(
+        results.clone(),
+        journal.clone(),
+        collectors.clone(),
+        environments,
+    ));
     let scheduled = schedule::Scheduler::new(
         context,
         options.jobs,
@@ -269,6 +298,7 @@ pub async fn run(
     .await?;
     let mut records = scheduled.records;
     errors.extend(scheduled.errors);
+    let collected = collectors.finish().await;
     // Expanding cases are known by their tests only now.
     for source in &mut source_records {
         source.tests = records.iter().filter(|t| t.source == source.name).count();
@@ -300,6 +330,8 @@ pub async fn run(
         counts,
         filtered_out: scheduled.filtered_out,
         downloads,
+        collectors: collected.collectors,
+        attachments: collected.attachments,
         sources: source_records,
         errors,
         retries: scheduled.retries,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use proctor_plugin_api::messages::{ExecutionMode, Outcome, TestCase};
+use proctor_plugin_api::messages::{ExecutionMode, LifecycleEvent, Outcome, TestCase};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -88,7 +88,7 @@ impl<'a> Scheduler<'a> {
             self.unsettled.insert(name.clone(), 0);
             let tests = self.admit(&source, selection);
             if tests.is_empty() {
-                self.console.source_finished(&name);
+                self.source_finished(&name);
             } else {
                 self.submit_tests(&source, tests, 1);
             }
@@ -389,7 +389,14 @@ impl<'a> Scheduler<'a> {
             .expect("every source is counted");
         *left -= 1;
         if *left == 0 {
-            self.console.source_finished(source);
+            self.source_finished(source);
         }
+    }
+
+    fn source_finished(&self, source: &str) {
+        self.console.source_finished(source);
+        self.cx.collectors.notify(LifecycleEvent::SourceFinished {
+            source: source.to_owned(),
+        });
     }
 }

@@ -1,0 +1,145 @@
+//! Collector plugins in a run: they hear the run's lifecycle events, put
+//! variables in test processes' environment, hand back attachments, and a
+//! collector that panics is switched off while the run goes on.
+
+use std::path::Path;
+
+use proctor_e2e::*;
+use serde_json::json;
+
+/// A directory holding the example collector and the panicking fixture.
+fn plugin_dir(scratch: &Path) -> std::path::PathBuf {
+    let slowest = fixture_plugin_dir(
+        &repo_root().join("examples/slowest-tests-collector/Cargo.toml"),
+        "slowest_tests_collector",
+        scratch,
+    );
+    let panicking = fixture_plugin_dir(
+        &fixtures().join("panicking-plugin/Cargo.toml"),
+        "panicking_runner",
+        scratch,
+    );
+    for entry in std::fs::read_dir(panicking).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), slowest.join(entry.file_name())).unwrap();
+    }
+    slowest
+}
+
+/// A `command` source whose one test is named after a variable a collector set.
+fn source() -> serde_json::Value {
+    json!({
+        "name": "env", "runner": "command", "path": ".",
+        "settings": {
+            "command": ["sh", "-c",
+                "echo \"<testsuite name='s'><testcase name='saw-$SLOWEST_TESTS_SOURCE'/></testsuite>\" > {results_dir}/r.xml"],
+            "id": "{name}"
+        }
+    })
+}
+
+#[test]
+fn collectors_set_the_environment_and_hand_back_attachments() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = plugin_dir(scratch.path());
+    let work = scratch.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let config = json!({
+        "collectors": { "slowest-tests": { "count": 3 } },
+        "sources": [
+            source(),
+            { "name": "py", "runner": "pytest", "path": fixtures().join("pytest-suite") }
+        ]
+    });
+    let path = write_config(&work, &config);
+    let output = proctor(
+        &work,
+        &[
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+            "run",
+            path.to_str().unwrap(),
+        ],
+    );
+    let summary = read_json(&work.join("results/summary.json"));
+    assert!(output.status.code().is_some(), "{}", stderr(&output));
+
+    // The variable asked for at the source's start reached its process.
+    test_record(&summary, "env", "saw-env");
+
+    let attachment = &summary["attachments"][0];
+    assert_eq!(attachment["collector"], "slowest-tests");
+    assert_eq!(attachment["kind"], "urn:example:slowest-tests:text:1");
+    assert_eq!(attachment["owner"], "run");
+    assert_eq!(attachment["path"], "slowest-tests.txt");
+    let text = std::fs::read_to_string(work.join("results/slowest-tests.txt")).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.contains("(attempt 1)"), "{text}");
+
+    let collector = &summary["collectors"][0];
+    assert_eq!(collector["name"], "slowest-tests");
+    assert!(collector["error"].is_null());
+    assert!(collector["events"].as_u64().unwrap() > 10, "{collector}");
+}
+
+#[test]
+fn a_collector_that_panics_is_switched_off_and_the_run_goes_on() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = plugin_dir(scratch.path());
+    let work = scratch.path().join("work");
+    std::fs::create_dir_all(work.join("suite")).unwrap();
+    // pytest reports each test's start as it happens.
+    std::fs::write(
+        work.join("suite/test_three.py"),
+        "def test_a():\n    pass\ndef test_b():\n    pass\ndef test_c():\n    pass\n",
+    )
+    .unwrap();
+    let config = json!({
+        "collectors": { "panicky-collector": {}, "slowest-tests": {} },
+        "sources": [{ "name": "py", "runner": "pytest", "path": "suite" }]
+    });
+    let path = write_config(&work, &config);
+    let plugin_dir = plugins.to_str().unwrap();
+    let output = proctor(
+        &work,
+        &["--plugin-dir", plugin_dir, "run", path.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary = read_json(&work.join("results/summary.json"));
+    assert_eq!(summary["counts"]["passed"], 3);
+    let panicky = &summary["collectors"][0];
+    assert_eq!(panicky["name"], "panicky-collector");
+    let error = panicky["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(
+            "collector `panicky-collector` failed in on_event: \
+             plugin panicked: collector exploded at test_three.py::test_"
+        ),
+        "{summary:#}"
+    );
+    assert!(
+        error.ends_with("(at test_started); switched off"),
+        "{error}"
+    );
+    assert!(stderr(&output).contains("WARN collector `panicky-collector`"));
+    // The other collector saw the whole run.
+    assert!(summary["collectors"][1]["error"].is_null());
+    let text = std::fs::read_to_string(work.join("results/slowest-tests.txt")).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+}
+
+#[test]
+fn an_unknown_collector_is_a_configuration_error() {
+    let work = tempfile::tempdir().unwrap();
+    let config = json!({ "collectors": { "blame-o-matic": {} }, "sources": [source()] });
+    let path = write_config(work.path(), &config);
+    let output = proctor(work.path(), &["run", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(
+            "collectors.blame-o-matic: no collector plugin named `blame-o-matic`; looked in: "
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
