@@ -143,3 +143,92 @@ fn an_unknown_collector_is_a_configuration_error() {
         stderr(&output)
     );
 }
+
+fn pytest_file(file: &str, state: &Path) -> serde_json::Value {
+    json!({
+        "name": "py",
+        "runner": "pytest",
+        "path": fixtures().join("pytest-suite").join(file),
+        "env": { "FIXTURE_STATE": state },
+    })
+}
+
+/// The blame attachments of a summary, with each file's content.
+fn blames(
+    summary: &serde_json::Value,
+    results: &Path,
+) -> Vec<(serde_json::Value, serde_json::Value)> {
+    summary["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["collector"] == "blame")
+        .map(|a| {
+            (
+                a.clone(),
+                read_json(&results.join(a["path"].as_str().unwrap())),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn blame_names_the_test_each_crashed_process_was_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "collectors": { "blame": {} },
+        "sources": [pytest_file("test_crash.py", &dir.path().join("state"))],
+    });
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
+    assert_eq!(code, Some(1));
+    let blames = blames(&summary, &dir.path().join("results"));
+    let crashed: Vec<(&str, i64)> = blames
+        .iter()
+        .map(|(a, report)| {
+            assert_eq!(a["kind"], "proctor://collector/blame/1");
+            assert_eq!(a["owner"], "attempt");
+            assert_eq!(report["ended"], "crashed");
+            (
+                a["test"].as_str().unwrap(),
+                report["signal"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        crashed,
+        [
+            ("test_crash.py::test_2_segfault", 11),
+            ("test_crash.py::test_4_abort", 6)
+        ]
+    );
+    // The first process ran a test before the one that crashed it.
+    let sequence = &blames[0].1["sequence"];
+    assert_eq!(sequence[0]["test"], "test_crash.py::test_1_before_crash");
+    assert_eq!(sequence[0]["outcome"], "passed");
+}
+
+#[test]
+fn blame_records_a_hung_process_tree_before_it_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = json!({
+        "timeout_seconds": 3,
+        "collectors": { "blame": {} },
+        "sources": [pytest_file("test_hang.py", &dir.path().join("state"))],
+    });
+    config["sources"][0]["inactivity_timeout_seconds"] = json!(60);
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
+    assert_eq!(code, Some(1));
+    let blames = blames(&summary, &dir.path().join("results"));
+    let (attachment, report) = &blames[0];
+    assert_eq!(
+        attachment["test"],
+        "test_hang.py::test_1_hangs_with_a_stubborn_grandchild"
+    );
+    assert_eq!(report["ended"], "hung");
+    // The tree as it was before the kill: the test process and what it started.
+    assert!(
+        report["process_tree"].as_array().unwrap().len() >= 2,
+        "{report}"
+    );
+    assert_eq!(blames.len(), 1, "{blames:?}");
+}

@@ -598,12 +598,18 @@ pub enum LifecycleEvent {
         source: String,
         test: String,
         attempt: u32,
+        /// Since 1.4: the process running it.
+        #[serde(default)]
+        pid: Option<u32>,
     },
     TestFinished {
         source: String,
         test: String,
         attempt: u32,
         outcome: Outcome,
+        /// Since 1.4: the process that ran it.
+        #[serde(default)]
+        pid: Option<u32>,
     },
     /// Sent before the host kills a hung process tree.
     HangDetected {
@@ -611,6 +617,8 @@ pub enum LifecycleEvent {
         pid: u32,
         process_tree: Vec<u32>,
     },
+    /// A process ended before its tests did: by a signal, or by exiting
+    /// while a test ran. Sent before the tests' outcomes are.
     ProcessCrashed {
         source: String,
         pid: u32,

@@ -68,10 +68,12 @@ impl Collector for SlowestTests {
                     .environment
                     .insert("SLOWEST_TESTS_SOURCE".into(), source.name);
             }
+            // Events gain fields in minor versions: match them with `..`.
             LifecycleEvent::TestStarted {
                 source,
                 test,
                 attempt,
+                ..
             } => {
                 state
                     .running

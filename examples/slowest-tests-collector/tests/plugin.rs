@@ -12,6 +12,7 @@ fn started(test: &str) -> LifecycleEvent {
         source: "unit".into(),
         test: test.into(),
         attempt: 1,
+        pid: Some(4242),
     }
 }
 
@@ -21,6 +22,7 @@ fn finished(test: &str) -> LifecycleEvent {
         test: test.into(),
         attempt: 1,
         outcome: Outcome::Passed,
+        pid: Some(4242),
     }
 }
 

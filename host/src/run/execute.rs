@@ -208,8 +208,18 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
     let mut execution = Execution::new(&job, cx);
     let (finished, unrun, error) = match execution.run().await {
         Ok(ended) => {
-            let pid = ended.pid;
+            let (pid, signal, hung) = (ended.pid, ended.exit.signal, ended.hang.is_some());
             let (finished, unrun) = execution.attribute(ended);
+            let crashed = finished
+                .iter()
+                .any(|t| t.record.outcome == Outcome::Crashed);
+            if !hung && (signal.is_some() || crashed) {
+                cx.collectors.notify(LifecycleEvent::ProcessCrashed {
+                    source: execution.source_name().to_owned(),
+                    pid,
+                    signal,
+                });
+            }
             // Tests the live output did not see end are known to end now.
             for test in &finished {
                 if !execution.tracker.finished.contains_key(&test.test.id) {
@@ -268,6 +278,8 @@ struct Execution<'a> {
     tracker: Tracker,
     /// When the process started (RFC 3339).
     launched_at: String,
+    /// The process, once launched.
+    pid: Option<u32>,
     collect_error: Option<String>,
 }
 
@@ -293,6 +305,7 @@ impl<'a> Execution<'a> {
             dir,
             tracker: Tracker::new(),
             launched_at: now(),
+            pid: None,
             collect_error: None,
         }
     }
@@ -345,6 +358,7 @@ impl<'a> Execution<'a> {
             Supervised::spawn(&command, &stdout, &stderr, output).map_err(|e| e.to_string())?;
         self.tracker = Tracker::new();
         self.launched_at = now();
+        self.pid = Some(process.pid());
         let ids: Vec<&str> = self.job.tests.iter().map(|t| t.id.as_str()).collect();
         self.cx.journal.record(&JournalEvent::ProcessLaunched {
             source: self.source_name(),
@@ -407,13 +421,6 @@ impl<'a> Execution<'a> {
         let pid = process.pid();
         let (exit, duration) = process.finish().await.map_err(|e| e.to_string())?;
         tracing::debug!(pid, %exit, ?duration, "process finished");
-        if let (Some(signal), None) = (exit.signal, &hang) {
-            self.cx.collectors.notify(LifecycleEvent::ProcessCrashed {
-                source: self.source_name().to_owned(),
-                pid,
-                signal: Some(signal),
-            });
-        }
 
         let request = CollectRequest {
             source: source.info.clone(),
@@ -465,6 +472,7 @@ impl<'a> Execution<'a> {
             source: self.source_name().to_owned(),
             test: id.to_owned(),
             attempt: self.job.attempt,
+            pid: self.pid,
         });
     }
 
@@ -474,6 +482,7 @@ impl<'a> Execution<'a> {
             test: id.to_owned(),
             attempt: self.job.attempt,
             outcome,
+            pid: self.pid,
         });
     }
 
