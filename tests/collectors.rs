@@ -232,3 +232,104 @@ fn blame_records_a_hung_process_tree_before_it_is_killed() {
     );
     assert_eq!(blames.len(), 1, "{blames:?}");
 }
+
+/// A `command` source that takes `seconds` and passes one test.
+fn sleeping_source(name: &str, seconds: f64) -> serde_json::Value {
+    json!({
+        "name": name, "runner": "command", "path": ".",
+        "settings": {
+            "command": ["sh", "-c", format!(
+                "sleep {seconds}; echo \"<testsuite name='s'><testcase name='t'/></testsuite>\" > $PROCTOR_RESULTS_DIR/r.xml"
+            )],
+            "id": "{name}"
+        }
+    })
+}
+
+#[test]
+fn coverage_merges_while_the_slowest_source_still_runs() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = fixture_plugin_dir(
+        &fixtures().join("lcov-collector/Cargo.toml"),
+        "lcov_collector",
+        scratch.path(),
+    );
+    let work = scratch.path().join("work");
+    let tracefiles = work.join("tracefiles");
+    std::fs::create_dir_all(&tracefiles).unwrap();
+    for (source, hits) in [("quick", 1), ("medium", 2), ("slow", 4)] {
+        let text = format!(
+            "TN:\nSF:/src/shared.c\nDA:1,{hits}\nDA:2,0\nLF:2\nLH:1\nend_of_record\n\
+             SF:/src/{source}.c\nDA:7,{hits}\nLF:1\nLH:1\nend_of_record\n"
+        );
+        std::fs::write(tracefiles.join(format!("{source}.info")), text).unwrap();
+    }
+    let config = json!({
+        "collectors": { "lcov-fixture": { "tracefiles": tracefiles } },
+        "attachment_processors": { "lcov-merge": {} },
+        "sources": [
+            sleeping_source("quick", 0.1),
+            sleeping_source("medium", 0.3),
+            sleeping_source("slow", 2.0),
+        ]
+    });
+    let path = write_config(&work, &config);
+    let plugin_dir = plugins.to_str().unwrap();
+    let output = proctor(
+        &work,
+        &[
+            "--plugin-dir",
+            plugin_dir,
+            "run",
+            path.to_str().unwrap(),
+            "-j",
+            "3",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary = read_json(&work.join("results/summary.json"));
+
+    // One attachment is left: the merge of all three.
+    let attachments = summary["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1, "{summary:#}");
+    assert_eq!(attachments[0]["collector"], "lcov-merge");
+    let merged = std::fs::read_to_string(
+        work.join("results")
+            .join(attachments[0]["path"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert!(
+        merged.contains("SF:/src/shared.c\nFNF:0\nFNH:0\nDA:1,7\nDA:2,0\nLF:2\nLH:1\n"),
+        "{merged}"
+    );
+    for source in ["quick", "medium", "slow"] {
+        assert!(
+            merged.contains(&format!("SF:/src/{source}.c\n")),
+            "{merged}"
+        );
+    }
+
+    // The first merge ran while `slow` still did; the final one after it.
+    let timeline = &summary["timeline"];
+    let finished = |name: &str| {
+        timeline["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["source"] == name)
+            .unwrap()["finished_ms"]
+            .as_u64()
+            .unwrap()
+    };
+    let merges = timeline["merges"].as_array().unwrap();
+    assert_eq!(merges.len(), 2, "{timeline:#}");
+    assert_eq!(merges[0]["final"], false);
+    assert_eq!(merges[0]["inputs"], 2);
+    assert!(
+        merges[0]["finished_ms"].as_u64().unwrap() < finished("slow"),
+        "{timeline:#}"
+    );
+    assert_eq!(merges[1]["final"], true);
+    assert_eq!(merges[1]["inputs"], 2, "the merge so far and slow's");
+    assert!(merges[1]["started_ms"].as_u64().unwrap() >= finished("slow"));
+}

@@ -8,11 +8,17 @@
 //! on: a source's environment before its processes start, and a hang before
 //! the process tree is killed, so that a collector can look at it alive.
 
+mod processing;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
+
+pub use processing::MergeRecord;
+use processing::{Held, Processing, Processor};
 
 use proctor_plugin_api::messages::{Attachment, LifecycleEvent, Owner, PluginKind};
 use serde::Serialize;
@@ -23,31 +29,54 @@ use crate::error::{Error, Result};
 use crate::plugins::{self, Catalog, CollectorPlugin};
 use crate::report::Console;
 
-/// The configured collectors, created and checked before the run.
+/// The configured collectors and attachment processors, created and
+/// checked before the run.
 #[derive(Default)]
 pub struct Prepared {
     plugins: Vec<(String, CollectorPlugin)>,
+    processors: Vec<Processor>,
 }
 
 impl Prepared {
-    /// Creates every collector the configuration names, with its settings.
+    /// Creates every collector and processor the configuration names.
     pub fn prepare(config: &Config, catalog: &Catalog) -> Result<Self> {
+        let located = |key: &str, name: &str, e: Error| {
+            let message = format!("{}: {key}.{name}: {e}", config.file.display());
+            match e {
+                Error::Usage(_) => Error::usage(message),
+                Error::Infrastructure(_) => Error::infrastructure(message),
+            }
+        };
         let mut plugins = Vec::new();
         for (name, settings) in &config.collectors {
-            let at = |e: Error| {
-                let message = format!("{}: collectors.{name}: {e}", config.file.display());
-                match e {
-                    Error::Usage(_) => Error::usage(message),
-                    Error::Infrastructure(_) => Error::infrastructure(message),
-                }
-            };
+            let at = |e| located("collectors", name, e);
             let (library, _) = catalog.find(PluginKind::Collector, name).map_err(at)?;
-            plugins.push((
-                name.clone(),
-                plugins::create(library, name, settings).map_err(at)?,
-            ));
+            let plugin = plugins::create(library, name, settings).map_err(at)?;
+            plugins.push((name.clone(), plugin));
         }
-        Ok(Self { plugins })
+        let mut processors = Vec::new();
+        for (name, settings) in &config.attachment_processors {
+            let at = |e| located("attachment_processors", name, e);
+            let (library, manifest) = catalog
+                .find(PluginKind::AttachmentProcessor, name)
+                .map_err(at)?;
+            let kinds = manifest.capabilities["kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect();
+            processors.push(Processor {
+                name: name.clone(),
+                plugin: plugins::create(library, name, settings).map_err(at)?,
+                kinds,
+                incremental: manifest.capabilities["incremental"] == true,
+            });
+        }
+        Ok(Self {
+            plugins,
+            processors,
+        })
     }
 }
 
@@ -73,11 +102,30 @@ pub struct CollectorRecord {
     pub error: Option<String>,
 }
 
-/// What the collectors produced over the run.
+/// When a source ran, as the collectors heard of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSpan {
+    pub source: String,
+    /// Since the run started.
+    pub started_ms: u64,
+    pub finished_ms: Option<u64>,
+}
+
+/// When sources ran and when processors merged their attachments.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timeline {
+    pub sources: Vec<SourceSpan>,
+    pub merges: Vec<MergeRecord>,
+}
+
+/// What the collectors and processors produced over the run.
 #[derive(Debug, Default, Serialize)]
 pub struct Collected {
     pub collectors: Vec<CollectorRecord>,
+    /// The attachments at the run's end: processors' outputs in place of
+    /// the inputs they took.
     pub attachments: Vec<AttachmentRecord>,
+    pub timeline: Timeline,
 }
 
 type Environment = BTreeMap<String, String>;
@@ -91,8 +139,11 @@ struct Dispatch {
 
 /// The running collectors.
 pub struct Collectors {
-    /// `None` without collectors: then every event costs nothing.
-    sender: Option<mpsc::Sender<Dispatch>>,
+    sender: mpsc::Sender<Dispatch>,
+    /// Whether any collector runs. Without one, only the events the
+    /// timeline needs go to the thread, so a run without collectors pays
+    /// nothing per test.
+    listening: bool,
     worker: Mutex<Option<JoinHandle<Collected>>>,
 }
 
@@ -100,28 +151,45 @@ impl Collectors {
     /// Starts the thread that calls `prepared`'s collectors; attachment paths
     /// are recorded relative to `results_dir`.
     pub fn start(prepared: Prepared, results_dir: &Path, console: Arc<Console>) -> Self {
-        if prepared.plugins.is_empty() {
-            return Self {
-                sender: None,
-                worker: Mutex::new(None),
-            };
-        }
+        let listening = !prepared.plugins.is_empty();
         let (sender, receiver) = mpsc::channel::<Dispatch>();
         let results_dir = results_dir.to_path_buf();
+        let clock = Instant::now();
+        let processing =
+            Processing::start(prepared.processors, results_dir.join("attachments"), clock);
         let worker = std::thread::Builder::new()
             .name("collectors".into())
-            .spawn(move || dispatch(prepared.plugins, receiver, &results_dir, &console))
+            .spawn(move || {
+                let dispatcher = Dispatcher {
+                    results_dir,
+                    console,
+                    clock,
+                    processing,
+                };
+                dispatcher.run(prepared.plugins, receiver)
+            })
             .expect("a thread can be started");
         Self {
-            sender: Some(sender),
+            sender,
+            listening,
             worker: Mutex::new(Some(worker)),
         }
     }
 
+    fn wanted(&self, event: &LifecycleEvent) -> bool {
+        self.listening
+            || matches!(
+                event,
+                LifecycleEvent::SourceStarted { .. }
+                    | LifecycleEvent::SourceFinished { .. }
+                    | LifecycleEvent::SessionFinished
+            )
+    }
+
     /// Hands `event` to the collectors without waiting.
     pub fn notify(&self, event: LifecycleEvent) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(Dispatch {
+        if self.wanted(&event) {
+            let _ = self.sender.send(Dispatch {
                 event: Some(event),
                 reply: None,
             });
@@ -131,9 +199,10 @@ impl Collectors {
     /// Hands `event` to the collectors and waits until every one answered;
     /// answers the environment variables they asked for.
     pub async fn ask(&self, event: LifecycleEvent) -> Environment {
-        let Some(sender) = &self.sender else {
+        if !self.wanted(&event) {
             return Environment::new();
-        };
+        }
+        let sender = &self.sender;
         let (reply, answer) = oneshot::channel();
         let dispatch = Dispatch {
             event: Some(event),
@@ -149,12 +218,10 @@ impl Collectors {
     /// over the run is answered.
     pub async fn finish(&self) -> Collected {
         self.ask(LifecycleEvent::SessionFinished).await;
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(Dispatch {
-                event: None,
-                reply: None,
-            });
-        }
+        let _ = self.sender.send(Dispatch {
+            event: None,
+            reply: None,
+        });
         let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         match worker {
             Some(worker) => tokio::task::spawn_blocking(move || worker.join())
@@ -173,60 +240,106 @@ struct Running {
     record: CollectorRecord,
 }
 
-fn dispatch(
-    plugins: Vec<(String, CollectorPlugin)>,
-    receiver: mpsc::Receiver<Dispatch>,
-    results_dir: &Path,
-    console: &Console,
-) -> Collected {
-    let mut running: Vec<Running> = plugins
-        .into_iter()
-        .map(|(name, plugin)| Running {
-            record: CollectorRecord {
-                name: name.clone(),
-                events: 0,
-                error: None,
-            },
-            name,
-            plugin,
-        })
-        .collect();
-    let mut attachments = Vec::new();
-    while let Ok(Dispatch {
-        event: Some(event),
-        reply,
-    }) = receiver.recv()
-    {
-        let mut environment = Environment::new();
-        for collector in running.iter_mut().filter(|c| c.record.error.is_none()) {
-            match collector.plugin.on_event(&event) {
-                Ok(response) => {
-                    collector.record.events += 1;
-                    for (key, value) in response.environment {
-                        environment.entry(key).or_insert(value);
+/// The collectors' thread.
+struct Dispatcher {
+    results_dir: PathBuf,
+    console: Arc<Console>,
+    clock: Instant,
+    processing: Processing,
+}
+
+impl Dispatcher {
+    fn run(
+        self,
+        plugins: Vec<(String, CollectorPlugin)>,
+        receiver: mpsc::Receiver<Dispatch>,
+    ) -> Collected {
+        let mut running: Vec<Running> = plugins
+            .into_iter()
+            .map(|(name, plugin)| Running {
+                record: CollectorRecord {
+                    name: name.clone(),
+                    events: 0,
+                    error: None,
+                },
+                name,
+                plugin,
+            })
+            .collect();
+        // Attachments not yet handed to processors, and those none took.
+        let mut pending: Vec<Held> = Vec::new();
+        let mut kept: Vec<Held> = Vec::new();
+        let mut sources: Vec<SourceSpan> = Vec::new();
+        while let Ok(Dispatch {
+            event: Some(event),
+            reply,
+        }) = receiver.recv()
+        {
+            let mut environment = Environment::new();
+            for collector in running.iter_mut().filter(|c| c.record.error.is_none()) {
+                match collector.plugin.on_event(&event) {
+                    Ok(response) => {
+                        collector.record.events += 1;
+                        for (key, value) in response.environment {
+                            environment.entry(key).or_insert(value);
+                        }
+                        pending.extend(response.attachments.into_iter().map(|attachment| Held {
+                            by: collector.name.clone(),
+                            attachment,
+                        }));
                     }
-                    attachments.extend(
-                        response
-                            .attachments
-                            .into_iter()
-                            .map(|a| record(&collector.name, a, results_dir)),
-                    );
-                }
-                Err(error) => {
-                    // A collector that fails is switched off; the run goes on.
-                    let error = format!("{} (at {}); switched off", error, event_name(&event));
-                    console.note(&format!("     WARN {error}"));
-                    collector.record.error = Some(error);
+                    Err(error) => {
+                        // A collector that fails is switched off; the run goes on.
+                        let error = format!("{} (at {}); switched off", error, event_name(&event));
+                        self.console.note(&format!("     WARN {error}"));
+                        collector.record.error = Some(error);
+                    }
                 }
             }
+            if let Some(reply) = reply {
+                let _ = reply.send(environment);
+            }
+            let now = self.clock.elapsed().as_millis() as u64;
+            match &event {
+                LifecycleEvent::SourceStarted { source } => sources.push(SourceSpan {
+                    source: source.name.clone(),
+                    started_ms: now,
+                    finished_ms: None,
+                }),
+                LifecycleEvent::SourceFinished { source } => {
+                    if let Some(span) = sources.iter_mut().find(|s| &s.source == source) {
+                        span.finished_ms = Some(now);
+                    }
+                    // What the source left goes to the processors now.
+                    let (finished, rest): (Vec<Held>, Vec<Held>) = pending
+                        .into_iter()
+                        .partition(|h| owner_source(&h.attachment.owner) == Some(source));
+                    pending = rest;
+                    let last = sources.iter().all(|s| s.finished_ms.is_some());
+                    kept.extend(self.processing.source_finished(finished, last));
+                }
+                _ => {}
+            }
         }
-        if let Some(reply) = reply {
-            let _ = reply.send(environment);
+        let (outputs, merges) = self.processing.finish(pending);
+        kept.extend(outputs);
+        Collected {
+            collectors: running.into_iter().map(|c| c.record).collect(),
+            attachments: kept
+                .into_iter()
+                .map(|h| record(&h.by, h.attachment, &self.results_dir))
+                .collect(),
+            timeline: Timeline { sources, merges },
         }
     }
-    Collected {
-        collectors: running.into_iter().map(|c| c.record).collect(),
-        attachments,
+}
+
+fn owner_source(owner: &Owner) -> Option<&String> {
+    match owner {
+        Owner::Run => None,
+        Owner::Source { source } | Owner::Test { source, .. } | Owner::Attempt { source, .. } => {
+            Some(source)
+        }
     }
 }
 

@@ -55,6 +55,9 @@ struct ConfigFile {
     /// The collector plugins to run, by name, with their settings blocks.
     #[serde(default)]
     collectors: std::collections::BTreeMap<String, Value>,
+    /// The attachment processors to run, by name, with their settings blocks.
+    #[serde(default)]
+    attachment_processors: std::collections::BTreeMap<String, Value>,
     sources: Vec<SourceFile>,
 }
 
@@ -129,6 +132,8 @@ pub struct Config {
     pub downloaders: std::collections::BTreeMap<String, Value>,
     /// The collector plugins to run, by name, with their settings blocks.
     pub collectors: std::collections::BTreeMap<String, Value>,
+    /// The attachment processors to run, by name, with their settings blocks.
+    pub attachment_processors: std::collections::BTreeMap<String, Value>,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -321,6 +326,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         downloads,
         downloaders: parsed.downloaders,
         collectors: parsed.collectors,
+        attachment_processors: parsed.attachment_processors,
         base_dir,
         file,
         sources,

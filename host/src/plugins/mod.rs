@@ -5,8 +5,8 @@ mod catalog;
 
 pub use catalog::{default_plugin_dir, Catalog, SearchPath};
 pub use proctor_loader::{
-    load_library, CallError, CollectorPlugin, DownloaderPlugin, Library, Plugin, PluginVTable,
-    Refusal, RunnerPlugin,
+    load_library, AttachmentProcessorPlugin, CallError, CollectorPlugin, DownloaderPlugin, Library,
+    Plugin, PluginVTable, Refusal, RunnerPlugin,
 };
 
 use crate::error::{Error, Result};

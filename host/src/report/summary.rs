@@ -159,8 +159,10 @@ pub struct RunSummary {
     pub downloads: Vec<crate::fetch::DownloadRecord>,
     /// The collectors that ran, and whether one was switched off.
     pub collectors: Vec<crate::collect::CollectorRecord>,
-    /// What the collectors handed back.
+    /// What the collectors handed back, as the processors left it.
     pub attachments: Vec<crate::collect::AttachmentRecord>,
+    /// When each source ran and when each merge of attachments ran.
+    pub timeline: crate::collect::Timeline,
     pub sources: Vec<SourceRecord>,
     /// Infrastructure errors: what broke other than the tests.
     pub errors: Vec<String>,

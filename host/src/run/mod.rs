@@ -332,6 +332,7 @@ pub async fn run(
         downloads,
         collectors: collected.collectors,
         attachments: collected.attachments,
+        timeline: collected.timeline,
         sources: source_records,
         errors,
         retries: scheduled.retries,

@@ -1,0 +1,237 @@
+//! Attachment processors, orchestrated as vstest's RFC 0031 describes:
+//! as soon as two sources have finished, a processor that can merge
+//! incrementally merges what they left while the other sources still run;
+//! one merge at a time per processor, and what finishes during a merge waits
+//! for the next one. When every source has finished, a final pass runs with
+//! every processor. A processor that fails leaves its inputs as they were.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use proctor_plugin_api::messages::{Attachment, ProcessRequest};
+use serde::Serialize;
+
+use crate::plugins::AttachmentProcessorPlugin;
+
+/// An attachment and the plugin that made it (a collector or a processor).
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub by: String,
+    pub attachment: Attachment,
+}
+
+/// A processor as its manifest describes it.
+pub struct Processor {
+    pub name: String,
+    pub plugin: AttachmentProcessorPlugin,
+    pub kinds: Vec<String>,
+    pub incremental: bool,
+}
+
+/// One call of a processor, for the timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeRecord {
+    pub processor: String,
+    /// The pass after every source finished.
+    #[serde(rename = "final")]
+    pub final_pass: bool,
+    pub inputs: usize,
+    pub outputs: usize,
+    /// Since the run started.
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub error: Option<String>,
+}
+
+enum Batch {
+    /// What a finished source left of this processor's kinds. After the
+    /// last source no merge starts: the final pass comes next.
+    Source { held: Vec<Held>, last: bool },
+    /// Everything else, once every source has finished: the final pass.
+    Last(Vec<Held>),
+}
+
+struct Worker {
+    kinds: Vec<String>,
+    sender: mpsc::Sender<Batch>,
+    thread: JoinHandle<(Vec<Held>, Vec<MergeRecord>)>,
+}
+
+/// The processors at work, each on a thread of its own.
+pub struct Processing {
+    workers: Vec<Worker>,
+}
+
+impl Processing {
+    /// Starts the processors; their outputs go under `output_root/<name>/`.
+    pub fn start(processors: Vec<Processor>, output_root: PathBuf, clock: Instant) -> Self {
+        let workers = processors
+            .into_iter()
+            .map(|processor| {
+                let (sender, receiver) = mpsc::channel();
+                let kinds = processor.kinds.clone();
+                let root = output_root.join(&processor.name);
+                let thread = std::thread::Builder::new()
+                    .name(format!("processor {}", processor.name))
+                    .spawn(move || work(processor, receiver, root, clock))
+                    .expect("a thread can be started");
+                Worker {
+                    kinds,
+                    sender,
+                    thread,
+                }
+            })
+            .collect();
+        Self { workers }
+    }
+
+    /// Hands a finished source's attachments to the processors of their
+    /// kinds (the first that takes a kind gets it); answers those none takes.
+    /// `last` says no source is still running.
+    pub fn source_finished(&self, attachments: Vec<Held>, last: bool) -> Vec<Held> {
+        self.route(attachments, Some(last))
+    }
+
+    /// Runs the final pass over what is left and what was merged so far.
+    /// Answers the attachments of the run's end and every call made.
+    pub fn finish(self, rest: Vec<Held>) -> (Vec<Held>, Vec<MergeRecord>) {
+        let mut kept = self.route(rest, None);
+        let mut merges = Vec::new();
+        for worker in self.workers {
+            drop(worker.sender);
+            if let Ok((outputs, records)) = worker.thread.join() {
+                kept.extend(outputs);
+                merges.extend(records);
+            }
+        }
+        merges.sort_by_key(|m| m.started_ms);
+        (kept, merges)
+    }
+
+    /// Shares out `attachments`: as a finished source's (`Some(last_source)`)
+    /// or for the final pass (`None`).
+    fn route(&self, attachments: Vec<Held>, source: Option<bool>) -> Vec<Held> {
+        let mut shares: Vec<Vec<Held>> = self.workers.iter().map(|_| Vec::new()).collect();
+        let mut kept = Vec::new();
+        for held in attachments {
+            match self
+                .workers
+                .iter()
+                .position(|w| w.kinds.contains(&held.attachment.kind))
+            {
+                Some(i) => shares[i].push(held),
+                None => kept.push(held),
+            }
+        }
+        for (worker, held) in self.workers.iter().zip(shares) {
+            // Every worker hears of the end and of the last source; another
+            // source without its kinds is no news.
+            let batch = match source {
+                None => Batch::Last(held),
+                Some(last) if last || !held.is_empty() => Batch::Source { held, last },
+                Some(_) => continue,
+            };
+            let _ = worker.sender.send(batch);
+        }
+        kept
+    }
+}
+
+/// One processor's thread: merges as inputs arrive, then the final pass.
+fn work(
+    processor: Processor,
+    receiver: mpsc::Receiver<Batch>,
+    root: PathBuf,
+    clock: Instant,
+) -> (Vec<Held>, Vec<MergeRecord>) {
+    let mut inputs: Vec<Held> = Vec::new();
+    // Finished sources (or earlier merges) the inputs come from.
+    let mut parts = 0;
+    let mut switched_off = false;
+    let mut merges = Vec::new();
+    let mut call = |inputs: &mut Vec<Held>, final_pass: bool| -> bool {
+        let started = clock.elapsed();
+        let output_dir = root.join(format!("pass-{}", merges.len() + 1));
+        let request = ProcessRequest {
+            attachments: inputs.iter().map(|h| h.attachment.clone()).collect(),
+            incremental: !final_pass,
+            output_dir: output_dir.clone(),
+        };
+        let answer = std::fs::create_dir_all(&output_dir)
+            .map_err(|e| format!("cannot create {}: {e}", output_dir.display()))
+            .and_then(|()| {
+                processor
+                    .plugin
+                    .process(&request, &|_, _| true)
+                    .map_err(|e| e.to_string())
+            });
+        let record = |outputs, error| MergeRecord {
+            processor: processor.name.clone(),
+            final_pass,
+            inputs: request.attachments.len(),
+            outputs,
+            started_ms: started.as_millis() as u64,
+            finished_ms: clock.elapsed().as_millis() as u64,
+            error,
+        };
+        match answer {
+            Ok(response) => {
+                merges.push(record(response.attachments.len(), None));
+                *inputs = response
+                    .attachments
+                    .into_iter()
+                    .map(|attachment| Held {
+                        by: processor.name.clone(),
+                        attachment,
+                    })
+                    .collect();
+                true
+            }
+            Err(error) => {
+                // The inputs stay as they were, for the report.
+                merges.push(record(0, Some(error)));
+                false
+            }
+        }
+    };
+    // Once no source runs, merging waits for the final pass.
+    let mut sources_done = false;
+    while let Ok(first) = receiver.recv() {
+        // What finished during the last merge is taken in together.
+        let mut last = false;
+        for batch in std::iter::once(first).chain(receiver.try_iter()) {
+            match batch {
+                Batch::Source { held, last } => {
+                    if !held.is_empty() {
+                        inputs.extend(held);
+                        parts += 1;
+                    }
+                    sources_done |= last;
+                }
+                Batch::Last(held) => {
+                    if !held.is_empty() {
+                        inputs.extend(held);
+                        parts += 1;
+                    }
+                    last = true;
+                }
+            }
+        }
+        if last {
+            if !switched_off && !inputs.is_empty() {
+                call(&mut inputs, true);
+            }
+            break;
+        }
+        if processor.incremental && !switched_off && !sources_done && parts >= 2 {
+            if call(&mut inputs, false) {
+                parts = 1;
+            } else {
+                switched_off = true;
+            }
+        }
+    }
+    (inputs, merges)
+}
