@@ -3,8 +3,9 @@
 #   bash benchmarks/run.sh [RUNS]
 # Prints the median wall time of each command over RUNS runs (default 7),
 # the commands compared taking turns, and their ratio, then the plugin
-# micro-benchmarks and the 1 GiB download against curl (download.py; it
-# needs GNU time for peak memory). Run on an idle machine.
+# micro-benchmarks, the 1 GiB download against curl (download.py; it needs
+# GNU time for peak memory) and the LCOV merge against lcov (lcov.sh; it
+# needs lcov and Debian's googletest sources). Run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -55,3 +56,4 @@ compare "500 pytest tests" python3 -m pytest -q -p no:cacheprovider pytest proct
 compare "500 GoogleTest tests" ./gtest_suite proctor-gtest.json
 cargo bench -q -p proctor --bench plugin_abi 2>/dev/null
 python3 benchmarks/download.py "$runs"
+bash benchmarks/lcov.sh "$runs"

@@ -56,11 +56,13 @@ impl PluginLibrary {
             std::env::consts::DLL_SUFFIX
         );
         let exe = std::env::current_exe().map_err(|e| format!("no test binary path: {e}"))?;
-        // Tests run from <target>/<profile>/deps; the library is in either.
-        let candidates: Vec<PathBuf> = exe
-            .ancestors()
-            .skip(1)
-            .take(2)
+        // Tests run from <target>/<profile>/deps, examples from
+        // <target>/<profile>/examples; the library is in the profile's
+        // directory or its deps.
+        let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+        let profile = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let candidates: Vec<PathBuf> = [dir, profile.clone(), profile.join("deps")]
+            .iter()
             .map(|dir| dir.join(&file))
             .collect();
         let path = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-/// A tracefile: one record per source file, in the order first seen.
+/// A tracefile: one record per source file.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Tracefile {
     records: Vec<Record>,
@@ -180,10 +180,13 @@ impl Tracefile {
         }
     }
 
-    /// The tracefile as LCOV text.
+    /// The tracefile as LCOV text, as lcov writes it: records in the order
+    /// of their paths, those without data left out.
     pub fn write(&self) -> String {
+        let mut records: Vec<&Record> = self.records.iter().filter(|r| !r.is_empty()).collect();
+        records.sort_by(|a, b| a.source.cmp(&b.source));
         let mut out = String::new();
-        for record in &self.records {
+        for record in records {
             record.write(&mut out);
         }
         out
@@ -199,6 +202,10 @@ fn add_taken(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 }
 
 impl Record {
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.functions.is_empty() && self.branches.is_empty()
+    }
+
     fn merge(&mut self, other: Record) {
         for (name, span) in other.functions {
             self.functions.entry(name).or_insert(span);
@@ -329,6 +336,12 @@ DA:11,4\nLF:4\nLH:4\nend_of_record\nTN:\nSF:/src/b.c\nFNF:0\nFNH:0\nDA:1,7\nLF:1
         merged.merge(Tracefile::parse(B).unwrap());
         let again = Tracefile::parse(&merged.write()).unwrap();
         assert_eq!(again.records(), merged.records());
+    }
+
+    #[test]
+    fn records_without_data_are_left_out() {
+        let t = Tracefile::parse("SF:/usr/include/c++/12/iostream\nend_of_record\n").unwrap();
+        assert_eq!(t.write(), "");
     }
 
     #[test]

@@ -1,0 +1,36 @@
+//! Merges tracefiles through the built plugin, as the host calls it, for the
+//! benchmark against lcov: `merge OUTPUT_DIR TRACEFILE...` writes
+//! `OUTPUT_DIR/coverage.info`. Build the plugin first (`cargo build --release`).
+
+use proctor_sdk::harness::PluginLibrary;
+use proctor_sdk::messages::{Attachment, Owner, ProcessRequest};
+
+fn main() {
+    let mut args = std::env::args_os().skip(1);
+    let output_dir = args
+        .next()
+        .expect("usage: merge OUTPUT_DIR TRACEFILE...")
+        .into();
+    let attachments = args
+        .map(|path| Attachment {
+            kind: proctor_processor_lcov_merge::KIND.into(),
+            path: path.into(),
+            owner: Owner::Run,
+            description: String::new(),
+        })
+        .collect();
+    let library =
+        PluginLibrary::built("proctor-processor-lcov-merge").expect("the plugin is built");
+    let processor = library
+        .attachment_processor("lcov-merge", serde_json::Value::Null)
+        .expect("the processor starts");
+    let request = ProcessRequest {
+        attachments,
+        incremental: false,
+        output_dir,
+    };
+    let response = processor
+        .process(&request, &|_, _| true)
+        .expect("the merge succeeds");
+    println!("{}", response.attachments[0].path.display());
+}
