@@ -24,9 +24,35 @@ pub struct Record {
     pub functions: BTreeMap<String, (u64, Option<u64>)>,
     pub function_counts: BTreeMap<String, u64>,
     /// (line, block, branch) → taken; `None` is `-`.
-    pub branches: BTreeMap<(u64, u64, u64), Option<u64>>,
+    pub branches: BTreeMap<(u64, Part, Part), Option<u64>>,
     /// Line → count.
     pub lines: BTreeMap<u64, u64>,
+}
+
+/// A branch's block or branch id: a number (gcov), or a description
+/// (coverage.py writes `jump to line 3`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    Number(u64),
+    Text(String),
+}
+
+impl Part {
+    fn parse(text: &str) -> Self {
+        match text.trim().parse() {
+            Ok(n) => Part::Number(n),
+            Err(_) => Part::Text(text.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Number(n) => write!(f, "{n}"),
+            Part::Text(text) => f.write_str(text),
+        }
+    }
 }
 
 /// A line that is not LCOV.
@@ -129,18 +155,27 @@ impl Tracefile {
                 }
                 "BRDA" => {
                     let record = current.as_mut().ok_or_else(missing)?;
-                    let mut parts = value.splitn(4, ',');
-                    let mut next = |what| number(parts.next().unwrap_or(""), at, what);
-                    let key = (next("line number")?, next("block")?, next("branch")?);
-                    let taken = match parts.next().map(str::trim) {
-                        Some("-") => None,
-                        Some(taken) => Some(number(taken, at, "count")?),
-                        None => {
-                            return Err(ParseError {
-                                line: at,
-                                message: format!("`BRDA:{value}` has no count"),
-                            })
-                        }
+                    // `line,block,branch,taken`; the branch may be a description
+                    // holding commas, so the count is the last field.
+                    let fields = value.split_once(',').and_then(|(line, rest)| {
+                        let (block, rest) = rest.split_once(',')?;
+                        let (branch, taken) = rest.rsplit_once(',')?;
+                        Some((line, block, branch, taken))
+                    });
+                    let Some((line_number, block, branch, taken)) = fields else {
+                        return Err(ParseError {
+                            line: at,
+                            message: format!("`BRDA:{value}` is not `line,block,branch,taken`"),
+                        });
+                    };
+                    let key = (
+                        number(line_number, at, "line number")?,
+                        Part::parse(block),
+                        Part::parse(branch),
+                    );
+                    let taken = match taken.trim() {
+                        "-" => None,
+                        taken => Some(number(taken, at, "count")?),
                     };
                     let entry = record.branches.entry(key).or_insert(None);
                     *entry = add_taken(*entry, taken);
@@ -336,6 +371,20 @@ DA:11,4\nLF:4\nLH:4\nend_of_record\nTN:\nSF:/src/b.c\nFNF:0\nFNH:0\nDA:1,7\nLF:1
         merged.merge(Tracefile::parse(B).unwrap());
         let again = Tracefile::parse(&merged.write()).unwrap();
         assert_eq!(again.records(), merged.records());
+    }
+
+    #[test]
+    fn branches_may_be_described_as_coverage_py_does() {
+        let text =
+            "SF:/s/m.py\nBRDA:2,0,jump to line 3,1\nBRDA:2,0,jump to line 4,0\nend_of_record\n";
+        let mut t = Tracefile::parse(text).unwrap();
+        t.merge(Tracefile::parse(text).unwrap());
+        let written = t.write();
+        assert!(
+            written
+                .contains("BRDA:2,0,jump to line 3,2\nBRDA:2,0,jump to line 4,0\nBRF:2\nBRH:1\n"),
+            "{written}"
+        );
     }
 
     #[test]
