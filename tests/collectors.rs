@@ -333,3 +333,83 @@ fn coverage_merges_while_the_slowest_source_still_runs() {
     assert_eq!(merges[1]["inputs"], 2, "the merge so far and slow's");
     assert!(merges[1]["started_ms"].as_u64().unwrap() >= finished("slow"));
 }
+
+#[test]
+fn coverage_of_python_and_gcov_sources_is_merged_into_one_tracefile() {
+    let scratch = tempfile::tempdir().unwrap();
+    let work = scratch.path();
+    // A Python module and its tests.
+    std::fs::create_dir_all(work.join("py")).unwrap();
+    std::fs::write(
+        work.join("py/calc.py"),
+        "def sign(n):\n    if n < 0:\n        return -1\n    return 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("py/test_calc.py"),
+        "from calc import sign\n\ndef test_positive():\n    assert sign(3) == 1\n",
+    )
+    .unwrap();
+    // A GoogleTest binary built with --coverage; its notes stay in build/.
+    std::fs::create_dir_all(work.join("build")).unwrap();
+    std::fs::write(
+        work.join("build/calc_test.cc"),
+        "#include <gtest/gtest.h>\nint twice(int n) { return n > 100 ? 200 : 2 * n; }\n\
+         TEST(Calc, Twice) { EXPECT_EQ(twice(2), 4); }\n",
+    )
+    .unwrap();
+    let built = std::process::Command::new("g++")
+        .current_dir(work.join("build"))
+        .args([
+            "--coverage",
+            "calc_test.cc",
+            "-o",
+            "calc_test",
+            "-lgtest",
+            "-lgtest_main",
+            "-pthread",
+        ])
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let config = json!({
+        "collectors": { "coverage": {} },
+        "attachment_processors": { "lcov-merge": {} },
+        "sources": [
+            { "name": "py", "runner": "pytest", "path": "py" },
+            { "name": "native", "runner": "gtest", "path": "build/calc_test" },
+        ]
+    });
+    let (code, summary) = run_config(work, config, &[]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    assert!(summary["collectors"][0]["error"].is_null(), "{summary:#}");
+    let attachments = summary["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1, "{summary:#}");
+    let merged = std::fs::read_to_string(
+        work.join("results")
+            .join(attachments[0]["path"].as_str().unwrap()),
+    )
+    .unwrap();
+    let record = |file: &str| {
+        let start = merged
+            .find(&format!("SF:{}\n", work.join(file).display()))
+            .unwrap_or_else(|| panic!("no record of {file} in\n{merged}"));
+        merged[start..]
+            .split("end_of_record")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    // `sign` ran for a positive number only: line 3 was never reached.
+    let calc = record("py/calc.py");
+    assert!(calc.contains("DA:2,1\nDA:3,0\nDA:4,1\n"), "{calc}");
+    let native = record("build/calc_test.cc");
+    assert!(native.contains("DA:2,1\n"), "{native}");
+    // The data went to the results, not beside the build's objects.
+    let gcda: Vec<_> = std::fs::read_dir(work.join("build"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "gcda"))
+        .collect();
+    assert!(gcda.is_empty(), "{gcda:?}");
+}

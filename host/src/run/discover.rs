@@ -34,7 +34,9 @@ pub async fn discover(
         };
         let outputs = futures::future::join_all(commands.iter().map(|command| async move {
             tracing::debug!(command = %command.display(), "discovery command");
-            let (exit, stdout, stderr) = run_captured(command, DISCOVERY_COMMAND_TIMEOUT)
+            let mut completed = command.clone();
+            source.complete_environment(&mut completed);
+            let (exit, stdout, stderr) = run_captured(&completed, DISCOVERY_COMMAND_TIMEOUT)
                 .await
                 .map_err(|e| format!("discovery command failed: {e}"))?;
             Ok::<_, String>(CommandOutput {

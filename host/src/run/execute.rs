@@ -18,8 +18,6 @@ pub struct Context {
     pub results: Arc<ResultsDir>,
     pub journal: Arc<Journal>,
     pub collectors: Arc<Collectors>,
-    /// By source: the variables collectors asked for in its test processes.
-    environments: HashMap<String, std::collections::BTreeMap<String, String>>,
     next_process: AtomicU64,
 }
 
@@ -28,13 +26,11 @@ impl Context {
         results: Arc<ResultsDir>,
         journal: Arc<Journal>,
         collectors: Arc<Collectors>,
-        environments: HashMap<String, std::collections::BTreeMap<String, String>>,
     ) -> Self {
         Self {
             results,
             journal,
             collectors,
-            environments,
             next_process: AtomicU64::new(1),
         }
     }
@@ -334,19 +330,7 @@ impl<'a> Execution<'a> {
             .map_err(|e| format!("planning task failed: {e}"))?
             .map_err(|e| e.to_string())?;
         let mut command = plan.command;
-        // The runner's variables first, then the configuration's, then the collectors'.
-        let collected = self.cx.environments.get(self.source_name());
-        for (key, value) in source
-            .config
-            .env
-            .iter()
-            .chain(collected.into_iter().flatten())
-        {
-            command
-                .env
-                .entry(key.clone())
-                .or_insert_with(|| value.clone());
-        }
+        source.complete_environment(&mut command);
 
         let output = if self.live() {
             Output::FilesAndLines

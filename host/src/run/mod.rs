@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use proctor_plugin_api::messages::{
-    DiscoveryOffer, ExecutionMode, LifecycleEvent, PluginKind, RunnerCapabilities, SourceInfo,
-    TestCase,
+    CommandSpec, DiscoveryOffer, ExecutionMode, LifecycleEvent, PluginKind, RunnerCapabilities,
+    SourceInfo, TestCase,
 };
 
 use crate::collect::{self, Collectors};
@@ -37,6 +37,35 @@ pub struct PreparedSource {
     pub capabilities: RunnerCapabilities,
     pub mode: ExecutionMode,
     pub info: SourceInfo,
+    /// The variables collectors asked for when the source started.
+    pub collected_env: std::sync::OnceLock<std::collections::BTreeMap<String, String>>,
+}
+
+/// Variables holding `:`-separated search paths: several parties may each
+/// add their entry (a runner its plugin, a collector its hook).
+const SEARCH_PATHS: [&str; 4] = ["PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "LD_PRELOAD"];
+
+impl PreparedSource {
+    /// Adds the source's variables to a command its runner asked for: the
+    /// runner's own first, then the configuration's, then the collectors';
+    /// search paths are joined, so that each finds its own entry.
+    pub fn complete_environment(&self, command: &mut CommandSpec) {
+        let collected = self.collected_env.get().into_iter().flatten();
+        for (key, value) in self.config.env.iter().chain(collected) {
+            match command.env.get_mut(key) {
+                Some(existing) if SEARCH_PATHS.contains(&key.as_str()) => {
+                    if !existing.split(':').any(|part| part == value) {
+                        existing.push(':');
+                        existing.push_str(value);
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    command.env.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Everything checked before anything is written: configuration, plugins,
@@ -102,6 +131,7 @@ impl Session {
                 capabilities,
                 mode,
                 info,
+                collected_env: std::sync::OnceLock::new(),
             }));
         }
         let fetcher = Fetcher::prepare(&config, &catalog)?;
@@ -223,6 +253,16 @@ pub async fn run(
     for error in &errors {
         journal.record(&JournalEvent::DownloadFailed { error });
     }
+    // Collectors hear of a source before its first process (discovery's
+    // included) starts, and may ask for variables in its environment.
+    if errors.is_empty() {
+        for source in &session.sources {
+            let event = LifecycleEvent::SourceStarted {
+                source: source.info.clone(),
+            };
+            let _ = source.collected_env.set(collectors.ask(event).await);
+        }
+    }
     let mut source_records = Vec::new();
     let mut to_run: Vec<(Arc<PreparedSource>, Selection)> = Vec::new();
     let selector = session.selector(options.filter.as_ref());
@@ -259,6 +299,11 @@ pub async fn run(
                 to_run.push((source.clone(), selection));
             }
             Err(error) => {
+                if source.collected_env.get().is_some() {
+                    collectors.notify(LifecycleEvent::SourceFinished {
+                        source: name.to_owned(),
+                    });
+                }
                 let error = format!("source `{name}`: discovery failed: {error}");
                 journal.record(&JournalEvent::SourceFailed {
                     source: name,
@@ -272,20 +317,10 @@ pub async fn run(
         source_records.push(record);
     }
 
-    // Collectors hear of a source before its first process starts, and may
-    // ask for variables in its processes' environment.
-    let mut environments = std::collections::HashMap::new();
-    for (source, _) in &to_run {
-        let event = LifecycleEvent::SourceStarted {
-            source: source.info.clone(),
-        };
-        environments.insert(source.config.name.clone(), collectors.ask(event).await);
-    }
     let context = Arc::new(execute::Context::new(
         results.clone(),
         journal.clone(),
         collectors.clone(),
-        environments,
     ));
     let scheduled = schedule::Scheduler::new(
         context,
