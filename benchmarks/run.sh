@@ -4,8 +4,9 @@
 # Prints the median wall time of each command over RUNS runs (default 7),
 # the commands compared taking turns, and their ratio, then the plugin
 # micro-benchmarks, the 1 GiB download against curl (download.py; it needs
-# GNU time for peak memory) and the LCOV merge against lcov (lcov.sh; it
-# needs lcov and Debian's googletest sources). Run on an idle machine.
+# GNU time for peak memory), the LCOV merge against lcov (lcov.sh; it
+# needs lcov and Debian's googletest sources) and incremental merging against
+# merging after the run (merging.py). Run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -57,3 +58,4 @@ compare "500 GoogleTest tests" ./gtest_suite proctor-gtest.json
 cargo bench -q -p proctor --bench plugin_abi 2>/dev/null
 python3 benchmarks/download.py "$runs"
 bash benchmarks/lcov.sh "$runs"
+python3 benchmarks/merging.py "$runs"

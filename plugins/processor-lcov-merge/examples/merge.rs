@@ -7,10 +7,12 @@ use proctor_sdk::messages::{Attachment, Owner, ProcessRequest};
 
 fn main() {
     let mut args = std::env::args_os().skip(1);
-    let output_dir = args
+    let output_dir: std::path::PathBuf = args
         .next()
         .expect("usage: merge OUTPUT_DIR TRACEFILE...")
         .into();
+    // The host makes the output directory before it calls a processor.
+    std::fs::create_dir_all(&output_dir).expect("the output directory can be made");
     let attachments = args
         .map(|path| Attachment {
             kind: proctor_processor_lcov_merge::KIND.into(),
