@@ -217,10 +217,74 @@ impl Console {
         if let Some(reason) = &summary.retries.withheld {
             let _ = writeln!(out, "     NOTE {reason}");
         }
+        if summary.sources.len() > 1 {
+            for source in &summary.sources {
+                let tests = summary.tests.iter().filter(|t| t.source == source.name);
+                let (mut passed, mut failed) = (0, 0);
+                for test in tests {
+                    match test.outcome.is_failure() && !test.quarantined {
+                        true => failed += 1,
+                        false => passed += 1,
+                    }
+                }
+                let _ = writeln!(
+                    out,
+                    "   SOURCE {}: {passed} of {} passed or skipped, {failed} failed",
+                    source.name, source.tests
+                );
+            }
+        }
+        for attachment in &summary.attachments {
+            let _ = writeln!(
+                out,
+                "   ATTACH {} ({}, from {})",
+                attachment.path.display(),
+                attachment.description,
+                attachment.collector
+            );
+        }
+        // The merges, beside when the sources ended: incremental merging shows
+        // as merges that ran before the last source was done.
+        let timeline = &summary.timeline;
+        if !timeline.merges.is_empty() {
+            for source in &timeline.sources {
+                let ended = source.finished_ms.map_or("-".into(), seconds_of);
+                let started = seconds_of(source.started_ms);
+                let _ = writeln!(
+                    out,
+                    "     TIME source {} {started} to {ended}",
+                    source.source
+                );
+            }
+            for merge in &timeline.merges {
+                let pass = if merge.final_pass {
+                    "final pass"
+                } else {
+                    "merge"
+                };
+                let _ = writeln!(
+                    out,
+                    "     TIME {} {pass} of {} {} to {}{}",
+                    merge.processor,
+                    merge.inputs,
+                    seconds_of(merge.started_ms),
+                    seconds_of(merge.finished_ms),
+                    merge
+                        .error
+                        .as_ref()
+                        .map(|e| format!(": failed: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
         for error in &summary.errors {
             let _ = writeln!(out, "    ERROR {error}");
         }
     }
+}
+
+fn seconds_of(ms: u64) -> String {
+    format!("{:.2}s", ms as f64 / 1000.0)
 }
 
 /// One download's progress, fed by its plugin's progress reports.
