@@ -149,6 +149,14 @@ mod tests {
         )
         .unwrap();
         let grandchild: u32 = line.trim().parse().unwrap();
+        // While it execs, its environment cannot be read: wait for `sleep`.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{grandchild}/comm"))
+            .is_ok_and(|comm| comm.trim() != "sleep")
+        {
+            assert!(Instant::now() < deadline, "the grandchild never became sleep");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         // The parent goes away; the grandchild is reparented and lives on.
         signal(child.id(), libc::SIGKILL);
         child.wait().unwrap();
