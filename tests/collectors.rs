@@ -413,3 +413,41 @@ fn coverage_of_python_and_gcov_sources_is_merged_into_one_tracefile() {
         .collect();
     assert!(gcda.is_empty(), "{gcda:?}");
 }
+
+#[test]
+fn dump_takes_a_minidump_of_every_process_of_a_hung_tree_before_the_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = json!({
+        "timeout_seconds": 3,
+        "collectors": { "blame": {}, "dump": {} },
+        "sources": [pytest_file("test_hang.py", &dir.path().join("state"))],
+    });
+    config["sources"][0]["inactivity_timeout_seconds"] = json!(60);
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
+    assert_eq!(code, Some(1));
+    assert!(summary["collectors"][1]["error"].is_null(), "{summary:#}");
+    let results = dir.path().join("results");
+    let tree = blames(&summary, &results)[0].1["process_tree"].clone();
+    let dumps: Vec<&serde_json::Value> = summary["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["collector"] == "dump")
+        .collect();
+    assert_eq!(dumps.len(), tree.as_array().unwrap().len(), "{summary:#}");
+    for dump in dumps {
+        assert_eq!(dump["kind"], "proctor://collector/dump/minidump/1");
+        let path = results.join(dump["path"].as_str().unwrap());
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..4], b"MDMP");
+        assert!(
+            bytes.len() < 8 << 20,
+            "a minidump, not a core: {} bytes",
+            bytes.len()
+        );
+        let info = read_json(&path.with_extension("dmp.json"));
+        let signature = info["signature"].as_str().unwrap();
+        assert!(signature.contains("+0x"), "{signature}");
+        assert!(tree.as_array().unwrap().contains(&info["pid"]), "{info}");
+    }
+}

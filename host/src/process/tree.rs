@@ -154,7 +154,10 @@ mod tests {
         while std::fs::read_to_string(format!("/proc/{grandchild}/comm"))
             .is_ok_and(|comm| comm.trim() != "sleep")
         {
-            assert!(Instant::now() < deadline, "the grandchild never became sleep");
+            assert!(
+                Instant::now() < deadline,
+                "the grandchild never became sleep"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         // The parent goes away; the grandchild is reparented and lives on.
