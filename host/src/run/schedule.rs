@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use proctor_plugin_api::messages::{ExecutionMode, LifecycleEvent, Outcome, TestCase};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::execute::{self, Context, Expansion, Job, JobOutcome, TestAttempt};
@@ -38,7 +37,8 @@ struct TestState {
 pub struct Scheduler<'a> {
     cx: Arc<Context>,
     jobs: usize,
-    slots: Arc<Semaphore>,
+    /// Jobs waiting for one of the `jobs` slots, in the order submitted.
+    queue: std::collections::VecDeque<Job>,
     running: JoinSet<JobOutcome>,
     policy: &'a RetryPolicy,
     selector: &'a Selector<'a>,
@@ -64,7 +64,7 @@ impl<'a> Scheduler<'a> {
         Self {
             cx,
             jobs,
-            slots: Arc::new(Semaphore::new(jobs)),
+            queue: std::collections::VecDeque::new(),
             running: JoinSet::new(),
             policy,
             selector,
@@ -263,20 +263,30 @@ impl<'a> Scheduler<'a> {
         }
     }
 
+    /// Queues a job; it starts as soon as a slot is free. Jobs start in the
+    /// order they were submitted, so tests run in the order discovered.
     fn submit(&mut self, job: Job) {
-        let (slots, cx) = (self.slots.clone(), self.cx.clone());
-        self.running.spawn(async move {
-            let _slot = slots
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            execute::execute(job, &cx).await
-        });
+        self.queue.push_back(job);
+        self.fill();
+    }
+
+    /// Starts queued jobs while slots are free.
+    fn fill(&mut self) {
+        while self.running.len() < self.jobs {
+            let Some(job) = self.queue.pop_front() else {
+                break;
+            };
+            let cx = self.cx.clone();
+            self.running
+                .spawn(async move { execute::execute(job, &cx).await });
+        }
     }
 
     /// Waits for every running process, taking in results as they come.
     async fn drain(&mut self) -> Result<()> {
         while let Some(joined) = self.running.join_next().await {
+            // A slot is free: the next queued job takes it.
+            self.fill();
             let outcome =
                 joined.map_err(|e| Error::infrastructure(format!("a test task failed: {e}")))?;
             self.errors.extend(outcome.error);
