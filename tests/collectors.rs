@@ -415,39 +415,69 @@ fn coverage_of_python_and_gcov_sources_is_merged_into_one_tracefile() {
 }
 
 #[test]
-fn dump_takes_a_minidump_of_every_process_of_a_hung_tree_before_the_kill() {
+fn a_hung_tree_is_dumped_before_the_kill_and_the_dumps_are_gzipped_and_grouped() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = json!({
         "timeout_seconds": 3,
         "collectors": { "blame": {}, "dump": {} },
+        "attachment_processors": { "dumps": {} },
         "sources": [pytest_file("test_hang.py", &dir.path().join("state"))],
     });
     config["sources"][0]["inactivity_timeout_seconds"] = json!(60);
     let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
     assert!(summary["collectors"][1]["error"].is_null(), "{summary:#}");
+    assert!(
+        summary["timeline"]["merges"][0]["error"].is_null(),
+        "{summary:#}"
+    );
     let results = dir.path().join("results");
     let tree = blames(&summary, &results)[0].1["process_tree"].clone();
+    let tree = tree.as_array().unwrap();
     let dumps: Vec<&serde_json::Value> = summary["attachments"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|a| a["collector"] == "dump")
+        .filter(|a| a["kind"] == "proctor://processor/dumps/minidump-gzip/1")
         .collect();
-    assert_eq!(dumps.len(), tree.as_array().unwrap().len(), "{summary:#}");
-    for dump in dumps {
-        assert_eq!(dump["kind"], "proctor://collector/dump/minidump/1");
+    assert_eq!(dumps.len(), tree.len(), "{summary:#}");
+    let hung = "test_hang.py::test_1_hangs_with_a_stubborn_grandchild";
+    for dump in &dumps {
         let path = results.join(dump["path"].as_str().unwrap());
-        let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(&bytes[..4], b"MDMP");
+        // A standard gzip stream holding a minidump, not a core.
+        let output = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        assert_eq!(&output.stdout[..4], b"MDMP");
         assert!(
-            bytes.len() < 8 << 20,
-            "a minidump, not a core: {} bytes",
-            bytes.len()
+            output.stdout.len() < 8 << 20,
+            "{} bytes",
+            output.stdout.len()
         );
-        let info = read_json(&path.with_extension("dmp.json"));
-        let signature = info["signature"].as_str().unwrap();
-        assert!(signature.contains("+0x"), "{signature}");
-        assert!(tree.as_array().unwrap().contains(&info["pid"]), "{info}");
+        let info = read_json(&std::path::PathBuf::from(
+            path.to_string_lossy().trim_end_matches(".gz").to_owned() + ".json",
+        ));
+        assert!(
+            info["signature"].as_str().unwrap().contains("+0x"),
+            "{info}"
+        );
+        assert!(tree.contains(&info["pid"]), "{info}");
+        assert_eq!(info["tests"], json!([hung]));
     }
+    // The index groups the dumps by signature, with the test in flight.
+    let index = read_json(&results.join("dumps/index.json"));
+    let grouped: usize = index
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|bucket| {
+            assert_eq!(bucket["tests"], json!([hung]));
+            assert_eq!(bucket["attempts"], json!([1]));
+            bucket["dumps"].as_array().unwrap().len()
+        })
+        .sum();
+    assert_eq!(grouped, tree.len());
 }

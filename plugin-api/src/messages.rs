@@ -651,6 +651,10 @@ pub struct ProcessRequest {
     /// True while other sources still run; false for the final pass.
     pub incremental: bool,
     pub output_dir: PathBuf,
+    /// Since 1.4: the run's results directory, for outputs with a place of
+    /// their own in its layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -155,8 +155,7 @@ impl Collectors {
         let (sender, receiver) = mpsc::channel::<Dispatch>();
         let results_dir = results_dir.to_path_buf();
         let clock = Instant::now();
-        let processing =
-            Processing::start(prepared.processors, results_dir.join("attachments"), clock);
+        let processing = Processing::start(prepared.processors, results_dir.clone(), clock);
         let worker = std::thread::Builder::new()
             .name("collectors".into())
             .spawn(move || {

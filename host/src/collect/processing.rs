@@ -65,17 +65,20 @@ pub struct Processing {
 }
 
 impl Processing {
-    /// Starts the processors; their outputs go under `output_root/<name>/`.
-    pub fn start(processors: Vec<Processor>, output_root: PathBuf, clock: Instant) -> Self {
+    /// Starts the processors; their outputs go under
+    /// `results_dir/attachments/<name>/`.
+    pub fn start(processors: Vec<Processor>, results_dir: PathBuf, clock: Instant) -> Self {
+        let output_root = results_dir.join("attachments");
         let workers = processors
             .into_iter()
             .map(|processor| {
                 let (sender, receiver) = mpsc::channel();
                 let kinds = processor.kinds.clone();
                 let root = output_root.join(&processor.name);
+                let results_dir = results_dir.clone();
                 let thread = std::thread::Builder::new()
                     .name(format!("processor {}", processor.name))
-                    .spawn(move || work(processor, receiver, root, clock))
+                    .spawn(move || work(processor, receiver, root, results_dir, clock))
                     .expect("a thread can be started");
                 Worker {
                     kinds,
@@ -144,6 +147,7 @@ fn work(
     processor: Processor,
     receiver: mpsc::Receiver<Batch>,
     root: PathBuf,
+    results_dir: PathBuf,
     clock: Instant,
 ) -> (Vec<Held>, Vec<MergeRecord>) {
     let mut inputs: Vec<Held> = Vec::new();
@@ -158,6 +162,7 @@ fn work(
             attachments: inputs.iter().map(|h| h.attachment.clone()).collect(),
             incremental: !final_pass,
             output_dir: output_dir.clone(),
+            results_dir: Some(results_dir.clone()),
         };
         let answer = std::fs::create_dir_all(&output_dir)
             .map_err(|e| format!("cannot create {}: {e}", output_dir.display()))

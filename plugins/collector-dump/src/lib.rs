@@ -7,6 +7,7 @@
 //! Minidumps, not full cores: a dump holds the threads' stacks and the
 //! module list, a few hundred kilobytes where a core holds all memory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -23,13 +24,23 @@ pub const KIND: &str = "proctor://collector/dump/minidump/1";
 pub struct Settings {}
 
 pub struct Dump {
-    results_dir: Mutex<Option<PathBuf>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    results_dir: Option<PathBuf>,
+    /// By pid: the attempt a process runs, and its tests in flight.
+    processes: HashMap<u32, (u32, Vec<String>)>,
 }
 
 /// What is known of a dump, written beside it.
 #[derive(Debug, Serialize)]
 struct DumpInfo<'a> {
     source: &'a str,
+    /// The tests the hung tree's process was running, and their attempt.
+    tests: &'a [String],
+    attempt: Option<u32>,
     pid: u32,
     /// `hung`.
     reason: &'a str,
@@ -82,27 +93,52 @@ impl Collector for Dump {
 
     fn new(_: Settings) -> Result<Self> {
         Ok(Self {
-            results_dir: Mutex::new(None),
+            state: Mutex::default(),
         })
     }
 
     fn on_event(&self, event: LifecycleEvent) -> Result<CollectorResponse> {
         let mut response = CollectorResponse::default();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match event {
-            LifecycleEvent::SessionStarted { results_dir } => {
-                *self.results_dir.lock().unwrap_or_else(|p| p.into_inner()) = Some(results_dir);
+            LifecycleEvent::SessionStarted { results_dir } => state.results_dir = Some(results_dir),
+            LifecycleEvent::ProcessLaunched { pid, attempt, .. } => {
+                state.processes.insert(pid, (attempt, Vec::new()));
+            }
+            LifecycleEvent::TestStarted {
+                test,
+                pid: Some(pid),
+                ..
+            } => {
+                if let Some((_, running)) = state.processes.get_mut(&pid) {
+                    running.push(test);
+                }
+            }
+            LifecycleEvent::TestFinished {
+                test,
+                pid: Some(pid),
+                ..
+            } => {
+                if let Some((_, running)) = state.processes.get_mut(&pid) {
+                    running.retain(|t| t != &test);
+                }
+            }
+            LifecycleEvent::AttemptFinished { pid, .. } => {
+                state.processes.remove(&pid);
             }
             LifecycleEvent::HangDetected {
                 source,
+                pid: hung,
                 process_tree,
-                ..
             } => {
-                let results_dir = self
+                let results_dir = state
                     .results_dir
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
                     .clone()
                     .ok_or_else(|| Error::msg("a hang before the session started"))?;
+                let (attempt, tests) = match state.processes.get(&hung) {
+                    Some((attempt, tests)) => (Some(*attempt), tests.clone()),
+                    None => (None, Vec::new()),
+                };
                 let dir = results_dir.join("dumps").join(&source);
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| Error::msg(format!("cannot create {}: {e}", dir.display())))?;
@@ -120,6 +156,8 @@ impl Collector for Dump {
                         signature(&path, pid).unwrap_or_else(|e| format!("unknown ({e})"));
                     let info = DumpInfo {
                         source: &source,
+                        tests: &tests,
+                        attempt,
                         pid,
                         reason: "hung",
                         signature: signature.clone(),
@@ -130,12 +168,20 @@ impl Collector for Dump {
                         serde_json::to_vec_pretty(&info).expect("serializes"),
                     )
                     .map_err(|e| Error::msg(format!("cannot write {}: {e}", sidecar.display())))?;
+                    let owner = match (tests.as_slice(), attempt) {
+                        ([test], Some(attempt)) => Owner::Attempt {
+                            source: source.clone(),
+                            test: test.clone(),
+                            attempt,
+                        },
+                        _ => Owner::Source {
+                            source: source.clone(),
+                        },
+                    };
                     response.attachments.push(Attachment {
                         kind: KIND.into(),
                         path,
-                        owner: Owner::Source {
-                            source: source.clone(),
-                        },
+                        owner,
                         description: format!("minidump of hung process {pid}, at {signature}"),
                     });
                 }

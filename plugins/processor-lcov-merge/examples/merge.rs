@@ -30,6 +30,7 @@ fn main() {
         attachments,
         incremental: false,
         output_dir,
+        results_dir: None,
     };
     let response = processor
         .process(&request, &|_, _| true)
