@@ -5,8 +5,9 @@
 # the commands compared taking turns, and their ratio, then the plugin
 # micro-benchmarks, the 1 GiB download against curl (download.py; it needs
 # GNU time for peak memory), the LCOV merge against lcov (lcov.sh; it
-# needs lcov and Debian's googletest sources) and incremental merging against
-# merging after the run (merging.py). Run on an idle machine.
+# needs lcov and Debian's googletest sources), incremental merging against
+# merging after the run (merging.py) and dump compression against pigz and
+# gzip (dumps.py; it needs pigz). Run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -59,3 +60,4 @@ cargo bench -q -p proctor --bench plugin_abi 2>/dev/null
 python3 benchmarks/download.py "$runs"
 bash benchmarks/lcov.sh "$runs"
 python3 benchmarks/merging.py "$runs"
+python3 benchmarks/dumps.py "$runs"
