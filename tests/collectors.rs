@@ -481,3 +481,84 @@ fn a_hung_tree_is_dumped_before_the_kill_and_the_dumps_are_gzipped_and_grouped()
         .sum();
     assert_eq!(grouped, tree.len());
 }
+
+/// An X server for the test, on a display of its own; killed when dropped.
+struct Xvfb {
+    server: std::process::Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Self {
+        let number = 50 + std::process::id() % 400;
+        let display = format!(":{number}");
+        let server = std::process::Command::new("Xvfb")
+            .args([
+                display.as_str(),
+                "-screen",
+                "0",
+                "640x480x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb runs (apt-get install xvfb)");
+        let socket = format!("/tmp/.X11-unix/X{number}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !Path::new(&socket).exists() {
+            assert!(std::time::Instant::now() < deadline, "Xvfb did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self { server, display }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+#[test]
+fn a_failing_test_leaves_a_screenshot_of_the_display() {
+    let xvfb = Xvfb::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("suite")).unwrap();
+    std::fs::write(
+        dir.path().join("suite/test_ui.py"),
+        "def test_renders():\n    pass\n\ndef test_button_is_blue():\n    assert 'red' == 'blue'\n",
+    )
+    .unwrap();
+    let config = json!({
+        "collectors": { "screenshot": { "display": xvfb.display } },
+        "sources": [{ "name": "ui", "runner": "pytest", "path": "suite" }],
+    });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(1));
+    let shots = summary["attachments"].as_array().unwrap();
+    assert_eq!(shots.len(), 1, "only the failing test: {summary:#}");
+    let shot = &shots[0];
+    assert_eq!(shot["kind"], "proctor://collector/screenshot/png/1");
+    assert_eq!(shot["owner"], "attempt");
+    assert_eq!(shot["test"], "test_ui.py::test_button_is_blue");
+    assert_eq!(shot["attempt"], 1);
+    assert!(
+        shot["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("the screen (640x480) when"),
+        "{shot}"
+    );
+    let png = std::fs::read(
+        dir.path()
+            .join("results")
+            .join(shot["path"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The header's width and height, big-endian.
+    assert_eq!(&png[16..24], &[0, 0, 2, 128, 0, 0, 1, 224]);
+}
