@@ -46,6 +46,17 @@ impl Error {
         Error::Infrastructure(message.into())
     }
 
+    /// The same error, its message prefixed with where it arose; whose
+    /// fault it is does not change.
+    pub fn at(self, location: impl fmt::Display) -> Self {
+        match self {
+            Error::Usage(message) => Error::Usage(format!("{location}: {message}")),
+            Error::Infrastructure(message) => {
+                Error::Infrastructure(format!("{location}: {message}"))
+            }
+        }
+    }
+
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage(_) => ExitStatus::UsageError,

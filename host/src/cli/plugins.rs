@@ -98,12 +98,7 @@ pub(super) fn print_plugins(catalog: &Catalog, format: Format) {
         let _ = writeln!(out, "refused {}: {}", r.library.display(), r.reason);
     }
     if listing.plugins.is_empty() && listing.refused.is_empty() {
-        let dirs: Vec<String> = listing
-            .search_path
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect();
-        let _ = writeln!(out, "no plugin found; looked in: {}", dirs.join(", "));
+        let _ = writeln!(out, "no plugin found; looked in: {}", catalog.search_path);
     }
 }
 

@@ -43,11 +43,7 @@ impl Prepared {
     /// Creates every collector and processor the configuration names.
     pub fn prepare(config: &Config, catalog: &Catalog) -> Result<Self> {
         let located = |key: &str, name: &str, e: Error| {
-            let message = format!("{}: {key}.{name}: {e}", config.file.display());
-            match e {
-                Error::Usage(_) => Error::usage(message),
-                Error::Infrastructure(_) => Error::infrastructure(message),
-            }
+            e.at(format!("{}: {key}.{name}", config.file.display()))
         };
         let mut plugins = Vec::new();
         for (name, settings) in &config.collectors {

@@ -74,16 +74,16 @@ impl Fetcher {
     /// Picks and creates a downloader for every download. Everything that
     /// can be wrong in the configuration is found here, before any transfer.
     pub fn prepare(config: &Config, catalog: &Catalog) -> Result<Self> {
-        let at = |location: &str, message: String| {
-            Error::usage(format!("{}: {location}: {message}", config.file.display()))
+        let at = |location: &str, error: Error| {
+            error.at(format!("{}: {location}", config.file.display()))
         };
         let create = |name: &str, location: &str| -> Result<Downloader> {
             let (library, _) = catalog
                 .find(PluginKind::Downloader, name)
-                .map_err(|e| at(location, e.to_string()))?;
+                .map_err(|e| at(location, e))?;
             let settings = config.downloaders.get(name).cloned().unwrap_or_default();
             let plugin = plugins::create(library, name, &settings)
-                .map_err(|e| at(&format!("downloaders.{name}"), e.to_string()))?;
+                .map_err(|e| at(&format!("downloaders.{name}"), e))?;
             Ok(Downloader {
                 name: name.to_owned(),
                 plugin,
@@ -99,7 +99,7 @@ impl Fetcher {
             let name = match &download.downloader {
                 Some(name) => name.clone(),
                 None => serving(catalog, &download.scheme(), &config.downloaders)
-                    .map_err(|e| at(&format!("{}.uri", download.location), e))?,
+                    .map_err(|e| at(&format!("{}.uri", download.location), Error::usage(e)))?,
             };
             let downloader = match created.get(&name) {
                 Some(downloader) => downloader.clone(),
@@ -173,13 +173,7 @@ fn serving(
                 .collect();
             Err(format!(
                 "no downloader plugin serves `{scheme}:` URIs; looked in: {}; downloaders found: {}",
-                catalog
-                    .search_path
-                    .dirs
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                catalog.search_path,
                 if served.is_empty() { "none".into() } else { served.join(", ") }
             ))
         }

@@ -23,6 +23,19 @@ impl SearchPath {
     }
 }
 
+/// The directories, as messages list them: `a, b, c`.
+impl std::fmt::Display for SearchPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, dir) in self.dirs.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}", dir.display())?;
+        }
+        Ok(())
+    }
+}
+
 /// The directory holding the `proctor` binary: a cargo build leaves the
 /// built-in plugins there, and an installation puts them in `plugins/` beside it.
 pub fn default_plugin_dir() -> Vec<PathBuf> {
@@ -117,15 +130,9 @@ impl Catalog {
             .filter(|r| r.plugins.iter().any(|p| p.contains(&format!("`{name}`"))))
             .map(|r| r.reason.clone())
             .collect();
-        let searched: Vec<String> = self
-            .search_path
-            .dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect();
         let mut message = format!(
             "no {kind} plugin named `{name}`; looked in: {}",
-            searched.join(", ")
+            self.search_path
         );
         if !refused.is_empty() {
             message.push_str(&format!(

@@ -83,11 +83,7 @@ impl Session {
         let config = config::load(config_path)?;
         let catalog = Catalog::load(SearchPath::new(plugin_dirs, &config.plugin_dirs));
         let at = |location: String, error: Error| {
-            let message = format!("{}: {location}: {error}", config.file.display());
-            match error {
-                Error::Usage(_) => Error::usage(message),
-                Error::Infrastructure(_) => Error::infrastructure(message),
-            }
+            error.at(format!("{}: {location}", config.file.display()))
         };
         let mut sources = Vec::new();
         for source in &config.sources {
