@@ -183,6 +183,16 @@ impl Collectors {
             )
     }
 
+    /// Hands the event `make` builds to the collectors without waiting, when
+    /// any runs: for the events of processes and tests, which come often and
+    /// which nothing else needs, so that a run without collectors does not
+    /// even build them.
+    pub fn observe(&self, make: impl FnOnce() -> LifecycleEvent) {
+        if self.listening {
+            self.notify(make());
+        }
+    }
+
     /// Hands `event` to the collectors without waiting.
     pub fn notify(&self, event: LifecycleEvent) {
         if self.wanted(&event) {

@@ -210,7 +210,7 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
                 .iter()
                 .any(|t| t.record.outcome == Outcome::Crashed);
             if !hung && (signal.is_some() || crashed) {
-                cx.collectors.notify(LifecycleEvent::ProcessCrashed {
+                cx.collectors.observe(|| LifecycleEvent::ProcessCrashed {
                     source: execution.source_name().to_owned(),
                     pid,
                     signal,
@@ -222,7 +222,7 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
                     execution.record_finished(&test.test.id, test.record.outcome);
                 }
             }
-            cx.collectors.notify(LifecycleEvent::AttemptFinished {
+            cx.collectors.observe(|| LifecycleEvent::AttemptFinished {
                 source: execution.source_name().to_owned(),
                 pid,
                 attempt: job.attempt,
@@ -350,12 +350,14 @@ impl<'a> Execution<'a> {
             attempt: self.job.attempt,
             tests: &ids,
         });
-        self.cx.collectors.notify(LifecycleEvent::ProcessLaunched {
-            source: self.source_name().to_owned(),
-            pid: process.pid(),
-            tests: ids.iter().map(|id| id.to_string()).collect(),
-            attempt: self.job.attempt,
-        });
+        self.cx
+            .collectors
+            .observe(|| LifecycleEvent::ProcessLaunched {
+                source: self.source_name().to_owned(),
+                pid: process.pid(),
+                tests: ids.iter().map(|id| id.to_string()).collect(),
+                attempt: self.job.attempt,
+            });
         if let [test] = self.job.tests.as_slice() {
             if !self.live() && !self.expanding {
                 self.record_started(&test.id);
@@ -452,7 +454,7 @@ impl<'a> Execution<'a> {
             test: id,
             attempt: self.job.attempt,
         });
-        self.cx.collectors.notify(LifecycleEvent::TestStarted {
+        self.cx.collectors.observe(|| LifecycleEvent::TestStarted {
             source: self.source_name().to_owned(),
             test: id.to_owned(),
             attempt: self.job.attempt,
@@ -461,7 +463,7 @@ impl<'a> Execution<'a> {
     }
 
     fn record_finished(&self, id: &str, outcome: Outcome) {
-        self.cx.collectors.notify(LifecycleEvent::TestFinished {
+        self.cx.collectors.observe(|| LifecycleEvent::TestFinished {
             source: self.source_name().to_owned(),
             test: id.to_owned(),
             attempt: self.job.attempt,
