@@ -197,6 +197,7 @@ pub fn signal_name(signal: i32) -> Option<&'static str> {
         13 => "SIGPIPE",
         14 => "SIGALRM",
         15 => "SIGTERM",
+        31 => "SIGSYS",
         _ => return None,
     })
 }
@@ -616,6 +617,26 @@ pub enum LifecycleEvent {
         source: String,
         pid: u32,
         process_tree: Vec<u32>,
+    },
+    /// Since 1.5, to collectors whose capabilities ask for faults: a thread
+    /// of a test process is about to receive a crash signal (a fault, or
+    /// `abort`). The process is held stopped and untraced, the thread as the
+    /// fault left it, so that a dumper can attach; the host waits for the
+    /// answers, then lets the signal go. A `handled` signal goes to the
+    /// process's handler, which may yet recover; otherwise it ends the
+    /// process, and `ProcessCrashed` follows.
+    ProcessFaulted {
+        source: String,
+        pid: u32,
+        /// The thread the signal is for.
+        tid: u32,
+        signal: i32,
+        /// `si_code`: positive when the kernel raised the signal for a fault.
+        code: i32,
+        /// The faulting address, for SIGSEGV, SIGBUS, SIGILL and SIGFPE.
+        #[serde(default)]
+        address: Option<u64>,
+        handled: bool,
     },
     /// A process ended before its tests did: by a signal, or by exiting
     /// while a test ran. Sent before the tests' outcomes are.

@@ -102,7 +102,7 @@ impl Registry {
             PluginKind::Collector,
             C::NAME,
             C::DESCRIPTION,
-            Value::Object(Default::default()),
+            serde_json::json!({ "faults": C::CATCHES_FAULTS }),
         );
         self.collectors.push((C::NAME, |settings| {
             let vtable = CollectorGlue::<C>::vtable();

@@ -62,6 +62,10 @@ pub trait Downloader: Send + Sync + Sized + 'static {
 pub trait Collector: Send + Sync + Sized + 'static {
     const NAME: &'static str;
     const DESCRIPTION: &'static str;
+    /// Whether test processes are to be caught at a crash signal, for
+    /// `ProcessFaulted` (since 1.5). It costs every test process a stop at
+    /// each signal and thread it creates, so only dumpers ask.
+    const CATCHES_FAULTS: bool = false;
     type Settings: DeserializeOwned;
 
     fn new(settings: Self::Settings) -> Result<Self>;

@@ -37,6 +37,8 @@ use crate::report::Console;
 pub struct Prepared {
     plugins: Vec<(String, CollectorPlugin)>,
     processors: Vec<Processor>,
+    /// Whether a collector asks for test processes caught at faults.
+    catches_faults: bool,
 }
 
 impl Prepared {
@@ -46,9 +48,11 @@ impl Prepared {
             e.at(format!("{}: {key}.{name}", config.file.display()))
         };
         let mut plugins = Vec::new();
+        let mut catches_faults = false;
         for (name, settings) in &config.collectors {
             let at = |e| located("collectors", name, e);
-            let (library, _) = catalog.find(PluginKind::Collector, name).map_err(at)?;
+            let (library, manifest) = catalog.find(PluginKind::Collector, name).map_err(at)?;
+            catches_faults |= manifest.capabilities["faults"] == true;
             let plugin = plugins::create(library, name, settings).map_err(at)?;
             plugins.push((name.clone(), plugin));
         }
@@ -74,6 +78,7 @@ impl Prepared {
         Ok(Self {
             plugins,
             processors,
+            catches_faults,
         })
     }
 }
@@ -142,6 +147,7 @@ pub struct Collectors {
     /// timeline needs go to the thread, so a run without collectors pays
     /// nothing per test.
     listening: bool,
+    catches_faults: bool,
     worker: Mutex<Option<JoinHandle<Collected>>>,
 }
 
@@ -150,6 +156,7 @@ impl Collectors {
     /// are recorded relative to `results_dir`.
     pub fn start(prepared: Prepared, results_dir: &Path, console: Arc<Console>) -> Self {
         let listening = !prepared.plugins.is_empty();
+        let catches_faults = prepared.catches_faults;
         let (sender, receiver) = mpsc::channel::<Dispatch>();
         let results_dir = results_dir.to_path_buf();
         let clock = Instant::now();
@@ -169,8 +176,16 @@ impl Collectors {
         Self {
             sender,
             listening,
+            catches_faults,
             worker: Mutex::new(Some(worker)),
         }
+    }
+
+    /// Whether test processes are to be caught at faults, for
+    /// `ProcessFaulted`: only when a collector asks, since tracing costs
+    /// a process a stop at each signal and thread.
+    pub fn catches_faults(&self) -> bool {
+        self.catches_faults
     }
 
     fn wanted(&self, event: &LifecycleEvent) -> bool {

@@ -2,6 +2,7 @@
 //! that marks everything they start, output copied to files and optionally
 //! read line by line as it streams, and a kill of the whole tree.
 
+pub mod trace;
 pub mod tree;
 
 use std::io;
@@ -13,9 +14,12 @@ use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::{CommandSpec, ProcessExit, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStderr, ChildStdout};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+pub use trace::Fault;
+use trace::{Report, Traced};
 
 /// Lines one stream of a process printed.
 #[derive(Debug)]
@@ -29,8 +33,18 @@ pub struct Lines {
 pub enum Event {
     Output(Lines),
     Exited(ProcessExit),
+    /// A thread is about to receive a crash signal; the process is held
+    /// stopped until [`Supervised::resume`].
+    Faulted(Fault),
     /// The deadline passed first.
     Deadline,
+}
+
+/// Whether a process's faults are caught ([`trace`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Faults {
+    Ignored,
+    Caught,
 }
 
 /// How the process's output is handled.
@@ -42,9 +56,55 @@ pub enum Output {
     FilesAndLines,
 }
 
+/// The process a [`Supervised`] started, and how its end is learnt.
+enum Root {
+    Child(Child),
+    /// Until it faulted or was released, the tracer holds it.
+    Traced {
+        traced: Traced,
+        tracing: bool,
+    },
+}
+
+/// How the root process's wait ended.
+enum Waited {
+    Exited(std::process::ExitStatus),
+    Faulted(Fault),
+}
+
+impl Root {
+    /// Waits for the process to end or, while traced, to fault.
+    async fn wait(&mut self) -> io::Result<Waited> {
+        match self {
+            Root::Child(child) => Ok(Waited::Exited(child.wait().await?)),
+            Root::Traced { traced, tracing } => loop {
+                match traced.reports.recv().await {
+                    Some(Report::Exited(status)) => return Ok(Waited::Exited(status)),
+                    Some(Report::Faulted(fault)) => {
+                        *tracing = false;
+                        return Ok(Waited::Faulted(fault));
+                    }
+                    Some(Report::Released) => *tracing = false,
+                    None => return Err(io::Error::other("the tracer thread ended")),
+                }
+            },
+        }
+    }
+
+    /// Waits for the process to end, letting faults go.
+    async fn exit(&mut self) -> io::Result<std::process::ExitStatus> {
+        loop {
+            match self.wait().await? {
+                Waited::Exited(status) => return Ok(status),
+                Waited::Faulted(fault) => trace::resume(&fault),
+            }
+        }
+    }
+}
+
 /// A process started by [`Supervised::spawn`]. Dropping it kills the tree.
 pub struct Supervised {
-    child: Child,
+    root: Root,
     pid: u32,
     token: String,
     lines: Option<mpsc::UnboundedReceiver<Lines>>,
@@ -62,20 +122,51 @@ fn new_token() -> String {
     )
 }
 
-fn command(spec: &CommandSpec, token: &str) -> Command {
-    let mut command = Command::new(&spec.program);
+fn command(spec: &CommandSpec, token: &str) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(&spec.program);
     command
         .args(&spec.args)
         .envs(&spec.env)
         .env(tree::TOKEN_VAR, token)
         .stdin(Stdio::null())
         // Its own group, so a signal reaches the children it started.
-        .process_group(0)
-        .kill_on_drop(true);
+        .process_group(0);
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
     command
+}
+
+/// A started process and its pipes, when piped.
+type Started = (Root, u32, Option<(ChildStdout, ChildStderr)>);
+
+fn start(command: std::process::Command, faults: Faults) -> io::Result<Started> {
+    match faults {
+        Faults::Ignored => {
+            let mut child = tokio::process::Command::from(command)
+                .kill_on_drop(true)
+                .spawn()?;
+            let pid = child.id().expect("a child just spawned has a pid");
+            let pipes = child.stdout.take().zip(child.stderr.take());
+            Ok((Root::Child(child), pid, pipes))
+        }
+        Faults::Caught => {
+            let (mut child, traced) = Traced::spawn(command)?;
+            let pipes = match child.stdout.take().zip(child.stderr.take()) {
+                Some((stdout, stderr)) => Some((
+                    ChildStdout::from_std(stdout)?,
+                    ChildStderr::from_std(stderr)?,
+                )),
+                None => None,
+            };
+            let root = Root::Traced {
+                traced,
+                tracing: true,
+            };
+            Ok((root, child.id(), pipes))
+        }
+    }
 }
 
 fn spawn_error(spec: &CommandSpec, e: io::Error) -> io::Error {
@@ -96,6 +187,7 @@ impl Supervised {
         stdout_path: &Path,
         stderr_path: &Path,
         output: Output,
+        faults: Faults,
     ) -> io::Result<Self> {
         let token = new_token();
         let mut command = command(spec, &token);
@@ -106,14 +198,13 @@ impl Supervised {
         let started = Instant::now();
         if output == Output::Files {
             command.stdout(stdout_file).stderr(stderr_file);
-            let child = command.spawn().map_err(|e| spawn_error(spec, e))?;
-            return Ok(Self::new(child, token, None, Vec::new(), started));
+            let (root, pid, _) = start(command, faults).map_err(|e| spawn_error(spec, e))?;
+            return Ok(Self::new(root, pid, token, None, Vec::new(), started));
         }
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = command.spawn().map_err(|e| spawn_error(spec, e))?;
+        let (root, pid, pipes) = start(command, faults).map_err(|e| spawn_error(spec, e))?;
         let (sender, receiver) = mpsc::unbounded_channel();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
+        let (stdout, stderr) = pipes.expect("stdout and stderr are piped");
         let copiers = vec![
             tokio::spawn(copy_lines(
                 stdout,
@@ -123,19 +214,26 @@ impl Supervised {
             )),
             tokio::spawn(copy_lines(stderr, stderr_file, Stream::Stderr, sender)),
         ];
-        Ok(Self::new(child, token, Some(receiver), copiers, started))
+        Ok(Self::new(
+            root,
+            pid,
+            token,
+            Some(receiver),
+            copiers,
+            started,
+        ))
     }
 
     fn new(
-        child: Child,
+        root: Root,
+        pid: u32,
         token: String,
         lines: Option<mpsc::UnboundedReceiver<Lines>>,
         copiers: Vec<JoinHandle<io::Result<()>>>,
         started: Instant,
     ) -> Self {
-        let pid = child.id().expect("a child just spawned has a pid");
         Self {
-            child,
+            root,
             pid,
             token,
             lines,
@@ -186,22 +284,53 @@ impl Supervised {
         tokio::select! {
             biased;
             Some(lines) = lines => Ok(Event::Output(lines)),
-            status = self.child.wait() => {
-                let exit = process_exit(status?);
-                self.exit = Some(exit);
-                // Whatever it left behind goes now, so that the pipes close.
-                tree::kill(self.pid, &self.token);
-                Ok(Event::Exited(exit))
-            }
+            waited = self.root.wait() => match waited? {
+                Waited::Exited(status) => {
+                    let exit = process_exit(status);
+                    self.exit = Some(exit);
+                    // Whatever it left behind goes now, so that the pipes close.
+                    tree::kill(self.pid, &self.token);
+                    Ok(Event::Exited(exit))
+                }
+                Waited::Faulted(fault) => Ok(Event::Faulted(fault)),
+            },
             () = sleep => Ok(Event::Deadline),
         }
     }
 
+    /// Lets a process that [`Event::Faulted`] take its signal.
+    pub fn resume(&self, fault: &Fault) {
+        trace::resume(fault);
+    }
+
+    /// Leaves a traced process stopped and untraced, so that a dumper can
+    /// attach to it; a process not traced is left as it is. What the
+    /// process does next is only learnt once it is resumed or killed.
+    pub async fn release(&mut self) -> io::Result<()> {
+        let Root::Traced { traced, tracing } = &mut self.root else {
+            return Ok(());
+        };
+        if !*tracing || self.exit.is_some() {
+            return Ok(());
+        }
+        traced.release(self.pid);
+        match traced.reports.recv().await {
+            // Stopped and untraced either way.
+            Some(Report::Released | Report::Faulted(_)) => *tracing = false,
+            Some(Report::Exited(status)) => self.exit = Some(process_exit(status)),
+            None => return Err(io::Error::other("the tracer thread ended")),
+        }
+        Ok(())
+    }
+
     /// Kills the whole tree and waits for the process to end.
     pub async fn kill(&mut self) -> io::Result<ProcessExit> {
+        if let Some(exit) = self.exit {
+            return Ok(exit);
+        }
         let killed = tree::kill(self.pid, &self.token);
         tracing::debug!(pid = self.pid, ?killed, "killed process tree");
-        let exit = process_exit(self.child.wait().await?);
+        let exit = process_exit(self.root.exit().await?);
         self.exit = Some(exit);
         // Anything that forked while the root was dying.
         tree::kill(self.pid, &self.token);
@@ -272,8 +401,11 @@ pub async fn run_captured(
     timeout: Duration,
 ) -> io::Result<(ProcessExit, String, String)> {
     let token = new_token();
-    let mut command = command(spec, &token);
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut command = tokio::process::Command::from(command(spec, &token));
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let child = command.spawn().map_err(|e| spawn_error(spec, e))?;
     let pid = child.id().expect("a child just spawned has a pid");
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {

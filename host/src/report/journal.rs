@@ -56,6 +56,16 @@ pub enum JournalEvent<'a> {
         process_tree: &'a [u32],
         reason: &'a str,
     },
+    /// A thread of a test process was caught about to receive a crash
+    /// signal, before the collectors look at it.
+    ProcessFaulted {
+        source: &'a str,
+        pid: u32,
+        tid: u32,
+        signal: i32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address: Option<u64>,
+    },
     AttemptFinished {
         source: &'a str,
         test: &'a str,

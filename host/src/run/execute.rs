@@ -10,7 +10,7 @@ use proctor_plugin_api::messages::*;
 
 use super::PreparedSource;
 use crate::collect::Collectors;
-use crate::process::{Event, Lines, Output, Supervised};
+use crate::process::{Event, Faults, Lines, Output, Supervised};
 use crate::report::{AttemptRecord, Journal, JournalEvent, ResultsDir};
 
 /// What the executions of a run share.
@@ -338,8 +338,13 @@ impl<'a> Execution<'a> {
             Output::Files
         };
         let (stdout, stderr) = (self.dir.join("stdout.log"), self.dir.join("stderr.log"));
-        let mut process =
-            Supervised::spawn(&command, &stdout, &stderr, output).map_err(|e| e.to_string())?;
+        let faults = if self.cx.collectors.catches_faults() {
+            Faults::Caught
+        } else {
+            Faults::Ignored
+        };
+        let mut process = Supervised::spawn(&command, &stdout, &stderr, output, faults)
+            .map_err(|e| e.to_string())?;
         self.tracker = Tracker::new();
         self.launched_at = now();
         self.pid = Some(process.pid());
@@ -378,6 +383,27 @@ impl<'a> Execution<'a> {
             {
                 Event::Output(lines) => self.read_live(lines),
                 Event::Exited(_) => break,
+                Event::Faulted(fault) => {
+                    self.cx.journal.record(&JournalEvent::ProcessFaulted {
+                        source: self.source_name(),
+                        pid: fault.pid,
+                        tid: fault.tid,
+                        signal: fault.signal,
+                        address: fault.address,
+                    });
+                    // Collectors look at the process as the fault left it.
+                    let event = LifecycleEvent::ProcessFaulted {
+                        source: self.source_name().to_owned(),
+                        pid: fault.pid,
+                        tid: fault.tid,
+                        signal: fault.signal,
+                        code: fault.code,
+                        address: fault.address,
+                        handled: fault.handled,
+                    };
+                    self.cx.collectors.ask(event).await;
+                    process.resume(&fault);
+                }
                 Event::Deadline => {
                     let (_, reason) = deadline.expect("a deadline passed");
                     let tree = process.tree();
@@ -387,7 +413,9 @@ impl<'a> Execution<'a> {
                         process_tree: &tree,
                         reason: &reason.to_string(),
                     });
-                    // Collectors look at the hung tree while it is still alive.
+                    // Collectors look at the hung tree while it is still
+                    // alive, untraced so that a dumper can attach.
+                    process.release().await.map_err(|e| e.to_string())?;
                     let event = LifecycleEvent::HangDetected {
                         source: self.source_name().to_owned(),
                         pid: process.pid(),

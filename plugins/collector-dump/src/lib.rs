@@ -1,98 +1,184 @@
-//! The `dump` collector: when a process tree hangs, a minidump of every
-//! process in it, taken before the host kills the tree (the host waits for
-//! collectors at a hang). Each dump gets a signature from its hung thread's
-//! top frame, module and offset, so that dumps of one hang group together;
-//! the signature is written beside the dump in `DUMP.json`.
+//! The `dump` collector: minidumps of processes that crash or hang.
 //!
-//! Minidumps, not full cores: a dump holds the threads' stacks and the
-//! module list, a few hundred kilobytes where a core holds all memory.
+//! - **Crash.** The collector asks the host to catch test processes at
+//!   faults: when a thread is about to receive a crash signal, the host holds
+//!   the process stopped, untraced, the thread as the fault left it, and
+//!   sends `ProcessFaulted`. The dump is taken then, with the faulting
+//!   frames intact, and kept once the process is known to have crashed of
+//!   it (a handled fault the process survives leaves no dump).
+//! - **Hang.** Before the host kills a hung tree, a dump of every process
+//!   in it.
+//!
+//! Each dump gets a signature from its crashing or hung thread's top frame,
+//! module and offset, so that dumps of one failure group together; the
+//! signature and what is known of the dump are written beside it in
+//! `DUMP.json`. Minidumps, not full cores: a dump holds the threads' stacks
+//! and the module list, a few hundred kilobytes where a core holds all
+//! memory.
+
+mod dumpfile;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use minidump::{Minidump, MinidumpModuleList, MinidumpSystemInfo, MinidumpThreadList, Module};
-use proctor_sdk::messages::{Attachment, CollectorResponse, LifecycleEvent, Owner};
+use proctor_sdk::messages::{signal_name, Attachment, CollectorResponse, LifecycleEvent, Owner};
 use proctor_sdk::{export_plugins, Collector, Error, Result};
 use serde::{Deserialize, Serialize};
+
+pub use dumpfile::{signature, Signal};
 
 /// A minidump.
 pub const KIND: &str = "proctor://collector/dump/minidump/1";
 
+/// Where Helix wants dumps, to upload them with the work item's results.
+const HELIX_DUMP_FOLDER: &str = "HELIX_DUMP_FOLDER";
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Settings {}
+pub struct Settings {
+    /// Where dumps go: relative to the results directory, or absolute.
+    /// Defaults to `$HELIX_DUMP_FOLDER` when set, else `dumps`.
+    #[serde(default)]
+    directory: Option<PathBuf>,
+}
 
 pub struct Dump {
+    directory: Option<PathBuf>,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
-    results_dir: Option<PathBuf>,
+    /// Where dumps go, once the session started.
+    dumps_dir: Option<PathBuf>,
     /// By pid: the attempt a process runs, and its tests in flight.
     processes: HashMap<u32, (u32, Vec<String>)>,
+    /// By pid: the dump of a fault, until the process is known to have
+    /// crashed (it is attached) or to have gone on (it is removed).
+    faults: HashMap<u32, Attachment>,
 }
 
 /// What is known of a dump, written beside it.
 #[derive(Debug, Serialize)]
 struct DumpInfo<'a> {
     source: &'a str,
-    /// The tests the hung tree's process was running, and their attempt.
+    /// The tests the process was running, and their attempt.
     tests: &'a [String],
     attempt: Option<u32>,
     pid: u32,
-    /// `hung`.
+    /// The thread the signature is of: the crashing or hung one.
+    tid: u32,
+    /// `crashed` or `hung`.
     reason: &'a str,
-    /// The hung thread's top frame: `module+0xoffset`.
-    signature: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<&'a str>,
+    /// `si_code` of the signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<i32>,
+    /// The faulting address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<String>,
+    /// The thread's top frame: `module+0xoffset`.
+    signature: &'a str,
 }
 
-/// `module+0xoffset` of the instruction the thread `tid` was at.
-fn signature(path: &Path, tid: u32) -> std::result::Result<String, String> {
-    let dump = Minidump::read_path(path).map_err(|e| e.to_string())?;
-    let threads: MinidumpThreadList = dump.get_stream().map_err(|e| e.to_string())?;
-    let modules: MinidumpModuleList = dump.get_stream().map_err(|e| e.to_string())?;
-    let system: MinidumpSystemInfo = dump.get_stream().map_err(|e| e.to_string())?;
-    let thread = threads
-        .threads
-        .iter()
-        .find(|t| t.raw.thread_id == tid)
-        .or(threads.threads.first())
-        .ok_or("the dump has no thread")?;
-    let context = thread
-        .context(&system, None)
-        .ok_or("the thread has no context")?;
-    let ip = context.get_instruction_pointer();
-    Ok(match modules.module_at_address(ip) {
-        Some(module) => {
-            let file = module.code_file();
-            let name = Path::new(file.as_ref())
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| file.into_owned());
-            format!("{name}+{:#x}", ip - module.base_address())
+/// One process to dump.
+struct Subject<'a> {
+    source: &'a str,
+    pid: u32,
+    tid: u32,
+    /// For a crash: the signal the thread was about to receive.
+    signal: Option<Signal>,
+}
+
+impl State {
+    /// Dumps `subject` into the dumps directory; `None` when the process
+    /// was gone before it could be dumped.
+    fn take(&self, subject: Subject) -> Result<Option<Attachment>> {
+        let Subject {
+            source,
+            pid,
+            tid,
+            signal,
+        } = subject;
+        let dumps_dir = self
+            .dumps_dir
+            .as_ref()
+            .ok_or_else(|| Error::msg("a process to dump before the session started"))?;
+        let dir = dumps_dir.join(source);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::msg(format!("cannot create {}: {e}", dir.display())))?;
+        let (reason, stem) = match signal {
+            Some(_) => ("crashed", "crash"),
+            None => ("hung", "hang"),
+        };
+        let path = dir.join(format!("{stem}-{pid}.dmp"));
+        if let Err(e) = dumpfile::write(pid, tid, signal, &path) {
+            let _ = std::fs::remove_file(&path);
+            // A process may end while a tree is walked: no dump, no error.
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                return Ok(None);
+            }
+            return Err(Error::msg(format!("cannot dump process {pid}: {e}")));
         }
-        None => format!("{ip:#x}"),
-    })
-}
-
-fn write_dump(pid: u32, path: &Path) -> std::result::Result<(), String> {
-    let mut file = std::fs::File::create(path).map_err(|e| e.to_string())?;
-    minidump_writer::minidump_writer::MinidumpWriterConfig::new(pid as i32, pid as i32)
-        .write(&mut file)
-        .map(drop)
-        .map_err(|e| e.to_string())
+        let signature = signature(&path, tid).unwrap_or_else(|e| format!("unknown ({e})"));
+        let (attempt, tests) = match self.processes.get(&pid) {
+            Some((attempt, tests)) => (Some(*attempt), tests.as_slice()),
+            None => (None, &[][..]),
+        };
+        let signal_name = signal.map(|s| signal_name(s.number).unwrap_or("a signal"));
+        let info = DumpInfo {
+            source,
+            tests,
+            attempt,
+            pid,
+            tid,
+            reason,
+            signal: signal_name,
+            code: signal.map(|s| s.code),
+            address: signal.and_then(|s| s.address).map(|a| format!("{a:#x}")),
+            signature: &signature,
+        };
+        let sidecar = path.with_extension("dmp.json");
+        std::fs::write(
+            &sidecar,
+            serde_json::to_vec_pretty(&info).expect("serializes"),
+        )
+        .map_err(|e| Error::msg(format!("cannot write {}: {e}", sidecar.display())))?;
+        let owner = match (tests, attempt) {
+            ([test], Some(attempt)) => Owner::Attempt {
+                source: source.to_owned(),
+                test: test.clone(),
+                attempt,
+            },
+            _ => Owner::Source {
+                source: source.to_owned(),
+            },
+        };
+        let description = match signal_name {
+            Some(name) => format!("minidump of process {pid} at {name}, at {signature}"),
+            None => format!("minidump of hung process {pid}, at {signature}"),
+        };
+        Ok(Some(Attachment {
+            kind: KIND.into(),
+            path,
+            owner,
+            description,
+        }))
+    }
 }
 
 impl Collector for Dump {
     const NAME: &'static str = "dump";
     const DESCRIPTION: &'static str =
-        "Takes minidumps of every process of a hung tree before it is killed";
+        "Takes minidumps of crashing processes at the fault, and of hung trees before the kill";
+    const CATCHES_FAULTS: bool = true;
     type Settings = Settings;
 
-    fn new(_: Settings) -> Result<Self> {
+    fn new(settings: Settings) -> Result<Self> {
         Ok(Self {
+            directory: settings.directory,
             state: Mutex::default(),
         })
     }
@@ -101,7 +187,14 @@ impl Collector for Dump {
         let mut response = CollectorResponse::default();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match event {
-            LifecycleEvent::SessionStarted { results_dir } => state.results_dir = Some(results_dir),
+            LifecycleEvent::SessionStarted { results_dir } => {
+                let directory = self
+                    .directory
+                    .clone()
+                    .or_else(|| std::env::var_os(HELIX_DUMP_FOLDER).map(PathBuf::from))
+                    .unwrap_or_else(|| "dumps".into());
+                state.dumps_dir = Some(results_dir.join(directory));
+            }
             LifecycleEvent::ProcessLaunched { pid, attempt, .. } => {
                 state.processes.insert(pid, (attempt, Vec::new()));
             }
@@ -123,67 +216,54 @@ impl Collector for Dump {
                     running.retain(|t| t != &test);
                 }
             }
+            LifecycleEvent::ProcessFaulted {
+                source,
+                pid,
+                tid,
+                signal,
+                code,
+                address,
+                ..
+            } => {
+                let signal = Some(Signal {
+                    number: signal,
+                    code,
+                    address,
+                });
+                let subject = Subject {
+                    source: &source,
+                    pid,
+                    tid,
+                    signal,
+                };
+                if let Some(dump) = state.take(subject)? {
+                    state.faults.insert(pid, dump);
+                }
+            }
+            LifecycleEvent::ProcessCrashed { pid, .. } => {
+                response.attachments.extend(state.faults.remove(&pid));
+            }
             LifecycleEvent::AttemptFinished { pid, .. } => {
                 state.processes.remove(&pid);
+                // It went on after the fault: its handler recovered.
+                if let Some(dump) = state.faults.remove(&pid) {
+                    let _ = std::fs::remove_file(dump.path.with_extension("dmp.json"));
+                    let _ = std::fs::remove_file(&dump.path);
+                }
             }
             LifecycleEvent::HangDetected {
                 source,
-                pid: hung,
                 process_tree,
+                ..
             } => {
-                let results_dir = state
-                    .results_dir
-                    .clone()
-                    .ok_or_else(|| Error::msg("a hang before the session started"))?;
-                let (attempt, tests) = match state.processes.get(&hung) {
-                    Some((attempt, tests)) => (Some(*attempt), tests.clone()),
-                    None => (None, Vec::new()),
-                };
-                let dir = results_dir.join("dumps").join(&source);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| Error::msg(format!("cannot create {}: {e}", dir.display())))?;
                 for pid in process_tree {
-                    let path = dir.join(format!("hang-{pid}.dmp"));
-                    // A process may end while the tree is walked: no dump, no error.
-                    if let Err(e) = write_dump(pid, &path) {
-                        let _ = std::fs::remove_file(&path);
-                        if Path::new(&format!("/proc/{pid}")).exists() {
-                            return Err(Error::msg(format!("cannot dump process {pid}: {e}")));
-                        }
-                        continue;
-                    }
-                    let signature =
-                        signature(&path, pid).unwrap_or_else(|e| format!("unknown ({e})"));
-                    let info = DumpInfo {
+                    let subject = Subject {
                         source: &source,
-                        tests: &tests,
-                        attempt,
                         pid,
-                        reason: "hung",
-                        signature: signature.clone(),
+                        tid: pid,
+                        signal: None,
                     };
-                    let sidecar = path.with_extension("dmp.json");
-                    std::fs::write(
-                        &sidecar,
-                        serde_json::to_vec_pretty(&info).expect("serializes"),
-                    )
-                    .map_err(|e| Error::msg(format!("cannot write {}: {e}", sidecar.display())))?;
-                    let owner = match (tests.as_slice(), attempt) {
-                        ([test], Some(attempt)) => Owner::Attempt {
-                            source: source.clone(),
-                            test: test.clone(),
-                            attempt,
-                        },
-                        _ => Owner::Source {
-                            source: source.clone(),
-                        },
-                    };
-                    response.attachments.push(Attachment {
-                        kind: KIND.into(),
-                        path,
-                        owner,
-                        description: format!("minidump of hung process {pid}, at {signature}"),
-                    });
+                    response.attachments.extend(state.take(subject)?);
                 }
             }
             _ => {}
