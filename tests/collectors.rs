@@ -482,6 +482,95 @@ fn a_hung_tree_is_dumped_before_the_kill_and_the_dumps_are_gzipped_and_grouped()
     assert_eq!(grouped, tree.len());
 }
 
+/// The address range of `symbol` in `binary`, from `nm`.
+fn symbol_range(binary: &Path, symbol: &str) -> std::ops::Range<u64> {
+    let output = std::process::Command::new("nm")
+        .arg("-S")
+        .arg(binary)
+        .output()
+        .expect("nm runs");
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let line = listing
+        .lines()
+        .find(|line| line.ends_with(&format!(" {symbol}")))
+        .unwrap_or_else(|| panic!("no {symbol} in {}", binary.display()));
+    let mut fields = line.split(' ');
+    let mut hex = || u64::from_str_radix(fields.next().unwrap(), 16).unwrap();
+    let (start, size) = (hex(), hex());
+    start..start + size
+}
+
+#[test]
+fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = gtest_fixture("gtest-faults/faults.cc", "gtest_faults");
+    let config = json!({
+        "collectors": { "dump": {} },
+        "attachment_processors": { "dumps": {} },
+        "sources": [{ "name": "native", "runner": "gtest", "path": binary }],
+    });
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
+    assert_eq!(code, Some(1));
+    let outcomes: Vec<(&str, &str)> = summary["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("Fault.A_Passes", "passed"),
+            ("Fault.B_NullWrite", "crashed"),
+            ("Fault.C_NullWriteInAThread", "crashed"),
+            // Its fault was caught and dumped too, but it recovered: no dump.
+            ("Fault.D_Handled", "passed"),
+        ],
+        "{summary:#}"
+    );
+    let results = dir.path().join("results");
+    let infos: Vec<serde_json::Value> = summary["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "proctor://processor/dumps/minidump-gzip/1")
+        .map(|a| {
+            let path = a["path"].as_str().unwrap().trim_end_matches(".gz");
+            read_json(&results.join(format!("{path}.json")))
+        })
+        .collect();
+    assert_eq!(infos.len(), 2, "{summary:#}");
+    // The instruction that wrote through the null pointer, in both threads.
+    let faulting = symbol_range(&binary, "write_through_null");
+    for (info, test) in infos
+        .iter()
+        .zip(["Fault.B_NullWrite", "Fault.C_NullWriteInAThread"])
+    {
+        assert_eq!(info["tests"], json!([test]), "{info}");
+        assert_eq!(info["signal"], "SIGSEGV");
+        assert_eq!(info["code"], 1, "SEGV_MAPERR: {info}");
+        assert_eq!(info["address"], "0x0");
+        let signature = info["signature"].as_str().unwrap();
+        let offset = signature.strip_prefix("gtest_faults+0x").expect(signature);
+        let offset = u64::from_str_radix(offset, 16).unwrap();
+        assert!(
+            faulting.contains(&offset),
+            "{signature} not in {faulting:x?}"
+        );
+    }
+    // The thread that faulted, not the main one, for the second.
+    assert_eq!(infos[0]["tid"], infos[0]["pid"]);
+    assert_ne!(infos[1]["tid"], infos[1]["pid"]);
+    // One fault, one group.
+    let index = read_json(&results.join("dumps/index.json"));
+    assert_eq!(index.as_object().unwrap().len(), 1, "{index:#}");
+    // The recovered process left nothing behind.
+    let files = std::fs::read_dir(results.join("dumps/native"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 4, "two dumps, each with its description");
+}
+
 /// An X server for the test, on a display of its own; killed when dropped.
 struct Xvfb {
     server: std::process::Child,

@@ -110,19 +110,25 @@ pub fn write_config(dir: &Path, config: &serde_json::Value) -> PathBuf {
     path
 }
 
-/// The GoogleTest fixture suite, compiled with g++ against Debian's
-/// googletest (once, and again when its source changes).
+/// The GoogleTest fixture suite.
 pub fn gtest_suite() -> PathBuf {
-    let source = fixtures().join("gtest-suite/suite.cc");
+    gtest_fixture("gtest-suite/suite.cc", "gtest_suite")
+}
+
+/// A GoogleTest fixture, `source` under the fixtures, compiled with g++
+/// against Debian's googletest into `target/fixtures/NAME` (once, and again
+/// when its source changes).
+pub fn gtest_fixture(source: &str, name: &str) -> PathBuf {
+    let source = fixtures().join(source);
     let dir = repo_root().join("target").join("fixtures");
     std::fs::create_dir_all(&dir).unwrap();
-    let binary = dir.join("gtest_suite");
+    let binary = dir.join(name);
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     if modified(&binary) >= modified(&source) {
         return binary;
     }
     // Built beside and renamed: tests in other processes may be building it too.
-    let partial = dir.join(format!("gtest_suite.{}", std::process::id()));
+    let partial = dir.join(format!("{name}.{}", std::process::id()));
     let output = Command::new("g++")
         .args(["-std=c++17", "-O0", "-g"])
         .arg(&source)

@@ -56,7 +56,18 @@ struct State {
     processes: HashMap<u32, (u32, Vec<String>)>,
     /// By pid: the dump of a fault, until the process is known to have
     /// crashed (it is attached) or to have gone on (it is removed).
-    faults: HashMap<u32, Attachment>,
+    faults: HashMap<u32, Taken>,
+}
+
+/// A dump written, not yet described.
+struct Taken {
+    source: String,
+    path: PathBuf,
+    root: u32,
+    pid: u32,
+    tid: u32,
+    signal: Option<Signal>,
+    signature: String,
 }
 
 /// What is known of a dump, written beside it.
@@ -86,6 +97,9 @@ struct DumpInfo<'a> {
 /// One process to dump.
 struct Subject<'a> {
     source: &'a str,
+    /// The test process whose tests the dump is of: `pid`, or the root of
+    /// its tree.
+    root: u32,
     pid: u32,
     tid: u32,
     /// For a crash: the signal the thread was about to receive.
@@ -95,9 +109,10 @@ struct Subject<'a> {
 impl State {
     /// Dumps `subject` into the dumps directory; `None` when the process
     /// was gone before it could be dumped.
-    fn take(&self, subject: Subject) -> Result<Option<Attachment>> {
+    fn take(&self, subject: Subject) -> Result<Option<Taken>> {
         let Subject {
             source,
+            root,
             pid,
             tid,
             signal,
@@ -109,10 +124,7 @@ impl State {
         let dir = dumps_dir.join(source);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::msg(format!("cannot create {}: {e}", dir.display())))?;
-        let (reason, stem) = match signal {
-            Some(_) => ("crashed", "crash"),
-            None => ("hung", "hang"),
-        };
+        let stem = if signal.is_some() { "crash" } else { "hang" };
         let path = dir.join(format!("{stem}-{pid}.dmp"));
         if let Err(e) = dumpfile::write(pid, tid, signal, &path) {
             let _ = std::fs::remove_file(&path);
@@ -123,18 +135,43 @@ impl State {
             return Err(Error::msg(format!("cannot dump process {pid}: {e}")));
         }
         let signature = signature(&path, tid).unwrap_or_else(|e| format!("unknown ({e})"));
-        let (attempt, tests) = match self.processes.get(&pid) {
+        Ok(Some(Taken {
+            source: source.to_owned(),
+            path,
+            root,
+            pid,
+            tid,
+            signal,
+            signature,
+        }))
+    }
+
+    /// Describes a dump beside it, with the tests its process runs now, and
+    /// answers it as an attachment owned by the attempt of the one test in
+    /// flight, else by the source. A fault's dump is described once the
+    /// process ended, when every test it started is known.
+    fn attach(&self, taken: Taken) -> Result<Attachment> {
+        let Taken {
+            source,
+            path,
+            root,
+            pid,
+            tid,
+            signal,
+            signature,
+        } = taken;
+        let (attempt, tests) = match self.processes.get(&root) {
             Some((attempt, tests)) => (Some(*attempt), tests.as_slice()),
             None => (None, &[][..]),
         };
         let signal_name = signal.map(|s| signal_name(s.number).unwrap_or("a signal"));
         let info = DumpInfo {
-            source,
+            source: &source,
             tests,
             attempt,
             pid,
             tid,
-            reason,
+            reason: if signal.is_some() { "crashed" } else { "hung" },
             signal: signal_name,
             code: signal.map(|s| s.code),
             address: signal.and_then(|s| s.address).map(|a| format!("{a:#x}")),
@@ -148,24 +185,22 @@ impl State {
         .map_err(|e| Error::msg(format!("cannot write {}: {e}", sidecar.display())))?;
         let owner = match (tests, attempt) {
             ([test], Some(attempt)) => Owner::Attempt {
-                source: source.to_owned(),
+                source: source.clone(),
                 test: test.clone(),
                 attempt,
             },
-            _ => Owner::Source {
-                source: source.to_owned(),
-            },
+            _ => Owner::Source { source },
         };
         let description = match signal_name {
             Some(name) => format!("minidump of process {pid} at {name}, at {signature}"),
             None => format!("minidump of hung process {pid}, at {signature}"),
         };
-        Ok(Some(Attachment {
+        Ok(Attachment {
             kind: KIND.into(),
             path,
             owner,
             description,
-        }))
+        })
     }
 }
 
@@ -232,38 +267,43 @@ impl Collector for Dump {
                 });
                 let subject = Subject {
                     source: &source,
+                    root: pid,
                     pid,
                     tid,
                     signal,
                 };
-                if let Some(dump) = state.take(subject)? {
-                    state.faults.insert(pid, dump);
+                if let Some(taken) = state.take(subject)? {
+                    state.faults.insert(pid, taken);
                 }
             }
             LifecycleEvent::ProcessCrashed { pid, .. } => {
-                response.attachments.extend(state.faults.remove(&pid));
+                if let Some(taken) = state.faults.remove(&pid) {
+                    response.attachments.push(state.attach(taken)?);
+                }
             }
             LifecycleEvent::AttemptFinished { pid, .. } => {
                 state.processes.remove(&pid);
                 // It went on after the fault: its handler recovered.
-                if let Some(dump) = state.faults.remove(&pid) {
-                    let _ = std::fs::remove_file(dump.path.with_extension("dmp.json"));
-                    let _ = std::fs::remove_file(&dump.path);
+                if let Some(taken) = state.faults.remove(&pid) {
+                    let _ = std::fs::remove_file(&taken.path);
                 }
             }
             LifecycleEvent::HangDetected {
                 source,
+                pid: root,
                 process_tree,
-                ..
             } => {
                 for pid in process_tree {
                     let subject = Subject {
                         source: &source,
+                        root,
                         pid,
                         tid: pid,
                         signal: None,
                     };
-                    response.attachments.extend(state.take(subject)?);
+                    if let Some(taken) = state.take(subject)? {
+                        response.attachments.push(state.attach(taken)?);
+                    }
                 }
             }
             _ => {}
