@@ -425,3 +425,99 @@ pub async fn run_captured(
         String::from_utf8_lossy(&output.stderr).into_owned(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn python(code: &str) -> CommandSpec {
+        CommandSpec::new("python3").args(["-c", code])
+    }
+
+    async fn spawn_traced(spec: &CommandSpec, dir: &Path) -> Supervised {
+        let (stdout, stderr) = (dir.join("out"), dir.join("err"));
+        Supervised::spawn(spec, &stdout, &stderr, Output::Files, Faults::Caught).unwrap()
+    }
+
+    /// The next event that is not output.
+    async fn next(process: &mut Supervised) -> Event {
+        loop {
+            match process.next(None).await.unwrap() {
+                Event::Output(_) => continue,
+                event => return event,
+            }
+        }
+    }
+
+    const NULL_READ: &str = "import ctypes; ctypes.string_at(0)";
+
+    #[tokio::test]
+    async fn a_fault_is_caught_before_the_signal_and_the_process_dies_of_it_when_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut process = spawn_traced(&python(NULL_READ), dir.path()).await;
+        let Event::Faulted(fault) = next(&mut process).await else {
+            panic!("no fault reported");
+        };
+        assert_eq!((fault.pid, fault.tid), (process.pid(), process.pid()));
+        assert_eq!(fault.signal, libc::SIGSEGV);
+        assert!(fault.code > 0, "a fault the kernel raised: {fault:?}");
+        assert_eq!(fault.address, Some(0));
+        assert!(!fault.handled);
+        // Held stopped, and untraced so that a dumper can attach.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", fault.pid)).unwrap();
+        assert!(status.contains("State:\tT (stopped)"), "{status}");
+        assert!(status.contains("TracerPid:\t0"), "{status}");
+        process.resume(&fault);
+        let Event::Exited(exit) = next(&mut process).await else {
+            panic!("no exit");
+        };
+        assert_eq!(exit.signal, Some(libc::SIGSEGV));
+    }
+
+    #[tokio::test]
+    async fn a_fault_in_another_thread_names_that_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = format!(
+            "import threading; t = threading.Thread(target=lambda: exec({NULL_READ:?})); t.start(); t.join()"
+        );
+        let mut process = spawn_traced(&python(&code), dir.path()).await;
+        let Event::Faulted(fault) = next(&mut process).await else {
+            panic!("no fault reported");
+        };
+        assert_ne!(fault.tid, fault.pid);
+        process.resume(&fault);
+        let Event::Exited(exit) = next(&mut process).await else {
+            panic!("no exit");
+        };
+        assert_eq!(exit.signal, Some(libc::SIGSEGV));
+    }
+
+    #[tokio::test]
+    async fn a_traced_process_keeps_its_signals_and_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        // SIGUSR1 is handled, SIGCHLD comes from a child: both pass through.
+        let code = "import os, signal, subprocess; got = []; \
+                    signal.signal(signal.SIGUSR1, lambda *_: got.append(1)); \
+                    os.kill(os.getpid(), signal.SIGUSR1); subprocess.run(['true']); \
+                    raise SystemExit(3 if got else 4)";
+        let mut process = spawn_traced(&python(code), dir.path()).await;
+        let Event::Exited(exit) = next(&mut process).await else {
+            panic!("a fault where there is none");
+        };
+        assert_eq!(exit.code, Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_released_process_is_stopped_untraced_and_can_still_be_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut process = spawn_traced(&python("import time; time.sleep(60)"), dir.path()).await;
+        // Past the exec, so that the tracer has set its options.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        process.release().await.unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", process.pid())).unwrap();
+        assert!(status.contains("State:\tT (stopped)"), "{status}");
+        assert!(status.contains("TracerPid:\t0"), "{status}");
+        let exit = process.kill().await.unwrap();
+        assert_eq!(exit.signal, Some(libc::SIGKILL));
+    }
+}
