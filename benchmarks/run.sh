@@ -7,7 +7,8 @@
 # GNU time for peak memory), the LCOV merge against lcov (lcov.sh; it
 # needs lcov and Debian's googletest sources), incremental merging against
 # merging after the run (merging.py) and dump compression against pigz and
-# gzip (dumps.py; it needs pigz). Run on an idle machine.
+# gzip (dumps.py; it needs pigz), and what catching faults for crash dumps
+# costs a run (tracing.py). Run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -61,3 +62,4 @@ python3 benchmarks/download.py "$runs"
 bash benchmarks/lcov.sh "$runs"
 python3 benchmarks/merging.py "$runs"
 python3 benchmarks/dumps.py "$runs"
+python3 benchmarks/tracing.py "$runs"
