@@ -564,11 +564,47 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
     // One fault, one group.
     let index = read_json(&results.join("dumps/index.json"));
     assert_eq!(index.as_object().unwrap().len(), 1, "{index:#}");
+    // Named as summary.json names files: relative to the results directory.
+    let bucket = index.as_object().unwrap().values().next().unwrap();
+    for dump in bucket["dumps"].as_array().unwrap() {
+        let dump = dump.as_str().unwrap();
+        assert!(dump.starts_with("dumps/native/crash-"), "{dump}");
+        assert!(results.join(dump).exists());
+    }
     // The recovered process left nothing behind.
     let files = std::fs::read_dir(results.join("dumps/native"))
         .unwrap()
         .count();
     assert_eq!(files, 4, "two dumps, each with its description");
+}
+
+#[test]
+fn under_helix_crash_dumps_go_to_its_dump_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = gtest_fixture("gtest-faults/faults.cc", "gtest_faults");
+    let config = write_config(
+        dir.path(),
+        &json!({
+            "collectors": { "dump": {} },
+            "sources": [{ "name": "native", "runner": "gtest", "path": binary }],
+        }),
+    );
+    let helix_dumps = dir.path().join("helix-dumps");
+    let output = std::process::Command::new(proctor_bin())
+        .current_dir(dir.path())
+        .args(["run", config.to_str().unwrap()])
+        .args(["--filter", "test(Fault.B_NullWrite)"])
+        .env("HELIX_DUMP_FOLDER", &helix_dumps)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let summary = read_json(&dir.path().join("results/summary.json"));
+    let dump = &summary["attachments"][0];
+    let path = std::path::PathBuf::from(dump["path"].as_str().unwrap());
+    assert!(path.starts_with(&helix_dumps), "{summary:#}");
+    assert!(path.exists());
+    assert_eq!(dump["test"], "Fault.B_NullWrite");
+    assert!(!dir.path().join("results/dumps").exists());
 }
 
 /// An X server for the test, on a display of its own; killed when dropped.

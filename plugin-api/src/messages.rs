@@ -581,6 +581,11 @@ pub struct Attachment {
 pub enum LifecycleEvent {
     SessionStarted {
         results_dir: PathBuf,
+        /// Since 1.5: where dumps of crashed and hung processes go: the
+        /// results directory's `dumps`, or `HELIX_DUMP_FOLDER` under Helix,
+        /// whose uploader collects it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dumps_dir: Option<PathBuf>,
     },
     SessionFinished,
     SourceStarted {

@@ -61,7 +61,7 @@ impl Collector for SlowestTests {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut response = CollectorResponse::default();
         match event {
-            LifecycleEvent::SessionStarted { results_dir } => state.results_dir = Some(results_dir),
+            LifecycleEvent::SessionStarted { results_dir, .. } => state.results_dir = Some(results_dir),
             LifecycleEvent::SourceStarted { source } => {
                 // Test processes of this source can tell they are being timed.
                 response

@@ -36,6 +36,7 @@ fn the_slowest_tests_are_attached_when_the_session_ends() {
     collector
         .on_event(&LifecycleEvent::SessionStarted {
             results_dir: results.path().to_path_buf(),
+            dumps_dir: None,
         })
         .unwrap();
     let source = LifecycleEvent::SourceStarted {

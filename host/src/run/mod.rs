@@ -240,6 +240,7 @@ pub async fn run(
     collectors
         .ask(LifecycleEvent::SessionStarted {
             results_dir: results.root().to_path_buf(),
+            dumps_dir: Some(results.dumps().to_path_buf()),
         })
         .await;
     let (downloads, mut errors) = tokio::task::block_in_place(|| session.fetch(&console))?;

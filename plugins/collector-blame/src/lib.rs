@@ -99,7 +99,9 @@ impl Collector for Blame {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut response = CollectorResponse::default();
         match event {
-            LifecycleEvent::SessionStarted { results_dir } => state.results_dir = Some(results_dir),
+            LifecycleEvent::SessionStarted { results_dir, .. } => {
+                state.results_dir = Some(results_dir)
+            }
             LifecycleEvent::ProcessLaunched {
                 source,
                 pid,

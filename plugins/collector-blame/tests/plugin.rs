@@ -11,6 +11,7 @@ fn collector(settings: serde_json::Value) -> (CollectorPlugin, tempfile::TempDir
     blame
         .on_event(&LifecycleEvent::SessionStarted {
             results_dir: results.path().to_path_buf(),
+            dumps_dir: None,
         })
         .unwrap();
     (blame, results)

@@ -244,7 +244,9 @@ impl Collector for Coverage {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut response = CollectorResponse::default();
         match event {
-            LifecycleEvent::SessionStarted { results_dir } => state.results_dir = Some(results_dir),
+            LifecycleEvent::SessionStarted { results_dir, .. } => {
+                state.results_dir = Some(results_dir)
+            }
             LifecycleEvent::SourceStarted { source } => {
                 let results_dir = state
                     .results_dir

@@ -31,14 +31,12 @@ pub use dumpfile::{signature, Signal};
 /// A minidump.
 pub const KIND: &str = "proctor://collector/dump/minidump/1";
 
-/// Where Helix wants dumps, to upload them with the work item's results.
-const HELIX_DUMP_FOLDER: &str = "HELIX_DUMP_FOLDER";
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where dumps go: relative to the results directory, or absolute.
-    /// Defaults to `$HELIX_DUMP_FOLDER` when set, else `dumps`.
+    /// Defaults to where the host says dumps go: the results directory's
+    /// `dumps`, or `HELIX_DUMP_FOLDER` under Helix.
     #[serde(default)]
     directory: Option<PathBuf>,
 }
@@ -222,13 +220,17 @@ impl Collector for Dump {
         let mut response = CollectorResponse::default();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match event {
-            LifecycleEvent::SessionStarted { results_dir } => {
-                let directory = self
-                    .directory
-                    .clone()
-                    .or_else(|| std::env::var_os(HELIX_DUMP_FOLDER).map(PathBuf::from))
-                    .unwrap_or_else(|| "dumps".into());
-                state.dumps_dir = Some(results_dir.join(directory));
+            LifecycleEvent::SessionStarted {
+                results_dir,
+                dumps_dir,
+            } => {
+                let dumps_dir = match (&self.directory, dumps_dir) {
+                    (Some(directory), _) => results_dir.join(directory),
+                    (None, Some(dumps_dir)) => dumps_dir,
+                    // A host before 1.5.
+                    (None, None) => results_dir.join("dumps"),
+                };
+                state.dumps_dir = Some(dumps_dir);
             }
             LifecycleEvent::ProcessLaunched { pid, attempt, .. } => {
                 state.processes.insert(pid, (attempt, Vec::new()));

@@ -122,7 +122,7 @@ impl Collector for Screenshot {
     fn on_event(&self, event: LifecycleEvent) -> Result<CollectorResponse> {
         let mut response = CollectorResponse::default();
         let attachment = match event {
-            LifecycleEvent::SessionStarted { results_dir } => {
+            LifecycleEvent::SessionStarted { results_dir, .. } => {
                 *self.results_dir.lock().unwrap_or_else(|p| p.into_inner()) = Some(results_dir);
                 None
             }

@@ -173,7 +173,13 @@ impl AttachmentProcessor for Dumps {
                 false => info.signature,
             };
             let bucket = buckets.entry(signature).or_default();
-            bucket.dumps.push(dump.path.clone());
+            // As `summary.json` names files: relative to the results directory.
+            let path = request
+                .results_dir
+                .as_deref()
+                .and_then(|results| dump.path.strip_prefix(results).ok())
+                .unwrap_or(&dump.path);
+            bucket.dumps.push(path.to_owned());
             let add = |list: &mut Vec<String>, item: String| {
                 if !item.is_empty() && !list.contains(&item) {
                     list.push(item);
