@@ -500,6 +500,23 @@ fn symbol_range(binary: &Path, symbol: &str) -> std::ops::Range<u64> {
     start..start + size
 }
 
+/// Checks a dump's description: `test`'s null write caught as it faulted,
+/// its signature the faulting instruction in `binary`.
+fn assert_caught_at_the_null_write(info: &serde_json::Value, binary: &Path, test: &str) {
+    assert_eq!(info["tests"], json!([test]), "{info}");
+    assert_eq!(info["signal"], "SIGSEGV");
+    assert_eq!(info["code"], 1, "SEGV_MAPERR: {info}");
+    assert_eq!(info["address"], "0x0");
+    let faulting = symbol_range(binary, "write_through_null");
+    let signature = info["signature"].as_str().unwrap();
+    let offset = signature.strip_prefix("gtest_faults+0x").expect(signature);
+    let offset = u64::from_str_radix(offset, 16).unwrap();
+    assert!(
+        faulting.contains(&offset),
+        "{signature} not in {faulting:x?}"
+    );
+}
+
 #[test]
 fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
     let dir = tempfile::tempdir().unwrap();
@@ -540,23 +557,11 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
         })
         .collect();
     assert_eq!(infos.len(), 2, "{summary:#}");
-    // The instruction that wrote through the null pointer, in both threads.
-    let faulting = symbol_range(&binary, "write_through_null");
     for (info, test) in infos
         .iter()
         .zip(["Fault.B_NullWrite", "Fault.C_NullWriteInAThread"])
     {
-        assert_eq!(info["tests"], json!([test]), "{info}");
-        assert_eq!(info["signal"], "SIGSEGV");
-        assert_eq!(info["code"], 1, "SEGV_MAPERR: {info}");
-        assert_eq!(info["address"], "0x0");
-        let signature = info["signature"].as_str().unwrap();
-        let offset = signature.strip_prefix("gtest_faults+0x").expect(signature);
-        let offset = u64::from_str_radix(offset, 16).unwrap();
-        assert!(
-            faulting.contains(&offset),
-            "{signature} not in {faulting:x?}"
-        );
+        assert_caught_at_the_null_write(info, &binary, test);
     }
     // The thread that faulted, not the main one, for the second.
     assert_eq!(infos[0]["tid"], infos[0]["pid"]);
@@ -576,6 +581,38 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
         .unwrap()
         .count();
     assert_eq!(files, 4, "two dumps, each with its description");
+}
+
+#[test]
+fn gcore_writes_a_full_core_when_asked_with_the_same_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = gtest_fixture("gtest-faults/faults.cc", "gtest_faults");
+    let config = json!({
+        "collectors": { "dump": { "format": "core" } },
+        "attachment_processors": { "dumps": {} },
+        "sources": [{ "name": "native", "runner": "gtest", "path": binary }],
+    });
+    let (code, summary) = run_config(dir.path(), config, &["--filter", "test(Fault.B_NullWrite)"]);
+    assert_eq!(code, Some(1));
+    let dump = &summary["attachments"].as_array().unwrap()[0];
+    assert_eq!(
+        dump["kind"], "proctor://processor/dumps/core-gzip/1",
+        "{summary:#}"
+    );
+    let path = dir
+        .path()
+        .join("results")
+        .join(dump["path"].as_str().unwrap());
+    let core = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(&path)
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(&core[..4], b"\x7fELF");
+    let info = path.to_string_lossy().replace(".core.gz", ".core.json");
+    let info = read_json(Path::new(&info));
+    assert_caught_at_the_null_write(&info, &binary, "Fault.B_NullWrite");
 }
 
 #[test]

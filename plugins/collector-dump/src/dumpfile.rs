@@ -1,6 +1,8 @@
-//! Writing a minidump of a live process and reading back what groups it.
+//! Writing a dump of a live process and reading back what groups it: a
+//! minidump, or a full core from gdb's `gcore` where a minidump cannot be
+//! written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use minidump::{Minidump, MinidumpModuleList, MinidumpSystemInfo, MinidumpThreadList, Module};
 
@@ -84,4 +86,93 @@ pub fn signature(path: &Path, tid: u32) -> Result<String, String> {
         }
         None => format!("{ip:#x}"),
     })
+}
+
+/// Writes a full core of process `pid` (which must be untraced) with gdb's
+/// `gcore`, which leaves the process as it found it.
+pub fn write_core(pid: u32, path: &Path) -> Result<(), String> {
+    // gcore names the file PREFIX.PID.
+    let prefix = path.with_extension("");
+    let output = std::process::Command::new("gcore")
+        .arg("-o")
+        .arg(&prefix)
+        .arg(pid.to_string())
+        .output()
+        .map_err(|e| format!("cannot run gcore (install gdb): {e}"))?;
+    let written = PathBuf::from(format!("{}.{pid}", prefix.display()));
+    if !output.status.success() || !written.exists() {
+        let _ = std::fs::remove_file(&written);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(format!("gcore failed ({}): {last}", output.status));
+    }
+    std::fs::rename(&written, path).map_err(|e| format!("cannot rename {}: {e}", written.display()))
+}
+
+/// `module+0xoffset` of the instruction thread `tid` was at, from an ELF
+/// core: the thread's registers (`NT_PRSTATUS`) and the mapped files
+/// (`NT_FILE`), a module's base being its lowest mapping, as in a minidump,
+/// so that one crash has one signature in either format.
+pub fn core_signature(path: &Path, tid: u32) -> Result<String, String> {
+    use goblin::elf::note::{NT_FILE, NT_PRSTATUS};
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let elf = goblin::elf::Elf::parse(&bytes).map_err(|e| e.to_string())?;
+    let (pid_at, pc_at) = match elf.header.e_machine {
+        goblin::elf::header::EM_X86_64 => (32, 112 + 16 * 8),
+        goblin::elf::header::EM_AARCH64 => (32, 112 + 32 * 8),
+        machine => return Err(format!("no registers known for ELF machine {machine}")),
+    };
+    let u64_at = |data: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?))
+    };
+    let mut pcs = Vec::new();
+    let mut files: Vec<(u64, String)> = Vec::new();
+    for note in elf
+        .iter_note_headers(&bytes)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        match note.n_type {
+            NT_PRSTATUS => {
+                let pid = note
+                    .desc
+                    .get(pid_at..pid_at + 4)
+                    .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")));
+                pcs.extend(u64_at(note.desc, pc_at).map(|pc| (pid, pc)));
+            }
+            NT_FILE => {
+                let count = u64_at(note.desc, 0).unwrap_or(0) as usize;
+                let names = note.desc.get(16 + count * 24..).unwrap_or(&[]);
+                let names = names.split(|&b| b == 0).map(|n| String::from_utf8_lossy(n));
+                for (i, name) in names.take(count).enumerate() {
+                    if let Some(start) = u64_at(note.desc, 16 + i * 24) {
+                        files.push((start, name.into_owned()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let pc = pcs
+        .iter()
+        .find(|(pid, _)| *pid == Some(tid))
+        .or(pcs.first())
+        .map(|(_, pc)| *pc)
+        .ok_or("the core has no thread")?;
+    // The mapping holding pc is the last that starts at or below it.
+    files.sort();
+    let Some((_, module)) = files.iter().rev().find(|(start, _)| *start <= pc) else {
+        return Ok(format!("{pc:#x}"));
+    };
+    let base = files
+        .iter()
+        .filter(|(_, name)| name == module)
+        .map(|(start, _)| *start)
+        .min()
+        .expect("the module has a mapping");
+    let name = Path::new(module)
+        .file_name()
+        .map_or(module.clone(), |n| n.to_string_lossy().into_owned());
+    Ok(format!("{name}+{:#x}", pc - base))
 }

@@ -14,7 +14,8 @@
 //! signature and what is known of the dump are written beside it in
 //! `DUMP.json`. Minidumps, not full cores: a dump holds the threads' stacks
 //! and the module list, a few hundred kilobytes where a core holds all
-//! memory.
+//! memory. Where a minidump cannot be written, gdb's `gcore` writes a core
+//! (setting `format: "core"` asks for cores outright).
 
 mod dumpfile;
 
@@ -30,6 +31,37 @@ pub use dumpfile::{signature, Signal};
 
 /// A minidump.
 pub const KIND: &str = "proctor://collector/dump/minidump/1";
+/// A full core, from gdb's `gcore`.
+pub const CORE_KIND: &str = "proctor://collector/dump/core/1";
+
+/// What a dump is written as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// A minidump, with gdb's `gcore` as the fallback when one cannot be
+    /// written.
+    #[default]
+    Minidump,
+    /// A full core from `gcore`: all the process's memory, many times a
+    /// minidump's size.
+    Core,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Minidump => "dmp",
+            Format::Core => "core",
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Format::Minidump => KIND,
+            Format::Core => CORE_KIND,
+        }
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +71,8 @@ pub struct Settings {
     /// `dumps`, or `HELIX_DUMP_FOLDER` under Helix.
     #[serde(default)]
     directory: Option<PathBuf>,
+    #[serde(default)]
+    format: Format,
 }
 
 pub struct Dump {
@@ -46,8 +80,8 @@ pub struct Dump {
     state: Mutex<State>,
 }
 
-#[derive(Default)]
 struct State {
+    format: Format,
     /// Where dumps go, once the session started.
     dumps_dir: Option<PathBuf>,
     /// By pid: the attempt a process runs, and its tests in flight.
@@ -60,6 +94,7 @@ struct State {
 /// A dump written, not yet described.
 struct Taken {
     source: String,
+    format: Format,
     path: PathBuf,
     root: u32,
     pid: u32,
@@ -122,19 +157,22 @@ impl State {
         let dir = dumps_dir.join(source);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::msg(format!("cannot create {}: {e}", dir.display())))?;
-        let stem = if signal.is_some() { "crash" } else { "hang" };
-        let path = dir.join(format!("{stem}-{pid}.dmp"));
-        if let Err(e) = dumpfile::write(pid, tid, signal, &path) {
-            let _ = std::fs::remove_file(&path);
+        let stem = format!("{}-{pid}", if signal.is_some() { "crash" } else { "hang" });
+        let written = self.write(pid, tid, signal, &dir.join(&stem));
+        let (format, path) = match written {
+            Ok(written) => written,
             // A process may end while a tree is walked: no dump, no error.
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                return Ok(None);
-            }
-            return Err(Error::msg(format!("cannot dump process {pid}: {e}")));
-        }
-        let signature = signature(&path, tid).unwrap_or_else(|e| format!("unknown ({e})"));
+            Err(_) if !Path::new(&format!("/proc/{pid}")).exists() => return Ok(None),
+            Err(e) => return Err(Error::msg(format!("cannot dump process {pid}: {e}"))),
+        };
+        let signature = match format {
+            Format::Minidump => signature(&path, tid),
+            Format::Core => dumpfile::core_signature(&path, tid),
+        };
+        let signature = signature.unwrap_or_else(|e| format!("unknown ({e})"));
         Ok(Some(Taken {
             source: source.to_owned(),
+            format,
             path,
             root,
             pid,
@@ -144,6 +182,36 @@ impl State {
         }))
     }
 
+    /// Writes a dump of `pid` at `stem` plus the format's extension, in the
+    /// format set, falling back from a minidump to a core; answers the
+    /// format written and the path. Nothing is left of a failed attempt.
+    fn write(
+        &self,
+        pid: u32,
+        tid: u32,
+        signal: Option<Signal>,
+        stem: &Path,
+    ) -> std::result::Result<(Format, PathBuf), String> {
+        let at = |format: Format| stem.with_extension(format.extension());
+        let core = || {
+            let path = at(Format::Core);
+            dumpfile::write_core(pid, &path)
+                .map(|()| (Format::Core, path.clone()))
+                .inspect_err(|_| drop(std::fs::remove_file(&path)))
+        };
+        if self.format == Format::Core {
+            return core();
+        }
+        let path = at(Format::Minidump);
+        match dumpfile::write(pid, tid, signal, &path) {
+            Ok(()) => Ok((Format::Minidump, path)),
+            Err(minidump) => {
+                let _ = std::fs::remove_file(&path);
+                core().map_err(|core| format!("{minidump}; and as a core: {core}"))
+            }
+        }
+    }
+
     /// Describes a dump beside it, with the tests its process runs now, and
     /// answers it as an attachment owned by the attempt of the one test in
     /// flight, else by the source. A fault's dump is described once the
@@ -151,6 +219,7 @@ impl State {
     fn attach(&self, taken: Taken) -> Result<Attachment> {
         let Taken {
             source,
+            format,
             path,
             root,
             pid,
@@ -175,7 +244,7 @@ impl State {
             address: signal.and_then(|s| s.address).map(|a| format!("{a:#x}")),
             signature: &signature,
         };
-        let sidecar = path.with_extension("dmp.json");
+        let sidecar = path.with_extension(format!("{}.json", format.extension()));
         std::fs::write(
             &sidecar,
             serde_json::to_vec_pretty(&info).expect("serializes"),
@@ -189,12 +258,16 @@ impl State {
             },
             _ => Owner::Source { source },
         };
+        let what = match format {
+            Format::Minidump => "minidump",
+            Format::Core => "core",
+        };
         let description = match signal_name {
-            Some(name) => format!("minidump of process {pid} at {name}, at {signature}"),
-            None => format!("minidump of hung process {pid}, at {signature}"),
+            Some(name) => format!("{what} of process {pid} at {name}, at {signature}"),
+            None => format!("{what} of hung process {pid}, at {signature}"),
         };
         Ok(Attachment {
-            kind: KIND.into(),
+            kind: format.kind().into(),
             path,
             owner,
             description,
@@ -212,7 +285,12 @@ impl Collector for Dump {
     fn new(settings: Settings) -> Result<Self> {
         Ok(Self {
             directory: settings.directory,
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                format: settings.format,
+                dumps_dir: None,
+                processes: HashMap::new(),
+                faults: HashMap::new(),
+            }),
         })
     }
 

@@ -1,5 +1,5 @@
-//! The `dumps` attachment processor: gzips every minidump (a standard gzip
-//! stream, several dumps at once) and groups the dumps by signature in
+//! The `dumps` attachment processor: gzips every dump, minidump or core (a
+//! standard gzip stream, several dumps at once) and groups the dumps by signature in
 //! `dumps/index.json`: signature → dumps, sources, tests, attempts.
 //!
 //! Signatures and tests come from the `DUMP.json` the `dump` collector
@@ -23,6 +23,19 @@ use serde::{Deserialize, Serialize};
 pub const MINIDUMP: &str = "proctor://collector/dump/minidump/1";
 /// A gzipped minidump.
 pub const MINIDUMP_GZIP: &str = "proctor://processor/dumps/minidump-gzip/1";
+/// A full core, as the `dump` collector hands back what gdb's `gcore` wrote.
+pub const CORE: &str = "proctor://collector/dump/core/1";
+/// A gzipped core.
+pub const CORE_GZIP: &str = "proctor://processor/dumps/core-gzip/1";
+
+/// The kind of a dump once gzipped; `None` for what is not a raw dump.
+fn gzipped_kind(kind: &str) -> Option<&'static str> {
+    match kind {
+        MINIDUMP => Some(MINIDUMP_GZIP),
+        CORE => Some(CORE_GZIP),
+        _ => None,
+    }
+}
 /// `dumps/index.json`.
 pub const INDEX: &str = "proctor://processor/dumps/index/1";
 
@@ -120,7 +133,7 @@ impl AttachmentProcessor for Dumps {
     const NAME: &'static str = "dumps";
     const DESCRIPTION: &'static str =
         "Gzips dumps and groups them by signature in dumps/index.json";
-    const KINDS: &'static [&'static str] = &[MINIDUMP, MINIDUMP_GZIP, INDEX];
+    const KINDS: &'static [&'static str] = &[MINIDUMP, MINIDUMP_GZIP, CORE, CORE_GZIP, INDEX];
     const INCREMENTAL: bool = true;
     type Settings = Settings;
 
@@ -145,8 +158,8 @@ impl AttachmentProcessor for Dumps {
         let mut compressed: Vec<Attachment> = Vec::new();
         for attachment in request.attachments {
             match attachment.kind.as_str() {
-                MINIDUMP => raw.push(attachment),
-                MINIDUMP_GZIP => compressed.push(attachment),
+                MINIDUMP | CORE => raw.push(attachment),
+                MINIDUMP_GZIP | CORE_GZIP => compressed.push(attachment),
                 // The index of an earlier pass: it is written anew below.
                 _ => {}
             }
@@ -155,7 +168,7 @@ impl AttachmentProcessor for Dumps {
         let targets = self.compress_all(&paths, progress)?;
         for (attachment, path) in raw.into_iter().zip(targets) {
             compressed.push(Attachment {
-                kind: MINIDUMP_GZIP.into(),
+                kind: gzipped_kind(&attachment.kind).expect("a raw dump").into(),
                 path,
                 description: format!("{} (gzip)", attachment.description),
                 ..attachment
