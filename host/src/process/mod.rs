@@ -449,15 +449,27 @@ mod tests {
         }
     }
 
+    async fn expect_fault(process: &mut Supervised) -> Fault {
+        match next(process).await {
+            Event::Faulted(fault) => fault,
+            event => panic!("{event:?} where a fault was expected"),
+        }
+    }
+
+    async fn expect_exit(process: &mut Supervised) -> ProcessExit {
+        match next(process).await {
+            Event::Exited(exit) => exit,
+            event => panic!("{event:?} where the exit was expected"),
+        }
+    }
+
     const NULL_READ: &str = "import ctypes; ctypes.string_at(0)";
 
     #[tokio::test]
     async fn a_fault_is_caught_before_the_signal_and_the_process_dies_of_it_when_resumed() {
         let dir = tempfile::tempdir().unwrap();
         let mut process = spawn_traced(&python(NULL_READ), dir.path()).await;
-        let Event::Faulted(fault) = next(&mut process).await else {
-            panic!("no fault reported");
-        };
+        let fault = expect_fault(&mut process).await;
         assert_eq!((fault.pid, fault.tid), (process.pid(), process.pid()));
         assert_eq!(fault.signal, libc::SIGSEGV);
         assert!(fault.code > 0, "a fault the kernel raised: {fault:?}");
@@ -468,10 +480,7 @@ mod tests {
         assert!(status.contains("State:\tT (stopped)"), "{status}");
         assert!(status.contains("TracerPid:\t0"), "{status}");
         process.resume(&fault);
-        let Event::Exited(exit) = next(&mut process).await else {
-            panic!("no exit");
-        };
-        assert_eq!(exit.signal, Some(libc::SIGSEGV));
+        assert_eq!(expect_exit(&mut process).await.signal, Some(libc::SIGSEGV));
     }
 
     #[tokio::test]
@@ -481,15 +490,10 @@ mod tests {
             "import threading; t = threading.Thread(target=lambda: exec({NULL_READ:?})); t.start(); t.join()"
         );
         let mut process = spawn_traced(&python(&code), dir.path()).await;
-        let Event::Faulted(fault) = next(&mut process).await else {
-            panic!("no fault reported");
-        };
+        let fault = expect_fault(&mut process).await;
         assert_ne!(fault.tid, fault.pid);
         process.resume(&fault);
-        let Event::Exited(exit) = next(&mut process).await else {
-            panic!("no exit");
-        };
-        assert_eq!(exit.signal, Some(libc::SIGSEGV));
+        assert_eq!(expect_exit(&mut process).await.signal, Some(libc::SIGSEGV));
     }
 
     #[tokio::test]
@@ -501,10 +505,7 @@ mod tests {
                     os.kill(os.getpid(), signal.SIGUSR1); subprocess.run(['true']); \
                     raise SystemExit(3 if got else 4)";
         let mut process = spawn_traced(&python(code), dir.path()).await;
-        let Event::Exited(exit) = next(&mut process).await else {
-            panic!("a fault where there is none");
-        };
-        assert_eq!(exit.code, Some(3));
+        assert_eq!(expect_exit(&mut process).await.code, Some(3));
     }
 
     #[tokio::test]

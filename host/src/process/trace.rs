@@ -377,8 +377,24 @@ impl Tracer {
             detach(tid, pending);
             detached.insert(tid);
         }
+        wait_until_stopped(self.pid)?;
         Ok(None)
     }
+}
+
+/// Waits until every thread of an untraced child has stopped (or it
+/// ended), leaving the state to be waited for again.
+fn wait_until_stopped(pid: pid_t) -> io::Result<()> {
+    let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+    let flags = libc::WSTOPPED | libc::WEXITED | libc::WNOWAIT;
+    // SAFETY: `info` is a valid out pointer.
+    while unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, info.as_mut_ptr(), flags) } < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    Ok(())
 }
 
 fn has_address(signal: c_int) -> bool {

@@ -93,13 +93,9 @@ struct State {
 
 /// A dump written, not yet described.
 struct Taken {
-    source: String,
+    subject: Subject,
     format: Format,
     path: PathBuf,
-    root: u32,
-    pid: u32,
-    tid: u32,
-    signal: Option<Signal>,
     signature: String,
 }
 
@@ -128,8 +124,8 @@ struct DumpInfo<'a> {
 }
 
 /// One process to dump.
-struct Subject<'a> {
-    source: &'a str,
+struct Subject {
+    source: String,
     /// The test process whose tests the dump is of: `pid`, or the root of
     /// its tree.
     root: u32,
@@ -143,22 +139,19 @@ impl State {
     /// Dumps `subject` into the dumps directory; `None` when the process
     /// was gone before it could be dumped.
     fn take(&self, subject: Subject) -> Result<Option<Taken>> {
-        let Subject {
-            source,
-            root,
-            pid,
-            tid,
-            signal,
-        } = subject;
+        let Subject { pid, tid, .. } = subject;
         let dumps_dir = self
             .dumps_dir
             .as_ref()
             .ok_or_else(|| Error::msg("a process to dump before the session started"))?;
-        let dir = dumps_dir.join(source);
+        let dir = dumps_dir.join(&subject.source);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::msg(format!("cannot create {}: {e}", dir.display())))?;
-        let stem = format!("{}-{pid}", if signal.is_some() { "crash" } else { "hang" });
-        let written = self.write(pid, tid, signal, &dir.join(&stem));
+        let stem = match subject.signal {
+            Some(_) => format!("crash-{pid}"),
+            None => format!("hang-{pid}"),
+        };
+        let written = self.write(pid, tid, subject.signal, &dir.join(&stem));
         let (format, path) = match written {
             Ok(written) => written,
             // A process may end while a tree is walked: no dump, no error.
@@ -171,13 +164,9 @@ impl State {
         };
         let signature = signature.unwrap_or_else(|e| format!("unknown ({e})"));
         Ok(Some(Taken {
-            source: source.to_owned(),
+            subject,
             format,
             path,
-            root,
-            pid,
-            tid,
-            signal,
             signature,
         }))
     }
@@ -218,15 +207,18 @@ impl State {
     /// process ended, when every test it started is known.
     fn attach(&self, taken: Taken) -> Result<Attachment> {
         let Taken {
-            source,
+            subject,
             format,
             path,
+            signature,
+        } = taken;
+        let Subject {
+            source,
             root,
             pid,
             tid,
             signal,
-            signature,
-        } = taken;
+        } = subject;
         let (attempt, tests) = match self.processes.get(&root) {
             Some((attempt, tests)) => (Some(*attempt), tests.as_slice()),
             None => (None, &[][..]),
@@ -346,7 +338,7 @@ impl Collector for Dump {
                     address,
                 });
                 let subject = Subject {
-                    source: &source,
+                    source,
                     root: pid,
                     pid,
                     tid,
@@ -375,7 +367,7 @@ impl Collector for Dump {
             } => {
                 for pid in process_tree {
                     let subject = Subject {
-                        source: &source,
+                        source: source.clone(),
                         root,
                         pid,
                         tid: pid,
