@@ -615,6 +615,58 @@ fn gcore_writes_a_full_core_when_asked_with_the_same_signature() {
     assert_caught_at_the_null_write(&info, &binary, "Fault.B_NullWrite");
 }
 
+/// Under `strace -f` (as when one debugs proctor), test processes are
+/// traced already and cannot be traced for faults: the run goes on without
+/// crash dumps, says so once, and a hang is still handled.
+#[test]
+fn where_tracing_is_refused_the_run_goes_on_without_crash_dumps() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = gtest_fixture("gtest-faults/faults.cc", "gtest_faults");
+    let mut hang = pytest_file("test_hang.py", &dir.path().join("state"));
+    hang["inactivity_timeout_seconds"] = json!(60);
+    let config = write_config(
+        dir.path(),
+        &json!({
+            "timeout_seconds": 2,
+            "collectors": { "blame": {}, "dump": {} },
+            "sources": [{ "name": "native", "runner": "gtest", "path": binary }, hang],
+        }),
+    );
+    let output = std::process::Command::new("strace")
+        .args(["-f", "-o", "/dev/null"])
+        .arg(proctor_bin())
+        .current_dir(dir.path())
+        .args(["run", config.to_str().unwrap(), "--jobs", "1"])
+        .output()
+        .expect("strace runs (apt-get install strace)");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let warnings = stderr(&output).matches("could not be traced").count();
+    assert_eq!(warnings, 1, "{}", stderr(&output));
+    let summary = read_json(&dir.path().join("results/summary.json"));
+    let outcome = |name: &str| {
+        let test = summary["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"].as_str().unwrap().ends_with(name));
+        test.unwrap()["outcome"].clone()
+    };
+    assert_eq!(outcome("Fault.B_NullWrite"), "crashed");
+    assert_eq!(
+        outcome("test_1_hangs_with_a_stubborn_grandchild"),
+        "timed_out"
+    );
+    let crash_dumps = summary["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["path"].as_str().unwrap().contains("/crash-"))
+        .count();
+    assert_eq!(crash_dumps, 0, "{summary:#}");
+    let blamed = blames(&summary, &dir.path().join("results"));
+    assert_eq!(blamed.len(), 3, "two crashes and a hang: {blamed:?}");
+}
+
 #[test]
 fn under_helix_crash_dumps_go_to_its_dump_folder() {
     let dir = tempfile::tempdir().unwrap();

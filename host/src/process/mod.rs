@@ -160,10 +160,8 @@ fn start(command: std::process::Command, faults: Faults) -> io::Result<Started> 
                 )),
                 None => None,
             };
-            let root = Root::Traced {
-                traced,
-                tracing: true,
-            };
+            let tracing = traced.traced();
+            let root = Root::Traced { traced, tracing };
             Ok((root, child.id(), pipes))
         }
     }

@@ -15,7 +15,7 @@
 //! each thread it creates; the tracer passes those on at once.
 
 use std::collections::HashSet;
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
@@ -65,6 +65,7 @@ pub enum Report {
 pub struct Traced {
     pub reports: mpsc::UnboundedReceiver<Report>,
     release: Arc<AtomicBool>,
+    traced: bool,
 }
 
 impl Traced {
@@ -72,13 +73,19 @@ impl Traced {
     /// requests come from the thread that started the tracee). Answers the
     /// child for its pipes; its exit comes as a [`Report`].
     pub fn spawn(mut command: Command) -> io::Result<(Child, Self)> {
-        // SAFETY: the closure runs between fork and exec and only makes a
-        // system call. If tracing is refused the process runs untraced: its
-        // exit is still reported, no fault is.
+        // A byte on this pipe says that tracing was refused (under a
+        // debugger or `strace -f`, say, or where ptrace is forbidden): the
+        // process then runs untraced, its exit reported, no fault.
+        let (mut refusals, refused) = io::pipe()?;
+        let refused_fd = refused.as_raw_fd();
+        // SAFETY: the closure runs between fork and exec and only makes
+        // system calls.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 let null = std::ptr::null_mut::<libc::c_void>();
-                libc::ptrace(libc::PTRACE_TRACEME, 0, null, null);
+                if libc::ptrace(libc::PTRACE_TRACEME, 0, null, null) == -1 {
+                    libc::write(refused_fd, [1u8].as_ptr().cast(), 1);
+                }
                 Ok(())
             });
         }
@@ -96,14 +103,38 @@ impl Traced {
                         return;
                     }
                 };
+                // The child's end closed at its exec: the read ends at once.
+                drop(refused);
+                let mut refusal = Vec::new();
+                let traced = refusals.read_to_end(&mut refusal).is_ok() && refusal.is_empty();
                 let pid = child.id() as pid_t;
-                let _ = spawned_sender.send(Ok(child));
-                Tracer::new(pid, released).run(&reports_sender);
+                let _ = spawned_sender.send(Ok((child, traced)));
+                Tracer::new(pid, released).run(traced, &reports_sender);
             })?;
-        let child = spawned.recv().map_err(|_| {
+        let (child, traced) = spawned.recv().map_err(|_| {
             io::Error::other("the tracer thread ended before the process started")
         })??;
-        Ok((child, Self { reports, release }))
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        if !traced && !WARNED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                pid = child.id(),
+                "a test process could not be traced (is proctor itself traced, or ptrace \
+                 forbidden here?): faults are not caught, crashes are not dumped"
+            );
+        }
+        Ok((
+            child,
+            Self {
+                reports,
+                release,
+                traced,
+            },
+        ))
+    }
+
+    /// Whether the process is traced: tracing may be refused.
+    pub fn traced(&self) -> bool {
+        self.traced
     }
 
     /// Asks the tracer to leave the process stopped and untraced, so that
@@ -241,23 +272,21 @@ impl Tracer {
         }
     }
 
-    fn run(mut self, reports: &mpsc::UnboundedSender<Report>) {
-        let report = match self.trace() {
-            Ok(Report::Exited(status)) => Ok(status),
-            Ok(report) => {
+    /// Traces the process, when `traced`, until it ends, faults or is
+    /// released, then waits for it as for any child; reports what it did.
+    fn run(mut self, traced: bool, reports: &mpsc::UnboundedSender<Report>) {
+        let status = match traced.then(|| self.trace()) {
+            Some(Ok(Report::Exited(status))) => Ok(status),
+            Some(Ok(report)) => {
                 let _ = reports.send(report);
-                // Untraced now: it is waited for as any child is.
                 wait_for(self.pid)
             }
-            Err(e) => Err(e),
+            Some(Err(e)) => Err(e),
+            None => wait_for(self.pid),
         };
-        match report {
-            Ok(status) => {
-                let _ = reports.send(Report::Exited(status));
-            }
-            Err(e) => {
-                tracing::error!(pid = self.pid, "cannot wait for a traced process: {e}");
-            }
+        match status {
+            Ok(status) => drop(reports.send(Report::Exited(status))),
+            Err(e) => tracing::error!(pid = self.pid, "cannot wait for a test process: {e}"),
         }
     }
 
