@@ -583,6 +583,54 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
     assert_eq!(files, 4, "two dumps, each with its description");
 }
 
+/// pytest's faulthandler handles SIGSEGV and SIGABRT, on a stack of its
+/// own: the dump is taken before it runs, and its frames, unwound through
+/// the C library, are grouped by who raised the signal, not by `raise`.
+#[test]
+fn a_python_crash_is_grouped_by_its_caller_and_faulthandler_still_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "collectors": { "dump": {} },
+        "sources": [pytest_file("test_crash.py", &dir.path().join("state"))],
+    });
+    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
+    assert_eq!(code, Some(1));
+    let results = dir.path().join("results");
+    let dumps: Vec<serde_json::Value> = summary["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| read_json(&results.join(format!("{}.json", a["path"].as_str().unwrap()))))
+        .collect();
+    let signals: Vec<&str> = dumps
+        .iter()
+        .map(|d| d["signal"].as_str().unwrap())
+        .collect();
+    assert_eq!(signals, ["SIGSEGV", "SIGABRT"], "{summary:#}");
+    for dump in &dumps {
+        let frames: Vec<&str> = dump["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert!(frames.len() > 3, "{dump:#}");
+        // The signal is raised inside the C library; the signature is the
+        // interpreter's frame that called it.
+        assert!(frames[0].starts_with("libc.so"), "{dump:#}");
+        let signature = dump["signature"].as_str().unwrap();
+        assert!(!signature.starts_with("libc.so"), "{dump:#}");
+        assert!(frames.contains(&signature), "{dump:#}");
+    }
+    assert_ne!(dumps[0]["signature"], dumps[1]["signature"]);
+    // The handler still ran once the dump was taken.
+    let output = std::fs::read_to_string(
+        results.join("sources/py/test_crash.py::test_4_abort/attempt-1/output.log"),
+    )
+    .unwrap();
+    assert!(output.contains("Fatal Python error: Aborted"), "{output}");
+}
+
 #[test]
 fn gcore_writes_a_full_core_when_asked_with_the_same_signature() {
     let dir = tempfile::tempdir().unwrap();

@@ -624,8 +624,8 @@ pub enum LifecycleEvent {
         process_tree: Vec<u32>,
     },
     /// Since 1.5, to collectors whose capabilities ask for faults: a thread
-    /// of a test process is about to receive a crash signal (a fault, or
-    /// `abort`). The process is held stopped and untraced, the thread as the
+    /// of a test process is about to receive its first crash signal (a
+    /// fault, `abort`, or one sent by `kill`), before any handler runs. The process is held stopped and untraced, the thread as the
     /// fault left it, so that a dumper can attach; the host waits for the
     /// answers, then lets the signal go. A `handled` signal goes to the
     /// process's handler, which may yet recover; otherwise it ends the

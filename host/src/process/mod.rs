@@ -495,6 +495,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_handled_crash_signal_is_caught_first_and_reaches_its_handler_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = "import os, signal; \
+                    signal.signal(signal.SIGSEGV, lambda *_: os._exit(5)); \
+                    os.kill(os.getpid(), signal.SIGSEGV)";
+        let mut process = spawn_traced(&python(code), dir.path()).await;
+        let fault = expect_fault(&mut process).await;
+        assert!(fault.handled);
+        assert_eq!(fault.code, 0, "SI_USER: sent by kill");
+        assert_eq!(fault.address, None);
+        process.resume(&fault);
+        assert_eq!(expect_exit(&mut process).await.code, Some(5));
+    }
+
+    #[tokio::test]
     async fn a_traced_process_keeps_its_signals_and_exit_code() {
         let dir = tempfile::tempdir().unwrap();
         // SIGUSR1 is handled, SIGCHLD comes from a child: both pass through.

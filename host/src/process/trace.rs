@@ -5,8 +5,8 @@
 //! has lost the state of the fault. So a process whose faults are wanted is
 //! started traced (`PTRACE_TRACEME`) by a thread of its own, the tracer, which
 //! also traces the threads the process creates (`PTRACE_O_TRACECLONE`; forked
-//! children are left alone). When a thread is about to receive a crash
-//! signal, the tracer holds the signal back, leaves the process stopped and
+//! children are left alone). When a thread is about to receive its first
+//! crash signal, the tracer holds the signal back, leaves the process stopped and
 //! untraced, and reports the fault: the thread's registers are as the fault
 //! left them, and a dumper can attach to every thread. [`resume`] then lets
 //! the process go on to receive its signal.
@@ -147,9 +147,9 @@ impl Traced {
     }
 }
 
-/// Lets a process that [`Report::Faulted`] go on: a signal it does not
-/// handle is pending again, and it ends by it; a handled fault happens again
-/// (the faulting instruction runs again), this time to its handler.
+/// Lets a process that [`Report::Faulted`] go on: its signal is pending
+/// again (or, a handled fault, happens again), to end it or to go to its
+/// handler.
 pub fn resume(fault: &Fault) {
     signal(fault.pid as pid_t, libc::SIGCONT);
 }
@@ -343,32 +343,33 @@ impl Tracer {
                 });
             }
             if CRASH_SIGNALS.contains(&signal) {
+                // The first crash signal is caught, whoever sent it and
+                // whether or not the process handles it: a handler may run
+                // on another stack, or end the process itself, and the
+                // frames that led to the signal are intact only now.
                 let handled = handles(self.pid, signal);
-                // A handled signal that is no fault (sent by kill, say) is
-                // the process's own business.
-                if !handled || info.si_code > 0 {
-                    let fault = Fault {
-                        pid: self.pid as u32,
-                        tid: tid as u32,
-                        signal,
-                        code: info.si_code,
-                        address: (info.si_code > 0 && has_address(signal))
-                            // SAFETY: a fault's signal carries its address.
-                            .then(|| unsafe { info.si_addr() } as u64),
-                        handled,
-                    };
-                    if let Some(status) = self.detach_all(tid)? {
-                        return Ok(Report::Exited(status));
-                    }
-                    if !handled {
-                        // Sent again now, pending while the process is
-                        // stopped, so that it is the first thing the process
-                        // does when continued, whoever continues it (a
-                        // dumper does).
-                        tgkill(self.pid, tid, signal);
-                    }
-                    return Ok(Report::Faulted(fault));
+                let fault = Fault {
+                    pid: self.pid as u32,
+                    tid: tid as u32,
+                    signal,
+                    code: info.si_code,
+                    address: (info.si_code > 0 && has_address(signal))
+                        // SAFETY: a fault's signal carries its address.
+                        .then(|| unsafe { info.si_addr() } as u64),
+                    handled,
+                };
+                if let Some(status) = self.detach_all(tid)? {
+                    return Ok(Report::Exited(status));
                 }
+                // Sent again now, pending while the process is stopped, so
+                // that it is the first thing the process does when continued,
+                // whoever continues it (a dumper does). A fault with a
+                // handler happens again instead, the faulting instruction
+                // run again, so that the handler sees it as the kernel told.
+                if !(handled && info.si_code > 0) {
+                    tgkill(self.pid, tid, signal);
+                }
+                return Ok(Report::Faulted(fault));
             }
             restart(tid, signal);
         }

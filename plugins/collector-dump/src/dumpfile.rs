@@ -59,12 +59,34 @@ fn record_signal(dump: &mut [u8], signal: Signal) -> Option<()> {
     put(24, &signal.address.unwrap_or(0).to_le_bytes())
 }
 
-/// `module+0xoffset` of the instruction thread `tid` was at.
-pub fn signature(path: &Path, tid: u32) -> Result<String, String> {
+/// What a dump says of its crashing or hung thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// The frame the dump is grouped by: the innermost frame outside the C
+    /// and C++ runtimes (an `abort` is grouped by who called it, not by
+    /// `abort`), else the innermost frame.
+    pub signature: String,
+    /// The thread's frames, innermost first, as `module+0xoffset`.
+    pub frames: Vec<String>,
+}
+
+/// Libraries whose frames do not make a signature: the signal and abort
+/// machinery of the C and C++ runtimes.
+const RUNTIMES: [&str; 5] = [
+    "libc.so",
+    "libpthread.so",
+    "libstdc++.so",
+    "libgcc_s.so",
+    "ld-linux",
+];
+
+/// Reads thread `tid`'s frames from a minidump, and its signature.
+pub fn describe(path: &Path, tid: u32) -> Result<Described, String> {
     let dump = Minidump::read_path(path).map_err(|e| e.to_string())?;
     let threads: MinidumpThreadList = dump.get_stream().map_err(|e| e.to_string())?;
     let modules: MinidumpModuleList = dump.get_stream().map_err(|e| e.to_string())?;
     let system: MinidumpSystemInfo = dump.get_stream().map_err(|e| e.to_string())?;
+    let memory = dump.get_memory();
     let thread = threads
         .threads
         .iter()
@@ -74,18 +96,43 @@ pub fn signature(path: &Path, tid: u32) -> Result<String, String> {
     let context = thread
         .context(&system, None)
         .ok_or("the thread has no context")?;
-    let ip = context.get_instruction_pointer();
-    Ok(match modules.module_at_address(ip) {
-        Some(module) => {
-            let file = module.code_file();
-            let name = Path::new(file.as_ref())
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| file.into_owned());
-            format!("{name}+{:#x}", ip - module.base_address())
-        }
-        None => format!("{ip:#x}"),
+    let stack = memory
+        .as_ref()
+        .and_then(|memory| thread.stack_memory(memory));
+    let frames: Vec<(Option<String>, String)> =
+        crate::frames::unwind(&context, stack.as_ref(), &modules)
+            .into_iter()
+            .map(|address| match modules.module_at_address(address) {
+                Some(module) => {
+                    let name = file_name(&module.code_file());
+                    let frame = format!("{name}+{:#x}", address - module.base_address());
+                    (Some(name), frame)
+                }
+                None => (None, format!("{address:#x}")),
+            })
+            .collect();
+    let in_runtime = |module: &Option<String>| {
+        module
+            .as_ref()
+            .is_some_and(|name| RUNTIMES.iter().any(|runtime| name.starts_with(runtime)))
+    };
+    let signature = frames
+        .iter()
+        .find(|(module, _)| !in_runtime(module))
+        .or(frames.first())
+        .map(|(_, frame)| frame.clone())
+        .expect("a walk has its first frame");
+    Ok(Described {
+        signature,
+        frames: frames.into_iter().map(|(_, frame)| frame).collect(),
     })
+}
+
+fn file_name(path: &str) -> String {
+    Path::new(path).file_name().map_or_else(
+        || path.to_owned(),
+        |name| name.to_string_lossy().into_owned(),
+    )
 }
 
 /// Writes a full core of process `pid` (which must be untraced) with gdb's
@@ -109,11 +156,12 @@ pub fn write_core(pid: u32, path: &Path) -> Result<(), String> {
     std::fs::rename(&written, path).map_err(|e| format!("cannot rename {}: {e}", written.display()))
 }
 
-/// `module+0xoffset` of the instruction thread `tid` was at, from an ELF
-/// core: the thread's registers (`NT_PRSTATUS`) and the mapped files
-/// (`NT_FILE`), a module's base being its lowest mapping, as in a minidump,
-/// so that one crash has one signature in either format.
-pub fn core_signature(path: &Path, tid: u32) -> Result<String, String> {
+/// The frame thread `tid` was at, from an ELF core: its registers
+/// (`NT_PRSTATUS`) and the mapped files (`NT_FILE`), a module's base being
+/// its lowest mapping, as in a minidump, so that a crash outside the
+/// runtimes has one signature in either format. A core is not unwound: its
+/// signature is its top frame.
+pub fn describe_core(path: &Path, tid: u32) -> Result<Described, String> {
     use goblin::elf::note::{NT_FILE, NT_PRSTATUS};
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let elf = goblin::elf::Elf::parse(&bytes).map_err(|e| e.to_string())?;
@@ -163,7 +211,11 @@ pub fn core_signature(path: &Path, tid: u32) -> Result<String, String> {
     // The mapping holding pc is the last that starts at or below it.
     files.sort();
     let Some((_, module)) = files.iter().rev().find(|(start, _)| *start <= pc) else {
-        return Ok(format!("{pc:#x}"));
+        let top = format!("{pc:#x}");
+        return Ok(Described {
+            signature: top.clone(),
+            frames: vec![top],
+        });
     };
     let base = files
         .iter()
@@ -171,8 +223,9 @@ pub fn core_signature(path: &Path, tid: u32) -> Result<String, String> {
         .map(|(start, _)| *start)
         .min()
         .expect("the module has a mapping");
-    let name = Path::new(module)
-        .file_name()
-        .map_or(module.clone(), |n| n.to_string_lossy().into_owned());
-    Ok(format!("{name}+{:#x}", pc - base))
+    let top = format!("{}+{:#x}", file_name(module), pc - base);
+    Ok(Described {
+        signature: top.clone(),
+        frames: vec![top],
+    })
 }

@@ -18,6 +18,7 @@
 //! (setting `format: "core"` asks for cores outright).
 
 mod dumpfile;
+mod frames;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ use proctor_sdk::messages::{signal_name, Attachment, CollectorResponse, Lifecycl
 use proctor_sdk::{export_plugins, Collector, Error, Result};
 use serde::{Deserialize, Serialize};
 
-pub use dumpfile::{signature, Signal};
+pub use dumpfile::{describe, Described, Signal};
 
 /// A minidump.
 pub const KIND: &str = "proctor://collector/dump/minidump/1";
@@ -96,7 +97,7 @@ struct Taken {
     subject: Subject,
     format: Format,
     path: PathBuf,
-    signature: String,
+    described: Described,
 }
 
 /// What is known of a dump, written beside it.
@@ -119,8 +120,11 @@ struct DumpInfo<'a> {
     /// The faulting address.
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<String>,
-    /// The thread's top frame: `module+0xoffset`.
+    /// The frame the dump is grouped by, `module+0xoffset`: the innermost
+    /// outside the C and C++ runtimes.
     signature: &'a str,
+    /// The thread's frames, innermost first.
+    frames: &'a [String],
 }
 
 /// One process to dump.
@@ -158,16 +162,19 @@ impl State {
             Err(_) if !Path::new(&format!("/proc/{pid}")).exists() => return Ok(None),
             Err(e) => return Err(Error::msg(format!("cannot dump process {pid}: {e}"))),
         };
-        let signature = match format {
-            Format::Minidump => signature(&path, tid),
-            Format::Core => dumpfile::core_signature(&path, tid),
+        let described = match format {
+            Format::Minidump => describe(&path, tid),
+            Format::Core => dumpfile::describe_core(&path, tid),
         };
-        let signature = signature.unwrap_or_else(|e| format!("unknown ({e})"));
+        let described = described.unwrap_or_else(|e| Described {
+            signature: format!("unknown ({e})"),
+            frames: Vec::new(),
+        });
         Ok(Some(Taken {
             subject,
             format,
             path,
-            signature,
+            described,
         }))
     }
 
@@ -210,7 +217,7 @@ impl State {
             subject,
             format,
             path,
-            signature,
+            described: Described { signature, frames },
         } = taken;
         let Subject {
             source,
@@ -235,6 +242,7 @@ impl State {
             code: signal.map(|s| s.code),
             address: signal.and_then(|s| s.address).map(|a| format!("{a:#x}")),
             signature: &signature,
+            frames: &frames,
         };
         let sidecar = path.with_extension(format!("{}.json", format.extension()));
         std::fs::write(
