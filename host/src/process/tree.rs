@@ -149,14 +149,19 @@ mod tests {
         )
         .unwrap();
         let grandchild: u32 = line.trim().parse().unwrap();
-        // While it execs, its environment cannot be read: wait for `sleep`.
+        // While it execs, its environment cannot be read, and `comm` says
+        // `sleep` before the new program's environment is in place: wait
+        // for both.
+        let needle = format!("{TOKEN_VAR}={token}").into_bytes();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::read_to_string(format!("/proc/{grandchild}/comm"))
-            .is_ok_and(|comm| comm.trim() != "sleep")
-        {
+        let is_sleep = || {
+            std::fs::read_to_string(format!("/proc/{grandchild}/comm"))
+                .is_ok_and(|comm| comm.trim() == "sleep")
+        };
+        while !(is_sleep() && carries(grandchild as i32, &needle)) {
             assert!(
                 Instant::now() < deadline,
-                "the grandchild never became sleep"
+                "the grandchild's environment never showed the token"
             );
             std::thread::sleep(Duration::from_millis(5));
         }
