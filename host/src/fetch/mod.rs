@@ -217,11 +217,9 @@ fn fetch_one(
     };
     let stamp_path = beside(destination, "download.json");
     if let Some(stamp) = reusable(download, &stamp_path) {
-        console.download_started(&download.uri).finish(
-            "REUSED",
-            stamp.bytes,
-            " (its SHA-256 matches)",
-        );
+        console
+            .download_started(&download.uri)
+            .reused(" (its SHA-256 matches)");
         return Ok(record(stamp.bytes, None, 0, Vec::new(), true));
     }
     let _ = std::fs::remove_file(&stamp_path);
@@ -260,7 +258,7 @@ fn fetch_one(
                 Some(u) => format!(" -> {} ({} files)", destination.display(), u.files),
                 None => format!(" -> {}", destination.display()),
             };
-            bar.finish("FETCHED", bytes, &detail);
+            bar.fetched(bytes, &detail);
             Ok(record(
                 bytes,
                 unpacked,
@@ -270,7 +268,7 @@ fn fetch_one(
             ))
         }
         Err(error) => {
-            bar.finish("FAILED", 0, "");
+            bar.failed();
             Err(error)
         }
     }

@@ -308,22 +308,35 @@ impl DownloadBar<'_> {
         }
     }
 
-    /// The download ended: `outcome` says how (`FETCHED`, `REUSED`, `FAILED`).
-    pub fn finish(self, outcome: &str, bytes: u64, detail: &str) {
+    /// The download arrived: its size, time and rate, and `detail`.
+    pub fn fetched(self, bytes: u64, detail: &str) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let rate = HumanBytes((bytes as f64 / seconds.max(1e-3)) as u64);
+        let line = format!(
+            "  FETCHED {} {} in {seconds:.2}s ({rate}/s){detail}",
+            self.label,
+            HumanBytes(bytes)
+        );
+        self.end(&line);
+    }
+
+    /// What a download would bring was already in place.
+    pub fn reused(self, detail: &str) {
+        let line = format!("   REUSED {}{detail}", self.label);
+        self.end(&line);
+    }
+
+    /// The download failed; the error is reported where it is handled.
+    pub fn failed(self) {
+        let line = format!("   FAILED {}", self.label);
+        self.end(&line);
+    }
+
+    fn end(self, line: &str) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        let seconds = self.started.elapsed().as_secs_f64();
-        let rate = HumanBytes((bytes as f64 / seconds.max(1e-3)) as u64);
-        let line = match outcome {
-            "FETCHED" => format!(
-                "{outcome:>9} {} {} in {seconds:.2}s ({rate}/s){detail}",
-                self.label,
-                HumanBytes(bytes)
-            ),
-            _ => format!("{outcome:>9} {}{detail}", self.label),
-        };
-        self.console.line(&line);
+        self.console.line(line);
     }
 }
 
