@@ -509,6 +509,24 @@ mod tests {
         assert_eq!(expect_exit(&mut process).await.code, Some(5));
     }
 
+    /// A thread other than the main one execs another program, which then
+    /// crashes: the exec takes the main thread's id and leaves no end of
+    /// its own old one to wait for.
+    #[tokio::test]
+    async fn a_fault_after_an_exec_from_another_thread_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = "import os, threading, time; \
+                    run = lambda: os.execv('/bin/sh', ['sh', '-c', 'kill -SEGV $$']); \
+                    threading.Thread(target=run).start(); time.sleep(60)";
+        let mut process = spawn_traced(&python(code), dir.path()).await;
+        let fault = tokio::time::timeout(Duration::from_secs(20), expect_fault(&mut process))
+            .await
+            .expect("the fault is reported");
+        assert_eq!(fault.signal, libc::SIGSEGV);
+        process.resume(&fault);
+        assert_eq!(expect_exit(&mut process).await.signal, Some(libc::SIGSEGV));
+    }
+
     #[tokio::test]
     async fn a_traced_process_keeps_its_signals_and_exit_code() {
         let dir = tempfile::tempdir().unwrap();

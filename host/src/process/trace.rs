@@ -322,6 +322,12 @@ impl Tracer {
                 restart(tid, 0);
                 continue;
             }
+            if event == libc::PTRACE_EVENT_EXEC {
+                // An exec leaves one thread, the main one, whichever thread
+                // called it; the others are gone (their ends may follow).
+                self.threads = HashSet::from([self.pid]);
+                self.starting.clear();
+            }
             if event != 0 {
                 restart(tid, 0);
                 continue;
@@ -383,6 +389,10 @@ impl Tracer {
     fn detach_all(&mut self, first: pid_t) -> io::Result<Option<ExitStatus>> {
         detach(first, libc::SIGSTOP);
         self.threads.remove(&first);
+        // Only threads that still exist will report a stop.
+        let pid = self.pid;
+        self.threads
+            .retain(|tid| std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists());
         let mut detached = HashSet::from([first]);
         while !self.threads.is_empty() {
             let (tid, wait) = wait_any()?;
