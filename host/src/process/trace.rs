@@ -25,6 +25,8 @@ use std::sync::Arc;
 use libc::{c_int, pid_t};
 use tokio::sync::mpsc;
 
+use super::tree;
+
 /// The signals a fault or an abort delivers.
 const CRASH_SIGNALS: [c_int; 6] = [
     libc::SIGSEGV,
@@ -143,7 +145,7 @@ impl Traced {
     pub fn release(&self, pid: u32) {
         self.release.store(true, Ordering::SeqCst);
         // The tracer waits for its tracees: a stop is what wakes it.
-        signal(pid as pid_t, libc::SIGSTOP);
+        tree::signal(pid, libc::SIGSTOP);
     }
 }
 
@@ -151,17 +153,12 @@ impl Traced {
 /// again (or, a handled fault, happens again), to end it or to go to its
 /// handler.
 pub fn resume(fault: &Fault) {
-    signal(fault.pid as pid_t, libc::SIGCONT);
+    tree::signal(fault.pid, libc::SIGCONT);
 }
 
 fn tgkill(pid: pid_t, tid: pid_t, signal: c_int) {
     // SAFETY: tgkill has no memory-safety preconditions.
     unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signal) };
-}
-
-fn signal(pid: pid_t, signal: c_int) {
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(pid, signal) };
 }
 
 /// What `waitpid` said of one tracee.
@@ -171,25 +168,33 @@ enum Wait {
     Stopped(c_int, c_int),
 }
 
-/// Waits for the next change of any tracee of this thread.
-fn wait_any() -> io::Result<(pid_t, Wait)> {
-    let mut status: c_int = 0;
+/// Makes a system call until a signal does not interrupt it; answers its
+/// result, or the error a negative result stands for.
+fn retrying(mut call: impl FnMut() -> c_int) -> io::Result<c_int> {
     loop {
-        // SAFETY: `status` is a valid out pointer.
-        let tid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
-        if tid >= 0 {
-            let wait = if libc::WIFSTOPPED(status) {
-                Wait::Stopped(libc::WSTOPSIG(status), status >> 16)
-            } else {
-                Wait::Ended(ExitStatus::from_raw(status))
-            };
-            return Ok((tid, wait));
+        let result = call();
+        if result >= 0 {
+            return Ok(result);
         }
         let error = io::Error::last_os_error();
         if error.kind() != io::ErrorKind::Interrupted {
             return Err(error);
         }
     }
+}
+
+/// Waits for the next change of any tracee of this thread.
+fn wait_any() -> io::Result<(pid_t, Wait)> {
+    let mut status: c_int = 0;
+    // SAFETY: `status` is a valid out pointer.
+    let tid =
+        retrying(|| unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) })?;
+    let wait = if libc::WIFSTOPPED(status) {
+        Wait::Stopped(libc::WSTOPSIG(status), status >> 16)
+    } else {
+        Wait::Ended(ExitStatus::from_raw(status))
+    };
+    Ok((tid, wait))
 }
 
 /// A ptrace request; `data` is an address for the requests that write one.
@@ -428,12 +433,7 @@ fn wait_until_stopped(pid: pid_t) -> io::Result<()> {
     let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
     let flags = libc::WSTOPPED | libc::WEXITED | libc::WNOWAIT;
     // SAFETY: `info` is a valid out pointer.
-    while unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, info.as_mut_ptr(), flags) } < 0 {
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
+    retrying(|| unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, info.as_mut_ptr(), flags) })?;
     Ok(())
 }
 
@@ -463,22 +463,10 @@ fn wait_for(pid: pid_t) -> io::Result<ExitStatus> {
             revents: 0,
         };
         // SAFETY: one valid pollfd.
-        while unsafe { libc::poll(&mut poll, 1, -1) } < 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() != io::ErrorKind::Interrupted {
-                return Err(error);
-            }
-        }
+        retrying(|| unsafe { libc::poll(&mut poll, 1, -1) })?;
     }
     let mut status: c_int = 0;
-    loop {
-        // SAFETY: `status` is a valid out pointer.
-        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
-            return Ok(ExitStatus::from_raw(status));
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
+    // SAFETY: `status` is a valid out pointer.
+    retrying(|| unsafe { libc::waitpid(pid, &mut status, 0) })?;
+    Ok(ExitStatus::from_raw(status))
 }

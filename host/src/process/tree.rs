@@ -82,7 +82,8 @@ pub fn members(root: u32, token: &str) -> Vec<u32> {
     members
 }
 
-fn signal(pid: u32, signal: libc::c_int) {
+/// Sends `signal` to process `pid`; a process gone meanwhile is no error.
+pub(super) fn signal(pid: u32, signal: libc::c_int) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(pid as libc::pid_t, signal) };
 }

@@ -62,6 +62,14 @@ impl Format {
             Format::Core => CORE_KIND,
         }
     }
+
+    /// What a dump of this format is called in its description.
+    fn noun(self) -> &'static str {
+        match self {
+            Format::Minidump => "minidump",
+            Format::Core => "core",
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,10 +266,7 @@ impl State {
             },
             _ => Owner::Source { source },
         };
-        let what = match format {
-            Format::Minidump => "minidump",
-            Format::Core => "core",
-        };
+        let what = format.noun();
         let description = match signal_name {
             Some(name) => format!("{what} of process {pid} at {name}, at {signature}"),
             None => format!("{what} of hung process {pid}, at {signature}"),
