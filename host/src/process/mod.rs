@@ -59,11 +59,7 @@ pub enum Output {
 /// The process a [`Supervised`] started, and how its end is learnt.
 enum Root {
     Child(Child),
-    /// Until it faulted or was released, the tracer holds it.
-    Traced {
-        traced: Traced,
-        tracing: bool,
-    },
+    Traced(Traced),
 }
 
 /// How the root process's wait ended.
@@ -77,15 +73,11 @@ impl Root {
     async fn wait(&mut self) -> io::Result<Waited> {
         match self {
             Root::Child(child) => Ok(Waited::Exited(child.wait().await?)),
-            Root::Traced { traced, tracing } => loop {
-                match traced.reports.recv().await {
-                    Some(Report::Exited(status)) => return Ok(Waited::Exited(status)),
-                    Some(Report::Faulted(fault)) => {
-                        *tracing = false;
-                        return Ok(Waited::Faulted(fault));
-                    }
-                    Some(Report::Released) => *tracing = false,
-                    None => return Err(io::Error::other("the tracer thread ended")),
+            Root::Traced(traced) => loop {
+                match traced.next().await? {
+                    Report::Exited(status) => return Ok(Waited::Exited(status)),
+                    Report::Faulted(fault) => return Ok(Waited::Faulted(fault)),
+                    Report::Released => {}
                 }
             },
         }
@@ -160,9 +152,7 @@ fn start(command: std::process::Command, faults: Faults) -> io::Result<Started> 
                 )),
                 None => None,
             };
-            let tracing = traced.traced();
-            let root = Root::Traced { traced, tracing };
-            Ok((root, child.id(), pipes))
+            Ok((Root::Traced(traced), child.id(), pipes))
         }
     }
 }
@@ -305,18 +295,16 @@ impl Supervised {
     /// attach to it; a process not traced is left as it is. What the
     /// process does next is only learnt once it is resumed or killed.
     pub async fn release(&mut self) -> io::Result<()> {
-        let Root::Traced { traced, tracing } = &mut self.root else {
+        let Root::Traced(traced) = &mut self.root else {
             return Ok(());
         };
-        if !*tracing || self.exit.is_some() {
+        if !traced.tracing() || self.exit.is_some() {
             return Ok(());
         }
         traced.release(self.pid);
-        match traced.reports.recv().await {
-            // Stopped and untraced either way.
-            Some(Report::Released | Report::Faulted(_)) => *tracing = false,
-            Some(Report::Exited(status)) => self.exit = Some(process_exit(status)),
-            None => return Err(io::Error::other("the tracer thread ended")),
+        // Released or faulted, it is stopped and untraced either way.
+        if let Report::Exited(status) = traced.next().await? {
+            self.exit = Some(process_exit(status));
         }
         Ok(())
     }

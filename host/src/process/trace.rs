@@ -65,9 +65,11 @@ pub enum Report {
 
 /// A process started traced.
 pub struct Traced {
-    pub reports: mpsc::UnboundedReceiver<Report>,
+    reports: mpsc::UnboundedReceiver<Report>,
     release: Arc<AtomicBool>,
-    traced: bool,
+    /// Until it faulted or was released (or tracing was refused), the
+    /// tracer holds the process.
+    tracing: bool,
 }
 
 impl Traced {
@@ -129,14 +131,28 @@ impl Traced {
             Self {
                 reports,
                 release,
-                traced,
+                tracing: traced,
             },
         ))
     }
 
-    /// Whether the process is traced: tracing may be refused.
-    pub fn traced(&self) -> bool {
-        self.traced
+    /// Whether the tracer holds the process: not once it faulted or was
+    /// released, nor where tracing was refused.
+    pub fn tracing(&self) -> bool {
+        self.tracing
+    }
+
+    /// The tracer's next report; a fault or a release ends the tracing.
+    pub async fn next(&mut self) -> io::Result<Report> {
+        let report = self
+            .reports
+            .recv()
+            .await
+            .ok_or_else(|| io::Error::other("the tracer thread ended"))?;
+        if matches!(report, Report::Faulted(_) | Report::Released) {
+            self.tracing = false;
+        }
+        Ok(report)
     }
 
     /// Asks the tracer to leave the process stopped and untraced, so that
