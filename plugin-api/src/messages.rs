@@ -433,9 +433,33 @@ impl LiveEvent {
             | LiveEvent::Discovered { line, .. } => *line,
         }
     }
+
+    /// The event of a request of one line, placed at `index` of a longer
+    /// one; an event without a line stays without.
+    pub fn at_line(mut self, index: usize) -> Self {
+        match &mut self {
+            LiveEvent::Started { line, .. }
+            | LiveEvent::Finished { line, .. }
+            | LiveEvent::Discovered { line, .. } => {
+                if line.is_some() {
+                    *line = Some(index);
+                }
+            }
+        }
+        self
+    }
 }
 
 /// Asks a runner for the results of a finished process.
+///
+/// The runner answers a result per test it was given, when it can tell.
+/// A failure outside those tests (a suite's set-up or tear-down, a global
+/// environment, anything the framework reports beside its tests) is answered
+/// under an id of the runner's own choosing that names no test: the host
+/// keeps it as a record of its own, which fails the run and is not retried.
+/// Results for other ids that did not fail are ignored. A line of output or
+/// of a results file the runner cannot read is an error, quoting the line,
+/// not a line to skip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectRequest {
     pub source: SourceInfo,
@@ -502,6 +526,22 @@ pub struct TestResult {
     /// knows it (name, attributes, data to run it again). Its id is the result's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<TestCase>,
+    /// Since 1.6: the subtests the test ran (pytest's `subtests`), each with
+    /// its own outcome. A failing subtest fails its test; a skipped one
+    /// leaves it as it was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtests: Vec<SubtestResult>,
+}
+
+/// Since 1.6: one subtest of a test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubtestResult {
+    /// What tells it from the test's other subtests, e.g. `[case] (i=2)`.
+    pub name: String,
+    pub outcome: Outcome,
+    /// The failure message or skip reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 impl TestResult {
@@ -514,6 +554,7 @@ impl TestResult {
             stack_trace: None,
             output: None,
             test: None,
+            subtests: Vec::new(),
         }
     }
 }
