@@ -1,10 +1,18 @@
-//! Reading JUnit XML. There is no one schema; this reads what the common
-//! writers produce: `<testsuites>` or a lone `<testsuite>`, suites nested in
+//! JUnit XML. There is no one schema. Reading takes what the common writers
+//! produce: `<testsuites>` or a lone `<testsuite>`, suites nested in
 //! suites, `<failure>`/`<error>`/`<skipped>` children, `system-out`/`system-err`
 //! per case, and GoogleTest's `status="notrun"` and `result="skipped"`.
+//! Writing follows the dialect of Jenkins' xUnit plugin (`junit-10.xsd`),
+//! which Jenkins, GitLab and Azure DevOps read: earlier attempts of a retried
+//! test are Maven Surefire's `flakyFailure`/`flakyError` (it passed in the
+//! end) or `rerunFailure`/`rerunError` (it did not), which carry no time.
+
+use std::borrow::Cow;
+use std::io::Write;
 
 use proctor_plugin_api::messages::Outcome;
 
+use super::xml::{XmlResult, XmlWriter};
 use super::{text_of, CaseResult, FormatError};
 
 pub fn read(xml: &str) -> Result<Vec<CaseResult>, FormatError> {
@@ -63,6 +71,170 @@ fn read_case(case: roxmltree::Node) -> CaseResult {
         stdout: child(case, "system-out").and_then(text_of),
         stderr: child(case, "system-err").and_then(text_of),
     }
+}
+
+/// How a case or one of its earlier attempts did not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// An assertion failed.
+    Failure,
+    /// It could not run to its end: a timeout, a crash, something blocking it.
+    Error,
+    Skipped,
+}
+
+/// A `<failure>`, `<error>` or `<skipped>` element, or an earlier attempt.
+#[derive(Debug, Clone)]
+pub struct Problem<'a> {
+    pub kind: ProblemKind,
+    /// What kind of failure, e.g. `timed_out`.
+    pub type_: &'a str,
+    pub message: Option<Cow<'a, str>>,
+    /// The stack trace or the failure's whole text.
+    pub details: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JunitCase<'a> {
+    pub name: &'a str,
+    pub classname: &'a str,
+    pub time_ms: u64,
+    /// `None` when it passed.
+    pub problem: Option<Problem<'a>>,
+    /// Its earlier attempts, oldest first; each failed or errored.
+    pub reruns: Vec<Problem<'a>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JunitSuite<'a> {
+    pub name: &'a str,
+    pub time_ms: u64,
+    pub properties: Vec<(&'a str, &'a str)>,
+    pub cases: Vec<JunitCase<'a>>,
+    pub system_err: Option<&'a str>,
+}
+
+/// The counts a suite's attributes declare: tests, failures, errors, skipped.
+fn counts(cases: &[JunitCase]) -> [usize; 4] {
+    let of = |kind| {
+        cases
+            .iter()
+            .filter(|c| c.problem.as_ref().is_some_and(|p| p.kind == kind))
+            .count()
+    };
+    [
+        cases.len(),
+        of(ProblemKind::Failure),
+        of(ProblemKind::Error),
+        of(ProblemKind::Skipped),
+    ]
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// Writes a JUnit report of `suites`.
+pub fn write(name: &str, time_ms: u64, suites: &[JunitSuite], out: impl Write) -> XmlResult {
+    let mut xml = XmlWriter::new(out)?;
+    let mut total = [0usize; 4];
+    for suite in suites {
+        for (sum, count) in total.iter_mut().zip(counts(&suite.cases)) {
+            *sum += count;
+        }
+    }
+    let [tests, failures, errors, _] = total.map(|n| n.to_string());
+    let time = seconds(time_ms);
+    xml.open(
+        "testsuites",
+        &[
+            ("name", name),
+            ("tests", &tests),
+            ("failures", &failures),
+            ("errors", &errors),
+            ("time", &time),
+        ],
+    )?;
+    for suite in suites {
+        write_suite(&mut xml, suite)?;
+    }
+    xml.close("testsuites")?;
+    xml.finish()?;
+    Ok(())
+}
+
+fn write_suite(xml: &mut XmlWriter<impl Write>, suite: &JunitSuite) -> XmlResult {
+    let [tests, failures, errors, skipped] = counts(&suite.cases).map(|n| n.to_string());
+    let time = seconds(suite.time_ms);
+    xml.open(
+        "testsuite",
+        &[
+            ("name", suite.name),
+            ("tests", &tests),
+            ("failures", &failures),
+            ("errors", &errors),
+            ("skipped", &skipped),
+            ("time", &time),
+        ],
+    )?;
+    if !suite.properties.is_empty() {
+        xml.open("properties", &[])?;
+        for (name, value) in &suite.properties {
+            xml.empty("property", &[("name", name), ("value", value)])?;
+        }
+        xml.close("properties")?;
+    }
+    for case in &suite.cases {
+        write_case(xml, case)?;
+    }
+    if let Some(text) = suite.system_err {
+        xml.text_element("system-err", &[], text)?;
+    }
+    xml.close("testsuite")
+}
+
+fn write_case(xml: &mut XmlWriter<impl Write>, case: &JunitCase) -> XmlResult {
+    let time = seconds(case.time_ms);
+    let attributes = [
+        ("name", case.name),
+        ("classname", case.classname),
+        ("time", time.as_str()),
+    ];
+    if case.problem.is_none() && case.reruns.is_empty() {
+        return xml.empty("testcase", &attributes);
+    }
+    xml.open("testcase", &attributes)?;
+    if let Some(problem) = &case.problem {
+        let tag = match problem.kind {
+            ProblemKind::Failure => "failure",
+            ProblemKind::Error => "error",
+            ProblemKind::Skipped => "skipped",
+        };
+        let mut attributes = vec![("type", problem.type_)];
+        attributes.extend(problem.message.as_deref().map(|m| ("message", m)));
+        xml.element(tag, &attributes, problem.details.as_deref())?;
+    }
+    // Earlier attempts of a test that passed in the end were flaky.
+    let flaky = case.problem.is_none();
+    for rerun in &case.reruns {
+        let tag = match (flaky, rerun.kind) {
+            (true, ProblemKind::Failure) => "flakyFailure",
+            (true, _) => "flakyError",
+            (false, ProblemKind::Failure) => "rerunFailure",
+            (false, _) => "rerunError",
+        };
+        let mut attributes = vec![("type", rerun.type_)];
+        attributes.extend(rerun.message.as_deref().map(|m| ("message", m)));
+        match rerun.details.as_deref() {
+            Some(details) => {
+                xml.open(tag, &attributes)?;
+                xml.text_element("stackTrace", &[], details)?;
+                xml.close(tag)?;
+            }
+            None => xml.empty(tag, &attributes)?,
+        }
+    }
+    xml.close("testcase")
 }
 
 #[cfg(test)]

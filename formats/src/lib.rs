@@ -5,7 +5,9 @@
 //! writer takes [`TrxResult`]s, one per attempt.
 
 pub mod junit;
+pub mod text;
 pub mod trx;
+mod xml;
 
 use proctor_plugin_api::messages::{Outcome, TestResult};
 

@@ -1,18 +1,21 @@
 //! Visual Studio test results (TRX), the format `dotnet test --logger trx`
 //! writes and Azure DevOps reads.
 //!
-//! A TRX file holds test definitions (`UnitTest`, one per test), results
-//! (`UnitTestResult`, one per execution: a retried test has one per attempt,
-//! each with its own execution id), entries linking the two, and a summary.
+//! A TRX file holds test definitions (`UnitTest`, one per test), results,
+//! entries linking the two, and a summary. A test that ran more than once
+//! is written as one result with its final outcome, holding each attempt as
+//! an inner result (`InnerResults`, each with its own execution id and the
+//! outer one as parent): a reader that looks no deeper counts the test once,
+//! as the run did. Reading takes results of every kind the schema has, and
+//! the tests an aggregation (an ordered test) ran.
 
 use std::io::Write;
 
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::Writer;
 use uuid::Uuid;
 
 use proctor_plugin_api::messages::Outcome;
 
+use super::xml::{XmlResult, XmlWriter};
 use super::{text_of, CaseResult, FormatError};
 
 const NAMESPACE: &str = "http://microsoft.com/schemas/VisualStudio/TeamTest/2010";
@@ -26,6 +29,39 @@ const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5a1e_07c7_9b0e_4c0f_a3f6_7c2b_1d4e_
 
 pub fn read(xml: &str) -> Result<Vec<CaseResult>, FormatError> {
     read_document(&roxmltree::Document::parse(xml)?)
+}
+
+/// The elements that hold a result under `Results` (or `InnerResults`).
+const RESULT_ELEMENTS: [&str; 5] = [
+    "UnitTestResult",
+    "TestResultAggregation",
+    "GenericTestResult",
+    "TestResult",
+    "ManualTestResult",
+];
+
+fn is_result(node: &roxmltree::Node) -> bool {
+    node.is_element() && RESULT_ELEMENTS.contains(&node.tag_name().name())
+}
+
+/// The results a result stands for. One whose inner results run other
+/// tests (an ordered test, an aggregation) stands for those; one whose
+/// inner results are its own attempts or data rows stands for itself.
+fn leaves<'a, 'i>(result: roxmltree::Node<'a, 'i>, out: &mut Vec<roxmltree::Node<'a, 'i>>) {
+    let inner: Vec<_> = result
+        .children()
+        .filter(|n| n.has_tag_name("InnerResults"))
+        .flat_map(|n| n.children())
+        .filter(is_result)
+        .collect();
+    let own = |n: &roxmltree::Node| n.attribute("testId") == result.attribute("testId");
+    if inner.is_empty() || inner.iter().all(own) {
+        out.push(result);
+    } else {
+        for node in inner {
+            leaves(node, out);
+        }
+    }
 }
 
 pub(crate) fn read_document(
@@ -45,16 +81,28 @@ pub(crate) fn read_document(
             ))
         })
         .collect();
-    document
-        .descendants()
-        .filter(|n| n.has_tag_name("UnitTestResult"))
+    let mut results = Vec::new();
+    for list in document
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("Results"))
+    {
+        for result in list.children().filter(is_result) {
+            leaves(result, &mut results);
+        }
+    }
+    results
+        .into_iter()
         .map(|result| {
+            let element = result.tag_name().name();
             let name = result
                 .attribute("testName")
-                .ok_or_else(|| FormatError("a UnitTestResult has no testName".into()))?;
-            let find = |tag: &str| result.descendants().find(|n| n.has_tag_name(tag));
+                .ok_or_else(|| FormatError(format!("a {element} has no testName")))?;
+            // The result's own output, not its inner results'.
+            let output = result.children().find(|n| n.has_tag_name("Output"));
+            let find = |tag: &str| output?.descendants().find(|n| n.has_tag_name(tag));
             let outcome = match result.attribute("outcome").unwrap_or("Passed") {
-                "Passed" | "PassedButRunAborted" | "Warning" => Outcome::Passed,
+                "Passed" | "PassedButRunAborted" | "Warning" | "Completed" => Outcome::Passed,
                 "Failed" | "Error" => Outcome::Failed,
                 "Timeout" => Outcome::TimedOut,
                 "Aborted" => Outcome::Crashed,
@@ -105,18 +153,35 @@ fn format_duration(ms: u64) -> String {
     format!("{hours:02}:{minutes:02}:{seconds:02}.{millis:03}0000")
 }
 
-/// One attempt of one test, to write.
+/// How an execution of a test ended, in the outcomes every TRX reader
+/// knows. Timeouts and crashes are `Failed`: readers that look for
+/// `Failed` alone (Helix's among them) would read `Timeout` or `Aborted`
+/// as a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrxOutcome {
+    Passed,
+    Failed,
+    /// Skipped, or kept from running.
+    NotExecuted,
+    /// Ran, but its result does not count: a quarantined failure.
+    Inconclusive,
+}
+
+impl TrxOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            TrxOutcome::Passed => "Passed",
+            TrxOutcome::Failed => "Failed",
+            TrxOutcome::NotExecuted => "NotExecuted",
+            TrxOutcome::Inconclusive => "Inconclusive",
+        }
+    }
+}
+
+/// One execution of a test.
 #[derive(Debug, Clone)]
-pub struct TrxResult {
-    /// Groups results into tests: every attempt of a test shares it.
-    pub test_key: String,
-    /// The test's name as displayed.
-    pub name: String,
-    pub classname: String,
-    /// Where the test lives: its source's path.
-    pub storage: String,
-    pub attempt: u32,
-    pub outcome: Outcome,
+pub struct TrxExecution {
+    pub outcome: TrxOutcome,
     pub duration_ms: u64,
     pub start_time: String,
     pub end_time: String,
@@ -125,15 +190,20 @@ pub struct TrxResult {
     pub stdout: Option<String>,
 }
 
-/// TRX's name for an outcome.
-fn trx_outcome(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Passed => "Passed",
-        Outcome::Failed => "Failed",
-        Outcome::Skipped | Outcome::Blocked => "NotExecuted",
-        Outcome::TimedOut => "Timeout",
-        Outcome::Crashed => "Aborted",
-    }
+/// One test, to write: its final result and, when it ran more than once,
+/// each attempt, which become the result's `InnerResults`.
+#[derive(Debug, Clone)]
+pub struct TrxResult {
+    /// Names the test, stably from run to run.
+    pub test_key: String,
+    /// The test's name as displayed.
+    pub name: String,
+    pub classname: String,
+    /// Where the test lives: its source's path.
+    pub storage: String,
+    pub result: TrxExecution,
+    /// Every attempt, oldest first, when there was more than one.
+    pub attempts: Vec<TrxExecution>,
 }
 
 /// The run as a whole.
@@ -143,7 +213,9 @@ pub struct TrxRun<'a> {
     pub computer: &'a str,
     pub start_time: &'a str,
     pub finish_time: &'a str,
-    /// Every attempt of every test, in report order.
+    /// Whether the run failed: the summary says so whatever its results say.
+    pub failed: bool,
+    /// Every test, in report order.
     pub results: &'a [TrxResult],
     /// Run-level messages, e.g. infrastructure errors.
     pub errors: &'a [String],
@@ -153,51 +225,28 @@ fn id(parts: &[&str]) -> String {
     Uuid::new_v5(&ID_NAMESPACE, parts.join("\u{1f}").as_bytes()).to_string()
 }
 
-fn execution_id(result: &TrxResult, run_id: &str) -> String {
-    id(&[
-        "execution",
-        &result.test_key,
-        &result.attempt.to_string(),
-        run_id,
-    ])
+/// The ids of one test's results.
+struct Ids {
+    test: String,
+    /// The top-level result's.
+    execution: String,
 }
 
-struct Element<'w, W: Write> {
-    writer: &'w mut Writer<W>,
-}
-
-type XmlResult = Result<(), std::io::Error>;
-
-impl<'w, W: Write> Element<'w, W> {
-    fn open(&mut self, name: &str, attributes: &[(&str, &str)]) -> XmlResult {
-        let mut start = BytesStart::new(name);
-        start.extend_attributes(attributes.iter().copied());
-        self.writer.write_event(Event::Start(start))
+impl Ids {
+    fn of(result: &TrxResult, run_id: &str) -> Self {
+        Self {
+            test: id(&["test", &result.test_key]),
+            execution: id(&["execution", &result.test_key, run_id]),
+        }
     }
 
-    fn empty(&mut self, name: &str, attributes: &[(&str, &str)]) -> XmlResult {
-        let mut start = BytesStart::new(name);
-        start.extend_attributes(attributes.iter().copied());
-        self.writer.write_event(Event::Empty(start))
-    }
-
-    fn close(&mut self, name: &str) -> XmlResult {
-        self.writer.write_event(Event::End(BytesEnd::new(name)))
-    }
-
-    fn text(&mut self, name: &str, text: &str) -> XmlResult {
-        self.open(name, &[])?;
-        self.writer.write_event(Event::Text(BytesText::new(text)))?;
-        self.close(name)
+    fn attempt(&self, result: &TrxResult, attempt: usize, run_id: &str) -> String {
+        id(&["execution", &result.test_key, &attempt.to_string(), run_id])
     }
 }
 
 pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
-    let mut writer = Writer::new_with_indent(out, b' ', 2);
-    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let mut xml = Element {
-        writer: &mut writer,
-    };
+    let mut xml = XmlWriter::new(out)?;
     let run_id = id(&["run", run.name, run.start_time]);
     xml.open(
         "TestRun",
@@ -220,63 +269,49 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
 
     xml.open("Results", &[])?;
     for result in run.results {
-        let test_id = id(&["test", &result.test_key]);
-        let execution_id = execution_id(result, &run_id);
-        let duration = format_duration(result.duration_ms);
-        let attempt_dir = format!("attempt-{}", result.attempt);
-        xml.open(
-            "UnitTestResult",
-            &[
-                ("executionId", execution_id.as_str()),
-                ("testId", test_id.as_str()),
-                ("testName", result.name.as_str()),
-                ("computerName", run.computer),
-                ("duration", duration.as_str()),
-                ("startTime", result.start_time.as_str()),
-                ("endTime", result.end_time.as_str()),
-                ("testType", UNIT_TEST_TYPE),
-                ("outcome", trx_outcome(result.outcome)),
-                ("testListId", RESULTS_NOT_IN_A_LIST),
-                ("relativeResultsDirectory", attempt_dir.as_str()),
-            ],
-        )?;
-        let has_error = result.message.is_some() || result.stack_trace.is_some();
-        if has_error || result.stdout.is_some() {
-            xml.open("Output", &[])?;
-            if let Some(stdout) = &result.stdout {
-                xml.text("StdOut", stdout)?;
-            }
-            if has_error {
-                xml.open("ErrorInfo", &[])?;
-                if let Some(message) = &result.message {
-                    xml.text("Message", message)?;
-                }
-                if let Some(trace) = &result.stack_trace {
-                    xml.text("StackTrace", trace)?;
-                }
-                xml.close("ErrorInfo")?;
-            }
-            xml.close("Output")?;
+        let ids = Ids::of(result, &run_id);
+        let attributes = ResultAttributes {
+            run,
+            result,
+            test_id: &ids.test,
+        };
+        if result.attempts.is_empty() {
+            attributes.write(&mut xml, &result.result, &ids.execution, None, None)?;
+            continue;
         }
+        // The test's final result, holding each attempt: readers that do not
+        // look inside count the test once, as the run did.
+        attributes.open(&mut xml, &result.result, &ids.execution, None, None)?;
+        xml.open("InnerResults", &[])?;
+        for (index, attempt) in result.attempts.iter().enumerate() {
+            let execution = ids.attempt(result, index + 1, &run_id);
+            let directory = format!("attempt-{}", index + 1);
+            attributes.write(
+                &mut xml,
+                attempt,
+                &execution,
+                Some(&ids.execution),
+                Some(&directory),
+            )?;
+        }
+        xml.close("InnerResults")?;
         xml.close("UnitTestResult")?;
     }
     xml.close("Results")?;
 
-    // One definition per test, however many attempts it had.
-    let mut defined = std::collections::HashSet::new();
+    // One definition per test.
     xml.open("TestDefinitions", &[])?;
-    for result in run.results.iter().filter(|r| defined.insert(&r.test_key)) {
-        let test_id = id(&["test", &result.test_key]);
-        let execution_id = execution_id(result, &run_id);
+    for result in run.results {
+        let ids = Ids::of(result, &run_id);
         xml.open(
             "UnitTest",
             &[
                 ("name", result.name.as_str()),
                 ("storage", result.storage.as_str()),
-                ("id", test_id.as_str()),
+                ("id", ids.test.as_str()),
             ],
         )?;
-        xml.empty("Execution", &[("id", execution_id.as_str())])?;
+        xml.empty("Execution", &[("id", ids.execution.as_str())])?;
         xml.empty(
             "TestMethod",
             &[
@@ -292,13 +327,12 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
 
     xml.open("TestEntries", &[])?;
     for result in run.results {
-        let test_id = id(&["test", &result.test_key]);
-        let execution_id = execution_id(result, &run_id);
+        let ids = Ids::of(result, &run_id);
         xml.empty(
             "TestEntry",
             &[
-                ("testId", test_id.as_str()),
-                ("executionId", execution_id.as_str()),
+                ("testId", ids.test.as_str()),
+                ("executionId", ids.execution.as_str()),
                 ("testListId", RESULTS_NOT_IN_A_LIST),
             ],
         )?;
@@ -318,29 +352,101 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
         &[("name", "All Loaded Results"), ("id", ALL_LOADED_RESULTS)],
     )?;
     xml.close("TestLists")?;
+    write_summary(&mut xml, run)?;
+    xml.close("TestRun")?;
+    xml.finish()?;
+    Ok(())
+}
 
-    let count = |outcomes: &[Outcome]| {
+/// What the `UnitTestResult`s of one test share.
+struct ResultAttributes<'a> {
+    run: &'a TrxRun<'a>,
+    result: &'a TrxResult,
+    test_id: &'a str,
+}
+
+impl ResultAttributes<'_> {
+    /// A whole result.
+    fn write(
+        &self,
+        xml: &mut XmlWriter<impl Write>,
+        execution: &TrxExecution,
+        execution_id: &str,
+        parent: Option<&str>,
+        directory: Option<&str>,
+    ) -> XmlResult {
+        self.open(xml, execution, execution_id, parent, directory)?;
+        xml.close("UnitTestResult")
+    }
+
+    /// A result's element and its output, left open.
+    fn open(
+        &self,
+        xml: &mut XmlWriter<impl Write>,
+        execution: &TrxExecution,
+        execution_id: &str,
+        parent: Option<&str>,
+        directory: Option<&str>,
+    ) -> XmlResult {
+        let duration = format_duration(execution.duration_ms);
+        let mut attributes = vec![
+            ("executionId", execution_id),
+            ("testId", self.test_id),
+            ("testName", self.result.name.as_str()),
+            ("computerName", self.run.computer),
+            ("duration", duration.as_str()),
+            ("startTime", execution.start_time.as_str()),
+            ("endTime", execution.end_time.as_str()),
+            ("testType", UNIT_TEST_TYPE),
+            ("outcome", execution.outcome.as_str()),
+            ("testListId", RESULTS_NOT_IN_A_LIST),
+        ];
+        attributes.extend(parent.map(|p| ("parentExecutionId", p)));
+        attributes.extend(directory.map(|d| ("relativeResultsDirectory", d)));
+        xml.open("UnitTestResult", &attributes)?;
+        let has_error = execution.message.is_some() || execution.stack_trace.is_some();
+        if !(has_error || execution.stdout.is_some()) {
+            return Ok(());
+        }
+        xml.open("Output", &[])?;
+        if let Some(stdout) = &execution.stdout {
+            xml.text_element("StdOut", &[], stdout)?;
+        }
+        if has_error {
+            xml.open("ErrorInfo", &[])?;
+            if let Some(message) = &execution.message {
+                xml.text_element("Message", &[], message)?;
+            }
+            if let Some(trace) = &execution.stack_trace {
+                xml.text_element("StackTrace", &[], trace)?;
+            }
+            xml.close("ErrorInfo")?;
+        }
+        xml.close("Output")
+    }
+}
+
+fn write_summary(xml: &mut XmlWriter<impl Write>, run: &TrxRun) -> XmlResult {
+    let count = |outcome: TrxOutcome| {
         run.results
             .iter()
-            .filter(|r| outcomes.contains(&r.outcome))
+            .filter(|r| r.result.outcome == outcome)
             .count()
-            .to_string()
     };
-    let not_executed = count(&[Outcome::Skipped, Outcome::Blocked]);
-    let executed = (run.results.len() - not_executed.parse::<usize>().unwrap_or(0)).to_string();
-    let total = run.results.len().to_string();
-    let failed = run.results.iter().any(|r| r.outcome.is_failure());
-    let outcome = if failed || !run.errors.is_empty() {
-        "Failed"
-    } else {
-        "Completed"
+    let not_executed = count(TrxOutcome::NotExecuted);
+    let [total, executed, passed, failed, inconclusive, not_executed] = [
+        run.results.len(),
+        run.results.len() - not_executed,
+        count(TrxOutcome::Passed),
+        count(TrxOutcome::Failed),
+        count(TrxOutcome::Inconclusive),
+        not_executed,
+    ]
+    .map(|n| n.to_string());
+    let outcome = match run.failed {
+        true => "Failed",
+        false => "Completed",
     };
-    let (passed, failures, timeouts, aborted) = (
-        count(&[Outcome::Passed]),
-        count(&[Outcome::Failed]),
-        count(&[Outcome::TimedOut]),
-        count(&[Outcome::Crashed]),
-    );
     xml.open("ResultSummary", &[("outcome", outcome)])?;
     xml.empty(
         "Counters",
@@ -348,11 +454,11 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
             ("total", total.as_str()),
             ("executed", executed.as_str()),
             ("passed", passed.as_str()),
-            ("failed", failures.as_str()),
+            ("failed", failed.as_str()),
             ("error", "0"),
-            ("timeout", timeouts.as_str()),
-            ("aborted", aborted.as_str()),
-            ("inconclusive", "0"),
+            ("timeout", "0"),
+            ("aborted", "0"),
+            ("inconclusive", inconclusive.as_str()),
             ("passedButRunAborted", "0"),
             ("notRunnable", "0"),
             ("notExecuted", not_executed.as_str()),
@@ -374,69 +480,138 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
                     ("timestamp", run.finish_time),
                 ],
             )?;
-            xml.text("Text", error)?;
+            xml.text_element("Text", &[], error)?;
             xml.close("RunInfo")?;
         }
         xml.close("RunInfos")?;
     }
-    xml.close("ResultSummary")?;
-    xml.close("TestRun")?;
-    Ok(())
+    xml.close("ResultSummary")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn attempt(n: u32, outcome: Outcome) -> TrxResult {
-        TrxResult {
-            test_key: "unit/net::connect".into(),
-            name: "net::connect".into(),
-            classname: "unit".into(),
-            storage: "/suite/unit".into(),
-            attempt: n,
+    fn execution(outcome: TrxOutcome, second: u32) -> TrxExecution {
+        TrxExecution {
             outcome,
             duration_ms: 1_234,
-            start_time: "2026-11-22T10:00:00.000Z".into(),
-            end_time: "2026-11-22T10:00:01.234Z".into(),
-            message: (outcome == Outcome::Failed).then(|| "connection reset <&>".into()),
-            stack_trace: (outcome == Outcome::Failed).then(|| "at net.rs:3".into()),
+            start_time: format!("2026-11-22T10:00:0{second}.000Z"),
+            end_time: format!("2026-11-22T10:00:0{second}.234Z"),
+            message: (outcome == TrxOutcome::Failed).then(|| "connection reset <&>\u{0}".into()),
+            stack_trace: (outcome == TrxOutcome::Failed).then(|| "at net.rs:3".into()),
             stdout: None,
         }
     }
 
-    #[test]
-    fn every_attempt_is_a_result_of_one_test_and_reads_back() {
-        let results = [attempt(1, Outcome::Failed), attempt(2, Outcome::Passed)];
-        let run = TrxRun {
+    fn run<'a>(results: &'a [TrxResult], failed: bool) -> TrxRun<'a> {
+        TrxRun {
             name: "proctor run",
             user: "ci",
             computer: "box",
             start_time: "2026-11-22T10:00:00.000Z",
             finish_time: "2026-11-22T10:00:03.000Z",
-            results: &results,
+            failed,
+            results,
             errors: &[],
-        };
+        }
+    }
+
+    fn written(run: &TrxRun) -> String {
         let mut out = Vec::new();
-        write(&run, &mut out).unwrap();
-        let xml = String::from_utf8(out).unwrap();
-        assert_eq!(xml.matches("<UnitTestResult ").count(), 2);
+        write(run, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_retried_test_is_one_result_holding_each_attempt_and_reads_back_as_one() {
+        let flaky = TrxResult {
+            test_key: "unit/net::connect".into(),
+            name: "net::connect".into(),
+            classname: "unit".into(),
+            storage: "/suite/unit".into(),
+            result: execution(TrxOutcome::Passed, 1),
+            attempts: vec![
+                execution(TrxOutcome::Failed, 0),
+                execution(TrxOutcome::Passed, 1),
+            ],
+        };
+        let xml = written(&run(std::slice::from_ref(&flaky), false));
+        assert_eq!(xml.matches("<UnitTestResult ").count(), 3, "{xml}");
+        assert_eq!(xml.matches("parentExecutionId=").count(), 2, "{xml}");
         assert_eq!(xml.matches("<UnitTest ").count(), 1);
+        assert_eq!(xml.matches("<TestEntry ").count(), 1);
         assert!(xml.contains(r#"duration="00:00:01.2340000""#), "{xml}");
-        assert!(xml.contains("connection reset &lt;&amp;&gt;"));
-        assert!(xml.contains(r#"<ResultSummary outcome="Failed">"#));
+        assert!(
+            xml.contains("connection reset &lt;&amp;&gt;\\u{0}"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<ResultSummary outcome="Completed">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"total="1" executed="1" passed="1" failed="0""#),
+            "{xml}"
+        );
 
         let read_back = read(&xml).unwrap();
-        assert_eq!(read_back.len(), 2);
+        assert_eq!(read_back.len(), 1);
+        assert_eq!(read_back[0].outcome, Outcome::Passed);
+        assert_eq!(read_back[0].message, None, "the final result's own");
+        assert_eq!(read_back[0].qualified_name(), "unit.net::connect");
+        assert_eq!(read_back[0].duration_ms, Some(1234));
+    }
+
+    #[test]
+    fn a_failed_run_says_so_and_a_failure_reads_back_with_its_details() {
+        let failed = TrxResult {
+            test_key: "unit/x".into(),
+            name: "x".into(),
+            classname: "unit".into(),
+            storage: "/suite/unit".into(),
+            result: execution(TrxOutcome::Failed, 0),
+            attempts: Vec::new(),
+        };
+        let xml = written(&run(std::slice::from_ref(&failed), true));
+        assert!(xml.contains(r#"<ResultSummary outcome="Failed">"#), "{xml}");
+        let read_back = read(&xml).unwrap();
         assert_eq!(read_back[0].outcome, Outcome::Failed);
         assert_eq!(
             read_back[0].message.as_deref(),
-            Some("connection reset <&>")
+            Some("connection reset <&>\\u{0}")
         );
         assert_eq!(read_back[0].details.as_deref(), Some("at net.rs:3"));
-        assert_eq!(read_back[1].outcome, Outcome::Passed);
-        assert_eq!(read_back[1].qualified_name(), "unit.net::connect");
-        assert_eq!(read_back[1].duration_ms, Some(1234));
+    }
+
+    #[test]
+    fn aggregations_are_read_for_the_tests_they_ran() {
+        let xml = r#"<TestRun xmlns="http://microsoft.com/schemas/VisualStudio/TeamTest/2010">
+  <Results>
+    <TestResultAggregation testId="o" testName="ordered" outcome="Failed" testType="t" testListId="l" computerName="c">
+      <InnerResults>
+        <UnitTestResult testId="a" testName="first" outcome="Passed" testType="t" testListId="l" computerName="c"/>
+        <UnitTestResult testId="b" testName="second" outcome="Failed" testType="t" testListId="l" computerName="c">
+          <Output><ErrorInfo><Message>no</Message></ErrorInfo></Output>
+        </UnitTestResult>
+      </InnerResults>
+    </TestResultAggregation>
+    <GenericTestResult testId="g" testName="generic" outcome="Passed" testType="t" testListId="l" computerName="c"/>
+  </Results>
+</TestRun>"#;
+        let cases = read(xml).unwrap();
+        let names: Vec<_> = cases.iter().map(|c| (c.name.as_str(), c.outcome)).collect();
+        assert_eq!(
+            names,
+            [
+                ("first", Outcome::Passed),
+                ("second", Outcome::Failed),
+                ("generic", Outcome::Passed)
+            ]
+        );
+        assert_eq!(cases[1].message.as_deref(), Some("no"));
+        let empty = r#"<TestRun xmlns="http://microsoft.com/schemas/VisualStudio/TeamTest/2010"><Results/></TestRun>"#;
+        assert!(read(empty).unwrap().is_empty());
     }
 
     #[test]

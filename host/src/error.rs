@@ -13,6 +13,9 @@ pub enum ExitStatus {
     UsageError = 2,
     /// Something other than the tests broke: a plugin, a download, discovery.
     InfrastructureError = 3,
+    /// No test was selected where `no_tests` asks for some (by default, a
+    /// run that selects none).
+    NoTests = 4,
 }
 
 impl ExitStatus {
@@ -26,7 +29,14 @@ impl ExitStatus {
             ExitStatus::TestsFailed => "tests_failed",
             ExitStatus::UsageError => "usage_error",
             ExitStatus::InfrastructureError => "infrastructure_error",
+            ExitStatus::NoTests => "no_tests",
         }
+    }
+}
+
+impl serde::Serialize for ExitStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

@@ -21,7 +21,7 @@ mod plugins;
 /// through plugins.
 ///
 /// Exit codes: 0 all tests passed, 1 tests failed, 2 usage or configuration
-/// error, 3 infrastructure error.
+/// error, 3 infrastructure error, 4 no test was selected.
 #[derive(Debug, Parser)]
 #[command(name = "proctor", version, about, long_about)]
 pub struct Cli {
@@ -48,6 +48,10 @@ enum Command {
         results_dir: Option<PathBuf>,
         #[command(flatten)]
         filter: FilterArg,
+        /// What a run that selects no test ends as, instead of the
+        /// configuration's `no_tests`: fail (exit 4, the default), warn or pass.
+        #[arg(long, value_enum, value_name = "ACTION")]
+        no_tests: Option<crate::config::NoTests>,
     },
     /// Discover and list the tests of a configuration.
     List {
@@ -131,6 +135,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             jobs,
             results_dir,
             filter,
+            no_tests,
         } => {
             if jobs == Some(0) {
                 return Err(Error::usage("--jobs must be at least 1"));
@@ -146,6 +151,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 jobs,
                 results_dir,
                 filter,
+                no_tests,
             };
             let summary = runtime()?.block_on(run::run(session, options, console.clone()))?;
             console.summary(&summary);

@@ -58,7 +58,32 @@ struct ConfigFile {
     /// The attachment processors to run, by name, with their settings blocks.
     #[serde(default)]
     attachment_processors: std::collections::BTreeMap<String, Value>,
+    /// What a run that selects no test ends as; `fail` by default.
+    #[serde(default)]
+    no_tests: Option<NoTests>,
     sources: Vec<SourceFile>,
+}
+
+/// What a run, or a source, that selects no test (after the filter and the
+/// skip rules) ends as. Tests its framework skips are selected all the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum NoTests {
+    /// Exit 4 (when nothing more serious happened).
+    Fail,
+    /// Say so, on the console and in the summary's `warnings`.
+    Warn,
+    Pass,
+}
+
+impl std::fmt::Display for NoTests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoTests::Fail => "fail",
+            NoTests::Warn => "warn",
+            NoTests::Pass => "pass",
+        })
+    }
 }
 
 /// Upper bound of `retry.max_attempts`: more is a typo, not a policy.
@@ -115,6 +140,10 @@ struct SourceFile {
     /// Environment variables for the source's test processes.
     #[serde(default)]
     env: std::collections::BTreeMap<String, String>,
+    /// What the run ends as when this source selects no test; unchecked
+    /// when absent.
+    #[serde(default)]
+    no_tests: Option<NoTests>,
 }
 
 /// A validated configuration, every path absolute.
@@ -134,6 +163,7 @@ pub struct Config {
     pub collectors: std::collections::BTreeMap<String, Value>,
     /// The attachment processors to run, by name, with their settings blocks.
     pub attachment_processors: std::collections::BTreeMap<String, Value>,
+    pub no_tests: Option<NoTests>,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -148,6 +178,7 @@ pub struct SourceConfig {
     pub mode: Option<ExecutionMode>,
     pub batch_size: Option<usize>,
     pub env: std::collections::BTreeMap<String, String>,
+    pub no_tests: Option<NoTests>,
     /// The path as written, for messages.
     pub configured_path: PathBuf,
     /// Where this source sits in the file, for messages: `sources[2]`.
@@ -305,6 +336,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
                 size => size,
             },
             env: source.env,
+            no_tests: source.no_tests,
             configured_path: source.path,
             location,
         });
@@ -327,6 +359,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         downloaders: parsed.downloaders,
         collectors: parsed.collectors,
         attachment_processors: parsed.attachment_processors,
+        no_tests: parsed.no_tests,
         base_dir,
         file,
         sources,

@@ -1,75 +1,107 @@
-//! JUnit XML, one test suite per source. Earlier attempts of a retried test
-//! become `flakyFailure`/`flakyError` (it passed in the end) or
-//! `rerunFailure`/`rerunError` (it did not), as Maven Surefire writes them.
+//! `junit.xml`: one test suite per source, in the dialect of Jenkins' xUnit
+//! plugin (`junit-10.xsd`). Earlier attempts of a retried test are
+//! `flakyFailure`/`flakyError` (it passed in the end) or
+//! `rerunFailure`/`rerunError` (it did not). A quarantined test that did
+//! not pass is `skipped` of type `quarantined`, its failure in the message
+//! and body, so that a reader gating on failures agrees with the run; the
+//! suite's properties name it `quarantined` too.
 
-use std::time::Duration;
+use std::borrow::Cow;
 
+use proctor_formats::junit::{self, JunitCase, JunitSuite, Problem, ProblemKind};
 use proctor_plugin_api::messages::Outcome;
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
-use super::{AttemptRecord, RunSummary};
+use super::{AttemptRecord, RunSummary, TestRecord};
 
-fn failure_kind(outcome: Outcome) -> NonSuccessKind {
+fn kind(outcome: Outcome) -> ProblemKind {
     match outcome {
-        Outcome::Failed => NonSuccessKind::Failure,
-        _ => NonSuccessKind::Error,
+        Outcome::Failed => ProblemKind::Failure,
+        Outcome::Skipped => ProblemKind::Skipped,
+        _ => ProblemKind::Error,
     }
 }
 
-fn rerun(attempt: &AttemptRecord) -> TestRerun {
-    let mut rerun = TestRerun::new(failure_kind(attempt.outcome));
-    rerun
-        .set_type(attempt.outcome.as_str())
-        .set_time(Duration::from_millis(attempt.duration_ms));
-    if let Some(message) = &attempt.message {
-        rerun.set_message(first_line(message));
-    }
-    if let Some(trace) = attempt.stack_trace.as_ref().or(attempt.message.as_ref()) {
-        rerun.set_stack_trace(trace.as_str());
-    }
-    rerun
+fn first_line(message: &str) -> Cow<'_, str> {
+    Cow::Borrowed(message.lines().next().unwrap_or_default())
 }
 
-pub fn write_junit(summary: &RunSummary, path: &std::path::Path) -> std::io::Result<()> {
-    let mut report = Report::new("proctor");
-    report.set_time(Duration::from_millis(summary.duration_ms));
-    for source in &summary.sources {
-        let mut suite = TestSuite::new(source.name.as_str());
-        if let Some(error) = &source.error {
-            suite.set_system_err(format!("source failed: {error}"));
-        }
-        for test in summary.tests.iter().filter(|t| t.source == source.name) {
-            let mut status = match test.outcome {
-                Outcome::Passed => TestCaseStatus::success(),
-                Outcome::Skipped => TestCaseStatus::skipped(),
-                outcome => {
-                    let mut status = TestCaseStatus::non_success(failure_kind(outcome));
-                    status.set_type(outcome.as_str());
-                    status
-                }
-            };
-            if let Some(message) = &test.message {
-                status.set_message(first_line(message));
-                status.set_description(message.as_str());
+/// An attempt that did not pass, as JUnit's element for it.
+fn problem(attempt: &AttemptRecord) -> Problem<'_> {
+    Problem {
+        kind: kind(attempt.outcome),
+        type_: attempt.outcome.as_str(),
+        message: attempt.message.as_deref().map(first_line),
+        details: (attempt.stack_trace.as_deref())
+            .or(attempt.message.as_deref())
+            .map(Cow::Borrowed),
+    }
+}
+
+/// How the test ended, when it did not pass.
+fn final_problem(test: &TestRecord) -> Option<Problem<'_>> {
+    let Some(last) = test.attempts.last() else {
+        // Skipped or blocked before it ran: the reason is all there is.
+        return Some(Problem {
+            kind: kind(test.outcome),
+            type_: test.outcome.as_str(),
+            message: test.message.as_deref().map(first_line),
+            details: (test.message.as_deref())
+                .filter(|m| m.contains('\n'))
+                .map(Cow::Borrowed),
+        });
+    };
+    if test.quarantined && test.outcome.is_failure() {
+        let failure = problem(last);
+        return Some(Problem {
+            kind: ProblemKind::Skipped,
+            type_: "quarantined",
+            message: Some(Cow::Owned(format!(
+                "quarantined: {}: {}",
+                test.outcome.as_str(),
+                failure.message.as_deref().unwrap_or("no message")
+            ))),
+            details: failure.details,
+        });
+    }
+    (test.outcome != Outcome::Passed).then(|| problem(last))
+}
+
+fn case(test: &TestRecord) -> JunitCase<'_> {
+    let earlier = test.attempts.len().saturating_sub(1);
+    JunitCase {
+        name: &test.id,
+        classname: &test.source,
+        time_ms: test.duration_ms,
+        problem: final_problem(test),
+        reruns: test.attempts[..earlier]
+            .iter()
+            .filter(|a| a.outcome.is_failure())
+            .map(problem)
+            .collect(),
+    }
+}
+
+pub fn write_junit(summary: &RunSummary, out: impl std::io::Write) -> std::io::Result<()> {
+    let suites: Vec<JunitSuite> = summary
+        .sources
+        .iter()
+        .map(|source| {
+            let tests: Vec<&TestRecord> = summary
+                .tests
+                .iter()
+                .filter(|t| t.source == source.name)
+                .collect();
+            JunitSuite {
+                name: &source.name,
+                time_ms: tests.iter().map(|t| t.duration_ms).sum(),
+                properties: (tests.iter())
+                    .filter(|t| t.quarantined)
+                    .map(|t| ("quarantined", t.id.as_str()))
+                    .collect(),
+                cases: tests.into_iter().map(case).collect(),
+                system_err: source.error.as_deref(),
             }
-            let earlier = test.attempts.len().saturating_sub(1);
-            status.add_reruns(test.attempts[..earlier].iter().map(rerun));
-            let mut case = TestCase::new(test.id.as_str(), status);
-            case.set_classname(source.name.as_str());
-            case.set_time(Duration::from_millis(test.duration_ms));
-            if test.quarantined {
-                case.add_property(("quarantined", "true"));
-            }
-            suite.add_test_case(case);
-        }
-        report.add_test_suite(suite);
-    }
-    let file = std::fs::File::create(path)?;
-    report
-        .serialize(std::io::BufWriter::new(file))
-        .map_err(std::io::Error::other)
-}
-
-fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or_default()
+        })
+        .collect();
+    junit::write("proctor", summary.duration_ms, &suites, out)
 }

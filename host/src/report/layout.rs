@@ -127,6 +127,27 @@ impl ResultsDir {
     }
 }
 
+/// Writes the file at `path` through a hidden file beside it, renamed into
+/// place once whole: a full disk or a write that fails leaves no report
+/// rather than half of one.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let partial = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let written = (|| {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+        write(&mut out)?;
+        std::io::Write::flush(&mut out)?;
+        std::fs::rename(&partial, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
+
 /// Moves an earlier run's results beside `root` and deletes them on a thread,
 /// so a run does not wait for thousands of files to go. Returns the thread,
 /// or `None` when the results could only be deleted in place, already.
@@ -168,6 +189,21 @@ fn test_dir_name(test_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_appears_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        write_atomically(&path, |out| std::io::Write::write_all(out, b"{}")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
+        let failed = write_atomically(&dir.path().join("junit.xml"), |out| {
+            std::io::Write::write_all(out, b"<testsuites>")?;
+            Err(std::io::Error::other("no space left on device"))
+        });
+        assert!(failed.is_err());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "only the summary, no partial file: {left:?}");
+    }
 
     #[test]
     fn safe_ids_are_kept_and_others_hashed() {

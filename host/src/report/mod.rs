@@ -10,6 +10,9 @@ mod trx;
 pub use console::Console;
 pub use journal::{Journal, JournalEvent};
 pub use junit::write_junit;
-pub use layout::{ResultsDir, LAYOUT_VERSION};
-pub use summary::{AttemptRecord, Counts, RetrySummary, RunSummary, SourceRecord, TestRecord};
+pub use layout::{write_atomically, ResultsDir, LAYOUT_VERSION};
+pub use summary::{
+    exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunSummary, SourceRecord,
+    TestRecord,
+};
 pub use trx::write_trx;

@@ -1,6 +1,6 @@
 //! The run's records and `summary.json`.
 
-use proctor_plugin_api::messages::{ExecutionMode, Outcome};
+use proctor_plugin_api::messages::{ExecutionMode, Outcome, SubtestResult};
 use serde::Serialize;
 
 use crate::error::ExitStatus;
@@ -28,6 +28,30 @@ pub struct AttemptRecord {
     /// What this test alone printed, when the runner could tell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The subtests the attempt ran, when the runner reports them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subtests: Vec<SubtestResult>,
+}
+
+/// What a record stands for. Every record fails or passes the run alike;
+/// only a test is retried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    #[default]
+    Test,
+    /// A failure the runner found outside the tests: a suite's set-up or
+    /// tear-down, a global environment.
+    Suite,
+    /// A process that failed (a non-zero exit, a signal) while every test
+    /// it reported passed.
+    Process,
+}
+
+impl RecordKind {
+    fn is_test(&self) -> bool {
+        *self == RecordKind::Test
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +59,13 @@ pub struct TestRecord {
     pub source: String,
     pub id: String,
     pub name: String,
+    /// Omitted for a test.
+    #[serde(skip_serializing_if = "RecordKind::is_test")]
+    pub kind: RecordKind,
+    /// Skipped by a skip rule of the configuration, not by its framework:
+    /// it was never selected.
+    #[serde(skip)]
+    pub skipped_by_rule: bool,
     /// The outcome of the last attempt.
     pub outcome: Outcome,
     /// Failed, then passed on a later attempt.
@@ -53,6 +84,8 @@ impl TestRecord {
             source: source.to_owned(),
             id: id.to_owned(),
             name: name.to_owned(),
+            kind: RecordKind::Test,
+            skipped_by_rule: false,
             outcome,
             flaky: false,
             quarantined: false,
@@ -77,6 +110,8 @@ impl TestRecord {
             source: source.to_owned(),
             id: id.to_owned(),
             name: name.to_owned(),
+            kind: RecordKind::Test,
+            skipped_by_rule: false,
             outcome: last.outcome,
             flaky,
             quarantined,
@@ -148,7 +183,7 @@ impl Counts {
 pub struct RunSummary {
     pub layout_version: u32,
     pub proctor_version: &'static str,
-    pub outcome: &'static str,
+    pub outcome: ExitStatus,
     pub exit_code: u8,
     pub started_at: String,
     pub duration_ms: u64,
@@ -166,6 +201,9 @@ pub struct RunSummary {
     pub sources: Vec<SourceRecord>,
     /// Infrastructure errors: what broke other than the tests.
     pub errors: Vec<String>,
+    /// What deserves a look without being an error: a source or a run that
+    /// selected no test.
+    pub warnings: Vec<String>,
     pub retries: RetrySummary,
     pub dumps_dir: String,
     /// `source/test` of every flaky test.
@@ -188,18 +226,21 @@ pub struct RetrySummary {
 impl RunSummary {
     /// The exit status this run ends with.
     pub fn status(&self) -> ExitStatus {
-        Self::exit_status(&self.counts, &self.errors)
+        self.outcome
     }
+}
 
-    /// Infrastructure errors outrank failed tests: a run that lost sources
-    /// cannot vouch for the tests it did not run.
-    pub fn exit_status(counts: &Counts, errors: &[String]) -> ExitStatus {
-        if !errors.is_empty() || counts.blocked > 0 {
-            ExitStatus::InfrastructureError
-        } else if counts.not_passed() > 0 {
-            ExitStatus::TestsFailed
-        } else {
-            ExitStatus::Passed
-        }
+/// The exit status of a run, the most serious finding first: an
+/// infrastructure error (a run that lost sources cannot vouch for the tests
+/// it did not run), then failed tests, then no tests where some were asked for.
+pub fn exit_status(counts: &Counts, errors: &[String], no_tests: bool) -> ExitStatus {
+    if !errors.is_empty() || counts.blocked > 0 {
+        ExitStatus::InfrastructureError
+    } else if counts.not_passed() > 0 {
+        ExitStatus::TestsFailed
+    } else if no_tests {
+        ExitStatus::NoTests
+    } else {
+        ExitStatus::Passed
     }
 }

@@ -1,16 +1,75 @@
-//! `results.trx`: every attempt of every test, for Azure DevOps and other
-//! readers of Visual Studio's format.
+//! `results.trx`: every test, for Azure DevOps and other readers of Visual
+//! Studio's format; a test that ran more than once holds each attempt.
 
 use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
-use proctor_formats::trx::{self, TrxResult, TrxRun};
+use proctor_formats::trx::{self, TrxExecution, TrxOutcome, TrxResult, TrxRun};
+use proctor_plugin_api::messages::Outcome;
 
-use super::RunSummary;
+use super::{AttemptRecord, RunSummary, TestRecord};
+use crate::error::ExitStatus;
 
 fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-pub fn write_trx(summary: &RunSummary, path: &std::path::Path) -> std::io::Result<()> {
+/// TRX's outcome: a quarantined failure ran, but does not count.
+fn outcome(outcome: Outcome, quarantined: bool) -> TrxOutcome {
+    match outcome {
+        Outcome::Passed => TrxOutcome::Passed,
+        Outcome::Skipped | Outcome::Blocked => TrxOutcome::NotExecuted,
+        _ if quarantined => TrxOutcome::Inconclusive,
+        Outcome::Failed | Outcome::TimedOut | Outcome::Crashed => TrxOutcome::Failed,
+    }
+}
+
+fn execution(attempt: &AttemptRecord, quarantined: bool, run_start: DateTime<Utc>) -> TrxExecution {
+    let start: DateTime<Utc> = attempt.started_at.parse().unwrap_or(run_start);
+    TrxExecution {
+        outcome: outcome(attempt.outcome, quarantined),
+        duration_ms: attempt.duration_ms,
+        start_time: timestamp(start),
+        end_time: timestamp(start + Span::milliseconds(attempt.duration_ms as i64)),
+        message: attempt.message.clone(),
+        stack_trace: attempt.stack_trace.clone(),
+        stdout: None,
+    }
+}
+
+/// The test's result: its one attempt, or its last attempt's outcome over
+/// the span of them all.
+fn result(test: &TestRecord, run_start: DateTime<Utc>) -> (TrxExecution, Vec<TrxExecution>) {
+    let attempts: Vec<TrxExecution> = test
+        .attempts
+        .iter()
+        .map(|a| execution(a, test.quarantined, run_start))
+        .collect();
+    match attempts.as_slice() {
+        [] => {
+            let at = timestamp(run_start);
+            let never_ran = TrxExecution {
+                outcome: outcome(test.outcome, test.quarantined),
+                duration_ms: 0,
+                start_time: at.clone(),
+                end_time: at,
+                message: test.message.clone(),
+                stack_trace: None,
+                stdout: None,
+            };
+            (never_ran, attempts)
+        }
+        [only] => (only.clone(), Vec::new()),
+        [first, .., last] => {
+            let all = TrxExecution {
+                duration_ms: attempts.iter().map(|a| a.duration_ms).sum(),
+                start_time: first.start_time.clone(),
+                ..last.clone()
+            };
+            (all, attempts)
+        }
+    }
+}
+
+pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Result<()> {
     let started: DateTime<Utc> = summary.started_at.parse().unwrap_or_else(|_| Utc::now());
     let finished = started + Span::milliseconds(summary.duration_ms as i64);
     let storage = |source: &str| {
@@ -21,40 +80,21 @@ pub fn write_trx(summary: &RunSummary, path: &std::path::Path) -> std::io::Resul
             .map(|s| s.path.clone())
             .unwrap_or_default()
     };
-    let mut results = Vec::new();
-    for test in &summary.tests {
-        let base = TrxResult {
-            test_key: format!("{}\u{1f}{}", test.source, test.id),
-            name: test.id.clone(),
-            classname: test.source.clone(),
-            storage: storage(&test.source),
-            attempt: 1,
-            outcome: test.outcome,
-            duration_ms: 0,
-            start_time: timestamp(started),
-            end_time: timestamp(started),
-            message: test.message.clone(),
-            stack_trace: None,
-            stdout: None,
-        };
-        if test.attempts.is_empty() {
-            results.push(base);
-            continue;
-        }
-        for attempt in &test.attempts {
-            let start: DateTime<Utc> = attempt.started_at.parse().unwrap_or(started);
-            results.push(TrxResult {
-                attempt: attempt.attempt,
-                outcome: attempt.outcome,
-                duration_ms: attempt.duration_ms,
-                start_time: timestamp(start),
-                end_time: timestamp(start + Span::milliseconds(attempt.duration_ms as i64)),
-                message: attempt.message.clone(),
-                stack_trace: attempt.stack_trace.clone(),
-                ..base.clone()
-            });
-        }
-    }
+    let results: Vec<TrxResult> = summary
+        .tests
+        .iter()
+        .map(|test| {
+            let (result, attempts) = result(test, started);
+            TrxResult {
+                test_key: format!("{}\u{1f}{}", test.source, test.id),
+                name: test.id.clone(),
+                classname: test.source.clone(),
+                storage: storage(&test.source),
+                result,
+                attempts,
+            }
+        })
+        .collect();
     let user = std::env::var("USER").unwrap_or_default();
     let computer = hostname();
     let run = TrxRun {
@@ -63,11 +103,11 @@ pub fn write_trx(summary: &RunSummary, path: &std::path::Path) -> std::io::Resul
         computer: &computer,
         start_time: &timestamp(started),
         finish_time: &timestamp(finished),
+        failed: summary.outcome != ExitStatus::Passed,
         results: &results,
         errors: &summary.errors,
     };
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    trx::write(&run, file)
+    trx::write(&run, out)
 }
 
 fn hostname() -> String {

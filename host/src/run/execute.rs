@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::*;
 
-use super::PreparedSource;
+use super::{tail, PreparedSource};
 use crate::collect::Collectors;
 use crate::process::{Event, Faults, Lines, Output, Supervised};
-use crate::report::{AttemptRecord, Journal, JournalEvent, ResultsDir};
+use crate::report::{AttemptRecord, Journal, JournalEvent, RecordKind, ResultsDir};
 
 /// What the executions of a run share.
 pub struct Context {
@@ -46,6 +46,8 @@ pub struct Job {
 /// One test's attempt, as its process ended it.
 pub struct TestAttempt {
     pub test: TestCase,
+    /// A test, or a failure beside the tests ([`RecordKind`]).
+    pub kind: RecordKind,
     pub record: AttemptRecord,
     /// What the test printed, for retry rules on output.
     pub output: Option<String>,
@@ -65,9 +67,19 @@ pub struct JobOutcome {
     pub finished: Vec<TestAttempt>,
     /// Tests the process never reached; they belong in a fresh process.
     pub unrun: Vec<TestCase>,
-    /// An infrastructure error, when one kept tests from running.
-    pub error: Option<String>,
+    /// Failures beside the tests the job was given: what the runner found
+    /// outside them (a suite's set-up), or the process's own failure.
+    pub outside: Vec<TestAttempt>,
+    /// Infrastructure errors: what kept tests from running, or output that
+    /// could not be read.
+    pub errors: Vec<String>,
 }
+
+/// The id of the record a failed process gets when no test of its own can
+/// carry the failure; the scheduler numbers a second one in a source.
+pub const PROCESS_RECORD: &str = "(process)";
+/// At most this many errors are kept per process; the rest are counted.
+const MAX_ERRORS: usize = 5;
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -202,10 +214,10 @@ struct Limits {
 /// Runs a job's tests in one process.
 pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
     let mut execution = Execution::new(&job, cx);
-    let (finished, unrun, error) = match execution.run().await {
+    let (finished, unrun, outside) = match execution.run().await {
         Ok(ended) => {
             let (pid, signal, hung) = (ended.pid, ended.exit.signal, ended.hang.is_some());
-            let (finished, unrun) = execution.attribute(ended);
+            let (finished, unrun, outside) = execution.attribute(ended);
             let crashed = finished
                 .iter()
                 .any(|t| t.record.outcome == Outcome::Crashed);
@@ -227,24 +239,28 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
                 pid,
                 attempt: job.attempt,
             });
-            (finished, unrun, execution.collect_error.take())
+            (finished, unrun, outside)
         }
         Err(error) => {
             let error = format!("source `{}`: {error}", execution.source_name());
-            (execution.all_blocked(&error), Vec::new(), Some(error))
+            let blocked = execution.all_blocked(&error);
+            execution.errors.push(error);
+            (blocked, Vec::new(), Vec::new())
         }
     };
     let expanded = execution.expanded.then(|| Expansion {
         case: job.tests[0].id.clone(),
         tests: std::mem::take(&mut execution.discovered),
     });
+    let errors = execution.errors();
     JobOutcome {
         source: job.source,
         attempt: job.attempt,
         expanded,
         finished,
         unrun,
-        error,
+        outside,
+        errors,
     }
 }
 
@@ -276,7 +292,10 @@ struct Execution<'a> {
     launched_at: String,
     /// The process, once launched.
     pid: Option<u32>,
-    collect_error: Option<String>,
+    /// Infrastructure errors, the first [`MAX_ERRORS`] of them.
+    errors: Vec<String>,
+    /// Errors beyond those kept.
+    errors_dropped: usize,
 }
 
 impl<'a> Execution<'a> {
@@ -302,8 +321,32 @@ impl<'a> Execution<'a> {
             tracker: Tracker::new(),
             launched_at: now(),
             pid: None,
-            collect_error: None,
+            errors: Vec::new(),
+            errors_dropped: 0,
         }
+    }
+
+    /// Keeps an infrastructure error of this process; they fail its source.
+    fn error(&mut self, error: impl std::fmt::Display) {
+        match self.errors.len() < MAX_ERRORS {
+            true => self
+                .errors
+                .push(format!("source `{}`: {error}", self.source_name())),
+            false => self.errors_dropped += 1,
+        }
+    }
+
+    /// The errors kept, the last one saying how many more there were.
+    fn errors(&mut self) -> Vec<String> {
+        let mut errors = std::mem::take(&mut self.errors);
+        if self.errors_dropped > 0 {
+            errors.push(format!(
+                "source `{}`: {} more errors of the same process",
+                self.source_name(),
+                self.errors_dropped
+            ));
+        }
+        errors
     }
 
     fn source_name(&self) -> &str {
@@ -461,7 +504,7 @@ impl<'a> Execution<'a> {
             Ok(results) => results.into_iter().map(|r| (r.id.clone(), r)).collect(),
             Err(e) => {
                 // Live events may still tell what happened; the error is kept.
-                self.collect_error = Some(format!("source `{}`: {e}", self.source_name()));
+                self.error(e);
                 HashMap::new()
             }
         };
@@ -510,10 +553,7 @@ impl<'a> Execution<'a> {
         // blocking thread, whose hand-off would cost more than the call.
         let events = match self.job.source.runner.parse_output(&request) {
             Ok(events) => events,
-            Err(e) => {
-                tracing::warn!("{e}");
-                return;
-            }
+            Err(_) => self.parse_line_by_line(&request),
         };
         let request_lines = request.lines;
         let now = Instant::now();
@@ -537,6 +577,25 @@ impl<'a> Execution<'a> {
         for event in events {
             self.apply(event, now);
         }
+    }
+
+    /// Reads lines one at a time after the runner could not read them
+    /// together: the events of the lines it can read still count, and each
+    /// line it cannot read is an error, which fails the source.
+    fn parse_line_by_line(&mut self, request: &OutputRequest) -> Vec<LiveEvent> {
+        let mut events = Vec::new();
+        for (index, line) in request.lines.iter().enumerate() {
+            let one = OutputRequest {
+                source: request.source.clone(),
+                stream: request.stream,
+                lines: vec![line.clone()],
+            };
+            match self.job.source.runner.parse_output(&one) {
+                Ok(found) => events.extend(found.into_iter().map(|e| e.at_line(index))),
+                Err(e) => self.error(e),
+            }
+        }
+        events
     }
 
     fn apply(&mut self, event: LiveEvent, now: Instant) {
@@ -572,8 +631,12 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// Gives every test an outcome, or returns it as unrun.
-    fn attribute(&mut self, mut ended: Ended) -> (Vec<TestAttempt>, Vec<TestCase>) {
+    /// Gives every test an outcome, or returns it as unrun; answers the
+    /// failures beside the tests too.
+    fn attribute(
+        &mut self,
+        mut ended: Ended,
+    ) -> (Vec<TestAttempt>, Vec<TestCase>, Vec<TestAttempt>) {
         let tests = if self.expanding {
             // Results may name tests the live output did not; the case itself
             // stands for its process only when nothing else was reported.
@@ -626,16 +689,7 @@ impl<'a> Execution<'a> {
                     Outcome::TimedOut,
                     Some(format!("timed out: {hang}")),
                 ),
-                (_, Some(result), _) => {
-                    let mut attempt =
-                        self.attempt(test, Some(&ended), result.outcome, result.message);
-                    attempt.record.stack_trace = result.stack_trace;
-                    if let Some(ms) = result.duration_ms {
-                        attempt.record.duration_ms = ms;
-                    }
-                    attempt.output = result.output;
-                    attempt
-                }
+                (_, Some(result), _) => self.reported(test, &ended, result),
                 (_, None, Some((outcome, message, _))) => {
                     self.attempt(test, Some(&ended), *outcome, message.clone())
                 }
@@ -667,7 +721,25 @@ impl<'a> Execution<'a> {
             };
             finished.push(attempt);
         }
-        for attempt in &mut finished {
+        // What the runner reported beside the tests it was given: a failure
+        // outside them is a record of its own; anything else is no concern.
+        let mut beside: Vec<TestResult> = ended.reported.drain().map(|(_, r)| r).collect();
+        beside.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut outside: Vec<TestAttempt> = beside
+            .into_iter()
+            .filter(|result| result.outcome.is_failure())
+            .map(|result| {
+                let test = result
+                    .test
+                    .clone()
+                    .unwrap_or_else(|| TestCase::new(&result.id));
+                let mut attempt = self.reported(&test, &ended, result);
+                attempt.kind = RecordKind::Suite;
+                attempt
+            })
+            .collect();
+        self.charge_process_failure(&ended, &mut finished, &mut outside);
+        for attempt in finished.iter_mut().chain(&mut outside) {
             // What the live stream showed between the test's start and end.
             if attempt.output.is_none() {
                 attempt.output = self.tracker.captured.remove(&attempt.test.id);
@@ -682,7 +754,114 @@ impl<'a> Execution<'a> {
                 self.keep_output(&mut attempt.record, attempt.output.as_deref());
             }
         }
-        (finished, unrun)
+        (finished, unrun, outside)
+    }
+
+    /// The attempt of a test as its runner reported it. A failing subtest
+    /// fails its test, whatever the runner made of it.
+    fn reported(&self, test: &TestCase, ended: &Ended, result: TestResult) -> TestAttempt {
+        let failed_subtests: Vec<&SubtestResult> = result
+            .subtests
+            .iter()
+            .filter(|s| s.outcome.is_failure())
+            .collect();
+        let (outcome, message) = match (result.outcome, failed_subtests.as_slice()) {
+            (Outcome::Passed | Outcome::Skipped, [first, ..]) => (
+                Outcome::Failed,
+                Some(format!(
+                    "{} of its subtests failed, first {}: {}",
+                    failed_subtests.len(),
+                    first.name,
+                    first.message.as_deref().unwrap_or("no message")
+                )),
+            ),
+            (outcome, _) => (outcome, result.message),
+        };
+        let mut attempt = self.attempt(test, Some(ended), outcome, message);
+        attempt.record.stack_trace = result.stack_trace;
+        attempt.record.subtests = result.subtests;
+        if let Some(ms) = result.duration_ms {
+            attempt.record.duration_ms = ms;
+        }
+        attempt.output = result.output;
+        attempt
+    }
+
+    /// A process that failed (a non-zero exit, a signal) while no test it
+    /// reported failed fails all the same: the test it ran alone, the case
+    /// that stood for it, or else a record of the process's own, with how it
+    /// ended and the last lines it printed. A process that reported no test
+    /// leaves its tests to run again in a fresh one, whose results decide.
+    fn charge_process_failure(
+        &self,
+        ended: &Ended,
+        finished: &mut Vec<TestAttempt>,
+        outside: &mut Vec<TestAttempt>,
+    ) {
+        let failed = !ended.exit.success() && ended.hang.is_none();
+        let accounted = finished
+            .iter()
+            .chain(outside.iter())
+            .any(|a| a.record.outcome.is_failure());
+        if !failed || accounted || finished.is_empty() {
+            return;
+        }
+        let outcome = match ended.exit.signal {
+            Some(_) => Outcome::Crashed,
+            None => Outcome::Failed,
+        };
+        let message = match finished.len() {
+            1 => format!(
+                "the process ended with {} after the test passed",
+                ended.exit
+            ),
+            n => format!(
+                "the process ended with {} after its {n} tests passed or were skipped",
+                ended.exit
+            ),
+        };
+        let details = tail::describe(&self.dir, |lines, stream| {
+            self.protocol_lines(lines, stream)
+        });
+        // A job of one test, or of one case standing for its process's tests.
+        let alone = match self.job.tests.as_slice() {
+            [one] => finished.iter().position(|a| a.test.id == one.id),
+            _ => None,
+        };
+        let attempt = match (alone, self.expanding) {
+            (Some(i), _) => &mut finished[i],
+            (None, true) => {
+                finished.push(self.attempt(&self.job.tests[0], Some(ended), outcome, None));
+                finished.last_mut().expect("just pushed")
+            }
+            (None, false) => {
+                let test = TestCase::new(PROCESS_RECORD);
+                let mut attempt = self.attempt(&test, Some(ended), outcome, None);
+                attempt.kind = RecordKind::Process;
+                outside.push(attempt);
+                outside.last_mut().expect("just pushed")
+            }
+        };
+        attempt.record.outcome = outcome;
+        attempt.record.message = Some(message);
+        attempt.record.stack_trace = details;
+    }
+
+    /// Which of `lines` the runner reads as its own events: they say nothing
+    /// of why a process failed.
+    fn protocol_lines(&self, lines: &[String], stream: Stream) -> Vec<usize> {
+        if !self.live() {
+            return Vec::new();
+        }
+        let request = OutputRequest {
+            source: self.job.source.info.clone(),
+            stream,
+            lines: lines.to_vec(),
+        };
+        match self.job.source.runner.parse_output(&request) {
+            Ok(events) => events.iter().filter_map(LiveEvent::line).collect(),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Creates the attempt's directory, with the test's own output in it.
@@ -728,6 +907,7 @@ impl<'a> Execution<'a> {
         let process_file = |name: &str| ended.map(|_| results.relative(&self.dir.join(name)));
         TestAttempt {
             test: test.clone(),
+            kind: RecordKind::Test,
             record: AttemptRecord {
                 attempt: self.job.attempt,
                 outcome,
@@ -742,6 +922,7 @@ impl<'a> Execution<'a> {
                 stdout: process_file("stdout.log"),
                 stderr: process_file("stderr.log"),
                 output: None,
+                subtests: Vec::new(),
             },
             output: None,
         }

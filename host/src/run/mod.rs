@@ -3,6 +3,7 @@
 mod discover;
 mod execute;
 mod schedule;
+mod tail;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,13 +15,13 @@ use proctor_plugin_api::messages::{
 };
 
 use crate::collect::{self, Collectors};
-use crate::config::{self, Config, SourceConfig};
+use crate::config::{self, Config, NoTests, SourceConfig};
 use crate::error::{Error, Result};
 use crate::fetch::{DownloadRecord, Fetcher};
 use crate::plugins::{self, Catalog, RunnerPlugin, SearchPath};
 use crate::report::{
-    write_junit, write_trx, Console, Counts, Journal, JournalEvent, ResultsDir, RunSummary,
-    SourceRecord, LAYOUT_VERSION,
+    exit_status, write_atomically, write_junit, write_trx, Console, Counts, Journal, JournalEvent,
+    RecordKind, ResultsDir, RunSummary, SourceRecord, TestRecord, LAYOUT_VERSION,
 };
 use crate::select::{Filter, Selection, Selector};
 
@@ -193,6 +194,8 @@ pub struct RunOptions {
     pub jobs: usize,
     pub results_dir: Option<PathBuf>,
     pub filter: Option<Filter>,
+    /// What a run that selects no test ends as, over the configuration's.
+    pub no_tests: Option<NoTests>,
 }
 
 /// Where results go: the command line's choice, else Helix's upload root
@@ -346,7 +349,17 @@ pub async fn run(
     records
         .sort_by(|a, b| (order[a.source.as_str()], &a.id).cmp(&(order[b.source.as_str()], &b.id)));
     let counts = Counts::of(&records);
-    let status = RunSummary::exit_status(&counts, &errors);
+    let run_policy = options
+        .no_tests
+        .or(session.config.no_tests)
+        .unwrap_or(NoTests::Fail);
+    let policies: Vec<Option<NoTests>> =
+        session.sources.iter().map(|s| s.config.no_tests).collect();
+    let (no_tests, warnings) = no_tests_findings(run_policy, &source_records, &policies, &records);
+    for warning in &warnings {
+        console.note(&format!("     WARN {warning}"));
+    }
+    let status = exit_status(&counts, &errors, no_tests);
     let flaky = records
         .iter()
         .filter(|t| t.flaky)
@@ -355,7 +368,7 @@ pub async fn run(
     let summary = RunSummary {
         layout_version: LAYOUT_VERSION,
         proctor_version: env!("CARGO_PKG_VERSION"),
-        outcome: status.as_str(),
+        outcome: status,
         exit_code: status.code(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_ms: clock.elapsed().as_millis() as u64,
@@ -367,6 +380,7 @@ pub async fn run(
         timeline: collected.timeline,
         sources: source_records,
         errors,
+        warnings,
         retries: scheduled.retries,
         dumps_dir: results.dumps().display().to_string(),
         flaky,
@@ -381,11 +395,59 @@ pub async fn run(
     Ok(summary)
 }
 
+/// Whether the run fails for want of tests, and what to say of the sources
+/// (and the run) that selected none. A source that failed is left to its
+/// error. Tests that a skip rule or the filter left out were not selected;
+/// tests their framework skipped were.
+fn no_tests_findings(
+    run_policy: NoTests,
+    sources: &[SourceRecord],
+    policies: &[Option<NoTests>],
+    records: &[TestRecord],
+) -> (bool, Vec<String>) {
+    let selected = |source: &str| {
+        records
+            .iter()
+            .filter(|r| r.source == source && r.kind == RecordKind::Test && !r.skipped_by_rule)
+            .count()
+    };
+    let mut findings: Vec<(NoTests, String)> = Vec::new();
+    for (source, policy) in sources.iter().zip(policies) {
+        if let (None, Some(policy)) = (&source.error, policy) {
+            if selected(&source.name) == 0 {
+                let what = format!("source `{}` selected no test", source.name);
+                findings.push((*policy, format!("{what} (its no_tests: {policy})")));
+            }
+        }
+    }
+    let all_failed_elsewhere = sources.iter().all(|s| s.error.is_some());
+    if !all_failed_elsewhere && sources.iter().map(|s| selected(&s.name)).sum::<usize>() == 0 {
+        findings.push((
+            run_policy,
+            format!(
+                "no test was selected in any source, after the filter and skip rules \
+                 (no_tests: {run_policy})"
+            ),
+        ));
+    }
+    let failed = findings.iter().any(|(policy, _)| *policy == NoTests::Fail);
+    let said = findings
+        .into_iter()
+        .filter(|(policy, _)| *policy != NoTests::Pass)
+        .map(|(_, finding)| finding)
+        .collect();
+    (failed, said)
+}
+
 fn write_reports(results: &ResultsDir, summary: &RunSummary) -> Result<()> {
     let failed =
         |what: &str, e: std::io::Error| Error::infrastructure(format!("cannot write {what}: {e}"));
-    let json = serde_json::to_vec_pretty(summary).expect("the summary serializes");
-    std::fs::write(results.summary(), json).map_err(|e| failed("summary.json", e))?;
-    write_junit(summary, &results.junit()).map_err(|e| failed("junit.xml", e))?;
-    write_trx(summary, &results.trx()).map_err(|e| failed("results.trx", e))
+    write_atomically(&results.summary(), |out| {
+        serde_json::to_writer_pretty(&mut *out, summary).map_err(std::io::Error::other)
+    })
+    .map_err(|e| failed("summary.json", e))?;
+    write_atomically(&results.junit(), |out| write_junit(summary, out))
+        .map_err(|e| failed("junit.xml", e))?;
+    write_atomically(&results.trx(), |out| write_trx(summary, out))
+        .map_err(|e| failed("results.trx", e))
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use proctor_plugin_api::messages::{ExecutionMode, LifecycleEvent, Outcome, TestCase};
 use tokio::task::JoinSet;
 
-use super::execute::{self, Context, Expansion, Job, JobOutcome, TestAttempt};
+use super::execute::{self, Context, Expansion, Job, JobOutcome, TestAttempt, PROCESS_RECORD};
 use super::PreparedSource;
 use crate::error::{Error, Result};
-use crate::report::{AttemptRecord, Console, JournalEvent, RetrySummary, TestRecord};
+use crate::report::{AttemptRecord, Console, JournalEvent, RecordKind, RetrySummary, TestRecord};
 use crate::retry::{self, RetryPolicy, Verdict};
 use crate::select::{Selection, Selector};
 
@@ -45,6 +45,8 @@ pub struct Scheduler<'a> {
     console: Arc<Console>,
     tests: Vec<TestState>,
     index: HashMap<(String, String), usize>,
+    /// The records of failures beside the tests, by source and id.
+    outside: std::collections::HashSet<(String, String)>,
     /// Tests still to settle per source, to tell the console when one is done.
     unsettled: HashMap<String, usize>,
     errors: Vec<String>,
@@ -71,6 +73,7 @@ impl<'a> Scheduler<'a> {
             console,
             tests: Vec::new(),
             index: HashMap::new(),
+            outside: std::collections::HashSet::new(),
             unsettled: HashMap::new(),
             errors: Vec::new(),
             records: Vec::new(),
@@ -162,8 +165,9 @@ impl<'a> Scheduler<'a> {
         let name = source.config.name.clone();
         self.filtered_out += selection.filtered_out;
         for (test, reason) in selection.skipped {
-            let skipped =
+            let mut skipped =
                 TestRecord::not_run(&name, &test.id, &test.name, Outcome::Skipped, reason);
+            skipped.skipped_by_rule = test.skip.is_none();
             self.cx
                 .journal
                 .record(&JournalEvent::TestFinished(&skipped));
@@ -289,7 +293,11 @@ impl<'a> Scheduler<'a> {
             self.fill();
             let outcome =
                 joined.map_err(|e| Error::infrastructure(format!("a test task failed: {e}")))?;
-            self.errors.extend(outcome.error);
+            self.errors.extend(outcome.errors);
+            // Before the tests: theirs may be the last results of the source.
+            for attempt in outcome.outside {
+                self.record_outside(&outcome.source, attempt);
+            }
             // Tests of an expanding case: a fresh process is a batch again.
             let progressed = !outcome.finished.is_empty() || outcome.expanded.is_some();
             let mut unrun = outcome.unrun;
@@ -371,6 +379,49 @@ impl<'a> Scheduler<'a> {
         } else {
             self.settle(i);
         }
+    }
+
+    /// Records a failure beside the tests as it is; it is not retried. The
+    /// same failure reported by several processes (a suite's set-up, in each
+    /// that ran one of its tests) is recorded once; a process's own records,
+    /// and ids that a test has, are numbered.
+    fn record_outside(&mut self, source: &PreparedSource, attempt: TestAttempt) {
+        let name = source.config.name.clone();
+        let base = attempt.test.id.clone();
+        if attempt.kind == RecordKind::Suite && self.outside.contains(&(name.clone(), base.clone()))
+        {
+            return;
+        }
+        let taken = |id: &str| {
+            let key = (name.clone(), id.to_owned());
+            self.index.contains_key(&key) || self.outside.contains(&key)
+        };
+        let mut id = base.clone();
+        for n in 2.. {
+            if !taken(&id) {
+                break;
+            }
+            id = match base == PROCESS_RECORD {
+                true => format!("(process {n})"),
+                false => format!("{base} ({n})"),
+            };
+        }
+        self.outside.insert((name.clone(), id.clone()));
+        self.cx.journal.record(&JournalEvent::AttemptFinished {
+            source: &name,
+            test: &id,
+            record: &attempt.record,
+        });
+        let display = match attempt.test.name == base {
+            true => &id,
+            false => &attempt.test.name,
+        };
+        let mut record =
+            TestRecord::from_attempts(&name, &id, display, vec![attempt.record], false);
+        record.kind = attempt.kind;
+        self.cx.journal.record(&JournalEvent::TestFinished(&record));
+        self.console.finished(&record);
+        self.records.push(record);
     }
 
     /// The test's last attempt is its result.
