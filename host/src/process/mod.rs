@@ -26,6 +26,9 @@ use trace::{Report, Traced};
 pub struct Lines {
     pub stream: Stream,
     pub lines: Vec<String>,
+    /// The stream ended without a line break after the last line: the
+    /// process may have been cut off while writing it.
+    pub unterminated: bool,
 }
 
 /// What a supervised process did next.
@@ -369,13 +372,18 @@ async fn copy_lines(
                 .map(|line| line.strip_suffix('\r').unwrap_or(line).to_owned())
                 .collect();
             // The receiver may have stopped listening; the file still gets everything.
-            let _ = sender.send(Lines { stream, lines });
+            let _ = sender.send(Lines {
+                stream,
+                lines,
+                unterminated: false,
+            });
         }
     }
     if !partial.is_empty() {
         let _ = sender.send(Lines {
             stream,
             lines: vec![String::from_utf8_lossy(&partial).into_owned()],
+            unterminated: true,
         });
     }
     file.flush().await

@@ -553,6 +553,12 @@ impl<'a> Execution<'a> {
         // blocking thread, whose hand-off would cost more than the call.
         let events = match self.job.source.runner.parse_output(&request) {
             Ok(events) => events,
+            // The last line of a process cut off while writing it is not
+            // the runner's to read.
+            Err(e) if lines.unterminated => {
+                tracing::debug!("the last line of the output was cut off: {e}");
+                Vec::new()
+            }
             Err(_) => self.parse_line_by_line(&request),
         };
         let request_lines = request.lines;
@@ -787,38 +793,36 @@ impl<'a> Execution<'a> {
         attempt
     }
 
-    /// A process that failed (a non-zero exit, a signal) while no test it
-    /// reported failed fails all the same: the test it ran alone, the case
-    /// that stood for it, or else a record of the process's own, with how it
-    /// ended and the last lines it printed. A process that reported no test
-    /// leaves its tests to run again in a fresh one, whose results decide.
+    /// A process that failed (a non-zero exit, a signal, a hang) while no
+    /// test it reported failed fails all the same: the test it ran alone,
+    /// the case that stood for it, or else a record of the process's own,
+    /// with how it ended and the last lines it printed. A process that
+    /// reported no test leaves its tests to run again in a fresh one, whose
+    /// results decide.
     fn charge_process_failure(
         &self,
         ended: &Ended,
         finished: &mut Vec<TestAttempt>,
         outside: &mut Vec<TestAttempt>,
     ) {
-        let failed = !ended.exit.success() && ended.hang.is_none();
         let accounted = finished
             .iter()
             .chain(outside.iter())
             .any(|a| a.record.outcome.is_failure());
-        if !failed || accounted || finished.is_empty() {
+        if accounted || finished.is_empty() {
             return;
         }
-        let outcome = match ended.exit.signal {
-            Some(_) => Outcome::Crashed,
-            None => Outcome::Failed,
+        let (outcome, how) = match (&ended.hang, ended.exit.signal) {
+            (Some(hang), _) => (Outcome::TimedOut, format!("was killed: {hang}")),
+            (None, Some(_)) => (Outcome::Crashed, format!("ended with {}", ended.exit)),
+            (None, None) if !ended.exit.success() => {
+                (Outcome::Failed, format!("ended with {}", ended.exit))
+            }
+            (None, None) => return,
         };
         let message = match finished.len() {
-            1 => format!(
-                "the process ended with {} after the test passed",
-                ended.exit
-            ),
-            n => format!(
-                "the process ended with {} after its {n} tests passed or were skipped",
-                ended.exit
-            ),
+            1 => format!("the process {how} after the test passed"),
+            n => format!("the process {how} after its {n} tests passed or were skipped"),
         };
         let details = tail::describe(&self.dir, |lines, stream| {
             self.protocol_lines(lines, stream)

@@ -279,9 +279,11 @@ impl Runner for CommandRunner {
         let globs = self.result_globs(&Placeholders::new(&request.artifacts_dir, &request.source));
         let mut results = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for path in self.results_files(&request, &globs)? {
-            let text = std::fs::read_to_string(&path)
+        let files = self.results_files(&request, &globs)?;
+        for path in &files {
+            let bytes = std::fs::read(path)
                 .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+            let text = String::from_utf8_lossy(&bytes);
             let cases = proctor_formats::read_results(&text)
                 .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
             for case in cases {
@@ -302,18 +304,19 @@ impl Runner for CommandRunner {
             results.retain(|r| wanted.contains(r.id.as_str()));
             return Ok(results);
         };
-        // The command's own ending, when its tests do not account for it.
-        let ended = match (&request, results.as_slice()) {
-            (_, []) => Some(format!(
+        // The command's own ending, when no test can say it: without its
+        // files, or with files that name no test while it failed. A failing
+        // command whose tests all passed is the host's to report.
+        let failed = request.timed_out || !request.exit.success();
+        let ended = match (files.is_empty(), results.is_empty()) {
+            (true, _) => Some(format!(
                 "left no results files matching {}",
                 globs.join(", ")
             )),
-            (request, tests)
-                if (request.timed_out || !request.exit.success())
-                    && !tests.iter().any(|t| t.outcome.is_failure()) =>
-            {
-                Some(format!("though none of its {} tests failed", tests.len()))
-            }
+            (false, true) if failed => Some(format!(
+                "and its {} results files name no test",
+                files.len()
+            )),
             _ => None,
         };
         if let Some(ended) = ended {

@@ -4,9 +4,15 @@
 //! named `DISABLED_...` (or in such a suite) are skipped, as GoogleTest skips
 //! them. A batch runs with `--gtest_filter` naming its tests and
 //! `--gtest_output=xml:`; live events come from the `[ RUN ]`/`[ OK ]` lines
-//! GoogleTest flushes as it goes, results from the XML file.
+//! GoogleTest flushes as it goes, results from the XML file, and failures
+//! outside any test (a suite's set-up or tear-down, a global environment)
+//! from the XML file and the output.
 
-use std::collections::BTreeMap;
+mod listing;
+mod output;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use proctor_formats::junit;
 use proctor_sdk::messages::*;
@@ -31,66 +37,47 @@ fn binary(source: &SourceInfo) -> String {
     source.path.display().to_string()
 }
 
-/// Parses `--gtest_list_tests`: a suite line `Suite.` (maybe followed by
-/// `  # TypeParam = ..`), then its tests indented by two spaces (maybe
-/// followed by `  # GetParam() = ..`).
-fn parse_listing(listing: &str) -> Vec<TestCase> {
-    let mut tests = Vec::new();
-    let mut suite = String::new();
-    for line in listing.lines() {
-        let (name, comment) = match line.split_once("  # ") {
-            Some((name, comment)) => (name, Some(comment.trim())),
-            None => (line, None),
-        };
-        if let Some(test) = name.strip_prefix("  ") {
-            let test = test.trim();
-            if suite.is_empty() || test.is_empty() {
-                continue;
-            }
-            let id = format!("{suite}.{test}");
-            let disabled = suite.starts_with("DISABLED_") || test.starts_with("DISABLED_");
-            let mut attributes = BTreeMap::from([("suite".to_owned(), suite.clone())]);
-            if let Some(comment) = comment {
-                attributes.insert("parameter".to_owned(), comment.to_owned());
-            }
-            tests.push(TestCase {
-                attributes,
-                skip: disabled.then(|| "DISABLED_ in GoogleTest".to_owned()),
-                ..TestCase::new(id)
-            });
-        } else if let Some(name) = name.trim_end().strip_suffix('.') {
-            suite = name.to_owned();
-        }
-    }
-    tests
+/// The option that writes the listing to a file, which discovery reads.
+const LIST_OUTPUT: &str = "--gtest_output=json:";
+
+/// A fresh path for a listing file.
+fn listing_path() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "proctor-gtest-list-{}-{}.json",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
-/// `[ RUN      ] Suite.Test` and `[       OK ] Suite.Test (3 ms)`; the
-/// closing summary repeats failures without a time and is left alone.
-fn parse_line(index: usize, line: &str) -> Option<LiveEvent> {
-    let rest = line.strip_prefix('[')?;
-    let (tag, rest) = rest.split_once(']')?;
-    let rest = rest.trim();
-    if tag.trim() == "RUN" {
-        return Some(LiveEvent::Started {
-            id: rest.to_owned(),
-            line: Some(index),
-        });
+/// The tests of a finished `--gtest_list_tests`: from the listing file when
+/// the binary wrote one, else from what it printed.
+fn listed_tests(output: &CommandOutput) -> Result<Vec<TestCase>> {
+    let file = output
+        .command
+        .args
+        .iter()
+        .find_map(|arg| arg.strip_prefix(LIST_OUTPUT))
+        .map(PathBuf::from);
+    let text = file.as_ref().and_then(|f| std::fs::read(f).ok());
+    if let Some(file) = &file {
+        let _ = std::fs::remove_file(file);
     }
-    let outcome = match tag.trim() {
-        "OK" => Outcome::Passed,
-        "FAILED" => Outcome::Failed,
-        "SKIPPED" => Outcome::Skipped,
-        _ => return None,
-    };
-    let (id, time) = rest.rsplit_once(" (")?;
-    time.ends_with(" ms)").then(|| LiveEvent::Finished {
-        // A parameterized test is printed as `Suite.Test/0, where GetParam() = ..`.
-        id: id.split(", where ").next().unwrap_or(id).to_owned(),
-        outcome,
-        message: None,
-        line: Some(index),
-    })
+    match text {
+        Some(text) => listing::from_json(&String::from_utf8_lossy(&text)).map_err(|e| {
+            Error::msg(format!(
+                "cannot read the listing `{}` wrote: {e}",
+                output.command.display()
+            ))
+        }),
+        None => Ok(listing::from_text(&output.stdout)),
+    }
+}
+
+/// A file's text, whatever bytes it holds; `None` when there is no file.
+fn read_lossy(path: &std::path::Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 impl Runner for GtestRunner {
@@ -108,17 +95,17 @@ impl Runner for GtestRunner {
         let Some(output) = request.completed.first() else {
             let command = CommandSpec::new(binary(&request.source))
                 .arg("--gtest_list_tests")
+                .arg(format!("{LIST_OUTPUT}{}", listing_path().display()))
                 .cwd(&request.source.base_dir);
             return Ok(DiscoveryStep::Run {
                 commands: vec![command],
             });
         };
+        let tests = listed_tests(output);
         if !output.exit.success() {
             return Err(Error::msg(output.failure(&[Stream::Stderr])));
         }
-        Ok(DiscoveryStep::Done {
-            tests: parse_listing(&output.stdout),
-        })
+        Ok(DiscoveryStep::Done { tests: tests? })
     }
 
     fn plan_execution(&self, request: ExecutionRequest) -> Result<ExecutionPlan> {
@@ -143,88 +130,50 @@ impl Runner for GtestRunner {
             .lines
             .iter()
             .enumerate()
-            .filter_map(|(index, line)| parse_line(index, line))
+            .filter_map(|(index, line)| output::parse_line(index, line))
             .collect())
     }
 
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
         let path = request.artifacts_dir.join(RESULTS_FILE);
-        // An aborted binary writes no XML; live events tell the rest.
-        let Ok(xml) = std::fs::read_to_string(&path) else {
-            return Ok(Vec::new());
-        };
-        let cases =
-            junit::read(&xml).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
         let wanted: std::collections::HashSet<&str> =
             request.tests.iter().map(|t| t.id.as_str()).collect();
-        Ok(cases
-            .into_iter()
-            .filter_map(|case| {
-                let id = case.qualified_name();
-                wanted
-                    .contains(id.as_str())
-                    .then(|| case.into_test_result(id))
-            })
-            .collect())
+        let mut results = Vec::new();
+        // An aborted binary writes no XML; live events tell the rest.
+        if let Some(xml) = read_lossy(&path) {
+            let cases =
+                junit::read(&xml).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+            for case in cases {
+                // GoogleTest records a failure outside the tests as a case
+                // without a name, in its suite or in `NonTestSuiteFailure`.
+                let id = match (case.name.is_empty(), case.suite.as_str()) {
+                    (false, _) => case.qualified_name(),
+                    (true, output::ENVIRONMENT_FAILURE) => output::ENVIRONMENT_FAILURE.to_owned(),
+                    (true, suite) => format!("{suite}{}", output::SUITE_FAILURE),
+                };
+                let outside = case.name.is_empty() && case.outcome.is_failure();
+                if outside || wanted.contains(id.as_str()) {
+                    results.push(case.into_test_result(id));
+                }
+            }
+        }
+        // Until 1.13, GoogleTest's XML leaves a suite's failures out: its output says them.
+        let stdout = read_lossy(&request.stdout_path).unwrap_or_default();
+        for (id, text) in output::failures_outside_tests(&stdout) {
+            if results.iter().any(|r| r.id == id) {
+                continue;
+            }
+            let message = match text.is_empty() {
+                true => "failed outside its tests; the output says no more".to_owned(),
+                false => text,
+            };
+            results.push(TestResult {
+                message: Some(message),
+                ..TestResult::new(id, Outcome::Failed)
+            });
+        }
+        Ok(results)
     }
 }
 
 export_plugins!(runner GtestRunner);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listings_with_parameters_and_disabled_tests() {
-        let listing = "Running main() from gtest_main.cc\nMath.\n  Adds\n  DISABLED_Later\nDISABLED_Old.\n  Works\nSquares/Param.\n  Holds/0  # GetParam() = 1\n  Holds/1  # GetParam() = 2\nTyped/0.  # TypeParam = int\n  Zero\n";
-        let tests = parse_listing(listing);
-        let ids: Vec<&str> = tests.iter().map(|t| t.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "Math.Adds",
-                "Math.DISABLED_Later",
-                "DISABLED_Old.Works",
-                "Squares/Param.Holds/0",
-                "Squares/Param.Holds/1",
-                "Typed/0.Zero"
-            ]
-        );
-        assert!(tests[0].skip.is_none());
-        assert!(tests[1].skip.is_some() && tests[2].skip.is_some());
-        assert_eq!(tests[3].attributes["parameter"], "GetParam() = 1");
-    }
-
-    #[test]
-    fn live_lines() {
-        assert_eq!(
-            parse_line(4, "[ RUN      ] Math.Adds"),
-            Some(LiveEvent::Started {
-                id: "Math.Adds".into(),
-                line: Some(4)
-            })
-        );
-        assert_eq!(
-            parse_line(
-                0,
-                "[  FAILED  ] Squares/Param.Holds/1, where GetParam() = 2 (0 ms)"
-            ),
-            Some(LiveEvent::Finished {
-                id: "Squares/Param.Holds/1".into(),
-                outcome: Outcome::Failed,
-                message: None,
-                line: Some(0)
-            })
-        );
-        assert_eq!(
-            parse_line(0, "[  FAILED  ] Math.Fails"),
-            None,
-            "the summary's repeat"
-        );
-        assert_eq!(
-            parse_line(0, "[==========] 3 tests ran. (0 ms total)"),
-            None
-        );
-    }
-}

@@ -7,8 +7,9 @@ pub fn collect(request: CollectRequest) -> Result<Vec<TestResult>> {
     let [test] = request.tests.as_slice() else {
         return Ok(Vec::new());
     };
-    let stdout = std::fs::read_to_string(&request.stdout_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&request.stderr_path).unwrap_or_default();
+    // A test may print any bytes; what is not UTF-8 is replaced, not a reason to read nothing.
+    let read = |path| String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+    let (stdout, stderr) = (read(&request.stdout_path), read(&request.stderr_path));
     let (outcome, message) = if request.timed_out {
         (Outcome::TimedOut, None)
     } else if let Some(signal) = request.exit.signal {

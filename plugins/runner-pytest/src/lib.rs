@@ -30,6 +30,8 @@ const PLUGIN_MODULE: &str = "proctor_pytest";
 const PLUGIN_SOURCE: &str = include_str!("proctor_pytest.py");
 const EVENT_PREFIX: &str = "##proctor ";
 const RESULTS_FILE: &str = "pytest-results.jsonl";
+/// The node ids a process is to run, when they cannot go on its command line.
+const SELECTION_FILE: &str = "pytest-selection.txt";
 
 /// Settings block of the `pytest` runner.
 #[derive(Debug, Deserialize)]
@@ -69,6 +71,10 @@ enum PluginEvent {
         skip: Option<String>,
         /// How many tests its file holds: a batch with all of them names the file.
         file_tests: usize,
+        /// The node id had text that is not Unicode, escaped: it can only
+        /// be selected through a file of node ids.
+        #[serde(default)]
+        escaped: bool,
     },
     Started {
         id: String,
@@ -96,6 +102,8 @@ enum ResultEntry {
         details: Option<String>,
         #[serde(default)]
         output: Option<String>,
+        #[serde(default)]
+        subtests: Vec<SubtestResult>,
     },
     CollectError {
         collect_error: String,
@@ -109,7 +117,12 @@ fn collected_test(
     markers: Vec<String>,
     skip: Option<String>,
     file_tests: usize,
+    escaped: bool,
 ) -> TestCase {
+    let mut runner_data = serde_json::json!({ "file_tests": file_tests });
+    if escaped {
+        runner_data["escaped"] = true.into();
+    }
     TestCase {
         qualified_name: Some(names::qualified_name(&id)),
         attributes: BTreeMap::from([
@@ -117,8 +130,19 @@ fn collected_test(
             ("markers".to_owned(), markers.join(",")),
         ]),
         skip,
-        runner_data: serde_json::json!({ "file_tests": file_tests }),
+        runner_data,
         ..TestCase::new(id)
+    }
+}
+
+/// The most of a line quoted in an error.
+const QUOTED: usize = 200;
+
+/// `line`, cut to a length that fits an error message.
+fn quote(line: &str) -> String {
+    match line.char_indices().nth(QUOTED) {
+        Some((end, _)) => format!("`{}`... ({} bytes)", &line[..end], line.len()),
+        None => format!("`{line}`"),
     }
 }
 
@@ -136,14 +160,20 @@ fn share_case(index: u32, count: u32) -> TestCase {
     }
 }
 
-/// Our plugin's events among `lines`, each with the index of its line.
-fn live_events<'a>(
-    lines: impl Iterator<Item = &'a str> + 'a,
-) -> impl Iterator<Item = LiveEvent> + 'a {
-    lines.enumerate().filter_map(|(index, line)| {
-        let json = line.strip_prefix(EVENT_PREFIX)?;
+/// Our plugin's events among `lines`, each with the index of its line. A
+/// line that starts as ours and does not parse is an error: it may have
+/// been a result.
+fn live_events<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<LiveEvent>> {
+    let mut events = Vec::new();
+    for (index, text) in lines.enumerate() {
+        let Some(json) = text.strip_prefix(EVENT_PREFIX) else {
+            continue;
+        };
+        let event = serde_json::from_str(json).map_err(|e| {
+            Error::msg(format!("a line of the pytest plugin does not parse ({e}): {}", quote(text)))
+        })?;
         let line = Some(index);
-        Some(match serde_json::from_str(json).ok()? {
+        events.push(match event {
             PluginEvent::Started { id } => LiveEvent::Started { id, line },
             PluginEvent::Finished {
                 id,
@@ -160,12 +190,14 @@ fn live_events<'a>(
                 markers,
                 skip,
                 file_tests,
+                escaped,
             } => LiveEvent::Discovered {
-                test: collected_test(id, markers, skip, file_tests),
+                test: collected_test(id, markers, skip, file_tests, escaped),
                 line,
             },
-        })
-    })
+        });
+    }
+    Ok(events)
 }
 
 /// The directory holding our pytest plugin, written once per process.
@@ -265,7 +297,8 @@ impl Runner for PytestRunner {
                 output.failure(&[Stream::Stdout, Stream::Stderr]),
             ));
         }
-        let tests = live_events(output.stderr.lines())
+        let tests = live_events(output.stderr.lines())?
+            .into_iter()
             .filter_map(|event| match event {
                 LiveEvent::Discovered { test, .. } => Some(test),
                 _ => None,
@@ -296,6 +329,18 @@ impl Runner for PytestRunner {
                         .insert("PROCTOR_PYTEST_SHARD".into(), share.into());
                 }
             }
+            // Node ids with escaped text name no file: the plugin selects them.
+            tests if tests.iter().any(is_escaped) => {
+                let list = request.artifacts_dir.join(SELECTION_FILE);
+                let ids: String = tests.iter().map(|t| format!("{}\n", t.id)).collect();
+                std::fs::write(&list, ids).map_err(|e| {
+                    Error::msg(format!("cannot write {}: {e}", list.display()))
+                })?;
+                command = command.arg(request.source.path.display().to_string());
+                command
+                    .env
+                    .insert("PROCTOR_PYTEST_SELECT".into(), list.display().to_string());
+            }
             tests => command = command.args(selection_args(tests)),
         }
         Ok(ExecutionPlan { command })
@@ -305,19 +350,37 @@ impl Runner for PytestRunner {
         if request.stream != Stream::Stderr {
             return Ok(Vec::new());
         }
-        Ok(live_events(request.lines.iter().map(String::as_str)).collect())
+        live_events(request.lines.iter().map(String::as_str))
     }
 
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
         let path = request.artifacts_dir.join(RESULTS_FILE);
         // A process that died before its first test wrote none; live events tell the rest.
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        let Ok(bytes) = std::fs::read(&path) else {
             return Ok(Vec::new());
         };
+        let text = String::from_utf8_lossy(&bytes);
         let mut results = Vec::new();
         let mut collect_errors = Vec::new();
-        // A line cut short by a crash is the last one, and is left out.
-        for entry in text.lines().filter_map(|l| serde_json::from_str(l).ok()) {
+        let complete = text.ends_with('\n');
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            let entry = match serde_json::from_str(line) {
+                Ok(entry) => entry,
+                // A process that died mid-write leaves its last line cut
+                // short; that test's end is for the host to tell.
+                Err(_) if index + 1 == lines.len() && !complete && !request.exit.success() => {
+                    continue
+                }
+                Err(e) => {
+                    return Err(Error::msg(format!(
+                        "{}, line {}, does not parse ({e}): {}",
+                        path.display(),
+                        index + 1,
+                        quote(line)
+                    )))
+                }
+            };
             match entry {
                 ResultEntry::Test {
                     id,
@@ -326,11 +389,13 @@ impl Runner for PytestRunner {
                     message,
                     details,
                     output,
+                    subtests,
                 } => results.push(TestResult {
                     duration_ms: Some((duration * 1000.0).round() as u64),
                     message,
                     stack_trace: details,
                     output: output.filter(|o| !o.is_empty()),
+                    subtests,
                     ..TestResult::new(id, outcome)
                 }),
                 ResultEntry::CollectError {
@@ -353,6 +418,10 @@ impl Runner for PytestRunner {
         }
         Ok(results)
     }
+}
+
+fn is_escaped(test: &TestCase) -> bool {
+    test.runner_data["escaped"] == true
 }
 
 /// What to ask pytest for: a file when every test of it is wanted (pytest

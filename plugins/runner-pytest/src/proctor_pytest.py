@@ -11,6 +11,17 @@ happen whatever the capture mode:
 
 Collected items are reported when PROCTOR_PYTEST_COLLECT is set.
 
+Every line parses as JSON with serde: text that is not valid Unicode (the
+lone surrogates Python decodes undecodable file names and bytes into) is
+written with a backslash escape, `\\udcff`, as text. An item whose node id
+needed that is reported with `"escaped": true`; it cannot be named on a
+command line, so PROCTOR_PYTEST_SELECT names a file of node ids (one a line,
+as reported) and only those items run.
+
+Subtests (pytest 9's `subtests` fixture, the pytest-subtests plugin) are
+reported with their test: a failing subtest fails it, a skipped one leaves
+it as it was.
+
 When PROCTOR_PYTEST_RESULTS names a file, each test's result is appended to
 it as it ends, one JSON line, with the failure's details and captured output;
 collection errors too. Appending as it goes keeps what ran before a crash,
@@ -30,8 +41,34 @@ _phases = {}
 _results = None
 
 
+def _escaped(value):
+    """`value` with every string fit for UTF-8: lone surrogates escaped."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {key: _escaped(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(item) for item in value]
+    return value
+
+
+def _json(value):
+    text = json.dumps(value)
+    # A surrogate escape in the text may be a lone one, which no strict
+    # JSON reader takes; the rare text that has one is escaped first.
+    if "\\ud" in text:
+        text = json.dumps(_escaped(value))
+    return text
+
+
 def _line(event):
-    return _PREFIX + json.dumps(event) + "\n"
+    return _PREFIX + _json(event) + "\n"
+
+
+def _nodeid(item):
+    """The node id as reported, and whether it had to be escaped."""
+    nodeid = _escaped(item.nodeid)
+    return nodeid, nodeid != item.nodeid
 
 
 def _emit(**event):
@@ -43,7 +80,7 @@ def _record(entry, flush):
     """Appends a result. What passed may wait in the buffer: if the process
     dies, the live events still tell it; a failure's details are written now."""
     if _results is not None:
-        _results.write(json.dumps(entry) + "\n")
+        _results.write(_json(entry) + "\n")
         if flush:
             _results.flush()
 
@@ -80,6 +117,15 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         file = _file_of(item.nodeid)
         _file_tests[file] = _file_tests.get(file, 0) + 1
+    selection = os.environ.get("PROCTOR_PYTEST_SELECT")
+    if selection:
+        with open(selection, encoding="utf-8") as file:
+            wanted = set(file.read().splitlines())
+        kept = [item for item in items if _nodeid(item)[0] in wanted]
+        deselected = [item for item in items if _nodeid(item)[0] not in wanted]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
     shard = os.environ.get("PROCTOR_PYTEST_SHARD")
     if not shard:
         return
@@ -95,65 +141,125 @@ def pytest_collection_finish(session):
     if not os.environ.get("PROCTOR_PYTEST_COLLECT"):
         return
     # One write for all: the host reads them in a few chunks, not one by one.
-    _stream.write("".join(
-        _line({
-            "event": "collected",
-            "id": item.nodeid,
-            "markers": sorted({m.name for m in item.iter_markers()}),
-            "skip": _skip_reason(item),
-            "file_tests": _file_tests.get(_file_of(item.nodeid), 0),
-        })
-        for item in session.items
-    ))
+    _stream.write("".join(_collected(item) for item in session.items))
+
+
+def _collected(item):
+    nodeid, escaped = _nodeid(item)
+    event = {
+        "event": "collected",
+        "id": nodeid,
+        "markers": sorted({m.name for m in item.iter_markers()}),
+        "skip": _skip_reason(item),
+        "file_tests": _file_tests.get(_file_of(item.nodeid), 0),
+    }
+    if escaped:
+        event["escaped"] = True
+    return _line(event)
 
 
 def pytest_sessionfinish(session, exitstatus):
     if _results is not None:
         _results.flush()
-    # Collecting nothing (5) is no failure when proctor collects: a share may be empty.
-    if os.environ.get("PROCTOR_PYTEST_COLLECT") and exitstatus == 5:
+    # Collecting nothing (5) is no failure here: a share may be empty, and
+    # proctor itself tells which tests never ran. Any other status but 0
+    # fails the run, even when every test passed.
+    if exitstatus == 5:
         session.exitstatus = 0
 
 
 def pytest_runtest_logstart(nodeid, location):
     _phases[nodeid] = []
-    _emit(event="started", id=nodeid)
+    _emit(event="started", id=_escaped(nodeid))
 
 
 def pytest_runtest_logreport(report):
     _phases.setdefault(report.nodeid, []).append(report)
 
 
+def _subtest_name(report):
+    """`[msg] (key=value, ...)`, as pytest names a subtest; `None` for a
+    test's own report. Both pytest 9's `SubtestReport` and pytest-subtests'
+    `SubTestReport` carry a context with `msg` and `kwargs`."""
+    context = getattr(report, "context", None)
+    if context is None or not hasattr(context, "kwargs"):
+        return None
+    parts = []
+    if context.msg is not None:
+        parts.append(f"[{context.msg}]")
+    if context.kwargs:
+        parts.append("(" + ", ".join(f"{k}={v}" for k, v in context.kwargs.items()) + ")")
+    return " ".join(parts) or "(subtest)"
+
+
+def _failure_message(report):
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message
+    lines = str(report.longrepr).strip().splitlines()
+    return lines[-1] if lines else None
+
+
+def _skip_message(report):
+    if hasattr(report, "wasxfail"):
+        return "expected failure: " + str(report.wasxfail)
+    longrepr = report.longrepr
+    return longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+
+
 def _outcome(reports):
-    """The outcome, its message, and the report that decided it."""
+    """The outcome of a test's own reports, its message, and the report that decided it."""
     for report in reports:
         if report.failed:
-            crash = getattr(report.longrepr, "reprcrash", None)
-            if crash is not None:
-                return "failed", crash.message, report
-            lines = str(report.longrepr).strip().splitlines()
-            return "failed", (lines[-1] if lines else None), report
+            return "failed", _failure_message(report), report
     for report in reports:
         if report.skipped:
-            if hasattr(report, "wasxfail"):
-                return "skipped", "expected failure: " + str(report.wasxfail), report
-            longrepr = report.longrepr
-            reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-            return "skipped", reason, report
+            return "skipped", _skip_message(report), report
     return "passed", None, None
+
+
+def _subtest(report, name):
+    entry = {"name": name, "outcome": report.outcome}
+    if report.failed:
+        entry["message"] = _failure_message(report)
+    elif report.skipped:
+        entry["message"] = _skip_message(report)
+    return entry
 
 
 def pytest_runtest_logfinish(nodeid, location):
     reports = _phases.pop(nodeid, [])
-    outcome, message, decisive = _outcome(reports)
-    _emit(event="finished", id=nodeid, outcome=outcome, message=message)
-    entry = {"id": nodeid, "outcome": outcome, "duration": sum(r.duration for r in reports)}
+    own, subtests, failed_subtests = [], [], []
+    for report in reports:
+        name = _subtest_name(report)
+        if name is None:
+            own.append(report)
+        else:
+            subtests.append(_subtest(report, name))
+            if report.failed:
+                failed_subtests.append((name, report))
+    outcome, message, decisive = _outcome(own)
+    # A failing subtest fails its test, whichever plugin ran it (pytest 9
+    # fails the test itself; pytest-subtests leaves it passing).
+    if failed_subtests and outcome != "failed":
+        outcome, decisive = "failed", failed_subtests[0][1]
+    if failed_subtests:
+        message = "; ".join(
+            f"{name}: {_failure_message(report)}" for name, report in failed_subtests
+        )
+    _emit(event="finished", id=_escaped(nodeid), outcome=outcome, message=message)
+    entry = {"id": nodeid, "outcome": outcome, "duration": sum(r.duration for r in own)}
     if outcome == "failed":
         entry["message"] = message
-        entry["details"] = decisive.longreprtext
+        entry["details"] = "\n\n".join(
+            [r.longreprtext for _, r in failed_subtests]
+            + [r.longreprtext for r in own if r.failed]
+        )
         # Each phase's report carries the sections captured so far.
         sections = reports[-1].sections if reports else []
         entry["output"] = "\n".join(f"----- {name} -----\n{text}" for name, text in sections)
     elif message:
         entry["message"] = message
+    if subtests:
+        entry["subtests"] = subtests
     _record(entry, flush=outcome != "passed")
