@@ -414,6 +414,95 @@ fn coverage_of_python_and_gcov_sources_is_merged_into_one_tracefile() {
     assert!(gcda.is_empty(), "{gcda:?}");
 }
 
+/// Per file of an LCOV tracefile (named relative to `root`): whether each
+/// line (`DA`) and each branch (`BRDA`) was reached.
+fn reached(
+    tracefile: &str,
+    root: &Path,
+) -> std::collections::BTreeMap<String, Vec<(String, bool)>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut current: Option<&mut Vec<(String, bool)>> = None;
+    let root = format!("{}/", root.display());
+    for line in tracefile.lines() {
+        if let Some(file) = line.strip_prefix("SF:") {
+            let name = file.strip_prefix(root.as_str()).unwrap_or(file).to_owned();
+            current = Some(files.entry(name).or_default());
+        } else if let Some(data) = line
+            .strip_prefix("DA:")
+            .or_else(|| line.strip_prefix("BRDA:"))
+        {
+            let (place, count) = data.rsplit_once(',').unwrap();
+            let hit = !matches!(count, "0" | "-");
+            current
+                .as_mut()
+                .unwrap()
+                .push((format!("{}{place}", &line[..2]), hit));
+        }
+    }
+    files
+}
+
+#[test]
+fn coverage_measures_the_project_under_test_as_coverage_run_does() {
+    let scratch = tempfile::tempdir().unwrap();
+    let project = pypi_sdist("more-itertools", "10.5.0", scratch.path());
+    // What a developer would run in the project: coverage.py over pytest.
+    let data = scratch.path().join("baseline.coverage");
+    let baseline = scratch.path().join("baseline.info");
+    let coverage = |args: &[&str]| {
+        let status = std::process::Command::new("python3")
+            .current_dir(&project)
+            .args(["-m", "coverage"])
+            .args(args)
+            .env("COVERAGE_FILE", &data)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "coverage {args:?}");
+    };
+    coverage(&[
+        "run",
+        "--branch",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests",
+    ]);
+    coverage(&["lcov", "-q", "-o", baseline.to_str().unwrap()]);
+
+    // proctor, with the tests directory as the source.
+    let config = json!({
+        "collectors": { "coverage": {} },
+        "sources": [{ "name": "more", "runner": "pytest", "path": project.join("tests") }],
+    });
+    let (code, summary) = run_config(scratch.path(), config, &["-j", "2"]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    assert!(
+        summary["counts"]["passed"].as_u64().unwrap() > 600,
+        "its own suite ran"
+    );
+    let attachment = summary["attachments"][0]["path"].as_str().unwrap();
+    let measured =
+        std::fs::read_to_string(scratch.path().join("results").join(attachment)).unwrap();
+
+    let expected = reached(&std::fs::read_to_string(&baseline).unwrap(), &project);
+    let got = reached(&measured, &project);
+    assert!(
+        expected.contains_key("more_itertools/more.py"),
+        "the package itself is measured: {:?}",
+        expected.keys()
+    );
+    for (file, lines) in &expected {
+        assert_eq!(
+            got.get(file),
+            Some(lines),
+            "{file}: the same lines and branches reached"
+        );
+    }
+}
+
 #[test]
 fn a_hung_tree_is_dumped_before_the_kill_and_the_dumps_are_gzipped_and_grouped() {
     let dir = tempfile::tempdir().unwrap();
@@ -672,6 +761,8 @@ fn where_tracing_is_refused_the_run_goes_on_without_crash_dumps() {
     let binary = gtest_fixture("gtest-faults/faults.cc", "gtest_faults");
     let mut hang = pytest_file("test_hang.py", &dir.path().join("state"));
     hang["inactivity_timeout_seconds"] = json!(60);
+    // A Python process under `strace -f` takes near two seconds to start.
+    hang["timeout_seconds"] = json!(6);
     let config = write_config(
         dir.path(),
         &json!({

@@ -205,6 +205,60 @@ fn trx_files_are_read_and_names_split_into_class_and_method() {
         .contains("ParserTests.cs:line 42"));
 }
 
+fn trx_source(name: &str, file: &str) -> Value {
+    json!({
+        "name": name,
+        "runner": "command",
+        "path": fixtures().join("trx").join(file),
+        "settings": { "command": ["cp", "{source}", "{results_dir}/"] },
+    })
+}
+
+#[test]
+fn an_ordered_tests_aggregation_is_read_for_the_tests_it_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [trx_source("shop", "ordered.trx")] });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(1));
+    let mut outcomes: Vec<(String, String)> = summary["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_owned(),
+                t["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    outcomes.sort();
+    let expected = [
+        ("Shop.Tests.Catalog.ListsProducts", "passed"),
+        ("Shop.Tests.Checkout.AddsToCart", "passed"),
+        ("Shop.Tests.Checkout.PaysWithCard", "failed"),
+    ]
+    .map(|(id, outcome)| (id.to_owned(), outcome.to_owned()));
+    assert_eq!(outcomes, expected);
+    let failed = test_record(&summary, "shop", "Shop.Tests.Checkout.PaysWithCard");
+    assert_eq!(
+        attempts(failed)[0]["message"],
+        "Assert.AreEqual failed. Expected:<Paid>. Actual:<Declined>."
+    );
+}
+
+#[test]
+fn a_trx_file_with_no_test_is_a_source_with_no_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [trx_source("empty", "empty.trx")] });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    // The files were there; they name no test: a run with no test.
+    assert_eq!(code, Some(4), "{summary:#}");
+    assert!(
+        summary["tests"].as_array().unwrap().is_empty(),
+        "{summary:#}"
+    );
+}
+
 #[test]
 fn a_command_that_leaves_no_results_fails_and_says_where_it_looked() {
     let dir = tempfile::tempdir().unwrap();

@@ -119,6 +119,11 @@ pub fn gtest_suite() -> PathBuf {
 /// against Debian's googletest into `target/fixtures/NAME` (once, and again
 /// when its source changes).
 pub fn gtest_fixture(source: &str, name: &str) -> PathBuf {
+    gtest_fixture_with(source, name, &[])
+}
+
+/// As [`gtest_fixture`], with more compiler flags (e.g. a sanitizer).
+pub fn gtest_fixture_with(source: &str, name: &str, flags: &[&str]) -> PathBuf {
     let source = fixtures().join(source);
     let dir = repo_root().join("target").join("fixtures");
     std::fs::create_dir_all(&dir).unwrap();
@@ -131,6 +136,7 @@ pub fn gtest_fixture(source: &str, name: &str) -> PathBuf {
     let partial = dir.join(format!("{name}.{}", std::process::id()));
     let output = Command::new("g++")
         .args(["-std=c++17", "-O0", "-g"])
+        .args(flags)
         .arg(&source)
         .arg("-o")
         .arg(&partial)
@@ -177,6 +183,109 @@ pub fn test_record<'a>(
         .iter()
         .find(|t| t["source"] == source && t["id"] == id)
         .unwrap_or_else(|| panic!("no test {source}/{id} in {summary:#}"))
+}
+
+/// A published project's sdist from PyPI, downloaded once into
+/// `target/sdists` and unpacked afresh into `into`; answers its directory.
+pub fn pypi_sdist(name: &str, version: &str, into: &Path) -> PathBuf {
+    let cache = repo_root().join("target").join("sdists");
+    std::fs::create_dir_all(&cache).unwrap();
+    // sdists name themselves with `-` or `_`, in any case.
+    let normal = |file: &str| file.to_lowercase().replace('_', "-");
+    let wanted = normal(&format!("{name}-{version}.tar.gz"));
+    let archive = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| normal(&p.file_name().unwrap().to_string_lossy()) == wanted)
+    };
+    let tarball = match archive() {
+        Some(path) => path,
+        None => {
+            let output = Command::new("python3")
+                .args(["-m", "pip", "download", "--quiet", "--no-deps"])
+                .args(["--no-binary", ":all:"])
+                .arg(format!("{name}=={version}"))
+                .arg("-d")
+                .arg(&cache)
+                .output()
+                .expect("python3 runs");
+            assert!(
+                output.status.success(),
+                "cannot download {name} {version} from PyPI: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            archive().expect("pip downloaded the sdist")
+        }
+    };
+    let unpacked = Command::new("tar")
+        .arg("xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(into)
+        .status()
+        .expect("tar runs");
+    assert!(unpacked.success());
+    let stem = tarball
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(".tar.gz", "");
+    into.join(stem)
+}
+
+/// Validates a report against one of the schemas under
+/// `tests/fixtures/schemas` with Python's xmlschema, failing with every
+/// violation it finds.
+pub fn assert_valid(schema: &str, report: &Path) {
+    let schemas = fixtures().join("schemas");
+    let output = Command::new("python3")
+        .arg(schemas.join("validate.py"))
+        .arg(schemas.join(schema))
+        .arg(report)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{} does not validate against {schema}:\n{}{}",
+        report.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Validates a run's `junit.xml` and `results.trx` against their schemas.
+pub fn assert_reports_valid(results: &Path) {
+    assert_valid("junit-10.xsd", &results.join("junit.xml"));
+    assert_valid("vstst.xsd", &results.join("results.trx"));
+}
+
+/// Runs a configuration in `dir` with `env` set; returns the exit code, the
+/// summary and what proctor printed on stderr.
+pub fn run_config_with_env(
+    dir: &Path,
+    config: serde_json::Value,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, serde_json::Value, String) {
+    let path = write_config(dir, &config);
+    let output = Command::new(proctor_bin())
+        .current_dir(dir)
+        .arg("run")
+        .arg(&path)
+        .args(extra)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("proctor runs");
+    let summary_path = dir.join("results/summary.json");
+    assert!(summary_path.exists(), "no summary:\n{}", stderr(&output));
+    (
+        output.status.code(),
+        read_json(&summary_path),
+        stderr(&output),
+    )
 }
 
 /// The events of a journal.

@@ -89,9 +89,17 @@ pub struct Selector<'a> {
 #[derive(Default)]
 pub struct Selection {
     pub run: Vec<TestCase>,
-    /// With the reason.
-    pub skipped: Vec<(TestCase, String)>,
+    pub skipped: Vec<Skipped>,
     pub filtered_out: usize,
+}
+
+/// A test that will not run, and why.
+pub struct Skipped {
+    pub test: TestCase,
+    pub reason: String,
+    /// A skip rule of the configuration skips it, whatever its framework
+    /// would do: it was never selected.
+    pub by_rule: bool,
 }
 
 impl<'a> Selector<'a> {
@@ -118,13 +126,17 @@ impl<'a> Selector<'a> {
                 selection.filtered_out += 1;
                 continue;
             }
-            let reason = test.skip.clone().or_else(|| {
-                self.skip
-                    .iter()
-                    .find_map(|rule| rule.skips(source, &test, &self.platform))
-            });
-            match reason {
-                Some(reason) => selection.skipped.push((test, reason)),
+            let rule = self
+                .skip
+                .iter()
+                .find_map(|rule| rule.skips(source, &test, &self.platform));
+            let by_rule = rule.is_some();
+            match rule.or_else(|| test.skip.clone()) {
+                Some(reason) => selection.skipped.push(Skipped {
+                    test,
+                    reason,
+                    by_rule,
+                }),
                 None => selection.run.push(test),
             }
         }

@@ -241,7 +241,7 @@ fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<Ex
             selection
                 .skipped
                 .iter()
-                .map(|(t, reason)| ListedTest::new(source, t, Some(reason.clone()))),
+                .map(|s| ListedTest::new(source, &s.test, Some(s.reason.clone()))),
         );
     }
     let mut out = std::io::stdout().lock();

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
 use super::{AttemptRecord, RunSummary, TestRecord};
@@ -59,7 +60,10 @@ impl Console {
         }
     }
 
+    /// Writes a line. Whatever a test printed may be in it: no control
+    /// character but line breaks and tabs reaches the terminal.
     fn line(&self, text: &str) {
+        let text = for_terminal(text, true);
         match &self.bars {
             Some(bars) => {
                 let _ = bars.println(text);
@@ -160,10 +164,12 @@ impl Console {
         self.source_line(
             source,
             format!(
-                "{:>9} {source} {test} (attempt {} {}: {why})",
+                "{:>9} {source} {} (attempt {} {}: {})",
                 "RETRY",
+                for_terminal(test, false),
                 attempt.attempt,
-                attempt.outcome.as_str()
+                attempt.outcome.as_str(),
+                for_terminal(why, false),
             ),
         );
     }
@@ -186,7 +192,7 @@ impl Console {
             "{:>9} [{seconds:>8.3}s] {} {}",
             label(test),
             test.source,
-            test.id
+            for_terminal(&test.id, false)
         );
         if test.attempts.len() > 1 {
             text.push_str(&format!(" (after {} attempts)", test.attempts.len()));
@@ -207,12 +213,24 @@ impl Console {
             "  Summary [{seconds:>8.3}s] {} tests: {} passed ({} flaky), {} failed, {} timed out, {} crashed, {} skipped, {} quarantined",
             counts.total, counts.passed, counts.flaky, counts.failed, counts.timed_out, counts.crashed, counts.skipped, counts.quarantined
         );
+        let subtests = &counts.subtests;
+        if subtests.total > 0 {
+            let _ = writeln!(
+                out,
+                "           and {} subtests: {} passed, {} failed, {} skipped",
+                subtests.total, subtests.passed, subtests.failed, subtests.skipped
+            );
+        }
         for test in summary
             .tests
             .iter()
             .filter(|t| t.flaky || !matches!(t.outcome, Outcome::Passed | Outcome::Skipped))
         {
-            let _ = writeln!(out, "{:>9} {} {}", label(test), test.source, test.id);
+            let id = for_terminal(&test.id, false);
+            let _ = writeln!(out, "{:>9} {} {id}", label(test), test.source);
+        }
+        for warning in &summary.warnings {
+            let _ = writeln!(out, "     WARN {}", for_terminal(warning, true));
         }
         if let Some(reason) = &summary.retries.withheld {
             let _ = writeln!(out, "     NOTE {reason}");
@@ -278,7 +296,7 @@ impl Console {
             }
         }
         for error in &summary.errors {
-            let _ = writeln!(out, "    ERROR {error}");
+            let _ = writeln!(out, "    ERROR {}", for_terminal(error, true));
         }
     }
 }

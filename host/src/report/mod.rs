@@ -1,6 +1,7 @@
 //! What a run leaves behind: the results directory, and what a person sees.
 
 mod console;
+mod helix;
 mod journal;
 mod junit;
 mod layout;
@@ -8,6 +9,7 @@ mod summary;
 mod trx;
 
 pub use console::Console;
+pub use helix::{write_helix_report, FILE_NAME as HELIX_REPORT};
 pub use journal::{Journal, JournalEvent};
 pub use junit::write_junit;
 pub use layout::{write_atomically, ResultsDir, LAYOUT_VERSION};

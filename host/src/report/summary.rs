@@ -150,12 +150,32 @@ pub struct Counts {
     pub flaky: usize,
     /// Quarantined tests that did not pass; counted here only.
     pub quarantined: usize,
+    /// The subtests of the tests' final attempts; not in the counts above.
+    pub subtests: SubtestCounts,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SubtestCounts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
 }
 
 impl Counts {
     pub fn of<'a>(tests: impl IntoIterator<Item = &'a TestRecord>) -> Self {
         let mut counts = Counts::default();
         for test in tests {
+            let subtests = test.attempts.last().map(|a| a.subtests.as_slice());
+            for subtest in subtests.unwrap_or_default() {
+                let subtests = &mut counts.subtests;
+                subtests.total += 1;
+                match subtest.outcome {
+                    Outcome::Passed => subtests.passed += 1,
+                    Outcome::Skipped => subtests.skipped += 1,
+                    _ => subtests.failed += 1,
+                }
+            }
             counts.total += 1;
             counts.flaky += usize::from(test.flaky);
             if test.quarantined && test.outcome.is_failure() {

@@ -718,7 +718,9 @@ impl<'a> Execution<'a> {
                             format!("the runner reported no result ({exit})"),
                         ),
                     };
-                    self.attempt(test, Some(&ended), outcome, Some(message))
+                    let mut attempt = self.attempt(test, Some(&ended), outcome, Some(message));
+                    attempt.record.stack_trace = self.output_tail();
+                    attempt
                 }
                 _ => {
                     unrun.push(test.clone());
@@ -824,9 +826,7 @@ impl<'a> Execution<'a> {
             1 => format!("the process {how} after the test passed"),
             n => format!("the process {how} after its {n} tests passed or were skipped"),
         };
-        let details = tail::describe(&self.dir, |lines, stream| {
-            self.protocol_lines(lines, stream)
-        });
+        let details = self.output_tail();
         // A job of one test, or of one case standing for its process's tests.
         let alone = match self.job.tests.as_slice() {
             [one] => finished.iter().position(|a| a.test.id == one.id),
@@ -849,6 +849,14 @@ impl<'a> Execution<'a> {
         attempt.record.outcome = outcome;
         attempt.record.message = Some(message);
         attempt.record.stack_trace = details;
+    }
+
+    /// The last lines the process printed, beside the runner's own events:
+    /// the details of a failure the host made out itself.
+    fn output_tail(&self) -> Option<String> {
+        tail::describe(&self.dir, |lines, stream| {
+            self.protocol_lines(lines, stream)
+        })
     }
 
     /// Which of `lines` the runner reads as its own events: they say nothing

@@ -20,16 +20,19 @@ use crate::error::{Error, Result};
 use crate::fetch::{DownloadRecord, Fetcher};
 use crate::plugins::{self, Catalog, RunnerPlugin, SearchPath};
 use crate::report::{
-    exit_status, write_atomically, write_junit, write_trx, Console, Counts, Journal, JournalEvent,
-    RecordKind, ResultsDir, RunSummary, SourceRecord, TestRecord, LAYOUT_VERSION,
+    exit_status, write_atomically, write_helix_report, write_junit, write_trx, Console, Counts,
+    Journal, JournalEvent, RecordKind, ResultsDir, RunSummary, SourceRecord, TestRecord,
+    HELIX_REPORT, LAYOUT_VERSION,
 };
 use crate::select::{Filter, Selection, Selector};
 
 pub use discover::discover;
 
-/// Helix sets these on its machines; results and dumps then go where it uploads from.
+/// Helix sets these on its machines; results and dumps then go where it
+/// uploads from, and its reporter finds the results in the work item's root.
 pub const HELIX_UPLOAD_ROOT: &str = "HELIX_WORKITEM_UPLOAD_ROOT";
 pub const HELIX_DUMP_FOLDER: &str = "HELIX_DUMP_FOLDER";
+pub const HELIX_WORKITEM_ROOT: &str = "HELIX_WORKITEM_ROOT";
 
 /// A source with its runner created and its settings accepted.
 pub struct PreparedSource {
@@ -199,13 +202,15 @@ pub struct RunOptions {
 }
 
 /// Where results go: the command line's choice, else Helix's upload root
-/// when it is set, else the configuration's.
+/// when it is set, else the configuration's. Always absolute: test
+/// processes run in directories of their own and are handed paths in it.
 fn results_root(options: &RunOptions, config: &Config) -> PathBuf {
-    options
+    let root = options
         .results_dir
         .clone()
         .or_else(|| std::env::var_os(HELIX_UPLOAD_ROOT).map(PathBuf::from))
-        .unwrap_or_else(|| config.results_dir.clone())
+        .unwrap_or_else(|| config.results_dir.clone());
+    std::path::absolute(&root).unwrap_or(root)
 }
 
 /// Runs every selected test of every source and writes the reports.
@@ -356,9 +361,6 @@ pub async fn run(
     let policies: Vec<Option<NoTests>> =
         session.sources.iter().map(|s| s.config.no_tests).collect();
     let (no_tests, warnings) = no_tests_findings(run_policy, &source_records, &policies, &records);
-    for warning in &warnings {
-        console.note(&format!("     WARN {warning}"));
-    }
     let status = exit_status(&counts, &errors, no_tests);
     let flaky = records
         .iter()
@@ -449,5 +451,13 @@ fn write_reports(results: &ResultsDir, summary: &RunSummary) -> Result<()> {
     write_atomically(&results.junit(), |out| write_junit(summary, out))
         .map_err(|e| failed("junit.xml", e))?;
     write_atomically(&results.trx(), |out| write_trx(summary, out))
-        .map_err(|e| failed("results.trx", e))
+        .map_err(|e| failed("results.trx", e))?;
+    if let Some(root) = std::env::var_os(HELIX_WORKITEM_ROOT) {
+        let path = PathBuf::from(root).join(HELIX_REPORT);
+        write_atomically(&path, |out| {
+            write_helix_report(summary, results.root(), out)
+        })
+        .map_err(|e| failed(&path.display().to_string(), e))?;
+    }
+    Ok(())
 }

@@ -164,10 +164,11 @@ impl<'a> Scheduler<'a> {
     fn admit(&mut self, source: &Arc<PreparedSource>, selection: Selection) -> Vec<TestCase> {
         let name = source.config.name.clone();
         self.filtered_out += selection.filtered_out;
-        for (test, reason) in selection.skipped {
+        for skip in selection.skipped {
+            let test = &skip.test;
             let mut skipped =
-                TestRecord::not_run(&name, &test.id, &test.name, Outcome::Skipped, reason);
-            skipped.skipped_by_rule = test.skip.is_none();
+                TestRecord::not_run(&name, &test.id, &test.name, Outcome::Skipped, skip.reason);
+            skipped.skipped_by_rule = skip.by_rule;
             self.cx
                 .journal
                 .record(&JournalEvent::TestFinished(&skipped));

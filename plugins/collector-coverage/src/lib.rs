@@ -6,7 +6,13 @@
 //!   source starts coverage.py itself, through a `sitecustomize` module put
 //!   first on `PYTHONPATH` and `COVERAGE_PROCESS_START`. Each process writes
 //!   its own data file (parallel mode); at the end they are combined and
-//!   written as LCOV by `python -m coverage`.
+//!   written as LCOV by `python -m coverage`. What is measured is the
+//!   project under test, not only its tests: the source's project root (the
+//!   nearest directory above it with a `pyproject.toml`, `setup.py`,
+//!   `setup.cfg`, `tox.ini` or `pytest.ini`, else with a `.git`), leaving
+//!   out virtual environments and installed packages, as `coverage run -m
+//!   pytest` from that root measures it. Settings `root`, `include` and
+//!   `omit` change it.
 //! - **Binaries built with `--coverage`** (any other file): `GCOV_PREFIX`
 //!   sends the `.gcda` files of the source's processes to a directory of
 //!   its own, leaving the build tree alone. At the end each is paired with
@@ -35,6 +41,70 @@ pub struct Settings {
     /// Measure branches too.
     #[serde(default = "default_true")]
     branch: bool,
+    /// The directory whose Python code is measured, relative to the
+    /// configuration; default: the source's project root.
+    #[serde(default)]
+    root: Option<PathBuf>,
+    /// coverage.py's `include` patterns: measure the files they match
+    /// instead of the root.
+    #[serde(default)]
+    include: Vec<String>,
+    /// coverage.py's `omit` patterns, beside the virtual environments and
+    /// installed packages always left out.
+    #[serde(default)]
+    omit: Vec<String>,
+}
+
+/// Files that mark a Python project's root, as pytest and packaging tools
+/// look for them.
+const PROJECT_MARKERS: [&str; 5] = [
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "tox.ini",
+    "pytest.ini",
+];
+
+/// Code under these is installed, not the project's.
+const INSTALLED: [&str; 2] = ["*/site-packages/*", "*/dist-packages/*"];
+
+/// The project a source's tests belong to: the nearest directory at or
+/// above `dir` with a project marker, else with a `.git`, else `dir`.
+fn project_root(dir: &Path) -> PathBuf {
+    let with =
+        |found: &dyn Fn(&Path) -> bool| dir.ancestors().find(|d| found(d)).map(Path::to_path_buf);
+    with(&|d| PROJECT_MARKERS.iter().any(|m| d.join(m).is_file()))
+        .or_else(|| with(&|d| d.join(".git").exists()))
+        .unwrap_or_else(|| dir.to_path_buf())
+}
+
+/// The virtual environments directly under `root` and one level down
+/// (`.venv`, `venv`, `.tox/py311`, ...): directories holding `pyvenv.cfg`.
+fn virtual_environments(root: &Path) -> Vec<PathBuf> {
+    let children = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut found = Vec::new();
+    for child in children(root) {
+        if child.join("pyvenv.cfg").is_file() {
+            found.push(child);
+            continue;
+        }
+        found.extend(
+            children(&child)
+                .into_iter()
+                .filter(|grandchild| grandchild.join("pyvenv.cfg").is_file()),
+        );
+    }
+    found
 }
 
 fn default_python() -> String {
@@ -77,6 +147,40 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
 }
 
 impl Coverage {
+    /// coverage.py's configuration for a source: what to measure and what
+    /// to leave out, and where the data goes.
+    fn coveragerc(&self, source: &SourceInfo, data_file: &Path) -> String {
+        let root = match &self.settings.root {
+            Some(root) => source.base_dir.join(root),
+            None => project_root(&source.directory(None)),
+        };
+        let (measure, patterns) = match self.settings.include.is_empty() {
+            true => ("source", vec![root.display().to_string()]),
+            false => ("include", self.settings.include.clone()),
+        };
+        let mut omit: Vec<String> = INSTALLED.iter().map(|p| p.to_string()).collect();
+        omit.extend(
+            virtual_environments(&root)
+                .iter()
+                .map(|venv| format!("{}/*", venv.display())),
+        );
+        omit.extend(self.settings.omit.iter().cloned());
+        let list = |items: &[String]| -> String {
+            items.iter().map(|item| format!("\n    {item}")).collect()
+        };
+        format!(
+            "[run]\nparallel = True\nbranch = {}\ndata_file = {}\n{measure} ={}\nomit ={}\n",
+            if self.settings.branch {
+                "True"
+            } else {
+                "False"
+            },
+            data_file.display(),
+            list(&patterns),
+            list(&omit),
+        )
+    }
+
     /// Prepares the source's directory; answers the variables its processes need.
     fn start(&self, source: &SourceInfo, dir: &Path) -> Result<(Measured, Vec<(String, String)>)> {
         std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
@@ -89,18 +193,8 @@ impl Coverage {
                 "try:\n    import coverage\nexcept ImportError:\n    pass\nelse:\n    coverage.process_startup()\n",
             )
             .map_err(|e| io_error("write", &sitecustomize, e))?;
-            let measured = source.directory(None);
             let rcfile = dir.join("coveragerc");
-            let rc = format!(
-                "[run]\nparallel = True\nbranch = {}\ndata_file = {}\nsource =\n    {}\n",
-                if self.settings.branch {
-                    "True"
-                } else {
-                    "False"
-                },
-                dir.join(".coverage").display(),
-                measured.display()
-            );
+            let rc = self.coveragerc(source, &dir.join(".coverage"));
             std::fs::write(&rcfile, rc).map_err(|e| io_error("write", &rcfile, e))?;
             let environment = vec![
                 (
@@ -278,3 +372,65 @@ impl Collector for Coverage {
 }
 
 export_plugins!(collector Coverage);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_root_is_the_nearest_project_above_the_tests() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("repo/project");
+        std::fs::create_dir_all(project.join("tests/unit")).unwrap();
+        std::fs::create_dir_all(dir.path().join("repo/.git")).unwrap();
+        assert_eq!(
+            project_root(&project.join("tests/unit")),
+            dir.path().join("repo")
+        );
+        std::fs::write(project.join("pyproject.toml"), "").unwrap();
+        assert_eq!(project_root(&project.join("tests/unit")), project);
+        let bare = dir.path().join("bare");
+        std::fs::create_dir_all(&bare).unwrap();
+        assert_eq!(
+            project_root(&bare),
+            bare,
+            "without a project, the tests alone"
+        );
+    }
+
+    #[test]
+    fn virtual_environments_in_the_project_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for venv in [".venv", ".tox/py311"] {
+            std::fs::create_dir_all(root.join(venv)).unwrap();
+            std::fs::write(root.join(venv).join("pyvenv.cfg"), "").unwrap();
+        }
+        std::fs::create_dir_all(root.join("src/package")).unwrap();
+        std::fs::write(root.join("setup.py"), "").unwrap();
+        let mut found = virtual_environments(root);
+        found.sort();
+        assert_eq!(found, [root.join(".tox/py311"), root.join(".venv")]);
+
+        let coverage =
+            Coverage::new(serde_json::from_str(r#"{"omit": ["*/generated/*"]}"#).unwrap()).unwrap();
+        let source = SourceInfo {
+            name: "unit".into(),
+            path: root.join("src"),
+            base_dir: root.to_path_buf(),
+        };
+        let rc = coverage.coveragerc(&source, Path::new("/data/.coverage"));
+        assert!(
+            rc.contains(&format!("source =\n    {}\n", root.display())),
+            "{rc}"
+        );
+        assert!(
+            rc.contains(&format!("    {}/.venv/*\n", root.display())),
+            "{rc}"
+        );
+        assert!(
+            rc.contains("    */site-packages/*\n") && rc.contains("    */generated/*\n"),
+            "{rc}"
+        );
+    }
+}

@@ -146,7 +146,10 @@ mod tests {
             {"name": "Same/P", "tests": 1, "testsuite": [{"name": "Holds/0", "value_param": "1", "file": "p.cc", "line": 3}]},
             {"name": "DISABLED_Old", "tests": 1, "testsuite": [{"name": "Works", "file": "p.cc", "line": 9}]}]}"#;
         let tests = from_json(json).unwrap();
-        assert_eq!(ids(&tests), ["Ty/0.Zero", "Same/P.Holds/0", "DISABLED_Old.Works"]);
+        assert_eq!(
+            ids(&tests),
+            ["Ty/0.Zero", "Same/P.Holds/0", "DISABLED_Old.Works"]
+        );
         assert_eq!(tests[0].attributes["parameter"], "TypeParam = int");
         assert_eq!(tests[1].attributes["parameter"], "GetParam() = 1");
         assert_eq!(tests[1].attributes["line"], "3");

@@ -170,7 +170,10 @@ fn live_events<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<LiveEvent
             continue;
         };
         let event = serde_json::from_str(json).map_err(|e| {
-            Error::msg(format!("a line of the pytest plugin does not parse ({e}): {}", quote(text)))
+            Error::msg(format!(
+                "a line of the pytest plugin does not parse ({e}): {}",
+                quote(text)
+            ))
         })?;
         let line = Some(index);
         events.push(match event {
@@ -333,9 +336,8 @@ impl Runner for PytestRunner {
             tests if tests.iter().any(is_escaped) => {
                 let list = request.artifacts_dir.join(SELECTION_FILE);
                 let ids: String = tests.iter().map(|t| format!("{}\n", t.id)).collect();
-                std::fs::write(&list, ids).map_err(|e| {
-                    Error::msg(format!("cannot write {}: {e}", list.display()))
-                })?;
+                std::fs::write(&list, ids)
+                    .map_err(|e| Error::msg(format!("cannot write {}: {e}", list.display())))?;
                 command = command.arg(request.source.path.display().to_string());
                 command
                     .env
@@ -405,14 +407,13 @@ impl Runner for PytestRunner {
             }
         }
         // A share whose collection failed says so through its own case: the
-        // tests collected beside the errors did not run, and go to a fresh process.
+        // tests collected beside the errors did not run, and go to a fresh
+        // process. How else a process failed is the host's to tell.
         let share = request.tests.iter().find(|t| t.expands);
-        let collected = request.tests.iter().any(|t| !t.expands);
-        let failed = !collect_errors.is_empty() || (!collected && !request.exit.success());
-        if let Some(share) = share.filter(|_| failed) {
+        if let Some(share) = share.filter(|_| !collect_errors.is_empty()) {
             results.push(TestResult {
                 message: Some(format!("collection failed ({})", request.exit)),
-                stack_trace: (!collect_errors.is_empty()).then(|| collect_errors.join("\n\n")),
+                stack_trace: Some(collect_errors.join("\n\n")),
                 ..TestResult::new(&share.id, Outcome::Failed)
             });
         }

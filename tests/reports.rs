@@ -1,0 +1,269 @@
+//! Reports every parser reads: JUnit and TRX from runs with retries,
+//! quarantine, crashes, hangs and hostile text, validated against their
+//! public schemas; reports that agree with the run; the console kept free
+//! of control characters; Helix's results file.
+
+use std::path::Path;
+
+use proctor_e2e::*;
+use serde_json::{json, Value};
+
+fn pytest_source(name: &str, path: &Path, state: &Path) -> Value {
+    json!({ "name": name, "runner": "pytest", "path": path, "env": { "FIXTURE_STATE": state } })
+}
+
+/// A suite of hostile tests, and a file whose name is not valid UTF-8
+/// holding a test that fails once (what a file name cannot hold in git).
+fn hostile_suite(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let suite = dir.join("hostile");
+    std::fs::create_dir_all(&suite).unwrap();
+    let source = fixtures().join("pytest-verdict/hostile/test_hostile.py");
+    std::fs::copy(source, suite.join("test_hostile.py")).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"test_caf\xff.py");
+    std::fs::write(
+        suite.join(name),
+        "import os\n\
+         STATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'failed-once')\n\
+         def test_fails_once():\n\
+         \x20   first = not os.path.exists(STATE)\n\
+         \x20   open(STATE, 'a').close()\n\
+         \x20   assert not first, 'connection reset on the first attempt'\n",
+    )
+    .unwrap();
+    suite
+}
+
+fn count_attribute(xml: &str, element: &str, attribute: &str) -> u64 {
+    let start = xml
+        .find(&format!("<{element} "))
+        .expect("the element is there");
+    let tag = &xml[start..start + xml[start..].find('>').unwrap()];
+    let value = tag
+        .split(&format!(" {attribute}=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {attribute} in {tag}"));
+    value.parse().unwrap()
+}
+
+#[test]
+fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let suite = fixtures().join("pytest-suite");
+    let mut hang = pytest_source("hang", &suite.join("test_hang.py"), &state);
+    hang["timeout_seconds"] = json!(3);
+    let config = json!({
+        "retry": {
+            "max_attempts": 2,
+            "quarantine": [{ "test": "test_crash.py::test_4_abort" }],
+        },
+        "sources": [
+            pytest_source("flaky", &suite.join("test_flaky.py"), &state),
+            pytest_source("crash", &suite.join("test_crash.py"), &state),
+            hang,
+            pytest_source("hostile", &hostile_suite(dir.path()), &state),
+            // Its `Hang.Forever` sleeps for an hour.
+            { "name": "gt", "runner": "gtest", "path": gtest_suite(), "timeout_seconds": 2,
+              "env": { "FIXTURE_STATE": state } },
+        ],
+    });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let results = dir.path().join("results");
+    assert_reports_valid(&results);
+
+    let outcomes: Vec<&str> = summary["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["outcome"].as_str().unwrap())
+        .collect();
+    for outcome in ["passed", "failed", "skipped", "crashed", "timed_out"] {
+        assert!(outcomes.contains(&outcome), "no {outcome} in {outcomes:?}");
+    }
+    let quarantined = test_record(&summary, "crash", "test_crash.py::test_4_abort");
+    assert_eq!(quarantined["quarantined"], true);
+
+    let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
+    let counts = &summary["counts"];
+    // Quarantined failures are skips in JUnit: a reader gating on failures
+    // agrees with the run.
+    assert_eq!(
+        count_attribute(&junit, "testsuites", "tests"),
+        counts["total"]
+    );
+    assert_eq!(
+        count_attribute(&junit, "testsuites", "failures"),
+        counts["failed"].as_u64().unwrap()
+    );
+    assert_eq!(
+        count_attribute(&junit, "testsuites", "errors"),
+        counts["crashed"].as_u64().unwrap() + counts["timed_out"].as_u64().unwrap()
+    );
+    assert!(junit.contains(r#"<skipped type="quarantined""#), "{junit}");
+    assert!(junit.contains("<flakyFailure") && junit.contains("<rerunFailure"));
+    // Hostile text is escaped: nothing but tabs and line breaks below U+0020.
+    for (name, report) in [
+        ("junit.xml", &junit),
+        (
+            "results.trx",
+            &std::fs::read_to_string(results.join("results.trx")).unwrap(),
+        ),
+    ] {
+        let bad: Vec<char> = report
+            .chars()
+            .filter(|&c| (c < ' ' && !"\t\n\r".contains(c)) || c == '\u{fffe}' || c == '\u{ffff}')
+            .collect();
+        assert!(bad.is_empty(), "{name} holds {bad:?}");
+        assert!(
+            report.contains("bell\\u{7} nul\\u{0} escred"),
+            "{name} keeps the text, escaped"
+        );
+    }
+    // The test in the file whose name is not Unicode ran again and passed.
+    let escaped = test_record(&summary, "hostile", "test_caf\\udcff.py::test_fails_once");
+    assert_eq!(escaped["flaky"], true, "{escaped:#}");
+    // The console got no control character either.
+    let controls: Vec<char> = stderr
+        .chars()
+        .filter(|&c| c.is_control() && !"\t\n".contains(c))
+        .collect();
+    assert!(
+        controls.is_empty(),
+        "the console printed {controls:?}:\n{stderr}"
+    );
+}
+
+#[test]
+fn reports_agree_with_a_run_that_passed_through_retries_and_quarantine() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let config = json!({
+        "retry": {
+            "max_attempts": 2,
+            "quarantine": [{ "test": "test_flaky.py::test_always_fails_with_reset" }],
+        },
+        "sources": [pytest_source("py", &fixtures().join("pytest-suite/test_flaky.py"), &state)],
+    });
+    let (code, summary, _) = run_config_with_env(dir.path(), config, &[], &[]);
+    assert_eq!(code, Some(0), "{summary:#}");
+    let results = dir.path().join("results");
+    assert_reports_valid(&results);
+
+    let trx = std::fs::read_to_string(results.join("results.trx")).unwrap();
+    assert!(
+        trx.contains(r#"<ResultSummary outcome="Completed">"#),
+        "{trx}"
+    );
+    assert!(
+        trx.contains(r#"total="2" executed="2" passed="1" failed="0""#)
+            && trx.contains(r#"inconclusive="1""#),
+        "the final results: one passed after a retry, one quarantined failure: {trx}"
+    );
+    let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
+    assert_eq!(
+        count_attribute(&junit, "testsuites", "failures"),
+        0,
+        "{junit}"
+    );
+    assert_eq!(
+        count_attribute(&junit, "testsuites", "errors"),
+        0,
+        "{junit}"
+    );
+}
+
+#[test]
+fn under_helix_the_results_file_has_every_final_result_and_earlier_attempts_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let workitem = dir.path().join("workitem");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::create_dir_all(&workitem).unwrap();
+    let suite = fixtures().join("pytest-suite");
+    let config = json!({
+        "retry": { "max_attempts": 2 },
+        "sources": [
+            pytest_source("flaky", &suite.join("test_flaky.py"), &state),
+            pytest_source("basic", &suite.join("test_basic.py"), &state),
+        ],
+    });
+    let workitem_root = workitem.to_str().unwrap();
+    let (code, summary, _) = run_config_with_env(
+        dir.path(),
+        config,
+        &["--results-dir", "results"],
+        &[("HELIX_WORKITEM_ROOT", workitem_root)],
+    );
+    assert_eq!(code, Some(1));
+    let report = read_json(&workitem.join("__test_report_v2.json"));
+    assert_eq!(report["schema_version"], 1);
+    assert!(report["azdo"].is_object() && report["azdo"].get("access_token").is_none());
+    let results = report["results"].as_array().unwrap();
+    let required = [
+        "name",
+        "kind",
+        "type",
+        "method",
+        "duration_seconds",
+        "result",
+        "exception_type",
+        "failure_message",
+        "stack_trace",
+        "skip_reason",
+        "ignored",
+        "attachments",
+    ];
+    for result in results {
+        for field in required {
+            assert!(result.get(field).is_some(), "{field} missing in {result:#}");
+        }
+        assert!(["Pass", "Fail", "Skip"].contains(&result["result"].as_str().unwrap()));
+    }
+    let counted: Vec<&Value> = results.iter().filter(|r| r["ignored"] == false).collect();
+    assert_eq!(
+        counted.len(),
+        summary["counts"]["total"].as_u64().unwrap() as usize
+    );
+
+    let of = |method: &str| -> Vec<(&str, bool)> {
+        results
+            .iter()
+            .filter(|r| r["method"] == method)
+            .map(|r| {
+                (
+                    r["result"].as_str().unwrap(),
+                    r["ignored"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // Failed, then passed: the failure is there, and not counted.
+    assert_eq!(
+        of("test_flaky.py::test_flaky"),
+        [("Fail", true), ("Pass", false)]
+    );
+    assert_eq!(
+        of("test_flaky.py::test_always_fails_with_reset"),
+        [("Fail", true), ("Fail", false)]
+    );
+    let failure = results
+        .iter()
+        .find(|r| {
+            r["method"] == "test_flaky.py::test_always_fails_with_reset" && r["ignored"] == false
+        })
+        .unwrap();
+    assert_eq!(
+        failure["name"],
+        "flaky.test_flaky.py::test_always_fails_with_reset"
+    );
+    assert_eq!(failure["type"], "flaky");
+    assert!(failure["failure_message"]
+        .as_str()
+        .unwrap()
+        .contains("connection reset by peer, always"));
+}

@@ -1,0 +1,356 @@
+//! No false green: every failure reaches the verdict. Real GoogleTest
+//! binaries failing outside their tests, real pytest sessions that fail
+//! while their tests pass, real subtests, output the runner cannot read,
+//! and runs that select no test.
+
+use std::path::{Path, PathBuf};
+
+use proctor_e2e::*;
+use serde_json::{json, Value};
+
+fn verdict_fixture(path: &str) -> PathBuf {
+    fixtures().join("pytest-verdict").join(path)
+}
+
+fn tests_of<'a>(summary: &'a Value, source: &str) -> Vec<&'a Value> {
+    summary["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["source"] == source)
+        .collect()
+}
+
+fn gtest(name: &str, path: &Path, mode: &str) -> Value {
+    json!({ "name": name, "runner": "gtest", "path": path, "mode": mode })
+}
+
+/// The message, and the details below it, of a record's last attempt.
+fn last_attempt_text(test: &Value) -> String {
+    let last = attempts(test).last().unwrap();
+    format!(
+        "{}\n{}",
+        last["message"].as_str().unwrap_or_default(),
+        last["stack_trace"].as_str().unwrap_or_default()
+    )
+}
+
+#[test]
+fn failures_in_a_suites_set_up_or_tear_down_or_the_environment_fail_the_run() {
+    let binary = gtest_fixture("gtest-verdict/suite_failures.cc", "suite_failures");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [gtest("batch", &binary, "batch"), gtest("alone", &binary, "isolated")],
+    });
+    let (code, summary, _) = run_config_with_env(
+        dir.path(),
+        config,
+        &["-j", "2"],
+        &[("FAIL_ENVIRONMENT", "1")],
+    );
+    assert_eq!(
+        code,
+        Some(1),
+        "every test passed or was skipped, and the run fails"
+    );
+    assert_eq!(summary["outcome"], "tests_failed");
+
+    for source in ["batch", "alone"] {
+        let tests = tests_of(&summary, source);
+        // GoogleTest skips the tests of a suite whose set-up failed.
+        for id in ["FailingSetUp.First", "FailingSetUp.Second"] {
+            assert_eq!(test_record(&summary, source, id)["outcome"], "skipped");
+        }
+        assert_eq!(
+            test_record(&summary, source, "FailingTearDown.Only")["outcome"],
+            "passed"
+        );
+        let outside: Vec<&Value> = tests
+            .iter()
+            .copied()
+            .filter(|t| t["kind"] == "suite")
+            .collect();
+        let ids: Vec<&str> = outside.iter().map(|t| t["id"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids,
+            [
+                "FailingSetUp: SetUpTestSuite or TearDownTestSuite",
+                "FailingTearDown: SetUpTestSuite or TearDownTestSuite",
+                "NonTestSuiteFailure"
+            ],
+            "once each, though each process of the isolated source reported them: {tests:#?}"
+        );
+        for (record, says) in outside.iter().zip([
+            "the suite's database did not start",
+            "the suite left a temporary directory behind",
+            "the global environment broke",
+        ]) {
+            assert_eq!(record["outcome"], "failed");
+            assert!(last_attempt_text(record).contains(says), "{record:#}");
+        }
+    }
+    assert_eq!(summary["counts"]["failed"], 6);
+    assert_reports_valid(&dir.path().join("results"));
+}
+
+#[test]
+fn a_process_that_fails_after_its_tests_passed_fails_the_run() {
+    // LeakSanitizer ends the process with a failing status after both tests
+    // passed: one process for both, so no test can carry it.
+    let binary = gtest_fixture_with("gtest-verdict/leaks.cc", "leaks", &["-fsanitize=address"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [
+            gtest("leaks", &binary, "batch"),
+            { "name": "coverage", "runner": "pytest", "path": verdict_fixture("fail-under"),
+              "settings": { "args": ["--cov=arithmetic", "--cov-fail-under=100"] } },
+        ],
+    });
+    let (code, summary, _) = run_config_with_env(dir.path(), config, &["-j", "1"], &[]);
+    assert_eq!(code, Some(1));
+
+    for id in ["Leaks.Allocates", "Leaks.Frees"] {
+        assert_eq!(test_record(&summary, "leaks", id)["outcome"], "passed");
+    }
+    let process = test_record(&summary, "leaks", "(process)");
+    assert_eq!(process["kind"], "process");
+    assert_eq!(process["outcome"], "failed");
+    let text = last_attempt_text(process);
+    assert!(
+        text.contains("after its 2 tests passed")
+            && text.contains("LeakSanitizer: detected memory leaks"),
+        "the exit status and the tail of stderr: {text}"
+    );
+    assert!(attempts(process)[0]["exit_code"].as_i64().unwrap() != 0);
+
+    // pytest-cov's threshold ends the session with a failing status; the
+    // one process of the source stands for it through its case.
+    assert_eq!(
+        test_record(&summary, "coverage", "test_arithmetic.py::test_adds")["outcome"],
+        "passed"
+    );
+    let session = test_record(&summary, "coverage", "(all tests)");
+    assert_eq!(session["outcome"], "failed");
+    let text = last_attempt_text(session);
+    assert!(
+        text.contains("Required test coverage of 100% not reached"),
+        "{text}"
+    );
+    assert_reports_valid(&dir.path().join("results"));
+}
+
+#[test]
+fn a_line_the_runner_cannot_read_fails_the_source_and_is_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    // `-s`: the test writes to the real stderr, where the plugin's events go.
+    let config = json!({
+        "sources": [{ "name": "spoof", "runner": "pytest", "path": verdict_fixture("spoof"),
+                      "settings": { "args": ["-s"] } }],
+    });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &[], &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    let errors = summary["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let error = errors[0].as_str().unwrap();
+    assert!(
+        error.contains("does not parse")
+            && error.contains(r#"`##proctor {"event": "finished", "id": "cut short`"#),
+        "{error}"
+    );
+    // The lines around it still count.
+    for id in [
+        "test_spoof.py::test_after_it",
+        "test_spoof.py::test_prints_a_line_in_the_plugins_shape",
+    ] {
+        assert_eq!(test_record(&summary, "spoof", id)["outcome"], "passed");
+    }
+}
+
+#[test]
+fn what_a_binary_prints_before_its_listing_is_no_test() {
+    let binary = gtest_fixture("gtest-verdict/noisy_listing.cc", "noisy_listing");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [gtest("noisy", &binary, "batch")] });
+    let (code, summary, _) = run_config_with_env(dir.path(), config, &[], &[]);
+    assert_eq!(code, Some(0));
+    let ids: Vec<&str> = tests_of(&summary, "noisy")
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["Real.Test"]);
+}
+
+fn subtests_config(python: Option<&Path>) -> Value {
+    let mut settings = json!({});
+    if let Some(python) = python {
+        settings["python"] = json!(python);
+    }
+    json!({ "sources": [{ "name": "sub", "runner": "pytest",
+                          "path": verdict_fixture("subtests"), "settings": settings }] })
+}
+
+fn assert_subtests_reported(summary: &Value) {
+    let failing = test_record(summary, "sub", "test_subtests.py::test_some_cases_fail");
+    assert_eq!(failing["outcome"], "failed");
+    let message = failing["message"].as_str().unwrap();
+    assert!(
+        message.contains("[case] (i=2): AssertionError: two is out of range")
+            && message.contains("[case] (i=3): AssertionError: three is out of range"),
+        "each failing subtest with its message: {message}"
+    );
+    let subtests: Vec<(&str, &str)> = attempts(failing)[0]["subtests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        subtests,
+        [
+            ("[case] (i=0)", "passed"),
+            ("[case] (i=1)", "skipped"),
+            ("[case] (i=2)", "failed"),
+            ("[case] (i=3)", "failed")
+        ]
+    );
+    let skipping = test_record(
+        summary,
+        "sub",
+        "test_subtests.py::test_a_skipped_case_leaves_the_test_passing",
+    );
+    assert_eq!(
+        skipping["outcome"], "passed",
+        "a skipped subtest does not skip its test"
+    );
+    assert_eq!(
+        summary["counts"]["subtests"],
+        json!({ "total": 6, "passed": 2, "failed": 2, "skipped": 2 })
+    );
+    assert_eq!(summary["counts"]["failed"], 1);
+    assert_eq!(summary["counts"]["passed"], 2);
+}
+
+#[test]
+fn pytests_own_subtests_fail_their_test_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, summary, _) = run_config_with_env(dir.path(), subtests_config(None), &[], &[]);
+    assert_eq!(code, Some(1));
+    assert_subtests_reported(&summary);
+    assert_reports_valid(&dir.path().join("results"));
+}
+
+/// A virtual environment with pytest 8 and the pytest-subtests plugin,
+/// under `target/`, made once (`.ci/run` makes it ahead).
+fn pytest_subtests_python() -> PathBuf {
+    let venv = repo_root().join("target").join("venv-pytest-subtests");
+    let python = venv.join("bin").join("python");
+    if python.exists() {
+        return python;
+    }
+    let run = |command: &mut std::process::Command| {
+        let output = command.output().expect("python3 runs");
+        assert!(
+            output.status.success(),
+            "cannot make the pytest-subtests environment: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let partial = venv.with_extension(format!("partial-{}", std::process::id()));
+    run(std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&partial));
+    run(
+        std::process::Command::new(partial.join("bin").join("python")).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "pytest>=8,<9",
+            "pytest-subtests",
+        ]),
+    );
+    // Another test may have made it meanwhile; either is as good.
+    let _ = std::fs::rename(&partial, &venv);
+    python
+}
+
+#[test]
+fn the_pytest_subtests_plugins_failing_subtests_fail_their_test() {
+    let python = pytest_subtests_python();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, summary, _) =
+        run_config_with_env(dir.path(), subtests_config(Some(&python)), &[], &[]);
+    // pytest-subtests leaves the test itself passing; proctor does not.
+    assert_eq!(code, Some(1));
+    assert_subtests_reported(&summary);
+}
+
+#[test]
+fn a_run_that_selects_no_test_exits_4_unless_told_otherwise() {
+    let binary = gtest_fixture("gtest-suite/suite.cc", "gtest_suite");
+    let dir = tempfile::tempdir().unwrap();
+    let config = || json!({ "sources": [gtest("gt", &binary, "batch")] });
+    let nothing = ["--filter", "test(NoSuch.*)"];
+
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config(), &nothing, &[]);
+    assert_eq!(code, Some(4), "{stderr}");
+    assert_eq!(summary["outcome"], "no_tests");
+    assert!(
+        summary["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no test was selected"),
+        "{summary:#}"
+    );
+    assert!(stderr.contains("WARN no test was selected"), "{stderr}");
+
+    let with = |policy: &'static str| [&nothing[..], &["--no-tests", policy]].concat();
+    let (code, summary, _) = run_config_with_env(dir.path(), config(), &with("warn"), &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(summary["warnings"].as_array().unwrap().len(), 1);
+    let (code, summary, _) = run_config_with_env(dir.path(), config(), &with("pass"), &[]);
+    assert_eq!(code, Some(0));
+    assert!(summary["warnings"].as_array().unwrap().is_empty());
+
+    // The configuration says it too, per run.
+    let mut passing = config();
+    passing["no_tests"] = json!("pass");
+    let (code, _, _) = run_config_with_env(dir.path(), passing, &nothing, &[]);
+    assert_eq!(code, Some(0));
+
+    // Tests skipped by a skip rule were not selected either...
+    let mut skipped_by_rule = config();
+    skipped_by_rule["skip"] = json!([{ "tests": "*" }]);
+    let (code, summary, _) = run_config_with_env(dir.path(), skipped_by_rule, &[], &[]);
+    assert_eq!(code, Some(4), "{summary:#}");
+
+    // ...but tests their framework skips were: GoogleTest's DISABLED_ ones.
+    let (code, summary, _) = run_config_with_env(
+        dir.path(),
+        config(),
+        &["--filter", "test(*DISABLED_*)"],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{summary:#}");
+    assert!(summary["counts"]["skipped"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_source_that_must_have_tests_fails_the_run_without_them() {
+    let binary = gtest_fixture("gtest-suite/suite.cc", "gtest_suite");
+    let dir = tempfile::tempdir().unwrap();
+    let mut required = gtest("required", &binary, "batch");
+    required["no_tests"] = json!("fail");
+    let config = json!({ "sources": [gtest("other", &binary, "batch"), required] });
+    let (code, summary, _) = run_config_with_env(
+        dir.path(),
+        config,
+        &["--filter", "source(other) and test(Math.Adds)"],
+        &[],
+    );
+    assert_eq!(code, Some(4), "{summary:#}");
+    assert!(summary["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("source `required` selected no test"));
+}
