@@ -354,3 +354,55 @@ fn a_source_that_must_have_tests_fails_the_run_without_them() {
         .unwrap()
         .contains("source `required` selected no test"));
 }
+
+#[test]
+fn a_test_listed_twice_is_reported_once_as_pytest_runs_it() {
+    // pytest given the same file twice with --keep-duplicates collects and
+    // runs every test of it twice, under one node id.
+    let dir = tempfile::tempdir().unwrap();
+    let passing = dir.path().join("test_twice.py");
+    std::fs::write(
+        &passing,
+        "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
+    )
+    .unwrap();
+    let source = |name: &str, file: &Path| {
+        json!({ "name": name, "runner": "pytest", "path": file,
+                "settings": { "args": ["--keep-duplicates", file] } })
+    };
+    let config = json!({ "sources": [
+        source("whole", &fixtures().join("pytest-suite/test_basic.py")),
+        source("listed", &passing),
+    ] });
+    // `listed` is listed first (the filter picks single tests); `whole`
+    // collects in its processes, two shares.
+    let (code, summary, stderr) = run_config_with_env(
+        dir.path(),
+        config,
+        &["-j", "2", "--filter", "source(whole) or test(*::test_a)"],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    let ids = |source: &str| -> Vec<String> {
+        let mut ids: Vec<String> = tests_of(&summary, source)
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids("whole").len(), 7, "each test once: {:?}", ids("whole"));
+    assert_eq!(
+        test_record(&summary, "whole", "test_basic.py::test_fails")["outcome"],
+        "failed"
+    );
+    assert_eq!(ids("listed"), ["test_twice.py::test_a"]);
+    assert_eq!(
+        test_record(&summary, "listed", "test_twice.py::test_a")["outcome"],
+        "passed"
+    );
+    assert!(
+        summary["errors"].as_array().unwrap().is_empty(),
+        "{summary:#}"
+    );
+}

@@ -29,7 +29,7 @@ pub async fn discover(
             .map_err(|e| format!("discovery task failed: {e}"))?
             .map_err(|e| e.to_string())?;
         let commands = match step {
-            DiscoveryStep::Done { tests } => return check_unique(tests),
+            DiscoveryStep::Done { tests } => return Ok(unique(tests)),
             DiscoveryStep::Run { commands } => commands,
         };
         let outputs = futures::future::join_all(commands.iter().map(|command| async move {
@@ -57,15 +57,21 @@ pub async fn discover(
     ))
 }
 
-fn check_unique(tests: Vec<TestCase>) -> Result<Vec<TestCase>, String> {
+/// The tests listed, each id once. A framework may list a test twice (a
+/// path given twice to pytest with `--keep-duplicates`, two instantiations
+/// under one name): it then runs both under that one name, and reports them
+/// so; proctor reports that name once, failed if either failed.
+fn unique(tests: Vec<TestCase>) -> Vec<TestCase> {
     let mut seen = std::collections::HashSet::new();
-    for test in &tests {
-        if !seen.insert(test.id.as_str()) {
-            return Err(format!(
-                "the runner reported the test id `{}` twice",
-                test.id
-            ));
+    let mut unique = Vec::with_capacity(tests.len());
+    for test in tests {
+        match seen.contains(test.id.as_str()) {
+            true => tracing::debug!(id = %test.id, "a test listed twice"),
+            false => {
+                seen.insert(test.id.clone());
+                unique.push(test);
+            }
         }
     }
-    Ok(tests)
+    unique
 }

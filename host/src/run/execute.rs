@@ -96,6 +96,21 @@ fn excerpt(output: &str) -> String {
     lines.join("\n")
 }
 
+/// Results by test id. A test reported twice (it ran twice under one name)
+/// keeps its failing result, so that no failure is hidden by a pass.
+fn by_id(results: Vec<TestResult>) -> HashMap<String, TestResult> {
+    let mut by_id: HashMap<String, TestResult> = HashMap::with_capacity(results.len());
+    for result in results {
+        match by_id.get(&result.id) {
+            Some(kept) if kept.outcome.is_failure() || !result.outcome.is_failure() => {}
+            _ => {
+                by_id.insert(result.id.clone(), result);
+            }
+        }
+    }
+    by_id
+}
+
 /// Why the host killed a process.
 #[derive(Debug, Clone)]
 enum Hang {
@@ -176,6 +191,12 @@ impl Tracker {
     fn finish(&mut self, id: String, outcome: Outcome, message: Option<String>, now: Instant) {
         self.running.remove(&id);
         let began = self.started.get(&id).copied().unwrap_or(now);
+        // A test that ran twice under one name failed if either run did.
+        if let Some((earlier, ..)) = self.finished.get(&id) {
+            if earlier.is_failure() && !outcome.is_failure() {
+                return;
+            }
+        }
         self.finished.insert(id, (outcome, message, now - began));
     }
 
@@ -501,7 +522,7 @@ impl<'a> Execution<'a> {
             .await
             .map_err(|e| format!("result task failed: {e}"))?
         {
-            Ok(results) => results.into_iter().map(|r| (r.id.clone(), r)).collect(),
+            Ok(results) => by_id(results),
             Err(e) => {
                 // Live events may still tell what happened; the error is kept.
                 self.error(e);

@@ -179,7 +179,7 @@ impl<'a> Scheduler<'a> {
         for test in selection.run {
             let key = (name.clone(), test.id.clone());
             if self.index.contains_key(&key) {
-                tracing::warn!("source `{name}` reported the test `{}` twice", test.id);
+                tracing::debug!("source `{name}` reported the test `{}` twice", test.id);
                 continue;
             }
             self.index.insert(key, self.tests.len());
@@ -201,23 +201,30 @@ impl<'a> Scheduler<'a> {
     /// or a skip rule leaves out ran all the same: their results are dropped.
     /// The case is reported itself only with a result of its own (a failure
     /// beside its tests), which is final: retrying it would run them all again.
+    /// Answers the ids of the tests it admitted: those the expansion
+    /// brought first. A test another expansion brought already is that
+    /// one's to report.
     fn expand(
         &mut self,
         source: &Arc<PreparedSource>,
         expansion: Expansion,
         case: Option<TestAttempt>,
-    ) {
+    ) -> std::collections::HashSet<String> {
         let name = source.config.name.clone();
         let selection = self.selector.select(&name, expansion.tests);
-        let admitted = self.admit(source, selection).len();
+        let admitted: std::collections::HashSet<String> = self
+            .admit(source, selection)
+            .into_iter()
+            .map(|test| test.id)
+            .collect();
         self.cx.journal.record(&JournalEvent::SourceExpanded {
             source: &name,
             case: &expansion.case,
-            tests: admitted,
+            tests: admitted.len(),
         });
-        self.console.expanded(admitted);
+        self.console.expanded(admitted.len());
         let Some(&i) = self.index.get(&(name.clone(), expansion.case)) else {
-            return;
+            return admitted;
         };
         match case {
             Some(attempt) => {
@@ -234,6 +241,7 @@ impl<'a> Scheduler<'a> {
                 self.unsettle(&name);
             }
         }
+        admitted
     }
 
     /// Spreads tests over processes as the source's mode says; an expanding
@@ -308,11 +316,9 @@ impl<'a> Scheduler<'a> {
                     .iter()
                     .position(|f| f.test.id == expansion.case)
                     .map(|i| finished.remove(i));
-                self.expand(&outcome.source, expansion, case);
-                let name = &outcome.source.config.name;
-                let admitted = |id: &String| self.index.contains_key(&(name.clone(), id.clone()));
-                finished.retain(|f| admitted(&f.test.id));
-                unrun.retain(|t| admitted(&t.id));
+                let admitted = self.expand(&outcome.source, expansion, case);
+                finished.retain(|f| admitted.contains(&f.test.id));
+                unrun.retain(|t| admitted.contains(&t.id));
             }
             for finished in finished {
                 self.take_attempt(&outcome.source, finished);
@@ -389,7 +395,11 @@ impl<'a> Scheduler<'a> {
     fn record_outside(&mut self, source: &PreparedSource, attempt: TestAttempt) {
         let name = source.config.name.clone();
         let base = attempt.test.id.clone();
-        if attempt.kind == RecordKind::Suite && self.outside.contains(&(name.clone(), base.clone()))
+        let key = (name.clone(), base.clone());
+        // The same failure again, or a test the runner ran beside those
+        // asked for, which its own process reports.
+        if attempt.kind == RecordKind::Suite
+            && (self.outside.contains(&key) || self.index.contains_key(&key))
         {
             return;
         }

@@ -406,6 +406,13 @@ impl Runner for PytestRunner {
                 } => collect_errors.push(format!("{collect_error}: {details}")),
             }
         }
+        // A batch of node ids may run more than asked (arguments of the
+        // configuration naming files): only the tests asked for are its own.
+        if !request.tests.iter().any(|t| t.expands) {
+            let asked: std::collections::HashSet<&str> =
+                request.tests.iter().map(|t| t.id.as_str()).collect();
+            results.retain(|r| asked.contains(r.id.as_str()));
+        }
         // A share whose collection failed says so through its own case: the
         // tests collected beside the errors did not run, and go to a fresh
         // process. How else a process failed is the host's to tell.

@@ -130,11 +130,15 @@ def pytest_collection_modifyitems(session, config, items):
     if not shard:
         return
     index, count = (int(part) for part in shard.split("/"))
-    start, end = (index - 1) * len(items) // count, index * len(items) // count
-    deselected = items[:start] + items[end:]
+    # Shares are cut by node id: an item collected twice (a path given
+    # twice with --keep-duplicates) runs twice in one share, not once in each.
+    nodeids = list(dict.fromkeys(item.nodeid for item in items))
+    start, end = (index - 1) * len(nodeids) // count, index * len(nodeids) // count
+    mine = set(nodeids[start:end])
+    deselected = [item for item in items if item.nodeid not in mine]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-    items[:] = items[start:end]
+    items[:] = [item for item in items if item.nodeid in mine]
 
 
 def pytest_collection_finish(session):
