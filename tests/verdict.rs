@@ -406,3 +406,38 @@ fn a_test_listed_twice_is_reported_once_as_pytest_runs_it() {
         "{summary:#}"
     );
 }
+
+#[test]
+fn a_test_in_a_file_named_with_undecodable_bytes_is_selected_and_retried() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    std::fs::write(
+        suite.join(std::ffi::OsStr::from_bytes(b"test_caf\xe9.py")),
+        "import os\n\
+         STATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'failed-once')\n\
+         def test_fails_once():\n\
+         \x20   first = not os.path.exists(STATE)\n\
+         \x20   open(STATE, 'a').close()\n\
+         \x20   assert not first, 'fails on its first attempt'\n\
+         def test_left_out():\n\
+         \x20   assert False, 'the filter keeps this one from running'\n",
+    )
+    .unwrap();
+    let config = json!({
+        "retry": { "max_attempts": 2 },
+        "sources": [{ "name": "py", "runner": "pytest", "path": suite }],
+    });
+    // Latin-1's é is no UTF-8: Python names the file with a lone surrogate,
+    // which the id carries escaped, backslash and all.
+    let id = r"test_caf\udce9.py::test_fails_once";
+    let filter = format!("test({})", id.replace('\\', r"\\"));
+    let (code, summary, stderr) =
+        run_config_with_env(dir.path(), config, &["--filter", &filter], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let test = test_record(&summary, "py", id);
+    assert_eq!(test["flaky"], true, "it ran again, alone: {test:#}");
+    assert_eq!(summary["counts"]["total"], 1);
+    assert_eq!(summary["filtered_out"], 1);
+}
