@@ -267,3 +267,47 @@ fn under_helix_the_results_file_has_every_final_result_and_earlier_attempts_igno
         .unwrap()
         .contains("connection reset by peer, always"));
 }
+
+#[test]
+fn a_report_that_cannot_be_written_whole_is_not_written_at_all() {
+    // A file size limit stands for a disk that fills up: the test
+    // processes' own files fit under it, the summary and TRX of 150 tests
+    // do not. SIGXFSZ is ignored, so a write past the limit fails instead.
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    std::fs::write(
+        suite.join("test_many.py"),
+        "import pytest\n\n@pytest.mark.parametrize('n', range(150))\ndef test_n(n):\n    assert n >= 0\n",
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        &json!({ "sources": [{ "name": "py", "runner": "pytest", "path": suite }] }),
+    );
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 96; exec "$0" run "$1" -j 2"#)
+        .arg(proctor_bin())
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("summary.json"),
+        "{stderr}"
+    );
+    let results = dir.path().join("results");
+    let left: Vec<String> = std::fs::read_dir(&results)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!left.contains(&"summary.json".to_owned()), "{left:?}");
+    assert!(!left.iter().any(|f| f.ends_with(".partial")), "{left:?}");
+    // What fit was written all the same, and whole.
+    assert!(left.contains(&"junit.xml".to_owned()), "{left:?}");
+    assert_valid("junit-10.xsd", &results.join("junit.xml"));
+}

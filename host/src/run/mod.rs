@@ -441,23 +441,29 @@ fn no_tests_findings(
     (failed, said)
 }
 
+/// Writes every report, each whole or not at all; a report that cannot be
+/// written keeps none of the others from being written.
 fn write_reports(results: &ResultsDir, summary: &RunSummary) -> Result<()> {
-    let failed =
-        |what: &str, e: std::io::Error| Error::infrastructure(format!("cannot write {what}: {e}"));
-    write_atomically(&results.summary(), |out| {
-        serde_json::to_writer_pretty(&mut *out, summary).map_err(std::io::Error::other)
-    })
-    .map_err(|e| failed("summary.json", e))?;
-    write_atomically(&results.junit(), |out| write_junit(summary, out))
-        .map_err(|e| failed("junit.xml", e))?;
-    write_atomically(&results.trx(), |out| write_trx(summary, out))
-        .map_err(|e| failed("results.trx", e))?;
+    let mut failed = Vec::new();
+    let mut write =
+        |path: PathBuf, report: &dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>| {
+            if let Err(e) = write_atomically(&path, |out| report(out)) {
+                failed.push(format!("cannot write {}: {e}", path.display()));
+            }
+        };
+    write(results.summary(), &|out| {
+        serde_json::to_writer_pretty(out, summary).map_err(std::io::Error::other)
+    });
+    write(results.junit(), &|out| write_junit(summary, out));
+    write(results.trx(), &|out| write_trx(summary, out));
     if let Some(root) = std::env::var_os(HELIX_WORKITEM_ROOT) {
         let path = PathBuf::from(root).join(HELIX_REPORT);
-        write_atomically(&path, |out| {
+        write(path, &|out| {
             write_helix_report(summary, results.root(), out)
-        })
-        .map_err(|e| failed(&path.display().to_string(), e))?;
+        });
     }
-    Ok(())
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(Error::infrastructure(failed.join("; "))),
+    }
 }
