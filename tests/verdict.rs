@@ -102,8 +102,10 @@ fn a_process_that_fails_after_its_tests_passed_fails_the_run() {
     let config = json!({
         "sources": [
             gtest("leaks", &binary, "batch"),
+            // pytest-cov's data goes to the scratch directory, not the fixture's.
             { "name": "coverage", "runner": "pytest", "path": verdict_fixture("fail-under"),
-              "settings": { "args": ["--cov=arithmetic", "--cov-fail-under=100"] } },
+              "settings": { "args": ["--cov=arithmetic", "--cov-fail-under=100"] },
+              "env": { "COVERAGE_FILE": dir.path().join(".coverage") } },
         ],
     });
     let (code, summary, _) = run_config_with_env(dir.path(), config, &["-j", "1"], &[]);
