@@ -54,6 +54,17 @@ pub use traits::{AttachmentProcessor, Collector, Downloader, Progress, Runner};
 /// The SDK's own version, recorded in every library it builds.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// A file a test process wrote (its output, a results file), as text. A
+/// test may print any bytes: what is not UTF-8 is replaced, never a reason
+/// to read nothing.
+pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
 /// Exports the plugins of this library. List each with its kind:
 ///
 /// ```ignore
@@ -85,4 +96,18 @@ macro_rules! export_plugins {
 
         $crate::glue::__export_root_module!($crate::glue::root_module::<__ProctorPlugins>);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_that_is_not_utf8_is_replaced_not_lost() {
+        let dir = std::env::temp_dir().join(format!("proctor-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stdout.log");
+        std::fs::write(&path, b"ok \xff\xfe end\n").unwrap();
+        assert_eq!(super::read_text(&path).unwrap(), "ok \u{fffd}\u{fffd} end\n");
+        assert!(super::read_text(&dir.join("none")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

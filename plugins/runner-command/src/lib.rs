@@ -281,9 +281,8 @@ impl Runner for CommandRunner {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let files = self.results_files(&request, &globs)?;
         for path in &files {
-            let bytes =
-                std::fs::read(path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-            let text = String::from_utf8_lossy(&bytes);
+            let text = proctor_sdk::read_text(path)
+                .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
             let cases = proctor_formats::read_results(&text)
                 .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
             for case in cases {

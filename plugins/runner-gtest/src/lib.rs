@@ -59,12 +59,12 @@ fn listed_tests(output: &CommandOutput) -> Result<Vec<TestCase>> {
         .iter()
         .find_map(|arg| arg.strip_prefix(LIST_OUTPUT))
         .map(PathBuf::from);
-    let text = file.as_ref().and_then(|f| std::fs::read(f).ok());
+    let text = file.as_ref().and_then(|f| proctor_sdk::read_text(f).ok());
     if let Some(file) = &file {
         let _ = std::fs::remove_file(file);
     }
     match text {
-        Some(text) => listing::from_json(&String::from_utf8_lossy(&text)).map_err(|e| {
+        Some(text) => listing::from_json(&text).map_err(|e| {
             Error::msg(format!(
                 "cannot read the listing `{}` wrote: {e}",
                 output.command.display()
@@ -72,12 +72,6 @@ fn listed_tests(output: &CommandOutput) -> Result<Vec<TestCase>> {
         }),
         None => Ok(listing::from_text(&output.stdout)),
     }
-}
-
-/// A file's text, whatever bytes it holds; `None` when there is no file.
-fn read_lossy(path: &std::path::Path) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 impl Runner for GtestRunner {
@@ -140,7 +134,7 @@ impl Runner for GtestRunner {
             request.tests.iter().map(|t| t.id.as_str()).collect();
         let mut results = Vec::new();
         // An aborted binary writes no XML; live events tell the rest.
-        if let Some(xml) = read_lossy(&path) {
+        if let Ok(xml) = proctor_sdk::read_text(&path) {
             let cases =
                 junit::read(&xml).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
             for case in cases {
@@ -158,7 +152,7 @@ impl Runner for GtestRunner {
             }
         }
         // Until 1.13, GoogleTest's XML leaves a suite's failures out: its output says them.
-        let stdout = read_lossy(&request.stdout_path).unwrap_or_default();
+        let stdout = proctor_sdk::read_text(&request.stdout_path).unwrap_or_default();
         for (id, text) in output::failures_outside_tests(&stdout) {
             if results.iter().any(|r| r.id == id) {
                 continue;

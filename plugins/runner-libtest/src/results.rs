@@ -7,9 +7,7 @@ pub fn collect(request: CollectRequest) -> Result<Vec<TestResult>> {
     let [test] = request.tests.as_slice() else {
         return Ok(Vec::new());
     };
-    // A test may print any bytes; what is not UTF-8 is replaced, not a reason to read nothing.
-    let read =
-        |path| String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+    let read = |path| proctor_sdk::read_text(path).unwrap_or_default();
     let (stdout, stderr) = (read(&request.stdout_path), read(&request.stderr_path));
     let (outcome, message) = if request.timed_out {
         (Outcome::TimedOut, None)

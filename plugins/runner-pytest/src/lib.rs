@@ -358,10 +358,9 @@ impl Runner for PytestRunner {
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
         let path = request.artifacts_dir.join(RESULTS_FILE);
         // A process that died before its first test wrote none; live events tell the rest.
-        let Ok(bytes) = std::fs::read(&path) else {
+        let Ok(text) = proctor_sdk::read_text(&path) else {
             return Ok(Vec::new());
         };
-        let text = String::from_utf8_lossy(&bytes);
         let mut results = Vec::new();
         let mut collect_errors = Vec::new();
         let complete = text.ends_with('\n');
