@@ -106,7 +106,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("stdout.log");
         std::fs::write(&path, b"ok \xff\xfe end\n").unwrap();
-        assert_eq!(super::read_text(&path).unwrap(), "ok \u{fffd}\u{fffd} end\n");
+        assert_eq!(
+            super::read_text(&path).unwrap(),
+            "ok \u{fffd}\u{fffd} end\n"
+        );
         assert!(super::read_text(&dir.join("none")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -96,16 +96,19 @@ fn excerpt(output: &str) -> String {
     lines.join("\n")
 }
 
-/// Results by test id. A test reported twice (it ran twice under one name)
-/// keeps its failing result, so that no failure is hidden by a pass.
+/// Whether a later result of a test replaces the one kept. A test that ran
+/// twice under one name failed if either run did: a pass never hides a
+/// failure.
+fn replaces(kept: Option<Outcome>, later: Outcome) -> bool {
+    kept.is_none_or(|kept| !kept.is_failure() || later.is_failure())
+}
+
+/// Results by test id; a test reported twice keeps what [`replaces`] says.
 fn by_id(results: Vec<TestResult>) -> HashMap<String, TestResult> {
     let mut by_id: HashMap<String, TestResult> = HashMap::with_capacity(results.len());
     for result in results {
-        match by_id.get(&result.id) {
-            Some(kept) if kept.outcome.is_failure() || !result.outcome.is_failure() => {}
-            _ => {
-                by_id.insert(result.id.clone(), result);
-            }
+        if replaces(by_id.get(&result.id).map(|r| r.outcome), result.outcome) {
+            by_id.insert(result.id.clone(), result);
         }
     }
     by_id
@@ -191,13 +194,9 @@ impl Tracker {
     fn finish(&mut self, id: String, outcome: Outcome, message: Option<String>, now: Instant) {
         self.running.remove(&id);
         let began = self.started.get(&id).copied().unwrap_or(now);
-        // A test that ran twice under one name failed if either run did.
-        if let Some((earlier, ..)) = self.finished.get(&id) {
-            if earlier.is_failure() && !outcome.is_failure() {
-                return;
-            }
+        if replaces(self.finished.get(&id).map(|(kept, ..)| *kept), outcome) {
+            self.finished.insert(id, (outcome, message, now - began));
         }
-        self.finished.insert(id, (outcome, message, now - began));
     }
 
     /// When the process counts as hung, and why.
@@ -968,5 +967,34 @@ impl<'a> Execution<'a> {
             .iter()
             .map(|test| self.attempt(test, None, Outcome::Blocked, Some(error.to_owned())))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_reported_twice_keeps_its_failure() {
+        let result = |outcome, message: &str| TestResult {
+            message: Some(message.into()),
+            ..TestResult::new("t", outcome)
+        };
+        let kept = by_id(vec![
+            result(Outcome::Failed, "first run"),
+            result(Outcome::Passed, "second run"),
+        ]);
+        assert_eq!(kept["t"].message.as_deref(), Some("first run"));
+        let kept = by_id(vec![
+            result(Outcome::Passed, "first run"),
+            result(Outcome::Crashed, "second run"),
+        ]);
+        assert_eq!(kept["t"].outcome, Outcome::Crashed);
+
+        let mut tracker = Tracker::new();
+        let now = Instant::now();
+        tracker.finish("t".into(), Outcome::Failed, None, now);
+        tracker.finish("t".into(), Outcome::Passed, None, now);
+        assert_eq!(tracker.finished["t"].0, Outcome::Failed);
     }
 }
