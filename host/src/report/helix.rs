@@ -15,7 +15,7 @@ use std::path::Path;
 use proctor_plugin_api::messages::Outcome;
 use serde::Serialize;
 
-use super::{AttemptRecord, RunSummary, TestRecord};
+use super::{read_end, AttemptRecord, RunSummary, TestRecord};
 
 /// The file's name, in `HELIX_WORKITEM_ROOT`.
 pub const FILE_NAME: &str = "__test_report_v2.json";
@@ -127,22 +127,11 @@ fn attachments(attempt: &AttemptRecord, results_dir: &Path) -> Vec<Attachment> {
     files
         .into_iter()
         .filter_map(|file| {
-            let text = tail(&results_dir.join(file))?;
+            let (text, _) = read_end(&results_dir.join(file), MAX_ATTACHMENT).ok()?;
             let name = Path::new(file).file_name()?.to_string_lossy().into_owned();
             (!text.trim().is_empty()).then_some(Attachment { name, text })
         })
         .collect()
-}
-
-fn tail(path: &Path) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).ok()?;
-    let length = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(length.saturating_sub(MAX_ATTACHMENT)))
-        .ok()?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Writes the report of `summary`, whose files are in `results_dir`.

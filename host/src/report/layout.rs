@@ -148,6 +148,18 @@ pub fn write_atomically(
     written
 }
 
+/// The last `max` bytes of a file in the results (a process's output), as
+/// text, and whether the file was longer: then the text starts mid-file.
+pub fn read_end(path: &Path, max: u64) -> std::io::Result<(String, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let start = file.metadata()?.len().saturating_sub(max);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), start > 0))
+}
+
 /// Moves an earlier run's results beside `root` and deletes them on a thread,
 /// so a run does not wait for thousands of files to go. Returns the thread,
 /// or `None` when the results could only be deleted in place, already.

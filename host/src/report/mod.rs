@@ -12,7 +12,7 @@ pub use console::Console;
 pub use helix::{write_helix_report, FILE_NAME as HELIX_REPORT};
 pub use journal::{Journal, JournalEvent};
 pub use junit::write_junit;
-pub use layout::{write_atomically, ResultsDir, LAYOUT_VERSION};
+pub use layout::{read_end, write_atomically, ResultsDir, LAYOUT_VERSION};
 pub use summary::{
     exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunSummary, SourceRecord,
     TestRecord,

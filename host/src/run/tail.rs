@@ -1,10 +1,11 @@
 //! The last lines a process printed, for a failure that came without a
 //! message of its own (a process that failed while its tests passed).
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use proctor_plugin_api::messages::Stream;
+
+use crate::report::read_end;
 
 /// How much of the end of a file is read.
 const WINDOW: u64 = 32 * 1024;
@@ -47,19 +48,9 @@ pub fn describe(dir: &Path, protocol: impl Fn(&[String], Stream) -> Vec<usize>) 
 
 /// The complete lines in the last [`WINDOW`] bytes of a file.
 fn last_lines(path: &Path) -> Vec<String> {
-    let read = || -> std::io::Result<(Vec<u8>, bool)> {
-        let mut file = std::fs::File::open(path)?;
-        let length = file.metadata()?.len();
-        let start = length.saturating_sub(WINDOW);
-        file.seek(SeekFrom::Start(start))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        Ok((bytes, start > 0))
-    };
-    let Ok((bytes, cut)) = read() else {
+    let Ok((text, cut)) = read_end(path, WINDOW) else {
         return Vec::new();
     };
-    let text = String::from_utf8_lossy(&bytes);
     // A window that starts mid-file starts mid-line: that line is left out.
     let text = match cut {
         true => text.split_once('\n').map_or("", |(_, rest)| rest),
