@@ -275,26 +275,25 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
             result,
             test_id: &ids.test,
         };
-        if result.attempts.is_empty() {
-            attributes.write(&mut xml, &result.result, &ids.execution, None, None)?;
-            continue;
-        }
-        // The test's final result, holding each attempt: readers that do not
-        // look inside count the test once, as the run did.
+        // A test that ran more than once is its final result holding each
+        // attempt: readers that do not look inside count it once, as the run did.
         attributes.open(&mut xml, &result.result, &ids.execution, None, None)?;
-        xml.open("InnerResults", &[])?;
-        for (index, attempt) in result.attempts.iter().enumerate() {
-            let execution = ids.attempt(result, index + 1, &run_id);
-            let directory = format!("attempt-{}", index + 1);
-            attributes.write(
-                &mut xml,
-                attempt,
-                &execution,
-                Some(&ids.execution),
-                Some(&directory),
-            )?;
+        if !result.attempts.is_empty() {
+            xml.open("InnerResults", &[])?;
+            for (index, attempt) in result.attempts.iter().enumerate() {
+                let execution = ids.attempt(result, index + 1, &run_id);
+                let directory = format!("attempt-{}", index + 1);
+                attributes.open(
+                    &mut xml,
+                    attempt,
+                    &execution,
+                    Some(&ids.execution),
+                    Some(&directory),
+                )?;
+                xml.close("UnitTestResult")?;
+            }
+            xml.close("InnerResults")?;
         }
-        xml.close("InnerResults")?;
         xml.close("UnitTestResult")?;
     }
     xml.close("Results")?;
@@ -366,19 +365,6 @@ struct ResultAttributes<'a> {
 }
 
 impl ResultAttributes<'_> {
-    /// A whole result.
-    fn write(
-        &self,
-        xml: &mut XmlWriter<impl Write>,
-        execution: &TrxExecution,
-        execution_id: &str,
-        parent: Option<&str>,
-        directory: Option<&str>,
-    ) -> XmlResult {
-        self.open(xml, execution, execution_id, parent, directory)?;
-        xml.close("UnitTestResult")
-    }
-
     /// A result's element and its output, left open.
     fn open(
         &self,
