@@ -43,8 +43,8 @@ pub enum RecordKind {
     /// A failure the runner found outside the tests: a suite's set-up or
     /// tear-down, a global environment.
     Suite,
-    /// A process that failed (a non-zero exit, a signal) while every test
-    /// it reported passed.
+    /// A process that failed (a non-zero exit, a signal, a timeout) while
+    /// every test it reported passed.
     Process,
 }
 

@@ -407,23 +407,23 @@ fn no_tests_findings(
     policies: &[Option<NoTests>],
     records: &[TestRecord],
 ) -> (bool, Vec<String>) {
-    let selected = |source: &str| {
-        records
-            .iter()
-            .filter(|r| r.source == source && r.kind == RecordKind::Test && !r.skipped_by_rule)
-            .count()
-    };
+    let mut selected: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for record in records {
+        if record.kind == RecordKind::Test && !record.skipped_by_rule {
+            *selected.entry(record.source.as_str()).or_default() += 1;
+        }
+    }
     let mut findings: Vec<(NoTests, String)> = Vec::new();
     for (source, policy) in sources.iter().zip(policies) {
         if let (None, Some(policy)) = (&source.error, policy) {
-            if selected(&source.name) == 0 {
+            if !selected.contains_key(source.name.as_str()) {
                 let what = format!("source `{}` selected no test", source.name);
                 findings.push((*policy, format!("{what} (its no_tests: {policy})")));
             }
         }
     }
     let all_failed_elsewhere = sources.iter().all(|s| s.error.is_some());
-    if !all_failed_elsewhere && sources.iter().map(|s| selected(&s.name)).sum::<usize>() == 0 {
+    if !all_failed_elsewhere && selected.is_empty() {
         findings.push((
             run_policy,
             format!(
