@@ -121,11 +121,7 @@ def pytest_collection_modifyitems(session, config, items):
     if selection:
         with open(selection, encoding="utf-8") as file:
             wanted = set(file.read().splitlines())
-        kept = [item for item in items if _nodeid(item)[0] in wanted]
-        deselected = [item for item in items if _nodeid(item)[0] not in wanted]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-        items[:] = kept
+        _keep_only(config, items, lambda item: _nodeid(item)[0] in wanted)
     shard = os.environ.get("PROCTOR_PYTEST_SHARD")
     if not shard:
         return
@@ -135,10 +131,17 @@ def pytest_collection_modifyitems(session, config, items):
     nodeids = list(dict.fromkeys(item.nodeid for item in items))
     start, end = (index - 1) * len(nodeids) // count, index * len(nodeids) // count
     mine = set(nodeids[start:end])
-    deselected = [item for item in items if item.nodeid not in mine]
+    _keep_only(config, items, lambda item: item.nodeid in mine)
+
+
+def _keep_only(config, items, keep):
+    """Keeps the items `keep` accepts; pytest hears of the others as deselected."""
+    kept, deselected = [], []
+    for item in items:
+        (kept if keep(item) else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-    items[:] = [item for item in items if item.nodeid in mine]
+    items[:] = kept
 
 
 def pytest_collection_finish(session):
@@ -174,7 +177,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_runtest_logstart(nodeid, location):
     _phases[nodeid] = []
-    _emit(event="started", id=_escaped(nodeid))
+    _emit(event="started", id=nodeid)
 
 
 def pytest_runtest_logreport(report):
@@ -251,7 +254,7 @@ def pytest_runtest_logfinish(nodeid, location):
         message = "; ".join(
             f"{name}: {_failure_message(report)}" for name, report in failed_subtests
         )
-    _emit(event="finished", id=_escaped(nodeid), outcome=outcome, message=message)
+    _emit(event="finished", id=nodeid, outcome=outcome, message=message)
     entry = {"id": nodeid, "outcome": outcome, "duration": sum(r.duration for r in own)}
     if outcome == "failed":
         entry["message"] = message
