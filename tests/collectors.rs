@@ -450,15 +450,14 @@ fn coverage_measures_the_project_under_test_as_coverage_run_does() {
     let data = scratch.path().join("baseline.coverage");
     let baseline = scratch.path().join("baseline.info");
     let coverage = |args: &[&str]| {
-        let status = std::process::Command::new("python3")
-            .current_dir(&project)
-            .args(["-m", "coverage"])
-            .args(args)
-            .env("COVERAGE_FILE", &data)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "coverage {args:?}");
+        run_to_success(
+            std::process::Command::new("python3")
+                .current_dir(&project)
+                .args(["-m", "coverage"])
+                .args(args)
+                .env("COVERAGE_FILE", &data),
+            &format!("coverage {args:?}"),
+        );
     };
     coverage(&[
         "run",

@@ -15,22 +15,11 @@ fn pytest_source(name: &str, path: &Path, state: &Path) -> Value {
 /// A suite of hostile tests, and a file whose name is not valid UTF-8
 /// holding a test that fails once (what a file name cannot hold in git).
 fn hostile_suite(dir: &Path) -> std::path::PathBuf {
-    use std::os::unix::ffi::OsStrExt;
     let suite = dir.join("hostile");
     std::fs::create_dir_all(&suite).unwrap();
     let source = fixtures().join("pytest-verdict/hostile/test_hostile.py");
     std::fs::copy(source, suite.join("test_hostile.py")).unwrap();
-    let name = std::ffi::OsStr::from_bytes(b"test_caf\xff.py");
-    std::fs::write(
-        suite.join(name),
-        "import os\n\
-         STATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'failed-once')\n\
-         def test_fails_once():\n\
-         \x20   first = not os.path.exists(STATE)\n\
-         \x20   open(STATE, 'a').close()\n\
-         \x20   assert not first, 'connection reset on the first attempt'\n",
-    )
-    .unwrap();
+    write_test_failing_once(&suite, b"test_caf\xff.py", "");
     suite
 }
 

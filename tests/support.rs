@@ -27,13 +27,16 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn run_cargo(mut command: Command, what: &str) {
+/// Runs a command the tests need done (a build, a download), failing with
+/// what it printed on stderr when it does not succeed.
+pub fn run_to_success(command: &mut Command, what: &str) {
+    let program = command.get_program().to_string_lossy().into_owned();
     let output = command
         .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo for {what}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {program} for {what}: {e}"));
     assert!(
         output.status.success(),
-        "building {what} failed:\n{}",
+        "{what} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
 }
@@ -50,7 +53,7 @@ pub fn proctor_bin() -> PathBuf {
         if profile_dir().file_name().is_some_and(|p| p == "release") {
             command.arg("--release");
         }
-        run_cargo(command, "the workspace");
+        run_to_success(&mut command, "building the workspace");
         profile_dir().join("proctor")
     })
     .clone()
@@ -66,7 +69,7 @@ pub fn fixture_plugin_dir(manifest: &Path, library_name: &str, scratch: &Path) -
         .arg("--manifest-path")
         .arg(manifest)
         .env("CARGO_TARGET_DIR", &target);
-    run_cargo(command, &manifest.display().to_string());
+    run_to_success(&mut command, &format!("building {}", manifest.display()));
     let file = format!("lib{library_name}.{}", std::env::consts::DLL_EXTENSION);
     let dir = scratch.join(format!("plugins-{library_name}"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -134,19 +137,15 @@ pub fn gtest_fixture_with(source: &str, name: &str, flags: &[&str]) -> PathBuf {
     }
     // Built beside and renamed: tests in other processes may be building it too.
     let partial = dir.join(format!("{name}.{}", std::process::id()));
-    let output = Command::new("g++")
-        .args(["-std=c++17", "-O0", "-g"])
-        .args(flags)
-        .arg(&source)
-        .arg("-o")
-        .arg(&partial)
-        .args(["-lgtest", "-lgtest_main", "-pthread"])
-        .output()
-        .expect("g++ runs (install g++ and libgtest-dev)");
-    assert!(
-        output.status.success(),
-        "building the GoogleTest fixture failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_to_success(
+        Command::new("g++")
+            .args(["-std=c++17", "-O0", "-g"])
+            .args(flags)
+            .arg(&source)
+            .arg("-o")
+            .arg(&partial)
+            .args(["-lgtest", "-lgtest_main", "-pthread"]),
+        "building the GoogleTest fixture (it needs g++ and libgtest-dev)",
     );
     std::fs::rename(&partial, &binary).unwrap();
     binary
@@ -203,18 +202,14 @@ pub fn pypi_sdist(name: &str, version: &str, into: &Path) -> PathBuf {
     let tarball = match archive() {
         Some(path) => path,
         None => {
-            let output = Command::new("python3")
-                .args(["-m", "pip", "download", "--quiet", "--no-deps"])
-                .args(["--no-binary", ":all:"])
-                .arg(format!("{name}=={version}"))
-                .arg("-d")
-                .arg(&cache)
-                .output()
-                .expect("python3 runs");
-            assert!(
-                output.status.success(),
-                "cannot download {name} {version} from PyPI: {}",
-                String::from_utf8_lossy(&output.stderr)
+            run_to_success(
+                Command::new("python3")
+                    .args(["-m", "pip", "download", "--quiet", "--no-deps"])
+                    .args(["--no-binary", ":all:"])
+                    .arg(format!("{name}=={version}"))
+                    .arg("-d")
+                    .arg(&cache),
+                &format!("downloading {name} {version} from PyPI"),
             );
             archive().expect("pip downloaded the sdist")
         }
@@ -233,6 +228,23 @@ pub fn pypi_sdist(name: &str, version: &str, into: &Path) -> PathBuf {
         .to_string_lossy()
         .replace(".tar.gz", "");
     into.join(stem)
+}
+
+/// Writes a pytest file into `dir` under `name` (bytes, which need not be
+/// UTF-8) whose `test_fails_once` fails on its first attempt and passes on
+/// the next (it leaves a marker beside itself), followed by `more` tests.
+pub fn write_test_failing_once(dir: &Path, name: &[u8], more: &str) {
+    use std::os::unix::ffi::OsStrExt;
+    let source = format!(
+        "import os\n\
+         STATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'failed-once')\n\
+         def test_fails_once():\n\
+         \x20   first = not os.path.exists(STATE)\n\
+         \x20   open(STATE, 'a').close()\n\
+         \x20   assert not first, 'fails on its first attempt'\n\
+         {more}"
+    );
+    std::fs::write(dir.join(std::ffi::OsStr::from_bytes(name)), source).unwrap();
 }
 
 /// Validates a report against one of the schemas under

@@ -249,27 +249,25 @@ fn pytest_subtests_python() -> PathBuf {
     if python.exists() {
         return python;
     }
-    let run = |command: &mut std::process::Command| {
-        let output = command.output().expect("python3 runs");
-        assert!(
-            output.status.success(),
-            "cannot make the pytest-subtests environment: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
+    let what = "making the pytest-subtests environment";
     let partial = venv.with_extension(format!("partial-{}", std::process::id()));
-    run(std::process::Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&partial));
-    run(
-        std::process::Command::new(partial.join("bin").join("python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "pytest>=8,<9",
-            "pytest-subtests",
-        ]),
+    run_to_success(
+        std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&partial),
+        what,
+    );
+    let pip = [
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "pytest>=8,<9",
+        "pytest-subtests",
+    ];
+    run_to_success(
+        std::process::Command::new(partial.join("bin").join("python")).args(pip),
+        what,
     );
     // Another test may have made it meanwhile; either is as good.
     let _ = std::fs::rename(&partial, &venv);
@@ -411,22 +409,14 @@ fn a_test_listed_twice_is_reported_once_as_pytest_runs_it() {
 
 #[test]
 fn a_test_in_a_file_named_with_undecodable_bytes_is_selected_and_retried() {
-    use std::os::unix::ffi::OsStrExt;
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("suite");
     std::fs::create_dir_all(&suite).unwrap();
-    std::fs::write(
-        suite.join(std::ffi::OsStr::from_bytes(b"test_caf\xe9.py")),
-        "import os\n\
-         STATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'failed-once')\n\
-         def test_fails_once():\n\
-         \x20   first = not os.path.exists(STATE)\n\
-         \x20   open(STATE, 'a').close()\n\
-         \x20   assert not first, 'fails on its first attempt'\n\
-         def test_left_out():\n\
-         \x20   assert False, 'the filter keeps this one from running'\n",
-    )
-    .unwrap();
+    write_test_failing_once(
+        &suite,
+        b"test_caf\xe9.py",
+        "def test_left_out():\n    assert False, 'the filter keeps this one from running'\n",
+    );
     let config = json!({
         "retry": { "max_attempts": 2 },
         "sources": [{ "name": "py", "runner": "pytest", "path": suite }],
