@@ -487,6 +487,10 @@ pub enum Outcome {
     Crashed,
     /// A requirement was not met: infrastructure, not the test.
     Blocked,
+    /// Since 1.7, the host's own: a test that a stopped run (SIGINT,
+    /// SIGTERM, SIGHUP) never started, or did not let finish. Runners
+    /// never report it, and plugins are never sent it.
+    NotRun,
 }
 
 impl Outcome {
@@ -498,6 +502,7 @@ impl Outcome {
             Outcome::TimedOut => "timed_out",
             Outcome::Crashed => "crashed",
             Outcome::Blocked => "blocked",
+            Outcome::NotRun => "not_run",
         }
     }
 

@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! proctor-sdk = { version = "1.6", features = ["harness"] }
+//! proctor-sdk = { version = "1.7", features = ["harness"] }
 //! ```
 //!
 //! ```no_run

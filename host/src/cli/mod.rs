@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ExitStatus, Result};
 use crate::plugins::{Catalog, SearchPath};
+use crate::process::{guardian, Stopper};
 use crate::report::Console;
 use crate::run::{self, RunOptions, Session};
 use crate::select::Filter;
@@ -21,7 +22,8 @@ mod plugins;
 /// through plugins.
 ///
 /// Exit codes: 0 all tests passed, 1 tests failed, 2 usage or configuration
-/// error, 3 infrastructure error, 4 no test was selected.
+/// error, 3 infrastructure error, 4 no test was selected; 130, 143, 129: the
+/// run was stopped by SIGINT, SIGTERM, SIGHUP (its reports are written).
 #[derive(Debug, Parser)]
 #[command(name = "proctor", version, about, long_about)]
 pub struct Cli {
@@ -72,6 +74,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// The guardian a run starts: kills what a host killed by SIGKILL left.
+    #[command(hide = true)]
+    Guard,
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,6 +128,26 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::infrastructure(format!("cannot start the async runtime: {e}")))
 }
 
+/// A runtime for a command that runs processes: stop signals are handled
+/// from here on, and a guardian outlives this host to kill what it leaves.
+fn supervising_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
+    let runtime = runtime()?;
+    let stopper = Stopper::new();
+    {
+        let _entered = runtime.enter();
+        stopper.listen().map_err(|e| {
+            Error::infrastructure(format!("cannot install the signal handlers: {e}"))
+        })?;
+    }
+    match std::env::current_exe().and_then(|exe| guardian::start(&exe)) {
+        Ok(()) => {}
+        Err(e) => tracing::warn!(
+            "cannot start the guardian ({e}): a host killed by SIGKILL would leave its tests running"
+        ),
+    }
+    Ok((runtime, stopper))
+}
+
 fn current_dir() -> Result<PathBuf> {
     std::env::current_dir()
         .map_err(|e| Error::infrastructure(format!("cannot read the current directory: {e}")))
@@ -142,6 +167,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             }
             let filter = filter.parse()?;
             let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
+            let (runtime, stopper) = supervising_runtime()?;
             let session = Session::prepare(&path, &cli.plugin_dirs)?;
             let jobs = jobs
                 .or(session.config.jobs)
@@ -152,8 +178,9 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 results_dir,
                 filter,
                 no_tests,
+                stopper,
             };
-            let summary = runtime()?.block_on(run::run(session, options, console.clone()))?;
+            let summary = runtime.block_on(run::run(session, options, console.clone()))?;
             console.summary(&summary);
             Ok(summary.status())
         }
@@ -172,6 +199,10 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             format,
             ..
         } => plugins::check(&library, format),
+        Command::Guard => {
+            guardian::serve(std::io::stdin().lock());
+            Ok(ExitStatus::Passed)
+        }
         Command::Plugins { config, format, .. } => {
             let config_dirs = match config {
                 Some(path) => crate::config::load(&path)?.plugin_dirs,
@@ -213,7 +244,12 @@ fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<Ex
         }
         return Ok(ExitStatus::InfrastructureError);
     }
-    let discovered = runtime()?.block_on(session.discover_all(None));
+    let (runtime, stopper) = supervising_runtime()?;
+    let discovered = runtime.block_on(session.discover_all(None, &stopper));
+    if let Some(signal) = stopper.state().signal() {
+        eprintln!("error: stopped by {signal}");
+        return Ok(ExitStatus::Interrupted(signal));
+    }
     let selector = session.selector(filter);
     let mut errors = Vec::new();
     let mut selections = Vec::new();

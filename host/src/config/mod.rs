@@ -61,7 +61,30 @@ struct ConfigFile {
     /// What a run that selects no test ends as; `fail` by default.
     #[serde(default)]
     no_tests: Option<NoTests>,
+    /// Default: what a test whose descendants outlived it ends as.
+    #[serde(default)]
+    leak: Option<LeakAction>,
+    /// Default: how long a source's discovery commands may run.
+    #[serde(default)]
+    discovery_timeout_seconds: Option<f64>,
+    /// After a stop signal, how long running tests have to end before they are killed.
+    #[serde(default)]
+    grace_period_seconds: Option<f64>,
+    /// How long a process's output may drain after it ended.
+    #[serde(default)]
+    output_drain_seconds: Option<f64>,
     sources: Vec<SourceFile>,
+}
+
+/// What a test whose process left descendants running ends as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakAction {
+    /// Passing as its tests said, marked `leaky`.
+    #[default]
+    Pass,
+    /// Failed, with what it left behind.
+    Fail,
 }
 
 /// What a run, or a source, that selects no test (after the filter and the
@@ -144,6 +167,10 @@ struct SourceFile {
     /// when absent.
     #[serde(default)]
     no_tests: Option<NoTests>,
+    #[serde(default)]
+    leak: Option<LeakAction>,
+    #[serde(default)]
+    discovery_timeout_seconds: Option<f64>,
 }
 
 /// A validated configuration, every path absolute.
@@ -164,8 +191,17 @@ pub struct Config {
     /// The attachment processors to run, by name, with their settings blocks.
     pub attachment_processors: std::collections::BTreeMap<String, Value>,
     pub no_tests: Option<NoTests>,
+    /// After a stop signal, how long running tests have to end.
+    pub grace_period: Duration,
+    /// How long a process's output may drain after it ended.
+    pub output_drain: Duration,
     pub sources: Vec<SourceConfig>,
 }
+
+/// Discovery includes building (`cargo test --no-run`), so it gets time.
+pub const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// As nextest's.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
@@ -179,6 +215,9 @@ pub struct SourceConfig {
     pub batch_size: Option<usize>,
     pub env: std::collections::BTreeMap<String, String>,
     pub no_tests: Option<NoTests>,
+    pub leak: LeakAction,
+    /// How long each discovery command may run.
+    pub discovery_timeout: Duration,
     /// The path as written, for messages.
     pub configured_path: PathBuf,
     /// Where this source sits in the file, for messages: `sources[2]`.
@@ -273,6 +312,17 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         "inactivity_timeout_seconds",
         parsed.inactivity_timeout_seconds,
     )?;
+    let default_discovery = timeout(
+        "discovery_timeout_seconds",
+        parsed.discovery_timeout_seconds,
+    )?
+    .unwrap_or(DEFAULT_DISCOVERY_TIMEOUT);
+    let grace_period = match parsed.grace_period_seconds {
+        Some(0.0) => Duration::ZERO,
+        seconds => timeout("grace_period_seconds", seconds)?.unwrap_or(DEFAULT_GRACE_PERIOD),
+    };
+    let output_drain = timeout("output_drain_seconds", parsed.output_drain_seconds)?
+        .unwrap_or(crate::process::DEFAULT_DRAIN);
     let retry = match parsed.retry {
         Some(retry) => retry_policy(retry, &base_dir, &at)?,
         None => {
@@ -337,6 +387,12 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
             },
             env: source.env,
             no_tests: source.no_tests,
+            leak: source.leak.or(parsed.leak).unwrap_or_default(),
+            discovery_timeout: timeout(
+                &format!("{location}.discovery_timeout_seconds"),
+                source.discovery_timeout_seconds,
+            )?
+            .unwrap_or(default_discovery),
             configured_path: source.path,
             location,
         });
@@ -360,6 +416,8 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         collectors: parsed.collectors,
         attachment_processors: parsed.attachment_processors,
         no_tests: parsed.no_tests,
+        grace_period,
+        output_drain,
         base_dir,
         file,
         sources,

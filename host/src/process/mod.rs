@@ -1,7 +1,12 @@
-//! Running processes under supervision: their own process group, a token
-//! that marks everything they start, output copied to files and optionally
-//! read line by line as it streams, and a kill of the whole tree.
+//! Running processes under supervision: each in a container of its own
+//! (a cgroup, else a marked tree), output copied to files and optionally
+//! read line by line as it streams, descendants that outlive it found and
+//! killed, and a stop of the host passed on.
 
+pub mod cgroup;
+mod containment;
+pub mod guardian;
+pub mod stop;
 pub mod trace;
 pub mod tree;
 
@@ -9,7 +14,6 @@ use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::{CommandSpec, ProcessExit, Stream};
@@ -18,6 +22,9 @@ use tokio::process::{Child, ChildStderr, ChildStdout};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use containment::{command_name, Tree};
+pub use containment::{containment, Containment};
+pub use stop::{Signal, Stop, StopReceiver, Stopper};
 pub use trace::Fault;
 use trace::{Report, Traced};
 
@@ -41,6 +48,8 @@ pub enum Event {
     Faulted(Fault),
     /// The deadline passed first.
     Deadline,
+    /// The host was asked to stop ([`stop`]).
+    Stop(Stop),
 }
 
 /// Whether a process's faults are caught ([`trace`]).
@@ -57,6 +66,74 @@ pub enum Output {
     Files,
     /// Written to the files and handed over line by line as [`Event::Output`].
     FilesAndLines,
+}
+
+/// How long output drains after its process ended, by default: what is
+/// still held open then is held by something outside the tree.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
+/// How long descendants may take to end after their root did before they
+/// count as leaked (nextest waits as long).
+const LEAK_WAIT: Duration = Duration::from_millis(100);
+
+/// How a process is supervised.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub output: Output,
+    pub faults: Faults,
+    /// How long output may drain after the process ended.
+    pub drain: Duration,
+    /// Where stop requests come from; none reach a process without.
+    pub stop: Option<StopReceiver>,
+}
+
+impl Options {
+    pub fn new(output: Output, faults: Faults) -> Self {
+        Self {
+            output,
+            faults,
+            drain: DEFAULT_DRAIN,
+            stop: None,
+        }
+    }
+}
+
+/// What a process left behind when it ended by itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leak {
+    /// Descendants still running after it ended (then killed): pid and command.
+    pub processes: Vec<(u32, String)>,
+    /// Its output was still held open when the drain time ran out.
+    pub held_output: Option<Duration>,
+}
+
+impl std::fmt::Display for Leak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.processes.is_empty() {
+            let listed: Vec<String> = (self.processes.iter())
+                .map(|(pid, command)| format!("{pid} ({command})"))
+                .collect();
+            let count = self.processes.len();
+            let (noun, verb) = match count {
+                1 => ("process", "was"),
+                _ => ("processes", "were"),
+            };
+            write!(
+                f,
+                "{count} {noun} outlived it and {verb} killed: {}",
+                listed.join(", ")
+            )?;
+        }
+        if let Some(drain) = self.held_output {
+            if !self.processes.is_empty() {
+                f.write_str("; ")?;
+            }
+            write!(
+                f,
+                "its output was still held open {drain:?} after it ended, by a process outside its tree"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// The process a [`Supervised`] started, and how its end is learnt.
@@ -101,32 +178,27 @@ impl Root {
 pub struct Supervised {
     root: Root,
     pid: u32,
-    token: String,
+    tree: Tree,
     lines: Option<mpsc::UnboundedReceiver<Lines>>,
     copiers: Vec<JoinHandle<io::Result<()>>>,
     exit: Option<ProcessExit>,
+    exited_at: Option<Instant>,
+    leak: Leak,
+    drain: Duration,
+    stop: Option<StopReceiver>,
     started: Instant,
 }
 
-fn new_token() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn command(spec: &CommandSpec, token: &str) -> std::process::Command {
+fn command(spec: &CommandSpec, tree: &Tree) -> std::process::Command {
     use std::os::unix::process::CommandExt;
     let mut command = std::process::Command::new(&spec.program);
     command
         .args(&spec.args)
         .envs(&spec.env)
-        .env(tree::TOKEN_VAR, token)
         .stdin(Stdio::null())
         // Its own group, so a signal reaches the children it started.
         .process_group(0);
+    tree.mark(&mut command);
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
@@ -171,67 +243,65 @@ fn process_exit(status: std::process::ExitStatus) -> ProcessExit {
     }
 }
 
+/// Pends until the next stop request, or forever without a receiver.
+async fn next_stop(stop: &mut Option<StopReceiver>) -> Stop {
+    match stop {
+        Some(stop) => stop.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Supervised {
     /// Starts `spec` with stdout and stderr written to the two files.
     pub fn spawn(
         spec: &CommandSpec,
         stdout_path: &Path,
         stderr_path: &Path,
-        output: Output,
-        faults: Faults,
+        options: Options,
     ) -> io::Result<Self> {
-        let token = new_token();
-        let mut command = command(spec, &token);
+        let mut tree = Tree::prepare();
+        let mut command = command(spec, &tree);
         let (stdout_file, stderr_file) = (
             std::fs::File::create(stdout_path)?,
             std::fs::File::create(stderr_path)?,
         );
         let started = Instant::now();
-        if output == Output::Files {
+        let (receiver, copiers, root, pid) = if options.output == Output::Files {
             command.stdout(stdout_file).stderr(stderr_file);
-            let (root, pid, _) = start(command, faults).map_err(|e| spawn_error(spec, e))?;
-            return Ok(Self::new(root, pid, token, None, Vec::new(), started));
-        }
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let (root, pid, pipes) = start(command, faults).map_err(|e| spawn_error(spec, e))?;
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let (stdout, stderr) = pipes.expect("stdout and stderr are piped");
-        let copiers = vec![
-            tokio::spawn(copy_lines(
-                stdout,
-                stdout_file,
-                Stream::Stdout,
-                sender.clone(),
-            )),
-            tokio::spawn(copy_lines(stderr, stderr_file, Stream::Stderr, sender)),
-        ];
-        Ok(Self::new(
+            let (root, pid, _) =
+                start(command, options.faults).map_err(|e| spawn_error(spec, e))?;
+            (None, Vec::new(), root, pid)
+        } else {
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            let (root, pid, pipes) =
+                start(command, options.faults).map_err(|e| spawn_error(spec, e))?;
+            let (sender, receiver) = mpsc::unbounded_channel();
+            let (stdout, stderr) = pipes.expect("stdout and stderr are piped");
+            let copiers = vec![
+                tokio::spawn(copy_lines(
+                    stdout,
+                    stdout_file,
+                    Stream::Stdout,
+                    sender.clone(),
+                )),
+                tokio::spawn(copy_lines(stderr, stderr_file, Stream::Stderr, sender)),
+            ];
+            (Some(receiver), copiers, root, pid)
+        };
+        tree.started(pid);
+        Ok(Self {
             root,
             pid,
-            token,
-            Some(receiver),
-            copiers,
-            started,
-        ))
-    }
-
-    fn new(
-        root: Root,
-        pid: u32,
-        token: String,
-        lines: Option<mpsc::UnboundedReceiver<Lines>>,
-        copiers: Vec<JoinHandle<io::Result<()>>>,
-        started: Instant,
-    ) -> Self {
-        Self {
-            root,
-            pid,
-            token,
-            lines,
+            tree,
+            lines: receiver,
             copiers,
             exit: None,
+            exited_at: None,
+            leak: Leak::default(),
+            drain: options.drain,
+            stop: options.stop,
             started,
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -244,28 +314,33 @@ impl Supervised {
 
     /// Every live process of the tree, the root first when it still runs.
     pub fn tree(&self) -> Vec<u32> {
-        tree::members(self.pid, &self.token)
+        let mut members = self.tree.members();
+        if let Some(root) = members.iter().position(|&pid| pid == self.pid) {
+            members[..=root].rotate_right(1);
+        }
+        members
     }
 
-    /// Waits for output, the process's exit, or the deadline. Once the
-    /// process has exited, only the output it left remains to be read; after
-    /// that, `Exited` is returned again.
+    /// What the process left behind when it ended by itself; empty when
+    /// it left nothing, or was killed.
+    pub fn leak(&self) -> &Leak {
+        &self.leak
+    }
+
+    /// Waits for output, the process's exit, the deadline or a stop
+    /// request. Once the process has exited, only the output it left
+    /// remains to be read, for at most the drain time; after that,
+    /// `Exited` is returned again.
     pub async fn next(&mut self, deadline: Option<Instant>) -> io::Result<Event> {
+        if let Some(exit) = self.exit {
+            return Ok(self.drain_output(exit).await);
+        }
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
                 None => std::future::pending().await,
             }
         };
-        if let Some(exit) = self.exit {
-            return Ok(match self.lines.as_mut() {
-                Some(lines) => match lines.recv().await {
-                    Some(lines) => Event::Output(lines),
-                    None => Event::Exited(exit),
-                },
-                None => Event::Exited(exit),
-            });
-        }
         let lines = async {
             match self.lines.as_mut() {
                 Some(lines) => lines.recv().await,
@@ -278,15 +353,67 @@ impl Supervised {
             waited = self.root.wait() => match waited? {
                 Waited::Exited(status) => {
                     let exit = process_exit(status);
-                    self.exit = Some(exit);
-                    // Whatever it left behind goes now, so that the pipes close.
-                    tree::kill(self.pid, &self.token);
+                    self.ended(exit);
+                    self.leak.processes = self.reap_descendants().await;
                     Ok(Event::Exited(exit))
                 }
                 Waited::Faulted(fault) => Ok(Event::Faulted(fault)),
             },
+            stop = next_stop(&mut self.stop) => Ok(Event::Stop(stop)),
             () = sleep => Ok(Event::Deadline),
         }
+    }
+
+    fn ended(&mut self, exit: ProcessExit) {
+        self.exit = Some(exit);
+        self.exited_at = Some(Instant::now());
+    }
+
+    /// The next output left after the exit, or the exit again once there
+    /// is none, or once the drain time is over: then the pipes are closed,
+    /// whoever still holds them.
+    async fn drain_output(&mut self, exit: ProcessExit) -> Event {
+        let Some(lines) = self.lines.as_mut() else {
+            return Event::Exited(exit);
+        };
+        let until = self.exited_at.unwrap_or_else(Instant::now) + self.drain;
+        tokio::select! {
+            received = lines.recv() => if let Some(lines) = received {
+                return Event::Output(lines);
+            },
+            () = tokio::time::sleep_until(until.into()) => {
+                for copier in &self.copiers {
+                    copier.abort();
+                }
+                self.leak.held_output = Some(self.drain);
+            }
+        }
+        self.lines = None;
+        Event::Exited(exit)
+    }
+
+    /// Descendants still running a moment after the root ended: they are
+    /// described, then killed.
+    async fn reap_descendants(&mut self) -> Vec<(u32, String)> {
+        let deadline = Instant::now() + LEAK_WAIT;
+        loop {
+            let left = self.tree.descendants();
+            if left.is_empty() {
+                self.tree.found_empty();
+                return Vec::new();
+            }
+            if Instant::now() >= deadline {
+                let described = left.iter().map(|&pid| (pid, command_name(pid))).collect();
+                self.tree.kill();
+                return described;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Sends `signal` to every process of the tree.
+    pub fn signal(&self, signal: libc::c_int) {
+        self.tree.signal(signal);
     }
 
     /// Lets a process that [`Event::Faulted`] take its signal.
@@ -307,7 +434,7 @@ impl Supervised {
         traced.release(self.pid);
         // Released or faulted, it is stopped and untraced either way.
         if let Report::Exited(status) = traced.next().await? {
-            self.exit = Some(process_exit(status));
+            self.ended(process_exit(status));
         }
         Ok(())
     }
@@ -317,33 +444,30 @@ impl Supervised {
         if let Some(exit) = self.exit {
             return Ok(exit);
         }
-        let killed = tree::kill(self.pid, &self.token);
+        let killed = self.tree.kill();
         tracing::debug!(pid = self.pid, ?killed, "killed process tree");
         let exit = process_exit(self.root.exit().await?);
-        self.exit = Some(exit);
+        self.ended(exit);
         // Anything that forked while the root was dying.
-        tree::kill(self.pid, &self.token);
+        self.tree.kill();
         Ok(exit)
     }
 
-    /// Waits until the output files hold everything the process printed.
+    /// Waits until the output files hold everything the process printed,
+    /// or all that was read before the drain time ran out.
     pub async fn finish(mut self) -> io::Result<(ProcessExit, Duration)> {
         let exit = match self.exit {
             Some(exit) => exit,
             None => self.kill().await?,
         };
         for copier in self.copiers.drain(..) {
-            copier.await.map_err(io::Error::other)??;
+            match copier.await {
+                Ok(copied) => copied?,
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => return Err(io::Error::other(e)),
+            }
         }
         Ok((exit, self.started.elapsed()))
-    }
-}
-
-impl Drop for Supervised {
-    fn drop(&mut self) {
-        if self.exit.is_none() {
-            tree::kill(self.pid, &self.token);
-        }
     }
 }
 
@@ -389,35 +513,88 @@ async fn copy_lines(
     file.flush().await
 }
 
-/// Runs `spec` to its end and returns what it printed; kills it past `timeout`.
+/// What a command printed, and how it ended.
+pub struct Captured {
+    pub exit: ProcessExit,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `spec` to its end and returns what it printed. Past `timeout` it
+/// is killed; a stop request passes the signal on and kills it after
+/// `grace` (at once when asked to).
 pub async fn run_captured(
     spec: &CommandSpec,
     timeout: Duration,
-) -> io::Result<(ProcessExit, String, String)> {
-    let token = new_token();
-    let mut command = tokio::process::Command::from(command(spec, &token));
+    mut stop: Option<StopReceiver>,
+    grace: Duration,
+) -> io::Result<Captured> {
+    let stopped_by = |signal: Signal| {
+        io::Error::new(
+            io::ErrorKind::Interrupted,
+            format!("`{}` was stopped by {signal}", spec.display()),
+        )
+    };
+    if let Some(signal) = stop.as_ref().and_then(|s| s.state().signal()) {
+        return Err(stopped_by(signal));
+    }
+    let mut tree = Tree::prepare();
+    let mut command = tokio::process::Command::from(command(spec, &tree));
     command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let child = command.spawn().map_err(|e| spawn_error(spec, e))?;
-    let pid = child.id().expect("a child just spawned has a pid");
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(output) => output?,
-        Err(_) => {
-            tree::kill(pid, &token);
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("`{}` did not finish within {timeout:?}", spec.display()),
-            ));
+    tree.started(child.id().expect("a child just spawned has a pid"));
+    let output = child.wait_with_output();
+    tokio::pin!(output);
+    let mut deadline = Instant::now() + timeout;
+    // Why it did not end by itself, when it did not.
+    let mut ended_early: Option<io::Error> = None;
+    let mut killed = false;
+    let output = loop {
+        tokio::select! {
+            output = &mut output => break output?,
+            stopped = next_stop(&mut stop) => {
+                if let Some(signal) = stopped.signal() {
+                    ended_early.get_or_insert_with(|| stopped_by(signal));
+                }
+                match stopped {
+                    Stop::Gracefully(signal) => {
+                        tree.signal(signal.number());
+                        deadline = deadline.min(Instant::now() + grace);
+                    }
+                    Stop::Now(_) | Stop::Running => deadline = Instant::now(),
+                }
+            }
+            () = tokio::time::sleep_until(deadline.into()) => {
+                if killed {
+                    // Killed, and its pipes still open: held by something
+                    // outside its tree. What it printed is lost with them.
+                    break std::process::Output {
+                        status: std::process::ExitStatus::from_raw(libc::SIGKILL),
+                        stdout: Vec::new(),
+                        stderr: Vec::new(),
+                    };
+                }
+                ended_early.get_or_insert_with(|| io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("`{}` did not finish within {timeout:?}", spec.display()),
+                ));
+                tree.kill();
+                killed = true;
+                deadline = Instant::now() + DEFAULT_DRAIN;
+            }
         }
     };
-    tree::kill(pid, &token);
-    Ok((
-        process_exit(output.status),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    ))
+    if let Some(error) = ended_early {
+        return Err(error);
+    }
+    Ok(Captured {
+        exit: process_exit(output.status),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -430,7 +607,13 @@ mod tests {
 
     async fn spawn_traced(spec: &CommandSpec, dir: &Path) -> Supervised {
         let (stdout, stderr) = (dir.join("out"), dir.join("err"));
-        Supervised::spawn(spec, &stdout, &stderr, Output::Files, Faults::Caught).unwrap()
+        Supervised::spawn(
+            spec,
+            &stdout,
+            &stderr,
+            Options::new(Output::Files, Faults::Caught),
+        )
+        .unwrap()
     }
 
     /// The next event that is not output.

@@ -82,6 +82,12 @@ pub fn members(root: u32, token: &str) -> Vec<u32> {
     members
 }
 
+/// Whether `pid` is a process that has not ended.
+#[cfg(test)]
+pub(super) fn alive(pid: u32) -> bool {
+    stat(pid as i32).is_some_and(|s| !s.zombie)
+}
+
 /// Sends `signal` to process `pid`; a process gone meanwhile is no error.
 pub(super) fn signal(pid: u32, signal: libc::c_int) {
     // SAFETY: kill has no memory-safety preconditions.
@@ -118,10 +124,6 @@ mod tests {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
-
-    fn alive(pid: u32) -> bool {
-        stat(pid as i32).is_some_and(|s| !s.zombie)
-    }
 
     #[test]
     fn stat_parses_commands_with_parentheses_and_spaces() {

@@ -213,6 +213,13 @@ impl Console {
             "  Summary [{seconds:>8.3}s] {} tests: {} passed ({} flaky), {} failed, {} timed out, {} crashed, {} skipped, {} quarantined",
             counts.total, counts.passed, counts.flaky, counts.failed, counts.timed_out, counts.crashed, counts.skipped, counts.quarantined
         );
+        if let Some(signal) = summary.stopped_by {
+            let _ = writeln!(
+                out,
+                "           stopped by {signal}: {} not run (listed in the reports)",
+                counts.not_run
+            );
+        }
         let subtests = &counts.subtests;
         if subtests.total > 0 {
             let _ = writeln!(
@@ -221,11 +228,13 @@ impl Console {
                 subtests.total, subtests.passed, subtests.failed, subtests.skipped
             );
         }
-        for test in summary
-            .tests
-            .iter()
-            .filter(|t| t.flaky || !matches!(t.outcome, Outcome::Passed | Outcome::Skipped))
-        {
+        for test in summary.tests.iter().filter(|t| {
+            t.flaky
+                || !matches!(
+                    t.outcome,
+                    Outcome::Passed | Outcome::Skipped | Outcome::NotRun
+                )
+        }) {
             let id = for_terminal(&test.id, false);
             let _ = writeln!(out, "{:>9} {} {id}", label(test), test.source);
         }
@@ -372,5 +381,6 @@ fn label(test: &TestRecord) -> &'static str {
         Outcome::TimedOut => "TIMEOUT",
         Outcome::Crashed => "CRASH",
         Outcome::Blocked => "BLOCKED",
+        Outcome::NotRun => "NOT RUN",
     }
 }

@@ -88,6 +88,13 @@ fn result<'a>(
             "Skip",
             Some(format!("blocked: {}", message.unwrap_or("not run"))),
         ),
+        Outcome::NotRun => (
+            "Skip",
+            Some(format!(
+                "not run: {}",
+                message.unwrap_or("the run was stopped")
+            )),
+        ),
         Outcome::Failed | Outcome::TimedOut | Outcome::Crashed => ("Fail", None),
     };
     let failed = result == "Fail";

@@ -43,6 +43,22 @@ pub enum JournalEvent<'a> {
         test: &'a str,
         attempt: u32,
     },
+    /// A test's result as the live output of a process running several
+    /// reported it, before the process ended; `attempt_finished` follows
+    /// with the final record. A host killed mid-batch leaves these.
+    TestReported {
+        source: &'a str,
+        test: &'a str,
+        attempt: u32,
+        outcome: proctor_plugin_api::messages::Outcome,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<&'a str>,
+    },
+    /// A signal asked the run to stop: gracefully first, then at once.
+    StopRequested {
+        signal: crate::process::Signal,
+        at_once: bool,
+    },
     ProcessLaunched {
         source: &'a str,
         pid: u32,

@@ -16,7 +16,7 @@ use super::{AttemptRecord, RunSummary, TestRecord};
 fn kind(outcome: Outcome) -> ProblemKind {
     match outcome {
         Outcome::Failed => ProblemKind::Failure,
-        Outcome::Skipped => ProblemKind::Skipped,
+        Outcome::Skipped | Outcome::NotRun => ProblemKind::Skipped,
         _ => ProblemKind::Error,
     }
 }

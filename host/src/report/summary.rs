@@ -4,6 +4,7 @@ use proctor_plugin_api::messages::{ExecutionMode, Outcome, SubtestResult};
 use serde::Serialize;
 
 use crate::error::ExitStatus;
+use crate::process::Signal;
 
 /// One attempt of one test. Paths are relative to the results directory.
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +32,10 @@ pub struct AttemptRecord {
     /// The subtests the attempt ran, when the runner reports them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subtests: Vec<SubtestResult>,
+    /// What its process left running after it ended (then killed), or
+    /// held its output open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leak: Option<String>,
 }
 
 /// What a record stands for. Every record fails or passes the run alike;
@@ -72,6 +77,9 @@ pub struct TestRecord {
     pub flaky: bool,
     /// Ran and reported, but does not fail the run.
     pub quarantined: bool,
+    /// The process of its last attempt left descendants running.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leaky: bool,
     pub duration_ms: u64,
     pub message: Option<String>,
     pub attempts: Vec<AttemptRecord>,
@@ -89,6 +97,7 @@ impl TestRecord {
             outcome,
             flaky: false,
             quarantined: false,
+            leaky: false,
             duration_ms: 0,
             message: Some(message),
             attempts: Vec::new(),
@@ -115,6 +124,7 @@ impl TestRecord {
             outcome: last.outcome,
             flaky,
             quarantined,
+            leaky: last.leak.is_some(),
             duration_ms: last.duration_ms,
             message: last.message.clone(),
             attempts,
@@ -146,6 +156,11 @@ pub struct Counts {
     pub timed_out: usize,
     pub crashed: usize,
     pub blocked: usize,
+    /// Never started, or not let finish, by a stopped run.
+    pub not_run: usize,
+    /// Whose last attempt's process left descendants running; also counted
+    /// by their outcome.
+    pub leaky: usize,
     /// Passed after failing; also counted as passed.
     pub flaky: usize,
     /// Quarantined tests that did not pass; counted here only.
@@ -178,6 +193,7 @@ impl Counts {
             }
             counts.total += 1;
             counts.flaky += usize::from(test.flaky);
+            counts.leaky += usize::from(test.leaky);
             if test.quarantined && test.outcome.is_failure() {
                 counts.quarantined += 1;
                 continue;
@@ -189,6 +205,7 @@ impl Counts {
                 Outcome::TimedOut => &mut counts.timed_out,
                 Outcome::Crashed => &mut counts.crashed,
                 Outcome::Blocked => &mut counts.blocked,
+                Outcome::NotRun => &mut counts.not_run,
             } += 1;
         }
         counts
@@ -222,8 +239,12 @@ pub struct RunSummary {
     /// Infrastructure errors: what broke other than the tests.
     pub errors: Vec<String>,
     /// What deserves a look without being an error: a source or a run that
-    /// selected no test.
+    /// selected no test, a process that left descendants running.
     pub warnings: Vec<String>,
+    /// The signal that stopped the run, if one did.
+    pub stopped_by: Option<Signal>,
+    /// How test processes were held, found and killed.
+    pub containment: crate::process::Containment,
     pub retries: RetrySummary,
     pub dumps_dir: String,
     /// `source/test` of every flaky test.
@@ -253,8 +274,16 @@ impl RunSummary {
 /// The exit status of a run, the most serious finding first: an
 /// infrastructure error (a run that lost sources cannot vouch for the tests
 /// it did not run), then failed tests, then no tests where some were asked for.
-pub fn exit_status(counts: &Counts, errors: &[String], no_tests: bool) -> ExitStatus {
-    if !errors.is_empty() || counts.blocked > 0 {
+/// A stopped run ends as stopped: it vouches for nothing it did not finish.
+pub fn exit_status(
+    counts: &Counts,
+    errors: &[String],
+    no_tests: bool,
+    stopped_by: Option<Signal>,
+) -> ExitStatus {
+    if let Some(signal) = stopped_by {
+        ExitStatus::Interrupted(signal)
+    } else if !errors.is_empty() || counts.blocked > 0 {
         ExitStatus::InfrastructureError
     } else if counts.not_passed() > 0 {
         ExitStatus::TestsFailed

@@ -16,7 +16,7 @@ fn timestamp(time: DateTime<Utc>) -> String {
 fn outcome(outcome: Outcome, quarantined: bool) -> TrxOutcome {
     match outcome {
         Outcome::Passed => TrxOutcome::Passed,
-        Outcome::Skipped | Outcome::Blocked => TrxOutcome::NotExecuted,
+        Outcome::Skipped | Outcome::Blocked | Outcome::NotRun => TrxOutcome::NotExecuted,
         _ if quarantined => TrxOutcome::Inconclusive,
         Outcome::Failed | Outcome::TimedOut | Outcome::Crashed => TrxOutcome::Failed,
     }

@@ -5,16 +5,19 @@ use std::time::Duration;
 use proctor_plugin_api::messages::*;
 
 use super::PreparedSource;
-use crate::process::run_captured;
+use crate::process::{run_captured, Stopper};
 
 /// A runner that keeps asking for commands is broken; stop it.
 const MAX_DISCOVERY_STEPS: usize = 8;
-/// Discovery includes building (e.g. `cargo test --no-run`), so it gets time.
-const DISCOVERY_COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// Asks the source's runner for its tests, running the commands it asks
+/// for, each within the source's `discovery_timeout`; a stop request
+/// passes on to them, and kills them after `grace`.
 pub async fn discover(
     source: &PreparedSource,
     offer: DiscoveryOffer,
+    stopper: &Stopper,
+    grace: Duration,
 ) -> Result<Vec<TestCase>, String> {
     let mut request = DiscoverRequest {
         source: source.info.clone(),
@@ -36,14 +39,15 @@ pub async fn discover(
             tracing::debug!(command = %command.display(), "discovery command");
             let mut completed = command.clone();
             source.complete_environment(&mut completed);
-            let (exit, stdout, stderr) = run_captured(&completed, DISCOVERY_COMMAND_TIMEOUT)
+            let timeout = source.config.discovery_timeout;
+            let captured = run_captured(&completed, timeout, Some(stopper.subscribe()), grace)
                 .await
                 .map_err(|e| format!("discovery command failed: {e}"))?;
             Ok::<_, String>(CommandOutput {
                 command: command.clone(),
-                exit,
-                stdout,
-                stderr,
+                exit: captured.exit,
+                stdout: captured.stdout,
+                stderr: captured.stderr,
             })
         }))
         .await;

@@ -10,7 +10,8 @@ use proctor_plugin_api::messages::*;
 
 use super::{tail, PreparedSource};
 use crate::collect::Collectors;
-use crate::process::{Event, Faults, Lines, Output, Supervised};
+use crate::config::LeakAction;
+use crate::process::{Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised};
 use crate::report::{AttemptRecord, Journal, JournalEvent, RecordKind, ResultsDir};
 
 /// What the executions of a run share.
@@ -18,6 +19,11 @@ pub struct Context {
     pub results: Arc<ResultsDir>,
     pub journal: Arc<Journal>,
     pub collectors: Arc<Collectors>,
+    pub stopper: Stopper,
+    /// After a stop signal, how long a process has to end before it is killed.
+    pub grace: Duration,
+    /// How long a process's output may drain after it ended.
+    pub drain: Duration,
     next_process: AtomicU64,
 }
 
@@ -26,11 +32,16 @@ impl Context {
         results: Arc<ResultsDir>,
         journal: Arc<Journal>,
         collectors: Arc<Collectors>,
+        stopper: Stopper,
+        (grace, drain): (Duration, Duration),
     ) -> Self {
         Self {
             results,
             journal,
             collectors,
+            stopper,
+            grace,
+            drain,
             next_process: AtomicU64::new(1),
         }
     }
@@ -73,6 +84,8 @@ pub struct JobOutcome {
     /// Infrastructure errors: what kept tests from running, or output that
     /// could not be read.
     pub errors: Vec<String>,
+    /// What deserves a look: descendants the process left running.
+    pub warnings: Vec<String>,
 }
 
 /// The id of the record a failed process gets when no test of its own can
@@ -234,14 +247,25 @@ struct Limits {
 /// Runs a job's tests in one process.
 pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
     let mut execution = Execution::new(&job, cx);
+    let mut warnings = Vec::new();
     let (finished, unrun, outside) = match execution.run().await {
-        Ok(ended) => {
-            let (pid, signal, hung) = (ended.pid, ended.exit.signal, ended.hang.is_some());
+        // The run is stopping: nothing starts any more.
+        Ok(None) => (Vec::new(), job.tests.clone(), Vec::new()),
+        Ok(Some(ended)) => {
+            let (pid, signal) = (ended.pid, ended.exit.signal);
+            let ended_by_host = ended.hang.is_some() || ended.stopped.is_some();
+            if let Some(leak) = &ended.leak {
+                warnings.push(format!(
+                    "source `{}`: the process {pid} ({}): {leak}",
+                    execution.source_name(),
+                    execution.dir_name()
+                ));
+            }
             let (finished, unrun, outside) = execution.attribute(ended);
             let crashed = finished
                 .iter()
                 .any(|t| t.record.outcome == Outcome::Crashed);
-            if !hung && (signal.is_some() || crashed) {
+            if !ended_by_host && (signal.is_some() || crashed) {
                 cx.collectors.observe(|| LifecycleEvent::ProcessCrashed {
                     source: execution.source_name().to_owned(),
                     pid,
@@ -281,6 +305,7 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
         unrun,
         outside,
         errors,
+        warnings,
     }
 }
 
@@ -290,6 +315,10 @@ struct Ended {
     exit: ProcessExit,
     duration: Duration,
     hang: Option<Hang>,
+    /// The run was stopped while the process ran: the host signalled it.
+    stopped: Option<Signal>,
+    /// What it left running after it ended, or held its output open.
+    leak: Option<String>,
     pid: u32,
     reported: HashMap<String, TestResult>,
 }
@@ -373,12 +402,24 @@ impl<'a> Execution<'a> {
         &self.job.source.config.name
     }
 
+    /// The process's directory, relative to the results directory.
+    fn dir_name(&self) -> String {
+        self.cx.results.relative(&self.dir)
+    }
+
     fn live(&self) -> bool {
         self.job.source.capabilities.live_events
     }
 
-    async fn run(&mut self) -> Result<Ended, String> {
+    /// Runs the process to its end; answers `None` without starting it
+    /// when the run is stopping.
+    async fn run(&mut self) -> Result<Option<Ended>, String> {
         let source = &self.job.source;
+        // Subscribed first, so that no request is missed after the check.
+        let stop = self.cx.stopper.subscribe();
+        if stop.state() != Stop::Running {
+            return Ok(None);
+        }
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
         let request = ExecutionRequest {
@@ -406,8 +447,13 @@ impl<'a> Execution<'a> {
         } else {
             Faults::Ignored
         };
-        let mut process = Supervised::spawn(&command, &stdout, &stderr, output, faults)
-            .map_err(|e| e.to_string())?;
+        let options = Options {
+            drain: self.cx.drain,
+            stop: Some(stop),
+            ..Options::new(output, faults)
+        };
+        let mut process =
+            Supervised::spawn(&command, &stdout, &stderr, options).map_err(|e| e.to_string())?;
         self.tracker = Tracker::new();
         self.launched_at = now();
         self.pid = Some(process.pid());
@@ -437,10 +483,17 @@ impl<'a> Execution<'a> {
             inactivity: source.config.inactivity_timeout,
         };
         let mut hang = None;
+        let mut stopped = None;
+        // Once the run is stopping: when the process is killed.
+        let mut grace_until: Option<Instant> = None;
         loop {
             let deadline = self.tracker.deadline(&limits, self.test_count, self.live());
+            let next_deadline = match (deadline.as_ref().map(|(at, _)| *at), grace_until) {
+                (Some(hang_at), Some(grace_at)) => Some(hang_at.min(grace_at)),
+                (hang_at, grace_at) => hang_at.or(grace_at),
+            };
             match process
-                .next(deadline.as_ref().map(|(at, _)| *at))
+                .next(next_deadline)
                 .await
                 .map_err(|e| e.to_string())?
             {
@@ -466,6 +519,22 @@ impl<'a> Execution<'a> {
                     };
                     self.cx.collectors.ask(event).await;
                     process.resume(&fault);
+                }
+                Event::Stop(Stop::Gracefully(signal)) => {
+                    // Passed on as a terminal passes Ctrl-C to its foreground group.
+                    stopped = Some(signal);
+                    process.signal(signal.number());
+                    grace_until = Some(Instant::now() + self.cx.grace);
+                }
+                Event::Stop(Stop::Now(signal)) => {
+                    stopped = Some(signal);
+                    process.kill().await.map_err(|e| e.to_string())?;
+                    break;
+                }
+                Event::Stop(Stop::Running) => {}
+                Event::Deadline if grace_until.is_some_and(|at| at <= Instant::now()) => {
+                    process.kill().await.map_err(|e| e.to_string())?;
+                    break;
                 }
                 Event::Deadline => {
                     let (_, reason) = deadline.expect("a deadline passed");
@@ -496,6 +565,8 @@ impl<'a> Execution<'a> {
             self.read_live(lines);
         }
         let pid = process.pid();
+        let leak = process.leak();
+        let leak = (*leak != Default::default()).then(|| leak.to_string());
         let (exit, duration) = process.finish().await.map_err(|e| e.to_string())?;
         tracing::debug!(pid, %exit, ?duration, "process finished");
 
@@ -529,14 +600,16 @@ impl<'a> Execution<'a> {
             }
         };
         tracing::debug!(pid, results = reported.len(), "results collected");
-        Ok(Ended {
+        Ok(Some(Ended {
             at: Instant::now(),
             exit,
             duration,
             hang,
+            stopped,
+            leak,
             pid,
             reported,
-        })
+        }))
     }
 
     fn record_started(&self, id: &str) {
@@ -639,6 +712,17 @@ impl<'a> Execution<'a> {
             } => {
                 self.discover(|| TestCase::new(&id));
                 self.record_finished(&id, outcome);
+                // Journaled now, not when the process ends: a host killed
+                // mid-batch keeps every result its tests reported.
+                if self.expanding || self.job.tests.len() > 1 {
+                    self.cx.journal.record(&JournalEvent::TestReported {
+                        source: self.source_name(),
+                        test: &id,
+                        attempt: self.job.attempt,
+                        outcome,
+                        message: message.as_deref(),
+                    });
+                }
                 self.tracker.finish(id, outcome, message, now);
             }
             LiveEvent::Discovered { test, .. } => self.discover(|| test),
@@ -719,6 +803,17 @@ impl<'a> Execution<'a> {
                 (_, None, Some((outcome, message, _))) => {
                     self.attempt(test, Some(&ended), *outcome, message.clone())
                 }
+                (None, None, None) if ended.stopped.is_some() && (in_flight || alone) => {
+                    let signal = ended.stopped.expect("stopped");
+                    let when = if in_flight {
+                        "while this test ran"
+                    } else {
+                        "before this test reported a result"
+                    };
+                    let message =
+                        format!("not run to its end: the run was stopped by {signal} {when}");
+                    self.attempt(test, Some(&ended), Outcome::NotRun, Some(message))
+                }
                 (None, None, None) if in_flight || alone => {
                     let exit = ended.exit;
                     let (outcome, message) = match (exit.signal, in_flight) {
@@ -766,6 +861,9 @@ impl<'a> Execution<'a> {
                 attempt
             })
             .collect();
+        for attempt in &mut finished {
+            attempt.record.leak = ended.leak.clone();
+        }
         self.charge_process_failure(&ended, &mut finished, &mut outside);
         for attempt in finished.iter_mut().chain(&mut outside) {
             // What the live stream showed between the test's start and end.
@@ -820,7 +918,8 @@ impl<'a> Execution<'a> {
     /// the case that stood for it, or else a record of the process's own,
     /// with how it ended and the last lines it printed. A process that
     /// reported no test leaves its tests to run again in a fresh one, whose
-    /// results decide.
+    /// results decide. A process the host signalled to stop the run is not
+    /// charged; one that left descendants running is, with `leak: fail`.
     fn charge_process_failure(
         &self,
         ended: &Ended,
@@ -831,7 +930,7 @@ impl<'a> Execution<'a> {
             .iter()
             .chain(outside.iter())
             .any(|a| a.record.outcome.is_failure());
-        if accounted || finished.is_empty() {
+        if accounted || finished.is_empty() || ended.stopped.is_some() {
             return;
         }
         let (outcome, how) = match (&ended.hang, ended.exit.signal) {
@@ -840,7 +939,12 @@ impl<'a> Execution<'a> {
             (None, None) if !ended.exit.success() => {
                 (Outcome::Failed, format!("ended with {}", ended.exit))
             }
-            (None, None) => return,
+            (None, None) => match (&ended.leak, self.job.source.config.leak) {
+                (Some(leak), LeakAction::Fail) => {
+                    (Outcome::Failed, format!("left processes behind ({leak})"))
+                }
+                _ => return,
+            },
         };
         let message = match finished.len() {
             1 => format!("the process {how} after the test passed"),
@@ -955,6 +1059,7 @@ impl<'a> Execution<'a> {
                 stderr: process_file("stderr.log"),
                 output: None,
                 subtests: Vec::new(),
+                leak: None,
             },
             output: None,
         }

@@ -19,6 +19,7 @@ use crate::config::{self, Config, NoTests, SourceConfig};
 use crate::error::{Error, Result};
 use crate::fetch::{DownloadRecord, Fetcher};
 use crate::plugins::{self, Catalog, RunnerPlugin, SearchPath};
+use crate::process::Stopper;
 use crate::report::{
     exit_status, write_atomically, write_helix_report, write_junit, write_trx, Console, Counts,
     Journal, JournalEvent, RecordKind, ResultsDir, RunSummary, SourceRecord, TestRecord,
@@ -173,6 +174,7 @@ impl Session {
     pub async fn discover_all(
         &self,
         run: Option<(&Selector<'_>, usize)>,
+        stopper: &Stopper,
     ) -> Vec<std::result::Result<Vec<TestCase>, String>> {
         futures::future::join_all(self.sources.iter().map(|source| {
             let whole_source = run.and_then(|(selector, jobs)| {
@@ -187,6 +189,8 @@ impl Session {
                     expanding: true,
                     whole_source,
                 },
+                stopper,
+                self.config.grace_period,
             )
         }))
         .await
@@ -199,6 +203,8 @@ pub struct RunOptions {
     pub filter: Option<Filter>,
     /// What a run that selects no test ends as, over the configuration's.
     pub no_tests: Option<NoTests>,
+    /// Where stop requests come from (the signal handlers).
+    pub stopper: Stopper,
 }
 
 /// Where results go: the command line's choice, else Helix's upload root
@@ -251,6 +257,13 @@ pub async fn run(
             dumps_dir: Some(results.dumps().to_path_buf()),
         })
         .await;
+    let stopper = options.stopper.clone();
+    let watch_stop = tokio::spawn(record_stops(
+        stopper.subscribe(),
+        journal.clone(),
+        console.clone(),
+        session.config.grace_period,
+    ));
     let (downloads, mut errors) = tokio::task::block_in_place(|| session.fetch(&console))?;
     for download in &downloads {
         journal.record(&JournalEvent::Downloaded(download));
@@ -271,15 +284,18 @@ pub async fn run(
     let mut source_records = Vec::new();
     let mut to_run: Vec<(Arc<PreparedSource>, Selection)> = Vec::new();
     let selector = session.selector(options.filter.as_ref());
-    let discovered = match errors.is_empty() {
-        true => {
+    let discovered = match (errors.is_empty(), stopper.state().signal()) {
+        (true, None) => {
             session
-                .discover_all(Some((&selector, options.jobs.max(1))))
+                .discover_all(Some((&selector, options.jobs.max(1))), &stopper)
                 .await
         }
         // Without its payload no source can run.
-        false => (session.sources.iter())
+        (false, _) => (session.sources.iter())
             .map(|_| Err("not run: a download failed".to_owned()))
+            .collect(),
+        (true, Some(signal)) => (session.sources.iter())
+            .map(|_| Err(format!("not run: the run was stopped by {signal}")))
             .collect(),
     };
     for (source, discovered) in session.sources.iter().zip(discovered) {
@@ -316,7 +332,10 @@ pub async fn run(
                 });
                 console.note(&format!("    ERROR {error}"));
                 record.error = Some(error.clone());
-                errors.push(error);
+                // A discovery the stop cut short is no infrastructure error.
+                if stopper.state().signal().is_none() {
+                    errors.push(error);
+                }
             }
         }
         source_records.push(record);
@@ -326,6 +345,8 @@ pub async fn run(
         results.clone(),
         journal.clone(),
         collectors.clone(),
+        stopper.clone(),
+        (session.config.grace_period, session.config.output_drain),
     ));
     let scheduled = schedule::Scheduler::new(
         context,
@@ -338,6 +359,8 @@ pub async fn run(
     .await?;
     let mut records = scheduled.records;
     errors.extend(scheduled.errors);
+    let stopped_by = stopper.state().signal();
+    watch_stop.abort();
     let collected = collectors.finish().await;
     // Expanding cases are known by their tests only now.
     for source in &mut source_records {
@@ -360,8 +383,10 @@ pub async fn run(
         .unwrap_or(NoTests::Fail);
     let policies: Vec<Option<NoTests>> =
         session.sources.iter().map(|s| s.config.no_tests).collect();
-    let (no_tests, warnings) = no_tests_findings(run_policy, &source_records, &policies, &records);
-    let status = exit_status(&counts, &errors, no_tests);
+    let (no_tests, mut warnings) =
+        no_tests_findings(run_policy, &source_records, &policies, &records);
+    warnings.extend(scheduled.warnings);
+    let status = exit_status(&counts, &errors, no_tests, stopped_by);
     let flaky = records
         .iter()
         .filter(|t| t.flaky)
@@ -383,6 +408,8 @@ pub async fn run(
         sources: source_records,
         errors,
         warnings,
+        stopped_by,
+        containment: crate::process::containment(),
         retries: scheduled.retries,
         dumps_dir: results.dumps().display().to_string(),
         flaky,
@@ -395,6 +422,31 @@ pub async fn run(
         exit_code: status.code(),
     });
     Ok(summary)
+}
+
+/// Records each stop request in the journal and on the console as it comes.
+async fn record_stops(
+    mut stop: crate::process::StopReceiver,
+    journal: Arc<Journal>,
+    console: Arc<Console>,
+    grace: std::time::Duration,
+) {
+    use crate::process::Stop;
+    loop {
+        let (signal, at_once) = match stop.changed().await {
+            Stop::Running => continue,
+            Stop::Gracefully(signal) => (signal, false),
+            Stop::Now(signal) => (signal, true),
+        };
+        journal.record(&JournalEvent::StopRequested { signal, at_once });
+        console.note(&match at_once {
+            false => format!(
+                "    STOP {signal}: no test starts any more; running tests get {grace:?} \
+                 to end, then are killed (a second signal kills them at once)"
+            ),
+            true => "    STOP a second signal: killing running tests now".to_owned(),
+        });
+    }
 }
 
 /// Whether the run fails for want of tests, and what to say of the sources

@@ -17,6 +17,7 @@ use crate::select::{Selection, Selector};
 pub struct Scheduled {
     pub records: Vec<TestRecord>,
     pub errors: Vec<String>,
+    pub warnings: Vec<String>,
     pub retries: RetrySummary,
     /// Tests the filter left out, before the run and among the tests
     /// expanding cases turned out to be.
@@ -50,6 +51,7 @@ pub struct Scheduler<'a> {
     /// Tests still to settle per source, to tell the console when one is done.
     unsettled: HashMap<String, usize>,
     errors: Vec<String>,
+    warnings: Vec<String>,
     records: Vec<TestRecord>,
     filtered_out: usize,
 }
@@ -76,6 +78,7 @@ impl<'a> Scheduler<'a> {
             outside: std::collections::HashSet::new(),
             unsettled: HashMap::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
             records: Vec::new(),
             filtered_out: 0,
         }
@@ -104,6 +107,10 @@ impl<'a> Scheduler<'a> {
         let mut round = 1;
         loop {
             self.drain().await?;
+            if let Some(signal) = self.stopping() {
+                self.leave_unrun(signal);
+                break;
+            }
             let mut candidates: Vec<usize> = (0..self.tests.len())
                 .filter(|&i| !self.tests[i].done)
                 .collect();
@@ -134,7 +141,11 @@ impl<'a> Scheduler<'a> {
             round += 1;
             retries.reruns += candidates.len();
             if !self.policy.delay.is_zero() {
-                tokio::time::sleep(self.policy.delay).await;
+                let mut stop = self.cx.stopper.subscribe();
+                tokio::select! {
+                    () = tokio::time::sleep(self.policy.delay) => {}
+                    _ = stop.changed() => {}
+                }
             }
             let mut by_source: Vec<(Arc<PreparedSource>, Vec<TestCase>)> = Vec::new();
             for i in candidates {
@@ -154,6 +165,7 @@ impl<'a> Scheduler<'a> {
         Ok(Scheduled {
             records: self.records,
             errors: self.errors,
+            warnings: self.warnings,
             retries,
             filtered_out: self.filtered_out,
         })
@@ -303,6 +315,7 @@ impl<'a> Scheduler<'a> {
             let outcome =
                 joined.map_err(|e| Error::infrastructure(format!("a test task failed: {e}")))?;
             self.errors.extend(outcome.errors);
+            self.warnings.extend(outcome.warnings);
             // Before the tests: theirs may be the last results of the source.
             for attempt in outcome.outside {
                 self.record_outside(&outcome.source, attempt);
@@ -323,7 +336,8 @@ impl<'a> Scheduler<'a> {
             for finished in finished {
                 self.take_attempt(&outcome.source, finished);
             }
-            if unrun.is_empty() {
+            // A stopping run starts nothing: they are left unrun.
+            if unrun.is_empty() || self.stopping().is_some() {
                 continue;
             }
             if progressed {
@@ -433,6 +447,39 @@ impl<'a> Scheduler<'a> {
         self.cx.journal.record(&JournalEvent::TestFinished(&record));
         self.console.finished(&record);
         self.records.push(record);
+    }
+
+    /// The signal that stopped the run, if one did.
+    fn stopping(&self) -> Option<crate::process::Signal> {
+        self.cx.stopper.state().signal()
+    }
+
+    /// Once the run stopped: each test still to settle keeps its last
+    /// attempt, or is reported as not run when it had none.
+    fn leave_unrun(&mut self, signal: crate::process::Signal) {
+        self.queue.clear();
+        for i in 0..self.tests.len() {
+            if self.tests[i].done {
+                continue;
+            }
+            if !self.tests[i].attempts.is_empty() {
+                self.settle(i);
+                continue;
+            }
+            let state = &mut self.tests[i];
+            state.done = true;
+            let name = state.source.config.name.clone();
+            let record = TestRecord::not_run(
+                &name,
+                &state.case.id,
+                &state.case.name,
+                Outcome::NotRun,
+                format!("not run: the run was stopped by {signal} before it started"),
+            );
+            self.cx.journal.record(&JournalEvent::TestFinished(&record));
+            self.records.push(record);
+            self.unsettle(&name);
+        }
     }
 
     /// The test's last attempt is its result.

@@ -1,0 +1,290 @@
+//! A cgroup v2 group per supervised process: the one container a process
+//! cannot leave by itself.
+//!
+//! A process is moved into its group between fork and exec, so everything
+//! it starts is born inside: a daemon that calls `setsid`, clears its
+//! environment and is reparented to init is still listed in the group and
+//! killed with it (`cgroup.kill`, Linux 5.14). Groups are made beside the
+//! host in its own cgroup, as `proctor-<host pid>-<n>`, and removed once
+//! empty.
+//!
+//! Where no group can be made (no cgroup v2 hierarchy, no write access,
+//! a kernel without `cgroup.kill`), [`Cgroups::detect`] says why, and the
+//! caller falls back to the sweep of [`super::tree`].
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where this host makes its groups.
+#[derive(Debug)]
+pub struct Cgroups {
+    /// The host's own cgroup directory.
+    parent: PathBuf,
+    next: AtomicU64,
+}
+
+/// The cgroup v2 mount point and the root it shows, from `/proc/self/mountinfo`.
+fn cgroup2_mount(mountinfo: &str) -> Option<(PathBuf, String)> {
+    mountinfo.lines().find_map(|line| {
+        let (mount, filesystem) = line.split_once(" - ")?;
+        if filesystem.split(' ').next()? != "cgroup2" {
+            return None;
+        }
+        let mut fields = mount.split(' ');
+        let root = fields.nth(3)?;
+        let point = fields.next()?;
+        Some((PathBuf::from(point), root.to_owned()))
+    })
+}
+
+/// The host's own cgroup v2 path, from `/proc/self/cgroup`.
+fn own_cgroup(cgroup: &str) -> Option<&str> {
+    cgroup.lines().find_map(|line| line.strip_prefix("0::"))
+}
+
+impl Cgroups {
+    /// Finds where groups can be made, and proves it by making one and
+    /// starting a process in it. Answers why not otherwise.
+    pub fn detect() -> Result<Self, String> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+        let (point, root) = cgroup2_mount(&mountinfo).ok_or("no cgroup v2 hierarchy is mounted")?;
+        let cgroup = fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+        let own = own_cgroup(&cgroup).ok_or("this process is in no cgroup v2 group")?;
+        let relative = own
+            .strip_prefix(root.trim_end_matches('/'))
+            .ok_or_else(|| format!("this process's cgroup {own} is outside the mount of {root}"))?;
+        let parent = match relative.trim_start_matches('/') {
+            "" => point,
+            relative => point.join(relative),
+        };
+        let cgroups = Self {
+            parent,
+            next: AtomicU64::new(1),
+        };
+        cgroups.prove()?;
+        Ok(cgroups)
+    }
+
+    fn prove(&self) -> Result<(), String> {
+        use std::os::unix::process::CommandExt;
+        let group = self
+            .group()
+            .map_err(|e| format!("cannot make a group in {}: {e}", self.parent.display()))?;
+        if !group.dir.join("cgroup.kill").exists() {
+            return Err(format!(
+                "{} has no cgroup.kill (Linux 5.14 or later has)",
+                group.dir.display()
+            ));
+        }
+        let mut command = std::process::Command::new("true");
+        let fd = group.procs_fd();
+        // SAFETY: only a system call between fork and exec.
+        unsafe { command.pre_exec(move || join(fd)) };
+        let status = command
+            .status()
+            .map_err(|e| format!("cannot start a process in {}: {e}", group.dir.display()))?;
+        match status.success() {
+            true => Ok(()),
+            false => Err(format!("a probe in {} ended {status}", group.dir.display())),
+        }
+    }
+
+    /// Makes a new, empty group.
+    pub fn group(&self) -> io::Result<Group> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let dir = self
+            .parent
+            .join(format!("proctor-{}-{n}", std::process::id()));
+        fs::create_dir(&dir)?;
+        let procs = match fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+        {
+            Ok(procs) => procs,
+            Err(e) => {
+                let _ = fs::remove_dir(&dir);
+                return Err(e);
+            }
+        };
+        Ok(Group { dir, procs })
+    }
+
+    /// Where the groups are made.
+    pub fn parent(&self) -> &Path {
+        &self.parent
+    }
+}
+
+/// Moves the calling process into the group whose `cgroup.procs` is open
+/// as `procs`. Only a system call: safe between fork and exec.
+pub fn join(procs: RawFd) -> io::Result<()> {
+    // SAFETY: write from a valid buffer to a descriptor the caller keeps open.
+    match unsafe { libc::write(procs, b"0".as_ptr().cast(), 1) } {
+        1 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// One supervised process's group. Dropping it kills what is left in it
+/// and removes it.
+#[derive(Debug)]
+pub struct Group {
+    dir: PathBuf,
+    procs: fs::File,
+}
+
+/// How long a group's removal waits for killed processes to be gone.
+const REMOVAL_WAIT: Duration = Duration::from_secs(2);
+
+impl Group {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The descriptor a process writes to join the group ([`join`]).
+    pub fn procs_fd(&self) -> RawFd {
+        self.procs.as_raw_fd()
+    }
+
+    /// Every live process in the group and the groups below it.
+    pub fn members(&self) -> Vec<u32> {
+        let mut members = Vec::new();
+        collect_members(&self.dir, &mut members);
+        members.sort_unstable();
+        members
+    }
+
+    pub fn populated(&self) -> bool {
+        populated(&self.dir)
+    }
+
+    /// Kills every process in the group and below it, at once.
+    pub fn kill(&self) {
+        kill_group(&self.dir);
+    }
+
+    /// Kills what is left, waits until it is gone and removes the group.
+    fn remove(&self) {
+        self.kill();
+        let deadline = Instant::now() + REMOVAL_WAIT;
+        while populated(&self.dir) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Err(e) = remove_tree(&self.dir) {
+            tracing::warn!("cannot remove cgroup {}: {e}", self.dir.display());
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// Whether a live process is left in the group or below it.
+pub fn populated(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("cgroup.events"))
+        .map(|events| events.lines().any(|line| line == "populated 1"))
+        .unwrap_or(false)
+}
+
+/// Writes `1` to a group's `cgroup.kill`: the kernel kills every process
+/// in it and in the groups below it.
+pub fn kill_group(dir: &Path) {
+    let killed = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("cgroup.kill"))
+        .and_then(|mut kill| kill.write_all(b"1"));
+    if let Err(e) = killed {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!("cannot kill cgroup {}: {e}", dir.display());
+        }
+    }
+}
+
+/// Removes a group and the groups a test made below it, deepest first.
+pub fn remove_tree(dir: &Path) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&entry.path())?;
+        }
+    }
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn collect_members(dir: &Path, members: &mut Vec<u32>) {
+    if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+        members.extend(procs.lines().filter_map(|pid| pid.parse::<u32>().ok()));
+    }
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_members(&entry.path(), members);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cgroup2_mount_is_found_in_a_hybrid_layout() {
+        let mountinfo = "\
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+        let (point, root) = cgroup2_mount(mountinfo).unwrap();
+        assert_eq!(point, Path::new("/sys/fs/cgroup/unified"));
+        assert_eq!(root, "/");
+        assert_eq!(
+            own_cgroup("1:cpu:/\n0::/user.slice/a.scope\n"),
+            Some("/user.slice/a.scope")
+        );
+        assert_eq!(
+            cgroup2_mount("32 31 0:29 / /x rw - cgroup cgroup rw\n"),
+            None
+        );
+    }
+
+    /// A process that leaves its session, clears its environment and is
+    /// reparented to init is still in the group, and dies with it.
+    #[test]
+    fn a_process_that_escaped_its_session_and_parent_is_listed_and_killed() {
+        use std::os::unix::process::CommandExt;
+        let cgroups = Cgroups::detect().expect("cgroup v2 is writable on these machines");
+        let group = cgroups.group().unwrap();
+        let fd = group.procs_fd();
+        let mut command = std::process::Command::new("sh");
+        command
+            .args(["-c", "setsid env -i sleep 300 >/dev/null 2>&1 & echo $!"])
+            .stdout(std::process::Stdio::piped());
+        // SAFETY: only a system call between fork and exec.
+        unsafe { command.pre_exec(move || join(fd)) };
+        let output = command.output().unwrap();
+        let daemon: u32 = String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(group.members().contains(&daemon), "{:?}", group.members());
+        assert!(group.populated());
+        let dir = group.dir().to_path_buf();
+        drop(group);
+        assert!(!super::super::tree::alive(daemon), "the daemon survived");
+        assert!(!dir.exists(), "the group was removed");
+    }
+}

@@ -1,0 +1,213 @@
+//! How the processes a supervised process starts are held together, found
+//! and killed: a cgroup of its own where the machine allows it
+//! ([`cgroup`]), else a token in the environment and a sweep of `/proc`
+//! ([`tree`]). The choice is made once per host, and the summary says which.
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use super::cgroup::{self, Cgroups, Group};
+use super::guardian::{self, Order};
+use super::tree;
+
+enum Method {
+    Cgroup(Cgroups),
+    Sweep { reason: String },
+}
+
+static METHOD: OnceLock<Method> = OnceLock::new();
+
+/// Set to `sweep`, this variable keeps the host from making cgroups: where
+/// groups can be made but should not be (a machine's own policy), and to
+/// exercise the fallback.
+pub const CONTAINMENT_VAR: &str = "PROCTOR_CONTAINMENT";
+
+fn method() -> &'static Method {
+    METHOD.get_or_init(|| {
+        if std::env::var_os(CONTAINMENT_VAR).is_some_and(|v| v == "sweep") {
+            let reason = format!("{CONTAINMENT_VAR}=sweep");
+            return Method::Sweep { reason };
+        }
+        detect()
+    })
+}
+
+fn detect() -> Method {
+    match Cgroups::detect() {
+        Ok(cgroups) => Method::Cgroup(cgroups),
+        Err(reason) => {
+            tracing::info!("test processes are found by a sweep of /proc: {reason}");
+            Method::Sweep { reason }
+        }
+    }
+}
+
+/// How this host holds its processes, for the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Containment {
+    /// `cgroup`: each process in a cgroup v2 group of its own; `sweep`:
+    /// found by the token in their environment, their process group and
+    /// their parents.
+    pub method: &'static str,
+    /// Where the groups are made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    /// Why no group could be made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+pub fn containment() -> Containment {
+    match method() {
+        Method::Cgroup(cgroups) => Containment {
+            method: "cgroup",
+            cgroup_parent: Some(cgroups.parent().display().to_string()),
+            reason: None,
+        },
+        Method::Sweep { reason } => Containment {
+            method: "sweep",
+            cgroup_parent: None,
+            reason: Some(reason.clone()),
+        },
+    }
+}
+
+fn new_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Every process one supervised process started, itself included.
+/// Dropping it kills what is left.
+pub(super) struct Tree {
+    token: String,
+    group: Option<Group>,
+    root: Option<u32>,
+    /// Killed since the last look: the sweep need not run again on drop.
+    swept: bool,
+}
+
+impl Tree {
+    /// A tree for a process about to start.
+    pub fn prepare() -> Self {
+        let group = match method() {
+            Method::Cgroup(cgroups) => match cgroups.group() {
+                Ok(group) => {
+                    guardian::order(Order::Group(group.dir()));
+                    Some(group)
+                }
+                Err(e) => {
+                    tracing::warn!("cannot make a cgroup, sweeping instead: {e}");
+                    None
+                }
+            },
+            Method::Sweep { .. } => None,
+        };
+        Self {
+            token: new_token(),
+            group,
+            root: None,
+            swept: false,
+        }
+    }
+
+    /// Marks what `command` starts as this tree's: the token, and the
+    /// group it joins before its program runs.
+    pub fn mark(&self, command: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        command.env(tree::TOKEN_VAR, &self.token);
+        if let Some(group) = &self.group {
+            let procs = group.procs_fd();
+            // SAFETY: only a system call between fork and exec.
+            unsafe { command.pre_exec(move || cgroup::join(procs)) };
+        }
+    }
+
+    /// The process started, as `root`.
+    pub fn started(&mut self, root: u32) {
+        self.root = Some(root);
+        if self.group.is_none() {
+            guardian::order(Order::Tree {
+                root,
+                token: &self.token,
+            });
+        }
+    }
+
+    /// Every live process of the tree, the root included while it runs.
+    pub fn members(&self) -> Vec<u32> {
+        match (&self.group, self.root) {
+            (Some(group), _) => group.members(),
+            (None, Some(root)) => tree::members(root, &self.token),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// The live processes of the tree other than its root.
+    pub fn descendants(&self) -> Vec<u32> {
+        let mut members = self.members();
+        members.retain(|&pid| Some(pid) != self.root);
+        members
+    }
+
+    /// Sends `signal` to every process of the tree.
+    pub fn signal(&self, signal: libc::c_int) {
+        for pid in self.members() {
+            tree::signal(pid, signal);
+        }
+    }
+
+    /// Says that the tree was found empty: nothing is left to sweep.
+    pub fn found_empty(&mut self) {
+        self.swept = true;
+    }
+
+    /// Kills every process of the tree; answers those it found.
+    pub fn kill(&mut self) -> Vec<u32> {
+        match (&self.group, self.root) {
+            (Some(group), _) => {
+                let members = group.members();
+                group.kill();
+                members
+            }
+            (None, Some(root)) => {
+                self.swept = true;
+                tree::kill(root, &self.token)
+            }
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        match (self.group.take(), self.root) {
+            (Some(group), _) => {
+                let dir = group.dir().to_path_buf();
+                // Kills what is left, and removes the group once empty.
+                drop(group);
+                guardian::order(Order::GroupRemoved(&dir));
+            }
+            (None, Some(root)) => {
+                if !self.swept {
+                    tree::kill(root, &self.token);
+                }
+                guardian::order(Order::TreeEnded { token: &self.token });
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+/// The command name of a process, for messages.
+pub(super) fn command_name(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|comm| comm.trim_end().to_owned())
+        .unwrap_or_else(|_| "?".to_owned())
+}
