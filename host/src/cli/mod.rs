@@ -200,7 +200,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             ..
         } => plugins::check(&library, format),
         Command::Guard => {
-            guardian::serve(std::io::stdin().lock());
+            guardian::main();
             Ok(ExitStatus::Passed)
         }
         Command::Plugins { config, format, .. } => {

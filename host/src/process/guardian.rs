@@ -78,13 +78,18 @@ pub(super) fn order(order: Order<'_>) {
 /// How long the guardian waits for a killed group to empty before removing it.
 const GROUP_WAIT: Duration = Duration::from_secs(5);
 
-/// The guardian's life: reads orders until the host is gone, then kills
-/// what is left.
-pub fn serve(orders: impl BufRead) {
+/// The guardian's life as a process: deaf to the stop signals, which are
+/// the host's to handle, it serves its standard input.
+pub fn main() {
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: setting a signal to be ignored has no preconditions.
         unsafe { libc::signal(signal, libc::SIG_IGN) };
     }
+    serve(io::stdin().lock());
+}
+
+/// Reads orders until the host is gone, then kills what is left.
+pub fn serve(orders: impl BufRead) {
     let mut groups: BTreeSet<PathBuf> = BTreeSet::new();
     let mut trees: Vec<(u32, String)> = Vec::new();
     for line in orders.lines() {
@@ -122,5 +127,59 @@ pub fn serve(orders: impl BufRead) {
             std::thread::sleep(Duration::from_millis(5));
         }
         let _ = cgroup::remove_tree(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    /// A process started by hand in a group of its own, as the host does.
+    fn start_in(dir: &Path) -> u32 {
+        let procs = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+            .unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&procs);
+        let mut command = Command::new("sleep");
+        command.arg("300");
+        // SAFETY: only a system call between fork and exec.
+        unsafe { command.pre_exec(move || cgroup::join(fd)) };
+        let child = command.spawn().unwrap();
+        let pid = child.id();
+        // Reaped by a thread, so that its end is seen as the kernel sees it.
+        std::thread::spawn(move || {
+            let mut child = child;
+            child.wait()
+        });
+        pid
+    }
+
+    #[test]
+    fn when_its_orders_end_it_kills_the_groups_still_listed_and_removes_them() {
+        let cgroups = cgroup::Cgroups::detect().expect("cgroup v2 is writable on these machines");
+        let (kept, removed) = (cgroups.group().unwrap(), cgroups.group().unwrap());
+        let (kept_dir, removed_dir) = (kept.dir().to_path_buf(), removed.dir().to_path_buf());
+        // The guardian removes the first group; the second the host removed itself.
+        std::mem::forget(kept);
+        let pid = start_in(&kept_dir);
+        assert!(cgroup::populated(&kept_dir));
+        let orders = format!(
+            "group {}\ngroup {}\n-group {}\n",
+            kept_dir.display(),
+            removed_dir.display(),
+            removed_dir.display()
+        );
+        serve(io::Cursor::new(orders));
+        assert!(
+            !tree::alive(pid),
+            "the process in the listed group survived"
+        );
+        assert!(!kept_dir.exists(), "the listed group was removed");
+        assert!(
+            removed_dir.exists(),
+            "a group no longer listed is left alone"
+        );
     }
 }

@@ -1,0 +1,514 @@
+//! Every run ends, and ends cleanly: stop signals, a host killed with
+//! SIGKILL, daemons that hide, pipes held open, discovery that never ends.
+//! Each run's processes carry a marker on their command line; "no process
+//! is left" means no live process on the machine carries it, and no cgroup
+//! of the host is left.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use proctor_e2e::*;
+use serde_json::{json, Value};
+
+/// A marker no other run shares.
+fn marker(name: &str) -> String {
+    format!("proctor-ending-{}-{name}", std::process::id())
+}
+
+/// Live processes whose command line carries `marker`.
+fn marked(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        });
+        let carries = cmdline
+            .split(|&b| b == 0)
+            .any(|arg| arg == marker.as_bytes());
+        if carries && !zombie {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Waits until no live process carries `marker`; kills any left after
+/// `within` and fails, so that a failing test leaves the machine clean.
+fn assert_none_left(marker: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !marked(marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = marked(marker);
+    kill_marked(marker);
+    assert!(left.is_empty(), "processes of the run were left: {left:?}");
+}
+
+/// Waits until a process carrying `marker` runs.
+fn wait_marked(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while marked(marker).is_empty() {
+        assert!(Instant::now() < deadline, "no process of the run started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill_marked(marker: &str) {
+    for pid in marked(marker) {
+        send(pid, "KILL");
+    }
+}
+
+fn send(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -s {signal} {pid}");
+}
+
+/// The host's cgroups still on the machine (none where it used none).
+fn cgroups_left(summary: &Value, host: u32) -> Vec<PathBuf> {
+    let Some(parent) = summary["containment"]["cgroup_parent"].as_str() else {
+        return Vec::new();
+    };
+    let prefix = format!("proctor-{host}-");
+    std::fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// The absolute path of the `python3` on PATH: a daemon with a cleared
+/// environment has no PATH to find it with.
+fn python() -> String {
+    let output = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// A proctor run started in the background.
+struct Background {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Background {
+    /// Starts `proctor run` on `config` in `dir`; `shell` wraps it (`{}`
+    /// stands for the command), as a script that starts it would.
+    fn start(dir: &Path, config: Value, env: &[(&str, &str)], shell: Option<&str>) -> Self {
+        let path = write_config(dir, &config);
+        let bin = proctor_bin();
+        let mut command = match shell {
+            Some(script) => {
+                let mut command = Command::new("sh");
+                command.args(["-c", script, "sh"]).arg(&bin);
+                command
+            }
+            None => Command::new(&bin),
+        };
+        let child = command
+            .current_dir(dir)
+            .arg("run")
+            .arg(&path)
+            .envs(env.iter().copied())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn results(&self) -> PathBuf {
+        self.dir.join("results")
+    }
+
+    /// Waits until the journal has an event `found` accepts.
+    fn wait_for(&self, what: &str, found: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let events =
+                std::fs::read_to_string(self.results().join("events.jsonl")).unwrap_or_default();
+            let seen = events
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .any(|event| found(&event));
+            if seen {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never saw {what}:\n{events}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for proctor to exit, at most `within`; kills it otherwise.
+    fn exit(&mut self, within: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr)
+                    .unwrap();
+                return (status, stderr);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("proctor did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn summary(&self) -> Value {
+        read_json(&self.results().join("summary.json"))
+    }
+}
+
+fn pytest_source(file: &str, marker: &str) -> Value {
+    json!({
+        "name": "py",
+        "runner": "pytest",
+        "path": fixtures().join("pytest-ending").join(file),
+        "env": { "ENDING_MARKER": marker },
+    })
+}
+
+/// A run of `test_holds_on.py` on one job, once its second test and that
+/// test's child run: a stop signal then finds a tree of two that ignores it.
+fn holding_on(dir: &Path, marker: &str, grace_seconds: u64, shell: Option<&str>) -> Background {
+    let config = json!({
+        "jobs": 1,
+        "grace_period_seconds": grace_seconds,
+        "sources": [pytest_source("test_holds_on.py", marker)],
+    });
+    let run = Background::start(dir, config, &[], shell);
+    run.wait_for("test_2_holds_on starting", |e| {
+        is_event(e, "test_started") && e["test"] == "test_holds_on.py::test_2_holds_on"
+    });
+    wait_marked(marker);
+    run
+}
+
+fn is_event(event: &Value, name: &str) -> bool {
+    event["event"] == name
+}
+
+fn outcome<'a>(summary: &'a Value, id: &str) -> &'a Value {
+    &test_record(summary, "py", id)["outcome"]
+}
+
+/// SIGINT (inherited as ignored, as `&` in a script leaves it), SIGTERM and
+/// SIGHUP each stop a run whose running test ignores them: it is killed
+/// after the grace period, the tests after it never start, every report is
+/// written and valid, the exit code is 128 and the signal's number.
+#[test]
+fn each_stop_signal_ends_the_run_with_its_reports_its_exit_code_and_no_process_left() {
+    let cases = [
+        ("INT", 130, Some("trap '' INT; exec \"$@\"")),
+        ("TERM", 143, None),
+        ("HUP", 129, None),
+    ];
+    std::thread::scope(|scope| {
+        for (signal, code, shell) in cases {
+            scope.spawn(move || {
+                let dir = tempfile::tempdir().unwrap();
+                let marker = marker(&format!("signal-{signal}"));
+                let mut run = holding_on(dir.path(), &marker, 1, shell);
+                send(run.child.id(), signal);
+                let (status, stderr) = run.exit(Duration::from_secs(60));
+                assert_eq!(status.code(), Some(code), "SIG{signal}:\n{stderr}");
+                assert!(stderr.contains(&format!("STOP SIG{signal}")), "{stderr}");
+                let summary = run.summary();
+                assert_eq!(summary["outcome"], "interrupted");
+                assert_eq!(summary["exit_code"], code);
+                assert_eq!(summary["stopped_by"], format!("SIG{signal}"));
+                assert_eq!(
+                    outcome(&summary, "test_holds_on.py::test_1_passes"),
+                    "passed"
+                );
+                let held = test_record(&summary, "py", "test_holds_on.py::test_2_holds_on");
+                assert_eq!(held["outcome"], "not_run", "{held:#}");
+                assert!(held["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("while this test ran"));
+                for never in ["test_3_never_starts", "test_4_never_starts"] {
+                    let id = format!("test_holds_on.py::{never}");
+                    assert_eq!(outcome(&summary, &id), "not_run", "{id}");
+                }
+                assert_eq!(summary["counts"]["not_run"], 3);
+                assert_reports_valid(&run.results());
+                let junit = std::fs::read_to_string(run.results().join("junit.xml")).unwrap();
+                assert!(junit.contains("not run"), "{junit}");
+                let events = journal(&run.results());
+                assert!(events.iter().any(|e| is_event(e, "stop_requested")
+                    && e["signal"] == format!("SIG{signal}")
+                    && e["at_once"] == false));
+                assert_eq!(events.last().unwrap()["event"], "run_finished");
+                assert_none_left(&marker, Duration::from_secs(5));
+                assert_eq!(
+                    cgroups_left(&summary, run.child.id()),
+                    Vec::<PathBuf>::new()
+                );
+            });
+        }
+    });
+}
+
+/// A second signal does not wait out the grace period.
+#[test]
+fn a_second_sigint_kills_the_running_tests_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = marker("twice");
+    let mut run = holding_on(dir.path(), &marker, 600, None);
+    send(run.child.id(), "INT");
+    run.wait_for("the first stop", |e| is_event(e, "stop_requested"));
+    send(run.child.id(), "INT");
+    // Far sooner than the grace period of ten minutes.
+    let (status, stderr) = run.exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let events = journal(&run.results());
+    assert!(
+        events
+            .iter()
+            .any(|e| is_event(e, "stop_requested") && e["at_once"] == true),
+        "{events:#?}"
+    );
+    let summary = run.summary();
+    assert_eq!(
+        outcome(&summary, "test_holds_on.py::test_2_holds_on"),
+        "not_run"
+    );
+    assert_none_left(&marker, Duration::from_secs(5));
+}
+
+/// SIGKILL leaves the host no time: the guardian kills its tests, daemons
+/// that escaped included, and the journal already holds every result that
+/// finished, in a batch as in isolated processes.
+#[test]
+fn a_host_killed_with_sigkill_leaves_no_test_process_and_a_journal_of_what_finished() {
+    for mode in ["batch", "isolated"] {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = marker(&format!("sigkill-{mode}"));
+        let mut source = pytest_source("test_daemon.py", &marker);
+        source["mode"] = json!(mode);
+        let config = json!({ "jobs": 1, "sources": [source] });
+        let mut run = Background::start(dir.path(), config, &[], None);
+        let waits = "test_daemon.py::test_2_waits";
+        run.wait_for("test_2_waits starting", |e| {
+            (is_event(e, "test_started") && e["test"] == waits)
+                || (is_event(e, "process_launched") && e["tests"][0] == waits)
+        });
+        wait_marked(&marker);
+        let host = run.child.id();
+        send(host, "KILL");
+        run.exit(Duration::from_secs(10));
+        assert_none_left(&marker, Duration::from_secs(10));
+        let finished = journal(&run.results()).into_iter().find(|e| {
+            (is_event(e, "test_reported") || is_event(e, "attempt_finished"))
+                && e["test"] == "test_daemon.py::test_1_leaves_a_daemon"
+        });
+        let finished = finished.unwrap_or_else(|| panic!("{mode}: test_1's result is journaled"));
+        assert_eq!(finished["outcome"], "passed", "{mode}");
+        let parent = "/sys/fs/cgroup/unified";
+        let groups = std::fs::read_dir(parent)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| {
+                        (e.file_name().to_string_lossy()).starts_with(&format!("proctor-{host}-"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        assert_eq!(groups, 0, "{mode}: the guardian removed the host's cgroups");
+    }
+}
+
+/// A daemon that left the session and cleared its environment escapes a
+/// sweep, not its cgroup: it is killed when its test's process ends, and
+/// the test is marked leaky, or fails with `leak: fail`. Where no cgroup
+/// is used, the summary says so.
+#[test]
+fn a_daemon_that_escaped_its_session_and_environment_is_killed_and_its_test_marked_leaky() {
+    let leaves = "test_daemon.py::test_1_leaves_a_daemon";
+    for (leak, code) in [("pass", 0), ("fail", 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = marker(&format!("daemon-{leak}"));
+        let config = json!({
+            "leak": leak,
+            "sources": [pytest_source("test_daemon.py", &marker)],
+        });
+        let (status, summary) = run_config(dir.path(), config, &["--filter", "test(*leaves*)"]);
+        assert_eq!(status, Some(code), "leak: {leak}: {summary:#}");
+        assert_eq!(summary["containment"]["method"], "cgroup");
+        let test = test_record(&summary, "py", leaves);
+        assert_eq!(test["leaky"], true, "{test:#}");
+        let described = attempts(test)[0]["leak"].as_str().unwrap();
+        assert!(
+            described.contains("1 process outlived it and was killed"),
+            "{described}"
+        );
+        assert_eq!(summary["counts"]["leaky"], 1);
+        assert!(summary["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("outlived it"));
+        if leak == "fail" {
+            assert_eq!(test["outcome"], "failed");
+            assert!(test["message"]
+                .as_str()
+                .unwrap()
+                .contains("left processes behind"));
+        }
+        assert_none_left(&marker, Duration::from_secs(2));
+    }
+
+    // The fallback: named in the summary, with why.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = marker("daemon-sweep");
+    let config = json!({ "sources": [pytest_source("test_daemon.py", &marker)] });
+    let (status, summary, _) = run_config_with_env(
+        dir.path(),
+        config,
+        &["--filter", "test(*leaves*)"],
+        &[("PROCTOR_CONTAINMENT", "sweep")],
+    );
+    kill_marked(&marker);
+    assert_eq!(status, Some(0));
+    assert_eq!(summary["containment"]["method"], "sweep");
+    assert_eq!(
+        summary["containment"]["reason"],
+        "PROCTOR_CONTAINMENT=sweep"
+    );
+}
+
+/// A daemon of a passing test keeps its stdout open. In a cgroup it dies
+/// with the process; found by no sweep, it holds the pipes, which close
+/// after the drain time: either way the run ends long before the timeout
+/// and the test is passing and leaky.
+#[test]
+fn a_daemon_holding_a_passing_tests_stdout_does_not_hold_the_run() {
+    let binary = gtest_fixture("gtest-ending/holds_stdout.cc", "gtest_holds_stdout");
+    let python = python();
+    for containment in ["cgroup", "sweep"] {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = marker(&format!("stdout-{containment}"));
+        let config = json!({
+            "timeout_seconds": 20,
+            "sources": [{
+                "name": "gt", "runner": "gtest", "path": binary, "mode": "batch",
+                "env": { "ENDING_MARKER": marker, "ENDING_PYTHON": python },
+            }],
+        });
+        let env: &[(&str, &str)] = match containment {
+            "sweep" => &[("PROCTOR_CONTAINMENT", "sweep")],
+            _ => &[],
+        };
+        let started = Instant::now();
+        let (status, summary, stderr) = run_config_with_env(dir.path(), config, &[], env);
+        let took = started.elapsed();
+        kill_marked(&marker);
+        assert_eq!(status, Some(0), "{containment}: {stderr}");
+        assert!(
+            took < Duration::from_secs(20),
+            "{containment}: the run took {took:?}, past the timeout"
+        );
+        let test = &summary["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == "Daemon.KeepsStdoutOpen")
+            .unwrap();
+        assert_eq!(test["outcome"], "passed", "{containment}: {test:#}");
+        assert_eq!(test["leaky"], true, "{containment}: {test:#}");
+        let described = attempts(test)[0]["leak"].as_str().unwrap();
+        let expected = match containment {
+            "cgroup" => "outlived it",
+            _ => "still held open",
+        };
+        assert!(described.contains(expected), "{containment}: {described}");
+    }
+}
+
+/// A discovery command is bounded by the source's `discovery_timeout`, and
+/// a stop signal ends it like any test process.
+#[test]
+fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // A "GoogleTest binary" that never answers its listing.
+    let binary = dir.path().join("never_lists");
+    std::fs::write(
+        &binary,
+        format!(
+            "#!/bin/sh\nexec {} -c 'import time; time.sleep(300)' \"$ENDING_MARKER\"\n",
+            python()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&binary)
+        .status()
+        .unwrap();
+    let source = |marker: &str, timeout: Option<f64>| {
+        let mut source = json!({
+            "name": "gt", "runner": "gtest", "path": binary,
+            "env": { "ENDING_MARKER": marker },
+        });
+        if let Some(timeout) = timeout {
+            source["discovery_timeout_seconds"] = json!(timeout);
+        }
+        source
+    };
+
+    let marker_timeout = marker("discovery-timeout");
+    let run_dir = dir.path().join("timeout");
+    std::fs::create_dir(&run_dir).unwrap();
+    let config = json!({ "sources": [source(&marker_timeout, Some(1.0))] });
+    let (status, summary) = run_config(&run_dir, config, &[]);
+    assert_eq!(status, Some(3), "{summary:#}");
+    let error = summary["sources"][0]["error"].as_str().unwrap();
+    assert!(error.contains("did not finish within 1s"), "{error}");
+    assert_none_left(&marker_timeout, Duration::from_secs(2));
+
+    let marker_stop = marker("discovery-stop");
+    let run_dir = dir.path().join("stop");
+    std::fs::create_dir(&run_dir).unwrap();
+    let config = json!({ "grace_period_seconds": 1, "sources": [source(&marker_stop, None)] });
+    let mut run = Background::start(&run_dir, config, &[], None);
+    wait_marked(&marker_stop);
+    send(run.child.id(), "TERM");
+    let (status, stderr) = run.exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    let summary = run.summary();
+    let error = summary["sources"][0]["error"].as_str().unwrap();
+    assert!(error.contains("stopped by SIGTERM"), "{error}");
+    assert_eq!(
+        summary["errors"],
+        json!([]),
+        "a stop is no infrastructure error"
+    );
+    assert_none_left(&marker_stop, Duration::from_secs(2));
+}
