@@ -199,3 +199,27 @@ fn a_mode_the_runner_cannot_do_is_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn the_ending_settings_are_checked_and_name_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        json!({ "grace_period_seconds": -1, "sources": [{ "runner": "libtest", "path": "." }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains("grace_period_seconds: must be a positive number of seconds, not -1"),
+        "{message}"
+    );
+    let config = json!({ "sources": [{ "runner": "libtest", "path": ".", "discovery_timeout_seconds": 0 }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains("sources[0].discovery_timeout_seconds: must be a positive number"),
+        "{message}"
+    );
+    let config = json!({ "leak": "ignore", "sources": [{ "runner": "libtest", "path": "." }] });
+    let message = usage_error(dir.path(), &config.to_string());
+    assert!(
+        message.contains("leak: unknown variant `ignore`, expected `pass` or `fail`"),
+        "{message}"
+    );
+}
