@@ -24,8 +24,11 @@ use std::time::{Duration, Instant};
 pub struct Cgroups {
     /// The host's own cgroup directory.
     parent: PathBuf,
-    next: AtomicU64,
 }
+
+/// The number of the next group: one sequence for the whole host, so that
+/// no two groups share a name.
+static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
 
 /// The cgroup v2 mount point and the root it shows, from `/proc/self/mountinfo`.
 fn cgroup2_mount(mountinfo: &str) -> Option<(PathBuf, String)> {
@@ -63,10 +66,7 @@ impl Cgroups {
             "" => point,
             relative => point.join(relative),
         };
-        let cgroups = Self {
-            parent,
-            next: AtomicU64::new(1),
-        };
+        let cgroups = Self { parent };
         cgroups.prove()?;
         Ok(cgroups)
     }
@@ -97,7 +97,7 @@ impl Cgroups {
 
     /// Makes a new, empty group.
     pub fn group(&self) -> io::Result<Group> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = NEXT_GROUP.fetch_add(1, Ordering::Relaxed);
         let dir = self
             .parent
             .join(format!("proctor-{}-{n}", std::process::id()));
