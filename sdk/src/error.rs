@@ -9,9 +9,11 @@ pub struct Error {
     invalid_settings: bool,
 }
 
+/// What a plugin's calls return.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An error with this message.
     pub fn msg(message: impl fmt::Display) -> Self {
         Self {
             message: message.to_string(),
@@ -29,6 +31,7 @@ impl Error {
         }
     }
 
+    /// Whether the settings block is at fault ([`Error::invalid_settings`]).
     pub fn is_invalid_settings(&self) -> bool {
         self.invalid_settings
     }
@@ -41,6 +44,7 @@ impl Error {
         }
     }
 
+    /// The message, with the context prefixed to it.
     pub fn message(&self) -> &str {
         &self.message
     }

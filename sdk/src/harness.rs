@@ -81,14 +81,18 @@ impl PluginLibrary {
         proctor_loader::load_library(path).map(|library| Self { library })
     }
 
+    /// What the library declares: its plugins, their versions, its API version.
     pub fn manifest(&self) -> &LibraryManifest {
         &self.library.manifest
     }
 
+    /// Where the library was loaded from.
     pub fn path(&self) -> &Path {
         &self.library.path
     }
 
+    /// Creates the runner `name` with `settings`, as the host would:
+    /// refused settings come back as the host would report them.
     pub fn runner(
         &self,
         name: &str,
@@ -97,6 +101,8 @@ impl PluginLibrary {
         RunnerPlugin::create(&self.library, name, &settings)
     }
 
+    /// Creates the downloader `name` with `settings`, as the host would:
+    /// refused settings come back as the host would report them.
     pub fn downloader(
         &self,
         name: &str,
@@ -105,6 +111,8 @@ impl PluginLibrary {
         DownloaderPlugin::create(&self.library, name, &settings)
     }
 
+    /// Creates the collector `name` with `settings`, as the host would:
+    /// refused settings come back as the host would report them.
     pub fn collector(
         &self,
         name: &str,
@@ -113,6 +121,8 @@ impl PluginLibrary {
         CollectorPlugin::create(&self.library, name, &settings)
     }
 
+    /// Creates the attachment processor `name` with `settings`, as the host would:
+    /// refused settings come back as the host would report them.
     pub fn attachment_processor(
         &self,
         name: &str,
@@ -156,6 +166,7 @@ impl ProgressLog {
             .clone()
     }
 
+    /// The last report: units done, and the total when it was known.
     pub fn last(&self) -> Option<(u64, Option<u64>)> {
         self.reports().last().copied()
     }

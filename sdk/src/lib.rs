@@ -37,6 +37,8 @@
 //! `docs/plugin-authoring.md` in the repository walks from an empty
 //! directory to a plugin `proctor` loads, and states the ABI guarantees.
 
+#![warn(missing_docs)]
+
 mod error;
 #[doc(hidden)]
 pub mod glue;

@@ -52,6 +52,7 @@ impl PartFile {
         Ok(self.file.as_ref().expect("open").metadata()?.len())
     }
 
+    /// Whether nothing was written yet.
     pub fn is_empty(&self) -> std::io::Result<bool> {
         self.len().map(|n| n == 0)
     }

@@ -7,7 +7,10 @@ use crate::Result;
 /// Runs the tests of one kind of source. It describes commands and parses
 /// what they print; the host spawns, supervises, retries and kills.
 pub trait Runner: Send + Sync + Sized + 'static {
+    /// The plugin's name: what a configuration names it by, unique among
+    /// plugins of its kind.
     const NAME: &'static str;
+    /// One line for `proctor plugins`.
     const DESCRIPTION: &'static str;
     /// The plugin's settings block. An absent block deserializes from `{}`.
     type Settings: DeserializeOwned;
@@ -17,6 +20,8 @@ pub trait Runner: Send + Sync + Sized + 'static {
     /// Since 1.2: whether `parse_output` reads started/finished events.
     const LIVE_EVENTS: bool = false;
 
+    /// Creates the plugin from its settings; refuse settings that cannot
+    /// work with [`Error::invalid_settings`](crate::Error::invalid_settings).
     fn new(settings: Self::Settings) -> Result<Self>;
 
     /// Facts for the manifest, read before any instance exists. The default
@@ -46,12 +51,18 @@ pub trait Runner: Send + Sync + Sized + 'static {
 
 /// Fetches URIs of some schemes into local files.
 pub trait Downloader: Send + Sync + Sized + 'static {
+    /// The plugin's name: what a configuration names it by, unique among
+    /// plugins of its kind.
     const NAME: &'static str;
+    /// One line for `proctor plugins`.
     const DESCRIPTION: &'static str;
     /// The URI schemes this downloader serves, e.g. `["http", "https"]`.
     const SCHEMES: &'static [&'static str];
+    /// The plugin's settings block. An absent block deserializes from `{}`.
     type Settings: DeserializeOwned;
 
+    /// Creates the plugin from its settings; refuse settings that cannot
+    /// work with [`Error::invalid_settings`](crate::Error::invalid_settings).
     fn new(settings: Self::Settings) -> Result<Self>;
 
     /// Writes `request.uri` to `request.destination`, reporting progress in bytes.
@@ -60,31 +71,46 @@ pub trait Downloader: Send + Sync + Sized + 'static {
 
 /// Acts at lifecycle events: sets environment variables, produces attachments.
 pub trait Collector: Send + Sync + Sized + 'static {
+    /// The plugin's name: what a configuration names it by, unique among
+    /// plugins of its kind.
     const NAME: &'static str;
+    /// One line for `proctor plugins`.
     const DESCRIPTION: &'static str;
     /// Whether test processes are to be caught at a crash signal, for
     /// `ProcessFaulted` (since 1.5). It costs every test process a stop at
     /// each signal and thread it creates, so only dumpers ask.
     const CATCHES_FAULTS: bool = false;
+    /// The plugin's settings block. An absent block deserializes from `{}`.
     type Settings: DeserializeOwned;
 
+    /// Creates the plugin from its settings; refuse settings that cannot
+    /// work with [`Error::invalid_settings`](crate::Error::invalid_settings).
     fn new(settings: Self::Settings) -> Result<Self>;
 
+    /// Acts at one event of the run; events it does not know arrive as
+    /// `Unknown` and are best answered with a default response.
     fn on_event(&self, event: LifecycleEvent) -> Result<CollectorResponse>;
 }
 
 /// Turns many attachments of some kinds into fewer.
 pub trait AttachmentProcessor: Send + Sync + Sized + 'static {
+    /// The plugin's name: what a configuration names it by, unique among
+    /// plugins of its kind.
     const NAME: &'static str;
+    /// One line for `proctor plugins`.
     const DESCRIPTION: &'static str;
     /// The attachment kinds (URIs) this processor takes.
     const KINDS: &'static [&'static str];
     /// Whether it can merge a partial set while other sources still run.
     const INCREMENTAL: bool;
+    /// The plugin's settings block. An absent block deserializes from `{}`.
     type Settings: DeserializeOwned;
 
+    /// Creates the plugin from its settings; refuse settings that cannot
+    /// work with [`Error::invalid_settings`](crate::Error::invalid_settings).
     fn new(settings: Self::Settings) -> Result<Self>;
 
+    /// Turns the attachments of `request` into fewer, reporting progress.
     fn process(&self, request: ProcessRequest, progress: &Progress) -> Result<ProcessResponse>;
 }
 
