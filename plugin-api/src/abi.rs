@@ -22,7 +22,10 @@ use abi_stable::{
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
 pub struct PluginError {
+    /// One of the constants below; a code this side does not know is read as
+    /// [`PluginError::FAILED`].
     pub code: u32,
+    /// What went wrong, for a person.
     pub message: RString,
 }
 
@@ -38,6 +41,7 @@ impl PluginError {
     /// The library has no plugin of that kind and name.
     pub const NO_SUCH_PLUGIN: u32 = 5;
 
+    /// An error with `code` and `message`.
     pub fn new(code: u32, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -54,7 +58,9 @@ pub type CallResult = RResult<RString, PluginError>;
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct ProgressSink<'a> {
+    /// The host's state for this call, passed back to `report` as it is.
     pub context: &'a ErasedObject,
+    /// Called by the plugin with `context`, the units done and the total.
     pub report: extern "C" fn(context: &ErasedObject, done: u64, total: u64) -> bool,
 }
 
@@ -64,13 +70,19 @@ pub struct ProgressSink<'a> {
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct PluginObject<VTable> {
+    /// The plugin's own state, opaque to the host.
     pub state: RBox<ErasedObject>,
+    /// The plugin kind's operations, each taking `state`.
     pub vtable: VTable,
 }
 
+/// A runner instance.
 pub type RunnerObject = PluginObject<RunnerVTableRef>;
+/// A downloader instance.
 pub type DownloaderObject = PluginObject<DownloaderVTableRef>;
+/// A collector instance.
 pub type CollectorObject = PluginObject<CollectorVTableRef>;
+/// An attachment processor instance.
 pub type AttachmentProcessorObject = PluginObject<AttachmentProcessorVTableRef>;
 
 /// The root module of a plugin library.
@@ -84,12 +96,16 @@ pub type AttachmentProcessorObject = PluginObject<AttachmentProcessorVTableRef>;
 pub struct PluginLibrary {
     /// A [`crate::messages::LibraryManifest`]: every plugin the library holds.
     pub manifest: extern "C" fn() -> RString,
+    /// Creates the runner `name` from its JSON settings.
     pub new_runner:
         extern "C" fn(name: RStr<'_>, settings: RStr<'_>) -> RResult<RunnerObject, PluginError>,
+    /// Creates the downloader `name` from its JSON settings.
     pub new_downloader:
         extern "C" fn(name: RStr<'_>, settings: RStr<'_>) -> RResult<DownloaderObject, PluginError>,
+    /// Creates the collector `name` from its JSON settings.
     pub new_collector:
         extern "C" fn(name: RStr<'_>, settings: RStr<'_>) -> RResult<CollectorObject, PluginError>,
+    /// Creates the attachment processor `name` from its JSON settings.
     #[sabi(last_prefix_field)]
     pub new_attachment_processor: extern "C" fn(
         name: RStr<'_>,
