@@ -14,13 +14,18 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginKind {
+    /// Lists and runs the tests of a source.
     Runner,
+    /// Fetches URIs of some schemes.
     Downloader,
+    /// Acts at the run's lifecycle events.
     Collector,
+    /// Turns many attachments into fewer.
     AttachmentProcessor,
 }
 
 impl PluginKind {
+    /// Every kind, in the order the host lists them.
     pub const ALL: [PluginKind; 4] = [
         PluginKind::Runner,
         PluginKind::Downloader,
@@ -28,6 +33,7 @@ impl PluginKind {
         PluginKind::AttachmentProcessor,
     ];
 
+    /// The kind as the configuration and `proctor plugins` name it.
     pub fn as_str(self) -> &'static str {
         match self {
             PluginKind::Runner => "runner",
@@ -49,16 +55,20 @@ impl std::fmt::Display for PluginKind {
 pub struct LibraryManifest {
     /// The plugin-api version the library was built against.
     pub api_version: String,
+    /// Every plugin the library holds.
     pub plugins: Vec<PluginManifest>,
 }
 
 /// One plugin of a library.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginManifest {
+    /// What kind of plugin it is.
     pub kind: PluginKind,
+    /// What a configuration names it by, unique among plugins of its kind.
     pub name: String,
     /// The plugin's own semver version.
     pub version: String,
+    /// One line for `proctor plugins`.
     pub description: String,
     /// Kind-specific facts the host needs before creating an instance,
     /// e.g. a downloader's URI schemes or the attachment kinds a processor takes.
@@ -69,9 +79,11 @@ pub struct PluginManifest {
 /// Since 1.1: how a library was built.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildInfo {
+    /// The proctor-sdk version the library was built with.
     pub sdk_version: String,
     /// The crate that built the library, and its version.
     pub package: String,
+    /// The version of `package`.
     pub package_version: String,
 }
 
@@ -107,16 +119,21 @@ impl SourceInfo {
 /// A process the host is asked to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandSpec {
+    /// The program: a path, or a name looked up in `PATH`.
     pub program: String,
+    /// Its arguments, the program's name not included.
     #[serde(default)]
     pub args: Vec<String>,
+    /// Variables set on top of the host's environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Its working directory; the host's when absent.
     #[serde(default)]
     pub cwd: Option<PathBuf>,
 }
 
 impl CommandSpec {
+    /// A command running `program` with no arguments.
     pub fn new(program: impl Into<String>) -> Self {
         Self {
             program: program.into(),
@@ -126,11 +143,13 @@ impl CommandSpec {
         }
     }
 
+    /// Adds one argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self
     }
 
+    /// Adds arguments.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -140,6 +159,7 @@ impl CommandSpec {
         self
     }
 
+    /// Sets the working directory.
     pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cwd = Some(dir.into());
         self
@@ -157,12 +177,14 @@ impl CommandSpec {
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ProcessExit {
+    /// The exit code, when it exited rather than died of a signal.
     pub code: Option<i32>,
     /// The signal that ended it, on Unix.
     pub signal: Option<i32>,
 }
 
 impl ProcessExit {
+    /// Whether it exited with code 0.
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
