@@ -72,7 +72,6 @@ impl Cgroups {
     }
 
     fn prove(&self) -> Result<(), String> {
-        use std::os::unix::process::CommandExt;
         let group = self
             .group()
             .map_err(|e| format!("cannot make a group in {}: {e}", self.parent.display()))?;
@@ -83,9 +82,7 @@ impl Cgroups {
             ));
         }
         let mut command = std::process::Command::new("true");
-        let fd = group.procs_fd();
-        // SAFETY: only a system call between fork and exec.
-        unsafe { command.pre_exec(move || join(fd)) };
+        group.join_on_exec(&mut command);
         let status = command
             .status()
             .map_err(|e| format!("cannot start a process in {}: {e}", group.dir.display()))?;
@@ -123,7 +120,7 @@ impl Cgroups {
 
 /// Moves the calling process into the group whose `cgroup.procs` is open
 /// as `procs`. Only a system call: safe between fork and exec.
-pub fn join(procs: RawFd) -> io::Result<()> {
+fn join(procs: RawFd) -> io::Result<()> {
     // SAFETY: write from a valid buffer to a descriptor the caller keeps open.
     match unsafe { libc::write(procs, b"0".as_ptr().cast(), 1) } {
         1 => Ok(()),
@@ -147,9 +144,14 @@ impl Group {
         &self.dir
     }
 
-    /// The descriptor a process writes to join the group ([`join`]).
-    pub fn procs_fd(&self) -> RawFd {
-        self.procs.as_raw_fd()
+    /// Makes the process `command` starts join the group before its
+    /// program runs, so that everything it starts is born inside.
+    pub fn join_on_exec(&self, command: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        let procs = self.procs.as_raw_fd();
+        // SAFETY: the closure only makes a system call between fork and
+        // exec, on a descriptor the group keeps open while it lives.
+        unsafe { command.pre_exec(move || join(procs)) };
     }
 
     /// Every live process in the group and the groups below it.
@@ -172,11 +174,7 @@ impl Group {
     /// Kills what is left, waits until it is gone and removes the group.
     fn remove(&self) {
         self.kill();
-        let deadline = Instant::now() + REMOVAL_WAIT;
-        while populated(&self.dir) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if let Err(e) = remove_tree(&self.dir) {
+        if let Err(e) = remove_once_empty(&self.dir, Instant::now() + REMOVAL_WAIT) {
             tracing::warn!("cannot remove cgroup {}: {e}", self.dir.display());
         }
     }
@@ -209,8 +207,17 @@ pub fn kill_group(dir: &Path) {
     }
 }
 
+/// Waits until no process is left in a killed group (or `deadline`
+/// passes), then removes it with the groups below it.
+pub fn remove_once_empty(dir: &Path, deadline: Instant) -> io::Result<()> {
+    while populated(dir) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    remove_tree(dir)
+}
+
 /// Removes a group and the groups a test made below it, deepest first.
-pub fn remove_tree(dir: &Path) -> io::Result<()> {
+fn remove_tree(dir: &Path) -> io::Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -265,16 +272,13 @@ mod tests {
     /// reparented to init is still in the group, and dies with it.
     #[test]
     fn a_process_that_escaped_its_session_and_parent_is_listed_and_killed() {
-        use std::os::unix::process::CommandExt;
         let cgroups = Cgroups::detect().expect("cgroup v2 is writable on these machines");
         let group = cgroups.group().unwrap();
-        let fd = group.procs_fd();
         let mut command = std::process::Command::new("sh");
         command
             .args(["-c", "setsid env -i sleep 300 >/dev/null 2>&1 & echo $!"])
             .stdout(std::process::Stdio::piped());
-        // SAFETY: only a system call between fork and exec.
-        unsafe { command.pre_exec(move || join(fd)) };
+        group.join_on_exec(&mut command);
         let output = command.output().unwrap();
         let daemon: u32 = String::from_utf8_lossy(&output.stdout)
             .trim()

@@ -5,10 +5,13 @@
 
 use std::sync::OnceLock;
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
-use super::cgroup::{self, Cgroups, Group};
+use super::cgroup::{Cgroups, Group};
 use super::guardian::{self, Order};
+use super::stop::Stop;
 use super::tree;
 
 enum Method {
@@ -120,12 +123,9 @@ impl Tree {
     /// Marks what `command` starts as this tree's: the token, and the
     /// group it joins before its program runs.
     pub fn mark(&self, command: &mut std::process::Command) {
-        use std::os::unix::process::CommandExt;
         command.env(tree::TOKEN_VAR, &self.token);
         if let Some(group) = &self.group {
-            let procs = group.procs_fd();
-            // SAFETY: only a system call between fork and exec.
-            unsafe { command.pre_exec(move || cgroup::join(procs)) };
+            group.join_on_exec(command);
         }
     }
 
@@ -160,6 +160,20 @@ impl Tree {
     pub fn signal(&self, signal: libc::c_int) {
         for pid in self.members() {
             tree::signal(pid, signal);
+        }
+    }
+
+    /// What a stop request does to the tree: the first passes its signal
+    /// on to every process, as a terminal passes Ctrl-C to its foreground
+    /// group. Answers when the tree is to be killed: after `grace`, or now.
+    pub fn stop(&self, stop: Stop, grace: Duration) -> Option<Instant> {
+        match stop {
+            Stop::Running => None,
+            Stop::Gracefully(signal) => {
+                self.signal(signal.number());
+                Some(Instant::now() + grace)
+            }
+            Stop::Now(_) => Some(Instant::now()),
         }
     }
 

@@ -123,29 +123,19 @@ pub fn serve(orders: impl BufRead) {
     }
     let deadline = Instant::now() + GROUP_WAIT;
     for dir in &groups {
-        while cgroup::populated(dir) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = cgroup::remove_tree(dir);
+        let _ = cgroup::remove_once_empty(dir, deadline);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::process::CommandExt;
 
     /// A process started by hand in a group of its own, as the host does.
-    fn start_in(dir: &Path) -> u32 {
-        let procs = std::fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.procs"))
-            .unwrap();
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&procs);
+    fn start_in(group: &cgroup::Group) -> u32 {
         let mut command = Command::new("sleep");
         command.arg("300");
-        // SAFETY: only a system call between fork and exec.
-        unsafe { command.pre_exec(move || cgroup::join(fd)) };
+        group.join_on_exec(&mut command);
         let child = command.spawn().unwrap();
         let pid = child.id();
         // Reaped by a thread, so that its end is seen as the kernel sees it.
@@ -161,9 +151,9 @@ mod tests {
         let cgroups = cgroup::Cgroups::detect().expect("cgroup v2 is writable on these machines");
         let (kept, removed) = (cgroups.group().unwrap(), cgroups.group().unwrap());
         let (kept_dir, removed_dir) = (kept.dir().to_path_buf(), removed.dir().to_path_buf());
+        let pid = start_in(&kept);
         // The guardian removes the first group; the second the host removed itself.
         std::mem::forget(kept);
-        let pid = start_in(&kept_dir);
         assert!(cgroup::populated(&kept_dir));
         let orders = format!(
             "group {}\ngroup {}\n-group {}\n",

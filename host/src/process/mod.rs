@@ -411,9 +411,10 @@ impl Supervised {
         }
     }
 
-    /// Sends `signal` to every process of the tree.
-    pub fn signal(&self, signal: libc::c_int) {
-        self.tree.signal(signal);
+    /// Passes a stop request on to the tree; answers when it is to be
+    /// killed: after `grace`, or at once.
+    pub fn stop(&self, stop: Stop, grace: Duration) -> Option<Instant> {
+        self.tree.stop(stop, grace)
     }
 
     /// Lets a process that [`Event::Faulted`] take its signal.
@@ -559,23 +560,15 @@ pub async fn run_captured(
                 if let Some(signal) = stopped.signal() {
                     ended_early.get_or_insert_with(|| stopped_by(signal));
                 }
-                match stopped {
-                    Stop::Gracefully(signal) => {
-                        tree.signal(signal.number());
-                        deadline = deadline.min(Instant::now() + grace);
-                    }
-                    Stop::Now(_) | Stop::Running => deadline = Instant::now(),
+                if let Some(kill_at) = tree.stop(stopped, grace) {
+                    deadline = deadline.min(kill_at);
                 }
             }
             () = tokio::time::sleep_until(deadline.into()) => {
                 if killed {
                     // Killed, and its pipes still open: held by something
-                    // outside its tree. What it printed is lost with them.
-                    break std::process::Output {
-                        status: std::process::ExitStatus::from_raw(libc::SIGKILL),
-                        stdout: Vec::new(),
-                        stderr: Vec::new(),
-                    };
+                    // outside its tree. Why it was killed is what counts.
+                    return Err(ended_early.take().expect("it was killed for a reason"));
                 }
                 ended_early.get_or_insert_with(|| io::Error::new(
                     io::ErrorKind::TimedOut,

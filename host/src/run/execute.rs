@@ -488,10 +488,10 @@ impl<'a> Execution<'a> {
         let mut grace_until: Option<Instant> = None;
         loop {
             let deadline = self.tracker.deadline(&limits, self.test_count, self.live());
-            let next_deadline = match (deadline.as_ref().map(|(at, _)| *at), grace_until) {
-                (Some(hang_at), Some(grace_at)) => Some(hang_at.min(grace_at)),
-                (hang_at, grace_at) => hang_at.or(grace_at),
-            };
+            let next_deadline = (deadline.as_ref().map(|(at, _)| *at))
+                .into_iter()
+                .chain(grace_until)
+                .min();
             match process
                 .next(next_deadline)
                 .await
@@ -520,18 +520,10 @@ impl<'a> Execution<'a> {
                     self.cx.collectors.ask(event).await;
                     process.resume(&fault);
                 }
-                Event::Stop(Stop::Gracefully(signal)) => {
-                    // Passed on as a terminal passes Ctrl-C to its foreground group.
-                    stopped = Some(signal);
-                    process.signal(signal.number());
-                    grace_until = Some(Instant::now() + self.cx.grace);
+                Event::Stop(stop) => {
+                    stopped = stopped.or(stop.signal());
+                    grace_until = process.stop(stop, self.cx.grace).or(grace_until);
                 }
-                Event::Stop(Stop::Now(signal)) => {
-                    stopped = Some(signal);
-                    process.kill().await.map_err(|e| e.to_string())?;
-                    break;
-                }
-                Event::Stop(Stop::Running) => {}
                 Event::Deadline if grace_until.is_some_and(|at| at <= Instant::now()) => {
                     process.kill().await.map_err(|e| e.to_string())?;
                     break;
