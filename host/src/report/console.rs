@@ -179,6 +179,9 @@ impl Console {
     }
 
     pub fn finished(&self, test: &TestRecord) {
+        // What a stopped run never started is counted in the summary, not
+        // listed: it may be most of the suite.
+        let never_started = test.outcome == Outcome::NotRun && test.attempts.is_empty();
         if let Some(bar) = &self.bar {
             bar.inc(1);
             bar.set_message(test.id.clone());
@@ -186,6 +189,9 @@ impl Console {
             if matches!(test.outcome, Outcome::Passed | Outcome::Skipped) && !test.flaky {
                 return;
             }
+        }
+        if never_started {
+            return;
         }
         let seconds = test.duration_ms as f64 / 1000.0;
         let mut text = format!(

@@ -181,11 +181,7 @@ impl<'a> Scheduler<'a> {
             let mut skipped =
                 TestRecord::not_run(&name, &test.id, &test.name, Outcome::Skipped, skip.reason);
             skipped.skipped_by_rule = skip.by_rule;
-            self.cx
-                .journal
-                .record(&JournalEvent::TestFinished(&skipped));
-            self.console.finished(&skipped);
-            self.records.push(skipped);
+            self.report(skipped);
         }
         let mut admitted = Vec::new();
         for test in selection.run {
@@ -444,9 +440,7 @@ impl<'a> Scheduler<'a> {
         let mut record =
             TestRecord::from_attempts(&name, &id, display, vec![attempt.record], false);
         record.kind = attempt.kind;
-        self.cx.journal.record(&JournalEvent::TestFinished(&record));
-        self.console.finished(&record);
-        self.records.push(record);
+        self.report(record);
     }
 
     /// The signal that stopped the run, if one did.
@@ -459,45 +453,50 @@ impl<'a> Scheduler<'a> {
     fn leave_unrun(&mut self, signal: crate::process::Signal) {
         self.queue.clear();
         for i in 0..self.tests.len() {
-            if self.tests[i].done {
-                continue;
+            let state = &self.tests[i];
+            match (state.done, state.attempts.is_empty()) {
+                (true, _) => {}
+                (false, false) => self.settle(i),
+                (false, true) => {
+                    let record = TestRecord::not_run(
+                        &state.source.config.name,
+                        &state.case.id,
+                        &state.case.name,
+                        Outcome::NotRun,
+                        format!("not run: the run was stopped by {signal} before it started"),
+                    );
+                    self.close(i, record);
+                }
             }
-            if !self.tests[i].attempts.is_empty() {
-                self.settle(i);
-                continue;
-            }
-            let state = &mut self.tests[i];
-            state.done = true;
-            let name = state.source.config.name.clone();
-            let record = TestRecord::not_run(
-                &name,
-                &state.case.id,
-                &state.case.name,
-                Outcome::NotRun,
-                format!("not run: the run was stopped by {signal} before it started"),
-            );
-            self.cx.journal.record(&JournalEvent::TestFinished(&record));
-            self.records.push(record);
-            self.unsettle(&name);
         }
     }
 
     /// The test's last attempt is its result.
     fn settle(&mut self, i: usize) {
-        let state = &mut self.tests[i];
-        state.done = true;
-        let name = state.source.config.name.clone();
+        let state = &self.tests[i];
         let record = TestRecord::from_attempts(
-            &name,
+            &state.source.config.name,
             &state.case.id,
             &state.case.name,
             state.attempts.clone(),
             state.quarantined,
         );
+        self.close(i, record);
+    }
+
+    /// Test `i` is done, with `record` its final result.
+    fn close(&mut self, i: usize, record: TestRecord) {
+        self.tests[i].done = true;
+        let source = record.source.clone();
+        self.report(record);
+        self.unsettle(&source);
+    }
+
+    /// A final result: journaled, shown, and kept for the reports.
+    fn report(&mut self, record: TestRecord) {
         self.cx.journal.record(&JournalEvent::TestFinished(&record));
         self.console.finished(&record);
         self.records.push(record);
-        self.unsettle(&name);
     }
 
     /// One test of `source` less to wait for.
