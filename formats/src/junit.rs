@@ -114,6 +114,15 @@ pub struct JunitSuite<'a> {
     pub system_err: Option<&'a str>,
 }
 
+impl Problem<'_> {
+    /// Its element's attributes: its type, and its message when it has one.
+    fn attributes(&self) -> Vec<(&str, &str)> {
+        let mut attributes = vec![("type", self.type_)];
+        attributes.extend(self.message.as_deref().map(|m| ("message", m)));
+        attributes
+    }
+}
+
 /// The counts a suite's attributes declare: tests, failures, errors, skipped.
 fn counts(cases: &[JunitCase]) -> [usize; 4] {
     let of = |kind| {
@@ -210,9 +219,7 @@ fn write_case(xml: &mut XmlWriter<impl Write>, case: &JunitCase) -> XmlResult {
             ProblemKind::Error => "error",
             ProblemKind::Skipped => "skipped",
         };
-        let mut attributes = vec![("type", problem.type_)];
-        attributes.extend(problem.message.as_deref().map(|m| ("message", m)));
-        xml.element(tag, &attributes, problem.details.as_deref())?;
+        xml.element(tag, &problem.attributes(), problem.details.as_deref())?;
     }
     // Earlier attempts of a test that passed in the end were flaky.
     let flaky = case.problem.is_none();
@@ -223,8 +230,7 @@ fn write_case(xml: &mut XmlWriter<impl Write>, case: &JunitCase) -> XmlResult {
             (false, ProblemKind::Failure) => "rerunFailure",
             (false, _) => "rerunError",
         };
-        let mut attributes = vec![("type", rerun.type_)];
-        attributes.extend(rerun.message.as_deref().map(|m| ("message", m)));
+        let attributes = rerun.attributes();
         match rerun.details.as_deref() {
             Some(details) => {
                 xml.open(tag, &attributes)?;
