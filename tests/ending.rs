@@ -28,17 +28,10 @@ fn marked(marker: &str) -> Vec<u32> {
             continue;
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
-            stat.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        });
         let carries = cmdline
             .split(|&b| b == 0)
             .any(|arg| arg == marker.as_bytes());
-        if carries && !zombie {
+        if carries && alive(pid.into()) {
             found.push(pid);
         }
     }

@@ -24,17 +24,6 @@ fn gtest_source(state: &Path) -> Value {
     })
 }
 
-fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
-}
-
 #[test]
 fn a_crash_is_charged_to_the_running_test_and_the_rest_run_in_a_fresh_process() {
     let dir = tempfile::tempdir().unwrap();
