@@ -783,20 +783,19 @@ impl<'a> Execution<'a> {
             let in_flight = self.tracker.running.contains_key(&test.id);
             let reported = ended.reported.remove(&test.id);
             let live = self.tracker.finished.get(&test.id);
-            let attempt = match (&ended.hang, reported, live) {
+            let attempt = match (&ended.hang, ended.stopped, reported, live) {
                 // The host's observations outrank what the runner read.
-                (Some(hang), _, _) if in_flight || alone => self.attempt(
+                (Some(hang), _, _, _) if in_flight || alone => self.attempt(
                     test,
                     Some(&ended),
                     Outcome::TimedOut,
                     Some(format!("timed out: {hang}")),
                 ),
-                (_, Some(result), _) => self.reported(test, &ended, result),
-                (_, None, Some((outcome, message, _))) => {
+                (_, _, Some(result), _) => self.reported(test, &ended, result),
+                (_, _, None, Some((outcome, message, _))) => {
                     self.attempt(test, Some(&ended), *outcome, message.clone())
                 }
-                (None, None, None) if ended.stopped.is_some() && (in_flight || alone) => {
-                    let signal = ended.stopped.expect("stopped");
+                (None, Some(signal), None, None) if in_flight || alone => {
                     let when = if in_flight {
                         "while this test ran"
                     } else {
@@ -806,7 +805,7 @@ impl<'a> Execution<'a> {
                         format!("not run to its end: the run was stopped by {signal} {when}");
                     self.attempt(test, Some(&ended), Outcome::NotRun, Some(message))
                 }
-                (None, None, None) if in_flight || alone => {
+                (None, None, None, None) if in_flight || alone => {
                     let exit = ended.exit;
                     let (outcome, message) = match (exit.signal, in_flight) {
                         (Some(_), true) => (
