@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod plugins;
 pub mod process;
 pub mod report;
+pub mod results;
 pub mod retry;
 pub mod run;
 pub mod select;

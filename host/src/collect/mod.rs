@@ -12,17 +12,16 @@ mod dispatch;
 mod processing;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use dispatch::Dispatcher;
-pub use processing::MergeRecord;
 use processing::{Processing, Processor};
 
-use proctor_plugin_api::messages::{LifecycleEvent, Owner, PluginKind};
+use proctor_plugin_api::messages::{LifecycleEvent, PluginKind};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -30,6 +29,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::plugins::{self, Catalog, CollectorPlugin};
 use crate::report::Console;
+use crate::results::{AttachmentRecord, CollectorRecord, SourceSpan, Timeline};
 
 /// The configured collectors and attachment processors, created and
 /// checked before the run.
@@ -81,44 +81,6 @@ impl Prepared {
             catches_faults,
         })
     }
-}
-
-/// An attachment a collector handed back, as the summary lists it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AttachmentRecord {
-    pub collector: String,
-    pub kind: String,
-    /// Relative to the results directory when inside it.
-    pub path: PathBuf,
-    #[serde(flatten)]
-    pub owner: Owner,
-    pub description: String,
-}
-
-/// How a collector fared.
-#[derive(Debug, Clone, Serialize)]
-pub struct CollectorRecord {
-    pub name: String,
-    /// Events it answered.
-    pub events: u64,
-    /// Why it was switched off, when it was.
-    pub error: Option<String>,
-}
-
-/// When a source ran, as the collectors heard of it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceSpan {
-    pub source: String,
-    /// Since the run started.
-    pub started_ms: u64,
-    pub finished_ms: Option<u64>,
-}
-
-/// When sources ran and when processors merged their attachments.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Timeline {
-    pub sources: Vec<SourceSpan>,
-    pub merges: Vec<MergeRecord>,
 }
 
 /// What the collectors and processors produced over the run.

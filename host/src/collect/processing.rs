@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use proctor_plugin_api::messages::{Attachment, ProcessRequest};
-use serde::Serialize;
 
 use crate::plugins::AttachmentProcessorPlugin;
+use crate::results::MergeRecord;
 
 /// An attachment and the plugin that made it (a collector or a processor).
 #[derive(Debug, Clone)]
@@ -28,21 +28,6 @@ pub struct Processor {
     pub plugin: AttachmentProcessorPlugin,
     pub kinds: Vec<String>,
     pub incremental: bool,
-}
-
-/// One call of a processor, for the timeline.
-#[derive(Debug, Clone, Serialize)]
-pub struct MergeRecord {
-    pub processor: String,
-    /// The pass after every source finished.
-    #[serde(rename = "final")]
-    pub final_pass: bool,
-    pub inputs: usize,
-    pub outputs: usize,
-    /// Since the run started.
-    pub started_ms: u64,
-    pub finished_ms: u64,
-    pub error: Option<String>,
 }
 
 enum Batch {

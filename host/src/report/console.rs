@@ -10,7 +10,7 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
-use super::{AttemptRecord, RunSummary, TestRecord};
+use crate::results::{AttemptRecord, RunSummary, TestRecord};
 
 /// Lines go out whole. Without a terminal, a source's lines are held while
 /// other sources run and printed as one block, so parallel sources never

@@ -15,7 +15,7 @@ use std::path::Path;
 use proctor_plugin_api::messages::Outcome;
 use serde::Serialize;
 
-use super::{read_end, AttemptRecord, RunSummary, TestRecord};
+use crate::results::{read_end, AttemptRecord, RunSummary, TestRecord};
 
 /// The file's name, in `HELIX_WORKITEM_ROOT`.
 pub const FILE_NAME: &str = "__test_report_v2.json";

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::{AttemptRecord, TestRecord};
+use crate::results::{AttemptRecord, TestRecord};
 
 #[derive(Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

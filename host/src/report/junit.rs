@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use proctor_formats::junit::{self, JunitCase, JunitSuite, Problem, ProblemKind};
 use proctor_plugin_api::messages::Outcome;
 
-use super::{AttemptRecord, RunSummary, TestRecord};
+use crate::results::{AttemptRecord, RunSummary, TestRecord};
 
 fn kind(outcome: Outcome) -> ProblemKind {
     match outcome {

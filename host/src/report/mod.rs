@@ -4,17 +4,10 @@ mod console;
 mod helix;
 mod journal;
 mod junit;
-mod layout;
-mod summary;
 mod trx;
 
 pub use console::Console;
 pub use helix::{write_helix_report, FILE_NAME as HELIX_REPORT};
 pub use journal::{Journal, JournalEvent};
 pub use junit::write_junit;
-pub use layout::{read_end, write_atomically, ResultsDir, LAYOUT_VERSION};
-pub use summary::{
-    exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunSummary, SourceRecord,
-    TestRecord,
-};
 pub use trx::write_trx;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
 use proctor_formats::trx::{self, TrxExecution, TrxOutcome, TrxResult, TrxRun};
 use proctor_plugin_api::messages::Outcome;
 
-use super::{AttemptRecord, RunSummary, TestRecord};
 use crate::error::ExitStatus;
+use crate::results::{AttemptRecord, RunSummary, TestRecord};
 
 fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)

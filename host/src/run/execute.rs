@@ -12,7 +12,8 @@ use super::{tail, PreparedSource};
 use crate::collect::Collectors;
 use crate::config::LeakAction;
 use crate::process::{Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised};
-use crate::report::{AttemptRecord, Journal, JournalEvent, RecordKind, ResultsDir};
+use crate::report::{Journal, JournalEvent};
+use crate::results::{AttemptRecord, RecordKind, ResultsDir};
 
 /// What the executions of a run share.
 pub struct Context {

@@ -21,9 +21,11 @@ use crate::fetch::{DownloadRecord, Fetcher};
 use crate::plugins::{self, Catalog, RunnerPlugin, SearchPath};
 use crate::process::Stopper;
 use crate::report::{
-    exit_status, write_atomically, write_helix_report, write_junit, write_trx, Console, Counts,
-    Journal, JournalEvent, RecordKind, ResultsDir, RunSummary, SourceRecord, TestRecord,
-    HELIX_REPORT, LAYOUT_VERSION,
+    write_helix_report, write_junit, write_trx, Console, Journal, JournalEvent, HELIX_REPORT,
+};
+use crate::results::{
+    exit_status, write_atomically, Counts, RecordKind, ResultsDir, RunSummary, SourceRecord,
+    TestRecord, LAYOUT_VERSION,
 };
 use crate::select::{Filter, Selection, Selector};
 

@@ -10,7 +10,8 @@ use tokio::task::JoinSet;
 use super::execute::{self, Context, Expansion, Job, JobOutcome, TestAttempt, PROCESS_RECORD};
 use super::PreparedSource;
 use crate::error::{Error, Result};
-use crate::report::{AttemptRecord, Console, JournalEvent, RecordKind, RetrySummary, TestRecord};
+use crate::report::{Console, JournalEvent};
+use crate::results::{AttemptRecord, RecordKind, RetrySummary, TestRecord};
 use crate::retry::{self, RetryPolicy, Verdict};
 use crate::select::{Selection, Selector};
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use proctor_plugin_api::messages::Stream;
 
-use crate::report::read_end;
+use crate::results::read_end;
 
 /// How much of the end of a file is read.
 const WINDOW: u64 = 32 * 1024;

@@ -230,11 +230,11 @@ pub struct RunSummary {
     /// What was fetched before discovery.
     pub downloads: Vec<crate::fetch::DownloadRecord>,
     /// The collectors that ran, and whether one was switched off.
-    pub collectors: Vec<crate::collect::CollectorRecord>,
+    pub collectors: Vec<super::CollectorRecord>,
     /// What the collectors handed back, as the processors left it.
-    pub attachments: Vec<crate::collect::AttachmentRecord>,
+    pub attachments: Vec<super::AttachmentRecord>,
     /// When each source ran and when each merge of attachments ran.
-    pub timeline: crate::collect::Timeline,
+    pub timeline: super::Timeline,
     pub sources: Vec<SourceRecord>,
     /// Infrastructure errors: what broke other than the tests.
     pub errors: Vec<String>,

@@ -1,0 +1,15 @@
+//! The results layout's own types: the records `summary.json` and the
+//! journal are made of, and the directory that holds them. Everything that
+//! writes results (the engine, the reports) or reads them (the tests, a
+//! results history) takes them from here.
+
+mod collected;
+mod layout;
+mod summary;
+
+pub use collected::{AttachmentRecord, CollectorRecord, MergeRecord, SourceSpan, Timeline};
+pub use layout::{read_end, write_atomically, ResultsDir, LAYOUT_VERSION};
+pub use summary::{
+    exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunSummary, SourceRecord,
+    TestRecord,
+};
