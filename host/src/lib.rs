@@ -7,6 +7,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod fetch;
 pub mod plugins;
 pub mod process;

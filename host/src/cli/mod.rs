@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::{Error, ExitStatus, Result};
 use crate::plugins::{Catalog, SearchPath};
 use crate::process::{guardian, Stopper};
-use crate::report::Console;
+use crate::report::{Console, HelixEnvironment};
 use crate::run::{self, RunOptions, Session};
 use crate::select::Filter;
 
@@ -172,16 +172,17 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             let jobs = jobs
                 .or(session.config.jobs)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let console = Arc::new(Console::new());
             let options = RunOptions {
                 jobs,
                 results_dir,
                 filter,
                 no_tests,
                 stopper,
+                helix: HelixEnvironment::from_env(),
+                subscribers: Vec::new(),
             };
-            let summary = runtime.block_on(run::run(session, options, console.clone()))?;
-            console.summary(&summary);
+            let console = Arc::new(Console::new());
+            let summary = runtime.block_on(run::run(session, options, console))?;
             Ok(summary.status())
         }
         Command::List {

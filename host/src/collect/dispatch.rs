@@ -4,17 +4,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::Instant;
 
 use proctor_plugin_api::messages::{Attachment, LifecycleEvent, Owner};
 
 use super::processing::{Held, Processing};
-use super::{
-    AttachmentRecord, Collected, CollectorRecord, Dispatch, Environment, SourceSpan, Timeline,
-};
+use super::{AttachmentRecord, Collected, CollectorRecord, Dispatch, SourceSpan, Timeline, Warn};
+use crate::events::{Answer, Environment};
 use crate::plugins::CollectorPlugin;
-use crate::report::Console;
 
 struct Running {
     name: String,
@@ -25,7 +22,7 @@ struct Running {
 /// The collectors' thread.
 pub(super) struct Dispatcher {
     pub(super) results_dir: PathBuf,
-    pub(super) console: Arc<Console>,
+    pub(super) warn: Warn,
     pub(super) clock: Instant,
     pub(super) processing: Processing,
 }
@@ -73,13 +70,16 @@ impl Dispatcher {
                     Err(error) => {
                         // A collector that fails is switched off; the run goes on.
                         let error = format!("{} (at {}); switched off", error, event_name(&event));
-                        self.console.note(&format!("     WARN {error}"));
+                        (self.warn)(&error);
                         collector.record.error = Some(error);
                     }
                 }
             }
             if let Some(reply) = reply {
-                let _ = reply.send(environment);
+                let _ = reply.send(Answer {
+                    environment,
+                    ..Answer::default()
+                });
             }
             let now = self.clock.elapsed().as_millis() as u64;
             match &event {

@@ -2,19 +2,20 @@
 //! in the order the events happened, and what they answer comes back:
 //! environment variables for test processes, and attachments.
 //!
-//! One thread makes the calls, so a collector sees events in order and a
-//! slow one never stalls supervision. The engine `notify`s most events and
-//! moves on; it `ask`s (and waits) where the answer matters before it goes
-//! on: a source's environment before its processes start, and a hang before
-//! the process tree is killed, so that a collector can look at it alive.
+//! [`Collectors`] is a subscriber of the run's events. One thread makes the
+//! calls, so a collector sees events in order and a slow one never stalls
+//! supervision. Most events are handed over and the engine moves on; an
+//! awaited one ([`RunEvent::awaited`]) is answered once every collector
+//! answered it: a source's environment before its processes start, a hang
+//! before the process tree is killed, so that a collector can look at it
+//! alive.
 
 mod dispatch;
 mod processing;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -27,8 +28,8 @@ use tokio::sync::oneshot;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::events::{Answer, Delivery, RunEvent, Subscriber};
 use crate::plugins::{self, Catalog, CollectorPlugin};
-use crate::report::Console;
 use crate::results::{AttachmentRecord, CollectorRecord, SourceSpan, Timeline};
 
 /// The configured collectors and attachment processors, created and
@@ -93,18 +94,19 @@ pub struct Collected {
     pub timeline: Timeline,
 }
 
-type Environment = BTreeMap<String, String>;
-
 struct Dispatch {
     /// `None` ends the thread.
     event: Option<LifecycleEvent>,
-    /// For `ask`: the environment the collectors asked for, once all answered.
-    reply: Option<oneshot::Sender<Environment>>,
+    /// For an awaited event: the answer, once every collector answered.
+    reply: Option<oneshot::Sender<Answer>>,
 }
 
-/// The running collectors.
+/// Where the collectors' thread says what went wrong with a collector.
+pub type Warn = Box<dyn Fn(&str) + Send>;
+
+/// The running collectors, a subscriber of the run's events.
 pub struct Collectors {
-    sender: mpsc::Sender<Dispatch>,
+    sender: Mutex<mpsc::Sender<Dispatch>>,
     /// Whether any collector runs. Without one, only the events the
     /// timeline needs go to the thread, so a run without collectors pays
     /// nothing per test.
@@ -116,7 +118,7 @@ pub struct Collectors {
 impl Collectors {
     /// Starts the thread that calls `prepared`'s collectors; attachment paths
     /// are recorded relative to `results_dir`.
-    pub fn start(prepared: Prepared, results_dir: &Path, console: Arc<Console>) -> Self {
+    pub fn start(prepared: Prepared, results_dir: &Path, warn: Warn) -> Self {
         let listening = !prepared.plugins.is_empty();
         let catches_faults = prepared.catches_faults;
         let (sender, receiver) = mpsc::channel::<Dispatch>();
@@ -128,7 +130,7 @@ impl Collectors {
             .spawn(move || {
                 let dispatcher = Dispatcher {
                     results_dir,
-                    console,
+                    warn,
                     clock,
                     processing,
                 };
@@ -136,7 +138,7 @@ impl Collectors {
             })
             .expect("a thread can be started");
         Self {
-            sender,
+            sender: Mutex::new(sender),
             listening,
             catches_faults,
             worker: Mutex::new(Some(worker)),
@@ -150,59 +152,28 @@ impl Collectors {
         self.catches_faults
     }
 
-    fn wanted(&self, event: &LifecycleEvent) -> bool {
+    /// Whether `event` goes to the thread: every event when a collector
+    /// runs, else only those the timeline needs.
+    fn wanted(&self, event: &RunEvent<'_>) -> bool {
         self.listening
             || matches!(
                 event,
-                LifecycleEvent::SourceStarted { .. }
-                    | LifecycleEvent::SourceFinished { .. }
-                    | LifecycleEvent::SessionFinished
+                RunEvent::SourceStarted { .. }
+                    | RunEvent::SourceFinished { .. }
+                    | RunEvent::SessionFinished
             )
     }
 
-    /// Hands the event `make` builds to the collectors without waiting, when
-    /// any runs: for the events of processes and tests, which come often and
-    /// which nothing else needs, so that a run without collectors does not
-    /// even build them.
-    pub fn observe(&self, make: impl FnOnce() -> LifecycleEvent) {
-        if self.listening {
-            self.notify(make());
-        }
+    fn send(&self, dispatch: Dispatch) {
+        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        // A thread that ended has answered all it will.
+        let _ = sender.send(dispatch);
     }
 
-    /// Hands `event` to the collectors without waiting.
-    pub fn notify(&self, event: LifecycleEvent) {
-        if self.wanted(&event) {
-            let _ = self.sender.send(Dispatch {
-                event: Some(event),
-                reply: None,
-            });
-        }
-    }
-
-    /// Hands `event` to the collectors and waits until every one answered;
-    /// answers the environment variables they asked for.
-    pub async fn ask(&self, event: LifecycleEvent) -> Environment {
-        if !self.wanted(&event) {
-            return Environment::new();
-        }
-        let sender = &self.sender;
-        let (reply, answer) = oneshot::channel();
-        let dispatch = Dispatch {
-            event: Some(event),
-            reply: Some(reply),
-        };
-        if sender.send(dispatch).is_err() {
-            return Environment::new();
-        }
-        answer.await.unwrap_or_default()
-    }
-
-    /// Ends the session: the collectors hear of it, and what they produced
-    /// over the run is answered.
+    /// Ends the thread, after [`RunEvent::SessionFinished`]: answers what
+    /// the collectors and processors produced over the run.
     pub async fn finish(&self) -> Collected {
-        self.ask(LifecycleEvent::SessionFinished).await;
-        let _ = self.sender.send(Dispatch {
+        self.send(Dispatch {
             event: None,
             reply: None,
         });
@@ -216,4 +187,119 @@ impl Collectors {
             None => Collected::default(),
         }
     }
+}
+
+impl Subscriber for Collectors {
+    /// Hands the event to the collectors' thread, as the plugin API's
+    /// lifecycle event; an awaited one is answered once every collector
+    /// answered it.
+    fn on_event(&self, event: &RunEvent<'_>, delivery: &mut Delivery) {
+        if !self.wanted(event) {
+            return;
+        }
+        let Some(lifecycle) = lifecycle_event(event) else {
+            return;
+        };
+        let reply = event.awaited().then(|| delivery.answer_later());
+        self.send(Dispatch {
+            event: Some(lifecycle),
+            reply,
+        });
+    }
+}
+
+/// The plugin API's lifecycle event for a run event, for those collectors hear of.
+fn lifecycle_event(event: &RunEvent<'_>) -> Option<LifecycleEvent> {
+    let owned = |tests: &[&str]| tests.iter().map(|t| t.to_string()).collect();
+    Some(match *event {
+        RunEvent::RunStarted {
+            results_dir,
+            dumps_dir,
+            ..
+        } => LifecycleEvent::SessionStarted {
+            results_dir: results_dir.to_path_buf(),
+            dumps_dir: Some(dumps_dir.to_path_buf()),
+        },
+        RunEvent::SessionFinished => LifecycleEvent::SessionFinished,
+        RunEvent::SourceStarted { source } => LifecycleEvent::SourceStarted {
+            source: source.clone(),
+        },
+        RunEvent::SourceFinished { source } => LifecycleEvent::SourceFinished {
+            source: source.to_owned(),
+        },
+        RunEvent::ProcessLaunched {
+            source,
+            pid,
+            attempt,
+            tests,
+        } => LifecycleEvent::ProcessLaunched {
+            source: source.to_owned(),
+            pid,
+            tests: owned(tests),
+            attempt,
+        },
+        RunEvent::TestStarted {
+            source,
+            test,
+            attempt,
+            pid,
+        } => LifecycleEvent::TestStarted {
+            source: source.to_owned(),
+            test: test.to_owned(),
+            attempt,
+            pid,
+        },
+        RunEvent::TestReported {
+            source,
+            test,
+            attempt,
+            outcome,
+            pid,
+            ..
+        } => LifecycleEvent::TestFinished {
+            source: source.to_owned(),
+            test: test.to_owned(),
+            attempt,
+            outcome,
+            pid,
+        },
+        RunEvent::HangDetected {
+            source,
+            pid,
+            process_tree,
+            ..
+        } => LifecycleEvent::HangDetected {
+            source: source.to_owned(),
+            pid,
+            process_tree: process_tree.to_vec(),
+        },
+        RunEvent::ProcessFaulted { source, fault } => LifecycleEvent::ProcessFaulted {
+            source: source.to_owned(),
+            pid: fault.pid,
+            tid: fault.tid,
+            signal: fault.signal,
+            code: fault.code,
+            address: fault.address,
+            handled: fault.handled,
+        },
+        RunEvent::ProcessCrashed {
+            source,
+            pid,
+            signal,
+        } => LifecycleEvent::ProcessCrashed {
+            source: source.to_owned(),
+            pid,
+            signal,
+        },
+        RunEvent::ProcessFinished {
+            source,
+            pid,
+            attempt,
+        } => LifecycleEvent::AttemptFinished {
+            source: source.to_owned(),
+            pid,
+            attempt,
+        },
+        _ => return None,
+    })
 }

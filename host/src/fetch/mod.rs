@@ -22,9 +22,27 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, Download, Role};
 use crate::error::{Error, Result};
 use crate::plugins::{self, Catalog, DownloaderPlugin};
-use crate::report::Console;
 
 pub use archive::Unpacked;
+
+/// Where downloads show their progress (the console); the downloads run on
+/// threads of their own, several at once.
+pub trait Progress: Sync {
+    /// A download begins.
+    fn download_started(&self, label: &str) -> Box<dyn DownloadProgress + '_>;
+}
+
+/// One download's progress, fed by its plugin's progress reports.
+pub trait DownloadProgress: Sync {
+    /// `done` bytes of `total`, when known.
+    fn update(&self, done: u64, total: Option<u64>);
+    /// The download arrived: its size, and `detail` of where it went.
+    fn fetched(self: Box<Self>, bytes: u64, detail: &str);
+    /// What a download would bring was already in place.
+    fn reused(self: Box<Self>, detail: &str);
+    /// The download failed; the error is reported where it is handled.
+    fn failed(self: Box<Self>);
+}
 
 /// The downloads of a configuration, each with the plugin that will fetch it.
 pub struct Fetcher {
@@ -124,7 +142,10 @@ impl Fetcher {
 
     /// Runs every download, `parallel` at a time. Answers each one's record
     /// or error, in configuration order.
-    pub fn fetch(&self, console: &Console) -> Vec<std::result::Result<DownloadRecord, String>> {
+    pub fn fetch(
+        &self,
+        progress: &dyn Progress,
+    ) -> Vec<std::result::Result<DownloadRecord, String>> {
         let next = AtomicUsize::new(0);
         let results = Mutex::new(BTreeMap::new());
         std::thread::scope(|scope| {
@@ -134,7 +155,7 @@ impl Fetcher {
                     let Some((download, downloader)) = self.downloads.get(index) else {
                         break;
                     };
-                    let result = fetch_one(download, downloader, &self.base_dir, console)
+                    let result = fetch_one(download, downloader, &self.base_dir, progress)
                         .map_err(|e| format!("{}: {e}", download.location));
                     results.lock().unwrap().insert(index, result);
                 });
@@ -193,7 +214,7 @@ fn fetch_one(
     download: &Download,
     downloader: &Downloader,
     base_dir: &Path,
-    console: &Console,
+    progress: &dyn Progress,
 ) -> std::result::Result<DownloadRecord, String> {
     let started = Instant::now();
     let destination = &download.destination;
@@ -217,7 +238,7 @@ fn fetch_one(
     };
     let stamp_path = beside(destination, "download.json");
     if let Some(stamp) = reusable(download, &stamp_path) {
-        console
+        progress
             .download_started(&download.uri)
             .reused(" (its SHA-256 matches)");
         return Ok(record(stamp.bytes, None, 0, Vec::new(), true));
@@ -226,7 +247,7 @@ fn fetch_one(
 
     let staging = beside(destination, "download");
     let _ = std::fs::remove_file(&staging);
-    let bar = console.download_started(&download.uri);
+    let bar = progress.download_started(&download.uri);
     let request = DownloadRequest {
         uri: download.uri.clone(),
         destination: staging.clone(),

@@ -38,19 +38,22 @@ const CRASH_SIGNALS: [c_int; 6] = [
 ];
 
 /// A thread about to receive a crash signal; its process is stopped and
-/// untraced until [`resume`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// untraced until [`resume`]. Serialized as the journal records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Fault {
     pub pid: u32,
     pub tid: u32,
     pub signal: i32,
     /// `si_code`: positive when the kernel raised the signal for a fault,
     /// otherwise how it was sent (`abort` sends it with `tgkill`).
+    #[serde(skip)]
     pub code: i32,
     /// The faulting address, for the signals that have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<u64>,
     /// Whether the process has a handler for the signal, which may yet
     /// recover; otherwise the signal ends it.
+    #[serde(skip)]
     pub handled: bool,
 }
 

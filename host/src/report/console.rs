@@ -10,6 +10,8 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
+use crate::events::{Delivery, RunEvent, Subscriber};
+use crate::fetch::{DownloadProgress, Progress};
 use crate::results::{AttemptRecord, RunSummary, TestRecord};
 
 /// Lines go out whole. Without a terminal, a source's lines are held while
@@ -73,9 +75,11 @@ impl Console {
             }
         }
     }
+}
 
+impl Progress for Console {
     /// A download begins: a bar of its own on a terminal, a line otherwise.
-    pub fn download_started(&self, label: &str) -> DownloadBar<'_> {
+    fn download_started(&self, label: &str) -> Box<dyn DownloadProgress + '_> {
         let bar = match &self.bars {
             Some(bars) => {
                 let bar = bars.insert(0, ProgressBar::no_length());
@@ -95,14 +99,16 @@ impl Console {
                 None
             }
         };
-        DownloadBar {
+        Box::new(DownloadBar {
             console: self,
             bar,
             label: label.to_owned(),
             started: std::time::Instant::now(),
-        }
+        })
     }
+}
 
+impl Console {
     fn lock(&self) -> std::sync::MutexGuard<'_, Sources> {
         self.sources.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -120,7 +126,7 @@ impl Console {
         self.line(&text);
     }
 
-    pub fn source_started(&self, source: &str, tests: usize) {
+    fn source_started(&self, source: &str, tests: usize) {
         if let (Some(bars), Some(bar)) = (&self.bars, &self.bar) {
             if bar.is_hidden() {
                 bars.add(bar.clone());
@@ -131,16 +137,19 @@ impl Console {
     }
 
     /// An expanding case turned out to be `tests` tests.
-    pub fn expanded(&self, tests: usize) {
+    fn expanded(&self, tests: usize) {
         if let Some(bar) = &self.bar {
             let length = bar.length().unwrap_or(0) + tests as u64;
             bar.set_length(length.saturating_sub(1));
         }
     }
 
-    pub fn source_finished(&self, source: &str) {
+    fn source_finished(&self, source: &str) {
         let mut sources = self.lock();
-        let mut held = sources.running.remove(source).unwrap_or_default();
+        // A source whose discovery failed never started here.
+        let Some(mut held) = sources.running.remove(source) else {
+            return;
+        };
         // The last source left prints what it held and then as it goes.
         if sources.running.len() == 1 {
             held.extend(sources.running.values_mut().flat_map(std::mem::take));
@@ -155,7 +164,7 @@ impl Console {
     }
 
     /// An attempt failed and the test runs again.
-    pub fn retrying(&self, source: &str, test: &str, attempt: &AttemptRecord) {
+    fn retrying(&self, source: &str, test: &str, attempt: &AttemptRecord) {
         let why = attempt
             .message
             .as_deref()
@@ -178,7 +187,7 @@ impl Console {
         self.line(text);
     }
 
-    pub fn finished(&self, test: &TestRecord) {
+    fn finished(&self, test: &TestRecord) {
         // What a stopped run never started is counted in the summary, not
         // listed: it may be most of the suite.
         let never_started = test.outcome == Outcome::NotRun && test.attempts.is_empty();
@@ -206,7 +215,7 @@ impl Console {
         self.source_line(&test.source, text);
     }
 
-    pub fn summary(&self, summary: &RunSummary) {
+    fn summary(&self, summary: &RunSummary) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -316,6 +325,38 @@ impl Console {
     }
 }
 
+impl Subscriber for Console {
+    fn on_event(&self, event: &RunEvent<'_>, _: &mut Delivery) {
+        match *event {
+            RunEvent::SourceDiscovered { source, tests } => self.source_started(source, tests),
+            RunEvent::SourceExpanded { tests, .. } => self.expanded(tests),
+            RunEvent::SourceFailed { error, .. } => self.note(&format!("    ERROR {error}")),
+            RunEvent::SourceFinished { source } => self.source_finished(source),
+            RunEvent::AttemptFinished {
+                source,
+                test,
+                record,
+                retrying: true,
+            } => self.retrying(source, test, record),
+            RunEvent::TestFinished(record) => self.finished(record),
+            RunEvent::RetriesWithheld { reason } => self.note(&format!("    NOTE {reason}")),
+            RunEvent::StopRequested {
+                signal,
+                at_once,
+                grace,
+            } => self.note(&match at_once {
+                false => format!(
+                    "    STOP {signal}: no test starts any more; running tests get {grace:?} \
+                     to end, then are killed (a second signal kills them at once)"
+                ),
+                true => "    STOP a second signal: killing running tests now".to_owned(),
+            }),
+            RunEvent::RunFinished { summary, .. } => self.summary(summary),
+            _ => {}
+        }
+    }
+}
+
 fn seconds_of(ms: u64) -> String {
     format!("{:.2}s", ms as f64 / 1000.0)
 }
@@ -328,8 +369,8 @@ pub struct DownloadBar<'a> {
     started: std::time::Instant,
 }
 
-impl DownloadBar<'_> {
-    pub fn update(&self, done: u64, total: Option<u64>) {
+impl DownloadProgress for DownloadBar<'_> {
+    fn update(&self, done: u64, total: Option<u64>) {
         if let Some(bar) = &self.bar {
             if bar.length() != total {
                 match total {
@@ -341,8 +382,7 @@ impl DownloadBar<'_> {
         }
     }
 
-    /// The download arrived: its size, time and rate, and `detail`.
-    pub fn fetched(self, bytes: u64, detail: &str) {
+    fn fetched(self: Box<Self>, bytes: u64, detail: &str) {
         let seconds = self.started.elapsed().as_secs_f64();
         let rate = HumanBytes((bytes as f64 / seconds.max(1e-3)) as u64);
         let line = format!(
@@ -350,21 +390,21 @@ impl DownloadBar<'_> {
             self.label,
             HumanBytes(bytes)
         );
-        self.end(&line);
+        (*self).end(&line);
     }
 
-    /// What a download would bring was already in place.
-    pub fn reused(self, detail: &str) {
+    fn reused(self: Box<Self>, detail: &str) {
         let line = format!("   REUSED {}{detail}", self.label);
-        self.end(&line);
+        (*self).end(&line);
     }
 
-    /// The download failed; the error is reported where it is handled.
-    pub fn failed(self) {
+    fn failed(self: Box<Self>) {
         let line = format!("   FAILED {}", self.label);
-        self.end(&line);
+        (*self).end(&line);
     }
+}
 
+impl DownloadBar<'_> {
     fn end(self, line: &str) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

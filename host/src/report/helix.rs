@@ -10,7 +10,7 @@
 //! shows in the exit code, 3). Failures beside the tests (a suite's set-up,
 //! a process that failed while its tests passed) are results of their own.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use proctor_plugin_api::messages::Outcome;
 use serde::Serialize;
@@ -141,10 +141,43 @@ fn attachments(attempt: &AttemptRecord, results_dir: &Path) -> Vec<Attachment> {
         .collect()
 }
 
+/// What Helix tells a work item through its environment, read once, where
+/// the command starts: results and dumps then go where it uploads from,
+/// and its reporter finds its report in the work item's root.
+#[derive(Debug, Clone, Default)]
+pub struct HelixEnvironment {
+    /// `HELIX_WORKITEM_UPLOAD_ROOT`: what is here is uploaded.
+    pub upload_root: Option<PathBuf>,
+    /// `HELIX_DUMP_FOLDER`: where dumps go.
+    pub dump_folder: Option<PathBuf>,
+    /// `HELIX_WORKITEM_ROOT`: where the report goes.
+    pub workitem_root: Option<PathBuf>,
+    /// `SYSTEM_TEAMFOUNDATIONCOLLECTIONURI` and `SYSTEM_TEAMPROJECT`: the
+    /// Azure DevOps project the results belong to.
+    pub collection_uri: Option<String>,
+    pub team_project: Option<String>,
+}
+
+impl HelixEnvironment {
+    /// Reads the variables; an empty one counts as unset.
+    pub fn from_env() -> Self {
+        let variable = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let path = |name| variable(name).map(PathBuf::from);
+        Self {
+            upload_root: path("HELIX_WORKITEM_UPLOAD_ROOT"),
+            dump_folder: path("HELIX_DUMP_FOLDER"),
+            workitem_root: path("HELIX_WORKITEM_ROOT"),
+            collection_uri: variable("SYSTEM_TEAMFOUNDATIONCOLLECTIONURI"),
+            team_project: variable("SYSTEM_TEAMPROJECT"),
+        }
+    }
+}
+
 /// Writes the report of `summary`, whose files are in `results_dir`.
 pub fn write_helix_report(
     summary: &RunSummary,
     results_dir: &Path,
+    helix: &HelixEnvironment,
     out: impl std::io::Write,
 ) -> std::io::Result<()> {
     let mut results = Vec::new();
@@ -159,12 +192,11 @@ pub fn write_helix_report(
             }
         }
     }
-    let variable = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
     let report = Report {
         schema_version: 1,
         azdo: Azdo {
-            collection_uri: variable("SYSTEM_TEAMFOUNDATIONCOLLECTIONURI"),
-            team_project: variable("SYSTEM_TEAMPROJECT"),
+            collection_uri: helix.collection_uri.clone(),
+            team_project: helix.team_project.clone(),
             test_run_id: None,
         },
         results,

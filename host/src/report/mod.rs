@@ -5,9 +5,11 @@ mod helix;
 mod journal;
 mod junit;
 mod trx;
+mod writers;
 
 pub use console::Console;
-pub use helix::{write_helix_report, FILE_NAME as HELIX_REPORT};
-pub use journal::{Journal, JournalEvent};
+pub use helix::{write_helix_report, HelixEnvironment, FILE_NAME as HELIX_REPORT};
+pub use journal::Journal;
 pub use junit::write_junit;
 pub use trx::write_trx;
+pub use writers::Reports;

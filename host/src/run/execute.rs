@@ -9,17 +9,17 @@ use std::time::{Duration, Instant};
 use proctor_plugin_api::messages::*;
 
 use super::{tail, PreparedSource};
-use crate::collect::Collectors;
 use crate::config::LeakAction;
+use crate::events::{Events, RunEvent};
 use crate::process::{Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised};
-use crate::report::{Journal, JournalEvent};
 use crate::results::{AttemptRecord, RecordKind, ResultsDir};
 
 /// What the executions of a run share.
 pub struct Context {
     pub results: Arc<ResultsDir>,
-    pub journal: Arc<Journal>,
-    pub collectors: Arc<Collectors>,
+    pub events: Arc<Events>,
+    /// Whether test processes are caught at faults, for the collectors.
+    pub catches_faults: bool,
     pub stopper: Stopper,
     /// After a stop signal, how long a process has to end before it is killed.
     pub grace: Duration,
@@ -31,15 +31,15 @@ pub struct Context {
 impl Context {
     pub fn new(
         results: Arc<ResultsDir>,
-        journal: Arc<Journal>,
-        collectors: Arc<Collectors>,
+        events: Arc<Events>,
+        catches_faults: bool,
         stopper: Stopper,
         (grace, drain): (Duration, Duration),
     ) -> Self {
         Self {
             results,
-            journal,
-            collectors,
+            events,
+            catches_faults,
             stopper,
             grace,
             drain,
@@ -267,8 +267,8 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
                 .iter()
                 .any(|t| t.record.outcome == Outcome::Crashed);
             if !ended_by_host && (signal.is_some() || crashed) {
-                cx.collectors.observe(|| LifecycleEvent::ProcessCrashed {
-                    source: execution.source_name().to_owned(),
+                cx.events.emit(RunEvent::ProcessCrashed {
+                    source: execution.source_name(),
                     pid,
                     signal,
                 });
@@ -276,11 +276,11 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
             // Tests the live output did not see end are known to end now.
             for test in &finished {
                 if !execution.tracker.finished.contains_key(&test.test.id) {
-                    execution.record_finished(&test.test.id, test.record.outcome);
+                    execution.test_ended(&test.test.id, test.record.outcome, None, false);
                 }
             }
-            cx.collectors.observe(|| LifecycleEvent::AttemptFinished {
-                source: execution.source_name().to_owned(),
+            cx.events.emit(RunEvent::ProcessFinished {
+                source: execution.source_name(),
                 pid,
                 attempt: job.attempt,
             });
@@ -443,7 +443,7 @@ impl<'a> Execution<'a> {
             Output::Files
         };
         let (stdout, stderr) = (self.dir.join("stdout.log"), self.dir.join("stderr.log"));
-        let faults = if self.cx.collectors.catches_faults() {
+        let faults = if self.cx.catches_faults {
             Faults::Caught
         } else {
             Faults::Ignored
@@ -459,20 +459,12 @@ impl<'a> Execution<'a> {
         self.launched_at = now();
         self.pid = Some(process.pid());
         let ids: Vec<&str> = self.job.tests.iter().map(|t| t.id.as_str()).collect();
-        self.cx.journal.record(&JournalEvent::ProcessLaunched {
+        self.cx.events.emit(RunEvent::ProcessLaunched {
             source: self.source_name(),
             pid: process.pid(),
             attempt: self.job.attempt,
             tests: &ids,
         });
-        self.cx
-            .collectors
-            .observe(|| LifecycleEvent::ProcessLaunched {
-                source: self.source_name().to_owned(),
-                pid: process.pid(),
-                tests: ids.iter().map(|id| id.to_string()).collect(),
-                attempt: self.job.attempt,
-            });
         if let [test] = self.job.tests.as_slice() {
             if !self.live() && !self.expanding {
                 self.record_started(&test.id);
@@ -501,24 +493,12 @@ impl<'a> Execution<'a> {
                 Event::Output(lines) => self.read_live(lines),
                 Event::Exited(_) => break,
                 Event::Faulted(fault) => {
-                    self.cx.journal.record(&JournalEvent::ProcessFaulted {
-                        source: self.source_name(),
-                        pid: fault.pid,
-                        tid: fault.tid,
-                        signal: fault.signal,
-                        address: fault.address,
-                    });
                     // Collectors look at the process as the fault left it.
-                    let event = LifecycleEvent::ProcessFaulted {
-                        source: self.source_name().to_owned(),
-                        pid: fault.pid,
-                        tid: fault.tid,
-                        signal: fault.signal,
-                        code: fault.code,
-                        address: fault.address,
-                        handled: fault.handled,
+                    let event = RunEvent::ProcessFaulted {
+                        source: self.source_name(),
+                        fault: &fault,
                     };
-                    self.cx.collectors.ask(event).await;
+                    self.cx.events.emit(event).answered().await;
                     process.resume(&fault);
                 }
                 Event::Stop(stop) => {
@@ -532,21 +512,16 @@ impl<'a> Execution<'a> {
                 Event::Deadline => {
                     let (_, reason) = deadline.expect("a deadline passed");
                     let tree = process.tree();
-                    self.cx.journal.record(&JournalEvent::HangDetected {
+                    // Collectors look at the hung tree while it is still
+                    // alive, untraced so that a dumper can attach.
+                    process.release().await.map_err(|e| e.to_string())?;
+                    let event = RunEvent::HangDetected {
                         source: self.source_name(),
                         pid: process.pid(),
                         process_tree: &tree,
                         reason: &reason.to_string(),
-                    });
-                    // Collectors look at the hung tree while it is still
-                    // alive, untraced so that a dumper can attach.
-                    process.release().await.map_err(|e| e.to_string())?;
-                    let event = LifecycleEvent::HangDetected {
-                        source: self.source_name().to_owned(),
-                        pid: process.pid(),
-                        process_tree: tree,
                     };
-                    self.cx.collectors.ask(event).await;
+                    self.cx.events.emit(event).answered().await;
                     process.kill().await.map_err(|e| e.to_string())?;
                     hang = Some(reason);
                     break;
@@ -606,26 +581,24 @@ impl<'a> Execution<'a> {
     }
 
     fn record_started(&self, id: &str) {
-        self.cx.journal.record(&JournalEvent::TestStarted {
+        self.cx.events.emit(RunEvent::TestStarted {
             source: self.source_name(),
             test: id,
-            attempt: self.job.attempt,
-        });
-        self.cx.collectors.observe(|| LifecycleEvent::TestStarted {
-            source: self.source_name().to_owned(),
-            test: id.to_owned(),
             attempt: self.job.attempt,
             pid: self.pid,
         });
     }
 
-    fn record_finished(&self, id: &str, outcome: Outcome) {
-        self.cx.collectors.observe(|| LifecycleEvent::TestFinished {
-            source: self.source_name().to_owned(),
-            test: id.to_owned(),
+    /// A test's end, as the live output showed it (`live`) or its process's end.
+    fn test_ended(&self, id: &str, outcome: Outcome, message: Option<&str>, live: bool) {
+        self.cx.events.emit(RunEvent::TestReported {
+            source: self.source_name(),
+            test: id,
             attempt: self.job.attempt,
             outcome,
+            message,
             pid: self.pid,
+            live_in_batch: live && (self.expanding || self.job.tests.len() > 1),
         });
     }
 
@@ -704,18 +677,7 @@ impl<'a> Execution<'a> {
                 ..
             } => {
                 self.discover(|| TestCase::new(&id));
-                self.record_finished(&id, outcome);
-                // Journaled now, not when the process ends: a host killed
-                // mid-batch keeps every result its tests reported.
-                if self.expanding || self.job.tests.len() > 1 {
-                    self.cx.journal.record(&JournalEvent::TestReported {
-                        source: self.source_name(),
-                        test: &id,
-                        attempt: self.job.attempt,
-                        outcome,
-                        message: message.as_deref(),
-                    });
-                }
+                self.test_ended(&id, outcome, message.as_deref(), true);
                 self.tracker.finish(id, outcome, message, now);
             }
             LiveEvent::Discovered { test, .. } => self.discover(|| test),

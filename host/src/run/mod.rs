@@ -10,32 +10,25 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use proctor_plugin_api::messages::{
-    CommandSpec, DiscoveryOffer, ExecutionMode, LifecycleEvent, PluginKind, RunnerCapabilities,
-    SourceInfo, TestCase,
+    CommandSpec, DiscoveryOffer, ExecutionMode, PluginKind, RunnerCapabilities, SourceInfo,
+    TestCase,
 };
 
 use crate::collect::{self, Collectors};
 use crate::config::{self, Config, NoTests, SourceConfig};
 use crate::error::{Error, Result};
+use crate::events::{Events, RunEvent, Subscriber};
 use crate::fetch::{DownloadRecord, Fetcher};
 use crate::plugins::{self, Catalog, RunnerPlugin, SearchPath};
 use crate::process::Stopper;
-use crate::report::{
-    write_helix_report, write_junit, write_trx, Console, Journal, JournalEvent, HELIX_REPORT,
-};
+use crate::report::{Console, HelixEnvironment, Journal, Reports};
 use crate::results::{
-    exit_status, write_atomically, Counts, RecordKind, ResultsDir, RunSummary, SourceRecord,
-    TestRecord, LAYOUT_VERSION,
+    exit_status, Counts, RecordKind, ResultsDir, RunSummary, SourceRecord, TestRecord,
+    LAYOUT_VERSION,
 };
 use crate::select::{Filter, Selection, Selector};
 
 pub use discover::discover;
-
-/// Helix sets these on its machines; results and dumps then go where it
-/// uploads from, and its reporter finds the results in the work item's root.
-pub const HELIX_UPLOAD_ROOT: &str = "HELIX_WORKITEM_UPLOAD_ROOT";
-pub const HELIX_DUMP_FOLDER: &str = "HELIX_DUMP_FOLDER";
-pub const HELIX_WORKITEM_ROOT: &str = "HELIX_WORKITEM_ROOT";
 
 /// A source with its runner created and its settings accepted.
 pub struct PreparedSource {
@@ -53,6 +46,11 @@ pub struct PreparedSource {
 const SEARCH_PATHS: [&str; 4] = ["PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "LD_PRELOAD"];
 
 impl PreparedSource {
+    /// The source's name, as the configuration gives it.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
     /// Adds the source's variables to a command its runner asked for: the
     /// runner's own first, then the configuration's, then the collectors';
     /// search paths are joined, so that each finds its own entry.
@@ -151,9 +149,12 @@ impl Session {
     /// Downloads what the configuration names. Answers each download's
     /// record and the errors of those that failed; once all succeeded, the
     /// sources' paths must exist.
-    pub fn fetch(&self, console: &Console) -> Result<(Vec<DownloadRecord>, Vec<String>)> {
+    pub fn fetch(
+        &self,
+        progress: &dyn crate::fetch::Progress,
+    ) -> Result<(Vec<DownloadRecord>, Vec<String>)> {
         let (mut records, mut errors) = (Vec::new(), Vec::new());
-        for result in self.fetcher.fetch(console) {
+        for result in self.fetcher.fetch(progress) {
             match result {
                 Ok(record) => records.push(record),
                 Err(error) => errors.push(format!("download failed: {error}")),
@@ -207,101 +208,201 @@ pub struct RunOptions {
     pub no_tests: Option<NoTests>,
     /// Where stop requests come from (the signal handlers).
     pub stopper: Stopper,
+    /// What Helix's environment says, read where the command started.
+    pub helix: HelixEnvironment,
+    /// Subscribers of the run's events beside the journal, the reports,
+    /// the collectors and the console.
+    pub subscribers: Vec<Arc<dyn Subscriber>>,
 }
 
 /// Where results go: the command line's choice, else Helix's upload root
 /// when it is set, else the configuration's. Always absolute: test
 /// processes run in directories of their own and are handed paths in it.
 fn results_root(options: &RunOptions, config: &Config) -> PathBuf {
-    let root = options
-        .results_dir
-        .clone()
-        .or_else(|| std::env::var_os(HELIX_UPLOAD_ROOT).map(PathBuf::from))
+    let root = (options.results_dir.clone())
+        .or_else(|| options.helix.upload_root.clone())
         .unwrap_or_else(|| config.results_dir.clone());
     std::path::absolute(&root).unwrap_or(root)
 }
 
-/// Runs every selected test of every source and writes the reports.
+/// Runs every selected test of every source; the reports are written by
+/// the run's subscribers as it ends.
 pub async fn run(
     mut session: Session,
-    options: RunOptions,
+    mut options: RunOptions,
     console: Arc<Console>,
 ) -> Result<RunSummary> {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
     let results = Arc::new(ResultsDir::prepare(
         &results_root(&options, &session.config),
-        std::env::var_os(HELIX_DUMP_FOLDER).map(PathBuf::from),
+        options.helix.dump_folder.clone(),
     )?);
-    let journal = Arc::new(
-        Journal::create(&results.journal())
-            .map_err(|e| Error::infrastructure(format!("cannot create the journal: {e}")))?,
-    );
-    journal.record(&JournalEvent::RunStarted {
-        layout_version: LAYOUT_VERSION,
-        proctor_version: env!("CARGO_PKG_VERSION"),
-        config: &session.config.file,
-        sources: session
-            .sources
-            .iter()
-            .map(|s| s.config.name.as_str())
-            .collect(),
-    });
-
+    let journal = Journal::create(&results.journal())
+        .map_err(|e| Error::infrastructure(format!("cannot create the journal: {e}")))?;
+    let warn_console = console.clone();
     let collectors = Arc::new(Collectors::start(
         std::mem::take(&mut session.collectors),
         results.root(),
-        console.clone(),
+        Box::new(move |warning| warn_console.note(&format!("     WARN {warning}"))),
     ));
-    collectors
-        .ask(LifecycleEvent::SessionStarted {
-            results_dir: results.root().to_path_buf(),
-            dumps_dir: Some(results.dumps().to_path_buf()),
-        })
-        .await;
-    let stopper = options.stopper.clone();
-    let watch_stop = tokio::spawn(record_stops(
-        stopper.subscribe(),
-        journal.clone(),
+    // The reports come first: the journal's last line follows them.
+    let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![
+        Arc::new(Reports::new(results.clone(), options.helix.clone())),
+        Arc::new(journal),
+        collectors.clone(),
         console.clone(),
+    ];
+    subscribers.append(&mut options.subscribers);
+    let events = Arc::new(Events::new(subscribers));
+    let sources: Vec<&str> = session.sources.iter().map(|s| s.name()).collect();
+    let started = RunEvent::RunStarted {
+        layout_version: LAYOUT_VERSION,
+        proctor_version: env!("CARGO_PKG_VERSION"),
+        config: &session.config.file,
+        sources,
+        results_dir: results.root(),
+        dumps_dir: results.dumps(),
+    };
+    events.emit(started).answered().await;
+    let stopper = options.stopper.clone();
+    let watch_stop = tokio::spawn(announce_stops(
+        stopper.subscribe(),
+        events.clone(),
         session.config.grace_period,
     ));
-    let (downloads, mut errors) = tokio::task::block_in_place(|| session.fetch(&console))?;
+
+    let (downloads, mut errors) = fetch(&session, &events, console.as_ref())?;
+    if errors.is_empty() {
+        start_sources(&session, &events).await;
+    }
+    let selector = session.selector(options.filter.as_ref());
+    let discovered = discover_sources(&session, &selector, options.jobs, &stopper, &errors).await;
+    let (mut source_records, to_run) = select_discovered(
+        &session,
+        &selector,
+        discovered,
+        &events,
+        &stopper,
+        &mut errors,
+    );
+
+    let context = Arc::new(execute::Context::new(
+        results.clone(),
+        events.clone(),
+        collectors.catches_faults(),
+        stopper.clone(),
+        (session.config.grace_period, session.config.output_drain),
+    ));
+    let scheduled =
+        schedule::Scheduler::new(context, options.jobs, &session.config.retry, &selector)
+            .run(to_run)
+            .await?;
+    let stopped_by = stopper.state().signal();
+    watch_stop.abort();
+    events.emit(RunEvent::SessionFinished).answered().await;
+    let collected = collectors.finish().await;
+    // Expanding cases are known by their tests only now.
+    for source in &mut source_records {
+        let name = source.name.as_str();
+        source.tests = scheduled
+            .records
+            .iter()
+            .filter(|t| t.source == name)
+            .count();
+    }
+    let ended = Ended {
+        started_at,
+        duration: clock.elapsed(),
+        downloads,
+        errors,
+        sources: source_records,
+        scheduled,
+        collected,
+        stopped_by,
+    };
+    let summary = summarize(&session, &options, ended, &results);
+    results.finish_cleanup();
+    let finished = RunEvent::RunFinished {
+        outcome: summary.outcome.as_str(),
+        exit_code: summary.exit_code,
+        summary: &summary,
+    };
+    // Writing the reports is file work, kept off the runtime's threads.
+    let answer = tokio::task::block_in_place(|| events.emit(finished))
+        .answered()
+        .await;
+    match answer.errors.is_empty() {
+        true => Ok(summary),
+        false => Err(Error::infrastructure(answer.errors.join("; "))),
+    }
+}
+
+/// Downloads the payloads, off the runtime's threads; answers their
+/// records and the errors of those that failed.
+fn fetch(
+    session: &Session,
+    events: &Events,
+    progress: &dyn crate::fetch::Progress,
+) -> Result<(Vec<DownloadRecord>, Vec<String>)> {
+    let (downloads, errors) = tokio::task::block_in_place(|| session.fetch(progress))?;
     for download in &downloads {
-        journal.record(&JournalEvent::Downloaded(download));
+        events.emit(RunEvent::Downloaded(download));
     }
     for error in &errors {
-        journal.record(&JournalEvent::DownloadFailed { error });
+        events.emit(RunEvent::DownloadFailed { error });
     }
-    // Collectors hear of a source before its first process (discovery's
-    // included) starts, and may ask for variables in its environment.
-    if errors.is_empty() {
-        for source in &session.sources {
-            let event = LifecycleEvent::SourceStarted {
-                source: source.info.clone(),
-            };
-            let _ = source.collected_env.set(collectors.ask(event).await);
-        }
+    Ok((downloads, errors))
+}
+
+/// Subscribers hear of each source before its first process (discovery's
+/// included) starts, and may answer with variables for its environment.
+async fn start_sources(session: &Session, events: &Events) {
+    for source in &session.sources {
+        let event = RunEvent::SourceStarted {
+            source: &source.info,
+        };
+        let answer = events.emit(event).answered().await;
+        let _ = source.collected_env.set(answer.environment);
     }
-    let mut source_records = Vec::new();
-    let mut to_run: Vec<(Arc<PreparedSource>, Selection)> = Vec::new();
-    let selector = session.selector(options.filter.as_ref());
-    let discovered = match (errors.is_empty(), stopper.state().signal()) {
+}
+
+/// Discovers every source, unless a download failed or the run is
+/// stopping: then each source keeps why it was not run.
+async fn discover_sources(
+    session: &Session,
+    selector: &Selector<'_>,
+    jobs: usize,
+    stopper: &Stopper,
+    errors: &[String],
+) -> Vec<std::result::Result<Vec<TestCase>, String>> {
+    let not_run = |why: String| session.sources.iter().map(|_| Err(why.clone())).collect();
+    match (errors.is_empty(), stopper.state().signal()) {
         (true, None) => {
             session
-                .discover_all(Some((&selector, options.jobs.max(1))), &stopper)
+                .discover_all(Some((selector, jobs.max(1))), stopper)
                 .await
         }
         // Without its payload no source can run.
-        (false, _) => (session.sources.iter())
-            .map(|_| Err("not run: a download failed".to_owned()))
-            .collect(),
-        (true, Some(signal)) => (session.sources.iter())
-            .map(|_| Err(format!("not run: the run was stopped by {signal}")))
-            .collect(),
-    };
+        (false, _) => not_run("not run: a download failed".to_owned()),
+        (true, Some(signal)) => not_run(format!("not run: the run was stopped by {signal}")),
+    }
+}
+
+/// Each source's record, and the selection of those whose discovery
+/// succeeded; a failed discovery is an error, unless the stop cut it short.
+fn select_discovered(
+    session: &Session,
+    selector: &Selector<'_>,
+    discovered: Vec<std::result::Result<Vec<TestCase>, String>>,
+    events: &Events,
+    stopper: &Stopper,
+    errors: &mut Vec<String>,
+) -> (Vec<SourceRecord>, Vec<(Arc<PreparedSource>, Selection)>) {
+    let mut records = Vec::new();
+    let mut to_run = Vec::new();
     for (source, discovered) in session.sources.iter().zip(discovered) {
-        let name = source.config.name.as_str();
+        let name = source.name();
         let mut record = SourceRecord {
             name: name.to_owned(),
             runner: source.config.runner.clone(),
@@ -313,124 +414,110 @@ pub async fn run(
         match discovered {
             Ok(tests) => {
                 let selection = selector.select(name, tests);
-                let selected = selection.run.len() + selection.skipped.len();
-                journal.record(&JournalEvent::SourceDiscovered {
+                let tests = selection.run.len() + selection.skipped.len();
+                events.emit(RunEvent::SourceDiscovered {
                     source: name,
-                    tests: selected,
+                    tests,
                 });
-                console.source_started(name, selected);
                 to_run.push((source.clone(), selection));
             }
             Err(error) => {
+                // A source the subscribers heard start is finished.
                 if source.collected_env.get().is_some() {
-                    collectors.notify(LifecycleEvent::SourceFinished {
-                        source: name.to_owned(),
-                    });
+                    events.emit(RunEvent::SourceFinished { source: name });
                 }
                 let error = format!("source `{name}`: discovery failed: {error}");
-                journal.record(&JournalEvent::SourceFailed {
+                events.emit(RunEvent::SourceFailed {
                     source: name,
                     error: &error,
                 });
-                console.note(&format!("    ERROR {error}"));
                 record.error = Some(error.clone());
-                // A discovery the stop cut short is no infrastructure error.
                 if stopper.state().signal().is_none() {
                     errors.push(error);
                 }
             }
         }
-        source_records.push(record);
+        records.push(record);
     }
+    (records, to_run)
+}
 
-    let context = Arc::new(execute::Context::new(
-        results.clone(),
-        journal.clone(),
-        collectors.clone(),
-        stopper.clone(),
-        (session.config.grace_period, session.config.output_drain),
-    ));
-    let scheduled = schedule::Scheduler::new(
-        context,
-        options.jobs,
-        &session.config.retry,
-        &selector,
-        console.clone(),
-    )
-    .run(to_run)
-    .await?;
+/// What a run came to, before its summary.
+struct Ended {
+    started_at: chrono::DateTime<chrono::Utc>,
+    duration: std::time::Duration,
+    downloads: Vec<DownloadRecord>,
+    errors: Vec<String>,
+    sources: Vec<SourceRecord>,
+    scheduled: schedule::Scheduled,
+    collected: crate::collect::Collected,
+    stopped_by: Option<crate::process::Signal>,
+}
+
+/// The run's summary: its records in source order, its counts, findings
+/// and exit status.
+fn summarize(
+    session: &Session,
+    options: &RunOptions,
+    ended: Ended,
+    results: &ResultsDir,
+) -> RunSummary {
+    let Ended {
+        scheduled,
+        mut errors,
+        ..
+    } = ended;
     let mut records = scheduled.records;
-    errors.extend(scheduled.errors);
-    let stopped_by = stopper.state().signal();
-    watch_stop.abort();
-    let collected = collectors.finish().await;
-    // Expanding cases are known by their tests only now.
-    for source in &mut source_records {
-        source.tests = records.iter().filter(|t| t.source == source.name).count();
-    }
-
     // Reports list tests in source order, whatever order they finished in.
-    let order: std::collections::HashMap<&str, usize> = session
-        .sources
-        .iter()
+    let order: std::collections::HashMap<&str, usize> = (session.sources.iter())
         .enumerate()
-        .map(|(i, s)| (s.config.name.as_str(), i))
+        .map(|(i, s)| (s.name(), i))
         .collect();
     records
         .sort_by(|a, b| (order[a.source.as_str()], &a.id).cmp(&(order[b.source.as_str()], &b.id)));
     let counts = Counts::of(&records);
-    let run_policy = options
-        .no_tests
+    let run_policy = (options.no_tests)
         .or(session.config.no_tests)
         .unwrap_or(NoTests::Fail);
     let policies: Vec<Option<NoTests>> =
         session.sources.iter().map(|s| s.config.no_tests).collect();
     let (no_tests, mut warnings) =
-        no_tests_findings(run_policy, &source_records, &policies, &records);
+        no_tests_findings(run_policy, &ended.sources, &policies, &records);
     warnings.extend(scheduled.warnings);
-    let status = exit_status(&counts, &errors, no_tests, stopped_by);
-    let flaky = records
-        .iter()
-        .filter(|t| t.flaky)
+    errors.extend(scheduled.errors);
+    let status = exit_status(&counts, &errors, no_tests, ended.stopped_by);
+    let flaky = (records.iter().filter(|t| t.flaky))
         .map(|t| format!("{}/{}", t.source, t.id))
         .collect();
-    let summary = RunSummary {
+    RunSummary {
         layout_version: LAYOUT_VERSION,
         proctor_version: env!("CARGO_PKG_VERSION"),
         outcome: status,
         exit_code: status.code(),
-        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        duration_ms: clock.elapsed().as_millis() as u64,
+        started_at: (ended.started_at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        duration_ms: ended.duration.as_millis() as u64,
         counts,
         filtered_out: scheduled.filtered_out,
-        downloads,
-        collectors: collected.collectors,
-        attachments: collected.attachments,
-        timeline: collected.timeline,
-        sources: source_records,
+        downloads: ended.downloads,
+        collectors: ended.collected.collectors,
+        attachments: ended.collected.attachments,
+        timeline: ended.collected.timeline,
+        sources: ended.sources,
         errors,
         warnings,
-        stopped_by,
+        stopped_by: ended.stopped_by,
         containment: crate::process::containment(),
         retries: scheduled.retries,
         dumps_dir: results.dumps().display().to_string(),
         flaky,
         tests: records,
-    };
-    write_reports(&results, &summary)?;
-    results.finish_cleanup();
-    journal.record(&JournalEvent::RunFinished {
-        outcome: status.as_str(),
-        exit_code: status.code(),
-    });
-    Ok(summary)
+    }
 }
 
-/// Records each stop request in the journal and on the console as it comes.
-async fn record_stops(
+/// Announces each stop request as it comes.
+async fn announce_stops(
     mut stop: crate::process::StopReceiver,
-    journal: Arc<Journal>,
-    console: Arc<Console>,
+    events: Arc<Events>,
     grace: std::time::Duration,
 ) {
     use crate::process::Stop;
@@ -440,13 +527,10 @@ async fn record_stops(
             Stop::Gracefully(signal) => (signal, false),
             Stop::Now(signal) => (signal, true),
         };
-        journal.record(&JournalEvent::StopRequested { signal, at_once });
-        console.note(&match at_once {
-            false => format!(
-                "    STOP {signal}: no test starts any more; running tests get {grace:?} \
-                 to end, then are killed (a second signal kills them at once)"
-            ),
-            true => "    STOP a second signal: killing running tests now".to_owned(),
+        events.emit(RunEvent::StopRequested {
+            signal,
+            at_once,
+            grace,
         });
     }
 }
@@ -493,31 +577,4 @@ fn no_tests_findings(
         .map(|(_, finding)| finding)
         .collect();
     (failed, said)
-}
-
-/// Writes every report, each whole or not at all; a report that cannot be
-/// written keeps none of the others from being written.
-fn write_reports(results: &ResultsDir, summary: &RunSummary) -> Result<()> {
-    let mut failed = Vec::new();
-    let mut write =
-        |path: PathBuf, report: &dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>| {
-            if let Err(e) = write_atomically(&path, |out| report(out)) {
-                failed.push(format!("cannot write {}: {e}", path.display()));
-            }
-        };
-    write(results.summary(), &|out| {
-        serde_json::to_writer_pretty(out, summary).map_err(std::io::Error::other)
-    });
-    write(results.junit(), &|out| write_junit(summary, out));
-    write(results.trx(), &|out| write_trx(summary, out));
-    if let Some(root) = std::env::var_os(HELIX_WORKITEM_ROOT) {
-        let path = PathBuf::from(root).join(HELIX_REPORT);
-        write(path, &|out| {
-            write_helix_report(summary, results.root(), out)
-        });
-    }
-    match failed.is_empty() {
-        true => Ok(()),
-        false => Err(Error::infrastructure(failed.join("; "))),
-    }
 }

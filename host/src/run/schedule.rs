@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use proctor_plugin_api::messages::{ExecutionMode, LifecycleEvent, Outcome, TestCase};
+use proctor_plugin_api::messages::{ExecutionMode, Outcome, TestCase};
 use tokio::task::JoinSet;
 
 use super::execute::{self, Context, Expansion, Job, JobOutcome, TestAttempt, PROCESS_RECORD};
 use super::PreparedSource;
 use crate::error::{Error, Result};
-use crate::report::{Console, JournalEvent};
+use crate::events::RunEvent;
 use crate::results::{AttemptRecord, RecordKind, RetrySummary, TestRecord};
 use crate::retry::{self, RetryPolicy, Verdict};
 use crate::select::{Selection, Selector};
@@ -44,7 +44,6 @@ pub struct Scheduler<'a> {
     running: JoinSet<JobOutcome>,
     policy: &'a RetryPolicy,
     selector: &'a Selector<'a>,
-    console: Arc<Console>,
     tests: Vec<TestState>,
     index: HashMap<(String, String), usize>,
     /// The records of failures beside the tests, by source and id.
@@ -63,7 +62,6 @@ impl<'a> Scheduler<'a> {
         jobs: usize,
         policy: &'a RetryPolicy,
         selector: &'a Selector<'a>,
-        console: Arc<Console>,
     ) -> Self {
         let jobs = jobs.max(1);
         Self {
@@ -73,7 +71,6 @@ impl<'a> Scheduler<'a> {
             running: JoinSet::new(),
             policy,
             selector,
-            console,
             tests: Vec::new(),
             index: HashMap::new(),
             outside: std::collections::HashSet::new(),
@@ -127,9 +124,8 @@ impl<'a> Scheduler<'a> {
                     .count();
                 if let Some(reason) = self.policy.mass_failure(failed, executed) {
                     self.cx
-                        .journal
-                        .record(&JournalEvent::RetriesWithheld { reason: &reason });
-                    self.console.note(&format!("    NOTE {reason}"));
+                        .events
+                        .emit(RunEvent::RetriesWithheld { reason: &reason });
                     retries.withheld = Some(reason);
                     for i in candidates.drain(..) {
                         self.settle(i);
@@ -226,21 +222,21 @@ impl<'a> Scheduler<'a> {
             .into_iter()
             .map(|test| test.id)
             .collect();
-        self.cx.journal.record(&JournalEvent::SourceExpanded {
+        self.cx.events.emit(RunEvent::SourceExpanded {
             source: &name,
             case: &expansion.case,
             tests: admitted.len(),
         });
-        self.console.expanded(admitted.len());
         let Some(&i) = self.index.get(&(name.clone(), expansion.case)) else {
             return admitted;
         };
         match case {
             Some(attempt) => {
-                self.cx.journal.record(&JournalEvent::AttemptFinished {
+                self.cx.events.emit(RunEvent::AttemptFinished {
                     source: &name,
                     test: &attempt.test.id,
                     record: &attempt.record,
+                    retrying: false,
                 });
                 self.tests[i].attempts.push(attempt.record);
                 self.settle(i);
@@ -365,11 +361,6 @@ impl<'a> Scheduler<'a> {
             return;
         };
         let record = finished.record;
-        self.cx.journal.record(&JournalEvent::AttemptFinished {
-            source: &key.0,
-            test: &key.1,
-            record: &record,
-        });
         let source_file = source
             .config
             .path
@@ -389,12 +380,16 @@ impl<'a> Scheduler<'a> {
         let state = &mut self.tests[i];
         state.quarantined |= verdict == Verdict::Quarantine;
         state.verdict = verdict;
-        state.attempts.push(record);
-        let attempts = state.attempts.len() as u32;
-        if verdict == Verdict::Rerun && attempts < self.policy.max_attempts {
-            let last = state.attempts.last().expect("just pushed");
-            self.console.retrying(&key.0, &key.1, last);
-        } else {
+        let retrying =
+            verdict == Verdict::Rerun && state.attempts.len() as u32 + 1 < self.policy.max_attempts;
+        self.cx.events.emit(RunEvent::AttemptFinished {
+            source: &key.0,
+            test: &key.1,
+            record: &record,
+            retrying,
+        });
+        self.tests[i].attempts.push(record);
+        if !retrying {
             self.settle(i);
         }
     }
@@ -429,10 +424,11 @@ impl<'a> Scheduler<'a> {
             };
         }
         self.outside.insert((name.clone(), id.clone()));
-        self.cx.journal.record(&JournalEvent::AttemptFinished {
+        self.cx.events.emit(RunEvent::AttemptFinished {
             source: &name,
             test: &id,
             record: &attempt.record,
+            retrying: false,
         });
         let display = match attempt.test.name == base {
             true => &id,
@@ -495,8 +491,7 @@ impl<'a> Scheduler<'a> {
 
     /// A final result: journaled, shown, and kept for the reports.
     fn report(&mut self, record: TestRecord) {
-        self.cx.journal.record(&JournalEvent::TestFinished(&record));
-        self.console.finished(&record);
+        self.cx.events.emit(RunEvent::TestFinished(&record));
         self.records.push(record);
     }
 
@@ -513,9 +508,6 @@ impl<'a> Scheduler<'a> {
     }
 
     fn source_finished(&self, source: &str) {
-        self.console.source_finished(source);
-        self.cx.collectors.notify(LifecycleEvent::SourceFinished {
-            source: source.to_owned(),
-        });
+        self.cx.events.emit(RunEvent::SourceFinished { source });
     }
 }
