@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod fetch;
+pub mod matching;
 pub mod plugins;
 pub mod process;
 pub mod report;

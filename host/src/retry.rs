@@ -8,7 +8,7 @@ use std::time::Duration;
 use proctor_plugin_api::messages::Outcome;
 use serde::Deserialize;
 
-use crate::config::matching::Condition;
+use crate::matching::Condition;
 
 /// What happens to a test after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use proctor_plugin_api::messages::TestCase;
 use serde::Deserialize;
 
-use crate::config::matching::Glob;
+use crate::matching::Glob;
 
 /// Skips tests by id, optionally only on some machines.
 #[derive(Debug, Clone, Deserialize)]

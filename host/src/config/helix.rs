@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::json::{self, Dialect};
-use super::matching::Condition;
+use crate::matching::Condition;
 use crate::error::{Error, Result};
 use crate::retry::{RetryPolicy, Rule, Verdict};
 

@@ -3,7 +3,6 @@
 mod downloads;
 pub mod helix;
 pub mod json;
-pub mod matching;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

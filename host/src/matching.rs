@@ -1,5 +1,6 @@
-//! Patterns read from configuration files, compiled as they are read so that
-//! a bad one is reported with the file, line and column it sits at.
+//! The patterns the configuration, the retry rules and the selection share,
+//! compiled as they are read so that a bad one is reported with the file,
+//! line and column it sits at.
 
 use std::fmt;
 
