@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -187,6 +187,12 @@ impl Console {
         self.line(text);
     }
 
+    /// Where the collectors' warnings go: a `WARN` line each.
+    pub fn warnings(self: &Arc<Self>) -> crate::collect::Warn {
+        let console = self.clone();
+        Box::new(move |warning| console.note(&format!("     WARN {warning}")))
+    }
+
     fn finished(&self, test: &TestRecord) {
         // What a stopped run never started is counted in the summary, not
         // listed: it may be most of the suite.
@@ -205,7 +211,7 @@ impl Console {
         let seconds = test.duration_ms as f64 / 1000.0;
         let mut text = format!(
             "{:>9} [{seconds:>8.3}s] {} {}",
-            label(test),
+            super::closing::label(test),
             test.source,
             for_terminal(&test.id, false)
         );
@@ -219,109 +225,10 @@ impl Console {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        let mut out = std::io::stderr().lock();
-        let counts = &summary.counts;
-        let seconds = summary.duration_ms as f64 / 1000.0;
-        let _ = writeln!(out, "------------");
-        let _ = writeln!(
-            out,
-            "  Summary [{seconds:>8.3}s] {} tests: {} passed ({} flaky), {} failed, {} timed out, {} crashed, {} skipped, {} quarantined",
-            counts.total, counts.passed, counts.flaky, counts.failed, counts.timed_out, counts.crashed, counts.skipped, counts.quarantined
-        );
-        if let Some(signal) = summary.stopped_by {
-            let _ = writeln!(
-                out,
-                "           stopped by {signal}: {} not run (listed in the reports)",
-                counts.not_run
-            );
-        }
-        let subtests = &counts.subtests;
-        if subtests.total > 0 {
-            let _ = writeln!(
-                out,
-                "           and {} subtests: {} passed, {} failed, {} skipped",
-                subtests.total, subtests.passed, subtests.failed, subtests.skipped
-            );
-        }
-        for test in summary.tests.iter().filter(|t| {
-            t.flaky
-                || !matches!(
-                    t.outcome,
-                    Outcome::Passed | Outcome::Skipped | Outcome::NotRun
-                )
-        }) {
-            let id = for_terminal(&test.id, false);
-            let _ = writeln!(out, "{:>9} {} {id}", label(test), test.source);
-        }
-        for warning in &summary.warnings {
-            let _ = writeln!(out, "     WARN {}", for_terminal(warning, true));
-        }
-        if let Some(reason) = &summary.retries.withheld {
-            let _ = writeln!(out, "     NOTE {reason}");
-        }
-        if summary.sources.len() > 1 {
-            for source in &summary.sources {
-                let tests = summary.tests.iter().filter(|t| t.source == source.name);
-                let (mut passed, mut failed) = (0, 0);
-                for test in tests {
-                    match test.outcome.is_failure() && !test.quarantined {
-                        true => failed += 1,
-                        false => passed += 1,
-                    }
-                }
-                let _ = writeln!(
-                    out,
-                    "   SOURCE {}: {passed} of {} passed or skipped, {failed} failed",
-                    source.name, source.tests
-                );
-            }
-        }
-        for attachment in &summary.attachments {
-            let _ = writeln!(
-                out,
-                "   ATTACH {} ({}, from {})",
-                attachment.path.display(),
-                attachment.description,
-                attachment.collector
-            );
-        }
-        // The merges, beside when the sources ended: incremental merging shows
-        // as merges that ran before the last source was done.
-        let timeline = &summary.timeline;
-        if !timeline.merges.is_empty() {
-            for source in &timeline.sources {
-                let ended = source.finished_ms.map_or("-".into(), seconds_of);
-                let started = seconds_of(source.started_ms);
-                let _ = writeln!(
-                    out,
-                    "     TIME source {} {started} to {ended}",
-                    source.source
-                );
-            }
-            for merge in &timeline.merges {
-                let pass = if merge.final_pass {
-                    "final pass"
-                } else {
-                    "merge"
-                };
-                let _ = writeln!(
-                    out,
-                    "     TIME {} {pass} of {} {} to {}{}",
-                    merge.processor,
-                    merge.inputs,
-                    seconds_of(merge.started_ms),
-                    seconds_of(merge.finished_ms),
-                    merge
-                        .error
-                        .as_ref()
-                        .map(|e| format!(": failed: {e}"))
-                        .unwrap_or_default()
-                );
-            }
-        }
-        for error in &summary.errors {
-            let _ = writeln!(out, "    ERROR {}", for_terminal(error, true));
-        }
+        // One write, as a source's held lines are.
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(super::closing::render(summary).as_bytes());
     }
 }
 
@@ -355,10 +262,6 @@ impl Subscriber for Console {
             _ => {}
         }
     }
-}
-
-fn seconds_of(ms: u64) -> String {
-    format!("{:.2}s", ms as f64 / 1000.0)
 }
 
 /// One download's progress, fed by its plugin's progress reports.
@@ -410,23 +313,5 @@ impl DownloadBar<'_> {
             bar.finish_and_clear();
         }
         self.console.line(line);
-    }
-}
-
-fn label(test: &TestRecord) -> &'static str {
-    if test.flaky {
-        return "FLAKY";
-    }
-    if test.quarantined && test.outcome.is_failure() {
-        return "QUARANT";
-    }
-    match test.outcome {
-        Outcome::Passed => "PASS",
-        Outcome::Failed => "FAIL",
-        Outcome::Skipped => "SKIP",
-        Outcome::TimedOut => "TIMEOUT",
-        Outcome::Crashed => "CRASH",
-        Outcome::Blocked => "BLOCKED",
-        Outcome::NotRun => "NOT RUN",
     }
 }

@@ -1,5 +1,6 @@
 //! What a run leaves behind: the results directory, and what a person sees.
 
+mod closing;
 mod console;
 mod helix;
 mod journal;

@@ -4,6 +4,8 @@
 //! results history) takes them from here.
 
 mod collected;
+#[cfg(test)]
+pub mod fixture;
 mod layout;
 mod summary;
 

@@ -1,0 +1,251 @@
+//! The closing summary a person reads when the run ends: the counts, what
+//! needs attention, and where the run's time and attachments went. Made as
+//! text, so that the console writes it whole and the tests read it as it is.
+
+use std::fmt::Write;
+
+use proctor_formats::text::for_terminal;
+use proctor_plugin_api::messages::Outcome;
+
+use crate::results::{RunSummary, TestRecord};
+
+/// The closing summary of a run.
+pub fn render(summary: &RunSummary) -> String {
+    let mut out = String::new();
+    counts(summary, &mut out);
+    attention(summary, &mut out);
+    sources(summary, &mut out);
+    for attachment in &summary.attachments {
+        line(
+            &mut out,
+            "ATTACH",
+            format_args!(
+                "{} ({}, from {})",
+                attachment.path.display(),
+                attachment.description,
+                attachment.collector
+            ),
+        );
+    }
+    timeline(summary, &mut out);
+    for error in &summary.errors {
+        line(&mut out, "ERROR", for_terminal(error, true));
+    }
+    out
+}
+
+/// The label a test's final result is shown with.
+pub(super) fn label(test: &TestRecord) -> &'static str {
+    if test.flaky {
+        return "FLAKY";
+    }
+    if test.quarantined && test.outcome.is_failure() {
+        return "QUARANT";
+    }
+    match test.outcome {
+        Outcome::Passed => "PASS",
+        Outcome::Failed => "FAIL",
+        Outcome::Skipped => "SKIP",
+        Outcome::TimedOut => "TIMEOUT",
+        Outcome::Crashed => "CRASH",
+        Outcome::Blocked => "BLOCKED",
+        Outcome::NotRun => "NOT RUN",
+    }
+}
+
+/// A line under a label, right-aligned as the console's lines are.
+fn line(out: &mut String, label: &str, text: impl std::fmt::Display) {
+    let _ = writeln!(out, "{label:>9} {text}");
+}
+
+fn seconds_of(ms: u64) -> String {
+    format!("{:.2}s", ms as f64 / 1000.0)
+}
+
+fn counts(summary: &RunSummary, out: &mut String) {
+    let counts = &summary.counts;
+    let seconds = summary.duration_ms as f64 / 1000.0;
+    let _ = writeln!(out, "------------");
+    let _ = writeln!(
+        out,
+        "  Summary [{seconds:>8.3}s] {} tests: {} passed ({} flaky), {} failed, {} timed out, \
+         {} crashed, {} skipped, {} quarantined",
+        counts.total,
+        counts.passed,
+        counts.flaky,
+        counts.failed,
+        counts.timed_out,
+        counts.crashed,
+        counts.skipped,
+        counts.quarantined
+    );
+    if let Some(signal) = summary.stopped_by {
+        let _ = writeln!(
+            out,
+            "           stopped by {signal}: {} not run (listed in the reports)",
+            counts.not_run
+        );
+    }
+    let subtests = &counts.subtests;
+    if subtests.total > 0 {
+        let _ = writeln!(
+            out,
+            "           and {} subtests: {} passed, {} failed, {} skipped",
+            subtests.total, subtests.passed, subtests.failed, subtests.skipped
+        );
+    }
+}
+
+/// The tests that did not simply pass or skip, the warnings, and why
+/// retries were withheld.
+fn attention(summary: &RunSummary, out: &mut String) {
+    let settled = |t: &&TestRecord| {
+        !t.flaky
+            && matches!(
+                t.outcome,
+                Outcome::Passed | Outcome::Skipped | Outcome::NotRun
+            )
+    };
+    for test in summary.tests.iter().filter(|t| !settled(t)) {
+        let id = for_terminal(&test.id, false);
+        line(out, label(test), format_args!("{} {id}", test.source));
+    }
+    for warning in &summary.warnings {
+        line(out, "WARN", for_terminal(warning, true));
+    }
+    if let Some(reason) = &summary.retries.withheld {
+        line(out, "NOTE", reason);
+    }
+}
+
+/// Each source's tally, when there are several.
+fn sources(summary: &RunSummary, out: &mut String) {
+    if summary.sources.len() < 2 {
+        return;
+    }
+    for source in &summary.sources {
+        let tests = summary.tests.iter().filter(|t| t.source == source.name);
+        let failed = tests.clone().filter(|t| t.fails_the_run()).count();
+        let passed = tests.count() - failed;
+        line(
+            out,
+            "SOURCE",
+            format_args!(
+                "{}: {passed} of {} passed or skipped, {failed} failed",
+                source.name, source.tests
+            ),
+        );
+    }
+}
+
+/// The merges, beside when the sources ended: incremental merging shows as
+/// merges that ran before the last source was done.
+fn timeline(summary: &RunSummary, out: &mut String) {
+    let timeline = &summary.timeline;
+    if timeline.merges.is_empty() {
+        return;
+    }
+    for source in &timeline.sources {
+        let ended = source.finished_ms.map_or("-".into(), seconds_of);
+        let started = seconds_of(source.started_ms);
+        let text = format_args!("source {} {started} to {ended}", source.source);
+        line(out, "TIME", text);
+    }
+    for merge in &timeline.merges {
+        let pass = match merge.final_pass {
+            true => "final pass",
+            false => "merge",
+        };
+        let failed = (merge.error.as_ref())
+            .map(|e| format!(": failed: {e}"))
+            .unwrap_or_default();
+        let text = format_args!(
+            "{} {pass} of {} {} to {}{failed}",
+            merge.processor,
+            merge.inputs,
+            seconds_of(merge.started_ms),
+            seconds_of(merge.finished_ms),
+        );
+        line(out, "TIME", text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proctor_plugin_api::messages::Outcome::*;
+
+    use super::*;
+    use crate::process::Signal;
+    use crate::results::fixture::{summary, test};
+    use crate::results::{AttachmentRecord, MergeRecord, SourceSpan};
+
+    #[test]
+    fn a_passing_run_is_one_line_of_counts() {
+        let run = summary(vec![test("unit", "adds", &[Passed])], None);
+        insta::assert_snapshot!(render(&run));
+    }
+
+    #[test]
+    fn what_needs_attention_is_listed_by_source_with_the_warnings_and_errors() {
+        let mut quarantined = test("unit", "sometimes_slow", &[TimedOut]);
+        quarantined.quarantined = true;
+        let mut run = summary(
+            vec![
+                test("unit", "adds", &[Passed]),
+                test("unit", "parses", &[Failed, Passed]),
+                test("unit", "divides", &[Failed, Failed]),
+                quarantined,
+                test("ui", "renders\x1b[31m", &[Crashed]),
+                test("ui", "scrolls", &[Skipped]),
+            ],
+            None,
+        );
+        run.warnings = vec!["source `ui`: the process 4001 left 1 process running".into()];
+        run.errors = vec!["source `docs`: discovery failed: no such file".into()];
+        run.retries.withheld = Some("retries withheld: 3 of 4 tests failed".into());
+        insta::assert_snapshot!(render(&run));
+    }
+
+    #[test]
+    fn a_stopped_run_counts_what_it_did_not_run() {
+        let never_started = TestRecord::not_run(
+            "unit",
+            "later",
+            "later",
+            NotRun,
+            "not run: the run was stopped by SIGINT before it started".into(),
+        );
+        let run = summary(
+            vec![test("unit", "adds", &[Passed]), never_started],
+            Some(Signal::Interrupt),
+        );
+        insta::assert_snapshot!(render(&run));
+    }
+
+    #[test]
+    fn merges_are_shown_beside_when_the_sources_ran() {
+        let mut run = summary(vec![test("unit", "adds", &[Passed])], None);
+        run.attachments = vec![AttachmentRecord {
+            collector: "coverage".into(),
+            kind: "lcov".into(),
+            path: "attachments/lcov-merge/merged.info".into(),
+            owner: proctor_plugin_api::messages::Owner::Run,
+            description: "merged coverage".into(),
+        }];
+        run.timeline.sources = vec![SourceSpan {
+            source: "unit".into(),
+            started_ms: 10,
+            finished_ms: Some(1200),
+        }];
+        run.timeline.merges = vec![MergeRecord {
+            processor: "lcov-merge".into(),
+            final_pass: true,
+            inputs: 2,
+            outputs: 1,
+            started_ms: 1210,
+            finished_ms: 1300,
+            error: None,
+        }];
+        insta::assert_snapshot!(render(&run));
+    }
+}
