@@ -21,20 +21,26 @@ struct Running {
 
 /// The collectors' thread.
 pub(super) struct Dispatcher {
-    pub(super) results_dir: PathBuf,
-    pub(super) warn: Warn,
-    pub(super) clock: Instant,
-    pub(super) processing: Processing,
+    results_dir: PathBuf,
+    warn: Warn,
+    clock: Instant,
+    processing: Processing,
+    running: Vec<Running>,
+    /// Attachments not yet handed to processors, and those none took.
+    pending: Vec<Held>,
+    kept: Vec<Held>,
+    sources: Vec<SourceSpan>,
 }
 
 impl Dispatcher {
-    pub(super) fn run(
-        self,
+    pub(super) fn new(
         plugins: Vec<(String, CollectorPlugin)>,
-        receiver: mpsc::Receiver<Dispatch>,
-    ) -> Collected {
-        let mut running: Vec<Running> = plugins
-            .into_iter()
+        results_dir: PathBuf,
+        warn: Warn,
+        clock: Instant,
+        processing: Processing,
+    ) -> Self {
+        let running = (plugins.into_iter())
             .map(|(name, plugin)| Running {
                 record: CollectorRecord {
                     name: name.clone(),
@@ -45,73 +51,101 @@ impl Dispatcher {
                 plugin,
             })
             .collect();
-        // Attachments not yet handed to processors, and those none took.
-        let mut pending: Vec<Held> = Vec::new();
-        let mut kept: Vec<Held> = Vec::new();
-        let mut sources: Vec<SourceSpan> = Vec::new();
+        Self {
+            results_dir,
+            warn,
+            clock,
+            processing,
+            running,
+            pending: Vec::new(),
+            kept: Vec::new(),
+            sources: Vec::new(),
+        }
+    }
+
+    /// Delivers each event until the engine ends the thread; answers what
+    /// the collectors and processors produced.
+    pub(super) fn run(mut self, receiver: mpsc::Receiver<Dispatch>) -> Collected {
         while let Ok(Dispatch {
             event: Some(event),
             reply,
         }) = receiver.recv()
         {
-            let mut environment = Environment::new();
-            for collector in running.iter_mut().filter(|c| c.record.error.is_none()) {
-                match collector.plugin.on_event(&event) {
-                    Ok(response) => {
-                        collector.record.events += 1;
-                        for (key, value) in response.environment {
-                            environment.entry(key).or_insert(value);
-                        }
-                        pending.extend(response.attachments.into_iter().map(|attachment| Held {
-                            by: collector.name.clone(),
-                            attachment,
-                        }));
-                    }
-                    Err(error) => {
-                        // A collector that fails is switched off; the run goes on.
-                        let error = format!("{} (at {}); switched off", error, event_name(&event));
-                        (self.warn)(&error);
-                        collector.record.error = Some(error);
-                    }
-                }
-            }
+            let environment = self.deliver(&event);
             if let Some(reply) = reply {
                 let _ = reply.send(Answer {
                     environment,
                     ..Answer::default()
                 });
             }
-            let now = self.clock.elapsed().as_millis() as u64;
-            match &event {
-                LifecycleEvent::SourceStarted { source } => sources.push(SourceSpan {
-                    source: source.name.clone(),
-                    started_ms: now,
-                    finished_ms: None,
-                }),
-                LifecycleEvent::SourceFinished { source } => {
-                    if let Some(span) = sources.iter_mut().find(|s| &s.source == source) {
-                        span.finished_ms = Some(now);
-                    }
-                    // What the source left goes to the processors now.
-                    let (finished, rest): (Vec<Held>, Vec<Held>) = pending
-                        .into_iter()
-                        .partition(|h| owner_source(&h.attachment.owner) == Some(source));
-                    pending = rest;
-                    let last = sources.iter().all(|s| s.finished_ms.is_some());
-                    kept.extend(self.processing.source_finished(finished, last));
-                }
-                _ => {}
-            }
+            self.track(&event);
         }
-        let (outputs, merges) = self.processing.finish(pending);
-        kept.extend(outputs);
+        let (outputs, merges) = self.processing.finish(self.pending);
+        self.kept.extend(outputs);
         Collected {
-            collectors: running.into_iter().map(|c| c.record).collect(),
-            attachments: kept
-                .into_iter()
+            collectors: self.running.into_iter().map(|c| c.record).collect(),
+            attachments: (self.kept.into_iter())
                 .map(|h| record(&h.by, h.attachment, &self.results_dir))
                 .collect(),
-            timeline: Timeline { sources, merges },
+            timeline: Timeline {
+                sources: self.sources,
+                merges,
+            },
+        }
+    }
+
+    /// Calls every collector still on with `event`; answers the variables
+    /// they asked for, the first to name one setting it. A collector that
+    /// fails is switched off; the run goes on.
+    fn deliver(&mut self, event: &LifecycleEvent) -> Environment {
+        let mut environment = Environment::new();
+        for collector in (self.running.iter_mut()).filter(|c| c.record.error.is_none()) {
+            match collector.plugin.on_event(event) {
+                Ok(response) => {
+                    collector.record.events += 1;
+                    for (key, value) in response.environment {
+                        environment.entry(key).or_insert(value);
+                    }
+                    let by = &collector.name;
+                    self.pending
+                        .extend(response.attachments.into_iter().map(|attachment| Held {
+                            by: by.clone(),
+                            attachment,
+                        }));
+                }
+                Err(error) => {
+                    let error = format!("{} (at {}); switched off", error, event_name(event));
+                    (self.warn)(&error);
+                    collector.record.error = Some(error);
+                }
+            }
+        }
+        environment
+    }
+
+    /// Keeps the sources' spans, and hands what a finished source left to
+    /// the processors.
+    fn track(&mut self, event: &LifecycleEvent) {
+        let now = self.clock.elapsed().as_millis() as u64;
+        match event {
+            LifecycleEvent::SourceStarted { source } => self.sources.push(SourceSpan {
+                source: source.name.clone(),
+                started_ms: now,
+                finished_ms: None,
+            }),
+            LifecycleEvent::SourceFinished { source } => {
+                if let Some(span) = self.sources.iter_mut().find(|s| &s.source == source) {
+                    span.finished_ms = Some(now);
+                }
+                let (finished, rest): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.pending)
+                    .into_iter()
+                    .partition(|h| owner_source(&h.attachment.owner) == Some(source));
+                self.pending = rest;
+                let last = self.sources.iter().all(|s| s.finished_ms.is_some());
+                let untaken = self.processing.source_finished(finished, last);
+                self.kept.extend(untaken);
+            }
+            _ => {}
         }
     }
 }

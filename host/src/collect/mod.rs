@@ -128,13 +128,8 @@ impl Collectors {
         let worker = std::thread::Builder::new()
             .name("collectors".into())
             .spawn(move || {
-                let dispatcher = Dispatcher {
-                    results_dir,
-                    warn,
-                    clock,
-                    processing,
-                };
-                dispatcher.run(prepared.plugins, receiver)
+                Dispatcher::new(prepared.plugins, results_dir, warn, clock, processing)
+                    .run(receiver)
             })
             .expect("a thread can be started");
         Self {

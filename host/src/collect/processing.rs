@@ -127,6 +127,59 @@ impl Processing {
     }
 }
 
+/// One processor's calls, and the record of each.
+struct Merger {
+    processor: Processor,
+    /// Where each pass's outputs go, a directory per pass.
+    root: PathBuf,
+    results_dir: PathBuf,
+    clock: Instant,
+    merges: Vec<MergeRecord>,
+}
+
+impl Merger {
+    /// Calls the processor on `inputs`; on success its outputs take their
+    /// place. A failure leaves the inputs as they were, for the report.
+    fn pass(&mut self, inputs: &mut Vec<Held>, final_pass: bool) -> bool {
+        let started = self.clock.elapsed();
+        let output_dir = self.root.join(format!("pass-{}", self.merges.len() + 1));
+        let request = ProcessRequest {
+            attachments: inputs.iter().map(|h| h.attachment.clone()).collect(),
+            incremental: !final_pass,
+            output_dir: output_dir.clone(),
+            results_dir: Some(self.results_dir.clone()),
+        };
+        let plugin = &self.processor.plugin;
+        let answer = std::fs::create_dir_all(&output_dir)
+            .map_err(|e| format!("cannot create {}: {e}", output_dir.display()))
+            .and_then(|()| (plugin.process(&request, &|_, _| true)).map_err(|e| e.to_string()));
+        let (outputs, error) = match answer {
+            Ok(response) => {
+                let by = &self.processor.name;
+                *inputs = (response.attachments.into_iter())
+                    .map(|attachment| Held {
+                        by: by.clone(),
+                        attachment,
+                    })
+                    .collect();
+                (inputs.len(), None)
+            }
+            Err(error) => (0, Some(error)),
+        };
+        let merged = error.is_none();
+        self.merges.push(MergeRecord {
+            processor: self.processor.name.clone(),
+            final_pass,
+            inputs: request.attachments.len(),
+            outputs,
+            started_ms: started.as_millis() as u64,
+            finished_ms: self.clock.elapsed().as_millis() as u64,
+            error,
+        });
+        merged
+    }
+}
+
 /// One processor's thread: merges as inputs arrive, then the final pass.
 fn work(
     processor: Processor,
@@ -135,93 +188,51 @@ fn work(
     results_dir: PathBuf,
     clock: Instant,
 ) -> (Vec<Held>, Vec<MergeRecord>) {
+    let incremental = processor.incremental;
+    let mut merger = Merger {
+        processor,
+        root,
+        results_dir,
+        clock,
+        merges: Vec::new(),
+    };
     let mut inputs: Vec<Held> = Vec::new();
     // Finished sources (or earlier merges) the inputs come from.
     let mut parts = 0;
     let mut switched_off = false;
-    let mut merges = Vec::new();
-    let mut call = |inputs: &mut Vec<Held>, final_pass: bool| -> bool {
-        let started = clock.elapsed();
-        let output_dir = root.join(format!("pass-{}", merges.len() + 1));
-        let request = ProcessRequest {
-            attachments: inputs.iter().map(|h| h.attachment.clone()).collect(),
-            incremental: !final_pass,
-            output_dir: output_dir.clone(),
-            results_dir: Some(results_dir.clone()),
-        };
-        let answer = std::fs::create_dir_all(&output_dir)
-            .map_err(|e| format!("cannot create {}: {e}", output_dir.display()))
-            .and_then(|()| {
-                processor
-                    .plugin
-                    .process(&request, &|_, _| true)
-                    .map_err(|e| e.to_string())
-            });
-        let record = |outputs, error| MergeRecord {
-            processor: processor.name.clone(),
-            final_pass,
-            inputs: request.attachments.len(),
-            outputs,
-            started_ms: started.as_millis() as u64,
-            finished_ms: clock.elapsed().as_millis() as u64,
-            error,
-        };
-        match answer {
-            Ok(response) => {
-                merges.push(record(response.attachments.len(), None));
-                *inputs = response
-                    .attachments
-                    .into_iter()
-                    .map(|attachment| Held {
-                        by: processor.name.clone(),
-                        attachment,
-                    })
-                    .collect();
-                true
-            }
-            Err(error) => {
-                // The inputs stay as they were, for the report.
-                merges.push(record(0, Some(error)));
-                false
-            }
-        }
-    };
     // Once no source runs, merging waits for the final pass.
     let mut sources_done = false;
     while let Ok(first) = receiver.recv() {
         // What finished during the last merge is taken in together.
         let mut last = false;
         for batch in std::iter::once(first).chain(receiver.try_iter()) {
-            match batch {
+            let held = match batch {
                 Batch::Source { held, last } => {
-                    if !held.is_empty() {
-                        inputs.extend(held);
-                        parts += 1;
-                    }
                     sources_done |= last;
+                    held
                 }
                 Batch::Last(held) => {
-                    if !held.is_empty() {
-                        inputs.extend(held);
-                        parts += 1;
-                    }
                     last = true;
+                    held
                 }
+            };
+            if !held.is_empty() {
+                inputs.extend(held);
+                parts += 1;
             }
         }
         if last {
             if !switched_off && !inputs.is_empty() {
-                call(&mut inputs, true);
+                merger.pass(&mut inputs, true);
             }
             break;
         }
-        if processor.incremental && !switched_off && !sources_done && parts >= 2 {
-            if call(&mut inputs, false) {
-                parts = 1;
-            } else {
-                switched_off = true;
+        if incremental && !switched_off && !sources_done && parts >= 2 {
+            match merger.pass(&mut inputs, false) {
+                true => parts = 1,
+                false => switched_off = true,
             }
         }
     }
-    (inputs, merges)
+    (inputs, merger.merges)
 }
