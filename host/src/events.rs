@@ -3,8 +3,8 @@
 //! The engine (`run`) says what happens and nothing else: it never writes
 //! a report, prints a line or calls a collector itself. Each of those is a
 //! [`Subscriber`] of the stream: the journal, the console, the collectors'
-//! dispatcher, the report writers, and whatever a caller adds through
-//! [`crate::run::RunOptions`]. Adding one touches no engine code.
+//! dispatcher, the report writers, and whatever a caller adds to the run's
+//! options. Adding one touches no engine code.
 //!
 //! Design:
 //! - **Borrowed events, delivered in place.** [`Events::emit`] calls every

@@ -1,5 +1,7 @@
 //! One process running one or more tests: plan, launch, supervise, collect,
-//! and attribute every test an outcome, or hand it back to run again.
+//! and give every test the outcome [`super::outcome`] decides, or hand it
+//! back to run again. What happens is told as run events; nothing here
+//! writes a report or calls a collector.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::*;
 
+use super::live::{Limits, Tracker};
+use super::outcome::{self, replaces, Decision, Hang, ProcessEnd, Seen};
 use super::{tail, PreparedSource};
-use crate::config::LeakAction;
 use crate::events::{Events, RunEvent};
 use crate::process::{Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised};
 use crate::results::{AttemptRecord, RecordKind, ResultsDir};
@@ -110,13 +113,6 @@ fn excerpt(output: &str) -> String {
     lines.join("\n")
 }
 
-/// Whether a later result of a test replaces the one kept. A test that ran
-/// twice under one name failed if either run did: a pass never hides a
-/// failure.
-fn replaces(kept: Option<Outcome>, later: Outcome) -> bool {
-    kept.is_none_or(|kept| !kept.is_failure() || later.is_failure())
-}
-
 /// Results by test id; a test reported twice keeps what [`replaces`] says.
 fn by_id(results: Vec<TestResult>) -> HashMap<String, TestResult> {
     let mut by_id: HashMap<String, TestResult> = HashMap::with_capacity(results.len());
@@ -128,123 +124,6 @@ fn by_id(results: Vec<TestResult>) -> HashMap<String, TestResult> {
     by_id
 }
 
-/// Why the host killed a process.
-#[derive(Debug, Clone)]
-enum Hang {
-    TestTimeout { test: String, limit: Duration },
-    ProcessTimeout(Duration),
-    Inactivity(Duration),
-}
-
-impl std::fmt::Display for Hang {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Hang::TestTimeout { test, limit } => {
-                write!(f, "`{test}` ran past its timeout of {limit:?}")
-            }
-            Hang::ProcessTimeout(limit) => write!(f, "the process ran past {limit:?}"),
-            Hang::Inactivity(limit) => {
-                write!(f, "no test started or finished for {limit:?}")
-            }
-        }
-    }
-}
-
-/// The most output kept for one test from the live stream.
-const MAX_CAPTURED: usize = 1 << 20;
-
-/// What the live output said so far.
-struct Tracker {
-    launched: Instant,
-    last_activity: Instant,
-    started: HashMap<String, Instant>,
-    finished: HashMap<String, (Outcome, Option<String>, Duration)>,
-    /// Started and not finished: kept apart, since it is asked after every
-    /// line and a batch's `started` grows to all its tests.
-    running: HashMap<String, Instant>,
-    /// Lines printed while exactly one test ran, by test: its own output,
-    /// for when the runner's results do not have it.
-    captured: HashMap<String, String>,
-}
-
-impl Tracker {
-    fn new() -> Self {
-        let now = Instant::now();
-        Self {
-            launched: now,
-            last_activity: now,
-            started: HashMap::new(),
-            finished: HashMap::new(),
-            running: HashMap::new(),
-            captured: HashMap::new(),
-        }
-    }
-
-    /// Keeps `line` as output of the one test running, if only one is.
-    fn capture(&mut self, line: &str) {
-        let mut running = self.in_flight().map(|(id, _)| id.clone());
-        let (Some(id), None) = (running.next(), running.next()) else {
-            return;
-        };
-        drop(running);
-        let output = self.captured.entry(id).or_default();
-        if output.len() + line.len() < MAX_CAPTURED {
-            output.push_str(line);
-            output.push('\n');
-        }
-    }
-
-    fn in_flight(&self) -> impl Iterator<Item = (&String, &Instant)> {
-        self.running.iter()
-    }
-
-    fn start(&mut self, id: String, now: Instant) {
-        if !self.finished.contains_key(&id) {
-            self.running.insert(id.clone(), now);
-        }
-        self.started.insert(id, now);
-    }
-
-    fn finish(&mut self, id: String, outcome: Outcome, message: Option<String>, now: Instant) {
-        self.running.remove(&id);
-        let began = self.started.get(&id).copied().unwrap_or(now);
-        if replaces(self.finished.get(&id).map(|(kept, ..)| *kept), outcome) {
-            self.finished.insert(id, (outcome, message, now - began));
-        }
-    }
-
-    /// When the process counts as hung, and why.
-    fn deadline(&self, limits: &Limits, tests: usize, live: bool) -> Option<(Instant, Hang)> {
-        let mut candidates: Vec<(Instant, Hang)> = Vec::new();
-        if tests == 1 || !live {
-            // Nothing tells one test's time from another's: the process gets them all.
-            if let Some(limit) = limits.test {
-                let total = limit * tests as u32;
-                candidates.push((self.launched + total, Hang::ProcessTimeout(total)));
-            }
-        } else {
-            if let Some(limit) = limits.test {
-                candidates.extend(self.in_flight().map(|(id, started)| {
-                    let hang = Hang::TestTimeout {
-                        test: id.clone(),
-                        limit,
-                    };
-                    (*started + limit, hang)
-                }));
-            }
-            if let Some(limit) = limits.inactivity.or(limits.test) {
-                candidates.push((self.last_activity + limit, Hang::Inactivity(limit)));
-            }
-        }
-        candidates.into_iter().min_by_key(|(at, _)| *at)
-    }
-}
-
-struct Limits {
-    test: Option<Duration>,
-    inactivity: Option<Duration>,
-}
-
 /// Runs a job's tests in one process.
 pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
     let mut execution = Execution::new(&job, cx);
@@ -253,38 +132,15 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
         // The run is stopping: nothing starts any more.
         Ok(None) => (Vec::new(), job.tests.clone(), Vec::new()),
         Ok(Some(ended)) => {
-            let (pid, signal) = (ended.pid, ended.exit.signal);
-            let ended_by_host = ended.hang.is_some() || ended.stopped.is_some();
             if let Some(leak) = &ended.leak {
                 warnings.push(format!(
-                    "source `{}`: the process {pid} ({}): {leak}",
+                    "source `{}`: the process {} ({}): {leak}",
                     execution.source_name(),
+                    ended.pid,
                     execution.dir_name()
                 ));
             }
-            let (finished, unrun, outside) = execution.attribute(ended);
-            let crashed = finished
-                .iter()
-                .any(|t| t.record.outcome == Outcome::Crashed);
-            if !ended_by_host && (signal.is_some() || crashed) {
-                cx.events.emit(RunEvent::ProcessCrashed {
-                    source: execution.source_name(),
-                    pid,
-                    signal,
-                });
-            }
-            // Tests the live output did not see end are known to end now.
-            for test in &finished {
-                if !execution.tracker.finished.contains_key(&test.test.id) {
-                    execution.test_ended(&test.test.id, test.record.outcome, None, false);
-                }
-            }
-            cx.events.emit(RunEvent::ProcessFinished {
-                source: execution.source_name(),
-                pid,
-                attempt: job.attempt,
-            });
-            (finished, unrun, outside)
+            execution.conclude(ended)
         }
         Err(error) => {
             let error = format!("source `{}`: {error}", execution.source_name());
@@ -324,6 +180,28 @@ struct Ended {
     reported: HashMap<String, TestResult>,
 }
 
+impl Ended {
+    fn end(&self) -> ProcessEnd<'_> {
+        ProcessEnd {
+            exit: self.exit,
+            hang: self.hang.as_ref(),
+            stopped: self.stopped,
+            leak: self.leak.as_deref(),
+        }
+    }
+}
+
+/// What supervision saw end the process.
+#[derive(Default)]
+struct Supervision {
+    hang: Option<Hang>,
+    stopped: Option<Signal>,
+}
+
+/// The attempts of a job's tests, those left to run again, and the
+/// failures beside them.
+type Attributed = (Vec<TestAttempt>, Vec<TestCase>, Vec<TestAttempt>);
+
 struct Execution<'a> {
     job: &'a Job,
     cx: &'a Context,
@@ -350,7 +228,7 @@ struct Execution<'a> {
 
 impl<'a> Execution<'a> {
     fn new(job: &'a Job, cx: &'a Context) -> Self {
-        let name = job.source.config.name.as_str();
+        let name = job.source.name();
         let expanding = matches!(job.tests.as_slice(), [case] if case.expands);
         let dir = match job.tests.as_slice() {
             // A test alone keeps the process's files in its attempt directory.
@@ -368,7 +246,7 @@ impl<'a> Execution<'a> {
             expanded: false,
             test_count: if expanding { 1 } else { job.tests.len() },
             dir,
-            tracker: Tracker::new(),
+            tracker: Tracker::new(Instant::now()),
             launched_at: now(),
             pid: None,
             errors: Vec::new(),
@@ -399,8 +277,8 @@ impl<'a> Execution<'a> {
         errors
     }
 
-    fn source_name(&self) -> &str {
-        &self.job.source.config.name
+    fn source_name(&self) -> &'a str {
+        self.job.source.name()
     }
 
     /// The process's directory, relative to the results directory.
@@ -415,12 +293,19 @@ impl<'a> Execution<'a> {
     /// Runs the process to its end; answers `None` without starting it
     /// when the run is stopping.
     async fn run(&mut self) -> Result<Option<Ended>, String> {
-        let source = &self.job.source;
         // Subscribed first, so that no request is missed after the check.
         let stop = self.cx.stopper.subscribe();
         if stop.state() != Stop::Running {
             return Ok(None);
         }
+        let mut process = self.launch(stop).await?;
+        let supervision = self.supervise(&mut process).await?;
+        self.collect(process, supervision).await.map(Some)
+    }
+
+    /// Asks the runner for the command and starts it.
+    async fn launch(&mut self, stop: crate::process::StopReceiver) -> Result<Supervised, String> {
+        let source = &self.job.source;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
         let request = ExecutionRequest {
@@ -436,26 +321,23 @@ impl<'a> Execution<'a> {
             .map_err(|e| e.to_string())?;
         let mut command = plan.command;
         source.complete_environment(&mut command);
-
-        let output = if self.live() {
-            Output::FilesAndLines
-        } else {
-            Output::Files
+        let output = match self.live() {
+            true => Output::FilesAndLines,
+            false => Output::Files,
         };
-        let (stdout, stderr) = (self.dir.join("stdout.log"), self.dir.join("stderr.log"));
-        let faults = if self.cx.catches_faults {
-            Faults::Caught
-        } else {
-            Faults::Ignored
+        let faults = match self.cx.catches_faults {
+            true => Faults::Caught,
+            false => Faults::Ignored,
         };
         let options = Options {
             drain: self.cx.drain,
             stop: Some(stop),
             ..Options::new(output, faults)
         };
-        let mut process =
+        let (stdout, stderr) = (self.dir.join("stdout.log"), self.dir.join("stderr.log"));
+        let process =
             Supervised::spawn(&command, &stdout, &stderr, options).map_err(|e| e.to_string())?;
-        self.tracker = Tracker::new();
+        self.tracker = Tracker::new(Instant::now());
         self.launched_at = now();
         self.pid = Some(process.pid());
         let ids: Vec<&str> = self.job.tests.iter().map(|t| t.id.as_str()).collect();
@@ -470,13 +352,19 @@ impl<'a> Execution<'a> {
                 self.record_started(&test.id);
             }
         }
+        Ok(process)
+    }
 
+    /// Follows the process to its end: reads its live output, lets the
+    /// subscribers look at faults and hangs, kills it at a deadline or once
+    /// a stop's grace period is over.
+    async fn supervise(&mut self, process: &mut Supervised) -> Result<Supervision, String> {
+        let config = &self.job.source.config;
         let limits = Limits {
-            test: source.config.timeout,
-            inactivity: source.config.inactivity_timeout,
+            test: config.timeout,
+            inactivity: config.inactivity_timeout,
         };
-        let mut hang = None;
-        let mut stopped = None;
+        let mut supervision = Supervision::default();
         // Once the run is stopping: when the process is killed.
         let mut grace_until: Option<Instant> = None;
         loop {
@@ -493,7 +381,7 @@ impl<'a> Execution<'a> {
                 Event::Output(lines) => self.read_live(lines),
                 Event::Exited(_) => break,
                 Event::Faulted(fault) => {
-                    // Collectors look at the process as the fault left it.
+                    // Subscribers look at the process as the fault left it.
                     let event = RunEvent::ProcessFaulted {
                         source: self.source_name(),
                         fault: &fault,
@@ -502,7 +390,7 @@ impl<'a> Execution<'a> {
                     process.resume(&fault);
                 }
                 Event::Stop(stop) => {
-                    stopped = stopped.or(stop.signal());
+                    supervision.stopped = supervision.stopped.or(stop.signal());
                     grace_until = process.stop(stop, self.cx.grace).or(grace_until);
                 }
                 Event::Deadline if grace_until.is_some_and(|at| at <= Instant::now()) => {
@@ -510,20 +398,9 @@ impl<'a> Execution<'a> {
                     break;
                 }
                 Event::Deadline => {
-                    let (_, reason) = deadline.expect("a deadline passed");
-                    let tree = process.tree();
-                    // Collectors look at the hung tree while it is still
-                    // alive, untraced so that a dumper can attach.
-                    process.release().await.map_err(|e| e.to_string())?;
-                    let event = RunEvent::HangDetected {
-                        source: self.source_name(),
-                        pid: process.pid(),
-                        process_tree: &tree,
-                        reason: &reason.to_string(),
-                    };
-                    self.cx.events.emit(event).answered().await;
-                    process.kill().await.map_err(|e| e.to_string())?;
-                    hang = Some(reason);
+                    let (_, hang) = deadline.expect("a deadline passed");
+                    self.hung(process, &hang).await?;
+                    supervision.hang = Some(hang);
                     break;
                 }
             }
@@ -532,27 +409,48 @@ impl<'a> Execution<'a> {
         while let Event::Output(lines) = process.next(None).await.map_err(|e| e.to_string())? {
             self.read_live(lines);
         }
+        Ok(supervision)
+    }
+
+    /// Lets subscribers look at the hung tree while it is still alive,
+    /// untraced so that a dumper can attach, then kills it.
+    async fn hung(&self, process: &mut Supervised, hang: &Hang) -> Result<(), String> {
+        let tree = process.tree();
+        process.release().await.map_err(|e| e.to_string())?;
+        let event = RunEvent::HangDetected {
+            source: self.source_name(),
+            pid: process.pid(),
+            process_tree: &tree,
+            reason: &hang.to_string(),
+        };
+        self.cx.events.emit(event).answered().await;
+        process.kill().await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Waits for the process's end and asks the runner for its results.
+    async fn collect(
+        &mut self,
+        process: Supervised,
+        supervision: Supervision,
+    ) -> Result<Ended, String> {
+        let source = &self.job.source;
         let pid = process.pid();
         let leak = process.leak();
         let leak = (*leak != Default::default()).then(|| leak.to_string());
         let (exit, duration) = process.finish().await.map_err(|e| e.to_string())?;
         tracing::debug!(pid, %exit, ?duration, "process finished");
-
         let request = CollectRequest {
             source: source.info.clone(),
-            tests: self
-                .job
-                .tests
-                .iter()
-                .chain(&self.discovered)
+            tests: (self.job.tests.iter().chain(&self.discovered))
                 .cloned()
                 .collect(),
             attempt: self.job.attempt,
             exit,
-            timed_out: hang.is_some(),
+            timed_out: supervision.hang.is_some(),
             duration_ms: duration.as_millis() as u64,
-            stdout_path: stdout,
-            stderr_path: stderr,
+            stdout_path: self.dir.join("stdout.log"),
+            stderr_path: self.dir.join("stderr.log"),
             artifacts_dir: self.dir.clone(),
         };
         let runner = source.runner.clone();
@@ -568,16 +466,47 @@ impl<'a> Execution<'a> {
             }
         };
         tracing::debug!(pid, results = reported.len(), "results collected");
-        Ok(Some(Ended {
+        Ok(Ended {
             at: Instant::now(),
             exit,
             duration,
-            hang,
-            stopped,
+            hang: supervision.hang,
+            stopped: supervision.stopped,
             leak,
             pid,
             reported,
-        }))
+        })
+    }
+
+    /// Gives the tests of a process that ended their outcomes, and tells
+    /// the subscribers how it ended: a crash first, then the tests whose
+    /// end the live output did not show, then the process's end.
+    fn conclude(&mut self, ended: Ended) -> Attributed {
+        let pid = ended.pid;
+        let (signal, hang, stopped) = (ended.exit.signal, ended.hang.is_some(), ended.stopped);
+        let by_host = hang || stopped.is_some();
+        let (finished, unrun, outside) = self.attribute(ended);
+        let crashed = finished
+            .iter()
+            .any(|t| t.record.outcome == Outcome::Crashed);
+        if !by_host && (signal.is_some() || crashed) {
+            self.cx.events.emit(RunEvent::ProcessCrashed {
+                source: self.source_name(),
+                pid,
+                signal,
+            });
+        }
+        for test in &finished {
+            if !self.tracker.finished.contains_key(&test.test.id) {
+                self.test_ended(&test.test.id, test.record.outcome, None, false);
+            }
+        }
+        self.cx.events.emit(RunEvent::ProcessFinished {
+            source: self.source_name(),
+            pid,
+            attempt: self.job.attempt,
+        });
+        (finished, unrun, outside)
     }
 
     fn record_started(&self, id: &str) {
@@ -696,216 +625,148 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// Gives every test an outcome, or returns it as unrun; answers the
-    /// failures beside the tests too.
-    fn attribute(
-        &mut self,
-        mut ended: Ended,
-    ) -> (Vec<TestAttempt>, Vec<TestCase>, Vec<TestAttempt>) {
-        let tests = if self.expanding {
-            // Results may name tests the live output did not; the case itself
-            // stands for its process only when nothing else was reported.
-            let case_id = &self.job.tests[0].id;
-            let mut reported: Vec<&TestResult> = ended
-                .reported
-                .values()
-                .filter(|r| &r.id != case_id)
-                .collect();
-            reported.sort_by(|a, b| a.id.cmp(&b.id));
-            let found: Vec<TestCase> = reported
-                .into_iter()
-                .map(|r| r.test.clone().unwrap_or_else(|| TestCase::new(&r.id)))
-                .collect();
-            for mut test in found {
-                test.expands = false;
-                self.discover(|| test);
-            }
-            let clean = ended.exit.success() && ended.hang.is_none();
-            let case_reported = ended.reported.contains_key(case_id);
-            if !self.discovered.is_empty() || (clean && !case_reported) {
-                // A clean process that reported nothing had nothing to run.
-                self.expanded = true;
-                let mut tests = self.discovered.clone();
-                // What failed beside the tests (collection, the command's
-                // own exit) the runner reports on the case itself.
-                if case_reported {
-                    tests.push(self.job.tests[0].clone());
-                }
-                tests
-            } else {
-                self.job.tests.clone()
-            }
-        } else {
-            self.job.tests.clone()
-        };
+    /// The tests the process is answerable for: the job's, or, for an
+    /// expanding case, the tests it turned out to be. Results may name
+    /// tests the live output did not; the case itself stands for its
+    /// process only when nothing else was reported.
+    fn tests_of(&mut self, ended: &Ended) -> Vec<TestCase> {
+        if !self.expanding {
+            return self.job.tests.clone();
+        }
+        let case_id = &self.job.tests[0].id;
+        let mut reported: Vec<&TestResult> = (ended.reported.values())
+            .filter(|r| &r.id != case_id)
+            .collect();
+        reported.sort_by(|a, b| a.id.cmp(&b.id));
+        for result in reported {
+            let mut test = (result.test.clone()).unwrap_or_else(|| TestCase::new(&result.id));
+            test.expands = false;
+            self.discover(|| test);
+        }
+        let clean = ended.exit.success() && ended.hang.is_none();
+        let case_reported = ended.reported.contains_key(case_id);
+        // A clean process that reported nothing had nothing to run.
+        let nothing_to_run = clean && !case_reported;
+        if self.discovered.is_empty() && !nothing_to_run {
+            return self.job.tests.clone();
+        }
+        self.expanded = true;
+        let mut tests = self.discovered.clone();
+        // What failed beside the tests (collection, the command's own
+        // exit) the runner reports on the case itself.
+        if case_reported {
+            tests.push(self.job.tests[0].clone());
+        }
+        tests
+    }
+
+    /// Gives every test the outcome [`outcome::decide`] finds, or returns
+    /// it as unrun; answers the failures beside the tests too.
+    fn attribute(&mut self, mut ended: Ended) -> Attributed {
+        let tests = self.tests_of(&ended);
         self.test_count = tests.len();
         let alone = tests.len() == 1;
-        let mut finished = Vec::new();
-        let mut unrun = Vec::new();
+        let (mut finished, mut unrun) = (Vec::new(), Vec::new());
         for test in &tests {
-            let in_flight = self.tracker.running.contains_key(&test.id);
             let reported = ended.reported.remove(&test.id);
             let live = self.tracker.finished.get(&test.id);
-            let attempt = match (&ended.hang, ended.stopped, reported, live) {
-                // The host's observations outrank what the runner read.
-                (Some(hang), _, _, _) if in_flight || alone => self.attempt(
-                    test,
-                    Some(&ended),
-                    Outcome::TimedOut,
-                    Some(format!("timed out: {hang}")),
-                ),
-                (_, _, Some(result), _) => self.reported(test, &ended, result),
-                (_, _, None, Some((outcome, message, _))) => {
-                    self.attempt(test, Some(&ended), *outcome, message.clone())
-                }
-                (None, Some(signal), None, None) if in_flight || alone => {
-                    let when = if in_flight {
-                        "while this test ran"
-                    } else {
-                        "before this test reported a result"
-                    };
-                    let message =
-                        format!("not run to its end: the run was stopped by {signal} {when}");
-                    self.attempt(test, Some(&ended), Outcome::NotRun, Some(message))
-                }
-                (None, None, None, None) if in_flight || alone => {
-                    let exit = ended.exit;
-                    let (outcome, message) = match (exit.signal, in_flight) {
-                        (Some(_), true) => (
-                            Outcome::Crashed,
-                            format!("the process died of {exit} while this test ran"),
-                        ),
-                        (Some(_), false) => {
-                            (Outcome::Crashed, format!("the process died of {exit}"))
-                        }
-                        (None, true) => (
-                            Outcome::Crashed,
-                            format!("the process ended ({exit}) while this test ran"),
-                        ),
-                        (None, false) => (
-                            Outcome::Failed,
-                            format!("the runner reported no result ({exit})"),
-                        ),
-                    };
-                    let mut attempt = self.attempt(test, Some(&ended), outcome, Some(message));
-                    attempt.record.stack_trace = self.output_tail();
-                    attempt
-                }
-                _ => {
-                    unrun.push(test.clone());
-                    continue;
-                }
+            let seen = Seen {
+                in_flight: self.tracker.running.contains_key(&test.id),
+                alone,
+                reported: reported.as_ref(),
+                live: live.map(|(outcome, message, _)| (*outcome, message.as_deref())),
             };
-            finished.push(attempt);
+            match outcome::decide(&ended.end(), &seen) {
+                Decision::Unrun => unrun.push(test.clone()),
+                decision => finished.push(self.decided(test, &ended, decision, reported)),
+            }
         }
-        // What the runner reported beside the tests it was given: a failure
-        // outside them is a record of its own; anything else is no concern.
-        let mut beside: Vec<TestResult> = ended.reported.drain().map(|(_, r)| r).collect();
-        beside.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut outside: Vec<TestAttempt> = beside
-            .into_iter()
-            .filter(|result| result.outcome.is_failure())
-            .map(|result| {
-                let test = result
-                    .test
-                    .clone()
-                    .unwrap_or_else(|| TestCase::new(&result.id));
-                let mut attempt = self.reported(&test, &ended, result);
-                attempt.kind = RecordKind::Suite;
-                attempt
-            })
-            .collect();
+        let mut outside = self.beside(&mut ended);
         for attempt in &mut finished {
             attempt.record.leak = ended.leak.clone();
         }
         self.charge_process_failure(&ended, &mut finished, &mut outside);
         for attempt in finished.iter_mut().chain(&mut outside) {
-            // What the live stream showed between the test's start and end.
-            if attempt.output.is_none() {
-                attempt.output = self.tracker.captured.remove(&attempt.test.id);
-            }
-            let record = &mut attempt.record;
-            if record.message.is_none() && record.outcome.is_failure() {
-                record.message = attempt.output.as_deref().map(excerpt);
-            }
-            // What needs looking into gets its directory; a passing test in
-            // a batch has nothing there but what its process shares.
-            if record.outcome != Outcome::Passed {
-                self.keep_output(&mut attempt.record, attempt.output.as_deref());
-            }
+            self.complete(attempt);
         }
         (finished, unrun, outside)
     }
 
-    /// The attempt of a test as its runner reported it. A failing subtest
-    /// fails its test, whatever the runner made of it.
-    fn reported(&self, test: &TestCase, ended: &Ended, result: TestResult) -> TestAttempt {
-        let failed_subtests: Vec<&SubtestResult> = result
-            .subtests
-            .iter()
-            .filter(|s| s.outcome.is_failure())
-            .collect();
-        let (outcome, message) = match (result.outcome, failed_subtests.as_slice()) {
-            (Outcome::Passed | Outcome::Skipped, [first, ..]) => (
-                Outcome::Failed,
-                Some(format!(
-                    "{} of its subtests failed, first {}: {}",
-                    failed_subtests.len(),
-                    first.name,
-                    first.message.as_deref().unwrap_or("no message")
-                )),
-            ),
-            (outcome, _) => (outcome, result.message),
-        };
-        let mut attempt = self.attempt(test, Some(ended), outcome, message);
-        attempt.record.stack_trace = result.stack_trace;
-        attempt.record.subtests = result.subtests;
-        if let Some(ms) = result.duration_ms {
-            attempt.record.duration_ms = ms;
+    /// The attempt a decision makes of a test.
+    fn decided(
+        &self,
+        test: &TestCase,
+        ended: &Ended,
+        decision: Decision,
+        reported: Option<TestResult>,
+    ) -> TestAttempt {
+        match (decision, reported) {
+            (Decision::Reported { outcome, message }, Some(result)) => {
+                let mut attempt = self.attempt(test, Some(ended), outcome, message);
+                attempt.record.stack_trace = result.stack_trace;
+                attempt.record.subtests = result.subtests;
+                if let Some(ms) = result.duration_ms {
+                    attempt.record.duration_ms = ms;
+                }
+                attempt.output = result.output;
+                attempt
+            }
+            (Decision::Reported { outcome, message } | Decision::Live { outcome, message }, _) => {
+                self.attempt(test, Some(ended), outcome, message)
+            }
+            (
+                Decision::Host {
+                    outcome,
+                    message,
+                    details,
+                },
+                _,
+            ) => {
+                let mut attempt = self.attempt(test, Some(ended), outcome, Some(message));
+                if details {
+                    attempt.record.stack_trace = self.output_tail();
+                }
+                attempt
+            }
+            (Decision::Unrun, _) => unreachable!("an unrun test has no attempt"),
         }
-        attempt.output = result.output;
-        attempt
     }
 
-    /// A process that failed (a non-zero exit, a signal, a hang) while no
-    /// test it reported failed fails all the same: the test it ran alone,
-    /// the case that stood for it, or else a record of the process's own,
-    /// with how it ended and the last lines it printed. A process that
-    /// reported no test leaves its tests to run again in a fresh one, whose
-    /// results decide. A process the host signalled to stop the run is not
-    /// charged; one that left descendants running is, with `leak: fail`.
+    /// What the runner reported beside the tests it was given: a failure
+    /// outside them is a record of its own; anything else is no concern.
+    fn beside(&self, ended: &mut Ended) -> Vec<TestAttempt> {
+        let mut beside: Vec<TestResult> = ended.reported.drain().map(|(_, r)| r).collect();
+        beside.sort_by(|a, b| a.id.cmp(&b.id));
+        (beside.into_iter())
+            .filter(|result| result.outcome.is_failure())
+            .map(|result| {
+                let test = (result.test.clone()).unwrap_or_else(|| TestCase::new(&result.id));
+                let (outcome, message) = outcome::reported(&result);
+                let decision = Decision::Reported { outcome, message };
+                let mut attempt = self.decided(&test, ended, decision, Some(result));
+                attempt.kind = RecordKind::Suite;
+                attempt
+            })
+            .collect()
+    }
+
+    /// Charges a process's own failure, when [`outcome::charge`] finds one,
+    /// to the test it ran alone, the case that stood for its tests, or else
+    /// a record of the process's own, with the last lines it printed.
     fn charge_process_failure(
         &self,
         ended: &Ended,
         finished: &mut Vec<TestAttempt>,
         outside: &mut Vec<TestAttempt>,
     ) {
-        let accounted = finished
-            .iter()
-            .chain(outside.iter())
-            .any(|a| a.record.outcome.is_failure());
-        if accounted || finished.is_empty() || ended.stopped.is_some() {
+        let accounted =
+            (finished.iter().chain(outside.iter())).any(|a| a.record.outcome.is_failure());
+        let leak_action = self.job.source.config.leak;
+        let Some((outcome, message)) =
+            outcome::charge(&ended.end(), leak_action, finished.len(), accounted)
+        else {
             return;
-        }
-        let (outcome, how) = match (&ended.hang, ended.exit.signal) {
-            (Some(hang), _) => (Outcome::TimedOut, format!("was killed: {hang}")),
-            (None, Some(_)) => (Outcome::Crashed, format!("ended with {}", ended.exit)),
-            (None, None) if !ended.exit.success() => {
-                (Outcome::Failed, format!("ended with {}", ended.exit))
-            }
-            (None, None) => match (&ended.leak, self.job.source.config.leak) {
-                (Some(leak), LeakAction::Fail) => {
-                    (Outcome::Failed, format!("left processes behind ({leak})"))
-                }
-                _ => return,
-            },
         };
-        let message = match finished.len() {
-            1 => format!("the process {how} after the test passed"),
-            n => format!("the process {how} after its {n} tests passed or were skipped"),
-        };
-        let details = self.output_tail();
-        // A job of one test, or of one case standing for its process's tests.
         let alone = match self.job.tests.as_slice() {
             [one] => finished.iter().position(|a| a.test.id == one.id),
             _ => None,
@@ -926,7 +787,24 @@ impl<'a> Execution<'a> {
         };
         attempt.record.outcome = outcome;
         attempt.record.message = Some(message);
-        attempt.record.stack_trace = details;
+        attempt.record.stack_trace = self.output_tail();
+    }
+
+    /// Completes an attempt with what the live stream showed of the test:
+    /// its output, the message of a failure that came without one, and,
+    /// for what needs looking into, its own directory.
+    fn complete(&mut self, attempt: &mut TestAttempt) {
+        if attempt.output.is_none() {
+            attempt.output = self.tracker.captured.remove(&attempt.test.id);
+        }
+        let record = &mut attempt.record;
+        if record.message.is_none() && record.outcome.is_failure() {
+            record.message = attempt.output.as_deref().map(excerpt);
+        }
+        // A passing test in a batch has nothing there but what its process shares.
+        if record.outcome != Outcome::Passed {
+            self.keep_output(&mut attempt.record, attempt.output.as_deref());
+        }
     }
 
     /// The last lines the process printed, beside the runner's own events:
@@ -1049,11 +927,5 @@ mod tests {
             result(Outcome::Crashed, "second run"),
         ]);
         assert_eq!(kept["t"].outcome, Outcome::Crashed);
-
-        let mut tracker = Tracker::new();
-        let now = Instant::now();
-        tracker.finish("t".into(), Outcome::Failed, None, now);
-        tracker.finish("t".into(), Outcome::Passed, None, now);
-        assert_eq!(tracker.finished["t"].0, Outcome::Failed);
     }
 }

@@ -2,6 +2,8 @@
 
 mod discover;
 mod execute;
+mod live;
+mod outcome;
 mod schedule;
 mod tail;
 
@@ -238,23 +240,12 @@ pub async fn run(
         &results_root(&options, &session.config),
         options.helix.dump_folder.clone(),
     )?);
-    let journal = Journal::create(&results.journal())
-        .map_err(|e| Error::infrastructure(format!("cannot create the journal: {e}")))?;
-    let warn_console = console.clone();
     let collectors = Arc::new(Collectors::start(
         std::mem::take(&mut session.collectors),
         results.root(),
-        Box::new(move |warning| warn_console.note(&format!("     WARN {warning}"))),
+        console.warnings(),
     ));
-    // The reports come first: the journal's last line follows them.
-    let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![
-        Arc::new(Reports::new(results.clone(), options.helix.clone())),
-        Arc::new(journal),
-        collectors.clone(),
-        console.clone(),
-    ];
-    subscribers.append(&mut options.subscribers);
-    let events = Arc::new(Events::new(subscribers));
+    let events = subscribe(&results, &mut options, collectors.clone(), console.clone())?;
     let sources: Vec<&str> = session.sources.iter().map(|s| s.name()).collect();
     let started = RunEvent::RunStarted {
         layout_version: LAYOUT_VERSION,
@@ -278,7 +269,7 @@ pub async fn run(
     }
     let selector = session.selector(options.filter.as_ref());
     let discovered = discover_sources(&session, &selector, options.jobs, &stopper, &errors).await;
-    let (mut source_records, to_run) = select_discovered(
+    let (source_records, to_run) = select_discovered(
         &session,
         &selector,
         discovered,
@@ -301,16 +292,6 @@ pub async fn run(
     let stopped_by = stopper.state().signal();
     watch_stop.abort();
     events.emit(RunEvent::SessionFinished).answered().await;
-    let collected = collectors.finish().await;
-    // Expanding cases are known by their tests only now.
-    for source in &mut source_records {
-        let name = source.name.as_str();
-        source.tests = scheduled
-            .records
-            .iter()
-            .filter(|t| t.source == name)
-            .count();
-    }
     let ended = Ended {
         started_at,
         duration: clock.elapsed(),
@@ -318,11 +299,38 @@ pub async fn run(
         errors,
         sources: source_records,
         scheduled,
-        collected,
+        collected: collectors.finish().await,
         stopped_by,
     };
     let summary = summarize(&session, &options, ended, &results);
     results.finish_cleanup();
+    finish(&events, summary).await
+}
+
+/// The run's subscribers, in the order they hear each event: the reports
+/// first, so that the journal's last line follows them, then the journal,
+/// the collectors, the console, and the caller's own.
+fn subscribe(
+    results: &Arc<ResultsDir>,
+    options: &mut RunOptions,
+    collectors: Arc<Collectors>,
+    console: Arc<Console>,
+) -> Result<Arc<Events>> {
+    let journal = Journal::create(&results.journal())
+        .map_err(|e| Error::infrastructure(format!("cannot create the journal: {e}")))?;
+    let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![
+        Arc::new(Reports::new(results.clone(), options.helix.clone())),
+        Arc::new(journal),
+        collectors,
+        console,
+    ];
+    subscribers.append(&mut options.subscribers);
+    Ok(Arc::new(Events::new(subscribers)))
+}
+
+/// Ends the run with its summary: the subscribers write the reports, and
+/// what they could not write fails the run.
+async fn finish(events: &Events, summary: RunSummary) -> Result<RunSummary> {
     let finished = RunEvent::RunFinished {
         outcome: summary.outcome.as_str(),
         exit_code: summary.exit_code,
@@ -465,9 +473,14 @@ fn summarize(
     let Ended {
         scheduled,
         mut errors,
+        mut sources,
         ..
     } = ended;
     let mut records = scheduled.records;
+    // Expanding cases are known by their tests only now.
+    for source in &mut sources {
+        source.tests = records.iter().filter(|t| t.source == source.name).count();
+    }
     // Reports list tests in source order, whatever order they finished in.
     let order: std::collections::HashMap<&str, usize> = (session.sources.iter())
         .enumerate()
@@ -481,8 +494,7 @@ fn summarize(
         .unwrap_or(NoTests::Fail);
     let policies: Vec<Option<NoTests>> =
         session.sources.iter().map(|s| s.config.no_tests).collect();
-    let (no_tests, mut warnings) =
-        no_tests_findings(run_policy, &ended.sources, &policies, &records);
+    let (no_tests, mut warnings) = no_tests_findings(run_policy, &sources, &policies, &records);
     warnings.extend(scheduled.warnings);
     errors.extend(scheduled.errors);
     let status = exit_status(&counts, &errors, no_tests, ended.stopped_by);
@@ -502,7 +514,7 @@ fn summarize(
         collectors: ended.collected.collectors,
         attachments: ended.collected.attachments,
         timeline: ended.collected.timeline,
-        sources: ended.sources,
+        sources,
         errors,
         warnings,
         stopped_by: ended.stopped_by,

@@ -113,51 +113,14 @@ impl<'a> Scheduler<'a> {
                 .filter(|&i| !self.tests[i].done)
                 .collect();
             if round == 1 && !candidates.is_empty() {
-                // An expanded case ran no attempt of its own: its tests did.
-                let executed = self.tests.iter().filter(|t| !t.attempts.is_empty()).count();
-                let failed = self
-                    .tests
-                    .iter()
-                    .filter(|t| {
-                        !t.quarantined && t.attempts.first().is_some_and(|a| a.outcome.is_failure())
-                    })
-                    .count();
-                if let Some(reason) = self.policy.mass_failure(failed, executed) {
-                    self.cx
-                        .events
-                        .emit(RunEvent::RetriesWithheld { reason: &reason });
-                    retries.withheld = Some(reason);
-                    for i in candidates.drain(..) {
-                        self.settle(i);
-                    }
-                }
+                retries.withheld = self.withhold_retries(&mut candidates);
             }
             if candidates.is_empty() {
                 break;
             }
             round += 1;
             retries.reruns += candidates.len();
-            if !self.policy.delay.is_zero() {
-                let mut stop = self.cx.stopper.subscribe();
-                tokio::select! {
-                    () = tokio::time::sleep(self.policy.delay) => {}
-                    _ = stop.changed() => {}
-                }
-            }
-            let mut by_source: Vec<(Arc<PreparedSource>, Vec<TestCase>)> = Vec::new();
-            for i in candidates {
-                let state = &self.tests[i];
-                match by_source
-                    .iter_mut()
-                    .find(|(s, _)| Arc::ptr_eq(s, &state.source))
-                {
-                    Some((_, tests)) => tests.push(state.case.clone()),
-                    None => by_source.push((state.source.clone(), vec![state.case.clone()])),
-                }
-            }
-            for (source, tests) in by_source {
-                self.submit_tests(&source, tests, round);
-            }
+            self.rerun(candidates, round).await;
         }
         Ok(Scheduled {
             records: self.records,
@@ -166,6 +129,50 @@ impl<'a> Scheduler<'a> {
             retries,
             filtered_out: self.filtered_out,
         })
+    }
+
+    /// After the first round: when so many tests failed that the policy
+    /// withholds retries, every candidate is settled as it is, and the
+    /// reason answered.
+    fn withhold_retries(&mut self, candidates: &mut Vec<usize>) -> Option<String> {
+        // An expanded case ran no attempt of its own: its tests did.
+        let executed = self.tests.iter().filter(|t| !t.attempts.is_empty()).count();
+        let failed = (self.tests.iter())
+            .filter(|t| {
+                !t.quarantined && t.attempts.first().is_some_and(|a| a.outcome.is_failure())
+            })
+            .count();
+        let reason = self.policy.mass_failure(failed, executed)?;
+        self.cx
+            .events
+            .emit(RunEvent::RetriesWithheld { reason: &reason });
+        for i in candidates.drain(..) {
+            self.settle(i);
+        }
+        Some(reason)
+    }
+
+    /// Runs the candidates again, after the policy's delay (which a stop
+    /// request cuts short), each source's together.
+    async fn rerun(&mut self, candidates: Vec<usize>, round: u32) {
+        if !self.policy.delay.is_zero() {
+            let mut stop = self.cx.stopper.subscribe();
+            tokio::select! {
+                () = tokio::time::sleep(self.policy.delay) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        let mut by_source: Vec<(Arc<PreparedSource>, Vec<TestCase>)> = Vec::new();
+        for i in candidates {
+            let state = &self.tests[i];
+            match (by_source.iter_mut()).find(|(s, _)| Arc::ptr_eq(s, &state.source)) {
+                Some((_, tests)) => tests.push(state.case.clone()),
+                None => by_source.push((state.source.clone(), vec![state.case.clone()])),
+            }
+        }
+        for (source, tests) in by_source {
+            self.submit_tests(&source, tests, round);
+        }
     }
 
     /// Takes in a selection of a source's tests not seen before: the
