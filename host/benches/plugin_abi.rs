@@ -23,8 +23,7 @@ fn libtest_library() -> PathBuf {
 fn main() {
     let path = libtest_library();
     let started = Instant::now();
-    let library =
-        load_library(&path).unwrap_or_else(|r| panic!("{}: {}", path.display(), r.reason));
+    let library = load_library(&path).unwrap_or_else(|r| panic!("{}: {}", path.display(), r));
     let load = started.elapsed();
 
     let runner = RunnerPlugin::create(&library, "libtest", &serde_json::Value::Null)

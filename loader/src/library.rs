@@ -21,14 +21,66 @@ pub struct Library {
     pub build_info: Option<BuildInfo>,
 }
 
-/// A library the host will not use, and why.
-#[derive(Debug, Clone)]
+/// A library the host will not use, and why: its message names the
+/// library, the plugins it declares, and both sides' plugin-api versions.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.message())]
 pub struct Refusal {
     pub path: PathBuf,
-    /// The plugins it declares, when its manifest could be read at all.
+    /// The plugins it declares, as `kind `name` version`, when its manifest
+    /// could be read at all.
     pub plugins: Vec<String>,
+    /// The plugin-api version it was built against, when readable.
     pub api_version: Option<String>,
-    pub reason: String,
+    /// The plugin-api version of this side.
+    pub host_api_version: Version,
+    pub reason: RefusalReason,
+}
+
+/// Why a library was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// It is no library, or exports no proctor root module.
+    NotAPluginLibrary(String),
+    /// Its plugin-api version cannot be read.
+    UnreadableVersion(String),
+    /// Its plugin-api major version is not this host's.
+    MajorVersion,
+    /// A type it shares with the host is laid out differently.
+    Layout(String),
+    /// Its root module could not be loaded.
+    RootModule(String),
+    /// Its manifest is not valid JSON of the plugin API.
+    UnreadableManifest,
+}
+
+impl Refusal {
+    fn message(&self) -> String {
+        let host = &self.host_api_version;
+        let named = describe(&self.path, &self.plugins);
+        let library = self.api_version.as_deref().unwrap_or("unknown");
+        match &self.reason {
+            RefusalReason::NotAPluginLibrary(detail) => {
+                format!("not a proctor plugin library: {detail}")
+            }
+            RefusalReason::UnreadableVersion(detail) => {
+                format!("unreadable plugin-api version: {detail}")
+            }
+            RefusalReason::MajorVersion => format!(
+                "{named} was built against plugin-api {library}; this host speaks plugin-api {host}, \
+                 and major versions are not compatible: rebuild the plugin against proctor-sdk {}.x",
+                host.major
+            ),
+            RefusalReason::Layout(detail) => format!(
+                "{named} (plugin-api {library}) does not match the layout of this host's \
+                 plugin-api {host}: {detail}"
+            ),
+            RefusalReason::RootModule(detail) => {
+                format!("its root module failed to load: {detail}")
+            }
+            RefusalReason::UnreadableManifest => "its manifest is unreadable".to_owned(),
+        }
+    }
 }
 
 /// The plugin-api version this side was built against.
@@ -42,70 +94,48 @@ pub fn host_api_version() -> Version {
 /// Libraries are never unloaded (abi_stable keeps them), so a refused library
 /// stays mapped; that is the price of reading its manifest for the message.
 pub fn load_library(path: &Path) -> Result<Library, Refusal> {
-    let refuse = |plugins: Vec<String>, api_version: Option<String>, reason: String| Refusal {
+    let host = host_api_version();
+    let refuse = |plugins: Vec<String>, api_version: Option<String>, reason| Refusal {
         path: path.to_path_buf(),
         plugins,
         api_version,
+        host_api_version: host.clone(),
         reason,
     };
     let header = lib_header_from_path(path).map_err(|e| {
-        refuse(
-            Vec::new(),
-            None,
-            format!("not a proctor plugin library: {}", one_line(&e.to_string())),
-        )
+        let detail = one_line(&e.to_string());
+        refuse(Vec::new(), None, RefusalReason::NotAPluginLibrary(detail))
     })?;
 
-    let host = host_api_version();
     let library_version = VersionNumber::new(header.version_strings())
         .map(|v| Version::new(v.major.into(), v.minor.into(), v.patch.into()))
         .map_err(|e| {
-            refuse(
-                Vec::new(),
-                None,
-                format!("unreadable plugin-api version: {e}"),
-            )
+            let detail = e.to_string();
+            refuse(Vec::new(), None, RefusalReason::UnreadableVersion(detail))
         })?;
-    let declared = library_version.to_string();
+    let declared = Some(library_version.to_string());
+    let declared_plugins = || plugin_names(&read_manifest_of_any_version(header));
     if library_version.major != host.major {
-        let plugins = plugin_names(&read_manifest_of_any_version(header));
-        let named = describe(path, &plugins);
-        return Err(refuse(
-            plugins,
-            Some(declared.clone()),
-            format!(
-                "{named} was built against plugin-api {library_version}; this host speaks plugin-api {host}, \
-                 and major versions are not compatible: rebuild the plugin against proctor-sdk {}.x",
-                host.major
-            ),
-        ));
+        let reason = RefusalReason::MajorVersion;
+        return Err(refuse(declared_plugins(), declared, reason));
     }
-
-    let layout_refusal = |detail: String| {
-        let plugins = plugin_names(&read_manifest_of_any_version(header));
+    check_layout(header, &library_version, &host).map_err(|detail| {
         refuse(
-            plugins.clone(),
-            Some(declared.clone()),
-            format!(
-                "{} (plugin-api {library_version}) does not match the layout of this host's plugin-api {host}: {detail}",
-                describe(path, &plugins)
-            ),
+            declared_plugins(),
+            declared.clone(),
+            RefusalReason::Layout(detail),
         )
-    };
-    check_layout(header, &library_version, &host).map_err(layout_refusal)?;
+    })?;
     // SAFETY: the layout of every type shared with the library was just checked.
     let module = unsafe { header.unchecked_layout::<PluginLibraryRef>() }.map_err(|e| {
-        refuse(
-            Vec::new(),
-            Some(declared.clone()),
-            format!("its root module failed to load: {e}"),
-        )
+        let reason = RefusalReason::RootModule(e.to_string());
+        refuse(Vec::new(), declared.clone(), reason)
     })?;
     let manifest: LibraryManifest = rstring_json(module.manifest()()).ok_or_else(|| {
         refuse(
             Vec::new(),
-            Some(declared.clone()),
-            "its manifest is unreadable".into(),
+            declared.clone(),
+            RefusalReason::UnreadableManifest,
         )
     })?;
     let build_info = module
@@ -180,5 +210,44 @@ fn describe(path: &Path, plugins: &[String]) -> String {
         format!("plugin library {file}")
     } else {
         format!("plugin library {file} ({})", plugins.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_no_library_is_refused_with_both_sides_known() {
+        let file = std::env::temp_dir().join(format!("not-a-plugin-{}.so", std::process::id()));
+        std::fs::write(&file, b"plain text").unwrap();
+        let refusal = load_library(&file).err().expect("refused");
+        std::fs::remove_file(&file).unwrap();
+        assert!(matches!(
+            refusal.reason,
+            RefusalReason::NotAPluginLibrary(_)
+        ));
+        assert_eq!(refusal.host_api_version, host_api_version());
+        assert_eq!((refusal.plugins.len(), refusal.api_version.as_deref()), (0, None));
+        assert!(refusal
+            .to_string()
+            .starts_with("not a proctor plugin library: "));
+    }
+
+    #[test]
+    fn a_refusal_for_another_major_version_names_both_versions_and_the_plugins() {
+        let refusal = Refusal {
+            path: "/plugins/libvendor.so".into(),
+            plugins: vec!["collector `vendor` 3.1.0".into()],
+            api_version: Some("2.0.0".into()),
+            host_api_version: Version::new(1, 7, 0),
+            reason: RefusalReason::MajorVersion,
+        };
+        assert_eq!(
+            refusal.to_string(),
+            "plugin library libvendor.so (collector `vendor` 3.1.0) was built against \
+             plugin-api 2.0.0; this host speaks plugin-api 1.7.0, and major versions are not \
+             compatible: rebuild the plugin against proctor-sdk 1.x"
+        );
     }
 }

@@ -73,7 +73,7 @@ impl PluginLibrary {
                 looked.join(" and ")
             )
         })?;
-        Self::load(path).map_err(|refusal| refusal.reason)
+        Self::load(path).map_err(|refusal| refusal.to_string())
     }
 
     /// A library at `path`.

@@ -28,7 +28,7 @@ struct ListedRefusal<'a> {
     library: &'a Path,
     plugins: &'a [String],
     api_version: Option<&'a str>,
-    reason: &'a str,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -61,7 +61,7 @@ pub(super) fn print_plugins(catalog: &Catalog, format: Format) {
             library: &r.path,
             plugins: &r.plugins,
             api_version: r.api_version.as_deref(),
-            reason: &r.reason,
+            reason: r.to_string(),
         })
         .collect();
     let listing = PluginListing {
@@ -107,7 +107,7 @@ struct CheckReport<'a> {
     library: &'a Path,
     /// Whether this host loads it.
     compatible: bool,
-    reason: Option<&'a str>,
+    reason: Option<String>,
     api_version: Option<&'a str>,
     host_api_version: &'a str,
     sdk_version: Option<&'a str>,
@@ -198,7 +198,7 @@ pub(super) fn check(path: &Path, format: Format) -> Result<ExitStatus> {
         Err(refusal) => CheckReport {
             library: path,
             compatible: false,
-            reason: Some(&refusal.reason),
+            reason: Some(refusal.to_string()),
             api_version: refusal.api_version.as_deref(),
             host_api_version: host,
             sdk_version: None,
@@ -238,7 +238,7 @@ pub(super) fn check(path: &Path, format: Format) -> Result<ExitStatus> {
         for note in &report.notes {
             let _ = writeln!(out, "note        {note}");
         }
-        match report.reason {
+        match &report.reason {
             None => {
                 let _ = writeln!(out, "ok: this host loads it");
             }

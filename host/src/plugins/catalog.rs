@@ -95,7 +95,7 @@ impl Catalog {
                     libraries.push(library)
                 }
                 Err(refusal) => {
-                    tracing::warn!(path = %path.display(), reason = %refusal.reason, "refused plugin library");
+                    tracing::warn!(path = %path.display(), %refusal, "refused plugin library");
                     refused.push(refusal)
                 }
             }
@@ -128,7 +128,7 @@ impl Catalog {
             .refused
             .iter()
             .filter(|r| r.plugins.iter().any(|p| p.contains(&format!("`{name}`"))))
-            .map(|r| r.reason.clone())
+            .map(|r| r.to_string())
             .collect();
         let mut message = format!(
             "no {kind} plugin named `{name}`; looked in: {}",
