@@ -33,7 +33,7 @@ pub struct Refusal {
     /// The plugin-api version it was built against, when readable.
     pub api_version: Option<String>,
     /// The plugin-api version of this side.
-    pub host_api_version: Version,
+    pub host_api_version: String,
     pub reason: RefusalReason,
 }
 
@@ -57,6 +57,7 @@ pub enum RefusalReason {
 impl Refusal {
     fn message(&self) -> String {
         let host = &self.host_api_version;
+        let host_major = host.split('.').next().unwrap_or(host);
         let named = describe(&self.path, &self.plugins);
         let library = self.api_version.as_deref().unwrap_or("unknown");
         match &self.reason {
@@ -68,8 +69,7 @@ impl Refusal {
             }
             RefusalReason::MajorVersion => format!(
                 "{named} was built against plugin-api {library}; this host speaks plugin-api {host}, \
-                 and major versions are not compatible: rebuild the plugin against proctor-sdk {}.x",
-                host.major
+                 and major versions are not compatible: rebuild the plugin against proctor-sdk {host_major}.x"
             ),
             RefusalReason::Layout(detail) => format!(
                 "{named} (plugin-api {library}) does not match the layout of this host's \
@@ -93,13 +93,17 @@ pub fn host_api_version() -> Version {
 /// A library of the same major version loads whether it is older or newer.
 /// Libraries are never unloaded (abi_stable keeps them), so a refused library
 /// stays mapped; that is the price of reading its manifest for the message.
+#[allow(
+    clippy::result_large_err,
+    reason = "loading happens once per library, and a refusal carries what its message needs"
+)]
 pub fn load_library(path: &Path) -> Result<Library, Refusal> {
     let host = host_api_version();
     let refuse = |plugins: Vec<String>, api_version: Option<String>, reason| Refusal {
         path: path.to_path_buf(),
         plugins,
         api_version,
-        host_api_version: host.clone(),
+        host_api_version: host.to_string(),
         reason,
     };
     let header = lib_header_from_path(path).map_err(|e| {
@@ -227,8 +231,11 @@ mod tests {
             refusal.reason,
             RefusalReason::NotAPluginLibrary(_)
         ));
-        assert_eq!(refusal.host_api_version, host_api_version());
-        assert_eq!((refusal.plugins.len(), refusal.api_version.as_deref()), (0, None));
+        assert_eq!(refusal.host_api_version, host_api_version().to_string());
+        assert_eq!(
+            (refusal.plugins.len(), refusal.api_version.as_deref()),
+            (0, None)
+        );
         assert!(refusal
             .to_string()
             .starts_with("not a proctor plugin library: "));
@@ -240,7 +247,7 @@ mod tests {
             path: "/plugins/libvendor.so".into(),
             plugins: vec!["collector `vendor` 3.1.0".into()],
             api_version: Some("2.0.0".into()),
-            host_api_version: Version::new(1, 7, 0),
+            host_api_version: "1.7.0".into(),
             reason: RefusalReason::MajorVersion,
         };
         assert_eq!(

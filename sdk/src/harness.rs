@@ -77,6 +77,10 @@ impl PluginLibrary {
     }
 
     /// A library at `path`.
+    #[allow(
+        clippy::result_large_err,
+        reason = "a library is loaded once, and its refusal carries what its message needs"
+    )]
     pub fn load(path: &Path) -> Result<Self, Refusal> {
         proctor_loader::load_library(path).map(|library| Self { library })
     }
