@@ -53,10 +53,16 @@ impl serde::Serialize for ExitStatus {
     }
 }
 
-/// An error that ends the command, classified by whose fault it is.
-#[derive(Debug)]
+/// An error that ends the command, classified by whose fault it is. The
+/// classification of every layer's errors is made here, in the `From`
+/// conversions below, and nowhere else.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The command line or the configuration is wrong (exit 2).
+    #[error("{0}")]
     Usage(String),
+    /// Something other than the tests broke (exit 3).
+    #[error("{0}")]
     Infrastructure(String),
 }
 
@@ -88,14 +94,33 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Usage(message) | Error::Infrastructure(message) => f.write_str(message),
+/// A plugin the configuration names is not there: the configuration's fault.
+impl From<crate::plugins::FindError> for Error {
+    fn from(error: crate::plugins::FindError) -> Self {
+        Error::Usage(error.to_string())
+    }
+}
+
+/// Settings a plugin refused are the configuration's fault; a plugin that
+/// fails to start otherwise is the infrastructure's.
+impl From<crate::plugins::CreateError> for Error {
+    fn from(error: crate::plugins::CreateError) -> Self {
+        match error.invalid_settings() {
+            true => Error::Usage(error.to_string()),
+            false => Error::Infrastructure(error.to_string()),
         }
     }
 }
 
-impl std::error::Error for Error {}
+/// A results directory proctor may not use is the command's fault; one it
+/// cannot write is the machine's.
+impl From<crate::results::ResultsDirError> for Error {
+    fn from(error: crate::results::ResultsDirError) -> Self {
+        match error {
+            crate::results::ResultsDirError::NotOurs(_) => Error::Usage(error.to_string()),
+            crate::results::ResultsDirError::Io { .. } => Error::Infrastructure(error.to_string()),
+        }
+    }
+}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

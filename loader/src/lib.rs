@@ -17,5 +17,5 @@ pub use handles::{
     AttachmentProcessorPlugin, CollectorPlugin, CreateError, DownloaderPlugin, Plugin,
     PluginVTable, RunnerPlugin,
 };
-pub use library::{host_api_version, load_library, Library, Refusal, RefusalReason};
+pub use library::{host_api_version, load_library, Declared, Library, Refusal, RefusalReason};
 pub use proctor_plugin_api as api;

@@ -7,7 +7,7 @@ use abi_stable::library::{lib_header_from_path, LibHeader};
 use abi_stable::sabi_types::VersionNumber;
 use abi_stable::StableAbi;
 use proctor_plugin_api::abi::PluginLibraryRef;
-use proctor_plugin_api::messages::{BuildInfo, LibraryManifest};
+use proctor_plugin_api::messages::{BuildInfo, LibraryManifest, PluginKind};
 use semver::Version;
 
 use crate::call::rstring_json;
@@ -27,14 +27,27 @@ pub struct Library {
 #[error("{}", self.message())]
 pub struct Refusal {
     pub path: PathBuf,
-    /// The plugins it declares, as `kind `name` version`, when its manifest
-    /// could be read at all.
-    pub plugins: Vec<String>,
+    /// The plugins it declares, when its manifest could be read at all.
+    pub plugins: Vec<Declared>,
     /// The plugin-api version it was built against, when readable.
     pub api_version: Option<String>,
     /// The plugin-api version of this side.
     pub host_api_version: String,
     pub reason: RefusalReason,
+}
+
+/// A plugin a refused library declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    pub kind: PluginKind,
+    pub name: String,
+    pub version: String,
+}
+
+impl std::fmt::Display for Declared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} `{}` {}", self.kind, self.name, self.version)
+    }
 }
 
 /// Why a library was refused.
@@ -99,7 +112,7 @@ pub fn host_api_version() -> Version {
 )]
 pub fn load_library(path: &Path) -> Result<Library, Refusal> {
     let host = host_api_version();
-    let refuse = |plugins: Vec<String>, api_version: Option<String>, reason| Refusal {
+    let refuse = |plugins: Vec<Declared>, api_version: Option<String>, reason| Refusal {
         path: path.to_path_buf(),
         plugins,
         api_version,
@@ -197,15 +210,19 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn plugin_names(manifest: &Option<LibraryManifest>) -> Vec<String> {
+fn plugin_names(manifest: &Option<LibraryManifest>) -> Vec<Declared> {
     manifest
         .iter()
         .flat_map(|m| &m.plugins)
-        .map(|p| format!("{} `{}` {}", p.kind, p.name, p.version))
+        .map(|p| Declared {
+            kind: p.kind,
+            name: p.name.clone(),
+            version: p.version.clone(),
+        })
         .collect()
 }
 
-fn describe(path: &Path, plugins: &[String]) -> String {
+fn describe(path: &Path, plugins: &[Declared]) -> String {
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy())
@@ -213,6 +230,7 @@ fn describe(path: &Path, plugins: &[String]) -> String {
     if plugins.is_empty() {
         format!("plugin library {file}")
     } else {
+        let plugins: Vec<String> = plugins.iter().map(Declared::to_string).collect();
         format!("plugin library {file} ({})", plugins.join(", "))
     }
 }
@@ -245,7 +263,11 @@ mod tests {
     fn a_refusal_for_another_major_version_names_both_versions_and_the_plugins() {
         let refusal = Refusal {
             path: "/plugins/libvendor.so".into(),
-            plugins: vec!["collector `vendor` 3.1.0".into()],
+            plugins: vec![Declared {
+                kind: PluginKind::Collector,
+                name: "vendor".into(),
+                version: "3.1.0".into(),
+            }],
             api_version: Some("2.0.0".into()),
             host_api_version: "1.7.0".into(),
             reason: RefusalReason::MajorVersion,

@@ -26,7 +26,7 @@ struct ListedPlugin<'a> {
 #[derive(Serialize)]
 struct ListedRefusal<'a> {
     library: &'a Path,
-    plugins: &'a [String],
+    plugins: Vec<String>,
     api_version: Option<&'a str>,
     reason: String,
 }
@@ -59,7 +59,7 @@ pub(super) fn print_plugins(catalog: &Catalog, format: Format) {
         .iter()
         .map(|r| ListedRefusal {
             library: &r.path,
-            plugins: &r.plugins,
+            plugins: r.plugins.iter().map(ToString::to_string).collect(),
             api_version: r.api_version.as_deref(),
             reason: r.to_string(),
         })

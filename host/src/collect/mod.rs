@@ -52,9 +52,11 @@ impl Prepared {
         let mut catches_faults = false;
         for (name, settings) in &config.collectors {
             let at = |e| located("collectors", name, e);
-            let (library, manifest) = catalog.find(PluginKind::Collector, name).map_err(at)?;
+            let (library, manifest) = catalog
+                .find(PluginKind::Collector, name)
+                .map_err(|e| at(e.into()))?;
             catches_faults |= manifest.capabilities["faults"] == true;
-            let plugin = plugins::create(library, name, settings).map_err(at)?;
+            let plugin = plugins::create(library, name, settings).map_err(|e| at(e.into()))?;
             plugins.push((name.clone(), plugin));
         }
         let mut processors = Vec::new();
@@ -62,7 +64,7 @@ impl Prepared {
             let at = |e| located("attachment_processors", name, e);
             let (library, manifest) = catalog
                 .find(PluginKind::AttachmentProcessor, name)
-                .map_err(at)?;
+                .map_err(|e| at(e.into()))?;
             let kinds = manifest.capabilities["kinds"]
                 .as_array()
                 .into_iter()
@@ -71,7 +73,7 @@ impl Prepared {
                 .collect();
             processors.push(Processor {
                 name: name.clone(),
-                plugin: plugins::create(library, name, settings).map_err(at)?,
+                plugin: plugins::create(library, name, settings).map_err(|e| at(e.into()))?,
                 kinds,
                 incremental: manifest.capabilities["incremental"] == true,
             });

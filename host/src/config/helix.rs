@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::json::{self, Dialect};
-use crate::matching::Condition;
 use crate::error::{Error, Result};
+use crate::matching::Condition;
 use crate::retry::{RetryPolicy, Rule, Verdict};
 
 /// Where Helix payloads keep the file, relative to the configuration.

@@ -98,10 +98,10 @@ impl Fetcher {
         let create = |name: &str, location: &str| -> Result<Downloader> {
             let (library, _) = catalog
                 .find(PluginKind::Downloader, name)
-                .map_err(|e| at(location, e))?;
+                .map_err(|e| at(location, e.into()))?;
             let settings = config.downloaders.get(name).cloned().unwrap_or_default();
             let plugin = plugins::create(library, name, &settings)
-                .map_err(|e| at(&format!("downloaders.{name}"), e))?;
+                .map_err(|e| at(&format!("downloaders.{name}"), e.into()))?;
             Ok(Downloader {
                 name: name.to_owned(),
                 plugin,

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use proctor_plugin_api::messages::{PluginKind, PluginManifest};
 
-use crate::error::{Error, Result};
 use proctor_loader::{load_library, Library, Refusal};
 
 /// Where plugins are looked for, in order: `--plugin-dir`, the configuration's
@@ -108,46 +107,37 @@ impl Catalog {
     }
 
     /// The first plugin of that kind and name on the search path.
-    pub fn find(&self, kind: PluginKind, name: &str) -> Result<(&Library, &PluginManifest)> {
+    pub fn find(
+        &self,
+        kind: PluginKind,
+        name: &str,
+    ) -> Result<(&Library, &PluginManifest), FindError> {
         let mut other_kinds = Vec::new();
         for library in &self.libraries {
             for plugin in library.manifest.plugins.iter().filter(|p| p.name == name) {
                 if plugin.kind == kind {
                     return Ok((library, plugin));
                 }
-                other_kinds.push(plugin.kind.to_string());
+                other_kinds.push(plugin.kind);
             }
         }
         if !other_kinds.is_empty() {
-            return Err(Error::usage(format!(
-                "`{name}` is a {} plugin, not a {kind}",
-                other_kinds.join(" and a ")
-            )));
+            return Err(FindError::OtherKind {
+                name: name.to_owned(),
+                wanted: kind,
+                found: other_kinds,
+            });
         }
-        let refused: Vec<String> = self
-            .refused
-            .iter()
-            .filter(|r| r.plugins.iter().any(|p| p.contains(&format!("`{name}`"))))
-            .map(|r| r.to_string())
-            .collect();
-        let mut message = format!(
-            "no {kind} plugin named `{name}`; looked in: {}",
-            self.search_path
-        );
-        if !refused.is_empty() {
-            message.push_str(&format!(
-                "; a library declaring it was refused: {}",
-                refused.join("; ")
-            ));
-        }
-        let available: Vec<&str> = self.plugins(kind).map(|(_, p)| p.name.as_str()).collect();
-        if !available.is_empty() {
-            message.push_str(&format!(
-                "; {kind} plugins available: {}",
-                available.join(", ")
-            ));
-        }
-        Err(Error::usage(message))
+        Err(FindError::NotFound {
+            kind,
+            name: name.to_owned(),
+            search_path: self.search_path.to_string(),
+            refused: (self.refused.iter())
+                .filter(|r| r.plugins.iter().any(|p| p.name == name))
+                .cloned()
+                .collect(),
+            available: self.plugins(kind).map(|(_, p)| p.name.clone()).collect(),
+        })
     }
 
     pub fn plugins(&self, kind: PluginKind) -> impl Iterator<Item = (&Library, &PluginManifest)> {
@@ -162,4 +152,40 @@ impl Catalog {
             })
             .filter(move |(_, plugin)| plugin.kind == kind)
     }
+}
+
+/// A plugin the configuration names and the search path does not have.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    #[error("`{name}` is a {} plugin, not a {wanted}", list(found, " and a "))]
+    OtherKind {
+        name: String,
+        wanted: PluginKind,
+        found: Vec<PluginKind>,
+    },
+    #[error(
+        "no {kind} plugin named `{name}`; looked in: {search_path}{}{}",
+        match refused.is_empty() {
+            true => String::new(),
+            false => format!("; a library declaring it was refused: {}", list(refused, "; ")),
+        },
+        match available.is_empty() {
+            true => String::new(),
+            false => format!("; {kind} plugins available: {}", list(available, ", ")),
+        }
+    )]
+    NotFound {
+        kind: PluginKind,
+        name: String,
+        search_path: String,
+        /// Libraries declaring it that this host refused.
+        refused: Vec<Refusal>,
+        /// The plugins of that kind there are.
+        available: Vec<String>,
+    },
+}
+
+fn list(items: &[impl std::fmt::Display], separator: &str) -> String {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    items.join(separator)
 }

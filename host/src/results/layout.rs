@@ -17,7 +17,24 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+/// A results directory a run cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsDirError {
+    #[error(
+        "results directory {} is not empty and was not written by proctor; \
+         choose another or empty it",
+        .0.display()
+    )]
+    NotOurs(PathBuf),
+    #[error("cannot {what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, ResultsDirError>;
 
 pub const LAYOUT_VERSION: u32 = 1;
 const MARKER: &str = ".proctor-results";
@@ -42,11 +59,7 @@ impl ResultsDir {
             .unwrap_or(false);
         if occupied {
             if !root.join(MARKER).is_file() {
-                return Err(Error::usage(format!(
-                    "results directory {} is not empty and was not written by proctor; \
-                     choose another or empty it",
-                    root.display()
-                )));
+                return Err(ResultsDirError::NotOurs(root.to_path_buf()));
             }
             cleanup = clear_aside(root)?;
         }
@@ -54,8 +67,11 @@ impl ResultsDir {
             std::fs::create_dir_all(root)?;
             std::fs::write(root.join(MARKER), format!("layout {LAYOUT_VERSION}\n"))
         };
-        create()
-            .map_err(|e| Error::infrastructure(format!("cannot create {}: {e}", root.display())))?;
+        create().map_err(|source| ResultsDirError::Io {
+            what: "create",
+            path: root.to_path_buf(),
+            source,
+        })?;
         Ok(Self {
             root: root.to_path_buf(),
             dumps: dumps.unwrap_or_else(|| root.join("dumps")),
@@ -168,8 +184,11 @@ fn clear_aside(root: &Path) -> Result<Option<std::thread::JoinHandle<()>>> {
     let aside = root.with_file_name(format!(".{name}.old-{}", std::process::id()));
     if std::fs::rename(root, &aside).is_err() {
         // A mount point cannot move: delete in place, and wait for it.
-        std::fs::remove_dir_all(root)
-            .map_err(|e| Error::infrastructure(format!("cannot clear {}: {e}", root.display())))?;
+        std::fs::remove_dir_all(root).map_err(|source| ResultsDirError::Io {
+            what: "clear",
+            path: root.to_path_buf(),
+            source,
+        })?;
         return Ok(None);
     }
     Ok(Some(std::thread::spawn(move || {

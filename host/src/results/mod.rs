@@ -10,7 +10,7 @@ mod layout;
 mod summary;
 
 pub use collected::{AttachmentRecord, CollectorRecord, MergeRecord, SourceSpan, Timeline};
-pub use layout::{read_end, write_atomically, ResultsDir, LAYOUT_VERSION};
+pub use layout::{read_end, write_atomically, ResultsDir, ResultsDirError, LAYOUT_VERSION};
 pub use summary::{
     exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunSummary, SourceRecord,
     TestRecord,

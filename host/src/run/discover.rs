@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use proctor_plugin_api::messages::*;
 
+use super::errors::DiscoveryError;
 use super::PreparedSource;
 use crate::process::{run_captured, Stopper};
 
@@ -18,7 +19,7 @@ pub async fn discover(
     offer: DiscoveryOffer,
     stopper: &Stopper,
     grace: Duration,
-) -> Result<Vec<TestCase>, String> {
+) -> Result<Vec<TestCase>, DiscoveryError> {
     let mut request = DiscoverRequest {
         source: source.info.clone(),
         completed: Vec::new(),
@@ -29,8 +30,8 @@ pub async fn discover(
         let asked = request.clone();
         let step = tokio::task::spawn_blocking(move || runner.discover(&asked))
             .await
-            .map_err(|e| format!("discovery task failed: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(DiscoveryError::Task)?
+            .map_err(DiscoveryError::Runner)?;
         let commands = match step {
             DiscoveryStep::Done { tests } => return Ok(unique(tests)),
             DiscoveryStep::Run { commands } => commands,
@@ -42,8 +43,8 @@ pub async fn discover(
             let timeout = source.config.discovery_timeout;
             let captured = run_captured(&completed, timeout, Some(stopper.subscribe()), grace)
                 .await
-                .map_err(|e| format!("discovery command failed: {e}"))?;
-            Ok::<_, String>(CommandOutput {
+                .map_err(DiscoveryError::Command)?;
+            Ok::<_, DiscoveryError>(CommandOutput {
                 command: command.clone(),
                 exit: captured.exit,
                 stdout: captured.stdout,
@@ -55,10 +56,10 @@ pub async fn discover(
             request.completed.push(output?);
         }
     }
-    Err(format!(
-        "{} did not finish discovery within {MAX_DISCOVERY_STEPS} steps",
-        source.runner.label()
-    ))
+    Err(DiscoveryError::Endless {
+        runner: source.runner.label().to_owned(),
+        steps: MAX_DISCOVERY_STEPS,
+    })
 }
 
 /// The tests listed, each id once. A framework may list a test twice (a

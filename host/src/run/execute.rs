@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::*;
 
+use super::errors::ExecutionError;
 use super::live::{Limits, Tracker};
 use super::outcome::{self, replaces, Decision, Hang, ProcessEnd, Seen};
 use super::{tail, PreparedSource};
@@ -292,7 +293,7 @@ impl<'a> Execution<'a> {
 
     /// Runs the process to its end; answers `None` without starting it
     /// when the run is stopping.
-    async fn run(&mut self) -> Result<Option<Ended>, String> {
+    async fn run(&mut self) -> Result<Option<Ended>, ExecutionError> {
         // Subscribed first, so that no request is missed after the check.
         let stop = self.cx.stopper.subscribe();
         if stop.state() != Stop::Running {
@@ -304,10 +305,15 @@ impl<'a> Execution<'a> {
     }
 
     /// Asks the runner for the command and starts it.
-    async fn launch(&mut self, stop: crate::process::StopReceiver) -> Result<Supervised, String> {
+    async fn launch(
+        &mut self,
+        stop: crate::process::StopReceiver,
+    ) -> Result<Supervised, ExecutionError> {
         let source = &self.job.source;
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir).map_err(|source| ExecutionError::CreateDir {
+            path: self.dir.clone(),
+            source,
+        })?;
         let request = ExecutionRequest {
             source: source.info.clone(),
             tests: self.job.tests.clone(),
@@ -317,8 +323,11 @@ impl<'a> Execution<'a> {
         let runner = source.runner.clone();
         let plan = tokio::task::spawn_blocking(move || runner.plan_execution(&request))
             .await
-            .map_err(|e| format!("planning task failed: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| ExecutionError::Task {
+                what: "planning",
+                source,
+            })?
+            .map_err(ExecutionError::Plan)?;
         let mut command = plan.command;
         source.complete_environment(&mut command);
         let output = match self.live() {
@@ -335,8 +344,8 @@ impl<'a> Execution<'a> {
             ..Options::new(output, faults)
         };
         let (stdout, stderr) = (self.dir.join("stdout.log"), self.dir.join("stderr.log"));
-        let process =
-            Supervised::spawn(&command, &stdout, &stderr, options).map_err(|e| e.to_string())?;
+        let process = Supervised::spawn(&command, &stdout, &stderr, options)
+            .map_err(ExecutionError::Spawn)?;
         self.tracker = Tracker::new(Instant::now());
         self.launched_at = now();
         self.pid = Some(process.pid());
@@ -358,7 +367,7 @@ impl<'a> Execution<'a> {
     /// Follows the process to its end: reads its live output, lets the
     /// subscribers look at faults and hangs, kills it at a deadline or once
     /// a stop's grace period is over.
-    async fn supervise(&mut self, process: &mut Supervised) -> Result<Supervision, String> {
+    async fn supervise(&mut self, process: &mut Supervised) -> Result<Supervision, ExecutionError> {
         let config = &self.job.source.config;
         let limits = Limits {
             test: config.timeout,
@@ -376,7 +385,7 @@ impl<'a> Execution<'a> {
             match process
                 .next(next_deadline)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(ExecutionError::Supervise)?
             {
                 Event::Output(lines) => self.read_live(lines),
                 Event::Exited(_) => break,
@@ -394,7 +403,7 @@ impl<'a> Execution<'a> {
                     grace_until = process.stop(stop, self.cx.grace).or(grace_until);
                 }
                 Event::Deadline if grace_until.is_some_and(|at| at <= Instant::now()) => {
-                    process.kill().await.map_err(|e| e.to_string())?;
+                    process.kill().await.map_err(ExecutionError::Supervise)?;
                     break;
                 }
                 Event::Deadline => {
@@ -406,7 +415,11 @@ impl<'a> Execution<'a> {
             }
         }
         // What the process printed before it ended still counts.
-        while let Event::Output(lines) = process.next(None).await.map_err(|e| e.to_string())? {
+        while let Event::Output(lines) = process
+            .next(None)
+            .await
+            .map_err(ExecutionError::Supervise)?
+        {
             self.read_live(lines);
         }
         Ok(supervision)
@@ -414,9 +427,9 @@ impl<'a> Execution<'a> {
 
     /// Lets subscribers look at the hung tree while it is still alive,
     /// untraced so that a dumper can attach, then kills it.
-    async fn hung(&self, process: &mut Supervised, hang: &Hang) -> Result<(), String> {
+    async fn hung(&self, process: &mut Supervised, hang: &Hang) -> Result<(), ExecutionError> {
         let tree = process.tree();
-        process.release().await.map_err(|e| e.to_string())?;
+        process.release().await.map_err(ExecutionError::Supervise)?;
         let event = RunEvent::HangDetected {
             source: self.source_name(),
             pid: process.pid(),
@@ -424,7 +437,7 @@ impl<'a> Execution<'a> {
             reason: &hang.to_string(),
         };
         self.cx.events.emit(event).answered().await;
-        process.kill().await.map_err(|e| e.to_string())?;
+        process.kill().await.map_err(ExecutionError::Supervise)?;
         Ok(())
     }
 
@@ -433,12 +446,12 @@ impl<'a> Execution<'a> {
         &mut self,
         process: Supervised,
         supervision: Supervision,
-    ) -> Result<Ended, String> {
+    ) -> Result<Ended, ExecutionError> {
         let source = &self.job.source;
         let pid = process.pid();
         let leak = process.leak();
         let leak = (*leak != Default::default()).then(|| leak.to_string());
-        let (exit, duration) = process.finish().await.map_err(|e| e.to_string())?;
+        let (exit, duration) = process.finish().await.map_err(ExecutionError::Supervise)?;
         tracing::debug!(pid, %exit, ?duration, "process finished");
         let request = CollectRequest {
             source: source.info.clone(),
@@ -456,8 +469,10 @@ impl<'a> Execution<'a> {
         let runner = source.runner.clone();
         let reported = match tokio::task::spawn_blocking(move || runner.collect_results(&request))
             .await
-            .map_err(|e| format!("result task failed: {e}"))?
-        {
+            .map_err(|source| ExecutionError::Task {
+                what: "result",
+                source,
+            })? {
             Ok(results) => by_id(results),
             Err(e) => {
                 // Live events may still tell what happened; the error is kept.

@@ -1,6 +1,7 @@
 //! A run, from configuration to summary.
 
 mod discover;
+mod errors;
 mod execute;
 mod live;
 mod outcome;
@@ -31,6 +32,7 @@ use crate::results::{
 use crate::select::{Filter, Selection, Selector};
 
 pub use discover::discover;
+pub use errors::{DiscoveryError, ExecutionError};
 
 /// A source with its runner created and its settings accepted.
 pub struct PreparedSource {
@@ -96,7 +98,7 @@ impl Session {
         for source in &config.sources {
             let (library, manifest) = catalog
                 .find(PluginKind::Runner, &source.runner)
-                .map_err(|e| at(format!("{}.runner", source.location), e))?;
+                .map_err(|e| at(format!("{}.runner", source.location), e.into()))?;
             // A runner from before 1.2 declares nothing: one test per process.
             let capabilities: RunnerCapabilities =
                 serde_json::from_value(manifest.capabilities.clone()).unwrap_or_default();
@@ -122,7 +124,7 @@ impl Session {
                     .unwrap_or(ExecutionMode::Isolated),
             };
             let runner = plugins::create(library, &source.runner, &source.settings)
-                .map_err(|e| at(format!("{}.settings", source.location), e))?;
+                .map_err(|e| at(format!("{}.settings", source.location), e.into()))?;
             let info = SourceInfo {
                 name: source.name.clone(),
                 path: source.path.clone(),
@@ -180,7 +182,7 @@ impl Session {
         &self,
         run: Option<(&Selector<'_>, usize)>,
         stopper: &Stopper,
-    ) -> Vec<std::result::Result<Vec<TestCase>, String>> {
+    ) -> Vec<std::result::Result<Vec<TestCase>, DiscoveryError>> {
         futures::future::join_all(self.sources.iter().map(|source| {
             let whole_source = run.and_then(|(selector, jobs)| {
                 let one_batch_per_job =
@@ -383,8 +385,12 @@ async fn discover_sources(
     jobs: usize,
     stopper: &Stopper,
     errors: &[String],
-) -> Vec<std::result::Result<Vec<TestCase>, String>> {
-    let not_run = |why: String| session.sources.iter().map(|_| Err(why.clone())).collect();
+) -> Vec<std::result::Result<Vec<TestCase>, DiscoveryError>> {
+    let not_run = |why: String| {
+        (session.sources.iter())
+            .map(|_| Err(DiscoveryError::NotRun(why.clone())))
+            .collect()
+    };
     match (errors.is_empty(), stopper.state().signal()) {
         (true, None) => {
             session
@@ -392,8 +398,8 @@ async fn discover_sources(
                 .await
         }
         // Without its payload no source can run.
-        (false, _) => not_run("not run: a download failed".to_owned()),
-        (true, Some(signal)) => not_run(format!("not run: the run was stopped by {signal}")),
+        (false, _) => not_run("a download failed".to_owned()),
+        (true, Some(signal)) => not_run(format!("the run was stopped by {signal}")),
     }
 }
 
@@ -402,7 +408,7 @@ async fn discover_sources(
 fn select_discovered(
     session: &Session,
     selector: &Selector<'_>,
-    discovered: Vec<std::result::Result<Vec<TestCase>, String>>,
+    discovered: Vec<std::result::Result<Vec<TestCase>, DiscoveryError>>,
     events: &Events,
     stopper: &Stopper,
     errors: &mut Vec<String>,
