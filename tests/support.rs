@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 pub mod http_server;
+pub mod layout_v1;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -100,10 +101,71 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Reads a JSON file; a run's `summary.json` is first held to the
+/// results layout's contract ([`check_results`]).
 pub fn read_json(path: &Path) -> serde_json::Value {
+    if path.file_name().is_some_and(|name| name == "summary.json") {
+        check_results(path.parent().expect("a summary is in a results directory"));
+    }
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// The published schemas of `docs/schemas`.
+const SUMMARY_SCHEMA: &str = "summary.schema.json";
+const EVENTS_SCHEMA: &str = "events.schema.json";
+
+/// A published schema, compiled once.
+fn published_schema(file: &'static str) -> &'static jsonschema::Validator {
+    static SUMMARY: OnceLock<jsonschema::Validator> = OnceLock::new();
+    static EVENTS: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let cell = match file {
+        SUMMARY_SCHEMA => &SUMMARY,
+        _ => &EVENTS,
+    };
+    cell.get_or_init(|| {
+        let schema = read_plain_json(&repo_root().join("docs/schemas").join(file));
+        jsonschema::validator_for(&schema)
+            .unwrap_or_else(|e| panic!("docs/schemas/{file} is no valid schema: {e}"))
+    })
+}
+
+fn read_plain_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// Fails unless `instance` validates against the published schema `file`.
+fn assert_conforms(file: &'static str, instance: &serde_json::Value, what: &str) {
+    let violations: Vec<String> = published_schema(file)
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "{what} does not conform to docs/schemas/{file}:\n{}",
+        violations.join("\n")
+    );
+}
+
+/// Holds a results directory to the layout's published contract: the
+/// summary and every journal line validate against `docs/schemas`, and
+/// the frozen reader of layout version 1 reads them.
+pub fn check_results(results: &Path) {
+    if let Err(e) = layout_v1::read(results) {
+        panic!("layout version 1 cannot read {}: {e}", results.display());
+    }
+    let summary = results.join("summary.json");
+    if summary.exists() {
+        assert_conforms(SUMMARY_SCHEMA, &read_plain_json(&summary), "summary.json");
+    }
+    let journal = std::fs::read_to_string(results.join("events.jsonl")).unwrap_or_default();
+    for (n, line) in journal.lines().enumerate() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_conforms(EVENTS_SCHEMA, &event, &format!("events.jsonl:{}", n + 1));
+    }
 }
 
 /// Writes a configuration into `dir` and returns its path.
@@ -302,6 +364,7 @@ pub fn run_config_with_env(
 
 /// The events of a journal.
 pub fn journal(results: &Path) -> Vec<serde_json::Value> {
+    check_results(results);
     std::fs::read_to_string(results.join("events.jsonl"))
         .unwrap()
         .lines()

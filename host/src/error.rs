@@ -47,12 +47,6 @@ impl ExitStatus {
     }
 }
 
-impl serde::Serialize for ExitStatus {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
 /// An error that ends the command, classified by whose fault it is. The
 /// classification of every layer's errors is made here, in the `From`
 /// conversions below, and nowhere else.

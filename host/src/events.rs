@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proctor_plugin_api::messages::{Outcome, SourceInfo};
+use schemars::JsonSchema;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -41,7 +42,7 @@ use crate::process::{Fault, Signal};
 use crate::results::{AttemptRecord, RunSummary, TestRecord};
 
 /// Something that happened in a run, from its start to its reports.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent<'a> {
     /// The results directory is ready; nothing has been fetched or run.
@@ -62,6 +63,7 @@ pub enum RunEvent<'a> {
     },
     /// A source's first process (discovery's included) is about to start;
     /// subscribers may answer with variables for its processes.
+    #[schemars(skip)]
     SourceStarted {
         #[serde(skip)]
         source: &'a SourceInfo,
@@ -81,6 +83,7 @@ pub enum RunEvent<'a> {
         error: &'a str,
     },
     /// Every test of a source has its final result.
+    #[schemars(skip)]
     SourceFinished {
         source: &'a str,
     },
@@ -129,12 +132,14 @@ pub enum RunEvent<'a> {
     },
     /// A process ended before its tests did, by a signal or by exiting
     /// while a test ran, and not because the host ended it.
+    #[schemars(skip)]
     ProcessCrashed {
         source: &'a str,
         pid: u32,
         signal: Option<i32>,
     },
     /// A process ended and its tests' results were read.
+    #[schemars(skip)]
     ProcessFinished {
         source: &'a str,
         pid: u32,
@@ -163,6 +168,7 @@ pub enum RunEvent<'a> {
         grace: Duration,
     },
     /// Every test is done; what subscribers made of the run is due.
+    #[schemars(skip)]
     SessionFinished,
     /// The summary is final; the reports are written from it.
     RunFinished {

@@ -367,6 +367,7 @@ impl Default for RunnerCapabilities {
 }
 
 /// How the tests of a source are spread over processes.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionMode {
@@ -499,6 +500,7 @@ pub struct CollectRequest {
 }
 
 /// The outcome of one attempt of one test.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -561,6 +563,7 @@ pub struct TestResult {
 }
 
 /// Since 1.6: one subtest of a test.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubtestResult {
     /// What tells it from the test's other subtests, e.g. `[case] (i=2)`.
@@ -614,6 +617,7 @@ pub struct DownloadResponse {
 // ------------------------------------------------------------- collectors
 
 /// Who an attachment belongs to.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "owner", rename_all = "snake_case")]
 pub enum Owner {

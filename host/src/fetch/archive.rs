@@ -12,7 +12,17 @@ use std::io::{BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
 /// What an archive held.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct Unpacked {
     pub files: u64,
     pub bytes: u64,

@@ -60,7 +60,7 @@ struct Downloader {
 }
 
 /// What one download did, for the summary and the journal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DownloadRecord {
     pub role: Role,
     pub uri: String,
@@ -72,7 +72,7 @@ pub struct DownloadRecord {
     /// What the archive held, when it was unpacked.
     pub unpacked: Option<Unpacked>,
     pub attempts: u32,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retried_because: Vec<String>,
     /// The destination already held this pinned download; nothing was fetched.
     pub reused: bool,

@@ -47,29 +47,29 @@ fn detect() -> Method {
 }
 
 /// How this host holds its processes, for the summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Containment {
     /// `cgroup`: each process in a cgroup v2 group of its own; `sweep`:
     /// found by the token in their environment, their process group and
     /// their parents.
-    pub method: &'static str,
+    pub method: String,
     /// Where the groups are made.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
     /// Why no group could be made.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 pub fn containment() -> Containment {
     match method() {
         Method::Cgroup(cgroups) => Containment {
-            method: "cgroup",
+            method: "cgroup".into(),
             cgroup_parent: Some(cgroups.parent().display().to_string()),
             reason: None,
         },
         Method::Sweep { reason } => Containment {
-            method: "sweep",
+            method: "sweep".into(),
             cgroup_parent: None,
             reason: Some(reason.clone()),
         },

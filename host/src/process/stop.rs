@@ -8,11 +8,16 @@
 
 use tokio::sync::watch;
 
-/// A signal that stops a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A signal that stops a run, serialized by its name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum Signal {
+    #[serde(rename = "SIGINT")]
     Interrupt,
+    #[serde(rename = "SIGTERM")]
     Terminate,
+    #[serde(rename = "SIGHUP")]
     Hangup,
 }
 
@@ -45,12 +50,6 @@ impl Signal {
 impl std::fmt::Display for Signal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-impl serde::Serialize for Signal {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
     }
 }
 

@@ -39,7 +39,7 @@ const CRASH_SIGNALS: [c_int; 6] = [
 
 /// A thread about to receive a crash signal; its process is stopped and
 /// untraced until [`resume`]. Serialized as the journal records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Fault {
     pub pid: u32,
     pub tid: u32,

@@ -17,8 +17,11 @@ pub struct Journal {
     file: Mutex<File>,
 }
 
-#[derive(Serialize)]
-struct Line<'a> {
+/// One line of the journal: an event and when it was written.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(title = "A line of events.jsonl, proctor's journal (results layout 1)")]
+pub(super) struct Line<'a> {
+    /// RFC 3339, UTC.
     time: String,
     #[serde(flatten)]
     event: &'a RunEvent<'a>,

@@ -103,7 +103,7 @@ pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Res
         computer: &computer,
         start_time: &timestamp(started),
         finish_time: &timestamp(finished),
-        failed: summary.outcome != ExitStatus::Passed,
+        failed: summary.status() != ExitStatus::Passed,
         results: &results,
         errors: &summary.errors,
     };

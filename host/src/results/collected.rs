@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use proctor_plugin_api::messages::Owner;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// An attachment a collector handed back, as the summary lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AttachmentRecord {
     pub collector: String,
     pub kind: String,
@@ -20,7 +21,7 @@ pub struct AttachmentRecord {
 }
 
 /// How a collector fared.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CollectorRecord {
     pub name: String,
     /// Events it answered.
@@ -30,7 +31,7 @@ pub struct CollectorRecord {
 }
 
 /// When a source ran, as the collectors heard of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SourceSpan {
     pub source: String,
     /// Since the run started.
@@ -39,14 +40,14 @@ pub struct SourceSpan {
 }
 
 /// When sources ran and when processors merged their attachments.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Timeline {
     pub sources: Vec<SourceSpan>,
     pub merges: Vec<MergeRecord>,
 }
 
 /// One call of a processor, for the timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct MergeRecord {
     pub processor: String,
     /// The pass after every source finished.

@@ -70,8 +70,8 @@ pub fn summary(tests: Vec<TestRecord>, stopped_by: Option<Signal>) -> RunSummary
     let outcome = exit_status(&counts, &[], false, stopped_by);
     RunSummary {
         layout_version: super::LAYOUT_VERSION,
-        proctor_version: "0.1.0",
-        outcome,
+        proctor_version: "0.1.0".into(),
+        outcome: outcome.into(),
         exit_code: outcome.code(),
         started_at: "2026-12-04T10:00:00.000Z".into(),
         duration_ms: 1500,
@@ -86,7 +86,7 @@ pub fn summary(tests: Vec<TestRecord>, stopped_by: Option<Signal>) -> RunSummary
         warnings: Vec::new(),
         stopped_by,
         containment: Containment {
-            method: "cgroup",
+            method: "cgroup".into(),
             cgroup_parent: None,
             reason: None,
         },

@@ -12,6 +12,6 @@ mod summary;
 pub use collected::{AttachmentRecord, CollectorRecord, MergeRecord, SourceSpan, Timeline};
 pub use layout::{read_end, write_atomically, ResultsDir, ResultsDirError, LAYOUT_VERSION};
 pub use summary::{
-    exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunSummary, SourceRecord,
-    TestRecord,
+    exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunOutcome, RunSummary,
+    SourceRecord, TestRecord,
 };

@@ -1,13 +1,14 @@
 //! The run's records and `summary.json`.
 
 use proctor_plugin_api::messages::{ExecutionMode, Outcome, SubtestResult};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ExitStatus;
 use crate::process::Signal;
 
 /// One attempt of one test. Paths are relative to the results directory.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AttemptRecord {
     pub attempt: u32,
     pub outcome: Outcome,
@@ -15,7 +16,7 @@ pub struct AttemptRecord {
     pub started_at: String,
     pub duration_ms: u64,
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_trace: Option<String>,
     /// The process that ran the attempt, and how it ended.
     pub pid: Option<u32>,
@@ -27,20 +28,20 @@ pub struct AttemptRecord {
     pub stdout: Option<String>,
     pub stderr: Option<String>,
     /// What this test alone printed, when the runner could tell.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     /// The subtests the attempt ran, when the runner reports them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subtests: Vec<SubtestResult>,
     /// What its process left running after it ended (then killed), or
     /// held its output open.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leak: Option<String>,
 }
 
 /// What a record stands for. Every record fails or passes the run alike;
 /// only a test is retried.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     #[default]
@@ -59,13 +60,13 @@ impl RecordKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TestRecord {
     pub source: String,
     pub id: String,
     pub name: String,
     /// Omitted for a test.
-    #[serde(skip_serializing_if = "RecordKind::is_test")]
+    #[serde(default, skip_serializing_if = "RecordKind::is_test")]
     pub kind: RecordKind,
     /// Skipped by a skip rule of the configuration, not by its framework:
     /// it was never selected.
@@ -78,7 +79,7 @@ pub struct TestRecord {
     /// Ran and reported, but does not fail the run.
     pub quarantined: bool,
     /// The process of its last attempt left descendants running.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub leaky: bool,
     pub duration_ms: u64,
     pub message: Option<String>,
@@ -137,7 +138,7 @@ impl TestRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SourceRecord {
     pub name: String,
     pub runner: String,
@@ -147,7 +148,7 @@ pub struct SourceRecord {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct Counts {
     pub total: usize,
     pub passed: usize,
@@ -169,7 +170,7 @@ pub struct Counts {
     pub subtests: SubtestCounts,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct SubtestCounts {
     pub total: usize,
     pub passed: usize,
@@ -216,11 +217,12 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "summary.json, proctor's summary of a run (results layout 1)")]
 pub struct RunSummary {
     pub layout_version: u32,
-    pub proctor_version: &'static str,
-    pub outcome: ExitStatus,
+    pub proctor_version: String,
+    pub outcome: RunOutcome,
     pub exit_code: u8,
     pub started_at: String,
     pub duration_ms: u64,
@@ -253,7 +255,7 @@ pub struct RunSummary {
 }
 
 /// How retries went.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct RetrySummary {
     /// Where the rules came from: `retry`, a Helix file, or `none`.
     pub policy: String,
@@ -264,10 +266,46 @@ pub struct RetrySummary {
     pub withheld: Option<String>,
 }
 
+/// How a run ended, as `summary.json` says it: the exit status without the
+/// signal, which `stopped_by` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    Passed,
+    TestsFailed,
+    UsageError,
+    InfrastructureError,
+    NoTests,
+    Interrupted,
+}
+
+impl From<ExitStatus> for RunOutcome {
+    fn from(status: ExitStatus) -> Self {
+        match status {
+            ExitStatus::Passed => RunOutcome::Passed,
+            ExitStatus::TestsFailed => RunOutcome::TestsFailed,
+            ExitStatus::UsageError => RunOutcome::UsageError,
+            ExitStatus::InfrastructureError => RunOutcome::InfrastructureError,
+            ExitStatus::NoTests => RunOutcome::NoTests,
+            ExitStatus::Interrupted(_) => RunOutcome::Interrupted,
+        }
+    }
+}
+
 impl RunSummary {
     /// The exit status this run ends with.
     pub fn status(&self) -> ExitStatus {
-        self.outcome
+        match (self.outcome, self.stopped_by) {
+            (RunOutcome::Passed, _) => ExitStatus::Passed,
+            (RunOutcome::TestsFailed, _) => ExitStatus::TestsFailed,
+            (RunOutcome::UsageError, _) => ExitStatus::UsageError,
+            (RunOutcome::InfrastructureError, _) => ExitStatus::InfrastructureError,
+            (RunOutcome::NoTests, _) => ExitStatus::NoTests,
+            (RunOutcome::Interrupted, Some(signal)) => ExitStatus::Interrupted(signal),
+            // A summary that says interrupted without a signal was not
+            // written by proctor; it vouches for nothing.
+            (RunOutcome::Interrupted, None) => ExitStatus::InfrastructureError,
+        }
     }
 }
 

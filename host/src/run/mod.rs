@@ -334,7 +334,7 @@ fn subscribe(
 /// what they could not write fails the run.
 async fn finish(events: &Events, summary: RunSummary) -> Result<RunSummary> {
     let finished = RunEvent::RunFinished {
-        outcome: summary.outcome.as_str(),
+        outcome: summary.status().as_str(),
         exit_code: summary.exit_code,
         summary: &summary,
     };
@@ -509,8 +509,8 @@ fn summarize(
         .collect();
     RunSummary {
         layout_version: LAYOUT_VERSION,
-        proctor_version: env!("CARGO_PKG_VERSION"),
-        outcome: status,
+        proctor_version: env!("CARGO_PKG_VERSION").to_owned(),
+        outcome: status.into(),
         exit_code: status.code(),
         started_at: (ended.started_at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_ms: ended.duration.as_millis() as u64,
