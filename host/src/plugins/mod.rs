@@ -17,3 +17,43 @@ pub fn create<V: PluginVTable>(
 ) -> Result<Plugin<V>, CreateError> {
     Plugin::create(library, name, settings)
 }
+
+use proctor_plugin_api::messages::{
+    CollectRequest, DiscoverRequest, DiscoveryStep, ExecutionPlan, ExecutionRequest, LiveEvent,
+    OutputRequest, TestResult,
+};
+
+/// What the engine asks of a source's runner. A loaded runner plugin is
+/// one; the seam lets the engine's tests run without a plugin, and a
+/// runner in another process stand in for one in this.
+pub trait Runner: Send + Sync {
+    /// The runner as messages name it: `runner `pytest``.
+    fn label(&self) -> &str;
+    fn discover(&self, request: &DiscoverRequest) -> Result<DiscoveryStep, CallError>;
+    fn plan_execution(&self, request: &ExecutionRequest) -> Result<ExecutionPlan, CallError>;
+    /// Called often, with few lines: must answer quickly.
+    fn parse_output(&self, request: &OutputRequest) -> Result<Vec<LiveEvent>, CallError>;
+    fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError>;
+}
+
+impl Runner for RunnerPlugin {
+    fn label(&self) -> &str {
+        RunnerPlugin::label(self)
+    }
+
+    fn discover(&self, request: &DiscoverRequest) -> Result<DiscoveryStep, CallError> {
+        RunnerPlugin::discover(self, request)
+    }
+
+    fn plan_execution(&self, request: &ExecutionRequest) -> Result<ExecutionPlan, CallError> {
+        RunnerPlugin::plan_execution(self, request)
+    }
+
+    fn parse_output(&self, request: &OutputRequest) -> Result<Vec<LiveEvent>, CallError> {
+        RunnerPlugin::parse_output(self, request)
+    }
+
+    fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError> {
+        RunnerPlugin::collect_results(self, request)
+    }
+}

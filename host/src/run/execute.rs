@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::*;
@@ -123,6 +125,18 @@ fn by_id(results: Vec<TestResult>) -> HashMap<String, TestResult> {
         }
     }
     by_id
+}
+
+/// Runs jobs: the scheduler's only way to the world. The real one is the
+/// [`Context`], which launches processes; the scheduler's tests give a fake.
+pub trait Executor: Send + Sync + 'static {
+    fn execute(self: Arc<Self>, job: Job) -> BoxFuture<'static, JobOutcome>;
+}
+
+impl Executor for Context {
+    fn execute(self: Arc<Self>, job: Job) -> BoxFuture<'static, JobOutcome> {
+        Box::pin(async move { execute(job, &self).await })
+    }
 }
 
 /// Runs a job's tests in one process.

@@ -22,7 +22,7 @@ use crate::config::{self, Config, NoTests, SourceConfig};
 use crate::error::{Error, Result};
 use crate::events::{Events, RunEvent, Subscriber};
 use crate::fetch::{DownloadRecord, Fetcher};
-use crate::plugins::{self, Catalog, RunnerPlugin, SearchPath};
+use crate::plugins::{self, Catalog, Runner, RunnerPlugin, SearchPath};
 use crate::process::Stopper;
 use crate::report::{Console, HelixEnvironment, Journal, Reports};
 use crate::results::{
@@ -37,7 +37,7 @@ pub use errors::{DiscoveryError, ExecutionError};
 /// A source with its runner created and its settings accepted.
 pub struct PreparedSource {
     pub config: SourceConfig,
-    pub runner: RunnerPlugin,
+    pub runner: Arc<dyn Runner>,
     pub capabilities: RunnerCapabilities,
     pub mode: ExecutionMode,
     pub info: SourceInfo,
@@ -123,8 +123,9 @@ impl Session {
                     .copied()
                     .unwrap_or(ExecutionMode::Isolated),
             };
-            let runner = plugins::create(library, &source.runner, &source.settings)
-                .map_err(|e| at(format!("{}.settings", source.location), e.into()))?;
+            let runner: RunnerPlugin =
+                plugins::create(library, &source.runner, &source.settings)
+                    .map_err(|e| at(format!("{}.settings", source.location), e.into()))?;
             let info = SourceInfo {
                 name: source.name.clone(),
                 path: source.path.clone(),
@@ -132,7 +133,7 @@ impl Session {
             };
             sources.push(Arc::new(PreparedSource {
                 config: source.clone(),
-                runner,
+                runner: Arc::new(runner),
                 capabilities,
                 mode,
                 info,
@@ -287,10 +288,15 @@ pub async fn run(
         stopper.clone(),
         (session.config.grace_period, session.config.output_drain),
     ));
-    let scheduled =
-        schedule::Scheduler::new(context, options.jobs, &session.config.retry, &selector)
-            .run(to_run)
-            .await?;
+    let scheduled = schedule::Scheduler::new(
+        context,
+        (events.clone(), stopper.clone()),
+        options.jobs,
+        &session.config.retry,
+        &selector,
+    )
+    .run(to_run)
+    .await?;
     let stopped_by = stopper.state().signal();
     watch_stop.abort();
     events.emit(RunEvent::SessionFinished).answered().await;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use proctor_plugin_api::messages::{ExecutionMode, Outcome, TestCase};
 use tokio::task::JoinSet;
 
-use super::execute::{self, Context, Expansion, Job, JobOutcome, TestAttempt, PROCESS_RECORD};
+use super::execute::{Executor, Expansion, Job, JobOutcome, TestAttempt, PROCESS_RECORD};
 use super::PreparedSource;
 use crate::error::{Error, Result};
-use crate::events::RunEvent;
+use crate::events::{Events, RunEvent};
+use crate::process::Stopper;
 use crate::results::{AttemptRecord, RecordKind, RetrySummary, TestRecord};
 use crate::retry::{self, RetryPolicy, Verdict};
 use crate::select::{Selection, Selector};
@@ -37,7 +38,9 @@ struct TestState {
 }
 
 pub struct Scheduler<'a> {
-    cx: Arc<Context>,
+    executor: Arc<dyn Executor>,
+    events: Arc<Events>,
+    stopper: Stopper,
     jobs: usize,
     /// Jobs waiting for one of the `jobs` slots, in the order submitted.
     queue: std::collections::VecDeque<Job>,
@@ -58,14 +61,17 @@ pub struct Scheduler<'a> {
 
 impl<'a> Scheduler<'a> {
     pub fn new(
-        cx: Arc<Context>,
+        executor: Arc<dyn Executor>,
+        (events, stopper): (Arc<Events>, Stopper),
         jobs: usize,
         policy: &'a RetryPolicy,
         selector: &'a Selector<'a>,
     ) -> Self {
         let jobs = jobs.max(1);
         Self {
-            cx,
+            executor,
+            events,
+            stopper,
             jobs,
             queue: std::collections::VecDeque::new(),
             running: JoinSet::new(),
@@ -143,8 +149,7 @@ impl<'a> Scheduler<'a> {
             })
             .count();
         let reason = self.policy.mass_failure(failed, executed)?;
-        self.cx
-            .events
+        self.events
             .emit(RunEvent::RetriesWithheld { reason: &reason });
         for i in candidates.drain(..) {
             self.settle(i);
@@ -156,7 +161,7 @@ impl<'a> Scheduler<'a> {
     /// request cuts short), each source's together.
     async fn rerun(&mut self, candidates: Vec<usize>, round: u32) {
         if !self.policy.delay.is_zero() {
-            let mut stop = self.cx.stopper.subscribe();
+            let mut stop = self.stopper.subscribe();
             tokio::select! {
                 () = tokio::time::sleep(self.policy.delay) => {}
                 _ = stop.changed() => {}
@@ -229,7 +234,7 @@ impl<'a> Scheduler<'a> {
             .into_iter()
             .map(|test| test.id)
             .collect();
-        self.cx.events.emit(RunEvent::SourceExpanded {
+        self.events.emit(RunEvent::SourceExpanded {
             source: &name,
             case: &expansion.case,
             tests: admitted.len(),
@@ -239,7 +244,7 @@ impl<'a> Scheduler<'a> {
         };
         match case {
             Some(attempt) => {
-                self.cx.events.emit(RunEvent::AttemptFinished {
+                self.events.emit(RunEvent::AttemptFinished {
                     source: &name,
                     test: &attempt.test.id,
                     record: &attempt.record,
@@ -295,15 +300,14 @@ impl<'a> Scheduler<'a> {
         self.fill();
     }
 
-    /// Starts queued jobs while slots are free.
+    /// Starts queued jobs while slots are free, unless the run is stopping:
+    /// then what is queued is left unrun.
     fn fill(&mut self) {
-        while self.running.len() < self.jobs {
+        while self.running.len() < self.jobs && self.stopping().is_none() {
             let Some(job) = self.queue.pop_front() else {
                 break;
             };
-            let cx = self.cx.clone();
-            self.running
-                .spawn(async move { execute::execute(job, &cx).await });
+            self.running.spawn(self.executor.clone().execute(job));
         }
     }
 
@@ -389,7 +393,7 @@ impl<'a> Scheduler<'a> {
         state.verdict = verdict;
         let retrying =
             verdict == Verdict::Rerun && state.attempts.len() as u32 + 1 < self.policy.max_attempts;
-        self.cx.events.emit(RunEvent::AttemptFinished {
+        self.events.emit(RunEvent::AttemptFinished {
             source: &key.0,
             test: &key.1,
             record: &record,
@@ -431,7 +435,7 @@ impl<'a> Scheduler<'a> {
             };
         }
         self.outside.insert((name.clone(), id.clone()));
-        self.cx.events.emit(RunEvent::AttemptFinished {
+        self.events.emit(RunEvent::AttemptFinished {
             source: &name,
             test: &id,
             record: &attempt.record,
@@ -449,7 +453,7 @@ impl<'a> Scheduler<'a> {
 
     /// The signal that stopped the run, if one did.
     fn stopping(&self) -> Option<crate::process::Signal> {
-        self.cx.stopper.state().signal()
+        self.stopper.state().signal()
     }
 
     /// Once the run stopped: each test still to settle keeps its last
@@ -498,7 +502,7 @@ impl<'a> Scheduler<'a> {
 
     /// A final result: journaled, shown, and kept for the reports.
     fn report(&mut self, record: TestRecord) {
-        self.cx.events.emit(RunEvent::TestFinished(&record));
+        self.events.emit(RunEvent::TestFinished(&record));
         self.records.push(record);
     }
 
@@ -515,6 +519,396 @@ impl<'a> Scheduler<'a> {
     }
 
     fn source_finished(&self, source: &str) {
-        self.cx.events.emit(RunEvent::SourceFinished { source });
+        self.events.emit(RunEvent::SourceFinished { source });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+    use proctor_plugin_api::messages::Outcome::*;
+    use proctor_plugin_api::messages::*;
+
+    use super::*;
+    use crate::config::{LeakAction, SourceConfig};
+    use crate::events::{Delivery, Subscriber};
+    use crate::plugins::{CallError, Runner};
+    use crate::process::Signal;
+    use crate::results::fixture;
+    use crate::retry::Threshold;
+
+    /// A source's runner the scheduler never calls: the executor is fake.
+    struct Unreachable;
+
+    impl Runner for Unreachable {
+        fn label(&self) -> &str {
+            "runner `none`"
+        }
+        fn discover(&self, _: &DiscoverRequest) -> Result<DiscoveryStep, CallError> {
+            unreachable!("the scheduler does not discover")
+        }
+        fn plan_execution(&self, _: &ExecutionRequest) -> Result<ExecutionPlan, CallError> {
+            unreachable!("the executor is fake")
+        }
+        fn parse_output(&self, _: &OutputRequest) -> Result<Vec<LiveEvent>, CallError> {
+            unreachable!("the executor is fake")
+        }
+        fn collect_results(&self, _: &CollectRequest) -> Result<Vec<TestResult>, CallError> {
+            unreachable!("the executor is fake")
+        }
+    }
+
+    fn source(mode: ExecutionMode) -> Arc<PreparedSource> {
+        let config = SourceConfig {
+            name: "unit".into(),
+            runner: "none".into(),
+            path: "tests/unit".into(),
+            settings: serde_json::Value::Null,
+            timeout: None,
+            inactivity_timeout: None,
+            mode: Some(mode),
+            batch_size: None,
+            env: Default::default(),
+            no_tests: None,
+            leak: LeakAction::Pass,
+            discovery_timeout: std::time::Duration::from_secs(60),
+            configured_path: "tests/unit".into(),
+            location: "sources[0]".into(),
+        };
+        Arc::new(PreparedSource {
+            info: SourceInfo {
+                name: config.name.clone(),
+                path: config.path.clone(),
+                base_dir: ".".into(),
+            },
+            config,
+            runner: Arc::new(Unreachable),
+            capabilities: RunnerCapabilities::default(),
+            mode,
+            collected_env: Default::default(),
+        })
+    }
+
+    /// What one job of the script does: the tests that finished, with their
+    /// outcomes, those left unrun, and an expansion.
+    #[derive(Default)]
+    struct Step {
+        finished: Vec<(&'static str, Outcome)>,
+        unrun: Vec<&'static str>,
+        expanded: Option<Vec<&'static str>>,
+    }
+
+    fn finished(tests: &[(&'static str, Outcome)]) -> Step {
+        Step {
+            finished: tests.to_vec(),
+            ..Step::default()
+        }
+    }
+
+    /// Plays a script: each job it is handed takes the next step. It keeps
+    /// the jobs: the tests of each, and their attempt.
+    struct Script {
+        steps: Mutex<VecDeque<Step>>,
+        jobs: Mutex<Vec<(Vec<String>, u32)>>,
+        /// A stop requested when the job of this number (from 1) starts.
+        stop_at: Option<(usize, Stopper)>,
+    }
+
+    impl Script {
+        fn new(steps: Vec<Step>) -> Arc<Self> {
+            Arc::new(Self {
+                steps: Mutex::new(steps.into()),
+                jobs: Mutex::default(),
+                stop_at: None,
+            })
+        }
+
+        fn jobs(&self) -> Vec<(Vec<String>, u32)> {
+            self.jobs.lock().unwrap().clone()
+        }
+    }
+
+    impl Executor for Script {
+        fn execute(self: Arc<Self>, job: Job) -> BoxFuture<'static, JobOutcome> {
+            let ids: Vec<String> = job.tests.iter().map(|t| t.id.clone()).collect();
+            let number = {
+                let mut jobs = self.jobs.lock().unwrap();
+                jobs.push((ids, job.attempt));
+                jobs.len()
+            };
+            if let Some((at, stopper)) = &self.stop_at {
+                if *at == number {
+                    stopper.request(Signal::Interrupt);
+                }
+            }
+            let step = self
+                .steps
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("a step per job");
+            let attempt = |id: &str, outcome| {
+                let message = outcome_message(outcome);
+                TestAttempt {
+                    test: TestCase::new(id),
+                    kind: RecordKind::Test,
+                    record: fixture::attempt("unit", id, job.attempt, outcome, message),
+                    output: None,
+                }
+            };
+            let outcome = JobOutcome {
+                source: job.source.clone(),
+                attempt: job.attempt,
+                expanded: step.expanded.map(|tests| Expansion {
+                    case: job.tests[0].id.clone(),
+                    tests: tests.into_iter().map(TestCase::new).collect(),
+                }),
+                finished: (step.finished.iter())
+                    .map(|(id, outcome)| attempt(id, *outcome))
+                    .collect(),
+                unrun: step.unrun.into_iter().map(TestCase::new).collect(),
+                outside: Vec::new(),
+                errors: Vec::new(),
+                warnings: Vec::new(),
+            };
+            Box::pin(async move { outcome })
+        }
+    }
+
+    fn outcome_message(outcome: Outcome) -> Option<&'static str> {
+        outcome.is_failure().then_some("it failed")
+    }
+
+    /// Keeps the journaled events, as their names.
+    #[derive(Default)]
+    struct Names(Mutex<Vec<String>>);
+
+    impl Subscriber for Names {
+        fn on_event(&self, event: &RunEvent<'_>, _: &mut Delivery) {
+            if event.journaled() {
+                let name = serde_json::to_value(event).unwrap()["event"].to_string();
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(name.trim_matches('"').to_owned());
+            }
+        }
+    }
+
+    struct Run {
+        scheduled: Scheduled,
+        events: Vec<String>,
+    }
+
+    async fn schedule(
+        executor: Arc<dyn Executor>,
+        stopper: Stopper,
+        policy: &RetryPolicy,
+        jobs: usize,
+        sources: Vec<(Arc<PreparedSource>, Vec<TestCase>)>,
+    ) -> Run {
+        let names = Arc::new(Names::default());
+        let events = Arc::new(Events::new(vec![names.clone()]));
+        let selector = Selector::new(&[], None);
+        let sources = (sources.into_iter())
+            .map(|(source, tests)| {
+                let selection = selector.select(&source.config.name, tests);
+                (source, selection)
+            })
+            .collect();
+        let scheduled = Scheduler::new(executor, (events, stopper), jobs, policy, &selector)
+            .run(sources)
+            .await
+            .unwrap();
+        let events = names.0.lock().unwrap().clone();
+        Run { scheduled, events }
+    }
+
+    fn tests(ids: &[&str]) -> Vec<TestCase> {
+        ids.iter().map(|id| TestCase::new(*id)).collect()
+    }
+
+    fn record<'a>(run: &'a Run, id: &str) -> &'a TestRecord {
+        (run.scheduled.records.iter())
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no record of {id}"))
+    }
+
+    fn retrying(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            default: Verdict::Rerun,
+            origin: "retry".into(),
+            ..RetryPolicy::default()
+        }
+    }
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_failure_the_policy_reruns_runs_again_and_a_pass_then_makes_it_flaky() {
+        let script = Script::new(vec![finished(&[("t", Failed)]), finished(&[("t", Passed)])]);
+        let source = source(ExecutionMode::Isolated);
+        let run = schedule(
+            script.clone(),
+            Stopper::new(),
+            &retrying(3),
+            1,
+            vec![(source, tests(&["t"]))],
+        )
+        .await;
+        assert_eq!(script.jobs(), [(ids(&["t"]), 1), (ids(&["t"]), 2)]);
+        let t = record(&run, "t");
+        assert_eq!((t.outcome, t.flaky, t.attempts.len()), (Passed, true, 2));
+        assert_eq!(run.scheduled.retries.reruns, 1);
+        assert_eq!(
+            run.events,
+            ["attempt_finished", "attempt_finished", "test_finished"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_stays_once_the_attempts_run_out() {
+        let script = Script::new(vec![
+            finished(&[("t", Failed)]),
+            finished(&[("t", Crashed)]),
+        ]);
+        let source = source(ExecutionMode::Isolated);
+        let run = schedule(
+            script.clone(),
+            Stopper::new(),
+            &retrying(2),
+            1,
+            vec![(source, tests(&["t"]))],
+        )
+        .await;
+        let t = record(&run, "t");
+        assert_eq!((t.outcome, t.flaky, t.attempts.len()), (Crashed, false, 2));
+    }
+
+    #[tokio::test]
+    async fn a_crash_sends_the_tests_after_it_to_a_fresh_process_and_one_that_ran_none_splits_them()
+    {
+        let script = Script::new(vec![
+            // The batch crashed after its first test.
+            Step {
+                finished: vec![("a", Passed)],
+                unrun: vec!["b", "c"],
+                ..Step::default()
+            },
+            // The fresh process ran none of them: nothing tells them apart.
+            Step {
+                unrun: vec!["b", "c"],
+                ..Step::default()
+            },
+            finished(&[("b", Crashed)]),
+            finished(&[("c", Passed)]),
+        ]);
+        let source = source(ExecutionMode::Batch);
+        let run = schedule(
+            script.clone(),
+            Stopper::new(),
+            &RetryPolicy::default(),
+            1,
+            vec![(source, tests(&["a", "b", "c"]))],
+        )
+        .await;
+        assert_eq!(
+            script.jobs(),
+            [
+                (ids(&["a", "b", "c"]), 1),
+                (ids(&["b", "c"]), 1),
+                (ids(&["b"]), 1),
+                (ids(&["c"]), 1)
+            ]
+        );
+        let outcomes: Vec<Outcome> = ["a", "b", "c"]
+            .iter()
+            .map(|id| record(&run, id).outcome)
+            .collect();
+        assert_eq!(outcomes, [Passed, Crashed, Passed]);
+    }
+
+    #[tokio::test]
+    async fn an_expanding_case_gives_way_to_the_tests_it_turned_out_to_be() {
+        let script = Script::new(vec![Step {
+            finished: vec![("x", Passed), ("y", Failed)],
+            expanded: Some(vec!["x", "y"]),
+            ..Step::default()
+        }]);
+        let mut case = TestCase::new("(all tests)");
+        case.expands = true;
+        let source = source(ExecutionMode::Batch);
+        let run = schedule(
+            script.clone(),
+            Stopper::new(),
+            &RetryPolicy::default(),
+            2,
+            vec![(source, vec![case])],
+        )
+        .await;
+        let ids: Vec<&str> = (run.scheduled.records.iter())
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(ids, ["x", "y"], "the case itself is no record");
+        assert_eq!(record(&run, "y").outcome, Failed);
+        assert!(run.events.contains(&"source_expanded".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_mass_failure_is_not_retried() {
+        let script = Script::new(vec![finished(&[("a", Failed)]), finished(&[("b", Failed)])]);
+        let policy = RetryPolicy {
+            thresholds: vec![Threshold::Count(1)],
+            ..retrying(3)
+        };
+        let source = source(ExecutionMode::Isolated);
+        let run = schedule(
+            script.clone(),
+            Stopper::new(),
+            &policy,
+            1,
+            vec![(source, tests(&["a", "b"]))],
+        )
+        .await;
+        assert_eq!(script.jobs().len(), 2, "no rerun");
+        assert!(run.scheduled.retries.withheld.is_some());
+        assert!(run.events.contains(&"retries_withheld".to_owned()));
+        assert_eq!(record(&run, "a").attempts.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stop_leaves_the_tests_that_never_started_not_run() {
+        let stopper = Stopper::new();
+        let script = Arc::new(Script {
+            steps: Mutex::new(vec![finished(&[("a", Passed)])].into()),
+            jobs: Mutex::default(),
+            stop_at: Some((1, stopper.clone())),
+        });
+        let source = source(ExecutionMode::Isolated);
+        let run = schedule(
+            script.clone(),
+            stopper,
+            &retrying(3),
+            1,
+            vec![(source, tests(&["a", "b", "c"]))],
+        )
+        .await;
+        assert_eq!(script.jobs().len(), 1, "nothing starts after the stop");
+        assert_eq!(record(&run, "a").outcome, Passed);
+        for id in ["b", "c"] {
+            let test = record(&run, id);
+            assert_eq!((test.outcome, test.attempts.len()), (NotRun, 0));
+            assert!(test
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("stopped by SIGINT"));
+        }
     }
 }
