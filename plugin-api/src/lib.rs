@@ -14,6 +14,8 @@
 //! safe traits and one export macro. Nothing here requires a plugin's source
 //! to name `abi_stable`.
 
+#![warn(missing_docs)]
+
 pub mod abi;
 mod export;
 pub mod messages;

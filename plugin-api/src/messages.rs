@@ -92,6 +92,7 @@ pub struct BuildInfo {
 /// A source as the host hands it to a runner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceInfo {
+    /// The source's name, unique in the configuration.
     pub name: String,
     /// The source's path, absolute.
     pub path: PathBuf,
@@ -227,9 +228,13 @@ pub fn signal_name(signal: i32) -> Option<&'static str> {
 /// A finished discovery command and what it printed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandOutput {
+    /// The command as the runner asked for it.
     pub command: CommandSpec,
+    /// How it ended.
     pub exit: ProcessExit,
+    /// What it printed on stdout.
     pub stdout: String,
+    /// What it printed on stderr.
     pub stderr: String,
 }
 
@@ -259,7 +264,9 @@ impl CommandOutput {
 /// runner answers [`DiscoveryStep::Done`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiscoverRequest {
+    /// The source to discover.
     pub source: SourceInfo,
+    /// The commands run so far at the runner's request, in the order asked.
     #[serde(default)]
     pub completed: Vec<CommandOutput>,
     /// Since 1.3: what the host accepts beyond a list of tests. `None` from
@@ -284,13 +291,22 @@ pub struct DiscoveryOffer {
     pub whole_source: Option<u32>,
 }
 
+/// A runner's answer to a [`DiscoverRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum DiscoveryStep {
     /// Run these commands and call `discover` again with their output.
-    Run { commands: Vec<CommandSpec> },
+    /// Run these commands and call `discover` again with their output.
+    Run {
+        /// The commands, run at once; each one's output comes back in order.
+        commands: Vec<CommandSpec>,
+    },
     /// Discovery is complete.
-    Done { tests: Vec<TestCase> },
+    /// Discovery is complete: the source's tests.
+    Done {
+        /// The tests, in the order to run them.
+        tests: Vec<TestCase>,
+    },
 }
 
 /// A test as its runner identifies it.
@@ -298,7 +314,9 @@ pub enum DiscoveryStep {
 pub struct TestCase {
     /// Stable across runs; unique within the source.
     pub id: String,
+    /// How people read it: in reports, on the console.
     pub name: String,
+    /// What the framework says of the test (tags, file, line), passed on to reports.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// Set when the runner knows the test will not run (e.g. `#[ignore]`): the reason.
@@ -335,6 +353,8 @@ impl TestCase {
         }
     }
 
+    /// The name retry rules written for .NET names match: `qualified_name` when set, else
+    /// `name`.
     pub fn qualified_name(&self) -> &str {
         self.qualified_name.as_deref().unwrap_or(&self.name)
     }
@@ -378,6 +398,7 @@ pub enum ExecutionMode {
 }
 
 impl ExecutionMode {
+    /// The mode as the configuration spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             ExecutionMode::Isolated => "isolated",
@@ -389,7 +410,9 @@ impl ExecutionMode {
 /// Asks a runner how to run a set of tests of one source in one process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRequest {
+    /// The source the tests belong to.
     pub source: SourceInfo,
+    /// The tests to run, in the order to run them.
     pub tests: Vec<TestCase>,
     /// 1 for the first attempt.
     pub attempt: u32,
@@ -397,23 +420,31 @@ pub struct ExecutionRequest {
     pub artifacts_dir: PathBuf,
 }
 
+/// How to run the tests of an [`ExecutionRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionPlan {
+    /// The command that runs them; the host supervises it.
     pub command: CommandSpec,
 }
 
+/// One of a process's output streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
+    /// Standard output.
     Stdout,
+    /// Standard error.
     Stderr,
 }
 
 /// Lines a running process just printed, for live events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputRequest {
+    /// The source the process runs tests of.
     pub source: SourceInfo,
+    /// The stream the lines came on.
     pub stream: Stream,
+    /// The lines, without their line breaks.
     pub lines: Vec<String>,
 }
 
@@ -421,15 +452,20 @@ pub struct OutputRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LiveEvent {
+    /// A test started.
     Started {
+        /// The test's id.
         id: String,
         /// Since 1.2: the index, in the request's lines, of the line that
         /// says so. With it the host tells each test's own output apart.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         line: Option<usize>,
     },
+    /// A test ended.
     Finished {
+        /// The test's id.
         id: String,
+        /// How it ended.
         outcome: Outcome,
         /// Since 1.2: the failure message, when the output shows it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -442,13 +478,16 @@ pub enum LiveEvent {
     /// collected. Tests discovered and never finished run again in a fresh
     /// process, so a runner that can tell should say this before the tests start.
     Discovered {
+        /// The test.
         test: TestCase,
+        /// As for `Started`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         line: Option<usize>,
     },
 }
 
 impl LiveEvent {
+    /// The index of the line that says so, in the request's lines, when known.
     pub fn line(&self) -> Option<usize> {
         match self {
             LiveEvent::Started { line, .. }
@@ -485,17 +524,24 @@ impl LiveEvent {
 /// not a line to skip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectRequest {
+    /// The source the process ran tests of.
     pub source: SourceInfo,
     /// The tests the process was given; after an expanding case, the tests
     /// its live events discovered too.
     pub tests: Vec<TestCase>,
+    /// 1 for the first attempt.
     pub attempt: u32,
+    /// How the process ended.
     pub exit: ProcessExit,
     /// The host killed the process because it ran past its timeout.
     pub timed_out: bool,
+    /// How long the process ran.
     pub duration_ms: u64,
+    /// The file holding all the process printed on stdout.
     pub stdout_path: PathBuf,
+    /// The file holding all the process printed on stderr.
     pub stderr_path: PathBuf,
+    /// The attempt's directory, where the process may have written files.
     pub artifacts_dir: PathBuf,
 }
 
@@ -504,10 +550,15 @@ pub struct CollectRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// It ran and passed.
     Passed,
+    /// It ran and failed.
     Failed,
+    /// It did not run: its framework or a skip rule skipped it.
     Skipped,
+    /// It ran past its timeout and was killed.
     TimedOut,
+    /// Its process died while it ran.
     Crashed,
     /// A requirement was not met: infrastructure, not the test.
     Blocked,
@@ -518,6 +569,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome as reports spell it: `passed`, `timed_out`, ...
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
@@ -536,10 +588,15 @@ impl Outcome {
     }
 }
 
+/// One test's result, as the runner read it from what its process left.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
+    /// The id of the test, as discovered, or an id of the runner's for a failure beside the
+    /// tests.
     pub id: String,
+    /// How it ended.
     pub outcome: Outcome,
+    /// How long it ran, when the framework says.
     #[serde(default)]
     pub duration_ms: Option<u64>,
     /// The failure message, when there is one.
@@ -568,6 +625,7 @@ pub struct TestResult {
 pub struct SubtestResult {
     /// What tells it from the test's other subtests, e.g. `[case] (i=2)`.
     pub name: String,
+    /// How it ended.
     pub outcome: Outcome,
     /// The failure message or skip reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -575,6 +633,7 @@ pub struct SubtestResult {
 }
 
 impl TestResult {
+    /// A result of `outcome` for the test `id`, with nothing more known.
     pub fn new(id: impl Into<String>, outcome: Outcome) -> Self {
         Self {
             id: id.into(),
@@ -591,8 +650,10 @@ impl TestResult {
 
 // ------------------------------------------------------------ downloaders
 
+/// Asks a downloader to fetch one URI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DownloadRequest {
+    /// The URI, as the configuration gives it.
     pub uri: String,
     /// Where the file must be when the call returns.
     pub destination: PathBuf,
@@ -602,8 +663,10 @@ pub struct DownloadRequest {
     pub base_dir: Option<PathBuf>,
 }
 
+/// A downloader's answer to a [`DownloadRequest`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DownloadResponse {
+    /// The bytes it wrote to the destination.
     pub bytes: u64,
     /// Since 1.4: the attempts made, the successful one included, when the
     /// downloader retries.
@@ -621,17 +684,27 @@ pub struct DownloadResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "owner", rename_all = "snake_case")]
 pub enum Owner {
+    /// The run as a whole.
     Run,
+    /// A source.
     Source {
+        /// The source's name.
         source: String,
     },
+    /// A test, across its attempts.
     Test {
+        /// The test's source.
         source: String,
+        /// The test's id.
         test: String,
     },
+    /// One attempt of a test.
     Attempt {
+        /// The test's source.
         source: String,
+        /// The test's id.
         test: String,
+        /// The attempt, 1 for the first.
         attempt: u32,
     },
 }
@@ -641,8 +714,11 @@ pub enum Owner {
 pub struct Attachment {
     /// A URI naming the format, e.g. `proctor://collector/lcov/1`.
     pub kind: String,
+    /// Where the file is: inside the results directory where it can be.
     pub path: PathBuf,
+    /// Who it belongs to.
     pub owner: Owner,
+    /// What it is, for people.
     #[serde(default)]
     pub description: String,
 }
@@ -651,7 +727,9 @@ pub struct Attachment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LifecycleEvent {
+    /// The run begins: sent first, before any download.
     SessionStarted {
+        /// The run's results directory.
         results_dir: PathBuf,
         /// Since 1.5: where dumps of crashed and hung processes go: the
         /// results directory's `dumps`, or `HELIX_DUMP_FOLDER` under Helix,
@@ -659,31 +737,51 @@ pub enum LifecycleEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         dumps_dir: Option<PathBuf>,
     },
+    /// Every test is done: sent last. Attachments of the run come with the answer.
     SessionFinished,
+    /// A source's first process (discovery's included) is about to start; the answer's
+    /// `environment` goes to its processes.
     SourceStarted {
+        /// The source.
         source: SourceInfo,
     },
+    /// Every test of a source has its final result; its attachments go to the processors.
     SourceFinished {
+        /// The source's name.
         source: String,
     },
+    /// A test process started.
     ProcessLaunched {
+        /// The source it runs tests of.
         source: String,
+        /// Its process id.
         pid: u32,
+        /// The ids of the tests it was given.
         tests: Vec<String>,
+        /// The attempt, 1 for the first.
         attempt: u32,
     },
+    /// A test started, as live output or a test alone shows it.
     TestStarted {
+        /// The test's source.
         source: String,
+        /// The test's id.
         test: String,
+        /// The attempt, 1 for the first.
         attempt: u32,
         /// Since 1.4: the process running it.
         #[serde(default)]
         pid: Option<u32>,
     },
+    /// A test ended.
     TestFinished {
+        /// The test's source.
         source: String,
+        /// The test's id.
         test: String,
+        /// The attempt, 1 for the first.
         attempt: u32,
+        /// How it ended.
         outcome: Outcome,
         /// Since 1.4: the process that ran it.
         #[serde(default)]
@@ -691,8 +789,11 @@ pub enum LifecycleEvent {
     },
     /// Sent before the host kills a hung process tree.
     HangDetected {
+        /// The source of the hung process.
         source: String,
+        /// The hung process.
         pid: u32,
+        /// Every process of its tree, alive, before the kill.
         process_tree: Vec<u32>,
     },
     /// Since 1.5, to collectors whose capabilities ask for faults: a thread
@@ -703,28 +804,39 @@ pub enum LifecycleEvent {
     /// process's handler, which may yet recover; otherwise it ends the
     /// process, and `ProcessCrashed` follows.
     ProcessFaulted {
+        /// The source of the process.
         source: String,
+        /// The process.
         pid: u32,
         /// The thread the signal is for.
         tid: u32,
+        /// The signal's number.
         signal: i32,
         /// `si_code`: positive when the kernel raised the signal for a fault.
         code: i32,
         /// The faulting address, for SIGSEGV, SIGBUS, SIGILL and SIGFPE.
         #[serde(default)]
         address: Option<u64>,
+        /// Whether the process has a handler for the signal.
         handled: bool,
     },
     /// A process ended before its tests did: by a signal, or by exiting
     /// while a test ran. Sent before the tests' outcomes are.
     ProcessCrashed {
+        /// The source of the process.
         source: String,
+        /// The process.
         pid: u32,
+        /// The signal that ended it, when one did.
         signal: Option<i32>,
     },
+    /// A test process ended and its tests' results were read.
     AttemptFinished {
+        /// The source of the process.
         source: String,
+        /// The process.
         pid: u32,
+        /// The attempt, 1 for the first.
         attempt: u32,
     },
     /// An event this plugin's API version does not know.
@@ -732,22 +844,27 @@ pub enum LifecycleEvent {
     Unknown,
 }
 
+/// A collector's answer to a [`LifecycleEvent`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CollectorResponse {
     /// Environment variables for the test processes of the source that started.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// Files it made, to attach to the run, a source, a test or an attempt.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
 }
 
 // -------------------------------------------------- attachment processors
 
+/// Asks an attachment processor to process attachments of its kinds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessRequest {
+    /// The attachments: collectors' files, or an earlier call's outputs.
     pub attachments: Vec<Attachment>,
     /// True while other sources still run; false for the final pass.
     pub incremental: bool,
+    /// A directory of its own for this call's outputs.
     pub output_dir: PathBuf,
     /// Since 1.4: the run's results directory, for outputs with a place of
     /// their own in its layout.
@@ -755,7 +872,9 @@ pub struct ProcessRequest {
     pub results_dir: Option<PathBuf>,
 }
 
+/// An attachment processor's answer: its outputs, which replace its inputs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessResponse {
+    /// The attachments it made.
     pub attachments: Vec<Attachment>,
 }
