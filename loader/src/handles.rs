@@ -39,7 +39,11 @@ plugin_vtable!(
 );
 
 /// A plugin instance. Cheap to clone. Calls block; a host on an async runtime
-/// makes them from blocking threads so a slow plugin never stalls it.
+/// makes them from blocking threads so a slow plugin never stalls it, with
+/// one exception: a runner's `parse_output`, called for every few lines a
+/// test process prints, is made where the lines are read, since handing it
+/// to a thread would cost more than the call. Runners answer it from the
+/// lines alone, at once (the SDK's `Runner::parse_output` says so).
 pub struct Plugin<V> {
     inner: Arc<Instance<V>>,
 }

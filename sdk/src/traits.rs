@@ -40,7 +40,9 @@ pub trait Runner: Send + Sync + Sized + 'static {
     /// The command that runs `request.tests` in one process.
     fn plan_execution(&self, request: ExecutionRequest) -> Result<ExecutionPlan>;
 
-    /// Live events read from lines a running process printed.
+    /// Live events read from lines a running process printed. Called for
+    /// every few lines, where the host reads them: answer from the lines
+    /// alone and at once, without I/O or waiting, or supervision waits too.
     fn parse_output(&self, _request: OutputRequest) -> Result<Vec<LiveEvent>> {
         Ok(Vec::new())
     }

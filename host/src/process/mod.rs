@@ -28,6 +28,18 @@ pub use stop::{Signal, Stop, StopReceiver, Stopper};
 pub use trace::Fault;
 use trace::{Report, Traced};
 
+/// Runs blocking work (walking `/proc`, reading and writing files) from
+/// async code without stalling the runtime: on a multi-threaded runtime,
+/// its worker hands its other tasks over first; elsewhere (a test's
+/// single-threaded runtime, no runtime) the work runs as it is.
+pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// Lines one stream of a process printed.
 #[derive(Debug)]
 pub struct Lines {
@@ -314,7 +326,7 @@ impl Supervised {
 
     /// Every live process of the tree, the root first when it still runs.
     pub fn tree(&self) -> Vec<u32> {
-        let mut members = self.tree.members();
+        let mut members = blocking(|| self.tree.members());
         if let Some(root) = members.iter().position(|&pid| pid == self.pid) {
             members[..=root].rotate_right(1);
         }
@@ -397,15 +409,17 @@ impl Supervised {
     async fn reap_descendants(&mut self) -> Vec<(u32, String)> {
         let deadline = Instant::now() + LEAK_WAIT;
         loop {
-            let left = self.tree.descendants();
+            let left = blocking(|| self.tree.descendants());
             if left.is_empty() {
                 self.tree.found_empty();
                 return Vec::new();
             }
             if Instant::now() >= deadline {
-                let described = left.iter().map(|&pid| (pid, command_name(pid))).collect();
-                self.tree.kill();
-                return described;
+                return blocking(|| {
+                    let described = left.iter().map(|&pid| (pid, command_name(pid))).collect();
+                    self.tree.kill();
+                    described
+                });
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -414,7 +428,7 @@ impl Supervised {
     /// Passes a stop request on to the tree; answers when it is to be
     /// killed: after `grace`, or at once.
     pub fn stop(&self, stop: Stop, grace: Duration) -> Option<Instant> {
-        self.tree.stop(stop, grace)
+        blocking(|| self.tree.stop(stop, grace))
     }
 
     /// Lets a process that [`Event::Faulted`] take its signal.
@@ -445,12 +459,12 @@ impl Supervised {
         if let Some(exit) = self.exit {
             return Ok(exit);
         }
-        let killed = self.tree.kill();
+        let killed = blocking(|| self.tree.kill());
         tracing::debug!(pid = self.pid, ?killed, "killed process tree");
         let exit = process_exit(self.root.exit().await?);
         self.ended(exit);
         // Anything that forked while the root was dying.
-        self.tree.kill();
+        blocking(|| self.tree.kill());
         Ok(exit)
     }
 
@@ -468,7 +482,12 @@ impl Supervised {
                 Err(e) => return Err(io::Error::other(e)),
             }
         }
-        Ok((exit, self.started.elapsed()))
+        let duration = self.started.elapsed();
+        // Letting the container go kills what is left and waits for its
+        // group to empty before removing it.
+        let tree = self.tree;
+        blocking(move || drop(tree));
+        Ok((exit, duration))
     }
 }
 
@@ -560,7 +579,7 @@ pub async fn run_captured(
                 if let Some(signal) = stopped.signal() {
                     ended_early.get_or_insert_with(|| stopped_by(signal));
                 }
-                if let Some(kill_at) = tree.stop(stopped, grace) {
+                if let Some(kill_at) = blocking(|| tree.stop(stopped, grace)) {
                     deadline = deadline.min(kill_at);
                 }
             }
@@ -574,12 +593,13 @@ pub async fn run_captured(
                     io::ErrorKind::TimedOut,
                     format!("`{}` did not finish within {timeout:?}", spec.display()),
                 ));
-                tree.kill();
+                blocking(|| tree.kill());
                 killed = true;
                 deadline = Instant::now() + DEFAULT_DRAIN;
             }
         }
     };
+    blocking(move || drop(tree));
     if let Some(error) = ended_early {
         return Err(error);
     }

@@ -155,7 +155,8 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
                     execution.dir_name()
                 ));
             }
-            execution.conclude(ended)
+            // Attribution reads and writes the attempts' files.
+            crate::process::blocking(|| execution.conclude(ended))
         }
         Err(error) => {
             let error = format!("source `{}`: {error}", execution.source_name());
@@ -358,8 +359,10 @@ impl<'a> Execution<'a> {
             ..Options::new(output, faults)
         };
         let (stdout, stderr) = (self.dir.join("stdout.log"), self.dir.join("stderr.log"));
-        let process = Supervised::spawn(&command, &stdout, &stderr, options)
-            .map_err(ExecutionError::Spawn)?;
+        // Making its group, opening its files and forking are blocking work.
+        let process =
+            crate::process::blocking(|| Supervised::spawn(&command, &stdout, &stderr, options))
+                .map_err(ExecutionError::Spawn)?;
         self.tracker = Tracker::new(Instant::now());
         self.launched_at = now();
         self.pid = Some(process.pid());
