@@ -37,9 +37,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::fetch::DownloadRecord;
 use crate::process::{Fault, Signal};
-use crate::results::{AttemptRecord, RunSummary, TestRecord};
+use crate::results::{AttemptRecord, DownloadRecord, RunSummary, TestRecord};
 
 /// Something that happened in a run, from its start to its reports.
 #[derive(Debug, Serialize, JsonSchema)]

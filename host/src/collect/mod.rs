@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Answer, Delivery, RunEvent, Subscriber};
-use crate::plugins::{self, Catalog, CollectorPlugin};
+use crate::plugins::{self, AttachmentProcessorPlugin, Catalog, CollectorPlugin};
 use crate::results::{AttachmentRecord, CollectorRecord, SourceSpan, Timeline};
 
 /// The configured collectors and attachment processors, created and
@@ -71,9 +71,11 @@ impl Prepared {
                 .flatten()
                 .filter_map(|k| k.as_str().map(str::to_owned))
                 .collect();
+            let plugin: AttachmentProcessorPlugin =
+                plugins::create(library, name, settings).map_err(|e| at(e.into()))?;
             processors.push(Processor {
                 name: name.clone(),
-                plugin: plugins::create(library, name, settings).map_err(|e| at(e.into()))?,
+                plugin: Box::new(plugin),
                 kinds,
                 incremental: manifest.capabilities["incremental"] == true,
             });

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use proctor_plugin_api::messages::{Attachment, ProcessRequest};
 
-use crate::plugins::AttachmentProcessorPlugin;
+use crate::plugins::AttachmentProcessor;
 use crate::results::MergeRecord;
 
 /// An attachment and the plugin that made it (a collector or a processor).
@@ -25,7 +25,7 @@ pub struct Held {
 /// A processor as its manifest describes it.
 pub struct Processor {
     pub name: String,
-    pub plugin: AttachmentProcessorPlugin,
+    pub plugin: Box<dyn AttachmentProcessor>,
     pub kinds: Vec<String>,
     pub incremental: bool,
 }
@@ -152,7 +152,7 @@ impl Merger {
         let plugin = &self.processor.plugin;
         let answer = std::fs::create_dir_all(&output_dir)
             .map_err(|e| format!("cannot create {}: {e}", output_dir.display()))
-            .and_then(|()| (plugin.process(&request, &|_, _| true)).map_err(|e| e.to_string()));
+            .and_then(|()| plugin.process(&request).map_err(|e| e.to_string()));
         let (outputs, error) = match answer {
             Ok(response) => {
                 let by = &self.processor.name;
@@ -235,4 +235,142 @@ fn work(
         }
     }
     (inputs, merger.merges)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::time::Duration;
+
+    use proctor_plugin_api::messages::{Owner, ProcessResponse};
+
+    use super::*;
+    use crate::plugins::CallError;
+
+    /// Merges whatever it is given into one attachment, or fails; tells
+    /// each call (inputs, incremental) as it is made.
+    struct Merger {
+        calls: Sender<(usize, bool)>,
+        fails: bool,
+    }
+
+    impl AttachmentProcessor for Merger {
+        fn label(&self) -> &str {
+            "attachment processor `merge`"
+        }
+
+        fn process(&self, request: &ProcessRequest) -> Result<ProcessResponse, CallError> {
+            let _ = (self.calls).send((request.attachments.len(), request.incremental));
+            if self.fails {
+                return Err(CallError {
+                    plugin: self.label().into(),
+                    operation: "process",
+                    code: 1,
+                    message: "it broke".into(),
+                });
+            }
+            let merged = Attachment {
+                kind: "lcov".into(),
+                path: request.output_dir.join("merged.info"),
+                owner: Owner::Run,
+                description: format!("{} merged", request.attachments.len()),
+            };
+            Ok(ProcessResponse {
+                attachments: vec![merged],
+            })
+        }
+    }
+
+    fn held(kind: &str, source: &str) -> Held {
+        Held {
+            by: "coverage".into(),
+            attachment: Attachment {
+                kind: kind.into(),
+                path: format!("coverage/{source}/{kind}").into(),
+                owner: Owner::Source {
+                    source: source.into(),
+                },
+                description: String::new(),
+            },
+        }
+    }
+
+    fn start(incremental: bool, fails: bool) -> (Processing, Receiver<(usize, bool)>) {
+        let (calls, made) = channel();
+        let processor = Processor {
+            name: "merge".into(),
+            plugin: Box::new(Merger { calls, fails }),
+            kinds: vec!["lcov".into()],
+            incremental,
+        };
+        let dir = std::env::temp_dir().join(format!("proctor-processing-{}", std::process::id()));
+        (
+            Processing::start(vec![processor], dir, Instant::now()),
+            made,
+        )
+    }
+
+    fn next_call(made: &Receiver<(usize, bool)>) -> (usize, bool) {
+        made.recv_timeout(Duration::from_secs(10)).expect("a call")
+    }
+
+    #[test]
+    fn a_processor_takes_its_kinds_merges_two_finished_sources_then_makes_a_final_pass() {
+        let (processing, made) = start(true, false);
+        let untaken = processing.source_finished(vec![held("lcov", "a"), held("log", "a")], false);
+        assert_eq!(untaken.len(), 1);
+        assert_eq!(untaken[0].attachment.kind, "log", "no processor takes logs");
+        processing.source_finished(vec![held("lcov", "b")], false);
+        assert_eq!(
+            next_call(&made),
+            (2, true),
+            "an incremental merge of a and b"
+        );
+        processing.source_finished(vec![held("lcov", "c")], true);
+        let (kept, merges) = processing.finish(Vec::new());
+        assert_eq!(next_call(&made), (2, false), "the merge of a and b, and c");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            (kept[0].by.as_str(), kept[0].attachment.description.as_str()),
+            ("merge", "2 merged")
+        );
+        let passes: Vec<bool> = merges.iter().map(|m| m.final_pass).collect();
+        assert_eq!(passes, [false, true]);
+    }
+
+    #[test]
+    fn a_processor_that_cannot_merge_incrementally_waits_for_the_final_pass() {
+        let (processing, made) = start(false, false);
+        for source in ["a", "b"] {
+            processing.source_finished(vec![held("lcov", source)], false);
+        }
+        processing.source_finished(vec![held("lcov", "c")], true);
+        let (kept, merges) = processing.finish(Vec::new());
+        assert_eq!(next_call(&made), (3, false), "one pass, over all three");
+        assert!(made.try_recv().is_err());
+        assert_eq!((kept.len(), merges.len()), (1, 1));
+    }
+
+    #[test]
+    fn a_processor_that_fails_leaves_its_inputs_and_is_not_called_again() {
+        let (processing, made) = start(true, true);
+        processing.source_finished(vec![held("lcov", "a")], false);
+        processing.source_finished(vec![held("lcov", "b")], false);
+        assert_eq!(next_call(&made), (2, true));
+        processing.source_finished(vec![held("lcov", "c")], true);
+        let (kept, merges) = processing.finish(Vec::new());
+        assert!(made.try_recv().is_err(), "no final pass once it failed");
+        let sources: Vec<String> = (kept.iter())
+            .map(|h| h.attachment.path.display().to_string())
+            .collect();
+        assert_eq!(
+            sources,
+            ["coverage/a/lcov", "coverage/b/lcov", "coverage/c/lcov"]
+        );
+        assert_eq!(merges.len(), 1);
+        assert_eq!(
+            merges[0].error.as_deref(),
+            Some("attachment processor `merge` failed in process: it broke")
+        );
+    }
 }

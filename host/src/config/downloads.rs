@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use super::{ConfigError, Result};
 
 /// As written: the work item's payload, the correlation payloads it shares
 /// with other work items, and single files.
@@ -102,7 +102,7 @@ const DEFAULT_PARALLEL: usize = 4;
 pub(super) fn validate(
     file: DownloadsFile,
     base_dir: &Path,
-    at: &dyn Fn(&str, String) -> Error,
+    at: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<Downloads> {
     let parallel = match file.parallel {
         Some(0) => return Err(at("downloads.parallel", "must be at least 1".into())),
@@ -155,7 +155,7 @@ fn download(
     location: String,
     entry: DownloadFile,
     base_dir: &Path,
-    at: &dyn Fn(&str, String) -> Error,
+    at: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<Download> {
     let url = if has_scheme(&entry.uri) {
         url::Url::parse(&entry.uri).map_err(|e| {
@@ -294,7 +294,8 @@ mod tests {
 
     fn validated(json: &str) -> Result<Downloads> {
         let file: DownloadsFile = serde_json::from_str(json).unwrap();
-        let at = |location: &str, problem: String| Error::usage(format!("{location}: {problem}"));
+        let at =
+            |location: &str, problem: String| ConfigError::new(format!("{location}: {problem}"));
         validate(file, Path::new("/work/item"), &at)
     }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::json::{self, Dialect};
-use crate::error::{Error, Result};
+use super::{ConfigError, Result};
 use crate::matching::Condition;
 use crate::retry::{RetryPolicy, Rule, Verdict};
 
@@ -77,11 +77,11 @@ impl From<HelixRule> for Rule {
 
 pub fn load(path: &Path) -> Result<RetryPolicy> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
-    let at = |e: String| Error::usage(format!("{}:{e}", path.display()));
+        .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())))?;
+    let at = |e: String| ConfigError::new(format!("{}:{e}", path.display()));
     let file: TestConfiguration = json::parse(&text, Dialect::Lenient).map_err(at)?;
     let problem =
-        |key: &str, text: String| Error::usage(format!("{}: {key}: {text}", path.display()));
+        |key: &str, text: String| ConfigError::new(format!("{}: {key}: {text}", path.display()));
     if !matches!(file.version, 1 | 2) {
         return Err(problem(
             "version",

@@ -14,9 +14,22 @@ use serde_json::Value;
 
 pub use downloads::{Download, Downloads, Role};
 
-use crate::error::{Error, Result};
 use crate::retry::{RetryPolicy, Rule, Threshold, Verdict};
 use crate::select::SkipRule;
+
+/// A configuration that cannot be used: the message says which file,
+/// where in it, and what was expected. Always the user's to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
 /// File names looked for in the current directory when no configuration is given.
 pub const DEFAULT_CONFIG_NAMES: [&str; 2] = ["proctor.json", "shared-infra-configuration.json"];
@@ -242,7 +255,7 @@ fn check_source_path(file: &Path, location: &str, configured: &Path, path: &Path
     if path.exists() {
         return Ok(());
     }
-    Err(Error::usage(format!(
+    Err(ConfigError::new(format!(
         "{}: {location}.path: `{}` does not exist (looked for {})",
         file.display(),
         configured.display(),
@@ -260,7 +273,7 @@ pub fn locate(given: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
         .map(|name| cwd.join(name))
         .find(|path| path.is_file())
         .ok_or_else(|| {
-            Error::usage(format!(
+            ConfigError::new(format!(
                 "no configuration given, and neither {} is in {}",
                 DEFAULT_CONFIG_NAMES.join(" nor "),
                 cwd.display()
@@ -269,10 +282,11 @@ pub fn locate(given: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
 }
 
 pub fn load(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("cannot read configuration {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(format!("cannot read configuration {}: {e}", path.display()))
+    })?;
     let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let parsed = parse(&text).map_err(|e| Error::usage(format!("{}:{e}", path.display())))?;
+    let parsed = parse(&text).map_err(|e| ConfigError::new(format!("{}:{e}", path.display())))?;
     validate(parsed, file)
 }
 
@@ -283,7 +297,7 @@ fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
 
 fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     let at = |location: &str, problem: String| {
-        Error::usage(format!("{}: {location}: {problem}", file.display()))
+        ConfigError::new(format!("{}: {location}: {problem}", file.display()))
     };
     let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     if parsed.version != 1 {
@@ -427,7 +441,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
 fn retry_policy(
     retry: RetryFile,
     base_dir: &Path,
-    at: &dyn Fn(&str, String) -> Error,
+    at: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<RetryPolicy> {
     let mut policy = match &retry.test_configuration {
         Some(path) => {

@@ -11,22 +11,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
-/// What an archive held.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-pub struct Unpacked {
-    pub files: u64,
-    pub bytes: u64,
-}
+use crate::results::Unpacked;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {

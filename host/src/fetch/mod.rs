@@ -19,11 +19,11 @@ use proctor_plugin_api::messages::{DownloadRequest, PluginKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, Download, Role};
+use crate::config::{Config, Download};
 use crate::error::{Error, Result};
 use crate::plugins::{self, Catalog, DownloaderPlugin};
 
-pub use archive::Unpacked;
+use crate::results::{DownloadRecord, Unpacked};
 
 /// Where downloads show their progress (the console); the downloads run on
 /// threads of their own, several at once.
@@ -57,26 +57,6 @@ pub struct Fetcher {
 struct Downloader {
     name: String,
     plugin: DownloaderPlugin,
-}
-
-/// What one download did, for the summary and the journal.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct DownloadRecord {
-    pub role: Role,
-    pub uri: String,
-    pub destination: PathBuf,
-    pub downloader: String,
-    pub bytes: u64,
-    /// Set when the configuration pinned it, and then verified.
-    pub sha256: Option<String>,
-    /// What the archive held, when it was unpacked.
-    pub unpacked: Option<Unpacked>,
-    pub attempts: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub retried_because: Vec<String>,
-    /// The destination already held this pinned download; nothing was fetched.
-    pub reused: bool,
-    pub duration_ms: u64,
 }
 
 /// Written beside a pinned download, so a later run can reuse it.

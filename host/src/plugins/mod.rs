@@ -20,7 +20,7 @@ pub fn create<V: PluginVTable>(
 
 use proctor_plugin_api::messages::{
     CollectRequest, DiscoverRequest, DiscoveryStep, ExecutionPlan, ExecutionRequest, LiveEvent,
-    OutputRequest, TestResult,
+    OutputRequest, ProcessRequest, ProcessResponse, TestResult,
 };
 
 /// What the engine asks of a source's runner. A loaded runner plugin is
@@ -55,5 +55,23 @@ impl Runner for RunnerPlugin {
 
     fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError> {
         RunnerPlugin::collect_results(self, request)
+    }
+}
+
+/// What the engine asks of an attachment processor: the seam that lets the
+/// processors' orchestration be tested without a plugin.
+pub trait AttachmentProcessor: Send {
+    /// The processor as messages name it.
+    fn label(&self) -> &str;
+    fn process(&self, request: &ProcessRequest) -> Result<ProcessResponse, CallError>;
+}
+
+impl AttachmentProcessor for AttachmentProcessorPlugin {
+    fn label(&self) -> &str {
+        AttachmentProcessorPlugin::label(self)
+    }
+
+    fn process(&self, request: &ProcessRequest) -> Result<ProcessResponse, CallError> {
+        AttachmentProcessorPlugin::process(self, request, &|_, _| true)
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
 use proctor_formats::trx::{self, TrxExecution, TrxOutcome, TrxResult, TrxRun};
 use proctor_plugin_api::messages::Outcome;
 
-use crate::error::ExitStatus;
+use crate::results::ExitStatus;
 use crate::results::{AttemptRecord, RunSummary, TestRecord};
 
 fn timestamp(time: DateTime<Utc>) -> String {

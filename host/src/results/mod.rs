@@ -4,12 +4,16 @@
 //! results history) takes them from here.
 
 mod collected;
+mod exit;
+mod fetched;
 #[cfg(test)]
 pub mod fixture;
 mod layout;
 mod summary;
 
 pub use collected::{AttachmentRecord, CollectorRecord, MergeRecord, SourceSpan, Timeline};
+pub use exit::ExitStatus;
+pub use fetched::{DownloadRecord, Unpacked};
 pub use layout::{read_end, write_atomically, ResultsDir, ResultsDirError, LAYOUT_VERSION};
 pub use summary::{
     exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunOutcome, RunSummary,

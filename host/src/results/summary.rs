@@ -4,7 +4,7 @@ use proctor_plugin_api::messages::{ExecutionMode, Outcome, SubtestResult};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ExitStatus;
+use super::ExitStatus;
 use crate::process::Signal;
 
 /// One attempt of one test. Paths are relative to the results directory.
@@ -230,7 +230,7 @@ pub struct RunSummary {
     /// Tests the `--filter` expression left out; not in `tests`.
     pub filtered_out: usize,
     /// What was fetched before discovery.
-    pub downloads: Vec<crate::fetch::DownloadRecord>,
+    pub downloads: Vec<super::DownloadRecord>,
     /// The collectors that ran, and whether one was switched off.
     pub collectors: Vec<super::CollectorRecord>,
     /// What the collectors handed back, as the processors left it.

@@ -21,13 +21,13 @@ use crate::collect::{self, Collectors};
 use crate::config::{self, Config, NoTests, SourceConfig};
 use crate::error::{Error, Result};
 use crate::events::{Events, RunEvent, Subscriber};
-use crate::fetch::{DownloadRecord, Fetcher};
+use crate::fetch::Fetcher;
 use crate::plugins::{self, Catalog, Runner, RunnerPlugin, SearchPath};
 use crate::process::Stopper;
 use crate::report::{Console, HelixEnvironment, Journal, Reports};
 use crate::results::{
-    exit_status, Counts, RecordKind, ResultsDir, RunSummary, SourceRecord, TestRecord,
-    LAYOUT_VERSION,
+    exit_status, Counts, DownloadRecord, RecordKind, ResultsDir, RunSummary, SourceRecord,
+    TestRecord, LAYOUT_VERSION,
 };
 use crate::select::{Filter, Selection, Selector};
 
