@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::cgroup::{Cgroups, Group};
+use super::cgroup::{self, Cgroups, Group};
 use super::guardian::{self, Order};
 use super::stop::Stop;
-use super::tree;
+use super::{blocking, tree};
 
 enum Method {
     Cgroup(Cgroups),
@@ -144,7 +144,8 @@ impl Tree {
     pub fn members(&self) -> Vec<u32> {
         match (&self.group, self.root) {
             (Some(group), _) => group.members(),
-            (None, Some(root)) => tree::members(root, &self.token),
+            // Walking `/proc` is blocking work; reading the group is not.
+            (None, Some(root)) => blocking(|| tree::members(root, &self.token)),
             (None, None) => Vec::new(),
         }
     }
@@ -192,7 +193,7 @@ impl Tree {
             }
             (None, Some(root)) => {
                 self.swept = true;
-                tree::kill(root, &self.token)
+                blocking(|| tree::kill(root, &self.token))
             }
             (None, None) => Vec::new(),
         }
@@ -204,13 +205,17 @@ impl Drop for Tree {
         match (self.group.take(), self.root) {
             (Some(group), _) => {
                 let dir = group.dir().to_path_buf();
-                // Kills what is left, and removes the group once empty.
-                drop(group);
+                // Kills what is left, and removes the group once empty: a
+                // wait, when something is left.
+                match cgroup::populated(&dir) {
+                    true => blocking(move || drop(group)),
+                    false => drop(group),
+                }
                 guardian::order(Order::GroupRemoved(&dir));
             }
             (None, Some(root)) => {
                 if !self.swept {
-                    tree::kill(root, &self.token);
+                    blocking(|| tree::kill(root, &self.token));
                 }
                 guardian::order(Order::TreeEnded { token: &self.token });
             }

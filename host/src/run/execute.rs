@@ -155,8 +155,7 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
                     execution.dir_name()
                 ));
             }
-            // Attribution reads and writes the attempts' files.
-            crate::process::blocking(|| execution.conclude(ended))
+            execution.conclude(ended)
         }
         Err(error) => {
             let error = format!("source `{}`: {error}", execution.source_name());
@@ -359,10 +358,8 @@ impl<'a> Execution<'a> {
             ..Options::new(output, faults)
         };
         let (stdout, stderr) = (self.dir.join("stdout.log"), self.dir.join("stderr.log"));
-        // Making its group, opening its files and forking are blocking work.
-        let process =
-            crate::process::blocking(|| Supervised::spawn(&command, &stdout, &stderr, options))
-                .map_err(ExecutionError::Spawn)?;
+        let process = Supervised::spawn(&command, &stdout, &stderr, options)
+            .map_err(ExecutionError::Spawn)?;
         self.tracker = Tracker::new(Instant::now());
         self.launched_at = now();
         self.pid = Some(process.pid());
@@ -842,8 +839,10 @@ impl<'a> Execution<'a> {
     /// The last lines the process printed, beside the runner's own events:
     /// the details of a failure the host made out itself.
     fn output_tail(&self) -> Option<String> {
-        tail::describe(&self.dir, |lines, stream| {
-            self.protocol_lines(lines, stream)
+        crate::process::blocking(|| {
+            tail::describe(&self.dir, |lines, stream| {
+                self.protocol_lines(lines, stream)
+            })
         })
     }
 
@@ -870,7 +869,9 @@ impl<'a> Execution<'a> {
         let dir = results.root().join(&record.dir);
         let path = dir.join("output.log");
         let kept = std::fs::create_dir_all(&dir).and_then(|()| match output {
-            Some(output) => std::fs::write(&path, output).map(|()| true),
+            Some(output) => {
+                crate::process::blocking(|| std::fs::write(&path, output)).map(|()| true)
+            }
             None => Ok(false),
         });
         match kept {
