@@ -6,6 +6,11 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 pub mod http_server;
+
+pub use proctor::results::{
+    AttachmentRecord, AttemptRecord, RecordKind, RunOutcome, RunSummary, SourceRecord, TestRecord,
+};
+pub use proctor_plugin_api::messages::Outcome;
 pub mod layout_v1;
 
 pub fn repo_root() -> PathBuf {
@@ -213,37 +218,38 @@ pub fn gtest_fixture_with(source: &str, name: &str, flags: &[&str]) -> PathBuf {
     binary
 }
 
+/// Reads a run's `summary.json` through the report's own types, once its
+/// results directory is held to the layout's contract.
+pub fn read_summary(path: &Path) -> RunSummary {
+    serde_json::from_value(read_json(path))
+        .unwrap_or_else(|e| panic!("{} is no summary: {e}", path.display()))
+}
+
 /// Runs a configuration in `dir`; returns the exit code and the summary.
 pub fn run_config(
     dir: &Path,
     config: serde_json::Value,
     extra: &[&str],
-) -> (Option<i32>, serde_json::Value) {
+) -> (Option<i32>, RunSummary) {
     let path = write_config(dir, &config);
     let mut args = vec!["run", path.to_str().unwrap()];
     args.extend_from_slice(extra);
     let output = proctor(dir, &args);
     let summary_path = dir.join("results/summary.json");
     assert!(summary_path.exists(), "no summary:\n{}", stderr(&output));
-    (output.status.code(), read_json(&summary_path))
+    (output.status.code(), read_summary(&summary_path))
 }
 
-/// A test record's attempts.
-pub fn attempts(test: &serde_json::Value) -> &Vec<serde_json::Value> {
-    test["attempts"].as_array().unwrap()
+/// The record of test `id` of `source`.
+pub fn test_record<'a>(summary: &'a RunSummary, source: &str, id: &str) -> &'a TestRecord {
+    (summary.tests.iter())
+        .find(|t| t.source == source && t.id == id)
+        .unwrap_or_else(|| panic!("no test {source}/{id} in {}", pretty(summary)))
 }
 
-pub fn test_record<'a>(
-    summary: &'a serde_json::Value,
-    source: &str,
-    id: &str,
-) -> &'a serde_json::Value {
-    summary["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["source"] == source && t["id"] == id)
-        .unwrap_or_else(|| panic!("no test {source}/{id} in {summary:#}"))
+/// A summary as `summary.json` has it, for failure messages.
+pub fn pretty(summary: &RunSummary) -> String {
+    serde_json::to_string_pretty(summary).unwrap()
 }
 
 /// A published project's sdist from PyPI, downloaded once into
@@ -342,7 +348,7 @@ pub fn run_config_with_env(
     config: serde_json::Value,
     extra: &[&str],
     env: &[(&str, &str)],
-) -> (Option<i32>, serde_json::Value, String) {
+) -> (Option<i32>, RunSummary, String) {
     let path = write_config(dir, &config);
     let output = Command::new(proctor_bin())
         .current_dir(dir)
@@ -357,7 +363,7 @@ pub fn run_config_with_env(
     assert!(summary_path.exists(), "no summary:\n{}", stderr(&output));
     (
         output.status.code(),
-        read_json(&summary_path),
+        read_summary(&summary_path),
         stderr(&output),
     )
 }

@@ -49,9 +49,9 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_in_this_host() {
         &["--plugin-dir", plugin_dir, "run", config.to_str().unwrap()],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let summary = read_json(&scratch.path().join("results/summary.json"));
-    assert_eq!(summary["counts"]["passed"], 1);
-    assert_eq!(summary["counts"]["failed"], 1);
+    let summary = read_summary(&scratch.path().join("results/summary.json"));
+    assert_eq!(summary.counts.passed, 1);
+    assert_eq!(summary.counts.failed, 1);
 
     let library = plugins.join("liblegacy_script_runner.so");
     let check = proctor(
@@ -213,24 +213,19 @@ fn a_panicking_plugin_is_reported_and_the_run_completes() {
         "a broken plugin is an infrastructure error: {}",
         stderr(&output)
     );
-    let summary = read_json(&scratch.path().join("results/summary.json"));
-    assert_eq!(summary["outcome"], "infrastructure_error");
-    let errors = summary["errors"].to_string();
+    let summary = read_summary(&scratch.path().join("results/summary.json"));
+    assert_eq!(summary.outcome, RunOutcome::InfrastructureError);
+    let errors = summary.errors.join("\n");
     assert!(
         errors.contains(
             "runner `panicky` failed in discover: plugin panicked: discovery exploded on purpose"
         ),
         "{errors}"
     );
-    let boom = summary["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "boom")
-        .unwrap();
-    assert!(boom["error"].as_str().unwrap().contains("plugin panicked"));
+    let boom = summary.sources.iter().find(|s| s.name == "boom").unwrap();
+    assert!(boom.error.as_deref().unwrap().contains("plugin panicked"));
     // The other source ran to the end.
-    assert_eq!(summary["counts"]["total"], 2);
+    assert_eq!(summary.counts.total, 2);
 }
 
 #[test]

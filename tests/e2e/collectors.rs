@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use proctor_e2e::*;
+use proctor_plugin_api::messages::Owner;
 use serde_json::json;
 
 /// A directory holding the example collector and the panicking fixture.
@@ -61,25 +62,25 @@ fn collectors_set_the_environment_and_hand_back_attachments() {
             path.to_str().unwrap(),
         ],
     );
-    let summary = read_json(&work.join("results/summary.json"));
+    let summary = read_summary(&work.join("results/summary.json"));
     assert!(output.status.code().is_some(), "{}", stderr(&output));
 
     // The variable asked for at the source's start reached its process.
     test_record(&summary, "env", "saw-env");
 
-    let attachment = &summary["attachments"][0];
-    assert_eq!(attachment["collector"], "slowest-tests");
-    assert_eq!(attachment["kind"], "urn:example:slowest-tests:text:1");
-    assert_eq!(attachment["owner"], "run");
-    assert_eq!(attachment["path"], "slowest-tests.txt");
+    let attachment = &summary.attachments[0];
+    assert_eq!(attachment.collector, "slowest-tests");
+    assert_eq!(attachment.kind, "urn:example:slowest-tests:text:1");
+    assert_eq!(attachment.owner, proctor_plugin_api::messages::Owner::Run);
+    assert_eq!(attachment.path, std::path::Path::new("slowest-tests.txt"));
     let text = std::fs::read_to_string(work.join("results/slowest-tests.txt")).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains("(attempt 1)"), "{text}");
 
-    let collector = &summary["collectors"][0];
-    assert_eq!(collector["name"], "slowest-tests");
-    assert!(collector["error"].is_null());
-    assert!(collector["events"].as_u64().unwrap() > 10, "{collector}");
+    let collector = &summary.collectors[0];
+    assert_eq!(collector.name, "slowest-tests");
+    assert!(collector.error.is_none());
+    assert!(collector.events > 10, "{collector:#?}");
 }
 
 #[test]
@@ -105,17 +106,17 @@ fn a_collector_that_panics_is_switched_off_and_the_run_goes_on() {
         &["--plugin-dir", plugin_dir, "run", path.to_str().unwrap()],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let summary = read_json(&work.join("results/summary.json"));
-    assert_eq!(summary["counts"]["passed"], 3);
-    let panicky = &summary["collectors"][0];
-    assert_eq!(panicky["name"], "panicky-collector");
-    let error = panicky["error"].as_str().unwrap_or_default();
+    let summary = read_summary(&work.join("results/summary.json"));
+    assert_eq!(summary.counts.passed, 3);
+    let panicky = &summary.collectors[0];
+    assert_eq!(panicky.name, "panicky-collector");
+    let error = panicky.error.as_deref().unwrap_or_default();
     assert!(
         error.contains(
             "collector `panicky-collector` failed in on_event: \
              plugin panicked: collector exploded at test_three.py::test_"
         ),
-        "{summary:#}"
+        "{summary:#?}"
     );
     assert!(
         error.ends_with("(at test_started); switched off"),
@@ -123,7 +124,7 @@ fn a_collector_that_panics_is_switched_off_and_the_run_goes_on() {
     );
     assert!(stderr(&output).contains("WARN collector `panicky-collector`"));
     // The other collector saw the whole run.
-    assert!(summary["collectors"][1]["error"].is_null());
+    assert!(summary.collectors[1].error.is_none());
     let text = std::fs::read_to_string(work.join("results/slowest-tests.txt")).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
 }
@@ -154,19 +155,15 @@ fn pytest_file(file: &str, state: &Path) -> serde_json::Value {
 }
 
 /// The blame attachments of a summary, with each file's content.
-fn blames(
-    summary: &serde_json::Value,
-    results: &Path,
-) -> Vec<(serde_json::Value, serde_json::Value)> {
-    summary["attachments"]
-        .as_array()
-        .unwrap()
+fn blames(summary: &RunSummary, results: &Path) -> Vec<(AttachmentRecord, serde_json::Value)> {
+    summary
+        .attachments
         .iter()
-        .filter(|a| a["collector"] == "blame")
+        .filter(|a| a.collector == "blame")
         .map(|a| {
             (
                 a.clone(),
-                read_json(&results.join(a["path"].as_str().unwrap())),
+                read_json(&results.join(a.path.to_str().unwrap())),
             )
         })
         .collect()
@@ -185,13 +182,12 @@ fn blame_names_the_test_each_crashed_process_was_running() {
     let crashed: Vec<(&str, i64)> = blames
         .iter()
         .map(|(a, report)| {
-            assert_eq!(a["kind"], "proctor://collector/blame/1");
-            assert_eq!(a["owner"], "attempt");
+            assert_eq!(a.kind, "proctor://collector/blame/1");
+            let Owner::Attempt { test, .. } = &a.owner else {
+                panic!("a blame belongs to an attempt: {a:#?}");
+            };
             assert_eq!(report["ended"], "crashed");
-            (
-                a["test"].as_str().unwrap(),
-                report["signal"].as_i64().unwrap(),
-            )
+            (test.as_str(), report["signal"].as_i64().unwrap())
         })
         .collect();
     assert_eq!(
@@ -221,7 +217,7 @@ fn blame_records_a_hung_process_tree_before_it_is_killed() {
     let blames = blames(&summary, &dir.path().join("results"));
     let (attachment, report) = &blames[0];
     assert_eq!(
-        attachment["test"],
+        json!(attachment)["test"],
         "test_hang.py::test_1_hangs_with_a_stubborn_grandchild"
     );
     assert_eq!(report["ended"], "hung");
@@ -287,15 +283,15 @@ fn coverage_merges_while_the_slowest_source_still_runs() {
         ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let summary = read_json(&work.join("results/summary.json"));
+    let summary = read_summary(&work.join("results/summary.json"));
 
     // One attachment is left: the merge of all three.
-    let attachments = summary["attachments"].as_array().unwrap();
-    assert_eq!(attachments.len(), 1, "{summary:#}");
-    assert_eq!(attachments[0]["collector"], "lcov-merge");
+    let attachments = &summary.attachments;
+    assert_eq!(attachments.len(), 1, "{summary:#?}");
+    assert_eq!(attachments[0].collector, "lcov-merge");
     let merged = std::fs::read_to_string(
         work.join("results")
-            .join(attachments[0]["path"].as_str().unwrap()),
+            .join(attachments[0].path.to_str().unwrap()),
     )
     .unwrap();
     assert!(
@@ -310,28 +306,24 @@ fn coverage_merges_while_the_slowest_source_still_runs() {
     }
 
     // The first merge ran while `slow` still did; the final one after it.
-    let timeline = &summary["timeline"];
+    let timeline = &summary.timeline;
     let finished = |name: &str| {
-        timeline["sources"]
-            .as_array()
-            .unwrap()
+        timeline
+            .sources
             .iter()
-            .find(|s| s["source"] == name)
-            .unwrap()["finished_ms"]
-            .as_u64()
+            .find(|s| s.source == name)
+            .unwrap()
+            .finished_ms
             .unwrap()
     };
-    let merges = timeline["merges"].as_array().unwrap();
-    assert_eq!(merges.len(), 2, "{timeline:#}");
-    assert_eq!(merges[0]["final"], false);
-    assert_eq!(merges[0]["inputs"], 2);
-    assert!(
-        merges[0]["finished_ms"].as_u64().unwrap() < finished("slow"),
-        "{timeline:#}"
-    );
-    assert_eq!(merges[1]["final"], true);
-    assert_eq!(merges[1]["inputs"], 2, "the merge so far and slow's");
-    assert!(merges[1]["started_ms"].as_u64().unwrap() >= finished("slow"));
+    let merges = &timeline.merges;
+    assert_eq!(merges.len(), 2, "{timeline:#?}");
+    assert!(!merges[0].final_pass);
+    assert_eq!(merges[0].inputs, 2);
+    assert!(merges[0].finished_ms < finished("slow"), "{timeline:#?}");
+    assert!(merges[1].final_pass);
+    assert_eq!(merges[1].inputs, 2, "the merge so far and slow's");
+    assert!(merges[1].started_ms >= finished("slow"));
 }
 
 #[test]
@@ -381,13 +373,13 @@ fn coverage_of_python_and_gcov_sources_is_merged_into_one_tracefile() {
         ]
     });
     let (code, summary) = run_config(work, config, &[]);
-    assert_eq!(code, Some(0), "{summary:#}");
-    assert!(summary["collectors"][0]["error"].is_null(), "{summary:#}");
-    let attachments = summary["attachments"].as_array().unwrap();
-    assert_eq!(attachments.len(), 1, "{summary:#}");
+    assert_eq!(code, Some(0), "{summary:#?}");
+    assert!(summary.collectors[0].error.is_none(), "{summary:#?}");
+    let attachments = &summary.attachments;
+    assert_eq!(attachments.len(), 1, "{summary:#?}");
     let merged = std::fs::read_to_string(
         work.join("results")
-            .join(attachments[0]["path"].as_str().unwrap()),
+            .join(attachments[0].path.to_str().unwrap()),
     )
     .unwrap();
     let record = |file: &str| {
@@ -477,12 +469,9 @@ fn coverage_measures_the_project_under_test_as_coverage_run_does() {
         "sources": [{ "name": "more", "runner": "pytest", "path": project.join("tests") }],
     });
     let (code, summary) = run_config(scratch.path(), config, &["-j", "2"]);
-    assert_eq!(code, Some(0), "{summary:#}");
-    assert!(
-        summary["counts"]["passed"].as_u64().unwrap() > 600,
-        "its own suite ran"
-    );
-    let attachment = summary["attachments"][0]["path"].as_str().unwrap();
+    assert_eq!(code, Some(0), "{summary:#?}");
+    assert!(summary.counts.passed > 600, "its own suite ran");
+    let attachment = summary.attachments[0].path.to_str().unwrap();
     let measured =
         std::fs::read_to_string(scratch.path().join("results").join(attachment)).unwrap();
 
@@ -514,24 +503,20 @@ fn a_hung_tree_is_dumped_before_the_kill_and_the_dumps_are_gzipped_and_grouped()
     config["sources"][0]["inactivity_timeout_seconds"] = json!(60);
     let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
-    assert!(summary["collectors"][1]["error"].is_null(), "{summary:#}");
-    assert!(
-        summary["timeline"]["merges"][0]["error"].is_null(),
-        "{summary:#}"
-    );
+    assert!(summary.collectors[1].error.is_none(), "{summary:#?}");
+    assert!(summary.timeline.merges[0].error.is_none(), "{summary:#?}");
     let results = dir.path().join("results");
     let tree = blames(&summary, &results)[0].1["process_tree"].clone();
     let tree = tree.as_array().unwrap();
-    let dumps: Vec<&serde_json::Value> = summary["attachments"]
-        .as_array()
-        .unwrap()
+    let dumps: Vec<&AttachmentRecord> = summary
+        .attachments
         .iter()
-        .filter(|a| a["kind"] == "proctor://processor/dumps/minidump-gzip/1")
+        .filter(|a| a.kind == "proctor://processor/dumps/minidump-gzip/1")
         .collect();
-    assert_eq!(dumps.len(), tree.len(), "{summary:#}");
+    assert_eq!(dumps.len(), tree.len(), "{summary:#?}");
     let hung = "test_hang.py::test_1_hangs_with_a_stubborn_grandchild";
     for dump in &dumps {
-        let path = results.join(dump["path"].as_str().unwrap());
+        let path = results.join(dump.path.to_str().unwrap());
         // A standard gzip stream holding a minidump, not a core.
         let output = std::process::Command::new("gzip")
             .arg("-dc")
@@ -616,11 +601,10 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
     });
     let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
-    let outcomes: Vec<(&str, &str)> = summary["tests"]
-        .as_array()
-        .unwrap()
+    let outcomes: Vec<(&str, &str)> = summary
+        .tests
         .iter()
-        .map(|t| (t["name"].as_str().unwrap(), t["outcome"].as_str().unwrap()))
+        .map(|t| (t.name.as_str(), t.outcome.as_str()))
         .collect();
     assert_eq!(
         outcomes,
@@ -631,20 +615,19 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
             // Its fault was caught and dumped too, but it recovered: no dump.
             ("Fault.D_Handled", "passed"),
         ],
-        "{summary:#}"
+        "{summary:#?}"
     );
     let results = dir.path().join("results");
-    let infos: Vec<serde_json::Value> = summary["attachments"]
-        .as_array()
-        .unwrap()
+    let infos: Vec<serde_json::Value> = summary
+        .attachments
         .iter()
-        .filter(|a| a["kind"] == "proctor://processor/dumps/minidump-gzip/1")
+        .filter(|a| a.kind == "proctor://processor/dumps/minidump-gzip/1")
         .map(|a| {
-            let path = a["path"].as_str().unwrap().trim_end_matches(".gz");
+            let path = a.path.to_str().unwrap().trim_end_matches(".gz");
             read_json(&results.join(format!("{path}.json")))
         })
         .collect();
-    assert_eq!(infos.len(), 2, "{summary:#}");
+    assert_eq!(infos.len(), 2, "{summary:#?}");
     for (info, test) in infos
         .iter()
         .zip(["Fault.B_NullWrite", "Fault.C_NullWriteInAThread"])
@@ -656,7 +639,7 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
     assert_ne!(infos[1]["tid"], infos[1]["pid"]);
     // One fault, one group.
     let index = read_json(&results.join("dumps/index.json"));
-    assert_eq!(index.as_object().unwrap().len(), 1, "{index:#}");
+    assert_eq!(index.as_object().unwrap().len(), 1, "{index:#?}");
     // Named as summary.json names files: relative to the results directory.
     let bucket = index.as_object().unwrap().values().next().unwrap();
     for dump in bucket["dumps"].as_array().unwrap() {
@@ -684,17 +667,16 @@ fn a_python_crash_is_grouped_by_its_caller_and_faulthandler_still_reports() {
     let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
     let results = dir.path().join("results");
-    let dumps: Vec<serde_json::Value> = summary["attachments"]
-        .as_array()
-        .unwrap()
+    let dumps: Vec<serde_json::Value> = summary
+        .attachments
         .iter()
-        .map(|a| read_json(&results.join(format!("{}.json", a["path"].as_str().unwrap()))))
+        .map(|a| read_json(&results.join(format!("{}.json", a.path.to_str().unwrap()))))
         .collect();
     let signals: Vec<&str> = dumps
         .iter()
         .map(|d| d["signal"].as_str().unwrap())
         .collect();
-    assert_eq!(signals, ["SIGSEGV", "SIGABRT"], "{summary:#}");
+    assert_eq!(signals, ["SIGSEGV", "SIGABRT"], "{summary:#?}");
     for dump in &dumps {
         let frames: Vec<&str> = dump["frames"]
             .as_array()
@@ -702,13 +684,13 @@ fn a_python_crash_is_grouped_by_its_caller_and_faulthandler_still_reports() {
             .iter()
             .map(|f| f.as_str().unwrap())
             .collect();
-        assert!(frames.len() > 3, "{dump:#}");
+        assert!(frames.len() > 3, "{dump:#?}");
         // The signal is raised inside the C library; the signature is the
         // interpreter's frame that called it.
-        assert!(frames[0].starts_with("libc.so"), "{dump:#}");
+        assert!(frames[0].starts_with("libc.so"), "{dump:#?}");
         let signature = dump["signature"].as_str().unwrap();
-        assert!(!signature.starts_with("libc.so"), "{dump:#}");
-        assert!(frames.contains(&signature), "{dump:#}");
+        assert!(!signature.starts_with("libc.so"), "{dump:#?}");
+        assert!(frames.contains(&signature), "{dump:#?}");
     }
     assert_ne!(dumps[0]["signature"], dumps[1]["signature"]);
     // The handler still ran once the dump was taken.
@@ -730,15 +712,12 @@ fn gcore_writes_a_full_core_when_asked_with_the_same_signature() {
     });
     let (code, summary) = run_config(dir.path(), config, &["--filter", "test(Fault.B_NullWrite)"]);
     assert_eq!(code, Some(1));
-    let dump = &summary["attachments"].as_array().unwrap()[0];
+    let dump = &summary.attachments[0];
     assert_eq!(
-        dump["kind"], "proctor://processor/dumps/core-gzip/1",
-        "{summary:#}"
+        dump.kind, "proctor://processor/dumps/core-gzip/1",
+        "{summary:#?}"
     );
-    let path = dir
-        .path()
-        .join("results")
-        .join(dump["path"].as_str().unwrap());
+    let path = dir.path().join("results").join(dump.path.to_str().unwrap());
     let core = std::process::Command::new("gzip")
         .arg("-dc")
         .arg(&path)
@@ -780,27 +759,25 @@ fn where_tracing_is_refused_the_run_goes_on_without_crash_dumps() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let warnings = stderr(&output).matches("could not be traced").count();
     assert_eq!(warnings, 1, "{}", stderr(&output));
-    let summary = read_json(&dir.path().join("results/summary.json"));
+    let summary = read_summary(&dir.path().join("results/summary.json"));
     let outcome = |name: &str| {
-        let test = summary["tests"]
-            .as_array()
-            .unwrap()
+        let test = summary
+            .tests
             .iter()
-            .find(|t| t["name"].as_str().unwrap().ends_with(name));
-        test.unwrap()["outcome"].clone()
+            .find(|t| t.name.as_str().ends_with(name));
+        test.unwrap().outcome.as_str()
     };
     assert_eq!(outcome("Fault.B_NullWrite"), "crashed");
     assert_eq!(
         outcome("test_1_hangs_with_a_stubborn_grandchild"),
         "timed_out"
     );
-    let crash_dumps = summary["attachments"]
-        .as_array()
-        .unwrap()
+    let crash_dumps = summary
+        .attachments
         .iter()
-        .filter(|a| a["path"].as_str().unwrap().contains("/crash-"))
+        .filter(|a| a.path.to_str().unwrap().contains("/crash-"))
         .count();
-    assert_eq!(crash_dumps, 0, "{summary:#}");
+    assert_eq!(crash_dumps, 0, "{summary:#?}");
     let blamed = blames(&summary, &dir.path().join("results"));
     assert_eq!(blamed.len(), 3, "two crashes and a hang: {blamed:?}");
 }
@@ -825,12 +802,12 @@ fn under_helix_crash_dumps_go_to_its_dump_folder() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let summary = read_json(&dir.path().join("results/summary.json"));
-    let dump = &summary["attachments"][0];
-    let path = std::path::PathBuf::from(dump["path"].as_str().unwrap());
-    assert!(path.starts_with(&helix_dumps), "{summary:#}");
+    let summary = read_summary(&dir.path().join("results/summary.json"));
+    let dump = &summary.attachments[0];
+    let path = std::path::PathBuf::from(dump.path.to_str().unwrap());
+    assert!(path.starts_with(&helix_dumps), "{summary:#?}");
     assert!(path.exists());
-    assert_eq!(dump["test"], "Fault.B_NullWrite");
+    assert_eq!(json!(dump)["test"], "Fault.B_NullWrite");
     assert!(!dir.path().join("results/dumps").exists());
 }
 
@@ -890,26 +867,18 @@ fn a_failing_test_leaves_a_screenshot_of_the_display() {
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
-    let shots = summary["attachments"].as_array().unwrap();
-    assert_eq!(shots.len(), 1, "only the failing test: {summary:#}");
+    let shots = &summary.attachments;
+    assert_eq!(shots.len(), 1, "only the failing test: {summary:#?}");
     let shot = &shots[0];
-    assert_eq!(shot["kind"], "proctor://collector/screenshot/png/1");
-    assert_eq!(shot["owner"], "attempt");
-    assert_eq!(shot["test"], "test_ui.py::test_button_is_blue");
-    assert_eq!(shot["attempt"], 1);
+    assert_eq!(shot.kind, "proctor://collector/screenshot/png/1");
+    assert_eq!(json!(shot)["owner"], "attempt");
+    assert_eq!(json!(shot)["test"], "test_ui.py::test_button_is_blue");
+    assert_eq!(json!(shot)["attempt"], 1);
     assert!(
-        shot["description"]
-            .as_str()
-            .unwrap()
-            .starts_with("the screen (640x480) when"),
-        "{shot}"
+        shot.description.starts_with("the screen (640x480) when"),
+        "{shot:#?}"
     );
-    let png = std::fs::read(
-        dir.path()
-            .join("results")
-            .join(shot["path"].as_str().unwrap()),
-    )
-    .unwrap();
+    let png = std::fs::read(dir.path().join("results").join(shot.path.to_str().unwrap())).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // The header's width and height, big-endian.
     assert_eq!(&png[16..24], &[0, 0, 2, 128, 0, 0, 1, 224]);

@@ -8,13 +8,12 @@ use std::path::Path;
 use proctor_e2e::*;
 use serde_json::{json, Value};
 
-fn ids(summary: &Value, source: &str) -> Vec<String> {
-    summary["tests"]
-        .as_array()
-        .unwrap()
+fn ids(summary: &RunSummary, source: &str) -> Vec<String> {
+    summary
+        .tests
         .iter()
-        .filter(|t| t["source"] == source)
-        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .filter(|t| t.source == source)
+        .map(|t| t.id.as_str().to_owned())
         .collect()
 }
 
@@ -68,22 +67,23 @@ fn node_test_results_become_tests_and_a_failed_one_runs_again_through_its_filter
         ],
         "the command's own case is not reported once it named tests"
     );
-    assert_eq!(summary["sources"][0]["tests"], 4);
+    assert_eq!(summary.sources[0].tests, 4);
     let fails = test_record(&summary, "node", "arithmetic > fails");
-    assert_eq!(fails["outcome"], "failed");
-    assert!(attempts(fails)[0]["message"]
-        .as_str()
+    assert_eq!(fails.outcome, Outcome::Failed);
+    assert!(fails.attempts[0]
+        .message
+        .as_deref()
         .unwrap()
         .contains("arithmetic is broken"));
-    assert_eq!(attempts(fails).len(), 1, "no retry rule matches it");
+    assert_eq!(fails.attempts.len(), 1, "no retry rule matches it");
     assert_eq!(
-        test_record(&summary, "node", "skipped here")["outcome"],
-        "skipped"
+        test_record(&summary, "node", "skipped here").outcome,
+        Outcome::Skipped
     );
 
     let flaky = test_record(&summary, "node", "network > passes the second time");
-    assert_eq!(flaky["flaky"], true);
-    assert_eq!(attempts(flaky).len(), 2);
+    assert!(flaky.flaky);
+    assert_eq!(flaky.attempts.len(), 2);
     let results = dir.path().join("results");
     assert_eq!(
         launched(&results),
@@ -93,7 +93,7 @@ fn node_test_results_become_tests_and_a_failed_one_runs_again_through_its_filter
         ]
     );
     // The retry ran only that test: Node skipped the others for the pattern.
-    let retry_dir = results.join(attempts(flaky)[1]["dir"].as_str().unwrap());
+    let retry_dir = results.join(flaky.attempts[1].dir.as_str());
     let xml = std::fs::read_to_string(retry_dir.join("node.xml")).unwrap();
     assert_eq!(
         xml.matches("test name does not match pattern").count(),
@@ -112,8 +112,8 @@ fn a_filter_on_tests_known_only_after_the_run_drops_the_others_results() {
         ids(&summary, "node"),
         ["arithmetic > adds", "arithmetic > fails"]
     );
-    assert_eq!(summary["filtered_out"], 2);
-    assert_eq!(summary["sources"][0]["tests"], 2);
+    assert_eq!(summary.filtered_out, 2);
+    assert_eq!(summary.sources[0].tests, 2);
 }
 
 fn gtest_command(name: &str, gtest_filter: &str, state: &Path) -> Value {
@@ -153,16 +153,16 @@ fn a_googletest_binary_as_a_command_and_a_command_that_crashes() {
         ]
     );
     let flaky = test_record(&summary, "gt", "Flaky.PassesSecondTime");
-    assert_eq!(flaky["flaky"], true);
+    assert!(flaky.flaky);
     assert_eq!(
-        test_record(&summary, "gt", "Math.Fails")["outcome"],
-        "failed"
+        test_record(&summary, "gt", "Math.Fails").outcome,
+        Outcome::Failed
     );
 
     // A crash leaves no results: the command itself is reported, and why.
     let crashed = test_record(&summary, "crashing", "(command)");
-    assert_eq!(crashed["outcome"], "crashed");
-    let message = attempts(crashed)[0]["message"].as_str().unwrap();
+    assert_eq!(crashed.outcome, Outcome::Crashed);
+    let message = crashed.attempts[0].message.as_deref().unwrap();
     assert!(
         message.contains("signal 11 (SIGSEGV)") && message.contains("left no results files"),
         "{message}"
@@ -182,7 +182,7 @@ fn trx_files_are_read_and_names_split_into_class_and_method() {
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
-    let outcome = |id: &str| test_record(&summary, "dotnet", id)["outcome"].clone();
+    let outcome = |id: &str| test_record(&summary, "dotnet", id).outcome.as_str();
     assert_eq!(outcome("Contoso.Json.Tests.ParserTests.Parses"), "passed");
     assert_eq!(
         outcome("Contoso.Json.Tests.ParserTests.HandlesBom"),
@@ -193,14 +193,15 @@ fn trx_files_are_read_and_names_split_into_class_and_method() {
         "dotnet",
         "Contoso.Json.Tests.ParserTests.RejectsTrailingComma",
     );
-    assert_eq!(failed["outcome"], "failed");
-    let attempt = &attempts(failed)[0];
+    assert_eq!(failed.outcome, Outcome::Failed);
+    let attempt = &failed.attempts[0];
     assert_eq!(
-        attempt["message"],
-        "Assert.Throws() Failure: No exception was thrown"
+        attempt.message.as_deref(),
+        Some("Assert.Throws() Failure: No exception was thrown")
     );
-    assert!(attempt["stack_trace"]
-        .as_str()
+    assert!(attempt
+        .stack_trace
+        .as_deref()
         .unwrap()
         .contains("ParserTests.cs:line 42"));
 }
@@ -220,16 +221,10 @@ fn an_ordered_tests_aggregation_is_read_for_the_tests_it_ran() {
     let config = json!({ "sources": [trx_source("shop", "ordered.trx")] });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
-    let mut outcomes: Vec<(String, String)> = summary["tests"]
-        .as_array()
-        .unwrap()
+    let mut outcomes: Vec<(String, String)> = summary
+        .tests
         .iter()
-        .map(|t| {
-            (
-                t["id"].as_str().unwrap().to_owned(),
-                t["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|t| (t.id.as_str().to_owned(), t.outcome.as_str().to_owned()))
         .collect();
     outcomes.sort();
     let expected = [
@@ -241,7 +236,7 @@ fn an_ordered_tests_aggregation_is_read_for_the_tests_it_ran() {
     assert_eq!(outcomes, expected);
     let failed = test_record(&summary, "shop", "Shop.Tests.Checkout.PaysWithCard");
     assert_eq!(
-        attempts(failed)[0]["message"],
+        failed.attempts[0].message.as_deref().unwrap(),
         "Assert.AreEqual failed. Expected:<Paid>. Actual:<Declined>."
     );
 }
@@ -252,11 +247,8 @@ fn a_trx_file_with_no_test_is_a_source_with_no_test() {
     let config = json!({ "sources": [trx_source("empty", "empty.trx")] });
     let (code, summary) = run_config(dir.path(), config, &[]);
     // The files were there; they name no test: a run with no test.
-    assert_eq!(code, Some(4), "{summary:#}");
-    assert!(
-        summary["tests"].as_array().unwrap().is_empty(),
-        "{summary:#}"
-    );
+    assert_eq!(code, Some(4), "{summary:#?}");
+    assert!(summary.tests.is_empty(), "{summary:#?}");
 }
 
 #[test]
@@ -273,8 +265,8 @@ fn a_command_that_leaves_no_results_fails_and_says_where_it_looked() {
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
     let record = test_record(&summary, "nothing", "(command)");
-    assert_eq!(record["outcome"], "failed");
-    let message = attempts(record)[0]["message"].as_str().unwrap();
+    assert_eq!(record.outcome, Outcome::Failed);
+    let message = record.attempts[0].message.as_deref().unwrap();
     assert!(
         message.contains("`true` ended with exit code 0") && message.contains("reports/*.xml"),
         "{message}"
@@ -313,13 +305,14 @@ fn pytest_collecting_in_its_run_reports_a_collection_error_as_a_failure() {
     let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
     let record = test_record(&summary, "py", "(all tests)");
-    assert_eq!(record["outcome"], "failed");
-    let attempt = &attempts(record)[0];
-    assert!(attempt["message"]
-        .as_str()
+    assert_eq!(record.outcome, Outcome::Failed);
+    let attempt = &record.attempts[0];
+    assert!(attempt
+        .message
+        .as_deref()
         .unwrap()
         .contains("collection failed"));
-    let details = attempt["stack_trace"].as_str().unwrap();
+    let details = attempt.stack_trace.as_deref().unwrap();
     assert!(
         details.contains("test_broken.py") && details.contains("SyntaxError"),
         "{details}"

@@ -68,16 +68,16 @@ fn a_payload_survives_a_500_and_a_cut_connection_then_its_tests_run() {
         json!({ "sha256": sha256(&payload) }),
     );
     let (code, summary) = run_config(dir.path(), config, &[]);
-    assert_eq!(code, Some(0), "{summary:#}");
-    assert_eq!(summary["counts"]["passed"], 2, "{summary:#}");
+    assert_eq!(code, Some(0), "{summary:#?}");
+    assert_eq!(summary.counts.passed, 2, "{summary:#?}");
 
-    let download = &summary["downloads"][0];
-    assert_eq!(download["role"], "payload");
-    assert_eq!(download["downloader"], "http");
-    assert_eq!(download["bytes"], payload.len());
-    assert_eq!(download["attempts"], 3);
-    assert_eq!(download["unpacked"]["files"], 2);
-    let reasons = download["retried_because"].to_string();
+    let download = &summary.downloads[0];
+    assert_eq!(json!(download.role), "payload");
+    assert_eq!(download.downloader, "http");
+    assert_eq!(download.bytes, payload.len() as u64);
+    assert_eq!(download.attempts, 3);
+    assert_eq!(download.unpacked.unwrap().files, 2);
+    let reasons = download.retried_because.join("\n");
     assert!(reasons.contains("500 Internal Server Error"), "{reasons}");
     assert!(
         reasons.contains(&format!(
@@ -133,7 +133,7 @@ fn https_payloads_are_verified_against_the_configured_authority() {
     // Mozilla's roots do not know this authority: refused, and not retried.
     let (code, summary) = run_config(dir.path(), payload_config(&uri, json!({})), &[]);
     assert_eq!(code, Some(3));
-    let error = summary["errors"][0].as_str().unwrap();
+    let error = &summary.errors[0];
     assert!(error.contains("attempt 1 of 5 failed"), "{error}");
     assert!(error.contains("(not retried)"), "{error}");
     assert!(error.to_lowercase().contains("certificate"), "{error}");
@@ -141,8 +141,8 @@ fn https_payloads_are_verified_against_the_configured_authority() {
     let mut config = payload_config(&uri, json!({ "sha256": sha256(&payload) }));
     config["downloaders"]["http"]["ca_file"] = json!("ca.pem");
     let (code, summary) = run_config(dir.path(), config, &[]);
-    assert_eq!(code, Some(0), "{summary:#}");
-    assert_eq!(summary["counts"]["passed"], 2);
+    assert_eq!(code, Some(0), "{summary:#?}");
+    assert_eq!(summary.counts.passed, 2);
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn a_pinned_payload_already_in_place_is_not_fetched_again() {
     assert_eq!(code, Some(0));
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(0));
-    assert_eq!(summary["downloads"][0]["reused"], true);
+    assert!(summary.downloads[0].reused);
     assert_eq!(server.seen("/p.tar.gz").len(), 1);
 }
 
@@ -171,8 +171,8 @@ fn a_4xx_is_not_retried_and_ends_the_run_as_an_infrastructure_error() {
     let path = write_config(dir.path(), &payload_config(&uri, json!({})));
     let output = proctor(dir.path(), &["run", path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    let summary = read_json(&dir.path().join("results/summary.json"));
-    let error = summary["errors"][0].as_str().unwrap();
+    let summary = read_summary(&dir.path().join("results/summary.json"));
+    let error = &summary.errors[0];
     assert!(
         error.starts_with("download failed: downloads.payload: "),
         "{error}"
@@ -184,10 +184,10 @@ fn a_4xx_is_not_retried_and_ends_the_run_as_an_infrastructure_error() {
     );
     assert!(stderr(&output).contains(&uri));
     assert_eq!(server.seen("/missing.tar.gz").len(), 1);
-    assert_eq!(summary["tests"].as_array().unwrap().len(), 0);
+    assert_eq!(summary.tests.len(), 0);
     assert_eq!(
-        summary["sources"][0]["error"],
-        "source `py`: discovery failed: not run: a download failed"
+        summary.sources[0].error.as_deref(),
+        Some("source `py`: discovery failed: not run: a download failed")
     );
     assert!(!dir.path().join("payload").exists());
 }
@@ -206,7 +206,7 @@ fn server_errors_are_retried_until_the_attempts_run_out() {
     config["downloaders"]["http"]["attempts"] = json!(2);
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(3));
-    let error = summary["errors"][0].as_str().unwrap();
+    let error = &summary.errors[0];
     assert!(
         error.contains("attempt 2 of 2 failed: the server answered 502 Bad Gateway (no attempts left); before it: attempt 1: the server answered 503 Service Unavailable"),
         "{error}"
@@ -227,9 +227,9 @@ fn a_stalled_transfer_is_cut_and_resumed() {
     let mut config = payload_config(&server.url("/slow.tar.gz"), json!({}));
     config["downloaders"]["http"]["stall_timeout_seconds"] = json!(0.3);
     let (code, summary) = run_config(dir.path(), config, &[]);
-    assert_eq!(code, Some(0), "{summary:#}");
-    assert_eq!(summary["downloads"][0]["attempts"], 2);
-    assert!(summary["duration_ms"].as_u64().unwrap() < 5000);
+    assert_eq!(code, Some(0), "{summary:#?}");
+    assert_eq!(summary.downloads[0].attempts, 2);
+    assert!(summary.duration_ms < 5000);
 }
 
 #[test]
@@ -246,15 +246,12 @@ fn an_attempt_that_outlives_its_timeout_is_cut_and_the_next_one_resumes() {
     let mut config = payload_config(&server.url("/slow.tar.gz"), json!({}));
     config["downloaders"]["http"]["attempt_timeout_seconds"] = json!(0.5);
     let (code, summary) = run_config(dir.path(), config, &[]);
-    assert_eq!(code, Some(0), "{summary:#}");
-    let download = &summary["downloads"][0];
-    assert_eq!(download["attempts"], 2);
+    assert_eq!(code, Some(0), "{summary:#?}");
+    let download = &summary.downloads[0];
+    assert_eq!(download.attempts, 2);
     assert!(
-        download["retried_because"][0]
-            .as_str()
-            .unwrap()
-            .contains("timeout: per call"),
-        "{download}"
+        download.retried_because[0].contains("timeout: per call"),
+        "{download:#?}"
     );
 }
 
@@ -273,8 +270,8 @@ fn a_download_that_outlives_its_total_timeout_fails() {
     config["downloaders"]["http"]["timeout_seconds"] = json!(1.0);
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(3));
-    let error = summary["errors"][0].as_str().unwrap();
-    assert!(summary["duration_ms"].as_u64().unwrap() < 3000, "{error}");
+    let error = &summary.errors[0];
+    assert!(summary.duration_ms < 3000, "{error}");
     assert!(error.contains("of 20 failed"), "{error}");
     assert!(error.contains("timeout_seconds would pass"), "{error}");
 }
@@ -288,7 +285,7 @@ fn a_checksum_mismatch_leaves_nothing_in_place() {
     let config = payload_config(&server.url("/p.tar.gz"), json!({ "sha256": wrong }));
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(3));
-    let error = summary["errors"][0].as_str().unwrap();
+    let error = &summary.errors[0];
     assert!(
         error.contains(&format!(
             "SHA-256 mismatch: the configuration expects {wrong}"
@@ -324,7 +321,7 @@ fn an_archive_that_climbs_out_of_its_destination_is_refused() {
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(3));
-    let error = summary["errors"][0].as_str().unwrap();
+    let error = &summary.errors[0];
     assert!(
         error.contains("cannot unpack: entry `../escape` leaves the destination"),
         "{error}"
@@ -347,9 +344,9 @@ fn files_come_by_path_through_the_file_downloader() {
         "sources": [{ "name": "py", "runner": "pytest", "path": "payload/tests" }]
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
-    assert_eq!(code, Some(0), "{summary:#}");
-    assert_eq!(summary["downloads"][0]["downloader"], "file");
-    assert_eq!(summary["downloads"][1]["role"], "file");
+    assert_eq!(code, Some(0), "{summary:#?}");
+    assert_eq!(summary.downloads[0].downloader, "file");
+    assert_eq!(json!(summary.downloads[1].role), "file");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("extra/notes.txt")).unwrap(),
         "notes"

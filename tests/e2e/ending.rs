@@ -74,8 +74,8 @@ fn send(pid: u32, signal: &str) {
 }
 
 /// The host's cgroups still on the machine (none where it used none).
-fn cgroups_left(summary: &Value, host: u32) -> Vec<PathBuf> {
-    let Some(parent) = summary["containment"]["cgroup_parent"].as_str() else {
+fn cgroups_left(summary: &RunSummary, host: u32) -> Vec<PathBuf> {
+    let Some(parent) = summary.containment.cgroup_parent.as_deref() else {
         return Vec::new();
     };
     let prefix = format!("proctor-{host}-");
@@ -173,8 +173,8 @@ impl Background {
         }
     }
 
-    fn summary(&self) -> Value {
-        read_json(&self.results().join("summary.json"))
+    fn summary(&self) -> RunSummary {
+        read_summary(&self.results().join("summary.json"))
     }
 }
 
@@ -207,8 +207,8 @@ fn is_event(event: &Value, name: &str) -> bool {
     event["event"] == name
 }
 
-fn outcome<'a>(summary: &'a Value, id: &str) -> &'a Value {
-    &test_record(summary, "py", id)["outcome"]
+fn outcome(summary: &RunSummary, id: &str) -> &'static str {
+    test_record(summary, "py", id).outcome.as_str()
 }
 
 /// SIGINT (inherited as ignored, as `&` in a script leaves it), SIGTERM and
@@ -233,24 +233,26 @@ fn each_stop_signal_ends_the_run_with_its_reports_its_exit_code_and_no_process_l
                 assert_eq!(status.code(), Some(code), "SIG{signal}:\n{stderr}");
                 assert!(stderr.contains(&format!("STOP SIG{signal}")), "{stderr}");
                 let summary = run.summary();
-                assert_eq!(summary["outcome"], "interrupted");
-                assert_eq!(summary["exit_code"], code);
-                assert_eq!(summary["stopped_by"], format!("SIG{signal}"));
+                assert_eq!(summary.outcome, RunOutcome::Interrupted);
+                assert_eq!(i32::from(summary.exit_code), code);
+                let stopped_by = summary.stopped_by.map(|s| s.to_string());
+                assert_eq!(stopped_by, Some(format!("SIG{signal}")));
                 assert_eq!(
                     outcome(&summary, "test_holds_on.py::test_1_passes"),
                     "passed"
                 );
                 let held = test_record(&summary, "py", "test_holds_on.py::test_2_holds_on");
-                assert_eq!(held["outcome"], "not_run", "{held:#}");
-                assert!(held["message"]
-                    .as_str()
+                assert_eq!(held.outcome, Outcome::NotRun, "{held:#?}");
+                assert!(held
+                    .message
+                    .as_deref()
                     .unwrap()
                     .contains("while this test ran"));
                 for never in ["test_3_never_starts", "test_4_never_starts"] {
                     let id = format!("test_holds_on.py::{never}");
                     assert_eq!(outcome(&summary, &id), "not_run", "{id}");
                 }
-                assert_eq!(summary["counts"]["not_run"], 3);
+                assert_eq!(summary.counts.not_run, 3);
                 assert_reports_valid(&run.results());
                 let junit = std::fs::read_to_string(run.results().join("junit.xml")).unwrap();
                 assert!(junit.contains("not run"), "{junit}");
@@ -354,24 +356,22 @@ fn a_daemon_that_escaped_its_session_and_environment_is_killed_and_its_test_mark
             "sources": [pytest_source("test_daemon.py", &marker)],
         });
         let (status, summary) = run_config(dir.path(), config, &["--filter", "test(*leaves*)"]);
-        assert_eq!(status, Some(code), "leak: {leak}: {summary:#}");
-        assert_eq!(summary["containment"]["method"], "cgroup");
+        assert_eq!(status, Some(code), "leak: {leak}: {summary:#?}");
+        assert_eq!(summary.containment.method, "cgroup");
         let test = test_record(&summary, "py", leaves);
-        assert_eq!(test["leaky"], true, "{test:#}");
-        let described = attempts(test)[0]["leak"].as_str().unwrap();
+        assert!(test.leaky, "{test:#?}");
+        let described = test.attempts[0].leak.as_deref().unwrap();
         assert!(
             described.contains("1 process outlived it and was killed"),
             "{described}"
         );
-        assert_eq!(summary["counts"]["leaky"], 1);
-        assert!(summary["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("outlived it"));
+        assert_eq!(summary.counts.leaky, 1);
+        assert!(summary.warnings[0].contains("outlived it"));
         if leak == "fail" {
-            assert_eq!(test["outcome"], "failed");
-            assert!(test["message"]
-                .as_str()
+            assert_eq!(test.outcome, Outcome::Failed);
+            assert!(test
+                .message
+                .as_deref()
                 .unwrap()
                 .contains("left processes behind"));
         }
@@ -390,10 +390,10 @@ fn a_daemon_that_escaped_its_session_and_environment_is_killed_and_its_test_mark
     );
     kill_marked(&marker);
     assert_eq!(status, Some(0));
-    assert_eq!(summary["containment"]["method"], "sweep");
+    assert_eq!(summary.containment.method, "sweep");
     assert_eq!(
-        summary["containment"]["reason"],
-        "PROCTOR_CONTAINMENT=sweep"
+        summary.containment.reason.as_deref(),
+        Some("PROCTOR_CONTAINMENT=sweep")
     );
 }
 
@@ -428,15 +428,14 @@ fn a_daemon_holding_a_passing_tests_stdout_does_not_hold_the_run() {
             took < Duration::from_secs(20),
             "{containment}: the run took {took:?}, past the timeout"
         );
-        let test = &summary["tests"]
-            .as_array()
-            .unwrap()
+        let test = &summary
+            .tests
             .iter()
-            .find(|t| t["id"] == "Daemon.KeepsStdoutOpen")
+            .find(|t| t.id == "Daemon.KeepsStdoutOpen")
             .unwrap();
-        assert_eq!(test["outcome"], "passed", "{containment}: {test:#}");
-        assert_eq!(test["leaky"], true, "{containment}: {test:#}");
-        let described = attempts(test)[0]["leak"].as_str().unwrap();
+        assert_eq!(test.outcome, Outcome::Passed, "{containment}: {test:#?}");
+        assert!(test.leaky, "{containment}: {test:#?}");
+        let described = test.attempts[0].leak.as_deref().unwrap();
         let expected = match containment {
             "cgroup" => "outlived it",
             _ => "still held open",
@@ -481,8 +480,8 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
     std::fs::create_dir(&run_dir).unwrap();
     let config = json!({ "sources": [source(&marker_timeout, Some(1.0))] });
     let (status, summary) = run_config(&run_dir, config, &[]);
-    assert_eq!(status, Some(3), "{summary:#}");
-    let error = summary["sources"][0]["error"].as_str().unwrap();
+    assert_eq!(status, Some(3), "{summary:#?}");
+    let error = summary.sources[0].error.as_deref().unwrap();
     assert!(error.contains("did not finish within 1s"), "{error}");
     assert_none_left(&marker_timeout, Duration::from_secs(2));
 
@@ -496,11 +495,10 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
     let (status, stderr) = run.exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(143), "{stderr}");
     let summary = run.summary();
-    let error = summary["sources"][0]["error"].as_str().unwrap();
+    let error = summary.sources[0].error.as_deref().unwrap();
     assert!(error.contains("stopped by SIGTERM"), "{error}");
-    assert_eq!(
-        summary["errors"],
-        json!([]),
+    assert!(
+        summary.errors.is_empty(),
         "a stop is no infrastructure error"
     );
     assert_none_left(&marker_stop, Duration::from_secs(2));

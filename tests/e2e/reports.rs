@@ -64,33 +64,28 @@ fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
     let results = dir.path().join("results");
     assert_reports_valid(&results);
 
-    let outcomes: Vec<&str> = summary["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes: Vec<&str> = summary.tests.iter().map(|t| t.outcome.as_str()).collect();
     for outcome in ["passed", "failed", "skipped", "crashed", "timed_out"] {
         assert!(outcomes.contains(&outcome), "no {outcome} in {outcomes:?}");
     }
     let quarantined = test_record(&summary, "crash", "test_crash.py::test_4_abort");
-    assert_eq!(quarantined["quarantined"], true);
+    assert!(quarantined.quarantined);
 
     let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
-    let counts = &summary["counts"];
+    let counts = &summary.counts;
     // Quarantined failures are skips in JUnit: a reader gating on failures
     // agrees with the run.
     assert_eq!(
         count_attribute(&junit, "testsuites", "tests"),
-        counts["total"]
+        counts.total as u64
     );
     assert_eq!(
         count_attribute(&junit, "testsuites", "failures"),
-        counts["failed"].as_u64().unwrap()
+        counts.failed as u64
     );
     assert_eq!(
         count_attribute(&junit, "testsuites", "errors"),
-        counts["crashed"].as_u64().unwrap() + counts["timed_out"].as_u64().unwrap()
+        counts.crashed as u64 + counts.timed_out as u64
     );
     assert!(junit.contains(r#"<skipped type="quarantined""#), "{junit}");
     assert!(junit.contains("<flakyFailure") && junit.contains("<rerunFailure"));
@@ -114,7 +109,7 @@ fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
     }
     // The test in the file whose name is not Unicode ran again and passed.
     let escaped = test_record(&summary, "hostile", "test_caf\\udcff.py::test_fails_once");
-    assert_eq!(escaped["flaky"], true, "{escaped:#}");
+    assert!(escaped.flaky, "{escaped:#?}");
     // The console got no control character either.
     let controls: Vec<char> = stderr
         .chars()
@@ -139,7 +134,7 @@ fn reports_agree_with_a_run_that_passed_through_retries_and_quarantine() {
         "sources": [pytest_source("py", &fixtures().join("pytest-suite/test_flaky.py"), &state)],
     });
     let (code, summary, _) = run_config_with_env(dir.path(), config, &[], &[]);
-    assert_eq!(code, Some(0), "{summary:#}");
+    assert_eq!(code, Some(0), "{summary:#?}");
     let results = dir.path().join("results");
     assert_reports_valid(&results);
 
@@ -209,15 +204,15 @@ fn under_helix_the_results_file_has_every_final_result_and_earlier_attempts_igno
     ];
     for result in results {
         for field in required {
-            assert!(result.get(field).is_some(), "{field} missing in {result:#}");
+            assert!(
+                result.get(field).is_some(),
+                "{field} missing in {result:#?}"
+            );
         }
         assert!(["Pass", "Fail", "Skip"].contains(&result["result"].as_str().unwrap()));
     }
     let counted: Vec<&Value> = results.iter().filter(|r| r["ignored"] == false).collect();
-    assert_eq!(
-        counted.len(),
-        summary["counts"]["total"].as_u64().unwrap() as usize
-    );
+    assert_eq!(counted.len(), summary.counts.total);
 
     let of = |method: &str| -> Vec<(&str, bool)> {
         results

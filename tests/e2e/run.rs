@@ -6,13 +6,10 @@ use std::time::{Duration, Instant};
 use proctor_e2e::*;
 use serde_json::json;
 
-fn test_named<'a>(summary: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    summary["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no test {id} in {summary:#}"))
+fn test_named<'a>(summary: &'a RunSummary, id: &str) -> &'a TestRecord {
+    (summary.tests.iter())
+        .find(|t| t.id == id)
+        .unwrap_or_else(|| panic!("no test {id} in {}", pretty(summary)))
 }
 
 #[test]
@@ -38,30 +35,30 @@ fn demo_run_reports_every_outcome_and_keeps_each_tests_output() {
         stderr(&output)
     );
 
-    let summary = read_json(&results.join("summary.json"));
-    assert_eq!(summary["layout_version"], 1);
-    assert_eq!(summary["outcome"], "tests_failed");
-    assert_eq!(summary["counts"]["total"], 7);
-    assert_eq!(summary["counts"]["passed"], 5);
-    assert_eq!(summary["counts"]["failed"], 1);
-    assert_eq!(summary["counts"]["skipped"], 1);
+    let summary = read_summary(&results.join("summary.json"));
+    assert_eq!(summary.layout_version, 1);
+    assert_eq!(summary.outcome, RunOutcome::TestsFailed);
+    assert_eq!(summary.counts.total, 7);
+    assert_eq!(summary.counts.passed, 5);
+    assert_eq!(summary.counts.failed, 1);
+    assert_eq!(summary.counts.skipped, 1);
 
     let failed = test_named(&summary, "demo::tests::rejects_a_port_out_of_range");
-    assert_eq!(failed["outcome"], "failed");
-    let message = failed["message"].as_str().unwrap();
+    assert_eq!(failed.outcome, Outcome::Failed);
+    let message = failed.message.as_deref().unwrap();
     assert!(
         message.contains("ports stop at 65535") && message.contains("src/lib.rs:"),
         "{message}"
     );
     assert_eq!(
-        test_named(&summary, "demo::tests::reaches_the_network")["outcome"],
-        "skipped"
+        test_named(&summary, "demo::tests::reaches_the_network").outcome,
+        Outcome::Skipped
     );
 
     // Each test ran in its own process, its output kept under its attempt.
     let printed = test_named(&summary, "demo::cli::prints_and_passes");
-    assert_eq!(printed["outcome"], "passed");
-    let stdout_log = results.join(printed["attempts"][0]["stdout"].as_str().unwrap());
+    assert_eq!(printed.outcome, Outcome::Passed);
+    let stdout_log = results.join(printed.attempts[0].stdout.as_deref().unwrap());
     let log = std::fs::read_to_string(&stdout_log).unwrap();
     assert!(log.contains("output of a passing test is kept"), "{log}");
 

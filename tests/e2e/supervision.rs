@@ -32,19 +32,19 @@ fn a_crash_is_charged_to_the_running_test_and_the_rest_run_in_a_fresh_process() 
     assert_eq!(code, Some(1));
     let outcome = |id: &str| {
         let test = test_record(&summary, "py", &format!("test_crash.py::{id}"));
-        (test["outcome"].as_str().unwrap().to_owned(), test.clone())
+        (test.outcome.as_str().to_owned(), test.clone())
     };
     let (segfault, record) = outcome("test_2_segfault");
     assert_eq!(segfault, "crashed");
     assert!(
-        record["message"].as_str().unwrap().contains("SIGSEGV"),
-        "{record}"
+        record.message.as_deref().unwrap().contains("SIGSEGV"),
+        "{record:#?}"
     );
     let (abort, record) = outcome("test_4_abort");
     assert_eq!(abort, "crashed");
     assert!(
-        record["message"].as_str().unwrap().contains("SIGABRT"),
-        "{record}"
+        record.message.as_deref().unwrap().contains("SIGABRT"),
+        "{record:#?}"
     );
     for passing in [
         "test_1_before_crash",
@@ -54,7 +54,7 @@ fn a_crash_is_charged_to_the_running_test_and_the_rest_run_in_a_fresh_process() 
         assert_eq!(outcome(passing).0, "passed", "{passing}");
     }
     // Three processes: the batch, and a fresh one after each crash.
-    let pid = |id: &str| attempts(&outcome(id).1)[0]["pid"].as_u64().unwrap();
+    let pid = |id: &str| outcome(id).1.attempts[0].pid.unwrap();
     assert_eq!(pid("test_1_before_crash"), pid("test_2_segfault"));
     assert_ne!(pid("test_2_segfault"), pid("test_3_after_segfault"));
     assert_eq!(pid("test_3_after_segfault"), pid("test_4_abort"));
@@ -82,21 +82,21 @@ fn a_hung_test_is_killed_with_its_whole_tree_and_the_rest_still_run() {
         "py",
         "test_hang.py::test_1_hangs_with_a_stubborn_grandchild",
     );
-    assert_eq!(hung["outcome"], "timed_out");
+    assert_eq!(hung.outcome, Outcome::TimedOut);
     assert!(
-        hung["message"]
-            .as_str()
+        hung.message
+            .as_deref()
             .unwrap()
             .contains("ran past its timeout of 3s"),
-        "{hung}"
+        "{hung:#?}"
     );
     assert_eq!(
-        test_record(&summary, "py", "test_hang.py::test_0_quick")["outcome"],
-        "passed"
+        test_record(&summary, "py", "test_hang.py::test_0_quick").outcome,
+        Outcome::Passed
     );
     assert_eq!(
-        test_record(&summary, "py", "test_hang.py::test_2_after_hang")["outcome"],
-        "passed"
+        test_record(&summary, "py", "test_hang.py::test_2_after_hang").outcome,
+        Outcome::Passed
     );
 
     // The grandchild left the process group and ignored SIGTERM; it is gone all the same.
@@ -129,12 +129,7 @@ fn googletest_outcomes_crashes_and_inactivity() {
     let config = json!({ "sources": [source] });
     let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
-    let outcome = |id: &str| {
-        test_record(&summary, "gt", id)["outcome"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let outcome = |id: &str| test_record(&summary, "gt", id).outcome.as_str().to_owned();
     let expected = [
         ("Math.Adds", "passed"),
         ("Math.Fails", "failed"),
@@ -156,21 +151,22 @@ fn googletest_outcomes_crashes_and_inactivity() {
     }
     let fails = test_record(&summary, "gt", "Math.Fails");
     assert!(
-        fails["message"]
-            .as_str()
+        fails
+            .message
+            .as_deref()
             .unwrap()
             .contains("arithmetic is broken"),
-        "{fails}"
+        "{fails:#?}"
     );
     let hang = test_record(&summary, "gt", "Hang.Forever");
     assert!(
-        hang["message"]
-            .as_str()
+        hang.message
+            .as_deref()
             .unwrap()
             .contains("no test started or finished for 2s"),
-        "{hang}"
+        "{hang:#?}"
     );
-    assert_eq!(summary["counts"]["total"], 14);
+    assert_eq!(summary.counts.total, 14);
 }
 
 #[test]
@@ -196,30 +192,25 @@ fn flaky_tests_pass_on_a_retry_and_every_report_says_so() {
     assert_eq!(code, Some(1));
 
     let flaky = test_record(&summary, "py", "test_flaky.py::test_flaky");
-    assert_eq!(flaky["outcome"], "passed");
-    assert_eq!(flaky["flaky"], true);
-    assert_eq!(attempts(flaky).len(), 2);
-    assert_eq!(attempts(flaky)[0]["outcome"], "failed");
+    assert_eq!(flaky.outcome, Outcome::Passed);
+    assert!(flaky.flaky);
+    assert_eq!(flaky.attempts.len(), 2);
+    assert_eq!(flaky.attempts[0].outcome, Outcome::Failed);
     let gtest_flaky = test_record(&summary, "gt", "Flaky.PassesSecondTime");
-    assert_eq!(gtest_flaky["flaky"], true);
+    assert!(gtest_flaky.flaky);
     let always = test_record(
         &summary,
         "py",
         "test_flaky.py::test_always_fails_with_reset",
     );
-    assert_eq!(always["outcome"], "failed");
-    assert_eq!(attempts(always).len(), 3, "retried up to max_attempts");
+    assert_eq!(always.outcome, Outcome::Failed);
+    assert_eq!(always.attempts.len(), 3, "retried up to max_attempts");
     let no_rule = test_record(&summary, "gt", "Math.Fails");
-    assert_eq!(attempts(no_rule).len(), 1, "no rule matches its message");
-    assert_eq!(summary["counts"]["flaky"], 2);
-    assert_eq!(summary["counts"]["passed"], 2);
-    assert_eq!(summary["filtered_out"], 12);
-    let listed: Vec<&str> = summary["flaky"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
+    assert_eq!(no_rule.attempts.len(), 1, "no rule matches its message");
+    assert_eq!(summary.counts.flaky, 2);
+    assert_eq!(summary.counts.passed, 2);
+    assert_eq!(summary.filtered_out, 12);
+    let listed: Vec<&str> = summary.flaky.iter().map(|f| f.as_str()).collect();
     assert_eq!(
         listed,
         ["py/test_flaky.py::test_flaky", "gt/Flaky.PassesSecondTime"]
@@ -227,8 +218,8 @@ fn flaky_tests_pass_on_a_retry_and_every_report_says_so() {
 
     // Each attempt has its own directory.
     let results = dir.path().join("results");
-    for attempt in attempts(always) {
-        let attempt_dir = results.join(attempt["dir"].as_str().unwrap());
+    for attempt in &always.attempts {
+        let attempt_dir = results.join(attempt.dir.as_str());
         assert!(attempt_dir.is_dir(), "{}", attempt_dir.display());
     }
     let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
@@ -276,36 +267,36 @@ fn helix_test_configuration_is_read_as_is_and_helix_variables_are_honoured() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let summary = read_json(&upload.join("summary.json"));
+    let summary = read_summary(&upload.join("summary.json"));
     assert!(
         !dir.path().join("results").exists(),
         "results go to the upload root"
     );
-    assert!(summary["retries"]["policy"]
-        .as_str()
-        .unwrap()
+    assert!(summary
+        .retries
+        .policy
         .ends_with("eng/test-configuration.json"));
-    assert_eq!(summary["retries"]["max_attempts"], 3);
+    assert_eq!(summary.retries.max_attempts, 3);
     assert_eq!(
-        summary["dumps_dir"],
+        summary.dumps_dir,
         dir.path().join("dumps").to_str().unwrap()
     );
     let flaky = test_record(&summary, "py", "test_flaky.py::test_flaky");
-    assert_eq!(flaky["flaky"], true);
+    assert!(flaky.flaky);
     let quarantined = test_record(
         &summary,
         "py",
         "test_flaky.py::test_always_fails_with_reset",
     );
-    assert_eq!(quarantined["quarantined"], true);
-    assert_eq!(quarantined["outcome"], "failed");
+    assert!(quarantined.quarantined);
+    assert_eq!(quarantined.outcome, Outcome::Failed);
     assert_eq!(
-        attempts(quarantined).len(),
+        quarantined.attempts.len(),
         1,
         "quarantine outranks the retry rule"
     );
-    assert_eq!(summary["counts"]["quarantined"], 1);
-    assert_eq!(summary["counts"]["failed"], 0);
+    assert_eq!(summary.counts.quarantined, 1);
+    assert_eq!(summary.counts.failed, 0);
 }
 
 #[test]
@@ -317,13 +308,13 @@ fn a_mass_failure_is_not_retried() {
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
-    let withheld = summary["retries"]["withheld"].as_str().unwrap();
+    let withheld = summary.retries.withheld.as_deref().unwrap();
     assert!(
         withheld.contains("2 of 5 tests failed (40.0%)"),
         "{withheld}"
     );
     let crashed = test_record(&summary, "py", "test_crash.py::test_2_segfault");
-    assert_eq!(attempts(crashed).len(), 1);
+    assert_eq!(crashed.attempts.len(), 1);
 }
 
 #[test]
@@ -344,15 +335,19 @@ fn skips_apply_per_platform_and_filters_select() {
     );
     assert_eq!(code, Some(0));
     let passes = test_record(&summary, "py", "test_basic.py::test_passes");
-    assert_eq!(passes["outcome"], "skipped");
-    assert_eq!(passes["message"], "flaky on this machine class");
+    assert_eq!(passes.outcome, Outcome::Skipped);
+    assert_eq!(
+        passes.message.as_deref(),
+        Some("flaky on this machine class")
+    );
     let param = test_record(&summary, "py", "test_basic.py::test_param[2]");
     assert_eq!(
-        param["outcome"], "passed",
+        param.outcome,
+        Outcome::Passed,
         "the rule's variable is not set here"
     );
     let marked = test_record(&summary, "py", "test_basic.py::test_skipped");
-    assert_eq!(marked["message"], "not on this planet");
-    assert_eq!(summary["filtered_out"], 2);
-    assert_eq!(summary["counts"]["total"], 5);
+    assert_eq!(marked.message.as_deref(), Some("not on this planet"));
+    assert_eq!(summary.filtered_out, 2);
+    assert_eq!(summary.counts.total, 5);
 }

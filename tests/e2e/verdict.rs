@@ -12,12 +12,11 @@ fn verdict_fixture(path: &str) -> PathBuf {
     fixtures().join("pytest-verdict").join(path)
 }
 
-fn tests_of<'a>(summary: &'a Value, source: &str) -> Vec<&'a Value> {
-    summary["tests"]
-        .as_array()
-        .unwrap()
+fn tests_of<'a>(summary: &'a RunSummary, source: &str) -> Vec<&'a TestRecord> {
+    summary
+        .tests
         .iter()
-        .filter(|t| t["source"] == source)
+        .filter(|t| t.source == source)
         .collect()
 }
 
@@ -26,12 +25,12 @@ fn gtest(name: &str, path: &Path, mode: &str) -> Value {
 }
 
 /// The message, and the details below it, of a record's last attempt.
-fn last_attempt_text(test: &Value) -> String {
-    let last = attempts(test).last().unwrap();
+fn last_attempt_text(test: &TestRecord) -> String {
+    let last = test.attempts.last().unwrap();
     format!(
         "{}\n{}",
-        last["message"].as_str().unwrap_or_default(),
-        last["stack_trace"].as_str().unwrap_or_default()
+        last.message.as_deref().unwrap_or_default(),
+        last.stack_trace.as_deref().unwrap_or_default()
     )
 }
 
@@ -53,24 +52,24 @@ fn failures_in_a_suites_set_up_or_tear_down_or_the_environment_fail_the_run() {
         Some(1),
         "every test passed or was skipped, and the run fails"
     );
-    assert_eq!(summary["outcome"], "tests_failed");
+    assert_eq!(summary.outcome, RunOutcome::TestsFailed);
 
     for source in ["batch", "alone"] {
         let tests = tests_of(&summary, source);
         // GoogleTest skips the tests of a suite whose set-up failed.
         for id in ["FailingSetUp.First", "FailingSetUp.Second"] {
-            assert_eq!(test_record(&summary, source, id)["outcome"], "skipped");
+            assert_eq!(test_record(&summary, source, id).outcome, Outcome::Skipped);
         }
         assert_eq!(
-            test_record(&summary, source, "FailingTearDown.Only")["outcome"],
-            "passed"
+            test_record(&summary, source, "FailingTearDown.Only").outcome,
+            Outcome::Passed
         );
-        let outside: Vec<&Value> = tests
+        let outside: Vec<&TestRecord> = tests
             .iter()
             .copied()
-            .filter(|t| t["kind"] == "suite")
+            .filter(|t| t.kind == RecordKind::Suite)
             .collect();
-        let ids: Vec<&str> = outside.iter().map(|t| t["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = outside.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(
             ids,
             [
@@ -85,11 +84,11 @@ fn failures_in_a_suites_set_up_or_tear_down_or_the_environment_fail_the_run() {
             "the suite left a temporary directory behind",
             "the global environment broke",
         ]) {
-            assert_eq!(record["outcome"], "failed");
-            assert!(last_attempt_text(record).contains(says), "{record:#}");
+            assert_eq!(record.outcome, Outcome::Failed);
+            assert!(last_attempt_text(record).contains(says), "{record:#?}");
         }
     }
-    assert_eq!(summary["counts"]["failed"], 6);
+    assert_eq!(summary.counts.failed, 6);
     assert_reports_valid(&dir.path().join("results"));
 }
 
@@ -112,27 +111,27 @@ fn a_process_that_fails_after_its_tests_passed_fails_the_run() {
     assert_eq!(code, Some(1));
 
     for id in ["Leaks.Allocates", "Leaks.Frees"] {
-        assert_eq!(test_record(&summary, "leaks", id)["outcome"], "passed");
+        assert_eq!(test_record(&summary, "leaks", id).outcome, Outcome::Passed);
     }
     let process = test_record(&summary, "leaks", "(process)");
-    assert_eq!(process["kind"], "process");
-    assert_eq!(process["outcome"], "failed");
+    assert_eq!(process.kind, RecordKind::Process);
+    assert_eq!(process.outcome, Outcome::Failed);
     let text = last_attempt_text(process);
     assert!(
         text.contains("after its 2 tests passed")
             && text.contains("LeakSanitizer: detected memory leaks"),
         "the exit status and the tail of stderr: {text}"
     );
-    assert!(attempts(process)[0]["exit_code"].as_i64().unwrap() != 0);
+    assert!(process.attempts[0].exit_code.unwrap() != 0);
 
     // pytest-cov's threshold ends the session with a failing status; the
     // one process of the source stands for it through its case.
     assert_eq!(
-        test_record(&summary, "coverage", "test_arithmetic.py::test_adds")["outcome"],
-        "passed"
+        test_record(&summary, "coverage", "test_arithmetic.py::test_adds").outcome,
+        Outcome::Passed
     );
     let session = test_record(&summary, "coverage", "(all tests)");
-    assert_eq!(session["outcome"], "failed");
+    assert_eq!(session.outcome, Outcome::Failed);
     let text = last_attempt_text(session);
     assert!(
         text.contains("Required test coverage of 100% not reached"),
@@ -151,9 +150,9 @@ fn a_line_the_runner_cannot_read_fails_the_source_and_is_quoted() {
     });
     let (code, summary, stderr) = run_config_with_env(dir.path(), config, &[], &[]);
     assert_eq!(code, Some(3), "{stderr}");
-    let errors = summary["errors"].as_array().unwrap();
+    let errors = &summary.errors;
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    let error = errors[0].as_str().unwrap();
+    let error = &errors[0];
     assert!(
         error.contains("does not parse")
             && error.contains(r#"`##proctor {"event": "finished", "id": "cut short`"#),
@@ -164,7 +163,7 @@ fn a_line_the_runner_cannot_read_fails_the_source_and_is_quoted() {
         "test_spoof.py::test_after_it",
         "test_spoof.py::test_prints_a_line_in_the_plugins_shape",
     ] {
-        assert_eq!(test_record(&summary, "spoof", id)["outcome"], "passed");
+        assert_eq!(test_record(&summary, "spoof", id).outcome, Outcome::Passed);
     }
 }
 
@@ -177,7 +176,7 @@ fn what_a_binary_prints_before_its_listing_is_no_test() {
     assert_eq!(code, Some(0));
     let ids: Vec<&str> = tests_of(&summary, "noisy")
         .iter()
-        .map(|t| t["id"].as_str().unwrap())
+        .map(|t| t.id.as_str())
         .collect();
     assert_eq!(ids, ["Real.Test"]);
 }
@@ -191,20 +190,17 @@ fn subtests_config(python: Option<&Path>) -> Value {
                           "path": verdict_fixture("subtests"), "settings": settings }] })
 }
 
-fn assert_subtests_reported(summary: &Value) {
+fn assert_subtests_reported(summary: &RunSummary) {
     let failing = test_record(summary, "sub", "test_subtests.py::test_some_cases_fail");
-    assert_eq!(failing["outcome"], "failed");
-    let message = failing["message"].as_str().unwrap();
+    assert_eq!(failing.outcome, Outcome::Failed);
+    let message = failing.message.as_deref().unwrap();
     assert!(
         message.contains("[case] (i=2): AssertionError: two is out of range")
             && message.contains("[case] (i=3): AssertionError: three is out of range"),
         "each failing subtest with its message: {message}"
     );
-    let subtests: Vec<(&str, &str)> = attempts(failing)[0]["subtests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["name"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+    let subtests: Vec<(&str, &str)> = (failing.attempts[0].subtests.iter())
+        .map(|s| (s.name.as_str(), s.outcome.as_str()))
         .collect();
     assert_eq!(
         subtests,
@@ -221,15 +217,22 @@ fn assert_subtests_reported(summary: &Value) {
         "test_subtests.py::test_a_skipped_case_leaves_the_test_passing",
     );
     assert_eq!(
-        skipping["outcome"], "passed",
+        skipping.outcome,
+        Outcome::Passed,
         "a skipped subtest does not skip its test"
     );
+    let subtests = &summary.counts.subtests;
     assert_eq!(
-        summary["counts"]["subtests"],
-        json!({ "total": 6, "passed": 2, "failed": 2, "skipped": 2 })
+        (
+            subtests.total,
+            subtests.passed,
+            subtests.failed,
+            subtests.skipped
+        ),
+        (6, 2, 2, 2)
     );
-    assert_eq!(summary["counts"]["failed"], 1);
-    assert_eq!(summary["counts"]["passed"], 2);
+    assert_eq!(summary.counts.failed, 1);
+    assert_eq!(summary.counts.passed, 2);
 }
 
 #[test]
@@ -294,23 +297,20 @@ fn a_run_that_selects_no_test_exits_4_unless_told_otherwise() {
 
     let (code, summary, stderr) = run_config_with_env(dir.path(), config(), &nothing, &[]);
     assert_eq!(code, Some(4), "{stderr}");
-    assert_eq!(summary["outcome"], "no_tests");
+    assert_eq!(summary.outcome, RunOutcome::NoTests);
     assert!(
-        summary["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("no test was selected"),
-        "{summary:#}"
+        summary.warnings[0].contains("no test was selected"),
+        "{summary:#?}"
     );
     assert!(stderr.contains("WARN no test was selected"), "{stderr}");
 
     let with = |policy: &'static str| [&nothing[..], &["--no-tests", policy]].concat();
     let (code, summary, _) = run_config_with_env(dir.path(), config(), &with("warn"), &[]);
     assert_eq!(code, Some(0));
-    assert_eq!(summary["warnings"].as_array().unwrap().len(), 1);
+    assert_eq!(summary.warnings.len(), 1);
     let (code, summary, _) = run_config_with_env(dir.path(), config(), &with("pass"), &[]);
     assert_eq!(code, Some(0));
-    assert!(summary["warnings"].as_array().unwrap().is_empty());
+    assert!(summary.warnings.is_empty());
 
     // The configuration says it too, per run.
     let mut passing = config();
@@ -322,7 +322,7 @@ fn a_run_that_selects_no_test_exits_4_unless_told_otherwise() {
     let mut skipped_by_rule = config();
     skipped_by_rule["skip"] = json!([{ "tests": "*" }]);
     let (code, summary, _) = run_config_with_env(dir.path(), skipped_by_rule, &[], &[]);
-    assert_eq!(code, Some(4), "{summary:#}");
+    assert_eq!(code, Some(4), "{summary:#?}");
 
     // ...but tests their framework skips were: GoogleTest's DISABLED_ ones.
     let (code, summary, _) = run_config_with_env(
@@ -331,8 +331,8 @@ fn a_run_that_selects_no_test_exits_4_unless_told_otherwise() {
         &["--filter", "test(*DISABLED_*)"],
         &[],
     );
-    assert_eq!(code, Some(0), "{summary:#}");
-    assert!(summary["counts"]["skipped"].as_u64().unwrap() > 0);
+    assert_eq!(code, Some(0), "{summary:#?}");
+    assert!(summary.counts.skipped > 0);
 }
 
 #[test]
@@ -348,11 +348,8 @@ fn a_source_that_must_have_tests_fails_the_run_without_them() {
         &["--filter", "source(other) and test(Math.Adds)"],
         &[],
     );
-    assert_eq!(code, Some(4), "{summary:#}");
-    assert!(summary["warnings"][0]
-        .as_str()
-        .unwrap()
-        .contains("source `required` selected no test"));
+    assert_eq!(code, Some(4), "{summary:#?}");
+    assert!(summary.warnings[0].contains("source `required` selected no test"));
 }
 
 #[test]
@@ -386,25 +383,22 @@ fn a_test_listed_twice_is_reported_once_as_pytest_runs_it() {
     let ids = |source: &str| -> Vec<String> {
         let mut ids: Vec<String> = tests_of(&summary, source)
             .iter()
-            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .map(|t| t.id.as_str().to_owned())
             .collect();
         ids.sort();
         ids
     };
     assert_eq!(ids("whole").len(), 7, "each test once: {:?}", ids("whole"));
     assert_eq!(
-        test_record(&summary, "whole", "test_basic.py::test_fails")["outcome"],
-        "failed"
+        test_record(&summary, "whole", "test_basic.py::test_fails").outcome,
+        Outcome::Failed
     );
     assert_eq!(ids("listed"), ["test_twice.py::test_a"]);
     assert_eq!(
-        test_record(&summary, "listed", "test_twice.py::test_a")["outcome"],
-        "passed"
+        test_record(&summary, "listed", "test_twice.py::test_a").outcome,
+        Outcome::Passed
     );
-    assert!(
-        summary["errors"].as_array().unwrap().is_empty(),
-        "{summary:#}"
-    );
+    assert!(summary.errors.is_empty(), "{summary:#?}");
 }
 
 #[test]
@@ -429,7 +423,7 @@ fn a_test_in_a_file_named_with_undecodable_bytes_is_selected_and_retried() {
         run_config_with_env(dir.path(), config, &["--filter", &filter], &[]);
     assert_eq!(code, Some(0), "{stderr}");
     let test = test_record(&summary, "py", id);
-    assert_eq!(test["flaky"], true, "it ran again, alone: {test:#}");
-    assert_eq!(summary["counts"]["total"], 1);
-    assert_eq!(summary["filtered_out"], 1);
+    assert!(test.flaky, "it ran again, alone: {test:#?}");
+    assert_eq!(summary.counts.total, 1);
+    assert_eq!(summary.filtered_out, 1);
 }
