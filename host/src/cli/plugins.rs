@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Format;
 use crate::error::{Error, ExitStatus, Result};
-use crate::plugins::{load_library, Catalog};
+use crate::plugins::{load_library, Catalog, Library};
 use proctor_loader::host_api_version;
 
 #[derive(Serialize)]
@@ -131,76 +131,17 @@ pub(super) fn check(path: &Path, format: Format) -> Result<ExitStatus> {
     if !path.is_file() {
         return Err(Error::usage(format!("{} is not a file", path.display())));
     }
-    let host = proctor_plugin_api::API_VERSION;
     // A bare file name would send the dynamic loader searching its own path.
     let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let loaded = load_library(path);
     let report = match &loaded {
-        Ok(library) => {
-            let manifest = &library.manifest;
-            let mut notes = Vec::new();
-            let declared = semver::Version::parse(&manifest.api_version).ok();
-            if declared.as_ref().is_some_and(|v| *v > host_api_version()) {
-                notes.push(format!(
-                    "built against plugin-api {}, newer than this host's {host}: it loads, \
-                     and what it declares beyond {host} goes unused",
-                    manifest.api_version
-                ));
-            }
-            let mut names = std::collections::BTreeSet::new();
-            for plugin in &manifest.plugins {
-                if !names.insert((plugin.kind, &plugin.name)) {
-                    notes.push(format!(
-                        "declares {} `{}` twice; the first is used",
-                        plugin.kind, plugin.name
-                    ));
-                }
-                if plugin.kind == PluginKind::Downloader
-                    && plugin.capabilities["schemes"]
-                        .as_array()
-                        .is_none_or(|s| s.is_empty())
-                {
-                    notes.push(format!(
-                        "downloader `{}` serves no URI scheme: only a download naming it \
-                         with `downloader` can use it",
-                        plugin.name
-                    ));
-                }
-            }
-            if manifest.plugins.is_empty() {
-                notes.push("it declares no plugin".into());
-            }
-            CheckReport {
-                library: path,
-                compatible: true,
-                reason: None,
-                api_version: Some(&manifest.api_version),
-                host_api_version: host,
-                sdk_version: library.build_info.as_ref().map(|b| b.sdk_version.as_str()),
-                package: library
-                    .build_info
-                    .as_ref()
-                    .map(|b| format!("{} {}", b.package, b.package_version)),
-                plugins: manifest
-                    .plugins
-                    .iter()
-                    .map(|p| CheckedPlugin {
-                        kind: p.kind,
-                        name: &p.name,
-                        version: &p.version,
-                        description: &p.description,
-                        capabilities: &p.capabilities,
-                    })
-                    .collect(),
-                notes,
-            }
-        }
+        Ok(library) => loaded_report(path, library),
         Err(refusal) => CheckReport {
             library: path,
             compatible: false,
             reason: Some(refusal.to_string()),
             api_version: refusal.api_version.as_deref(),
-            host_api_version: host,
+            host_api_version: proctor_plugin_api::API_VERSION,
             sdk_version: None,
             package: None,
             plugins: Vec::new(),
@@ -211,6 +152,78 @@ pub(super) fn check(path: &Path, format: Format) -> Result<ExitStatus> {
                 .collect(),
         },
     };
+    print_report(&report, format);
+    Ok(match report.compatible {
+        true => ExitStatus::Passed,
+        false => ExitStatus::InfrastructureError,
+    })
+}
+
+/// What `--check` says of a library this host loads.
+fn loaded_report<'a>(path: &'a Path, library: &'a Library) -> CheckReport<'a> {
+    let host = proctor_plugin_api::API_VERSION;
+    let manifest = &library.manifest;
+    let mut notes = Vec::new();
+    let declared = semver::Version::parse(&manifest.api_version).ok();
+    if declared.as_ref().is_some_and(|v| *v > host_api_version()) {
+        notes.push(format!(
+            "built against plugin-api {}, newer than this host's {host}: it loads, \
+                     and what it declares beyond {host} goes unused",
+            manifest.api_version
+        ));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for plugin in &manifest.plugins {
+        if !names.insert((plugin.kind, &plugin.name)) {
+            notes.push(format!(
+                "declares {} `{}` twice; the first is used",
+                plugin.kind, plugin.name
+            ));
+        }
+        if plugin.kind == PluginKind::Downloader
+            && plugin.capabilities["schemes"]
+                .as_array()
+                .is_none_or(|s| s.is_empty())
+        {
+            notes.push(format!(
+                "downloader `{}` serves no URI scheme: only a download naming it \
+                         with `downloader` can use it",
+                plugin.name
+            ));
+        }
+    }
+    if manifest.plugins.is_empty() {
+        notes.push("it declares no plugin".into());
+    }
+    CheckReport {
+        library: path,
+        compatible: true,
+        reason: None,
+        api_version: Some(&manifest.api_version),
+        host_api_version: host,
+        sdk_version: library.build_info.as_ref().map(|b| b.sdk_version.as_str()),
+        package: library
+            .build_info
+            .as_ref()
+            .map(|b| format!("{} {}", b.package, b.package_version)),
+        plugins: manifest
+            .plugins
+            .iter()
+            .map(|p| CheckedPlugin {
+                kind: p.kind,
+                name: &p.name,
+                version: &p.version,
+                description: &p.description,
+                capabilities: &p.capabilities,
+            })
+            .collect(),
+        notes,
+    }
+}
+
+/// Prints a `--check` report, as JSON or for a person.
+fn print_report(report: &CheckReport<'_>, format: Format) {
+    let host = report.host_api_version;
     let mut out = std::io::stdout().lock();
     if format == Format::Json {
         let _ = serde_json::to_writer_pretty(&mut out, &report);
@@ -247,8 +260,4 @@ pub(super) fn check(path: &Path, format: Format) -> Result<ExitStatus> {
             }
         }
     }
-    Ok(match report.compatible {
-        true => ExitStatus::Passed,
-        false => ExitStatus::InfrastructureError,
-    })
 }

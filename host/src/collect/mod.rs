@@ -209,7 +209,6 @@ impl Subscriber for Collectors {
 
 /// The plugin API's lifecycle event for a run event, for those collectors hear of.
 fn lifecycle_event(event: &RunEvent<'_>) -> Option<LifecycleEvent> {
-    let owned = |tests: &[&str]| tests.iter().map(|t| t.to_string()).collect();
     Some(match *event {
         RunEvent::RunStarted {
             results_dir,
@@ -226,6 +225,14 @@ fn lifecycle_event(event: &RunEvent<'_>) -> Option<LifecycleEvent> {
         RunEvent::SourceFinished { source } => LifecycleEvent::SourceFinished {
             source: source.to_owned(),
         },
+        _ => return process_event(event),
+    })
+}
+
+/// The lifecycle event of a run event about a process or a test.
+fn process_event(event: &RunEvent<'_>) -> Option<LifecycleEvent> {
+    let owned = |tests: &[&str]| tests.iter().map(|t| t.to_string()).collect();
+    Some(match *event {
         RunEvent::ProcessLaunched {
             source,
             pid,

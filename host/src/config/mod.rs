@@ -295,6 +295,30 @@ fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
     json::parse(text, json::Dialect::Strict)
 }
 
+/// A duration in seconds as the file gives it: positive and finite, or unset.
+fn seconds(
+    at: &dyn Fn(&str, String) -> ConfigError,
+    location: &str,
+    seconds: Option<f64>,
+) -> Result<Option<Duration>> {
+    match seconds {
+        Some(s) if !(s.is_finite() && s > 0.0) => Err(at(
+            location,
+            format!("must be a positive number of seconds, not {s}"),
+        )),
+        Some(s) => Ok(Some(Duration::from_secs_f64(s))),
+        None => Ok(None),
+    }
+}
+
+/// What the run sets for every source, unless a source sets it itself.
+struct SourceDefaults {
+    timeout: Option<Duration>,
+    inactivity: Option<Duration>,
+    discovery: Duration,
+    leak: Option<LeakAction>,
+}
+
 fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     let at = |location: &str, problem: String| {
         ConfigError::new(format!("{}: {location}: {problem}", file.display()))
@@ -312,29 +336,26 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     if parsed.jobs == Some(0) {
         return Err(at("jobs", "must be at least 1".into()));
     }
-    let timeout = |location: &str, seconds: Option<f64>| match seconds {
-        Some(s) if !(s.is_finite() && s > 0.0) => Err(at(
-            location,
-            format!("must be a positive number of seconds, not {s}"),
-        )),
-        Some(s) => Ok(Some(Duration::from_secs_f64(s))),
-        None => Ok(None),
+    let defaults = SourceDefaults {
+        timeout: seconds(&at, "timeout_seconds", parsed.timeout_seconds)?,
+        inactivity: seconds(
+            &at,
+            "inactivity_timeout_seconds",
+            parsed.inactivity_timeout_seconds,
+        )?,
+        discovery: seconds(
+            &at,
+            "discovery_timeout_seconds",
+            parsed.discovery_timeout_seconds,
+        )?
+        .unwrap_or(DEFAULT_DISCOVERY_TIMEOUT),
+        leak: parsed.leak,
     };
-    let default_timeout = timeout("timeout_seconds", parsed.timeout_seconds)?;
-    let default_inactivity = timeout(
-        "inactivity_timeout_seconds",
-        parsed.inactivity_timeout_seconds,
-    )?;
-    let default_discovery = timeout(
-        "discovery_timeout_seconds",
-        parsed.discovery_timeout_seconds,
-    )?
-    .unwrap_or(DEFAULT_DISCOVERY_TIMEOUT);
     let grace_period = match parsed.grace_period_seconds {
         Some(0.0) => Duration::ZERO,
-        seconds => timeout("grace_period_seconds", seconds)?.unwrap_or(DEFAULT_GRACE_PERIOD),
+        given => seconds(&at, "grace_period_seconds", given)?.unwrap_or(DEFAULT_GRACE_PERIOD),
     };
-    let output_drain = timeout("output_drain_seconds", parsed.output_drain_seconds)?
+    let output_drain = seconds(&at, "output_drain_seconds", parsed.output_drain_seconds)?
         .unwrap_or(crate::process::DEFAULT_DRAIN);
     let retry = match parsed.retry {
         Some(retry) => retry_policy(retry, &base_dir, &at)?,
@@ -360,55 +381,17 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         if !downloads::is_downloaded(&downloads, &path) {
             check_source_path(&file, &location, &source.path, &path)?;
         }
-        let name = source.name.unwrap_or_else(|| default_source_name(&path));
-        if name.is_empty() || name.contains(['/', '\\']) {
+        let source = source_config(source, path, location, &defaults, &at)?;
+        if !names.insert(source.name.clone()) {
             return Err(at(
-                &format!("{location}.name"),
-                format!("`{name}` is not a usable source name (empty or contains a slash)"),
+                &format!("{}.name", source.location),
+                format!(
+                    "another source is already named `{}`; give each a distinct name",
+                    source.name
+                ),
             ));
         }
-        if !names.insert(name.clone()) {
-            return Err(at(
-                &format!("{location}.name"),
-                format!("another source is already named `{name}`; give each a distinct name"),
-            ));
-        }
-        sources.push(SourceConfig {
-            name,
-            runner: source.runner,
-            path,
-            settings: source.settings,
-            timeout: timeout(
-                &format!("{location}.timeout_seconds"),
-                source.timeout_seconds,
-            )?
-            .or(default_timeout),
-            inactivity_timeout: timeout(
-                &format!("{location}.inactivity_timeout_seconds"),
-                source.inactivity_timeout_seconds,
-            )?
-            .or(default_inactivity),
-            mode: source.mode,
-            batch_size: match source.batch_size {
-                Some(0) => {
-                    return Err(at(
-                        &format!("{location}.batch_size"),
-                        "must be at least 1".into(),
-                    ))
-                }
-                size => size,
-            },
-            env: source.env,
-            no_tests: source.no_tests,
-            leak: source.leak.or(parsed.leak).unwrap_or_default(),
-            discovery_timeout: timeout(
-                &format!("{location}.discovery_timeout_seconds"),
-                source.discovery_timeout_seconds,
-            )?
-            .unwrap_or(default_discovery),
-            configured_path: source.path,
-            location,
-        });
+        sources.push(source);
     }
     Ok(Config {
         results_dir: base_dir.join(
@@ -434,6 +417,56 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         base_dir,
         file,
         sources,
+    })
+}
+
+/// One source as the file gives it at `location`, with the run's defaults
+/// where it sets nothing itself.
+fn source_config(
+    source: SourceFile,
+    path: PathBuf,
+    location: String,
+    defaults: &SourceDefaults,
+    at: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<SourceConfig> {
+    let name = source.name.unwrap_or_else(|| default_source_name(&path));
+    if name.is_empty() || name.contains(['/', '\\']) {
+        return Err(at(
+            &format!("{location}.name"),
+            format!("`{name}` is not a usable source name (empty or contains a slash)"),
+        ));
+    }
+    if source.batch_size == Some(0) {
+        let problem = "must be at least 1".into();
+        return Err(at(&format!("{location}.batch_size"), problem));
+    }
+    let field = |key: &str| format!("{location}.{key}");
+    Ok(SourceConfig {
+        name,
+        runner: source.runner,
+        path,
+        settings: source.settings,
+        timeout: seconds(at, &field("timeout_seconds"), source.timeout_seconds)?
+            .or(defaults.timeout),
+        inactivity_timeout: seconds(
+            at,
+            &field("inactivity_timeout_seconds"),
+            source.inactivity_timeout_seconds,
+        )?
+        .or(defaults.inactivity),
+        mode: source.mode,
+        batch_size: source.batch_size,
+        env: source.env,
+        no_tests: source.no_tests,
+        leak: source.leak.or(defaults.leak).unwrap_or_default(),
+        discovery_timeout: seconds(
+            at,
+            &field("discovery_timeout_seconds"),
+            source.discovery_timeout_seconds,
+        )?
+        .unwrap_or(defaults.discovery),
+        configured_path: source.path,
+        location,
     })
 }
 
