@@ -20,7 +20,7 @@
 //!   subscribers have handled them ([`RunEvent::awaited`]): a source's
 //!   environment before its processes start, a hung or faulted process
 //!   looked at before it is killed or let go, the reports written before
-//!   the run ends. A subscriber answers through the [`Delivery`], now or
+//!   the run's end is told. A subscriber answers through the [`Delivery`], now or
 //!   later; the engine awaits [`Delivery::answered`] only where it needs to.
 //! - **The journal's shape is the event's.** Serialized, a journaled event
 //!   is its journal line (docs/results-layout.md); fields only subscribers
@@ -169,7 +169,15 @@ pub enum RunEvent<'a> {
     /// Every test is done; what subscribers made of the run is due.
     #[schemars(skip)]
     SessionFinished,
-    /// The summary is final; the reports are written from it.
+    /// The summary is made; the reports are written from it, and
+    /// subscribers answer what they could not write.
+    #[schemars(skip)]
+    ReportsDue {
+        #[serde(skip)]
+        summary: &'a RunSummary,
+    },
+    /// The run is over, with the exit status the command ends with: the
+    /// summary's, unless a report could not be written.
     RunFinished {
         outcome: &'a str,
         exit_code: u8,
@@ -188,7 +196,8 @@ impl RunEvent<'_> {
             | RunEvent::SourceFinished { .. }
             | RunEvent::ProcessCrashed { .. }
             | RunEvent::ProcessFinished { .. }
-            | RunEvent::SessionFinished => false,
+            | RunEvent::SessionFinished
+            | RunEvent::ReportsDue { .. } => false,
             RunEvent::TestReported { live_in_batch, .. } => *live_in_batch,
             _ => true,
         }
@@ -203,7 +212,7 @@ impl RunEvent<'_> {
                 | RunEvent::ProcessFaulted { .. }
                 | RunEvent::HangDetected { .. }
                 | RunEvent::SessionFinished
-                | RunEvent::RunFinished { .. }
+                | RunEvent::ReportsDue { .. }
         )
     }
 }

@@ -295,3 +295,29 @@ fn a_report_that_cannot_be_written_whole_is_not_written_at_all() {
     assert!(left.contains(&"junit.xml".to_owned()), "{left:?}");
     assert_valid("junit-10.xsd", &results.join("junit.xml"));
 }
+
+#[test]
+fn a_report_that_cannot_be_written_ends_the_run_as_an_infrastructure_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{ "name": "gt", "runner": "gtest", "path": gtest_suite(),
+                      "env": { "FIXTURE_STATE": dir.path().join("state") } }],
+    });
+    let nowhere = dir.path().join("no such directory");
+    let (code, _, stderr) = run_config_with_env(
+        dir.path(),
+        config,
+        &["--filter", "test(Math.Adds)"],
+        &[("HELIX_WORKITEM_ROOT", nowhere.to_str().unwrap())],
+    );
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    let events = journal(&dir.path().join("results"));
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(
+        (&last["outcome"], &last["exit_code"]),
+        (&json!("infrastructure_error"), &json!(3)),
+        "the journal's end says what the command's exit says"
+    );
+}

@@ -10,7 +10,7 @@ use crate::results::{write_atomically, ResultsDir, RunSummary};
 
 use super::{write_helix_report, write_junit, write_trx, HelixEnvironment, HELIX_REPORT};
 
-/// Writes every report at [`RunEvent::RunFinished`], each whole or not at
+/// Writes every report at [`RunEvent::ReportsDue`], each whole or not at
 /// all; one that cannot be written keeps none of the others from being
 /// written, and is answered as an error.
 pub struct Reports {
@@ -50,7 +50,7 @@ impl Reports {
 
 impl Subscriber for Reports {
     fn on_event(&self, event: &RunEvent<'_>, delivery: &mut Delivery) {
-        if let RunEvent::RunFinished { summary, .. } = event {
+        if let RunEvent::ReportsDue { summary } = event {
             delivery.answer(Answer {
                 errors: self.write(summary),
                 ..Answer::default()

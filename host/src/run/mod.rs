@@ -26,8 +26,8 @@ use crate::plugins::{self, Catalog, Runner, RunnerPlugin, SearchPath};
 use crate::process::Stopper;
 use crate::report::{Console, HelixEnvironment, Journal, Reports};
 use crate::results::{
-    exit_status, Counts, DownloadRecord, RecordKind, ResultsDir, RunSummary, SourceRecord,
-    TestRecord, LAYOUT_VERSION,
+    exit_status, Counts, DownloadRecord, ExitStatus, RecordKind, ResultsDir, RunSummary,
+    SourceRecord, TestRecord, LAYOUT_VERSION,
 };
 use crate::select::{Filter, Selection, Selector};
 
@@ -337,17 +337,23 @@ fn subscribe(
 }
 
 /// Ends the run with its summary: the subscribers write the reports, and
-/// what they could not write fails the run.
+/// what they could not write fails the run; then the run's end is told,
+/// with the exit status the command ends with.
 async fn finish(events: &Events, summary: RunSummary) -> Result<RunSummary> {
-    let finished = RunEvent::RunFinished {
-        outcome: summary.status().as_str(),
-        exit_code: summary.exit_code,
-        summary: &summary,
-    };
+    let due = RunEvent::ReportsDue { summary: &summary };
     // Writing the reports is file work, kept off the runtime's threads.
-    let answer = tokio::task::block_in_place(|| events.emit(finished))
+    let answer = tokio::task::block_in_place(|| events.emit(due))
         .answered()
         .await;
+    let status = match answer.errors.is_empty() {
+        true => summary.status(),
+        false => ExitStatus::InfrastructureError,
+    };
+    events.emit(RunEvent::RunFinished {
+        outcome: status.as_str(),
+        exit_code: status.code(),
+        summary: &summary,
+    });
     match answer.errors.is_empty() {
         true => Ok(summary),
         false => Err(Error::infrastructure(answer.errors.join("; "))),
