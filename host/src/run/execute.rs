@@ -224,6 +224,8 @@ struct Execution<'a> {
     expanding: bool,
     /// The tests an expanding case turned out to be, as they became known.
     discovered: Vec<TestCase>,
+    /// The ids of `discovered`.
+    discovered_ids: std::collections::HashSet<String>,
     /// Once the process ended: `discovered` takes the expanding case's place.
     expanded: bool,
     /// The number of tests the process runs, as far as known.
@@ -258,6 +260,7 @@ impl<'a> Execution<'a> {
             cx,
             expanding,
             discovered: Vec::new(),
+            discovered_ids: Default::default(),
             expanded: false,
             test_count: if expanding { 1 } else { job.tests.len() },
             dir,
@@ -624,7 +627,7 @@ impl<'a> Execution<'a> {
     fn apply(&mut self, event: LiveEvent, now: Instant) {
         match event {
             LiveEvent::Started { id, .. } => {
-                self.discover(|| TestCase::new(&id));
+                self.discover(&id, || TestCase::new(&id));
                 self.record_started(&id);
                 self.tracker.start(id, now);
             }
@@ -634,24 +637,27 @@ impl<'a> Execution<'a> {
                 message,
                 ..
             } => {
-                self.discover(|| TestCase::new(&id));
+                self.discover(&id, || TestCase::new(&id));
                 self.test_ended(&id, outcome, message.as_deref(), true);
                 self.tracker.finish(id, outcome, message, now);
             }
-            LiveEvent::Discovered { test, .. } => self.discover(|| test),
+            LiveEvent::Discovered { test, .. } => {
+                let id = test.id.clone();
+                self.discover(&id, || test)
+            }
         }
     }
 
-    /// Takes a test an expanding case turned out to hold, unless known.
-    fn discover(&mut self, test: impl FnOnce() -> TestCase) {
-        if !self.expanding {
+    /// Takes the test `id` an expanding case turned out to hold, made by
+    /// `test`, unless known: a set of ids keeps each event's look-up
+    /// constant however many tests the case holds.
+    fn discover(&mut self, id: &str, test: impl FnOnce() -> TestCase) {
+        if !self.expanding || self.discovered_ids.contains(id) {
             return;
         }
-        let test = test();
-        if !self.discovered.iter().any(|known| known.id == test.id) {
-            self.discovered.push(test);
-            self.test_count = self.discovered.len();
-        }
+        self.discovered_ids.insert(id.to_owned());
+        self.discovered.push(test());
+        self.test_count = self.discovered.len();
     }
 
     /// The tests the process is answerable for: the job's, or, for an
@@ -668,9 +674,11 @@ impl<'a> Execution<'a> {
             .collect();
         reported.sort_by(|a, b| a.id.cmp(&b.id));
         for result in reported {
-            let mut test = (result.test.clone()).unwrap_or_else(|| TestCase::new(&result.id));
-            test.expands = false;
-            self.discover(|| test);
+            self.discover(&result.id, || {
+                let mut test = (result.test.clone()).unwrap_or_else(|| TestCase::new(&result.id));
+                test.expands = false;
+                test
+            });
         }
         let clean = ended.exit.success() && ended.hang.is_none();
         let case_reported = ended.reported.contains_key(case_id);
