@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::{CommandSpec, ProcessExit, Stream};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, ChildStderr, ChildStdout};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -494,7 +494,12 @@ async fn copy_lines(
     stream: Stream,
     sender: mpsc::UnboundedSender<Lines>,
 ) -> io::Result<()> {
-    let mut file = tokio::fs::File::from_std(file);
+    // Written in place: a chunk of at most 64 KiB to a regular file is a
+    // short write to the page cache, where tokio's file would hand every
+    // chunk to a blocking thread (most of the host's cost per test, with a
+    // framework that prints a line a test).
+    use std::io::Write;
+    let mut file = file;
     let mut buffer = vec![0u8; 64 * 1024];
     let mut partial: Vec<u8> = Vec::new();
     loop {
@@ -503,7 +508,7 @@ async fn copy_lines(
             break;
         }
         let chunk = &buffer[..read];
-        file.write_all(chunk).await?;
+        file.write_all(chunk)?;
         partial.extend_from_slice(chunk);
         if let Some(end) = partial.iter().rposition(|&b| b == b'\n') {
             let complete: Vec<u8> = partial.drain(..=end).collect();
@@ -526,7 +531,7 @@ async fn copy_lines(
             unterminated: true,
         });
     }
-    file.flush().await
+    file.flush()
 }
 
 /// What a command printed, and how it ended.
