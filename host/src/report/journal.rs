@@ -39,7 +39,7 @@ impl Journal {
     /// to a thread, a line could be lost with a host killed right after.
     fn record(&self, event: &RunEvent<'_>) {
         let line = Line {
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            time: crate::results::timestamp(chrono::Utc::now()),
             event,
         };
         let mut text = serde_json::to_string(&line).expect("journal events serialize");

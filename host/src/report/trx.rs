@@ -1,16 +1,11 @@
 //! `results.trx`: every test, for Azure DevOps and other readers of Visual
 //! Studio's format; a test that ran more than once holds each attempt.
 
-use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
+use chrono::{DateTime, Duration as Span, Utc};
 use proctor_formats::trx::{self, TrxExecution, TrxOutcome, TrxResult, TrxRun};
 use proctor_plugin_api::messages::Outcome;
 
-use crate::results::ExitStatus;
-use crate::results::{AttemptRecord, RunSummary, TestRecord};
-
-fn timestamp(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+use crate::results::{timestamp, AttemptRecord, ExitStatus, RunSummary, TestRecord};
 
 /// TRX's outcome: a quarantined failure ran, but does not count.
 fn outcome(outcome: Outcome, quarantined: bool) -> TrxOutcome {

@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use futures::future::BoxFuture;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use proctor_plugin_api::messages::*;
 
 use super::errors::ExecutionError;
@@ -18,7 +17,7 @@ use super::outcome::{self, replaces, Decision, Hang, ProcessEnd, Seen};
 use super::{tail, PreparedSource};
 use crate::events::{Events, RunEvent};
 use crate::process::{Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised};
-use crate::results::{AttemptRecord, RecordKind, ResultsDir};
+use crate::results::{timestamp, AttemptRecord, RecordKind, ResultsDir};
 
 /// What the executions of a run share.
 pub struct Context {
@@ -100,10 +99,6 @@ pub struct JobOutcome {
 pub const PROCESS_RECORD: &str = "(process)";
 /// At most this many errors are kept per process; the rest are counted.
 const MAX_ERRORS: usize = 5;
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
 
 /// The first lines of a test's output, as the message of a failure that came without one.
 fn excerpt(output: &str) -> String {
@@ -265,7 +260,7 @@ impl<'a> Execution<'a> {
             test_count: if expanding { 1 } else { job.tests.len() },
             dir,
             tracker: Tracker::new(Instant::now()),
-            launched_at: now(),
+            launched_at: timestamp(chrono::Utc::now()),
             pid: None,
             errors: Vec::new(),
             errors_dropped: 0,
@@ -364,7 +359,7 @@ impl<'a> Execution<'a> {
         let process = Supervised::spawn(&command, &stdout, &stderr, options)
             .map_err(ExecutionError::Spawn)?;
         self.tracker = Tracker::new(Instant::now());
-        self.launched_at = now();
+        self.launched_at = timestamp(chrono::Utc::now());
         self.pid = Some(process.pid());
         let ids: Vec<&str> = self.job.tests.iter().map(|t| t.id.as_str()).collect();
         self.cx.events.emit(RunEvent::ProcessLaunched {

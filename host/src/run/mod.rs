@@ -524,7 +524,7 @@ fn summarize(
         proctor_version: env!("CARGO_PKG_VERSION").to_owned(),
         outcome: status.into(),
         exit_code: status.code(),
-        started_at: (ended.started_at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        started_at: crate::results::timestamp(ended.started_at),
         duration_ms: ended.duration.as_millis() as u64,
         counts,
         filtered_out: scheduled.filtered_out,
