@@ -53,9 +53,15 @@ pub(super) fn label(test: &TestRecord) -> &'static str {
     }
 }
 
-/// A line under a label, right-aligned as the console's lines are.
+/// A line of text after its label, the labels right-aligned in one
+/// column, as every line of the console is.
+pub(super) fn labelled(label: &str, text: impl std::fmt::Display) -> String {
+    format!("{label:>9} {text}")
+}
+
 fn line(out: &mut String, label: &str, text: impl std::fmt::Display) {
-    let _ = writeln!(out, "{label:>9} {text}");
+    out.push_str(&labelled(label, text));
+    out.push('\n');
 }
 
 fn seconds_of(ms: u64) -> String {

@@ -10,6 +10,7 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
+use super::closing::{label, labelled};
 use crate::events::{Delivery, RunEvent, Subscriber};
 use crate::fetch::{DownloadProgress, Progress};
 use crate::results::{AttemptRecord, RunSummary, TestRecord};
@@ -95,7 +96,7 @@ impl Progress for Console {
                 Some(bar)
             }
             None => {
-                self.line(&format!("{:>9} {label}", "FETCH"));
+                self.line(&labelled("FETCH", label));
                 None
             }
         };
@@ -172,13 +173,15 @@ impl Console {
             .unwrap_or(attempt.outcome.as_str());
         self.source_line(
             source,
-            format!(
-                "{:>9} {source} {} (attempt {} {}: {})",
+            labelled(
                 "RETRY",
-                for_terminal(test, false),
-                attempt.attempt,
-                attempt.outcome.as_str(),
-                for_terminal(why, false),
+                format_args!(
+                    "{source} {} (attempt {} {}: {})",
+                    for_terminal(test, false),
+                    attempt.attempt,
+                    attempt.outcome.as_str(),
+                    for_terminal(why, false),
+                ),
             ),
         );
     }
@@ -190,7 +193,7 @@ impl Console {
     /// Where the collectors' warnings go: a `WARN` line each.
     pub fn warnings(self: &Arc<Self>) -> crate::collect::Warn {
         let console = self.clone();
-        Box::new(move |warning| console.note(&format!("     WARN {warning}")))
+        Box::new(move |warning| console.note(&labelled("WARN", warning)))
     }
 
     fn finished(&self, test: &TestRecord) {
@@ -209,11 +212,13 @@ impl Console {
             return;
         }
         let seconds = test.duration_ms as f64 / 1000.0;
-        let mut text = format!(
-            "{:>9} [{seconds:>8.3}s] {} {}",
-            super::closing::label(test),
-            test.source,
-            for_terminal(&test.id, false)
+        let mut text = labelled(
+            label(test),
+            format_args!(
+                "[{seconds:>8.3}s] {} {}",
+                test.source,
+                for_terminal(&test.id, false)
+            ),
         );
         if test.attempts.len() > 1 {
             text.push_str(&format!(" (after {} attempts)", test.attempts.len()));
@@ -237,7 +242,7 @@ impl Subscriber for Console {
         match *event {
             RunEvent::SourceDiscovered { source, tests } => self.source_started(source, tests),
             RunEvent::SourceExpanded { tests, .. } => self.expanded(tests),
-            RunEvent::SourceFailed { error, .. } => self.note(&format!("    ERROR {error}")),
+            RunEvent::SourceFailed { error, .. } => self.note(&labelled("ERROR", error)),
             RunEvent::SourceFinished { source } => self.source_finished(source),
             RunEvent::AttemptFinished {
                 source,
@@ -246,18 +251,21 @@ impl Subscriber for Console {
                 retrying: true,
             } => self.retrying(source, test, record),
             RunEvent::TestFinished(record) => self.finished(record),
-            RunEvent::RetriesWithheld { reason } => self.note(&format!("    NOTE {reason}")),
+            RunEvent::RetriesWithheld { reason } => self.note(&labelled("NOTE", reason)),
             RunEvent::StopRequested {
                 signal,
                 at_once,
                 grace,
-            } => self.note(&match at_once {
-                false => format!(
-                    "    STOP {signal}: no test starts any more; running tests get {grace:?} \
-                     to end, then are killed (a second signal kills them at once)"
-                ),
-                true => "    STOP a second signal: killing running tests now".to_owned(),
-            }),
+            } => self.note(&labelled(
+                "STOP",
+                match at_once {
+                    false => format!(
+                        "{signal}: no test starts any more; running tests get {grace:?} \
+                         to end, then are killed (a second signal kills them at once)"
+                    ),
+                    true => "a second signal: killing running tests now".to_owned(),
+                },
+            )),
             RunEvent::RunFinished { summary, .. } => self.summary(summary),
             _ => {}
         }
@@ -288,30 +296,30 @@ impl DownloadProgress for DownloadBar<'_> {
     fn fetched(self: Box<Self>, bytes: u64, detail: &str) {
         let seconds = self.started.elapsed().as_secs_f64();
         let rate = HumanBytes((bytes as f64 / seconds.max(1e-3)) as u64);
-        let line = format!(
-            "  FETCHED {} {} in {seconds:.2}s ({rate}/s){detail}",
+        let text = format!(
+            "{} {} in {seconds:.2}s ({rate}/s){detail}",
             self.label,
             HumanBytes(bytes)
         );
-        (*self).end(&line);
+        (*self).end("FETCHED", &text);
     }
 
     fn reused(self: Box<Self>, detail: &str) {
-        let line = format!("   REUSED {}{detail}", self.label);
-        (*self).end(&line);
+        let text = format!("{}{detail}", self.label);
+        (*self).end("REUSED", &text);
     }
 
     fn failed(self: Box<Self>) {
-        let line = format!("   FAILED {}", self.label);
-        (*self).end(&line);
+        let text = self.label.clone();
+        (*self).end("FAILED", &text);
     }
 }
 
 impl DownloadBar<'_> {
-    fn end(self, line: &str) {
+    fn end(self, label: &str, text: &str) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        self.console.line(line);
+        self.console.line(&labelled(label, text));
     }
 }
