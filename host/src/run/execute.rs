@@ -143,17 +143,13 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
         Ok(None) => (Vec::new(), job.tests.clone(), Vec::new()),
         Ok(Some(ended)) => {
             if let Some(leak) = &ended.leak {
-                warnings.push(format!(
-                    "source `{}`: the process {} ({}): {leak}",
-                    execution.source_name(),
-                    ended.pid,
-                    execution.dir_name()
-                ));
+                let process = format!("the process {} ({})", ended.pid, execution.dir_name());
+                warnings.push(execution.of_source(format_args!("{process}: {leak}")));
             }
             execution.conclude(ended)
         }
         Err(error) => {
-            let error = format!("source `{}`: {error}", execution.source_name());
+            let error = execution.of_source(error);
             let blocked = execution.all_blocked(&error);
             execution.errors.push(error);
             (blocked, Vec::new(), Vec::new())
@@ -227,6 +223,12 @@ struct Execution<'a> {
     test_count: usize,
     /// Where the process's output and the runner's files go.
     dir: std::path::PathBuf,
+    /// The process's output files, in `dir`.
+    stdout: std::path::PathBuf,
+    stderr: std::path::PathBuf,
+    /// The same, relative to the results directory, as every attempt of
+    /// the process records them.
+    logs: (String, String),
     tracker: Tracker,
     /// When the process started (RFC 3339).
     launched_at: String,
@@ -250,6 +252,8 @@ impl<'a> Execution<'a> {
                 cx.results.process_dir(name, job.attempt, number)
             }
         };
+        let (stdout, stderr) = (dir.join("stdout.log"), dir.join("stderr.log"));
+        let logs = (cx.results.relative(&stdout), cx.results.relative(&stderr));
         Self {
             job,
             cx,
@@ -259,6 +263,9 @@ impl<'a> Execution<'a> {
             expanded: false,
             test_count: if expanding { 1 } else { job.tests.len() },
             dir,
+            stdout,
+            stderr,
+            logs,
             tracker: Tracker::new(Instant::now()),
             launched_at: timestamp(chrono::Utc::now()),
             pid: None,
@@ -270,9 +277,7 @@ impl<'a> Execution<'a> {
     /// Keeps an infrastructure error of this process; they fail its source.
     fn error(&mut self, error: impl std::fmt::Display) {
         match self.errors.len() < MAX_ERRORS {
-            true => self
-                .errors
-                .push(format!("source `{}`: {error}", self.source_name())),
+            true => self.errors.push(self.of_source(error)),
             false => self.errors_dropped += 1,
         }
     }
@@ -281,17 +286,20 @@ impl<'a> Execution<'a> {
     fn errors(&mut self) -> Vec<String> {
         let mut errors = std::mem::take(&mut self.errors);
         if self.errors_dropped > 0 {
-            errors.push(format!(
-                "source `{}`: {} more errors of the same process",
-                self.source_name(),
-                self.errors_dropped
-            ));
+            let more = format!("{} more errors of the same process", self.errors_dropped);
+            errors.push(self.of_source(more));
         }
         errors
     }
 
     fn source_name(&self) -> &'a str {
         self.job.source.name()
+    }
+
+    /// A message about this process, as the summary's errors and warnings
+    /// say it: after the source's name.
+    fn of_source(&self, what: impl std::fmt::Display) -> String {
+        format!("source `{}`: {what}", self.source_name())
     }
 
     /// The process's directory, relative to the results directory.
@@ -355,8 +363,7 @@ impl<'a> Execution<'a> {
             stop: Some(stop),
             ..Options::new(output, faults)
         };
-        let (stdout, stderr) = (self.dir.join("stdout.log"), self.dir.join("stderr.log"));
-        let process = Supervised::spawn(&command, &stdout, &stderr, options)
+        let process = Supervised::spawn(&command, &self.stdout, &self.stderr, options)
             .map_err(ExecutionError::Spawn)?;
         self.tracker = Tracker::new(Instant::now());
         self.launched_at = timestamp(chrono::Utc::now());
@@ -474,8 +481,8 @@ impl<'a> Execution<'a> {
             exit,
             timed_out: supervision.hang.is_some(),
             duration_ms: duration.as_millis() as u64,
-            stdout_path: self.dir.join("stdout.log"),
-            stderr_path: self.dir.join("stderr.log"),
+            stdout_path: self.stdout.clone(),
+            stderr_path: self.stderr.clone(),
             artifacts_dir: self.dir.clone(),
         };
         let runner = source.runner.clone();
@@ -908,7 +915,6 @@ impl<'a> Execution<'a> {
             },
             (None, _) => Duration::ZERO,
         };
-        let process_file = |name: &str| ended.map(|_| results.relative(&self.dir.join(name)));
         TestAttempt {
             test: test.clone(),
             kind: RecordKind::Test,
@@ -923,8 +929,8 @@ impl<'a> Execution<'a> {
                 exit_code: ended.and_then(|e| e.exit.code),
                 signal: ended.and_then(|e| e.exit.signal),
                 dir: results.relative(&dir),
-                stdout: process_file("stdout.log"),
-                stderr: process_file("stderr.log"),
+                stdout: ended.map(|_| self.logs.0.clone()),
+                stderr: ended.map(|_| self.logs.1.clone()),
                 output: None,
                 subtests: Vec::new(),
                 leak: None,
