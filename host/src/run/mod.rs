@@ -345,18 +345,19 @@ async fn finish(events: &Events, summary: RunSummary) -> Result<RunSummary> {
     let answer = tokio::task::block_in_place(|| events.emit(due))
         .answered()
         .await;
-    let status = match answer.errors.is_empty() {
-        true => summary.status(),
-        false => ExitStatus::InfrastructureError,
+    let unwritten = (!answer.errors.is_empty()).then(|| answer.errors.join("; "));
+    let status = match unwritten {
+        None => summary.status(),
+        Some(_) => ExitStatus::InfrastructureError,
     };
     events.emit(RunEvent::RunFinished {
         outcome: status.as_str(),
         exit_code: status.code(),
         summary: &summary,
     });
-    match answer.errors.is_empty() {
-        true => Ok(summary),
-        false => Err(Error::infrastructure(answer.errors.join("; "))),
+    match unwritten {
+        None => Ok(summary),
+        Some(errors) => Err(Error::infrastructure(errors)),
     }
 }
 
