@@ -31,7 +31,6 @@ struct TestState {
     source: Arc<PreparedSource>,
     case: TestCase,
     attempts: Vec<AttemptRecord>,
-    verdict: Verdict,
     /// Whether an earlier attempt put it in quarantine.
     quarantined: bool,
     done: bool,
@@ -204,7 +203,6 @@ impl<'a> Scheduler<'a> {
                 source: source.clone(),
                 case: test.clone(),
                 attempts: Vec::new(),
-                verdict: Verdict::Keep,
                 quarantined: false,
                 done: false,
             });
@@ -390,7 +388,6 @@ impl<'a> Scheduler<'a> {
         });
         let state = &mut self.tests[i];
         state.quarantined |= verdict == Verdict::Quarantine;
-        state.verdict = verdict;
         let retrying =
             verdict == Verdict::Rerun && state.attempts.len() as u32 + 1 < self.policy.max_attempts;
         self.events.emit(RunEvent::AttemptFinished {
