@@ -112,9 +112,7 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     if path.file_name().is_some_and(|name| name == "summary.json") {
         check_results(path.parent().expect("a summary is in a results directory"));
     }
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+    read_plain_json(path)
 }
 
 /// The published schemas of `docs/schemas`.
@@ -231,13 +229,8 @@ pub fn run_config(
     config: serde_json::Value,
     extra: &[&str],
 ) -> (Option<i32>, RunSummary) {
-    let path = write_config(dir, &config);
-    let mut args = vec!["run", path.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let output = proctor(dir, &args);
-    let summary_path = dir.join("results/summary.json");
-    assert!(summary_path.exists(), "no summary:\n{}", stderr(&output));
-    (output.status.code(), read_summary(&summary_path))
+    let (code, summary, _) = run_config_with_env(dir, config, extra, &[]);
+    (code, summary)
 }
 
 /// The record of test `id` of `source`.
