@@ -196,8 +196,8 @@ pub struct Supervised {
     tree: Tree,
     lines: Option<mpsc::UnboundedReceiver<Lines>>,
     copiers: Vec<JoinHandle<io::Result<()>>>,
-    exit: Option<ProcessExit>,
-    exited_at: Option<Instant>,
+    /// How the process ended, and when the host learnt it.
+    ended: Option<(ProcessExit, Instant)>,
     leak: Leak,
     drain: Duration,
     stop: Option<StopReceiver>,
@@ -310,8 +310,7 @@ impl Supervised {
             tree,
             lines: receiver,
             copiers,
-            exit: None,
-            exited_at: None,
+            ended: None,
             leak: Leak::default(),
             drain: options.drain,
             stop: options.stop,
@@ -347,8 +346,8 @@ impl Supervised {
     /// remains to be read, for at most the drain time; after that,
     /// `Exited` is returned again.
     pub async fn next(&mut self, deadline: Option<Instant>) -> io::Result<Event> {
-        if let Some(exit) = self.exit {
-            return Ok(self.drain_output(exit).await);
+        if let Some((exit, at)) = self.ended {
+            return Ok(self.drain_output(exit, at).await);
         }
         let sleep = async {
             match deadline {
@@ -380,18 +379,21 @@ impl Supervised {
     }
 
     fn ended(&mut self, exit: ProcessExit) {
-        self.exit = Some(exit);
-        self.exited_at = Some(Instant::now());
+        self.ended = Some((exit, Instant::now()));
+    }
+
+    fn exit(&self) -> Option<ProcessExit> {
+        self.ended.map(|(exit, _)| exit)
     }
 
     /// The next output left after the exit, or the exit again once there
     /// is none, or once the drain time is over: then the pipes are closed,
     /// whoever still holds them.
-    async fn drain_output(&mut self, exit: ProcessExit) -> Event {
+    async fn drain_output(&mut self, exit: ProcessExit, exited_at: Instant) -> Event {
         let Some(lines) = self.lines.as_mut() else {
             return Event::Exited(exit);
         };
-        let until = self.exited_at.unwrap_or_else(Instant::now) + self.drain;
+        let until = exited_at + self.drain;
         tokio::select! {
             received = lines.recv() => if let Some(lines) = received {
                 return Event::Output(lines);
@@ -444,7 +446,7 @@ impl Supervised {
         let Root::Traced(traced) = &mut self.root else {
             return Ok(());
         };
-        if !traced.tracing() || self.exit.is_some() {
+        if !traced.tracing() || self.ended.is_some() {
             return Ok(());
         }
         traced.release(self.pid);
@@ -457,7 +459,7 @@ impl Supervised {
 
     /// Kills the whole tree and waits for the process to end.
     pub async fn kill(&mut self) -> io::Result<ProcessExit> {
-        if let Some(exit) = self.exit {
+        if let Some(exit) = self.exit() {
             return Ok(exit);
         }
         let killed = self.tree.kill();
@@ -472,7 +474,7 @@ impl Supervised {
     /// Waits until the output files hold everything the process printed,
     /// or all that was read before the drain time ran out.
     pub async fn finish(mut self) -> io::Result<(ProcessExit, Duration)> {
-        let exit = match self.exit {
+        let exit = match self.exit() {
             Some(exit) => exit,
             None => self.kill().await?,
         };
