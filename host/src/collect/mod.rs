@@ -110,7 +110,7 @@ pub type Warn = Box<dyn Fn(&str) + Send>;
 
 /// The running collectors, a subscriber of the run's events.
 pub struct Collectors {
-    sender: Mutex<mpsc::Sender<Dispatch>>,
+    sender: mpsc::Sender<Dispatch>,
     /// Whether any collector runs. Without one, only the events the
     /// timeline needs go to the thread, so a run without collectors pays
     /// nothing per test.
@@ -137,7 +137,7 @@ impl Collectors {
             })
             .expect("a thread can be started");
         Self {
-            sender: Mutex::new(sender),
+            sender,
             listening,
             catches_faults,
             worker: Mutex::new(Some(worker)),
@@ -164,9 +164,8 @@ impl Collectors {
     }
 
     fn send(&self, dispatch: Dispatch) {
-        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         // A thread that ended has answered all it will.
-        let _ = sender.send(dispatch);
+        let _ = self.sender.send(dispatch);
     }
 
     /// Ends the thread, after [`RunEvent::SessionFinished`]: answers what
