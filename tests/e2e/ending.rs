@@ -75,7 +75,12 @@ fn send(pid: u32, signal: &str) {
 
 /// The host's cgroups still on the machine (none where it used none).
 fn cgroups_left(summary: &RunSummary, host: u32) -> Vec<PathBuf> {
-    let Some(parent) = summary.containment.cgroup_parent.as_deref() else {
+    host_cgroups(summary.containment.cgroup_parent.as_deref(), host)
+}
+
+/// The cgroups host `host` made under `parent`, where it makes them.
+fn host_cgroups(parent: Option<&str>, host: u32) -> Vec<PathBuf> {
+    let Some(parent) = parent else {
         return Vec::new();
     };
     let prefix = format!("proctor-{host}-");
@@ -326,18 +331,21 @@ fn a_host_killed_with_sigkill_leaves_no_test_process_and_a_journal_of_what_finis
         });
         let finished = finished.unwrap_or_else(|| panic!("{mode}: test_1's result is journaled"));
         assert_eq!(finished["outcome"], "passed", "{mode}");
-        let parent = "/sys/fs/cgroup/unified";
-        let groups = std::fs::read_dir(parent)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter(|e| {
-                        (e.file_name().to_string_lossy()).starts_with(&format!("proctor-{host}-"))
-                    })
-                    .count()
-            })
-            .unwrap_or(0);
-        assert_eq!(groups, 0, "{mode}: the guardian removed the host's cgroups");
+        // The host made its groups under the cgroup it started in, this
+        // test's. The guardian removes them once they are empty, a moment
+        // after it killed what was in them.
+        let parent = proctor::process::containment().cgroup_parent;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut left = host_cgroups(parent.as_deref(), host);
+        while !left.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            left = host_cgroups(parent.as_deref(), host);
+        }
+        assert_eq!(
+            left,
+            Vec::<PathBuf>::new(),
+            "{mode}: the guardian removed the host's cgroups"
+        );
     }
 }
 
