@@ -22,6 +22,13 @@
 //!   looked at before it is killed or let go, the reports written before
 //!   the run's end is told. A subscriber answers through the [`Delivery`], now or
 //!   later; the engine awaits [`Delivery::answered`] only where it needs to.
+//! - **Per-test events are written in batches.** Events that come once or
+//!   twice per test ([`RunEvent::per_test`]) may be held by a subscriber
+//!   that writes (the journal, the console) until [`Events::flush`], which
+//!   the engine calls before it waits for a process or a job: a batch that
+//!   reports a thousand tests in one read costs one write, not a thousand.
+//!   Every other event is written at once, after whatever was held. A host
+//!   killed outright loses at most what it read since it last waited.
 //! - **The journal's shape is the event's.** Serialized, a journaled event
 //!   is its journal line (docs/results-layout.md); fields only subscribers
 //!   in the process need are skipped, and events that are not journaled
@@ -203,6 +210,18 @@ impl RunEvent<'_> {
         }
     }
 
+    /// Whether the event comes once per test or attempt: a subscriber may
+    /// hold it until [`Events::flush`].
+    pub fn per_test(&self) -> bool {
+        matches!(
+            self,
+            RunEvent::TestStarted { .. }
+                | RunEvent::TestReported { .. }
+                | RunEvent::AttemptFinished { .. }
+                | RunEvent::TestFinished(..)
+        )
+    }
+
     /// Whether the engine waits for subscribers' answers before it goes on.
     pub fn awaited(&self) -> bool {
         matches!(
@@ -276,6 +295,10 @@ pub trait Subscriber: Send + Sync {
     /// Called once per event, in the run's order, on the engine's task:
     /// must not block. Answers, if any, go through `delivery`.
     fn on_event(&self, event: &RunEvent<'_>, delivery: &mut Delivery);
+
+    /// Writes out what it held of [`RunEvent::per_test`] events: the
+    /// engine is about to wait.
+    fn flush(&self) {}
 }
 
 /// The stream: every event to every subscriber, in one order.
@@ -303,6 +326,15 @@ impl Events {
             subscriber.on_event(&event, &mut delivery);
         }
         delivery
+    }
+
+    /// Lets every subscriber write out what it held: called by the engine
+    /// before it waits, so nothing it emitted stays held while nothing happens.
+    pub fn flush(&self) {
+        let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        for subscriber in &self.subscribers {
+            subscriber.flush();
+        }
     }
 }
 

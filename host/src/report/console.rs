@@ -23,6 +23,9 @@ pub struct Console {
     bars: Option<MultiProgress>,
     bar: Option<ProgressBar>,
     sources: Mutex<Sources>,
+    /// Lines made but not yet written, without a terminal: per-test lines
+    /// wait for the engine's next pause and go out in one write.
+    held: Mutex<String>,
 }
 
 #[derive(Default)]
@@ -60,6 +63,7 @@ impl Console {
             bars,
             bar,
             sources: Mutex::default(),
+            held: Mutex::default(),
         }
     }
 
@@ -72,9 +76,26 @@ impl Console {
                 let _ = bars.println(text);
             }
             None => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
+                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                held.push_str(&text);
+                held.push('\n');
             }
         }
+    }
+
+    /// Writes the held lines with one write: stderr is unbuffered.
+    fn write_out(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if !held.is_empty() {
+            let _ = std::io::stderr().lock().write_all(held.as_bytes());
+            held.clear();
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.write_out();
     }
 }
 
@@ -96,7 +117,7 @@ impl Progress for Console {
                 Some(bar)
             }
             None => {
-                self.line(&labelled("FETCH", label));
+                self.note(&labelled("FETCH", label));
                 None
             }
         };
@@ -155,13 +176,9 @@ impl Console {
         if sources.running.len() == 1 {
             held.extend(sources.running.values_mut().flat_map(std::mem::take));
         }
-        // One write: stderr is unbuffered, and a source may hold thousands of lines.
-        let mut block = String::new();
         for line in held {
-            block.push_str(&line);
-            block.push('\n');
+            self.line(&line);
         }
-        let _ = std::io::stderr().lock().write_all(block.as_bytes());
     }
 
     /// An attempt failed and the test runs again.
@@ -188,6 +205,7 @@ impl Console {
 
     pub fn note(&self, text: &str) {
         self.line(text);
+        self.write_out();
     }
 
     /// Where the collectors' warnings go: a `WARN` line each.
@@ -230,6 +248,7 @@ impl Console {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        self.write_out();
         // One write, as a source's held lines are.
         let _ = std::io::stderr()
             .lock()
@@ -269,6 +288,13 @@ impl Subscriber for Console {
             RunEvent::RunFinished { summary, .. } => self.summary(summary),
             _ => {}
         }
+        if !event.per_test() {
+            self.write_out();
+        }
+    }
+
+    fn flush(&self) {
+        self.write_out();
     }
 }
 
@@ -320,6 +346,6 @@ impl DownloadBar<'_> {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        self.console.line(&labelled(label, text));
+        self.console.note(&labelled(label, text));
     }
 }

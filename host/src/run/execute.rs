@@ -401,6 +401,7 @@ impl<'a> Execution<'a> {
                 .into_iter()
                 .chain(grace_until)
                 .min();
+            self.cx.events.flush();
             match process
                 .next(next_deadline)
                 .await
@@ -440,6 +441,7 @@ impl<'a> Execution<'a> {
             .map_err(ExecutionError::Supervise)?
         {
             self.read_live(lines);
+            self.cx.events.flush();
         }
         Ok(supervision)
     }

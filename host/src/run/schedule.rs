@@ -311,7 +311,12 @@ impl<'a> Scheduler<'a> {
 
     /// Waits for every running process, taking in results as they come.
     async fn drain(&mut self) -> Result<()> {
-        while let Some(joined) = self.running.join_next().await {
+        loop {
+            // What the last job's results made is written before the wait.
+            self.events.flush();
+            let Some(joined) = self.running.join_next().await else {
+                break;
+            };
             // A slot is free: the next queued job takes it.
             self.fill();
             let outcome =
