@@ -369,11 +369,20 @@ pub struct RunnerCapabilities {
     /// Whether `parse_output` reads started/finished events from live output.
     #[serde(default)]
     pub live_events: bool,
+    /// Since 1.8: the streams `parse_output` reads. The host hands it no
+    /// line of another stream, which saves a call per chunk a process
+    /// prints there (pytest's progress on stdout, a test's own output).
+    #[serde(default = "RunnerCapabilities::every_stream")]
+    pub live_streams: Vec<Stream>,
 }
 
 impl RunnerCapabilities {
     fn default_execution() -> Vec<ExecutionMode> {
         vec![ExecutionMode::Isolated]
+    }
+
+    fn every_stream() -> Vec<Stream> {
+        vec![Stream::Stdout, Stream::Stderr]
     }
 }
 
@@ -382,6 +391,7 @@ impl Default for RunnerCapabilities {
         Self {
             execution: Self::default_execution(),
             live_events: false,
+            live_streams: Self::every_stream(),
         }
     }
 }

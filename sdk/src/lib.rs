@@ -115,4 +115,44 @@ mod tests {
         assert!(super::read_text(&dir.join("none")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_runner_declares_the_streams_it_reads_and_older_manifests_mean_both() {
+        use crate::messages::{RunnerCapabilities, Stream};
+        struct StderrOnly;
+        impl crate::Runner for StderrOnly {
+            const NAME: &'static str = "stderr-only";
+            const DESCRIPTION: &'static str = "";
+            const LIVE_STREAMS: &'static [Stream] = &[Stream::Stderr];
+            type Settings = serde_json::Value;
+            fn new(_: serde_json::Value) -> crate::Result<Self> {
+                Ok(Self)
+            }
+            fn discover(
+                &self,
+                _: crate::messages::DiscoverRequest,
+            ) -> crate::Result<crate::messages::DiscoveryStep> {
+                unreachable!()
+            }
+            fn plan_execution(
+                &self,
+                _: crate::messages::ExecutionRequest,
+            ) -> crate::Result<crate::messages::ExecutionPlan> {
+                unreachable!()
+            }
+            fn collect_results(
+                &self,
+                _: crate::messages::CollectRequest,
+            ) -> crate::Result<Vec<crate::messages::TestResult>> {
+                unreachable!()
+            }
+        }
+        let declared: RunnerCapabilities =
+            serde_json::from_value(<StderrOnly as crate::Runner>::capabilities()).unwrap();
+        assert_eq!(declared.live_streams, [Stream::Stderr]);
+        // A plugin built before 1.8 says nothing of streams: it reads both.
+        let older: RunnerCapabilities =
+            serde_json::from_str(r#"{"execution": ["batch"], "live_events": true}"#).unwrap();
+        assert_eq!(older.live_streams, [Stream::Stdout, Stream::Stderr]);
+    }
 }

@@ -19,17 +19,20 @@ pub trait Runner: Send + Sync + Sized + 'static {
     const EXECUTION: &'static [ExecutionMode] = &[ExecutionMode::Isolated];
     /// Since 1.2: whether `parse_output` reads started/finished events.
     const LIVE_EVENTS: bool = false;
+    /// Since 1.8: the streams `parse_output` reads; it is handed no other.
+    const LIVE_STREAMS: &'static [Stream] = &[Stream::Stdout, Stream::Stderr];
 
     /// Creates the plugin from its settings; refuse settings that cannot
     /// work with [`Error::invalid_settings`](crate::Error::invalid_settings).
     fn new(settings: Self::Settings) -> Result<Self>;
 
     /// Facts for the manifest, read before any instance exists. The default
-    /// declares [`Self::EXECUTION`] and [`Self::LIVE_EVENTS`].
+    /// declares [`Self::EXECUTION`], [`Self::LIVE_EVENTS`] and [`Self::LIVE_STREAMS`].
     fn capabilities() -> Value {
         let capabilities = RunnerCapabilities {
             execution: Self::EXECUTION.to_vec(),
             live_events: Self::LIVE_EVENTS,
+            live_streams: Self::LIVE_STREAMS.to_vec(),
         };
         serde_json::to_value(capabilities).expect("capabilities serialize")
     }

@@ -568,24 +568,7 @@ impl<'a> Execution<'a> {
     }
 
     fn read_live(&mut self, lines: Lines) {
-        let request = OutputRequest {
-            source: self.job.source.info.clone(),
-            stream: lines.stream,
-            lines: lines.lines,
-        };
-        // Parsing lines is quick and comes often: it runs here, not on a
-        // blocking thread, whose hand-off would cost more than the call.
-        let events = match self.job.source.runner.parse_output(&request) {
-            Ok(events) => events,
-            // The last line of a process cut off while writing it is not
-            // the runner's to read.
-            Err(e) if lines.unterminated => {
-                tracing::debug!("the last line of the output was cut off: {e}");
-                Vec::new()
-            }
-            Err(_) => self.parse_line_by_line(&request),
-        };
-        let request_lines = request.lines;
+        let (events, request_lines) = self.parse(lines);
         let now = Instant::now();
         if !events.is_empty() {
             self.tracker.last_activity = now;
@@ -607,6 +590,33 @@ impl<'a> Execution<'a> {
         for event in events {
             self.apply(event, now);
         }
+    }
+
+    /// The runner's events in `lines`, and the lines back. A stream the
+    /// runner does not read costs no call.
+    fn parse(&mut self, lines: Lines) -> (Vec<LiveEvent>, Vec<String>) {
+        let capabilities = &self.job.source.capabilities;
+        if !capabilities.live_streams.contains(&lines.stream) {
+            return (Vec::new(), lines.lines);
+        }
+        let request = OutputRequest {
+            source: self.job.source.info.clone(),
+            stream: lines.stream,
+            lines: lines.lines,
+        };
+        // Parsing lines is quick and comes often: it runs here, not on a
+        // blocking thread, whose hand-off would cost more than the call.
+        let events = match self.job.source.runner.parse_output(&request) {
+            Ok(events) => events,
+            // The last line of a process cut off while writing it is not
+            // the runner's to read.
+            Err(e) if lines.unterminated => {
+                tracing::debug!("the last line of the output was cut off: {e}");
+                Vec::new()
+            }
+            Err(_) => self.parse_line_by_line(&request),
+        };
+        (events, request.lines)
     }
 
     /// Reads lines one at a time after the runner could not read them

@@ -79,6 +79,7 @@ impl Runner for GtestRunner {
     const DESCRIPTION: &'static str = "GoogleTest binaries";
     const EXECUTION: &'static [ExecutionMode] = &[ExecutionMode::Batch, ExecutionMode::Isolated];
     const LIVE_EVENTS: bool = true;
+    const LIVE_STREAMS: &'static [Stream] = &[Stream::Stdout];
     type Settings = Settings;
 
     fn new(settings: Settings) -> Result<Self> {

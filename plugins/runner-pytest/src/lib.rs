@@ -264,6 +264,7 @@ impl Runner for PytestRunner {
     const DESCRIPTION: &'static str = "pytest suites: a directory or a test file";
     const EXECUTION: &'static [ExecutionMode] = &[ExecutionMode::Batch, ExecutionMode::Isolated];
     const LIVE_EVENTS: bool = true;
+    const LIVE_STREAMS: &'static [Stream] = &[Stream::Stderr];
     type Settings = Settings;
 
     fn new(settings: Settings) -> Result<Self> {
