@@ -2,7 +2,8 @@
 
 It writes one line per event to a duplicate of the original stderr, taken at
 import, before pytest starts capturing, so the lines reach the host as they
-happen whatever the capture mode:
+happen whatever the capture mode (a passing test's end goes out with the
+next test's start, one write a test):
 
     ##proctor {"event": "started", "id": NODEID}
     ##proctor {"event": "finished", "id": NODEID, "outcome": ..., "message": ...}
@@ -36,9 +37,11 @@ import os
 import pytest
 
 _PREFIX = "##proctor "
-_stream = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+_stream = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
 _phases = {}
 _results = None
+# Whether the test running now is the last: its end is written at once.
+_last = False
 
 
 def _escaped(value):
@@ -71,9 +74,12 @@ def _nodeid(item):
     return nodeid, nodeid != item.nodeid
 
 
-def _emit(**event):
-    # The stream is line-buffered: each write reaches the host at once.
+def _emit(flush, **event):
+    """Writes an event. One that is not flushed waits for the next that is:
+    a test's end goes out with the next test's start, one write a test."""
     _stream.write(_line(event))
+    if flush:
+        _stream.flush()
 
 
 def _record(entry, flush):
@@ -149,6 +155,7 @@ def pytest_collection_finish(session):
         return
     # One write for all: the host reads them in a few chunks, not one by one.
     _stream.write("".join(_collected(item) for item in session.items))
+    _stream.flush()
 
 
 def _collected(item):
@@ -166,6 +173,7 @@ def _collected(item):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _stream.flush()
     if _results is not None:
         _results.flush()
     # Collecting nothing (5) is no failure here: a share may be empty, and
@@ -175,9 +183,16 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 0
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    global _last
+    _last = nextitem is None
+
+
 def pytest_runtest_logstart(nodeid, location):
     _phases[nodeid] = []
-    _emit(event="started", id=nodeid)
+    # The start is written at once: a test that hangs or crashes is known.
+    _emit(True, event="started", id=nodeid)
 
 
 def pytest_runtest_logreport(report):
@@ -254,7 +269,9 @@ def pytest_runtest_logfinish(nodeid, location):
         message = "; ".join(
             f"{name}: {_failure_message(report)}" for name, report in failed_subtests
         )
-    _emit(event="finished", id=nodeid, outcome=outcome, message=message)
+    # A passing end may wait for the next start, which follows at once;
+    # the last test's end, and any failure, go out now.
+    _emit(_last or outcome != "passed", event="finished", id=nodeid, outcome=outcome, message=message)
     entry = {"id": nodeid, "outcome": outcome, "duration": sum(r.duration for r in own)}
     if outcome == "failed":
         entry["message"] = message
