@@ -267,9 +267,12 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
         ],
     )?;
 
+    // Each id is a hash: made once per test for the three places it goes.
+    let ids: Vec<Ids> = (run.results.iter())
+        .map(|result| Ids::of(result, &run_id))
+        .collect();
     xml.open("Results", &[])?;
-    for result in run.results {
-        let ids = Ids::of(result, &run_id);
+    for (result, ids) in run.results.iter().zip(&ids) {
         let attributes = ResultAttributes {
             run,
             result,
@@ -300,8 +303,7 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
 
     // One definition per test.
     xml.open("TestDefinitions", &[])?;
-    for result in run.results {
-        let ids = Ids::of(result, &run_id);
+    for (result, ids) in run.results.iter().zip(&ids) {
         xml.open(
             "UnitTest",
             &[
@@ -325,8 +327,7 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
     xml.close("TestDefinitions")?;
 
     xml.open("TestEntries", &[])?;
-    for result in run.results {
-        let ids = Ids::of(result, &run_id);
+    for ids in &ids {
         xml.empty(
             "TestEntry",
             &[
