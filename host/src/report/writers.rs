@@ -34,8 +34,9 @@ impl Reports {
                 failed.push(format!("cannot write {}: {e}", path.display()));
             }
         };
+        // Indented to the run's fields; a test, a download, a source a line.
         write(results.summary(), &|out| {
-            serde_json::to_writer_pretty(out, summary).map_err(std::io::Error::other)
+            super::outline::to_writer_outlined(out, summary, 2)
         });
         write(results.junit(), &|out| write_junit(summary, out));
         write(results.trx(), &|out| write_trx(summary, out));
