@@ -78,6 +78,14 @@ pub enum RunEvent<'a> {
         source: &'a str,
         tests: usize,
     },
+    /// An expanding case's process has reported this many tests so far,
+    /// while it runs; `source_expanded` gives the final number.
+    #[schemars(skip)]
+    CaseExpanding {
+        source: &'a str,
+        case: &'a str,
+        tests: usize,
+    },
     /// An expanding case's process reported these tests, which take its place.
     SourceExpanded {
         source: &'a str,
@@ -200,6 +208,7 @@ impl RunEvent<'_> {
     pub fn journaled(&self) -> bool {
         match self {
             RunEvent::SourceStarted { .. }
+            | RunEvent::CaseExpanding { .. }
             | RunEvent::SourceFinished { .. }
             | RunEvent::ProcessCrashed { .. }
             | RunEvent::ProcessFinished { .. }

@@ -321,3 +321,40 @@ fn a_report_that_cannot_be_written_ends_the_run_as_an_infrastructure_error() {
         "the journal's end says what the command's exit says"
     );
 }
+
+/// On a terminal the bar advances as each test of a batch reports its end,
+/// not all at once when the process ends: a pytest share of 30 tests of
+/// 60 ms each shows positions in between while it runs.
+#[test]
+fn the_progress_bar_advances_with_each_live_result() {
+    let scratch = tempfile::tempdir().unwrap();
+    let work = scratch.path();
+    std::fs::create_dir_all(work.join("suite")).unwrap();
+    std::fs::write(
+        work.join("suite/test_slow.py"),
+        "import time, pytest\n\n@pytest.mark.parametrize('i', range(30))\n\
+         def test_slow(i):\n    time.sleep(0.06)\n",
+    )
+    .unwrap();
+    let config = write_config(
+        work,
+        &json!({ "sources": [{ "name": "py", "runner": "pytest", "path": "suite" }] }),
+    );
+    // `script` gives the run a terminal and keeps what it drew.
+    let command = format!("{} run {} -j 1", proctor_bin().display(), config.display());
+    let output = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .current_dir(work)
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap();
+    let drawn = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{drawn}");
+    let positions: std::collections::BTreeSet<u32> = (1..30)
+        .filter(|n| drawn.contains(&format!(" {n}/30 ")))
+        .collect();
+    assert!(
+        positions.len() >= 5,
+        "the bar showed only {positions:?} between 0 and 30: {drawn}"
+    );
+}

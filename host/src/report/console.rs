@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +24,15 @@ pub struct Console {
     bars: Option<MultiProgress>,
     bar: Option<ProgressBar>,
     sources: Mutex<Sources>,
+    /// On a terminal: tests whose first attempt reported an end, live or
+    /// at their process's end, and tests finished. The bar shows the
+    /// greater: a batch's tests advance it as they end, not when their
+    /// process does, and a test that never ran still counts once finished.
+    reported: AtomicU64,
+    finished: AtomicU64,
+    /// On a terminal: the tests each expanding case is known to hold so
+    /// far, by source and case, until it expanded for good.
+    cases: Mutex<HashMap<(String, String), usize>>,
     /// Lines made but not yet written, without a terminal: per-test lines
     /// wait for the engine's next pause and go out in one write.
     held: Mutex<String>,
@@ -63,6 +73,9 @@ impl Console {
             bars,
             bar,
             sources: Mutex::default(),
+            reported: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            cases: Mutex::default(),
             held: Mutex::default(),
         }
     }
@@ -158,12 +171,20 @@ impl Console {
         self.lock().running.insert(source.to_owned(), Vec::new());
     }
 
-    /// An expanding case turned out to be `tests` tests.
-    fn expanded(&self, tests: usize) {
-        if let Some(bar) = &self.bar {
-            let length = bar.length().unwrap_or(0) + tests as u64;
-            bar.set_length(length.saturating_sub(1));
-        }
+    /// An expanding case is `tests` tests so far (`last`: for good). The
+    /// bar counted it as one until its process reported tests.
+    fn expanding(&self, source: &str, case: &str, tests: usize, last: bool) {
+        let Some(bar) = &self.bar else {
+            return;
+        };
+        let key = (source.to_owned(), case.to_owned());
+        let mut cases = self.cases.lock().unwrap_or_else(|p| p.into_inner());
+        let counted = match last {
+            true => cases.remove(&key),
+            false => cases.insert(key, tests),
+        };
+        let length = bar.length().unwrap_or(0) + tests as u64;
+        bar.set_length(length.saturating_sub(counted.unwrap_or(1) as u64));
     }
 
     fn source_finished(&self, source: &str) {
@@ -214,13 +235,28 @@ impl Console {
         Box::new(move |warning| console.note(&labelled("WARN", warning)))
     }
 
+    /// A test's end as its process reported it: the bar advances.
+    fn reported(&self, test: &str, attempt: u32) {
+        if let (Some(bar), 1) = (&self.bar, attempt) {
+            self.reported.fetch_add(1, Ordering::Relaxed);
+            self.advance(bar);
+            bar.set_message(test.to_owned());
+        }
+    }
+
+    fn advance(&self, bar: &ProgressBar) {
+        let done =
+            (self.reported.load(Ordering::Relaxed)).max(self.finished.load(Ordering::Relaxed));
+        bar.set_position(done.min(bar.length().unwrap_or(done)));
+    }
+
     fn finished(&self, test: &TestRecord) {
         // What a stopped run never started is counted in the summary, not
         // listed: it may be most of the suite.
         let never_started = test.outcome == Outcome::NotRun && test.attempts.is_empty();
         if let Some(bar) = &self.bar {
-            bar.inc(1);
-            bar.set_message(test.id.clone());
+            self.finished.fetch_add(1, Ordering::Relaxed);
+            self.advance(bar);
             // On a terminal only what needs attention scrolls by.
             if matches!(test.outcome, Outcome::Passed | Outcome::Skipped) && !test.flaky {
                 return;
@@ -260,7 +296,16 @@ impl Subscriber for Console {
     fn on_event(&self, event: &RunEvent<'_>, _: &mut Delivery) {
         match *event {
             RunEvent::SourceDiscovered { source, tests } => self.source_started(source, tests),
-            RunEvent::SourceExpanded { tests, .. } => self.expanded(tests),
+            RunEvent::CaseExpanding {
+                source,
+                case,
+                tests,
+            } => self.expanding(source, case, tests, false),
+            RunEvent::SourceExpanded {
+                source,
+                case,
+                tests,
+            } => self.expanding(source, case, tests, true),
             RunEvent::SourceFailed { error, .. } => self.note(&labelled("ERROR", error)),
             RunEvent::SourceFinished { source } => self.source_finished(source),
             RunEvent::AttemptFinished {
@@ -269,6 +314,7 @@ impl Subscriber for Console {
                 record,
                 retrying: true,
             } => self.retrying(source, test, record),
+            RunEvent::TestReported { test, attempt, .. } => self.reported(test, attempt),
             RunEvent::TestFinished(record) => self.finished(record),
             RunEvent::RetriesWithheld { reason } => self.note(&labelled("NOTE", reason)),
             RunEvent::StopRequested {

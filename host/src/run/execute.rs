@@ -569,6 +569,7 @@ impl<'a> Execution<'a> {
 
     fn read_live(&mut self, lines: Lines) {
         let (events, request_lines) = self.parse(lines);
+        let known = self.test_count;
         let now = Instant::now();
         if !events.is_empty() {
             self.tracker.last_activity = now;
@@ -589,6 +590,13 @@ impl<'a> Execution<'a> {
         }
         for event in events {
             self.apply(event, now);
+        }
+        if self.expanding && self.test_count != known {
+            self.cx.events.emit(RunEvent::CaseExpanding {
+                source: self.source_name(),
+                case: &self.job.tests[0].id,
+                tests: self.test_count,
+            });
         }
     }
 
