@@ -6,8 +6,11 @@
 //! evaluated) plus `-` stays `-`, `-` plus n is n, and n plus m is n + m. The
 //! totals (`LF`, `LH`, `FNF`, `FNH`, `BRF`, `BRH`) are recomputed, never summed.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+
+// hashbrown's maps: a fast hash, and `entry_ref`, which looks a name up
+// once and copies it only when new.
+use hashbrown::HashMap;
 
 /// A tracefile: one record per source file.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -20,18 +23,29 @@ pub struct Tracefile {
 pub struct Record {
     pub test_name: String,
     pub source: String,
-    /// Function name → (first line, last line when given).
-    pub functions: BTreeMap<String, (u64, Option<u64>)>,
-    pub function_counts: BTreeMap<String, u64>,
+    /// By name. Every map is hashed and sorted only when written: C++
+    /// names are long and share long prefixes, which an ordered map
+    /// compared at every level of every look-up (a third of the time),
+    /// and lines and branches are looked up forty times for each write.
+    pub functions: HashMap<String, Function>,
     /// (line, block, branch) → taken; `None` is `-`.
-    pub branches: BTreeMap<(u64, Part, Part), Option<u64>>,
+    pub branches: HashMap<(u64, Part, Part), Option<u64>>,
     /// Line → count.
-    pub lines: BTreeMap<u64, u64>,
+    pub lines: HashMap<u64, u64>,
+}
+
+/// A function of a record: where it is (`FN`) and how often it ran (`FNDA`).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Function {
+    /// First line, and last line when given; `None` for a count without
+    /// an `FN` line, which is not written.
+    pub span: Option<(u64, Option<u64>)>,
+    pub count: u64,
 }
 
 /// A branch's block or branch id: a number (gcov), or a description
 /// (coverage.py writes `jump to line 3`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Part {
     Number(u64),
     Text(String),
@@ -68,6 +82,19 @@ impl std::fmt::Display for ParseError {
     }
 }
 
+/// `text` split at the first `byte` (an ASCII separator), or at the last
+/// with `last`. A byte scan: on LCOV's short fields it is several times
+/// faster than a `char` pattern, which sets up a search for every call.
+fn split_at_byte(text: &str, byte: u8, last: bool) -> Option<(&str, &str)> {
+    let bytes = text.as_bytes();
+    let at = match last {
+        false => bytes.iter().position(|&b| b == byte)?,
+        true => bytes.iter().rposition(|&b| b == byte)?,
+    };
+    // An ASCII byte is a character boundary on both sides.
+    Some((&text[..at], &text[at + 1..]))
+}
+
 fn number(text: &str, line: usize, what: &str) -> Result<u64, ParseError> {
     // Counts past u64 do not occur; gcov writes large counts as plain integers.
     text.trim().parse().map_err(|_| ParseError {
@@ -88,18 +115,17 @@ impl Tracefile {
         &self.records
     }
 
-    /// Merges the records of `text` into this tracefile.
+    /// Merges the records of `text` into this tracefile, each line into
+    /// the record of its `SF` as it is read.
     pub fn add_text(&mut self, text: &str) -> Result<(), ParseError> {
-        let mut test_name = String::new();
-        let mut current: Option<Record> = None;
+        let mut test_name = "";
+        let mut current: Option<usize> = None;
         for (index, raw) in text.lines().enumerate() {
             let at = index + 1;
             let line = raw.trim_end_matches('\r');
-            let Some((key, value)) = line.split_once(':') else {
+            let Some((key, value)) = split_at_byte(line, b':', false) else {
                 if line.trim() == "end_of_record" {
-                    if let Some(record) = current.take() {
-                        self.add(record);
-                    }
+                    current = None;
                 } else if !line.trim().is_empty() {
                     return Err(ParseError {
                         line: at,
@@ -108,93 +134,41 @@ impl Tracefile {
                 }
                 continue;
             };
-            let missing = || ParseError {
-                line: at,
-                message: format!("`{key}` outside a record (no `SF` before it)"),
-            };
-            match key {
-                "TN" => test_name = value.to_owned(),
-                "SF" => {
-                    if let Some(record) = current.take() {
-                        self.add(record);
-                    }
-                    current = Some(Record {
-                        test_name: test_name.clone(),
-                        source: value.to_owned(),
-                        ..Record::default()
-                    });
-                }
-                "FN" => {
-                    let record = current.as_mut().ok_or_else(missing)?;
-                    // `FN:line,name` (lcov 1) or `FN:first,last,name` (lcov 2).
-                    let mut parts = value.splitn(3, ',');
-                    let first = number(parts.next().unwrap_or(""), at, "line number")?;
-                    let (last, name) = match (parts.next(), parts.next()) {
-                        (Some(last), Some(name)) if last.trim().parse::<u64>().is_ok() => {
-                            (Some(number(last, at, "line number")?), name.to_owned())
-                        }
-                        (Some(name), Some(rest)) => (None, format!("{name},{rest}")),
-                        (Some(name), None) => (None, name.to_owned()),
-                        _ => {
-                            return Err(ParseError {
-                                line: at,
-                                message: format!("`FN:{value}` has no function name"),
-                            })
-                        }
-                    };
-                    record.functions.entry(name).or_insert((first, last));
-                }
-                "FNDA" => {
-                    let record = current.as_mut().ok_or_else(missing)?;
-                    let (count, name) = value.split_once(',').ok_or_else(|| ParseError {
-                        line: at,
-                        message: format!("`FNDA:{value}` is not `count,name`"),
-                    })?;
-                    *record.function_counts.entry(name.to_owned()).or_default() +=
-                        number(count, at, "count")?;
-                }
-                "BRDA" => {
-                    let record = current.as_mut().ok_or_else(missing)?;
-                    // `line,block,branch,taken`; the branch may be a description
-                    // holding commas, so the count is the last field.
-                    let fields = value.split_once(',').and_then(|(line, rest)| {
-                        let (block, rest) = rest.split_once(',')?;
-                        let (branch, taken) = rest.rsplit_once(',')?;
-                        Some((line, block, branch, taken))
-                    });
-                    let Some((line_number, block, branch, taken)) = fields else {
-                        return Err(ParseError {
-                            line: at,
-                            message: format!("`BRDA:{value}` is not `line,block,branch,taken`"),
-                        });
-                    };
-                    let key = (
-                        number(line_number, at, "line number")?,
-                        Part::parse(block),
-                        Part::parse(branch),
-                    );
-                    let taken = match taken.trim() {
-                        "-" => None,
-                        taken => Some(number(taken, at, "count")?),
-                    };
-                    let entry = record.branches.entry(key).or_insert(None);
-                    *entry = add_taken(*entry, taken);
-                }
-                "DA" => {
-                    let record = current.as_mut().ok_or_else(missing)?;
-                    let mut parts = value.split(',');
-                    let line_number = number(parts.next().unwrap_or(""), at, "line number")?;
-                    let count = number(parts.next().unwrap_or(""), at, "count")?;
-                    *record.lines.entry(line_number).or_default() += count;
-                }
-                // Totals are recomputed; other keys (VER, checksums) are not kept.
-                _ => {}
+            if key == "TN" {
+                test_name = value;
+                continue;
             }
-        }
-        if let Some(record) = current.take() {
-            self.add(record);
+            if key == "SF" {
+                current = Some(self.record_of(value, test_name));
+                continue;
+            }
+            let Some(i) = current else {
+                // Totals and other keys are not kept, inside a record or not.
+                if matches!(key, "FN" | "FNDA" | "BRDA" | "DA") {
+                    return Err(ParseError {
+                        line: at,
+                        message: format!("`{key}` outside a record (no `SF` before it)"),
+                    });
+                }
+                continue;
+            };
+            self.records[i].add_line(key, value, at)?;
         }
         Ok(())
+    }
+
+    /// The index of the record of `source`, made empty when new.
+    fn record_of(&mut self, source: &str, test_name: &str) -> usize {
+        if let Some(&i) = self.index.get(source) {
+            return i;
+        }
+        self.index.insert(source.to_owned(), self.records.len());
+        self.records.push(Record {
+            test_name: test_name.to_owned(),
+            source: source.to_owned(),
+            ..Record::default()
+        });
+        self.records.len() - 1
     }
 
     /// Merges one record into the tracefile.
@@ -238,15 +212,96 @@ fn add_taken(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 
 impl Record {
     fn is_empty(&self) -> bool {
-        self.lines.is_empty() && self.functions.is_empty() && self.branches.is_empty()
+        self.lines.is_empty() && !self.has_functions() && self.branches.is_empty()
+    }
+
+    fn has_functions(&self) -> bool {
+        self.functions.values().any(|f| f.span.is_some())
+    }
+
+    /// The function `name`, made when new: found by `&str` first, so a
+    /// name already known costs no allocation.
+    fn function(&mut self, name: &str) -> &mut Function {
+        self.functions.entry_ref(name).or_default()
+    }
+
+    /// Adds one line of data, `key:value`, read at line `at`.
+    fn add_line(&mut self, key: &str, value: &str, at: usize) -> Result<(), ParseError> {
+        match key {
+            "FN" => {
+                // `FN:line,name` (lcov 1) or `FN:first,last,name` (lcov 2).
+                let mut parts = value.splitn(3, ',');
+                let first = number(parts.next().unwrap_or(""), at, "line number")?;
+                let (last, name) = match (parts.next(), parts.next()) {
+                    (Some(last), Some(name)) if last.trim().parse::<u64>().is_ok() => {
+                        (Some(number(last, at, "line number")?), name)
+                    }
+                    (Some(_), Some(_)) => (None, value.split_once(',').map_or("", |(_, n)| n)),
+                    (Some(name), None) => (None, name),
+                    _ => {
+                        return Err(ParseError {
+                            line: at,
+                            message: format!("`FN:{value}` has no function name"),
+                        })
+                    }
+                };
+                let function = self.function(name);
+                function.span = function.span.or(Some((first, last)));
+            }
+            "FNDA" => {
+                let (count, name) =
+                    split_at_byte(value, b',', false).ok_or_else(|| ParseError {
+                        line: at,
+                        message: format!("`FNDA:{value}` is not `count,name`"),
+                    })?;
+                let count = number(count, at, "count")?;
+                self.function(name).count += count;
+            }
+            "BRDA" => {
+                // `line,block,branch,taken`; the branch may be a description
+                // holding commas, so the count is the last field.
+                let fields = split_at_byte(value, b',', false).and_then(|(line, rest)| {
+                    let (block, rest) = split_at_byte(rest, b',', false)?;
+                    let (branch, taken) = split_at_byte(rest, b',', true)?;
+                    Some((line, block, branch, taken))
+                });
+                let Some((line_number, block, branch, taken)) = fields else {
+                    return Err(ParseError {
+                        line: at,
+                        message: format!("`BRDA:{value}` is not `line,block,branch,taken`"),
+                    });
+                };
+                let key = (
+                    number(line_number, at, "line number")?,
+                    Part::parse(block),
+                    Part::parse(branch),
+                );
+                let taken = match taken.trim() {
+                    "-" => None,
+                    taken => Some(number(taken, at, "count")?),
+                };
+                let entry = self.branches.entry(key).or_insert(None);
+                *entry = add_taken(*entry, taken);
+            }
+            "DA" => {
+                // `DA:line,count`, and a checksum after when lcov was asked for one.
+                let (line_number, rest) = split_at_byte(value, b',', false).unwrap_or((value, ""));
+                let count = split_at_byte(rest, b',', false).map_or(rest, |(count, _)| count);
+                let line_number = number(line_number, at, "line number")?;
+                let count = number(count, at, "count")?;
+                *self.lines.entry(line_number).or_default() += count;
+            }
+            // Totals are recomputed; other keys (VER, checksums) are not kept.
+            _ => {}
+        }
+        Ok(())
     }
 
     fn merge(&mut self, other: Record) {
-        for (name, span) in other.functions {
-            self.functions.entry(name).or_insert(span);
-        }
-        for (name, count) in other.function_counts {
-            *self.function_counts.entry(name).or_default() += count;
+        for (name, theirs) in other.functions {
+            let ours = self.functions.entry(name).or_default();
+            ours.span = ours.span.or(theirs.span);
+            ours.count += theirs.count;
         }
         for (key, taken) in other.branches {
             let entry = self.branches.entry(key).or_insert(None);
@@ -260,9 +315,11 @@ impl Record {
     fn write(&self, out: &mut String) {
         let _ = writeln!(out, "TN:{}", self.test_name);
         let _ = writeln!(out, "SF:{}", self.source);
-        let mut functions: Vec<(&String, &(u64, Option<u64>))> = self.functions.iter().collect();
-        functions.sort_by_key(|(name, (line, _))| (*line, *name));
-        for (name, (first, last)) in &functions {
+        let mut functions: Vec<(&String, (u64, Option<u64>), u64)> = (self.functions.iter())
+            .filter_map(|(name, f)| Some((name, f.span?, f.count)))
+            .collect();
+        functions.sort_by_key(|(name, (line, _), _)| (*line, *name));
+        for (name, (first, last), _) in &functions {
             match last {
                 Some(last) => writeln!(out, "FN:{first},{last},{name}"),
                 None => writeln!(out, "FN:{first},{name}"),
@@ -270,17 +327,16 @@ impl Record {
             .expect("writing to a String");
         }
         // By name, as lcov writes them.
-        for name in self.functions.keys() {
-            let count = self.function_counts.get(name).copied().unwrap_or(0);
+        functions.sort_by_key(|(name, _, _)| *name);
+        for (name, _, count) in &functions {
             let _ = writeln!(out, "FNDA:{count},{name}");
         }
-        let hit = functions
-            .iter()
-            .filter(|(name, _)| self.function_counts.get(*name).is_some_and(|c| *c > 0))
-            .count();
+        let hit = functions.iter().filter(|(_, _, count)| *count > 0).count();
         let _ = writeln!(out, "FNF:{}", functions.len());
         let _ = writeln!(out, "FNH:{hit}");
-        for ((line, block, branch), taken) in &self.branches {
+        let mut branches: Vec<_> = self.branches.iter().collect();
+        branches.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for ((line, block, branch), taken) in branches {
             match taken {
                 Some(taken) => writeln!(out, "BRDA:{line},{block},{branch},{taken}"),
                 None => writeln!(out, "BRDA:{line},{block},{branch},-"),
@@ -296,7 +352,9 @@ impl Record {
             let _ = writeln!(out, "BRF:{}", self.branches.len());
             let _ = writeln!(out, "BRH:{taken}");
         }
-        for (line, count) in &self.lines {
+        let mut lines: Vec<_> = self.lines.iter().collect();
+        lines.sort_unstable();
+        for (line, count) in lines {
             let _ = writeln!(out, "DA:{line},{count}");
         }
         let _ = writeln!(out, "LF:{}", self.lines.len());
@@ -396,7 +454,7 @@ DA:11,4\nLF:4\nLH:4\nend_of_record\nTN:\nSF:/src/b.c\nFNF:0\nFNH:0\nDA:1,7\nLF:1
     #[test]
     fn lcov_2_function_lines_keep_their_end() {
         let t = Tracefile::parse("SF:x.c\nFN:3,9,main\nFNDA:2,main\nend_of_record\n").unwrap();
-        assert_eq!(t.records()[0].functions["main"], (3, Some(9)));
+        assert_eq!(t.records()[0].functions["main"].span, Some((3, Some(9))));
         assert!(t.write().contains("FN:3,9,main\n"));
     }
 

@@ -4,6 +4,8 @@
 
 pub mod lcov;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use proctor_sdk::messages::{Attachment, Owner, ProcessRequest, ProcessResponse};
 use proctor_sdk::{export_plugins, AttachmentProcessor, Error, Progress, Result};
 use serde::Deserialize;
@@ -29,19 +31,8 @@ impl AttachmentProcessor for LcovMerge {
     }
 
     fn process(&self, request: ProcessRequest, progress: &Progress) -> Result<ProcessResponse> {
-        let mut merged = lcov::Tracefile::default();
         let total = request.attachments.len() as u64;
-        for (done, attachment) in request.attachments.iter().enumerate() {
-            if !progress.report(done as u64, Some(total)) {
-                return Err(Error::msg("stopped by the host"));
-            }
-            let text = std::fs::read_to_string(&attachment.path).map_err(|e| {
-                Error::msg(format!("cannot read {}: {e}", attachment.path.display()))
-            })?;
-            merged
-                .add_text(&text)
-                .map_err(|e| Error::msg(format!("{}: {e}", attachment.path.display())))?;
-        }
+        let merged = merge_in_parallel(&request.attachments, progress)?;
         let path = request.output_dir.join("coverage.info");
         std::fs::write(&path, merged.write())
             .map_err(|e| Error::msg(format!("cannot write {}: {e}", path.display())))?;
@@ -63,6 +54,62 @@ impl AttachmentProcessor for LcovMerge {
             }],
         })
     }
+}
+
+/// Reads and merges the tracefiles on every core: each thread merges a
+/// contiguous share into a tracefile of its own, and the shares are merged
+/// in order, so the result is what one thread reading them in order makes.
+/// Progress is reported, and a stop heard, on the calling thread.
+fn merge_in_parallel(attachments: &[Attachment], progress: &Progress) -> Result<lcov::Tracefile> {
+    let total = attachments.len() as u64;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = attachments.len().div_ceil(threads).max(1);
+    let stopped = AtomicBool::new(false);
+    let (done, read) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (attachments.chunks(share))
+            .map(|chunk| {
+                let (done, stopped) = (done.clone(), &stopped);
+                scope.spawn(move || -> Result<lcov::Tracefile> {
+                    let mut merged = lcov::Tracefile::default();
+                    for attachment in chunk {
+                        if stopped.load(Ordering::Relaxed) {
+                            return Err(Error::msg("stopped by the host"));
+                        }
+                        let path = &attachment.path;
+                        let text = std::fs::read_to_string(path).map_err(|e| {
+                            Error::msg(format!("cannot read {}: {e}", path.display()))
+                        })?;
+                        merged
+                            .add_text(&text)
+                            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+                        let _ = done.send(());
+                    }
+                    Ok(merged)
+                })
+            })
+            .collect();
+        drop(done);
+        let mut finished = 0;
+        progress.report(0, Some(total));
+        for () in read {
+            finished += 1;
+            if !progress.report(finished, Some(total)) {
+                stopped.store(true, Ordering::Relaxed);
+            }
+        }
+        let mut merged = lcov::Tracefile::default();
+        for worker in workers {
+            let share = worker
+                .join()
+                .map_err(|_| Error::msg("a merging thread panicked"))??;
+            merged.merge(share);
+        }
+        match stopped.load(Ordering::Relaxed) {
+            true => Err(Error::msg("stopped by the host")),
+            false => Ok(merged),
+        }
+    })
 }
 
 export_plugins!(attachment_processor LcovMerge);
