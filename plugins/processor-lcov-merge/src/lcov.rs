@@ -315,7 +315,8 @@ impl Record {
     fn write(&self, out: &mut String) {
         let _ = writeln!(out, "TN:{}", self.test_name);
         let _ = writeln!(out, "SF:{}", self.source);
-        let mut functions: Vec<(&String, (u64, Option<u64>), u64)> = (self.functions.iter())
+        // Those with an `FN` line: name, span, count.
+        let mut functions: Vec<_> = (self.functions.iter())
             .filter_map(|(name, f)| Some((name, f.span?, f.count)))
             .collect();
         functions.sort_by_key(|(name, (line, _), _)| (*line, *name));
