@@ -726,7 +726,7 @@ impl<'a> Execution<'a> {
         self.test_count = tests.len();
         let alone = tests.len() == 1;
         let (mut finished, mut unrun) = (Vec::new(), Vec::new());
-        for test in &tests {
+        for test in tests {
             let reported = ended.reported.remove(&test.id);
             let live = self.tracker.finished.get(&test.id);
             let seen = Seen {
@@ -736,7 +736,7 @@ impl<'a> Execution<'a> {
                 live: live.map(|(outcome, message, _)| (*outcome, message.as_deref())),
             };
             match outcome::decide(&ended.end(), &seen) {
-                Decision::Unrun => unrun.push(test.clone()),
+                Decision::Unrun => unrun.push(test),
                 decision => finished.push(self.decided(test, &ended, decision, reported)),
             }
         }
@@ -754,7 +754,7 @@ impl<'a> Execution<'a> {
     /// The attempt a decision makes of a test.
     fn decided(
         &self,
-        test: &TestCase,
+        test: TestCase,
         ended: &Ended,
         decision: Decision,
         reported: Option<TestResult>,
@@ -802,7 +802,7 @@ impl<'a> Execution<'a> {
                 let test = (result.test.clone()).unwrap_or_else(|| TestCase::new(&result.id));
                 let (outcome, message) = outcome::reported(&result);
                 let decision = Decision::Reported { outcome, message };
-                let mut attempt = self.decided(&test, ended, decision, Some(result));
+                let mut attempt = self.decided(test, ended, decision, Some(result));
                 attempt.kind = RecordKind::Suite;
                 attempt
             })
@@ -833,12 +833,13 @@ impl<'a> Execution<'a> {
         let attempt = match (alone, self.expanding) {
             (Some(i), _) => &mut finished[i],
             (None, true) => {
-                finished.push(self.attempt(&self.job.tests[0], Some(ended), outcome, None));
+                let case = self.job.tests[0].clone();
+                finished.push(self.attempt(case, Some(ended), outcome, None));
                 finished.last_mut().expect("just pushed")
             }
             (None, false) => {
                 let test = TestCase::new(PROCESS_RECORD);
-                let mut attempt = self.attempt(&test, Some(ended), outcome, None);
+                let mut attempt = self.attempt(test, Some(ended), outcome, None);
                 attempt.kind = RecordKind::Process;
                 outside.push(attempt);
                 outside.last_mut().expect("just pushed")
@@ -915,7 +916,7 @@ impl<'a> Execution<'a> {
     /// directory is created when something is put there.
     fn attempt(
         &self,
-        test: &TestCase,
+        test: TestCase,
         ended: Option<&Ended>,
         outcome: Outcome,
         message: Option<String>,
@@ -936,7 +937,7 @@ impl<'a> Execution<'a> {
             (None, _) => Duration::ZERO,
         };
         TestAttempt {
-            test: test.clone(),
+            test,
             kind: RecordKind::Test,
             record: AttemptRecord {
                 attempt: self.job.attempt,
@@ -964,7 +965,7 @@ impl<'a> Execution<'a> {
         self.job
             .tests
             .iter()
-            .map(|test| self.attempt(test, None, Outcome::Blocked, Some(error.to_owned())))
+            .map(|test| self.attempt(test.clone(), None, Outcome::Blocked, Some(error.to_owned())))
             .collect()
     }
 }

@@ -30,10 +30,21 @@ pub struct Scheduled {
 struct TestState {
     source: Arc<PreparedSource>,
     case: TestCase,
+    /// Its attempts until it settles; then they are its record's.
     attempts: Vec<AttemptRecord>,
+    /// How its first attempt ended, kept after it settled: what the
+    /// retry threshold counts.
+    first_outcome: Option<Outcome>,
     /// Whether an earlier attempt put it in quarantine.
     quarantined: bool,
     done: bool,
+}
+
+impl TestState {
+    fn push_attempt(&mut self, attempt: AttemptRecord) {
+        self.first_outcome.get_or_insert(attempt.outcome);
+        self.attempts.push(attempt);
+    }
 }
 
 pub struct Scheduler<'a> {
@@ -141,11 +152,13 @@ impl<'a> Scheduler<'a> {
     /// reason answered.
     fn withhold_retries(&mut self, candidates: &mut Vec<usize>) -> Option<String> {
         // An expanded case ran no attempt of its own: its tests did.
-        let executed = self.tests.iter().filter(|t| !t.attempts.is_empty()).count();
+        let executed = self
+            .tests
+            .iter()
+            .filter(|t| t.first_outcome.is_some())
+            .count();
         let failed = (self.tests.iter())
-            .filter(|t| {
-                !t.quarantined && t.attempts.first().is_some_and(|a| a.outcome.is_failure())
-            })
+            .filter(|t| !t.quarantined && t.first_outcome.is_some_and(|o| o.is_failure()))
             .count();
         let reason = self.policy.mass_failure(failed, executed)?;
         self.events
@@ -203,6 +216,7 @@ impl<'a> Scheduler<'a> {
                 source: source.clone(),
                 case: test.clone(),
                 attempts: Vec::new(),
+                first_outcome: None,
                 quarantined: false,
                 done: false,
             });
@@ -248,7 +262,7 @@ impl<'a> Scheduler<'a> {
                     record: &attempt.record,
                     retrying: false,
                 });
-                self.tests[i].attempts.push(attempt.record);
+                self.tests[i].push_attempt(attempt.record);
                 self.settle(i);
             }
             None => {
@@ -401,7 +415,7 @@ impl<'a> Scheduler<'a> {
             record: &record,
             retrying,
         });
-        self.tests[i].attempts.push(record);
+        self.tests[i].push_attempt(record);
         if !retrying {
             self.settle(i);
         }
@@ -483,12 +497,12 @@ impl<'a> Scheduler<'a> {
 
     /// The test's last attempt is its result.
     fn settle(&mut self, i: usize) {
-        let state = &self.tests[i];
+        let state = &mut self.tests[i];
         let record = TestRecord::from_attempts(
             &state.source.config.name,
             &state.case.id,
             &state.case.name,
-            state.attempts.clone(),
+            std::mem::take(&mut state.attempts),
             state.quarantined,
         );
         self.close(i, record);
