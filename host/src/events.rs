@@ -22,13 +22,14 @@
 //!   looked at before it is killed or let go, the reports written before
 //!   the run's end is told. A subscriber answers through the [`Delivery`], now or
 //!   later; the engine awaits [`Delivery::answered`] only where it needs to.
-//! - **Per-test events are written in batches.** Events that come once or
-//!   twice per test ([`RunEvent::per_test`]) may be held by a subscriber
-//!   that writes (the journal, the console) until [`Events::flush`], which
-//!   the engine calls before it waits for a process or a job: a batch that
-//!   reports a thousand tests in one read costs one write, not a thousand.
-//!   Every other event is written at once, after whatever was held. A host
-//!   killed outright loses at most what it read since it last waited.
+//! - **Per-test events are written in batches.** A subscriber that writes
+//!   (the journal, the console) may hold what it makes of an event until
+//!   [`Subscriber::flush`]. The stream flushes every subscriber after any
+//!   event but the per-test ones ([`RunEvent::per_test`]), and the engine
+//!   calls [`Events::flush`] before it waits for a process, a job or a
+//!   retry's delay: a batch that reports a thousand tests in one read
+//!   costs one write, not a thousand. A host killed outright loses at most
+//!   what it read since it last waited.
 //! - **The journal's shape is the event's.** Serialized, a journaled event
 //!   is its journal line (docs/results-layout.md); fields only subscribers
 //!   in the process need are skipped, and events that are not journaled
@@ -305,8 +306,8 @@ pub trait Subscriber: Send + Sync {
     /// must not block. Answers, if any, go through `delivery`.
     fn on_event(&self, event: &RunEvent<'_>, delivery: &mut Delivery);
 
-    /// Writes out what it held of [`RunEvent::per_test`] events: the
-    /// engine is about to wait.
+    /// Writes out what it held: an event that is not per test came, or
+    /// the engine is about to wait.
     fn flush(&self) {}
 }
 
@@ -330,9 +331,14 @@ impl Events {
     /// Hands `event` to every subscriber; answers how to await their answers.
     pub fn emit(&self, event: RunEvent<'_>) -> Delivery {
         let mut delivery = Delivery::default();
-        let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        let _order = self.lock_order();
         for subscriber in &self.subscribers {
             subscriber.on_event(&event, &mut delivery);
+        }
+        // Only per-test events wait for the engine's pause; this one goes
+        // out now, after what was held before it.
+        if !event.per_test() {
+            self.flush_subscribers();
         }
         delivery
     }
@@ -340,7 +346,15 @@ impl Events {
     /// Lets every subscriber write out what it held: called by the engine
     /// before it waits, so nothing it emitted stays held while nothing happens.
     pub fn flush(&self) {
-        let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        let _order = self.lock_order();
+        self.flush_subscribers();
+    }
+
+    fn lock_order(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.order.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn flush_subscribers(&self) {
         for subscriber in &self.subscribers {
             subscriber.flush();
         }

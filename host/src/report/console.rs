@@ -2,7 +2,7 @@
 //! lines otherwise, and a closing summary. Everything goes to stderr.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +12,7 @@ use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
 use super::closing::{label, labelled};
+use super::held::Held;
 use crate::events::{Delivery, RunEvent, Subscriber};
 use crate::fetch::{DownloadProgress, Progress};
 use crate::results::{AttemptRecord, RunSummary, TestRecord};
@@ -35,7 +36,7 @@ pub struct Console {
     cases: Mutex<HashMap<(String, String), usize>>,
     /// Lines made but not yet written, without a terminal: per-test lines
     /// wait for the engine's next pause and go out in one write.
-    held: Mutex<String>,
+    held: Mutex<Held<std::io::Stderr>>,
 }
 
 #[derive(Default)]
@@ -76,7 +77,7 @@ impl Console {
             reported: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             cases: Mutex::default(),
-            held: Mutex::default(),
+            held: Mutex::new(Held::new(std::io::stderr(), "stderr")),
         }
     }
 
@@ -89,26 +90,20 @@ impl Console {
                 let _ = bars.println(text);
             }
             None => {
-                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-                held.push_str(&text);
-                held.push('\n');
+                let mut held = self.lock_held();
+                held.bytes().extend_from_slice(text.as_bytes());
+                held.bytes().push(b'\n');
             }
         }
     }
 
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, Held<std::io::Stderr>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Writes the held lines with one write: stderr is unbuffered.
     fn write_out(&self) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if !held.is_empty() {
-            let _ = std::io::stderr().lock().write_all(held.as_bytes());
-            held.clear();
-        }
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        self.write_out();
+        self.lock_held().write_out();
     }
 }
 
@@ -284,11 +279,11 @@ impl Console {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        self.write_out();
-        // One write, as a source's held lines are.
-        let _ = std::io::stderr()
-            .lock()
-            .write_all(super::closing::render(summary).as_bytes());
+        // One write, with whatever was held before it.
+        let mut held = self.lock_held();
+        held.bytes()
+            .extend_from_slice(super::closing::render(summary).as_bytes());
+        held.write_out();
     }
 }
 
@@ -333,9 +328,6 @@ impl Subscriber for Console {
             )),
             RunEvent::RunFinished { summary, .. } => self.summary(summary),
             _ => {}
-        }
-        if !event.per_test() {
-            self.write_out();
         }
     }
 

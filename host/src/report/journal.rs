@@ -6,38 +6,17 @@
 //! process reported in one read.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
 use serde::Serialize;
 
+use super::held::Held;
 use crate::events::{Delivery, RunEvent, Subscriber};
 
 /// The journal, a subscriber of the run's events.
 pub struct Journal {
-    file: Mutex<Pending>,
-}
-
-/// The journal's file, and the lines made but not yet appended.
-struct Pending {
-    file: File,
-    lines: Vec<u8>,
-}
-
-impl Pending {
-    /// Appends the held lines with one write, so lines never interleave.
-    /// Kept on the engine's task on purpose: handed to a thread, a line
-    /// could be lost with a host killed right after.
-    fn write_out(&mut self) {
-        if self.lines.is_empty() {
-            return;
-        }
-        if let Err(e) = self.file.write_all(&self.lines) {
-            tracing::error!("cannot append to the journal: {e}");
-        }
-        self.lines.clear();
-    }
+    file: Mutex<Held<File>>,
 }
 
 /// One line of the journal: an event and when it was written.
@@ -50,48 +29,33 @@ pub(super) struct Line<'a> {
     event: &'a RunEvent<'a>,
 }
 
-impl Drop for Pending {
-    /// A run that ends without a last pause still leaves every line.
-    fn drop(&mut self) {
-        self.write_out();
-    }
-}
-
 impl Journal {
     pub fn create(path: &Path) -> std::io::Result<Self> {
+        let file = File::options().create(true).append(true).open(path)?;
         Ok(Self {
-            file: Mutex::new(Pending {
-                file: File::options().create(true).append(true).open(path)?,
-                lines: Vec::new(),
-            }),
+            file: Mutex::new(Held::new(file, "the journal")),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held<File>> {
         self.file.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Makes the event's line; appends it, with what was held, unless it
-    /// is a per-test event.
-    fn record(&self, event: &RunEvent<'_>) {
-        let line = Line {
-            time: crate::results::timestamp(chrono::Utc::now()),
-            event,
-        };
-        let mut pending = self.lock();
-        serde_json::to_writer(&mut pending.lines, &line).expect("journal events serialize");
-        pending.lines.push(b'\n');
-        if !event.per_test() {
-            pending.write_out();
-        }
     }
 }
 
 impl Subscriber for Journal {
+    /// Makes the event's line and holds it until the next flush, which
+    /// comes at once after an event that is not per test.
     fn on_event(&self, event: &RunEvent<'_>, _: &mut Delivery) {
-        if event.journaled() {
-            self.record(event);
+        if !event.journaled() {
+            return;
         }
+        let line = Line {
+            time: crate::results::timestamp(chrono::Utc::now()),
+            event,
+        };
+        let mut file = self.lock();
+        serde_json::to_writer(&mut *file.bytes(), &line).expect("journal events serialize");
+        file.bytes().push(b'\n');
     }
 
     fn flush(&self) {
@@ -101,7 +65,18 @@ impl Subscriber for Journal {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::events::Events;
+
+    /// A journal in a fresh directory, and the stream it subscribes to.
+    fn journal() -> (tempfile::TempDir, std::path::PathBuf, Events) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let journal = Arc::new(Journal::create(&path).unwrap());
+        (dir, path, Events::new(vec![journal]))
+    }
 
     fn lines(path: &Path) -> Vec<String> {
         let text = std::fs::read_to_string(path).unwrap();
@@ -119,13 +94,11 @@ mod tests {
 
     #[test]
     fn per_test_events_wait_for_the_pause_and_go_out_together() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.jsonl");
-        let journal = Journal::create(&path).unwrap();
-        journal.on_event(&started("a"), &mut Delivery::default());
-        journal.on_event(&started("b"), &mut Delivery::default());
+        let (_dir, path, events) = journal();
+        events.emit(started("a"));
+        events.emit(started("b"));
         assert!(lines(&path).is_empty(), "held until the engine pauses");
-        journal.flush();
+        events.flush();
         let written = lines(&path);
         assert_eq!(written.len(), 2);
         assert!(written[0].contains(r#""test":"a""#) && written[1].contains(r#""test":"b""#));
@@ -133,15 +106,12 @@ mod tests {
 
     #[test]
     fn any_other_event_goes_out_at_once_after_what_was_held() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.jsonl");
-        let journal = Journal::create(&path).unwrap();
-        journal.on_event(&started("a"), &mut Delivery::default());
-        let failed = RunEvent::SourceFailed {
+        let (_dir, path, events) = journal();
+        events.emit(started("a"));
+        events.emit(RunEvent::SourceFailed {
             source: "s",
             error: "gone",
-        };
-        journal.on_event(&failed, &mut Delivery::default());
+        });
         let written = lines(&path);
         assert_eq!(written.len(), 2);
         assert!(written[0].contains("test_started") && written[1].contains("source_failed"));
@@ -149,11 +119,9 @@ mod tests {
 
     #[test]
     fn a_journal_dropped_without_a_pause_keeps_every_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.jsonl");
-        let journal = Journal::create(&path).unwrap();
-        journal.on_event(&started("a"), &mut Delivery::default());
-        drop(journal);
+        let (_dir, path, events) = journal();
+        events.emit(started("a"));
+        drop(events);
         assert_eq!(lines(&path).len(), 1);
     }
 }

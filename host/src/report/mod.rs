@@ -2,6 +2,7 @@
 
 mod closing;
 mod console;
+mod held;
 mod helix;
 mod journal;
 mod junit;

@@ -172,6 +172,8 @@ impl<'a> Scheduler<'a> {
     /// Runs the candidates again, after the policy's delay (which a stop
     /// request cuts short), each source's together.
     async fn rerun(&mut self, candidates: Vec<usize>, round: u32) {
+        // The tests that settled are written before the delay.
+        self.events.flush();
         if !self.policy.delay.is_zero() {
             let mut stop = self.stopper.subscribe();
             tokio::select! {
