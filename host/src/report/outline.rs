@@ -31,8 +31,15 @@ struct Outline<'a> {
 }
 
 impl Outline<'_> {
-    /// Whether the container being opened (or closed) at the current depth is indented.
-    fn opens_indented(&self) -> bool {
+    /// Opens a container one level deeper; answers whether it is indented.
+    fn enter(&mut self) -> bool {
+        self.depth += 1;
+        self.depth <= self.indented
+    }
+
+    /// Closes the innermost container; answers whether it was indented.
+    fn leave(&mut self) -> bool {
+        self.depth -= 1;
         self.depth < self.indented
     }
 
@@ -55,14 +62,13 @@ macro_rules! either {
 
 impl Formatter for Outline<'_> {
     fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        let indented = self.opens_indented();
-        self.depth += 1;
+        let indented = self.enter();
         either!(self, indented, begin_array(writer))
     }
 
     fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.depth -= 1;
-        either!(self, self.opens_indented(), end_array(writer))
+        let indented = self.leave();
+        either!(self, indented, end_array(writer))
     }
 
     fn begin_array_value<W: ?Sized + Write>(
@@ -82,14 +88,13 @@ impl Formatter for Outline<'_> {
     }
 
     fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        let indented = self.opens_indented();
-        self.depth += 1;
+        let indented = self.enter();
         either!(self, indented, begin_object(writer))
     }
 
     fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.depth -= 1;
-        either!(self, self.opens_indented(), end_object(writer))
+        let indented = self.leave();
+        either!(self, indented, end_object(writer))
     }
 
     fn begin_object_key<W: ?Sized + Write>(
