@@ -43,14 +43,13 @@ def timed(command, cwd):
     return wall, cpu
 
 
-def main(argv):
-    proctor, tests = os.path.abspath(argv[1]), int(argv[2])
-    runs = int(argv[3]) if len(argv) > 3 else 3
-    root = Path(__file__).resolve().parent.parent / "target" / "bench-many" / str(tests)
-    write_suite(root, tests)
+def compare_with_pytest(proctor, tests, root, runs, title):
+    """Takes turns, RUNS rounds: plain pytest on `tests`, `proctor run -j 1`
+    and `-j N` (N: the machine's cores) on root/proctor.json; prints each
+    command's median wall and CPU time and its ratios to plain pytest."""
     jobs = str(os.cpu_count())
     commands = {
-        "pytest": ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        "pytest": ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
         "proctor -j 1": [proctor, "run", "proctor.json", "-j", "1"],
         f"proctor -j {jobs}": [proctor, "run", "proctor.json", "-j", jobs],
     }
@@ -60,7 +59,7 @@ def main(argv):
             samples[name].append(timed(command, root))
     base_wall = statistics.median(w for w, _ in samples["pytest"])
     base_cpu = statistics.median(c for _, c in samples["pytest"])
-    print(f"{tests} tests, median of {runs} runs:")
+    print(f"{title}, median of {runs} runs, taking turns:")
     for name, runs_of in samples.items():
         wall = statistics.median(w for w, _ in runs_of)
         cpu = statistics.median(c for _, c in runs_of)
@@ -68,6 +67,14 @@ def main(argv):
             f"  {name:<14} wall {wall:7.2f}s ({wall / base_wall:.2f}x)"
             f"  cpu {cpu:7.2f}s ({cpu / base_cpu:.2f}x)"
         )
+
+
+def main(argv):
+    proctor, tests = os.path.abspath(argv[1]), int(argv[2])
+    runs = int(argv[3]) if len(argv) > 3 else 3
+    root = Path(__file__).resolve().parent.parent / "target" / "bench-many" / str(tests)
+    write_suite(root, tests)
+    compare_with_pytest(proctor, "tests", root, runs, f"{tests} tests")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from many_tests import timed
+from many_tests import compare_with_pytest
 
 PROJECT, VERSION, SUITE = "sqlalchemy", "2.1.9", "test/orm"
 
@@ -109,24 +109,7 @@ def main(argv):
     identical = not (only_pytest or only_proctor or differ)
     print("  identical ids and outcomes" if identical else "  NOT IDENTICAL")
 
-    jobs = str(os.cpu_count())
-    commands = {
-        "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE],
-        "proctor -j 1": [proctor, "run", "proctor.json", "-j", "1"],
-        f"proctor -j {jobs}": [proctor, "run", "proctor.json", "-j", jobs],
-    }
-    samples = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, command in commands.items():
-            samples[name].append(timed(command, root))
-    median = lambda values: sorted(values)[len(values) // 2]
-    base_wall = median([w for w, _ in samples["pytest"]])
-    base_cpu = median([c for _, c in samples["pytest"]])
-    print(f"median of {runs} runs, taking turns:")
-    for name, taken in samples.items():
-        wall, cpu = median([w for w, _ in taken]), median([c for _, c in taken])
-        print(f"  {name:<14} wall {wall:7.2f}s ({wall / base_wall:.2f}x)"
-              f"  cpu {cpu:7.2f}s ({cpu / base_cpu:.2f}x)")
+    compare_with_pytest(proctor, SUITE, root, runs, f"{PROJECT} {VERSION} {SUITE}")
     sys.exit(0 if identical else 1)
 
 
