@@ -46,7 +46,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::process::{Fault, Signal};
-use crate::results::{AttemptRecord, DownloadRecord, RunSummary, TestRecord};
+use crate::results::{AttemptRecord, DownloadRecord, RunOutcome, RunSummary, TestRecord};
 
 /// Something that happened in a run, from its start to its reports.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -195,7 +195,7 @@ pub enum RunEvent<'a> {
     /// The run is over, with the exit status the command ends with: the
     /// summary's, unless a report could not be written.
     RunFinished {
-        outcome: &'a str,
+        outcome: RunOutcome,
         exit_code: u8,
         #[serde(skip)]
         summary: &'a RunSummary,

@@ -33,15 +33,4 @@ impl ExitStatus {
             ExitStatus::Interrupted(signal) => signal.exit_code(),
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExitStatus::Passed => "passed",
-            ExitStatus::TestsFailed => "tests_failed",
-            ExitStatus::UsageError => "usage_error",
-            ExitStatus::InfrastructureError => "infrastructure_error",
-            ExitStatus::NoTests => "no_tests",
-            ExitStatus::Interrupted(_) => "interrupted",
-        }
-    }
 }

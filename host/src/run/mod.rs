@@ -351,7 +351,7 @@ async fn finish(events: &Events, summary: RunSummary) -> Result<RunSummary> {
         Some(_) => ExitStatus::InfrastructureError,
     };
     events.emit(RunEvent::RunFinished {
-        outcome: status.as_str(),
+        outcome: status.into(),
         exit_code: status.code(),
         summary: &summary,
     });
