@@ -11,8 +11,8 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
+use super::batched::Batched;
 use super::closing::{label, labelled};
-use super::held::Held;
 use crate::events::{Delivery, RunEvent, Subscriber};
 use crate::fetch::{DownloadProgress, Progress};
 use crate::results::{AttemptRecord, RunSummary, TestRecord};
@@ -36,7 +36,7 @@ pub struct Console {
     cases: Mutex<HashMap<(String, String), usize>>,
     /// Lines made but not yet written, without a terminal: per-test lines
     /// wait for the engine's next pause and go out in one write.
-    held: Mutex<Held<std::io::Stderr>>,
+    held: Mutex<Batched<std::io::Stderr>>,
 }
 
 #[derive(Default)]
@@ -77,7 +77,7 @@ impl Console {
             reported: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             cases: Mutex::default(),
-            held: Mutex::new(Held::new(std::io::stderr(), "stderr")),
+            held: Mutex::new(Batched::new(std::io::stderr(), "stderr")),
         }
     }
 
@@ -97,7 +97,7 @@ impl Console {
         }
     }
 
-    fn lock_held(&self) -> std::sync::MutexGuard<'_, Held<std::io::Stderr>> {
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, Batched<std::io::Stderr>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -11,12 +11,12 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::held::Held;
+use super::batched::Batched;
 use crate::events::{Delivery, RunEvent, Subscriber};
 
 /// The journal, a subscriber of the run's events.
 pub struct Journal {
-    file: Mutex<Held<File>>,
+    file: Mutex<Batched<File>>,
 }
 
 /// One line of the journal: an event and when it was written.
@@ -33,11 +33,11 @@ impl Journal {
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let file = File::options().create(true).append(true).open(path)?;
         Ok(Self {
-            file: Mutex::new(Held::new(file, "the journal")),
+            file: Mutex::new(Batched::new(file, "the journal")),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Held<File>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Batched<File>> {
         self.file.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

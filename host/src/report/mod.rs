@@ -1,8 +1,8 @@
 //! What a run leaves behind: the results directory, and what a person sees.
 
+mod batched;
 mod closing;
 mod console;
-mod held;
 mod helix;
 mod journal;
 mod junit;

@@ -6,14 +6,14 @@
 
 use std::io::Write;
 
-pub(super) struct Held<W: Write> {
+pub(super) struct Batched<W: Write> {
     out: W,
     bytes: Vec<u8>,
     /// What `out` is, for the error when a write fails.
     name: &'static str,
 }
 
-impl<W: Write> Held<W> {
+impl<W: Write> Batched<W> {
     pub fn new(out: W, name: &'static str) -> Self {
         Self {
             out,
@@ -41,7 +41,7 @@ impl<W: Write> Held<W> {
     }
 }
 
-impl<W: Write> Drop for Held<W> {
+impl<W: Write> Drop for Batched<W> {
     fn drop(&mut self) {
         self.write_out();
     }
