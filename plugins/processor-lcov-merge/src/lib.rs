@@ -56,12 +56,17 @@ impl AttachmentProcessor for LcovMerge {
     }
 }
 
+const STOPPED: &str = "stopped by the host";
+
 /// Reads and merges the tracefiles on every core: each thread merges a
 /// contiguous share into a tracefile of its own, and the shares are merged
 /// in order, so the result is what one thread reading them in order makes.
 /// Progress is reported, and a stop heard, on the calling thread.
 fn merge_in_parallel(attachments: &[Attachment], progress: &Progress) -> Result<lcov::Tracefile> {
     let total = attachments.len() as u64;
+    if !progress.report(0, Some(total)) {
+        return Err(Error::msg(STOPPED));
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let share = attachments.len().div_ceil(threads).max(1);
     let stopped = AtomicBool::new(false);
@@ -74,7 +79,7 @@ fn merge_in_parallel(attachments: &[Attachment], progress: &Progress) -> Result<
                     let mut merged = lcov::Tracefile::default();
                     for attachment in chunk {
                         if stopped.load(Ordering::Relaxed) {
-                            return Err(Error::msg("stopped by the host"));
+                            return Err(Error::msg(STOPPED));
                         }
                         let path = &attachment.path;
                         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -91,7 +96,6 @@ fn merge_in_parallel(attachments: &[Attachment], progress: &Progress) -> Result<
             .collect();
         drop(done);
         let mut finished = 0;
-        progress.report(0, Some(total));
         for () in read {
             finished += 1;
             if !progress.report(finished, Some(total)) {
@@ -106,7 +110,7 @@ fn merge_in_parallel(attachments: &[Attachment], progress: &Progress) -> Result<
             merged.merge(share);
         }
         match stopped.load(Ordering::Relaxed) {
-            true => Err(Error::msg("stopped by the host")),
+            true => Err(Error::msg(STOPPED)),
             false => Ok(merged),
         }
     })
