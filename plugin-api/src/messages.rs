@@ -382,7 +382,7 @@ impl RunnerCapabilities {
     }
 
     fn every_stream() -> Vec<Stream> {
-        vec![Stream::Stdout, Stream::Stderr]
+        Stream::ALL.to_vec()
     }
 }
 
@@ -445,6 +445,11 @@ pub enum Stream {
     Stdout,
     /// Standard error.
     Stderr,
+}
+
+impl Stream {
+    /// Since 1.8: both streams, what a runner reads unless it says otherwise.
+    pub const ALL: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
 }
 
 /// Lines a running process just printed, for live events.

@@ -20,7 +20,7 @@ pub trait Runner: Send + Sync + Sized + 'static {
     /// Since 1.2: whether `parse_output` reads started/finished events.
     const LIVE_EVENTS: bool = false;
     /// Since 1.8: the streams `parse_output` reads; it is handed no other.
-    const LIVE_STREAMS: &'static [Stream] = &[Stream::Stdout, Stream::Stderr];
+    const LIVE_STREAMS: &'static [Stream] = &Stream::ALL;
 
     /// Creates the plugin from its settings; refuse settings that cannot
     /// work with [`Error::invalid_settings`](crate::Error::invalid_settings).
