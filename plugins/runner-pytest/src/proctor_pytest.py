@@ -270,7 +270,7 @@ def pytest_runtest_logfinish(nodeid, location):
             f"{name}: {_failure_message(report)}" for name, report in failed_subtests
         )
     # A passing end may wait for the next start, which follows at once;
-    # the last test's end, and any failure, go out now.
+    # the last test's end, and any end but a pass, go out now.
     _emit(_last or outcome != "passed", event="finished", id=nodeid, outcome=outcome, message=message)
     entry = {"id": nodeid, "outcome": outcome, "duration": sum(r.duration for r in own)}
     if outcome == "failed":
