@@ -6,24 +6,26 @@
 pub mod cgroup;
 mod containment;
 pub mod guardian;
+mod paced;
 pub mod stop;
 pub mod trace;
 pub mod tree;
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::{CommandSpec, ProcessExit, Stream};
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, ChildStderr, ChildStdout};
-use tokio::sync::mpsc;
+use tokio::process::Child;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use containment::{command_name, Tree};
 pub use containment::{containment, Containment};
+use paced::PacedPipe;
 pub use stop::{Signal, Stop, StopReceiver, Stopper};
 pub use trace::Fault;
 use trace::{Report, Traced};
@@ -198,6 +200,8 @@ pub struct Supervised {
     copiers: Vec<JoinHandle<io::Result<()>>>,
     /// How the process ended, and when the host learnt it.
     ended: Option<(ProcessExit, Instant)>,
+    /// Tells the copiers the process ended: they read what is left at once.
+    ended_signal: watch::Sender<bool>,
     leak: Leak,
     drain: Duration,
     stop: Option<StopReceiver>,
@@ -220,8 +224,8 @@ fn command(spec: &CommandSpec, tree: &Tree) -> std::process::Command {
     command
 }
 
-/// A started process and its pipes, when piped.
-type Started = (Root, u32, Option<(ChildStdout, ChildStderr)>);
+/// A started process and its pipes (stdout, stderr), when piped.
+type Started = (Root, u32, Option<(OwnedFd, OwnedFd)>);
 
 fn start(command: std::process::Command, faults: Faults) -> io::Result<Started> {
     match faults {
@@ -230,18 +234,16 @@ fn start(command: std::process::Command, faults: Faults) -> io::Result<Started> 
                 .kill_on_drop(true)
                 .spawn()?;
             let pid = child.id().expect("a child just spawned has a pid");
-            let pipes = child.stdout.take().zip(child.stderr.take());
+            let pipes = match child.stdout.take().zip(child.stderr.take()) {
+                Some((stdout, stderr)) => Some((stdout.into_owned_fd()?, stderr.into_owned_fd()?)),
+                None => None,
+            };
             Ok((Root::Child(child), pid, pipes))
         }
         Faults::Caught => {
             let (mut child, traced) = Traced::spawn(command)?;
-            let pipes = match child.stdout.take().zip(child.stderr.take()) {
-                Some((stdout, stderr)) => Some((
-                    ChildStdout::from_std(stdout)?,
-                    ChildStderr::from_std(stderr)?,
-                )),
-                None => None,
-            };
+            let pipes = (child.stdout.take().zip(child.stderr.take()))
+                .map(|(stdout, stderr)| (stdout.into(), stderr.into()));
             Ok((Root::Traced(traced), child.id(), pipes))
         }
     }
@@ -281,6 +283,7 @@ impl Supervised {
             std::fs::File::create(stderr_path)?,
         );
         let started = Instant::now();
+        let (ended_signal, ended) = watch::channel(false);
         let (receiver, copiers, root, pid) = if options.output == Output::Files {
             command.stdout(stdout_file).stderr(stderr_file);
             let (root, pid, _) =
@@ -292,6 +295,10 @@ impl Supervised {
                 start(command, options.faults).map_err(|e| spawn_error(spec, e))?;
             let (sender, receiver) = mpsc::unbounded_channel();
             let (stdout, stderr) = pipes.expect("stdout and stderr are piped");
+            let (stdout, stderr) = (
+                PacedPipe::new(stdout, ended.clone())?,
+                PacedPipe::new(stderr, ended)?,
+            );
             let copiers = vec![
                 tokio::spawn(copy_lines(
                     stdout,
@@ -311,6 +318,7 @@ impl Supervised {
             lines: receiver,
             copiers,
             ended: None,
+            ended_signal,
             leak: Leak::default(),
             drain: options.drain,
             stop: options.stop,
@@ -380,6 +388,7 @@ impl Supervised {
 
     fn ended(&mut self, exit: ProcessExit) {
         self.ended = Some((exit, Instant::now()));
+        self.ended_signal.send_replace(true);
     }
 
     fn exit(&self) -> Option<ProcessExit> {
@@ -489,9 +498,10 @@ impl Supervised {
     }
 }
 
-/// Copies a pipe to a file as it arrives and sends on complete lines.
+/// Copies a pipe to a file as it arrives, in [`paced`] batches, and sends
+/// on complete lines.
 async fn copy_lines(
-    mut pipe: impl AsyncRead + Unpin,
+    mut pipe: PacedPipe,
     file: std::fs::File,
     stream: Stream,
     sender: mpsc::UnboundedSender<Lines>,

@@ -1,0 +1,214 @@
+//! Reading a process's output pipe in batches.
+//!
+//! A framework that prints a line a test (pytest's progress, our pytest
+//! plugin's events) would wake the host once a test if its pipe were read
+//! as soon as it held anything. So a pipe is read at most once a
+//! [`READ_INTERVAL`] while its process runs, taking whatever the interval
+//! brought. Between reads it is not registered with the runtime's poller
+//! at all: that registration is edge-triggered and lasts as long as the
+//! pipe, so every write would still wake a runtime thread even while the
+//! reader waits out its interval (measured: two context switches a test
+//! either way with the standing registration; one with the pipe
+//! registered only while a read waits for data). A process that prints
+//! rarely is read as soon as it prints, and once it has ended what is left
+//! is read at once, so that its end is not learnt an interval late.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The least time between two reads of a pipe while its process runs.
+pub const READ_INTERVAL: Duration = Duration::from_millis(2);
+
+/// The read end of a pipe, non-blocking, read no more than once an
+/// interval until its process has ended.
+pub struct PacedPipe {
+    pipe: File,
+    last_read: Option<Instant>,
+    ended: watch::Receiver<bool>,
+}
+
+impl PacedPipe {
+    /// Takes `pipe` over, made non-blocking; `ended` turns true once its
+    /// process has.
+    pub fn new(pipe: OwnedFd, ended: watch::Receiver<bool>) -> io::Result<Self> {
+        set_nonblocking(&pipe)?;
+        Ok(Self {
+            pipe: File::from(pipe),
+            last_read: None,
+            ended,
+        })
+    }
+
+    /// Reads what the pipe holds once the interval since the last read is
+    /// over, waiting for data when there is none; 0 at its end.
+    pub async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.pace().await;
+        let read = self.read_when_ready(buffer).await;
+        self.last_read = Some(Instant::now());
+        read
+    }
+
+    /// Waits out the rest of the interval, unless the process has ended.
+    async fn pace(&mut self) {
+        let Some(next) = self.last_read.map(|at| at + READ_INTERVAL) else {
+            return;
+        };
+        if next <= Instant::now() || *self.ended.borrow() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            // An error means the process is gone: no reason to wait either.
+            _ = self.ended.wait_for(|&ended| ended) => {}
+        }
+    }
+
+    async fn read_when_ready(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.pipe.read(buffer) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait_for_data().await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                read => return read,
+            }
+        }
+    }
+
+    /// Registers the pipe with the runtime's poller for as long as it
+    /// takes data to come.
+    async fn wait_for_data(&mut self) -> io::Result<()> {
+        let fd = self.pipe.as_raw_fd();
+        // SAFETY: `fd` stays open, the same pipe, while registered: the
+        // registration ends with this function, which borrows its owner.
+        let registered = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        registered.readable().await.map(drop)
+    }
+}
+
+/// Sets `O_NONBLOCK` on `fd`, which tokio's pipes clear when they hand
+/// their descriptor over.
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    let fd = fd.as_raw_fd();
+    // SAFETY: fcntl on an open descriptor the caller owns; no pointers.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A non-blocking pipe: its paced read end, and its write end.
+    fn pipe(ended: watch::Receiver<bool>) -> (PacedPipe, File) {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        let reader = PacedPipe::new(OwnedFd::from(reader), ended).expect("non-blocking");
+        (reader, File::from(OwnedFd::from(writer)))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_comes_an_interval_after_the_last() {
+        let (_ended_signal, ended) = watch::channel(false);
+        let (mut pipe, mut writer) = pipe(ended);
+        let mut buffer = [0u8; 64];
+        writer.write_all(b"first\n").unwrap();
+        let started = Instant::now();
+        assert_eq!(pipe.read(&mut buffer).await.unwrap(), 6);
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "the first read is at once"
+        );
+        writer.write_all(b"a\nb\n").unwrap();
+        assert_eq!(pipe.read(&mut buffer).await.unwrap(), 4);
+        assert_eq!(started.elapsed(), READ_INTERVAL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_the_process_ended_what_is_left_is_read_at_once() {
+        let (ended_signal, ended) = watch::channel(false);
+        let (mut pipe, mut writer) = pipe(ended);
+        let mut buffer = [0u8; 64];
+        writer.write_all(b"first\n").unwrap();
+        pipe.read(&mut buffer).await.unwrap();
+        writer.write_all(b"last\n").unwrap();
+        ended_signal.send_replace(true);
+        let started = Instant::now();
+        assert_eq!(pipe.read(&mut buffer).await.unwrap(), 5);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_fast_writer_is_read_no_more_than_once_an_interval() {
+        let (_ended_signal, ended) = watch::channel(false);
+        let (mut pipe, mut writer) = pipe(ended);
+        let writing = std::thread::spawn(move || {
+            for _ in 0..200 {
+                writer.write_all(b"line\n").unwrap();
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        });
+        let started = Instant::now();
+        let (mut reads, mut bytes, mut buffer) = (0, 0, [0u8; 4096]);
+        loop {
+            let read = pipe.read(&mut buffer).await.unwrap();
+            if read == 0 {
+                break;
+            }
+            reads += 1;
+            bytes += read;
+        }
+        writing.join().unwrap();
+        assert_eq!(bytes, 200 * 5, "everything written was read");
+        let intervals = started.elapsed().as_secs_f64() / READ_INTERVAL.as_secs_f64();
+        assert!(
+            f64::from(reads) <= intervals.ceil() + 1.0,
+            "{reads} reads in {intervals:.1} intervals"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_waits_for_data_and_ends_at_the_pipes_end() {
+        let (_ended_signal, ended) = watch::channel(false);
+        let (mut pipe, mut writer) = pipe(ended);
+        let writing = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            writer.write_all(b"late\n").unwrap();
+        });
+        let mut buffer = [0u8; 64];
+        assert_eq!(pipe.read(&mut buffer).await.unwrap(), 5);
+        writing.join().unwrap();
+        assert_eq!(
+            pipe.read(&mut buffer).await.unwrap(),
+            0,
+            "the writer closed it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pipe_handed_over_blocking_never_blocks_the_runtime() {
+        let (_ended_signal, ended) = watch::channel(false);
+        let (mut pipe, writer) = pipe(ended);
+        // Were the read blocking, it would return only at the pipe's end.
+        let closing = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(1));
+            drop(writer);
+        });
+        let mut buffer = [0u8; 64];
+        let waited = tokio::time::timeout(Duration::from_millis(50), pipe.read(&mut buffer)).await;
+        assert!(waited.is_err(), "the read waited without blocking: {waited:?}");
+        closing.join().unwrap();
+    }
+}
