@@ -208,7 +208,10 @@ mod tests {
         });
         let mut buffer = [0u8; 64];
         let waited = tokio::time::timeout(Duration::from_millis(50), pipe.read(&mut buffer)).await;
-        assert!(waited.is_err(), "the read waited without blocking: {waited:?}");
+        assert!(
+            waited.is_err(),
+            "the read waited without blocking: {waited:?}"
+        );
         closing.join().unwrap();
     }
 }
