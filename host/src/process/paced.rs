@@ -6,12 +6,15 @@
 //! [`READ_INTERVAL`] while its process runs, taking whatever the interval
 //! brought. Between reads it is not registered with the runtime's poller
 //! at all: that registration is edge-triggered and lasts as long as the
-//! pipe, so every write would still wake a runtime thread even while the
-//! reader waits out its interval (measured: two context switches a test
-//! either way with the standing registration; one with the pipe
-//! registered only while a read waits for data). A process that prints
-//! rarely is read as soon as it prints, and once it has ended what is left
-//! is read at once, so that its end is not learnt an interval late.
+//! pipe, so every write would still wake a runtime thread while the reader
+//! waits out its interval (measured on 10,000 pytest tests: two context
+//! switches a test with the standing registration, paced or not; a third
+//! of one with the pipe registered only while a read waits for data).
+//!
+//! A process that prints rarely is read as soon as it prints; one that
+//! fills a read is read again at once, so that pacing never holds back a
+//! process that prints a lot; once it has ended, what is left is read at
+//! once, so that its end is not learnt an interval late.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -47,12 +50,14 @@ impl PacedPipe {
     }
 
     /// Reads what the pipe holds once the interval since the last read is
-    /// over, waiting for data when there is none; 0 at its end.
+    /// over, waiting for data when there is none; 0 at its end. A read
+    /// that fills `buffer` is followed by the next at once: a process
+    /// printing faster than that is never held back by the pacing.
     pub async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         self.pace().await;
-        let read = self.read_when_ready(buffer).await;
-        self.last_read = Some(Instant::now());
-        read
+        let read = self.read_when_ready(buffer).await?;
+        self.last_read = (read < buffer.len()).then(Instant::now);
+        Ok(read)
     }
 
     /// Waits out the rest of the interval, unless the process has ended.
@@ -134,6 +139,19 @@ mod tests {
         writer.write_all(b"a\nb\n").unwrap();
         assert_eq!(pipe.read(&mut buffer).await.unwrap(), 4);
         assert_eq!(started.elapsed(), READ_INTERVAL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_that_fills_the_buffer_is_followed_at_once() {
+        let (_ended_signal, ended) = watch::channel(false);
+        let (mut pipe, mut writer) = pipe(ended);
+        writer.write_all(&[b'x'; 48]).unwrap();
+        let started = Instant::now();
+        let mut buffer = [0u8; 16];
+        for _ in 0..3 {
+            assert_eq!(pipe.read(&mut buffer).await.unwrap(), 16);
+        }
+        assert_eq!(started.elapsed(), Duration::ZERO, "never held back");
     }
 
     #[tokio::test(start_paused = true)]
