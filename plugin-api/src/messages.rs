@@ -465,7 +465,7 @@ pub struct OutputRequest {
 
 /// What a runner read in live output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "event", rename_all = "snake_case", try_from = "WireLiveEvent")]
 pub enum LiveEvent {
     /// A test started.
     Started {
@@ -499,6 +499,62 @@ pub enum LiveEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         line: Option<usize>,
     },
+}
+
+/// A [`LiveEvent`] as JSON holds it: its tag and every variant's fields.
+///
+/// Read through this struct rather than as serde's internally tagged enum,
+/// which buffers each event whole into an intermediate tree before reading
+/// it again: that was the most costly step of the host's part of a live
+/// batch. The JSON is the same either way.
+#[derive(Deserialize)]
+struct WireLiveEvent {
+    event: LiveEventKind,
+    id: Option<String>,
+    outcome: Option<Outcome>,
+    message: Option<String>,
+    line: Option<usize>,
+    test: Option<TestCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LiveEventKind {
+    Started,
+    Finished,
+    Discovered,
+}
+
+impl TryFrom<WireLiveEvent> for LiveEvent {
+    type Error = String;
+
+    fn try_from(wire: WireLiveEvent) -> Result<Self, String> {
+        let missing = |field: &str| format!("missing field `{field}`");
+        let WireLiveEvent {
+            id,
+            outcome,
+            message,
+            line,
+            test,
+            ..
+        } = wire;
+        Ok(match wire.event {
+            LiveEventKind::Started => LiveEvent::Started {
+                id: id.ok_or_else(|| missing("id"))?,
+                line,
+            },
+            LiveEventKind::Finished => LiveEvent::Finished {
+                id: id.ok_or_else(|| missing("id"))?,
+                outcome: outcome.ok_or_else(|| missing("outcome"))?,
+                message,
+                line,
+            },
+            LiveEventKind::Discovered => LiveEvent::Discovered {
+                test: test.ok_or_else(|| missing("test"))?,
+                line,
+            },
+        })
+    }
 }
 
 impl LiveEvent {
@@ -892,4 +948,63 @@ pub struct ProcessRequest {
 pub struct ProcessResponse {
     /// The attachments it made.
     pub attachments: Vec<Attachment>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_events_read_back_as_written_and_a_missing_field_is_named() {
+        let events = [
+            LiveEvent::Started {
+                id: "a".into(),
+                line: Some(3),
+            },
+            LiveEvent::Started {
+                id: "b".into(),
+                line: None,
+            },
+            LiveEvent::Finished {
+                id: "a".into(),
+                outcome: Outcome::Failed,
+                message: Some("boom".into()),
+                line: Some(4),
+            },
+            LiveEvent::Discovered {
+                test: TestCase::new("c"),
+                line: None,
+            },
+        ];
+        let json = serde_json::to_string(&events).unwrap();
+        let read: Vec<LiveEvent> = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, events);
+        // The tag may come anywhere, as serde's own tagged enums allow.
+        let late_tag = r#"{"id": "a", "outcome": "passed", "event": "finished"}"#;
+        assert!(matches!(
+            serde_json::from_str::<LiveEvent>(late_tag).unwrap(),
+            LiveEvent::Finished {
+                outcome: Outcome::Passed,
+                ..
+            }
+        ));
+        for (json, missing) in [
+            (
+                r#"{"event": "finished", "id": "a"}"#,
+                "missing field `outcome`",
+            ),
+            (r#"{"id": "a"}"#, "missing field `event`"),
+            (r#"{"event": "discovered"}"#, "missing field `test`"),
+        ] {
+            let error = serde_json::from_str::<LiveEvent>(json)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(missing), "{json}: {error}");
+        }
+        let unknown = serde_json::from_str::<LiveEvent>(r#"{"event": "paused", "id": "a"}"#);
+        assert!(unknown
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant `paused`"));
+    }
 }
