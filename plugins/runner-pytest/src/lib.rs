@@ -59,32 +59,61 @@ pub struct PytestRunner {
     settings: Settings,
 }
 
-/// One line of our pytest plugin's output.
+/// One line of our pytest plugin's output: its kind and every kind's
+/// fields. Read as a struct, not as serde's internally tagged enum, which
+/// buffers each line whole before reading it again (the costliest step of
+/// reading a test's events).
 #[derive(Debug, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-enum PluginEvent {
-    Collected {
-        id: String,
-        #[serde(default)]
-        markers: Vec<String>,
-        #[serde(default)]
-        skip: Option<String>,
-        /// How many tests its file holds: a batch with all of them names the file.
-        file_tests: usize,
-        /// The node id had text that is not Unicode, escaped: it can only
-        /// be selected through a file of node ids.
-        #[serde(default)]
-        escaped: bool,
-    },
-    Started {
-        id: String,
-    },
-    Finished {
-        id: String,
-        outcome: Outcome,
-        #[serde(default)]
-        message: Option<String>,
-    },
+struct PluginEvent {
+    event: PluginEventKind,
+    id: String,
+    /// Collected: its markers, its skip reason when it will not run.
+    #[serde(default)]
+    markers: Vec<String>,
+    #[serde(default)]
+    skip: Option<String>,
+    /// Collected: how many tests its file holds: a batch with all of them
+    /// names the file.
+    file_tests: Option<usize>,
+    /// Collected: the node id had text that is not Unicode, escaped: it can
+    /// only be selected through a file of node ids.
+    #[serde(default)]
+    escaped: bool,
+    /// Finished: how, and why when it did not pass.
+    outcome: Option<Outcome>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PluginEventKind {
+    Collected,
+    Started,
+    Finished,
+}
+
+impl PluginEvent {
+    /// The event for the host, at the index of its line.
+    fn into_live(self, index: usize) -> std::result::Result<LiveEvent, String> {
+        let line = Some(index);
+        let missing = |field: &str| format!("missing field `{field}`");
+        Ok(match self.event {
+            PluginEventKind::Started => LiveEvent::Started { id: self.id, line },
+            PluginEventKind::Finished => LiveEvent::Finished {
+                id: self.id,
+                outcome: self.outcome.ok_or_else(|| missing("outcome"))?,
+                message: self.message,
+                line,
+            },
+            PluginEventKind::Collected => {
+                let file_tests = self.file_tests.ok_or_else(|| missing("file_tests"))?;
+                let test =
+                    collected_test(self.id, self.markers, self.skip, file_tests, self.escaped);
+                LiveEvent::Discovered { test, line }
+            }
+        })
+    }
 }
 
 /// One line of the results file our plugin appends to.
@@ -169,36 +198,16 @@ fn live_events<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<LiveEvent
         let Some(json) = text.strip_prefix(EVENT_PREFIX) else {
             continue;
         };
-        let event = serde_json::from_str(json).map_err(|e| {
-            Error::msg(format!(
-                "a line of the pytest plugin does not parse ({e}): {}",
-                quote(text)
-            ))
-        })?;
-        let line = Some(index);
-        events.push(match event {
-            PluginEvent::Started { id } => LiveEvent::Started { id, line },
-            PluginEvent::Finished {
-                id,
-                outcome,
-                message,
-            } => LiveEvent::Finished {
-                id,
-                outcome,
-                message,
-                line,
-            },
-            PluginEvent::Collected {
-                id,
-                markers,
-                skip,
-                file_tests,
-                escaped,
-            } => LiveEvent::Discovered {
-                test: collected_test(id, markers, skip, file_tests, escaped),
-                line,
-            },
-        });
+        let event = serde_json::from_str(json)
+            .map_err(|e| e.to_string())
+            .and_then(|event: PluginEvent| event.into_live(index))
+            .map_err(|e| {
+                Error::msg(format!(
+                    "a line of the pytest plugin does not parse ({e}): {}",
+                    quote(text)
+                ))
+            })?;
+        events.push(event);
     }
     Ok(events)
 }
