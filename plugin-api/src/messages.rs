@@ -374,6 +374,12 @@ pub struct RunnerCapabilities {
     /// prints there (pytest's progress on stdout, a test's own output).
     #[serde(default = "RunnerCapabilities::every_stream")]
     pub live_streams: Vec<Stream>,
+    /// Since 1.9: whether `collect_results`, after an expanding case, reads
+    /// the tests its live events discovered ([`CollectRequest::tests`]).
+    /// When it does not, the host sends the case alone: on a case of
+    /// 10,000 tests, a copy of every test written and read back saved.
+    #[serde(default = "RunnerCapabilities::yes")]
+    pub collect_discovered: bool,
 }
 
 impl RunnerCapabilities {
@@ -384,6 +390,10 @@ impl RunnerCapabilities {
     fn every_stream() -> Vec<Stream> {
         Stream::ALL.to_vec()
     }
+
+    fn yes() -> bool {
+        true
+    }
 }
 
 impl Default for RunnerCapabilities {
@@ -392,6 +402,7 @@ impl Default for RunnerCapabilities {
             execution: Self::default_execution(),
             live_events: false,
             live_streams: Self::every_stream(),
+            collect_discovered: true,
         }
     }
 }
@@ -598,7 +609,8 @@ pub struct CollectRequest {
     /// The source the process ran tests of.
     pub source: SourceInfo,
     /// The tests the process was given; after an expanding case, the tests
-    /// its live events discovered too.
+    /// its live events discovered too, unless the runner declares it does
+    /// not read them ([`RunnerCapabilities::collect_discovered`]).
     pub tests: Vec<TestCase>,
     /// 1 for the first attempt.
     pub attempt: u32,

@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! proctor-sdk = { version = "1.8", features = ["harness"] }
+//! proctor-sdk = { version = "1.9", features = ["harness"] }
 //! ```
 //!
 //! ```no_run

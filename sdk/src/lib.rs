@@ -117,13 +117,14 @@ mod tests {
     }
 
     #[test]
-    fn a_runner_declares_the_streams_it_reads_and_older_manifests_mean_both() {
+    fn a_runner_declares_what_it_reads_and_older_manifests_mean_everything() {
         use crate::messages::{RunnerCapabilities, Stream};
         struct StderrOnly;
         impl crate::Runner for StderrOnly {
             const NAME: &'static str = "stderr-only";
             const DESCRIPTION: &'static str = "";
             const LIVE_STREAMS: &'static [Stream] = &[Stream::Stderr];
+            const COLLECT_DISCOVERED: bool = false;
             type Settings = serde_json::Value;
             fn new(_: serde_json::Value) -> crate::Result<Self> {
                 Ok(Self)
@@ -150,9 +151,12 @@ mod tests {
         let declared: RunnerCapabilities =
             serde_json::from_value(<StderrOnly as crate::Runner>::capabilities()).unwrap();
         assert_eq!(declared.live_streams, [Stream::Stderr]);
-        // A plugin built before 1.8 says nothing of streams: it reads both.
+        assert!(!declared.collect_discovered);
+        // A plugin built before 1.8 says nothing of streams: it reads both;
+        // nor, before 1.9, of discovered tests: it is sent them.
         let older: RunnerCapabilities =
             serde_json::from_str(r#"{"execution": ["batch"], "live_events": true}"#).unwrap();
         assert_eq!(older.live_streams, [Stream::Stdout, Stream::Stderr]);
+        assert!(older.collect_discovered);
     }
 }

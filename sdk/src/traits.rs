@@ -21,18 +21,24 @@ pub trait Runner: Send + Sync + Sized + 'static {
     const LIVE_EVENTS: bool = false;
     /// Since 1.8: the streams `parse_output` reads; it is handed no other.
     const LIVE_STREAMS: &'static [Stream] = &Stream::ALL;
+    /// Since 1.9: whether `collect_results`, after an expanding case, reads
+    /// the tests the case's live events discovered. Say `false` when it
+    /// does not: the host then sends the case alone, not a copy of every test.
+    const COLLECT_DISCOVERED: bool = true;
 
     /// Creates the plugin from its settings; refuse settings that cannot
     /// work with [`Error::invalid_settings`](crate::Error::invalid_settings).
     fn new(settings: Self::Settings) -> Result<Self>;
 
     /// Facts for the manifest, read before any instance exists. The default
-    /// declares [`Self::EXECUTION`], [`Self::LIVE_EVENTS`] and [`Self::LIVE_STREAMS`].
+    /// declares [`Self::EXECUTION`], [`Self::LIVE_EVENTS`],
+    /// [`Self::LIVE_STREAMS`] and [`Self::COLLECT_DISCOVERED`].
     fn capabilities() -> Value {
         let capabilities = RunnerCapabilities {
             execution: Self::EXECUTION.to_vec(),
             live_events: Self::LIVE_EVENTS,
             live_streams: Self::LIVE_STREAMS.to_vec(),
+            collect_discovered: Self::COLLECT_DISCOVERED,
         };
         serde_json::to_value(capabilities).expect("capabilities serialize")
     }

@@ -474,11 +474,14 @@ impl<'a> Execution<'a> {
         let leak = (*leak != Default::default()).then(|| leak.to_string());
         let (exit, duration) = process.finish().await.map_err(ExecutionError::Supervise)?;
         tracing::debug!(pid, %exit, ?duration, "process finished");
+        // Discovered tests go only to a runner that reads them.
+        let discovered = match source.capabilities.collect_discovered {
+            true => self.discovered.as_slice(),
+            false => &[],
+        };
         let request = CollectRequest {
             source: source.info.clone(),
-            tests: (self.job.tests.iter().chain(&self.discovered))
-                .cloned()
-                .collect(),
+            tests: self.job.tests.iter().chain(discovered).cloned().collect(),
             attempt: self.job.attempt,
             exit,
             timed_out: supervision.hang.is_some(),

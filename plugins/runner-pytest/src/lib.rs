@@ -274,6 +274,8 @@ impl Runner for PytestRunner {
     const EXECUTION: &'static [ExecutionMode] = &[ExecutionMode::Batch, ExecutionMode::Isolated];
     const LIVE_EVENTS: bool = true;
     const LIVE_STREAMS: &'static [Stream] = &[Stream::Stderr];
+    /// Our plugin's results file names every test it ran.
+    const COLLECT_DISCOVERED: bool = false;
     type Settings = Settings;
 
     fn new(settings: Settings) -> Result<Self> {
