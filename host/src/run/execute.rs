@@ -62,12 +62,39 @@ pub struct Job {
 
 /// One test's attempt, as its process ended it.
 pub struct TestAttempt {
-    pub test: TestCase,
+    pub test: TestName,
     /// A test, or a failure beside the tests ([`RecordKind`]).
     pub kind: RecordKind,
     pub record: AttemptRecord,
     /// What the test printed, for retry rules on output.
     pub output: Option<String>,
+}
+
+/// How an attempt's test is named: all its attempt needs of it. A test
+/// case itself may be large (its runner's data and attributes), and the
+/// scheduler holds it already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestName {
+    pub id: String,
+    pub name: String,
+    qualified_name: Option<String>,
+}
+
+impl TestName {
+    /// As [`TestCase::qualified_name`].
+    pub fn qualified_name(&self) -> &str {
+        self.qualified_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+impl From<&TestCase> for TestName {
+    fn from(test: &TestCase) -> Self {
+        Self {
+            id: test.id.clone(),
+            name: test.name.clone(),
+            qualified_name: test.qualified_name.clone(),
+        }
+    }
 }
 
 /// The tests an expanding case turned out to be; they take its place.
@@ -207,6 +234,15 @@ struct Supervision {
 /// The attempts of a job's tests, those left to run again, and the
 /// failures beside them.
 type Attributed = (Vec<TestAttempt>, Vec<TestCase>, Vec<TestAttempt>);
+
+/// Which tests a process that ended answers for ([`Execution::tests_of`]).
+enum Answerable {
+    /// The tests of its job.
+    Job,
+    /// Those its expanding case discovered, and the case itself when the
+    /// runner reported on it.
+    Discovered { and_case: bool },
+}
 
 struct Execution<'a> {
     job: &'a Job,
@@ -689,9 +725,9 @@ impl<'a> Execution<'a> {
     /// expanding case, the tests it turned out to be. Results may name
     /// tests the live output did not; the case itself stands for its
     /// process only when nothing else was reported.
-    fn tests_of(&mut self, ended: &Ended) -> Vec<TestCase> {
+    fn tests_of(&mut self, ended: &Ended) -> Answerable {
         if !self.expanding {
-            return self.job.tests.clone();
+            return Answerable::Job;
         }
         let case_id = &self.job.tests[0].id;
         let mut reported: Vec<&TestResult> = (ended.reported.values())
@@ -710,22 +746,30 @@ impl<'a> Execution<'a> {
         // A clean process that reported nothing had nothing to run.
         let nothing_to_run = clean && !case_reported;
         if self.discovered.is_empty() && !nothing_to_run {
-            return self.job.tests.clone();
+            return Answerable::Job;
         }
         self.expanded = true;
-        let mut tests = self.discovered.clone();
         // What failed beside the tests (collection, the command's own
         // exit) the runner reports on the case itself.
-        if case_reported {
-            tests.push(self.job.tests[0].clone());
+        Answerable::Discovered {
+            and_case: case_reported,
         }
-        tests
     }
 
     /// Gives every test the outcome [`outcome::decide`] finds, or returns
     /// it as unrun; answers the failures beside the tests too.
     fn attribute(&mut self, mut ended: Ended) -> Attributed {
-        let tests = self.tests_of(&ended);
+        let answerable = self.tests_of(&ended);
+        // Borrowed, not copied: an expanding case may stand for many
+        // thousand tests. Put back below, for the expansion.
+        let discovered = std::mem::take(&mut self.discovered);
+        let job = self.job;
+        let tests: Vec<&TestCase> = match answerable {
+            Answerable::Job => job.tests.iter().collect(),
+            Answerable::Discovered { and_case } => (discovered.iter())
+                .chain(and_case.then(|| &job.tests[0]))
+                .collect(),
+        };
         self.test_count = tests.len();
         let alone = tests.len() == 1;
         let (mut finished, mut unrun) = (Vec::new(), Vec::new());
@@ -739,10 +783,11 @@ impl<'a> Execution<'a> {
                 live: live.map(|(outcome, message, _)| (*outcome, message.as_deref())),
             };
             match outcome::decide(&ended.end(), &seen) {
-                Decision::Unrun => unrun.push(test),
+                Decision::Unrun => unrun.push(test.clone()),
                 decision => finished.push(self.decided(test, &ended, decision, reported)),
             }
         }
+        self.discovered = discovered;
         let mut outside = self.beside(&mut ended);
         for attempt in &mut finished {
             attempt.record.leak = ended.leak.clone();
@@ -757,7 +802,7 @@ impl<'a> Execution<'a> {
     /// The attempt a decision makes of a test.
     fn decided(
         &self,
-        test: TestCase,
+        test: &TestCase,
         ended: &Ended,
         decision: Decision,
         reported: Option<TestResult>,
@@ -805,7 +850,7 @@ impl<'a> Execution<'a> {
                 let test = (result.test.clone()).unwrap_or_else(|| TestCase::new(&result.id));
                 let (outcome, message) = outcome::reported(&result);
                 let decision = Decision::Reported { outcome, message };
-                let mut attempt = self.decided(test, ended, decision, Some(result));
+                let mut attempt = self.decided(&test, ended, decision, Some(result));
                 attempt.kind = RecordKind::Suite;
                 attempt
             })
@@ -836,13 +881,13 @@ impl<'a> Execution<'a> {
         let attempt = match (alone, self.expanding) {
             (Some(i), _) => &mut finished[i],
             (None, true) => {
-                let case = self.job.tests[0].clone();
+                let case = &self.job.tests[0];
                 finished.push(self.attempt(case, Some(ended), outcome, None));
                 finished.last_mut().expect("just pushed")
             }
             (None, false) => {
                 let test = TestCase::new(PROCESS_RECORD);
-                let mut attempt = self.attempt(test, Some(ended), outcome, None);
+                let mut attempt = self.attempt(&test, Some(ended), outcome, None);
                 attempt.kind = RecordKind::Process;
                 outside.push(attempt);
                 outside.last_mut().expect("just pushed")
@@ -919,7 +964,7 @@ impl<'a> Execution<'a> {
     /// directory is created when something is put there.
     fn attempt(
         &self,
-        test: TestCase,
+        test: &TestCase,
         ended: Option<&Ended>,
         outcome: Outcome,
         message: Option<String>,
@@ -940,7 +985,7 @@ impl<'a> Execution<'a> {
             (None, _) => Duration::ZERO,
         };
         TestAttempt {
-            test,
+            test: test.into(),
             kind: RecordKind::Test,
             record: AttemptRecord {
                 attempt: self.job.attempt,
@@ -968,7 +1013,7 @@ impl<'a> Execution<'a> {
         self.job
             .tests
             .iter()
-            .map(|test| self.attempt(test.clone(), None, Outcome::Blocked, Some(error.to_owned())))
+            .map(|test| self.attempt(test, None, Outcome::Blocked, Some(error.to_owned())))
             .collect()
     }
 }

@@ -106,7 +106,10 @@ impl<'a> Scheduler<'a> {
         for (source, selection) in sources {
             let name = source.config.name.clone();
             self.unsettled.insert(name.clone(), 0);
-            let tests = self.admit(&source, selection);
+            let admitted = self.admit(&source, selection);
+            let tests: Vec<TestCase> = (admitted.into_iter())
+                .map(|i| self.tests[i].case.clone())
+                .collect();
             if tests.is_empty() {
                 self.source_finished(&name);
             } else {
@@ -195,8 +198,8 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Takes in a selection of a source's tests not seen before: the
-    /// skipped are reported, the rest returned to run.
-    fn admit(&mut self, source: &Arc<PreparedSource>, selection: Selection) -> Vec<TestCase> {
+    /// skipped are reported, the rest kept; answers where they are kept.
+    fn admit(&mut self, source: &Arc<PreparedSource>, selection: Selection) -> Vec<usize> {
         let name = source.config.name.clone();
         self.filtered_out += selection.filtered_out;
         for skip in selection.skipped {
@@ -213,16 +216,16 @@ impl<'a> Scheduler<'a> {
                 tracing::debug!("source `{name}` reported the test `{}` twice", test.id);
                 continue;
             }
+            admitted.push(self.tests.len());
             self.index.insert(key, self.tests.len());
             self.tests.push(TestState {
                 source: source.clone(),
-                case: test.clone(),
+                case: test,
                 attempts: Vec::new(),
                 first_outcome: None,
                 quarantined: false,
                 done: false,
             });
-            admitted.push(test);
         }
         *self.unsettled.entry(name).or_default() += admitted.len();
         admitted
@@ -243,10 +246,9 @@ impl<'a> Scheduler<'a> {
     ) -> std::collections::HashSet<String> {
         let name = source.config.name.clone();
         let selection = self.selector.select(&name, expansion.tests);
-        let admitted: std::collections::HashSet<String> = self
-            .admit(source, selection)
+        let admitted: std::collections::HashSet<String> = (self.admit(source, selection))
             .into_iter()
-            .map(|test| test.id)
+            .map(|i| self.tests[i].case.id.clone())
             .collect();
         self.events.emit(RunEvent::SourceExpanded {
             source: &name,
@@ -671,7 +673,7 @@ mod tests {
             let attempt = |id: &str, outcome| {
                 let message = outcome_message(outcome);
                 TestAttempt {
-                    test: TestCase::new(id),
+                    test: (&TestCase::new(id)).into(),
                     kind: RecordKind::Test,
                     record: fixture::attempt("unit", id, job.attempt, outcome, message),
                     output: None,
