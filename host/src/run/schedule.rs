@@ -29,7 +29,9 @@ pub struct Scheduled {
 /// A test and what became of it so far.
 struct TestState {
     source: Arc<PreparedSource>,
-    case: TestCase,
+    /// The test, until it is done: a test that is done never runs again,
+    /// and its case may be large (a runner's data, attributes).
+    case: Option<TestCase>,
     /// Its attempts until it settles; then they are its record's.
     attempts: Vec<AttemptRecord>,
     /// How its first attempt ended, kept after it settled: what the
@@ -37,10 +39,17 @@ struct TestState {
     first_outcome: Option<Outcome>,
     /// Whether an earlier attempt put it in quarantine.
     quarantined: bool,
-    done: bool,
 }
 
 impl TestState {
+    fn done(&self) -> bool {
+        self.case.is_none()
+    }
+
+    fn case(&self) -> &TestCase {
+        self.case.as_ref().expect("a test not done keeps its case")
+    }
+
     fn push_attempt(&mut self, attempt: AttemptRecord) {
         self.first_outcome.get_or_insert(attempt.outcome);
         self.attempts.push(attempt);
@@ -108,7 +117,7 @@ impl<'a> Scheduler<'a> {
             self.unsettled.insert(name.clone(), 0);
             let admitted = self.admit(&source, selection);
             let tests: Vec<TestCase> = (admitted.into_iter())
-                .map(|i| self.tests[i].case.clone())
+                .map(|i| self.tests[i].case().clone())
                 .collect();
             if tests.is_empty() {
                 self.source_finished(&name);
@@ -129,7 +138,7 @@ impl<'a> Scheduler<'a> {
                 break;
             }
             let mut candidates: Vec<usize> = (0..self.tests.len())
-                .filter(|&i| !self.tests[i].done)
+                .filter(|&i| !self.tests[i].done())
                 .collect();
             if round == 1 && !candidates.is_empty() {
                 retries.withheld = self.withhold_retries(&mut candidates);
@@ -188,8 +197,8 @@ impl<'a> Scheduler<'a> {
         for i in candidates {
             let state = &self.tests[i];
             match (by_source.iter_mut()).find(|(s, _)| Arc::ptr_eq(s, &state.source)) {
-                Some((_, tests)) => tests.push(state.case.clone()),
-                None => by_source.push((state.source.clone(), vec![state.case.clone()])),
+                Some((_, tests)) => tests.push(state.case().clone()),
+                None => by_source.push((state.source.clone(), vec![state.case().clone()])),
             }
         }
         for (source, tests) in by_source {
@@ -220,11 +229,10 @@ impl<'a> Scheduler<'a> {
             self.index.insert(key, self.tests.len());
             self.tests.push(TestState {
                 source: source.clone(),
-                case: test,
+                case: Some(test),
                 attempts: Vec::new(),
                 first_outcome: None,
                 quarantined: false,
-                done: false,
             });
         }
         *self.unsettled.entry(name).or_default() += admitted.len();
@@ -248,7 +256,7 @@ impl<'a> Scheduler<'a> {
         let selection = self.selector.select(&name, expansion.tests);
         let admitted: std::collections::HashSet<String> = (self.admit(source, selection))
             .into_iter()
-            .map(|i| self.tests[i].case.id.clone())
+            .map(|i| self.tests[i].case().id.clone())
             .collect();
         self.events.emit(RunEvent::SourceExpanded {
             source: &name,
@@ -270,7 +278,7 @@ impl<'a> Scheduler<'a> {
                 self.settle(i);
             }
             None => {
-                self.tests[i].done = true;
+                self.tests[i].case = None;
                 self.unsettle(&name);
             }
         }
@@ -482,14 +490,14 @@ impl<'a> Scheduler<'a> {
         self.queue.clear();
         for i in 0..self.tests.len() {
             let state = &self.tests[i];
-            match (state.done, state.attempts.is_empty()) {
+            match (state.done(), state.attempts.is_empty()) {
                 (true, _) => {}
                 (false, false) => self.settle(i),
                 (false, true) => {
                     let record = TestRecord::not_run(
                         &state.source.config.name,
-                        &state.case.id,
-                        &state.case.name,
+                        &state.case().id,
+                        &state.case().name,
                         Outcome::NotRun,
                         format!("not run: the run was stopped by {signal} before it started"),
                     );
@@ -502,11 +510,13 @@ impl<'a> Scheduler<'a> {
     /// The test's last attempt is its result.
     fn settle(&mut self, i: usize) {
         let state = &mut self.tests[i];
+        let attempts = std::mem::take(&mut state.attempts);
+        let case = state.case();
         let record = TestRecord::from_attempts(
             &state.source.config.name,
-            &state.case.id,
-            &state.case.name,
-            std::mem::take(&mut state.attempts),
+            &case.id,
+            &case.name,
+            attempts,
             state.quarantined,
         );
         self.close(i, record);
@@ -514,7 +524,7 @@ impl<'a> Scheduler<'a> {
 
     /// Test `i` is done, with `record` its final result.
     fn close(&mut self, i: usize, record: TestRecord) {
-        self.tests[i].done = true;
+        self.tests[i].case = None;
         let source = record.source.clone();
         self.report(record);
         self.unsettle(&source);
