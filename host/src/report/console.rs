@@ -36,7 +36,7 @@ pub struct Console {
     cases: Mutex<HashMap<(String, String), usize>>,
     /// Lines made but not yet written, without a terminal: per-test lines
     /// wait for the engine's next pause and go out in one write.
-    held: Mutex<Batched<std::io::Stderr>>,
+    held: Batched<std::io::Stderr>,
 }
 
 #[derive(Default)]
@@ -77,7 +77,7 @@ impl Console {
             reported: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             cases: Mutex::default(),
-            held: Mutex::new(Batched::new(std::io::stderr(), "stderr")),
+            held: Batched::new(std::io::stderr(), "stderr"),
         }
     }
 
@@ -90,20 +90,17 @@ impl Console {
                 let _ = bars.println(text);
             }
             None => {
-                let mut held = self.lock_held();
-                held.bytes().extend_from_slice(text.as_bytes());
-                held.bytes().push(b'\n');
+                self.held.hold(|bytes| {
+                    bytes.extend_from_slice(text.as_bytes());
+                    bytes.push(b'\n');
+                });
             }
         }
     }
 
-    fn lock_held(&self) -> std::sync::MutexGuard<'_, Batched<std::io::Stderr>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Writes the held lines with one write: stderr is unbuffered.
     fn write_out(&self) {
-        self.lock_held().write_out();
+        self.held.write_out();
     }
 }
 
@@ -280,10 +277,9 @@ impl Console {
             bar.finish_and_clear();
         }
         // One write, with whatever was held before it.
-        let mut held = self.lock_held();
-        held.bytes()
-            .extend_from_slice(super::closing::render(summary).as_bytes());
-        held.write_out();
+        let closing = super::closing::render(summary);
+        self.held
+            .write_with(|bytes| bytes.extend_from_slice(closing.as_bytes()));
     }
 }
 

@@ -7,7 +7,6 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -16,7 +15,7 @@ use crate::events::{Delivery, RunEvent, Subscriber};
 
 /// The journal, a subscriber of the run's events.
 pub struct Journal {
-    file: Mutex<Batched<File>>,
+    file: Batched<File>,
 }
 
 /// One line of the journal: an event and when it was written.
@@ -33,12 +32,8 @@ impl Journal {
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let file = File::options().create(true).append(true).open(path)?;
         Ok(Self {
-            file: Mutex::new(Batched::new(file, "the journal")),
+            file: Batched::new(file, "the journal"),
         })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Batched<File>> {
-        self.file.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -53,13 +48,14 @@ impl Subscriber for Journal {
             time: crate::results::timestamp(chrono::Utc::now()),
             event,
         };
-        let mut file = self.lock();
-        serde_json::to_writer(&mut *file.bytes(), &line).expect("journal events serialize");
-        file.bytes().push(b'\n');
+        self.file.hold(|bytes| {
+            serde_json::to_writer(&mut *bytes, &line).expect("journal events serialize");
+            bytes.push(b'\n');
+        });
     }
 
     fn flush(&self) {
-        self.lock().write_out();
+        self.file.write_out();
     }
 }
 
