@@ -537,10 +537,10 @@ enum LiveEventKind {
 }
 
 impl TryFrom<WireLiveEvent> for LiveEvent {
-    type Error = String;
+    type Error = serde::de::value::Error;
 
-    fn try_from(wire: WireLiveEvent) -> Result<Self, String> {
-        let missing = |field: &str| format!("missing field `{field}`");
+    fn try_from(wire: WireLiveEvent) -> Result<Self, Self::Error> {
+        let missing = <Self::Error as serde::de::Error>::missing_field;
         let WireLiveEvent {
             id,
             outcome,

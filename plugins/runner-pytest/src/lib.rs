@@ -95,9 +95,9 @@ enum PluginEventKind {
 
 impl PluginEvent {
     /// The event for the host, at the index of its line.
-    fn into_live(self, index: usize) -> std::result::Result<LiveEvent, String> {
+    fn into_live(self, index: usize) -> serde_json::Result<LiveEvent> {
         let line = Some(index);
-        let missing = |field: &str| format!("missing field `{field}`");
+        let missing = <serde_json::Error as serde::de::Error>::missing_field;
         Ok(match self.event {
             PluginEventKind::Started => LiveEvent::Started { id: self.id, line },
             PluginEventKind::Finished => LiveEvent::Finished {
@@ -199,7 +199,6 @@ fn live_events<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<LiveEvent
             continue;
         };
         let event = serde_json::from_str(json)
-            .map_err(|e| e.to_string())
             .and_then(|event: PluginEvent| event.into_live(index))
             .map_err(|e| {
                 Error::msg(format!(
