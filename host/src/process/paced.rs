@@ -54,6 +54,11 @@ impl PacedPipe {
     /// that fills `buffer` is followed by the next at once: a process
     /// printing faster than that is never held back by the pacing.
     pub async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        // A pipe that always holds data never makes the read wait: without
+        // this the copier would never yield, and a test flooding its output
+        // would starve the runtime (its timeout never heard). Tokio's own
+        // pipes take the same budget.
+        tokio::task::consume_budget().await;
         self.pace().await;
         let read = self.read_when_ready(buffer).await?;
         self.last_read = (read < buffer.len()).then(Instant::now);
@@ -231,5 +236,24 @@ mod tests {
             "the read waited without blocking: {waited:?}"
         );
         closing.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_pipe_that_never_runs_dry_still_lets_other_tasks_run() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (_ended_signal, ended) = watch::channel(false);
+        let (mut pipe, mut writer) = pipe(ended);
+        // Writes until the pipe is closed, at the end of the test.
+        std::thread::spawn(move || while writer.write_all(&[b'x'; 4096]).is_ok() {});
+        std::thread::sleep(Duration::from_millis(50));
+        let ran = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        // Every read fills the buffer from a full pipe: none has to wait.
+        let mut buffer = [0u8; 16];
+        for _ in 0..1000 {
+            assert_eq!(pipe.read(&mut buffer).await.unwrap(), 16);
+        }
+        assert!(ran.load(Ordering::SeqCst), "the other task never ran");
     }
 }
