@@ -9,10 +9,12 @@
 //! `proctor_plugin_api::messages` documents.
 
 mod call;
+mod elf;
 mod handles;
 mod library;
 
 pub use call::{CallError, ProgressFn};
+pub use elf::Unmappable;
 pub use handles::{
     AttachmentProcessorPlugin, CollectorPlugin, CreateError, DownloaderPlugin, Plugin,
     PluginVTable, RunnerPlugin,

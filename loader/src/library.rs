@@ -11,6 +11,7 @@ use proctor_plugin_api::messages::{BuildInfo, LibraryManifest, PluginKind};
 use semver::Version;
 
 use crate::call::rstring_json;
+use crate::elf::{self, Unmappable};
 
 /// A library the host checked and can call.
 pub struct Library {
@@ -55,6 +56,9 @@ impl std::fmt::Display for Declared {
 pub enum RefusalReason {
     /// It is no library, or exports no proctor root module.
     NotAPluginLibrary(String),
+    /// Its file was read and found unfit to map: truncated, for another
+    /// machine, or no proctor library. It was never mapped.
+    Unmappable(Unmappable),
     /// Its plugin-api version cannot be read.
     UnreadableVersion(String),
     /// Its plugin-api major version is not this host's.
@@ -77,6 +81,7 @@ impl Refusal {
             RefusalReason::NotAPluginLibrary(detail) => {
                 format!("not a proctor plugin library: {detail}")
             }
+            RefusalReason::Unmappable(why) => format!("refused before mapping: {why}"),
             RefusalReason::UnreadableVersion(detail) => {
                 format!("unreadable plugin-api version: {detail}")
             }
@@ -101,7 +106,8 @@ pub fn host_api_version() -> Version {
     Version::parse(proctor_plugin_api::API_VERSION).expect("the crate version is semver")
 }
 
-/// Loads a library: checks the plugin-api version it was built against, then
+/// Loads a library: reads its file to see that it can be mapped safely,
+/// then checks the plugin-api version it was built against, then
 /// the layout of every type it shares with the host, then reads its manifest.
 /// A library of the same major version loads whether it is older or newer.
 /// Libraries are never unloaded (abi_stable keeps them), so a refused library
@@ -119,6 +125,7 @@ pub fn load_library(path: &Path) -> Result<Library, Refusal> {
         host_api_version: host.to_string(),
         reason,
     };
+    elf::check(path).map_err(|why| refuse(Vec::new(), None, RefusalReason::Unmappable(why)))?;
     let header = lib_header_from_path(path).map_err(|e| {
         let detail = one_line(&e.to_string());
         refuse(Vec::new(), None, RefusalReason::NotAPluginLibrary(detail))
@@ -247,7 +254,7 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         assert!(matches!(
             refusal.reason,
-            RefusalReason::NotAPluginLibrary(_)
+            RefusalReason::Unmappable(Unmappable::Unreadable(_))
         ));
         assert_eq!(refusal.host_api_version, host_api_version().to_string());
         assert_eq!(
@@ -256,7 +263,7 @@ mod tests {
         );
         assert!(refusal
             .to_string()
-            .starts_with("not a proctor plugin library: "));
+            .starts_with("refused before mapping: not an object file"));
     }
 
     #[test]

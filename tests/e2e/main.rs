@@ -9,6 +9,7 @@ mod config_errors;
 mod downloads;
 mod ending;
 mod examples;
+mod isolation;
 mod reports;
 mod run;
 mod supervision;
