@@ -5,64 +5,48 @@
 
 For each size (default 10000 50000 100000) runs `proctor run -j 1` on the
 suite `many_tests.py` writes, RUNS times (default 1), and reports the host's
-own CPU time (its threads, not its children: read from /proc while it is a
-zombie, before it is reaped), its peak memory (VmHWM, polled; a high-water
-mark, so the last reading is the peak up to the last few milliseconds)
-above that of a 10-test run, and the bytes each report file holds per test.
+own CPU time and peak memory (its threads, not its children, as the host
+logs them from getrusage at its end), the peak above that of a 10-test
+run, and the bytes each report file holds per test.
 A cost that grows faster than the number of tests shows as a per-test
 figure that rises with the size.
 """
 
 import os
+import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from many_tests import write_suite
 
 REPORTS = ["events.jsonl", "summary.json", "junit.xml", "results.trx"]
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def host_run(proctor, root):
     """(host CPU seconds, peak RSS KiB, wall seconds) of one run."""
     start = time.perf_counter()
-    process = subprocess.Popen(
+    # The process started here only supervises; the host, its child, logs
+    # its own CPU time and peak memory (children apart) as it ends.
+    process = subprocess.run(
         [proctor, "run", "proctor.json", "-j", "1"],
         cwd=root,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "RUST_LOG": "proctor::usage=debug", "NO_COLOR": "1"},
+        text=True,
     )
-    peak = [0]
-    done = threading.Event()
-
-    def poll():
-        while not done.is_set():
-            try:
-                with open(f"/proc/{process.pid}/status") as status:
-                    for line in status:
-                        if line.startswith("VmHWM:"):
-                            peak[0] = max(peak[0], int(line.split()[1]))
-            except OSError:
-                return
-            time.sleep(0.005)
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    # Waits for the end without reaping: the zombie's stat still holds the
-    # CPU time of its threads, apart from its children's.
-    os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
     wall = time.perf_counter() - start
-    done.set()
-    poller.join()
-    with open(f"/proc/{process.pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / TICKS
-    process.wait()
-    return cpu, peak[0], wall
+    usage = re.search(
+        r"user_seconds=([\d.e-]+) system_seconds=([\d.e-]+) peak_rss_kib=(\d+)",
+        process.stderr,
+    )
+    if not usage:
+        sys.exit(f"the host logged no resource usage:\n{process.stderr}")
+    cpu = float(usage[1]) + float(usage[2])
+    return cpu, int(usage[3]), wall
 
 
 def main(argv):

@@ -382,3 +382,16 @@ pub fn alive(pid: u64) -> bool {
             .starts_with('Z')
     })
 }
+
+/// The host of a `proctor` started as `pid`: the process CI starts only
+/// supervises, and the host is its one child.
+pub fn host_pid(pid: u32) -> u32 {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_else(|e| panic!("proctor {pid} has no readable children: {e}"));
+    let children: Vec<u32> = children
+        .split_whitespace()
+        .map(|child| child.parse().unwrap())
+        .collect();
+    assert_eq!(children.len(), 1, "proctor {pid} supervises one host");
+    children[0]
+}

@@ -321,8 +321,10 @@ fn a_host_killed_with_sigkill_leaves_no_test_process_and_a_journal_of_what_finis
                 || (is_event(e, "process_launched") && e["tests"][0] == waits)
         });
         wait_marked(&marker);
-        let host = run.child.id();
-        send(host, "KILL");
+        // The host's groups are named after the host, the supervisor's child;
+        // killing the supervisor kills it too.
+        let host = host_pid(run.child.id());
+        send(run.child.id(), "KILL");
         run.exit(Duration::from_secs(10));
         assert_none_left(&marker, Duration::from_secs(10));
         let finished = journal(&run.results()).into_iter().find(|e| {

@@ -17,13 +17,15 @@ use crate::run::{self, RunOptions, Session};
 use crate::select::Filter;
 
 mod plugins;
+mod supervisor;
 
 /// A test-run host: fetches, discovers, runs, supervises and reports tests
 /// through plugins.
 ///
 /// Exit codes: 0 all tests passed, 1 tests failed, 2 usage or configuration
-/// error, 3 infrastructure error, 4 no test was selected; 130, 143, 129: the
-/// run was stopped by SIGINT, SIGTERM, SIGHUP (its reports are written).
+/// error, 3 infrastructure error (a plugin that ended proctor's process
+/// included), 4 no test was selected; 130, 143, 129: the run was stopped by
+/// SIGINT, SIGTERM, SIGHUP (its reports are written).
 #[derive(Debug, Parser)]
 #[command(name = "proctor", version, about, long_about)]
 pub struct Cli {
@@ -111,6 +113,13 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // The guardian must outlive the host, so nothing may take it down with it.
+    let supervised = !matches!(cli.command, Command::Guard);
+    let announcer = supervised.then(supervisor::fork).and_then(|forked| {
+        forked
+            .map_err(|e| tracing::warn!("cannot start the supervising process ({e}): a plugin that ends the host's process decides its exit status"))
+            .ok()
+    });
     let status = match execute(cli) {
         Ok(status) => status,
         Err(error) => {
@@ -118,7 +127,34 @@ pub fn main() -> ExitCode {
             error.exit_status()
         }
     };
+    log_resource_usage();
+    if let Some(announcer) = announcer {
+        announcer.announce(status.code());
+    }
     ExitCode::from(status.code())
+}
+
+/// The host's own CPU time and peak memory, children apart, for
+/// `benchmarks/host_cost.py` (`RUST_LOG=proctor::usage=debug`): the
+/// process CI starts only supervises, so its own figures say nothing.
+fn log_resource_usage() {
+    if !tracing::enabled!(target: "proctor::usage", tracing::Level::DEBUG) {
+        return;
+    }
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tracing::debug!(
+        target: "proctor::usage",
+        user_seconds = seconds(usage.ru_utime),
+        system_seconds = seconds(usage.ru_stime),
+        peak_rss_kib = usage.ru_maxrss,
+        "host resource usage"
+    );
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
