@@ -1,51 +1,136 @@
 //! Plugin instances and their typed calls, one handle type per kind.
+//!
+//! A handle reaches its plugin one of three ways, and its callers cannot
+//! tell which: called directly on the caller's thread (the SDK's harness);
+//! in this process on a pool thread, the caller waiting at most the call's
+//! deadline; or in a plugin process of its own ([`crate::remote`]), which a
+//! crash, an exit or a missed deadline takes down instead of the host.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use abi_stable::std_types::{RResult, RStr};
 use proctor_plugin_api::abi::*;
 use proctor_plugin_api::messages::*;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::call::{call_json, with_progress_sink, CallError, ProgressFn};
+use crate::call::{with_progress_sink, CallError, Operation, ProgressCell, ProgressFn};
+use crate::remote::{PluginHostProgram, PluginProcess};
+use crate::workers::{wait_for, Answer, Waited, Workers};
 use crate::Library;
 
-/// A vtable type, and how a library constructs plugins of its kind.
-pub trait PluginVTable: Copy + 'static {
+/// A vtable type, how a library constructs plugins of its kind, and how
+/// an operation reaches its function.
+pub trait PluginVTable: Copy + Send + Sync + 'static {
     const KIND: PluginKind;
     fn constructor(module: PluginLibraryRef) -> Constructor<Self>;
+    /// Calls `operation` on `object`; `None` when its kind has no such call.
+    fn invoke(
+        object: &PluginObject<Self>,
+        operation: Operation,
+        request: RStr<'_>,
+        progress: ProgressSink<'_>,
+    ) -> Option<CallResult>;
 }
 
-type Constructor<V> = extern "C" fn(RStr<'_>, RStr<'_>) -> RResult<PluginObject<V>, PluginError>;
+pub(crate) type Constructor<V> =
+    extern "C" fn(RStr<'_>, RStr<'_>) -> RResult<PluginObject<V>, PluginError>;
 
 macro_rules! plugin_vtable {
-    ($vtable:ty, $kind:expr, $constructor:ident) => {
+    ($vtable:ty, $kind:expr, $constructor:ident, |$o:ident, $r:ident, $p:ident| {
+        $($operation:ident => $call:expr),* $(,)?
+    }) => {
         impl PluginVTable for $vtable {
             const KIND: PluginKind = $kind;
             fn constructor(module: PluginLibraryRef) -> Constructor<Self> {
                 module.$constructor()
             }
+            fn invoke(
+                $o: &PluginObject<Self>,
+                operation: Operation,
+                $r: RStr<'_>,
+                $p: ProgressSink<'_>,
+            ) -> Option<CallResult> {
+                let _ = &$p;
+                match operation {
+                    $(Operation::$operation => Some($call),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
-plugin_vtable!(RunnerVTableRef, PluginKind::Runner, new_runner);
-plugin_vtable!(DownloaderVTableRef, PluginKind::Downloader, new_downloader);
-plugin_vtable!(CollectorVTableRef, PluginKind::Collector, new_collector);
+plugin_vtable!(RunnerVTableRef, PluginKind::Runner, new_runner, |o, r, p| {
+    Discover => (o.vtable.discover())(&o.state, r),
+    PlanExecution => (o.vtable.plan_execution())(&o.state, r),
+    ParseOutput => (o.vtable.parse_output())(&o.state, r),
+    CollectResults => (o.vtable.collect_results())(&o.state, r),
+});
+plugin_vtable!(DownloaderVTableRef, PluginKind::Downloader, new_downloader, |o, r, p| {
+    Download => (o.vtable.download())(&o.state, r, p),
+});
+plugin_vtable!(CollectorVTableRef, PluginKind::Collector, new_collector, |o, r, p| {
+    OnEvent => (o.vtable.on_event())(&o.state, r),
+});
 plugin_vtable!(
     AttachmentProcessorVTableRef,
     PluginKind::AttachmentProcessor,
-    new_attachment_processor
+    new_attachment_processor,
+    |o, r, p| { Process => (o.vtable.process())(&o.state, r, p) }
 );
 
-/// A plugin instance. Cheap to clone. Calls block; a host on an async runtime
-/// makes them from blocking threads so a slow plugin never stalls it, with
-/// one exception: a runner's `parse_output`, called for every few lines a
-/// test process prints, is made where the lines are read, since handing it
-/// to a thread would cost more than the call. Runners answer it from the
-/// lines alone, at once (the SDK's `Runner::parse_output` says so).
+/// How long each kind of call may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadlines {
+    by_operation: [Duration; Operation::ALL.len()],
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            by_operation: Operation::ALL.map(Operation::default_deadline),
+        }
+    }
+}
+
+impl Deadlines {
+    pub fn get(&self, operation: Operation) -> Duration {
+        self.by_operation[usize::from(operation.code())]
+    }
+
+    pub fn set(&mut self, operation: Operation, deadline: Duration) {
+        self.by_operation[usize::from(operation.code())] = deadline;
+    }
+}
+
+/// Where a plugin runs.
+#[derive(Debug, Clone)]
+pub enum Isolation {
+    /// In the host's process: calls cost a thread hand-over, and a plugin
+    /// that crashes or exits ends the host.
+    InProcess,
+    /// In a plugin process of its own, started from this program.
+    Process(PluginHostProgram),
+}
+
+/// How the host reaches a plugin it creates.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    pub isolation: Isolation,
+    pub deadlines: Deadlines,
+}
+
+/// A plugin instance. Cheap to clone. Calls block; a host on an async
+/// runtime makes them from blocking threads so a slow plugin never stalls
+/// it, with one exception: a runner's `parse_output`, called for every
+/// batch of lines a test process prints, is made where the lines are read,
+/// since handing it to a thread would cost more than the call. Runners
+/// answer it from the lines alone, at once (the SDK's
+/// `Runner::parse_output` says so), and its deadline bounds the wait.
 pub struct Plugin<V> {
-    inner: Arc<Instance<V>>,
+    inner: Arc<Inner<V>>,
 }
 
 impl<V> Clone for Plugin<V> {
@@ -61,22 +146,39 @@ pub type DownloaderPlugin = Plugin<DownloaderVTableRef>;
 pub type CollectorPlugin = Plugin<CollectorVTableRef>;
 pub type AttachmentProcessorPlugin = Plugin<AttachmentProcessorVTableRef>;
 
-struct Instance<V> {
+struct Inner<V> {
     label: String,
-    object: PluginObject<V>,
+    transport: Transport<V>,
 }
+
+enum Transport<V> {
+    /// Called on the caller's thread, without a deadline.
+    Direct(Object<V>),
+    /// Called on a pool thread, the caller waiting at most the deadline.
+    Guarded {
+        object: Object<V>,
+        deadlines: Deadlines,
+        /// Set when a call missed its deadline: its thread may still run
+        /// the plugin, so nothing more is asked of it.
+        abandoned: OnceLock<String>,
+    },
+    Process(PluginProcess),
+}
+
+/// A plugin object that may be called from any thread.
+pub(crate) struct Object<V>(pub(crate) PluginObject<V>);
 
 // SAFETY: the SDK only accepts `Send + Sync` plugin types, its vtables are
 // statics, and every vtable function takes the state by shared reference.
-unsafe impl<V> Send for Instance<V> {}
-unsafe impl<V> Sync for Instance<V> {}
+unsafe impl<V> Send for Object<V> {}
+unsafe impl<V> Sync for Object<V> {}
 
 /// A plugin that could not be created.
 #[derive(Debug, Clone)]
 pub struct CreateError {
     /// The plugin, as `downloader `http``.
     pub plugin: String,
-    /// One of the `PluginError` codes.
+    /// One of the `PluginError` codes, or of [`CallError`]'s own.
     pub code: u32,
     pub message: String,
 }
@@ -101,23 +203,85 @@ impl fmt::Display for CreateError {
 
 impl std::error::Error for CreateError {}
 
+impl From<CallError> for CreateError {
+    fn from(error: CallError) -> Self {
+        Self {
+            plugin: error.plugin,
+            code: error.code,
+            message: error.message,
+        }
+    }
+}
+
+pub(crate) fn label<V: PluginVTable>(name: &str) -> String {
+    format!("{} `{name}`", V::KIND)
+}
+
+/// Creates a plugin of `module` in this process, on this thread.
+pub(crate) fn construct<V: PluginVTable>(
+    module: PluginLibraryRef,
+    name: &str,
+    settings: &str,
+) -> Result<PluginObject<V>, PluginError> {
+    match V::constructor(module)(RStr::from_str(name), RStr::from_str(settings)) {
+        RResult::ROk(object) => Ok(object),
+        RResult::RErr(e) => Err(e),
+    }
+}
+
 impl<V: PluginVTable> Plugin<V> {
-    /// Creates the plugin `name` of `library` with its settings block.
+    /// Creates the plugin `name` of `library` with its settings block, in
+    /// this process, called on the caller's thread without deadlines: what
+    /// a plugin's own tests want.
     pub fn create(
         library: &Library,
         name: &str,
         settings: &serde_json::Value,
     ) -> Result<Self, CreateError> {
-        let settings = serde_json::to_string(settings).expect("JSON values serialize");
-        let label = format!("{} `{name}`", V::KIND);
-        match V::constructor(library.module)(RStr::from_str(name), RStr::from_str(&settings)) {
-            RResult::ROk(object) => Ok(Self {
-                inner: Arc::new(Instance { label, object }),
-            }),
-            RResult::RErr(e) => Err(CreateError {
-                plugin: label,
-                code: e.code,
-                message: e.message.into_string(),
+        let settings = settings_text(settings);
+        let object = construct::<V>(library.module, name, &settings).map_err(|e| CreateError {
+            plugin: label::<V>(name),
+            code: e.code,
+            message: e.message.into_string(),
+        })?;
+        Ok(Self::with(name, Transport::Direct(Object(object))))
+    }
+
+    /// Creates the plugin `name` of `library` as `options` say: in this
+    /// process or in one of its own, every call with a deadline.
+    pub fn create_with(
+        library: &Library,
+        name: &str,
+        settings: &serde_json::Value,
+        options: &CallOptions,
+    ) -> Result<Self, CreateError> {
+        let settings = settings_text(settings);
+        let transport = match &options.isolation {
+            Isolation::InProcess => {
+                let object = construct_guarded::<V>(library, name, settings, &options.deadlines)?;
+                Transport::Guarded {
+                    object,
+                    deadlines: options.deadlines.clone(),
+                    abandoned: OnceLock::new(),
+                }
+            }
+            Isolation::Process(program) => Transport::Process(PluginProcess::start(
+                program,
+                &library.path,
+                V::KIND,
+                name,
+                settings,
+                options.deadlines.clone(),
+            )?),
+        };
+        Ok(Self::with(name, transport))
+    }
+
+    fn with(name: &str, transport: Transport<V>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                label: label::<V>(name),
+                transport,
             }),
         }
     }
@@ -127,42 +291,176 @@ impl<V: PluginVTable> Plugin<V> {
         &self.inner.label
     }
 
+    /// Whether it runs in a process of its own.
+    pub fn isolated(&self) -> bool {
+        matches!(self.inner.transport, Transport::Process(_))
+    }
+
     fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
-        operation: &'static str,
+        operation: Operation,
         request: &Req,
-        invoke: impl FnOnce(&PluginObject<V>, RStr<'_>) -> CallResult,
+        progress: Option<&ProgressFn<'_>>,
     ) -> Result<Resp, CallError> {
-        let object = &self.inner.object;
-        call_json(&self.inner.label, operation, request, |request| {
-            invoke(object, request)
-        })
+        let label = &self.inner.label;
+        let error = |code, message: String| CallError {
+            plugin: label.clone(),
+            operation: operation.name(),
+            code,
+            message,
+        };
+        let request = serde_json::to_string(request).expect("host messages always serialize");
+        let answer = match &self.inner.transport {
+            Transport::Direct(object) => {
+                let no_progress = |_, _| true;
+                let progress = progress.unwrap_or(&no_progress);
+                with_progress_sink(progress, |sink| {
+                    V::invoke(&object.0, operation, RStr::from_str(&request), sink)
+                })
+                .map(answer_of)
+                .unwrap_or_else(|| Err(no_such_call::<V>(operation)))
+            }
+            Transport::Guarded {
+                deadlines,
+                abandoned,
+                ..
+            } => {
+                if let Some(reason) = abandoned.get() {
+                    return Err(error(CallError::DEADLINE_MISSED, reason.clone()));
+                }
+                let deadline = deadlines.get(operation);
+                match self.call_on_worker(operation, request, progress, deadline) {
+                    Waited::Answered(answer) => answer,
+                    Waited::Missed => {
+                        let reason = format!(
+                            "it did not answer `{operation}` within {}; it runs in the host's \
+                             process, so nothing more is asked of it",
+                            seconds(deadline)
+                        );
+                        let reason = abandoned.get_or_init(|| reason);
+                        return Err(error(CallError::DEADLINE_MISSED, reason.clone()));
+                    }
+                    Waited::Gone => {
+                        return Err(error(
+                            CallError::PLUGIN_ENDED,
+                            "its calling thread ended without an answer".into(),
+                        ))
+                    }
+                }
+            }
+            Transport::Process(process) => process.call(label, operation, request, progress)?,
+        };
+        match answer {
+            Ok(response) => serde_json::from_str(&response).map_err(|e| {
+                error(
+                    PluginError::INVALID_REQUEST,
+                    format!("unreadable answer: {e}"),
+                )
+            }),
+            Err(e) => Err(error(e.code, e.message.into_string())),
+        }
     }
+
+    /// Makes a call on a pool thread and waits for it.
+    fn call_on_worker(
+        &self,
+        operation: Operation,
+        request: String,
+        progress: Option<&ProgressFn<'_>>,
+        deadline: Duration,
+    ) -> Waited {
+        let (sender, answer) = mpsc::channel();
+        let cell = Arc::new(ProgressCell::default());
+        let (inner, reporting) = (self.inner.clone(), cell.clone());
+        Workers::global().run(move || {
+            let Transport::Guarded { object, .. } = &inner.transport else {
+                unreachable!("only guarded plugins are called on workers");
+            };
+            let answered =
+                with_progress_sink(&|done, total| reporting.report(done, total), |sink| {
+                    V::invoke(&object.0, operation, RStr::from_str(&request), sink)
+                });
+            let answered = answered
+                .map(answer_of)
+                .unwrap_or_else(|| Err(no_such_call::<V>(operation)));
+            let _ = sender.send(answered);
+        });
+        wait_for(&answer, &cell, progress, deadline, &|| {})
+    }
+}
+
+/// Creates a plugin on a pool thread, waiting at most the creation's deadline.
+fn construct_guarded<V: PluginVTable>(
+    library: &Library,
+    name: &str,
+    settings: String,
+    deadlines: &Deadlines,
+) -> Result<Object<V>, CreateError> {
+    let plugin = label::<V>(name);
+    let deadline = deadlines.get(Operation::Create);
+    let (sender, created) = mpsc::channel();
+    let (module, name) = (library.module, name.to_owned());
+    Workers::global().run(move || {
+        let _ = sender.send(construct::<V>(module, &name, &settings).map(Object));
+    });
+    match created.recv_timeout(deadline) {
+        Ok(Ok(object)) => Ok(object),
+        Ok(Err(e)) => Err(CreateError {
+            plugin,
+            code: e.code,
+            message: e.message.into_string(),
+        }),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(CreateError {
+            plugin,
+            code: CallError::DEADLINE_MISSED,
+            message: format!("it was not created within {}", seconds(deadline)),
+        }),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(CreateError {
+            plugin,
+            code: CallError::PLUGIN_ENDED,
+            message: "its creating thread ended without an answer".into(),
+        }),
+    }
+}
+
+pub(crate) fn answer_of(result: CallResult) -> Answer {
+    match result {
+        RResult::ROk(response) => Ok(response.into_string()),
+        RResult::RErr(e) => Err(e),
+    }
+}
+
+pub(crate) fn no_such_call<V: PluginVTable>(operation: Operation) -> PluginError {
+    PluginError::new(
+        PluginError::INVALID_REQUEST,
+        format!("a {} has no `{operation}` call", V::KIND),
+    )
+}
+
+fn settings_text(settings: &serde_json::Value) -> String {
+    serde_json::to_string(settings).expect("JSON values serialize")
+}
+
+/// A deadline as messages give it: `30 s`, `1.5 s`.
+pub(crate) fn seconds(deadline: Duration) -> String {
+    format!("{} s", deadline.as_secs_f64())
 }
 
 impl RunnerPlugin {
     pub fn discover(&self, request: &DiscoverRequest) -> Result<DiscoveryStep, CallError> {
-        self.call("discover", request, |o, r| {
-            (o.vtable.discover())(&o.state, r)
-        })
+        self.call(Operation::Discover, request, None)
     }
 
     pub fn plan_execution(&self, request: &ExecutionRequest) -> Result<ExecutionPlan, CallError> {
-        self.call("plan_execution", request, |o, r| {
-            (o.vtable.plan_execution())(&o.state, r)
-        })
+        self.call(Operation::PlanExecution, request, None)
     }
 
     pub fn parse_output(&self, request: &OutputRequest) -> Result<Vec<LiveEvent>, CallError> {
-        self.call("parse_output", request, |o, r| {
-            (o.vtable.parse_output())(&o.state, r)
-        })
+        self.call(Operation::ParseOutput, request, None)
     }
 
     pub fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError> {
-        self.call("collect_results", request, |o, r| {
-            (o.vtable.collect_results())(&o.state, r)
-        })
+        self.call(Operation::CollectResults, request, None)
     }
 }
 
@@ -173,17 +471,13 @@ impl DownloaderPlugin {
         request: &DownloadRequest,
         progress: &ProgressFn<'_>,
     ) -> Result<DownloadResponse, CallError> {
-        with_progress_sink(progress, |sink| {
-            self.call("download", request, |o, r| {
-                (o.vtable.download())(&o.state, r, sink)
-            })
-        })
+        self.call(Operation::Download, request, Some(progress))
     }
 }
 
 impl CollectorPlugin {
     pub fn on_event(&self, event: &LifecycleEvent) -> Result<CollectorResponse, CallError> {
-        self.call("on_event", event, |o, r| (o.vtable.on_event())(&o.state, r))
+        self.call(Operation::OnEvent, event, None)
     }
 }
 
@@ -193,10 +487,6 @@ impl AttachmentProcessorPlugin {
         request: &ProcessRequest,
         progress: &ProgressFn<'_>,
     ) -> Result<ProcessResponse, CallError> {
-        with_progress_sink(progress, |sink| {
-            self.call("process", request, |o, r| {
-                (o.vtable.process())(&o.state, r, sink)
-            })
-        })
+        self.call(Operation::Process, request, Some(progress))
     }
 }

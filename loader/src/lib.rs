@@ -12,12 +12,15 @@ mod call;
 mod elf;
 mod handles;
 mod library;
+pub mod remote;
+mod workers;
 
-pub use call::{CallError, ProgressFn};
+pub use call::{CallError, Operation, ProgressFn};
 pub use elf::Unmappable;
 pub use handles::{
-    AttachmentProcessorPlugin, CollectorPlugin, CreateError, DownloaderPlugin, Plugin,
-    PluginVTable, RunnerPlugin,
+    AttachmentProcessorPlugin, CallOptions, CollectorPlugin, CreateError, Deadlines,
+    DownloaderPlugin, Isolation, Plugin, PluginVTable, RunnerPlugin,
 };
 pub use library::{host_api_version, load_library, Declared, Library, Refusal, RefusalReason};
 pub use proctor_plugin_api as api;
+pub use remote::PluginHostProgram;

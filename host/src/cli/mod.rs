@@ -79,6 +79,10 @@ enum Command {
     /// The guardian a run starts: kills what a host killed by SIGKILL left.
     #[command(hide = true)]
     Guard,
+    /// A plugin process: loads one plugin and answers the host's calls over
+    /// stdin and stdout.
+    #[command(hide = true)]
+    PluginHost,
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,8 +117,9 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    // The guardian must outlive the host, so nothing may take it down with it.
-    let supervised = !matches!(cli.command, Command::Guard);
+    // The guardian and plugin processes are the host's helpers, which it
+    // watches itself.
+    let supervised = !matches!(cli.command, Command::Guard | Command::PluginHost);
     let announcer = supervised.then(supervisor::fork).and_then(|forked| {
         forked
             .map_err(|e| tracing::warn!("cannot start the supervising process ({e}): a plugin that ends the host's process decides its exit status"))
@@ -238,6 +243,12 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
         } => plugins::check(&library, format),
         Command::Guard => {
             guardian::main();
+            Ok(ExitStatus::Passed)
+        }
+        Command::PluginHost => {
+            proctor_loader::remote::serve().map_err(|e| {
+                Error::infrastructure(format!("plugin process: the host's frames: {e}"))
+            })?;
             Ok(ExitStatus::Passed)
         }
         Command::Plugins { config, format, .. } => {

@@ -46,6 +46,7 @@ impl Dispatcher {
                     name: name.clone(),
                     events: 0,
                     error: None,
+                    abandoned: false,
                 },
                 name,
                 plugin,
@@ -114,6 +115,7 @@ impl Dispatcher {
                         }));
                 }
                 Err(error) => {
+                    collector.record.abandoned = error.abandoned();
                     let error = format!("{} (at {}); switched off", error, event_name(event));
                     (self.warn)(&error);
                     collector.record.error = Some(error);

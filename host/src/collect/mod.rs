@@ -56,7 +56,8 @@ impl Prepared {
                 .find(PluginKind::Collector, name)
                 .map_err(|e| at(e.into()))?;
             catches_faults |= manifest.capabilities["faults"] == true;
-            let plugin = plugins::create(library, name, settings).map_err(|e| at(e.into()))?;
+            let plugin = plugins::create(library, name, settings, &config.plugin_policy)
+                .map_err(|e| at(e.into()))?;
             plugins.push((name.clone(), plugin));
         }
         let mut processors = Vec::new();
@@ -72,7 +73,8 @@ impl Prepared {
                 .filter_map(|k| k.as_str().map(str::to_owned))
                 .collect();
             let plugin: AttachmentProcessorPlugin =
-                plugins::create(library, name, settings).map_err(|e| at(e.into()))?;
+                plugins::create(library, name, settings, &config.plugin_policy)
+                    .map_err(|e| at(e.into()))?;
             processors.push(Processor {
                 name: name.clone(),
                 plugin: Box::new(plugin),
@@ -96,6 +98,20 @@ pub struct Collected {
     /// the inputs they took.
     pub attachments: Vec<AttachmentRecord>,
     pub timeline: Timeline,
+}
+
+impl Collected {
+    /// The failures that make the run an infrastructure error: collectors
+    /// and processors that crashed, exited or missed a deadline.
+    pub fn errors(&self) -> impl Iterator<Item = String> + '_ {
+        let collectors = (self.collectors.iter())
+            .filter(|c| c.abandoned)
+            .filter_map(|c| c.error.clone());
+        let merges = (self.timeline.merges.iter())
+            .filter(|m| m.abandoned)
+            .filter_map(|m| m.error.clone());
+        collectors.chain(merges)
+    }
 }
 
 struct Dispatch {

@@ -150,9 +150,15 @@ impl Merger {
             results_dir: Some(self.results_dir.clone()),
         };
         let plugin = &self.processor.plugin;
+        let mut abandoned = false;
         let answer = std::fs::create_dir_all(&output_dir)
             .map_err(|e| format!("cannot create {}: {e}", output_dir.display()))
-            .and_then(|()| plugin.process(&request).map_err(|e| e.to_string()));
+            .and_then(|()| {
+                plugin.process(&request).map_err(|e| {
+                    abandoned = e.abandoned();
+                    e.to_string()
+                })
+            });
         let (outputs, error) = match answer {
             Ok(response) => {
                 let by = &self.processor.name;
@@ -175,6 +181,7 @@ impl Merger {
             started_ms: started.as_millis() as u64,
             finished_ms: self.clock.elapsed().as_millis() as u64,
             error,
+            abandoned,
         });
         merged
     }

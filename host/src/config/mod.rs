@@ -3,6 +3,7 @@
 mod downloads;
 pub mod helix;
 pub mod json;
+mod plugins;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use downloads::{Download, Downloads, Role};
+pub use plugins::{Isolation, PluginPolicy};
 
 use crate::retry::{RetryPolicy, Rule, Threshold, Verdict};
 use crate::select::SkipRule;
@@ -85,6 +87,15 @@ struct ConfigFile {
     /// How long a process's output may drain after it ended.
     #[serde(default)]
     output_drain_seconds: Option<f64>,
+    /// Where plugins run: `auto` (the default), `process` or `in-process`.
+    #[serde(default)]
+    isolation: Option<Isolation>,
+    /// How long plugin calls may take, in seconds, by call.
+    #[serde(default)]
+    plugin_deadline_seconds: std::collections::BTreeMap<String, f64>,
+    /// Options of single plugins, by name: `isolation`, `deadline_seconds`.
+    #[serde(default)]
+    plugins: std::collections::BTreeMap<String, plugins::PluginFile>,
     sources: Vec<SourceFile>,
 }
 
@@ -207,6 +218,8 @@ pub struct Config {
     pub grace_period: Duration,
     /// How long a process's output may drain after it ended.
     pub output_drain: Duration,
+    /// Where each plugin runs, and how long its calls may take.
+    pub plugin_policy: PluginPolicy,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -357,6 +370,12 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     };
     let output_drain = seconds(&at, "output_drain_seconds", parsed.output_drain_seconds)?
         .unwrap_or(crate::process::DEFAULT_DRAIN);
+    let plugin_policy = plugins::validate(
+        parsed.isolation,
+        parsed.plugin_deadline_seconds,
+        parsed.plugins,
+        &at,
+    )?;
     let retry = match parsed.retry {
         Some(retry) => retry_policy(retry, &base_dir, &at)?,
         None => {
@@ -414,6 +433,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         no_tests: parsed.no_tests,
         grace_period,
         output_drain,
+        plugin_policy,
         base_dir,
         file,
         sources,

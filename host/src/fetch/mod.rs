@@ -80,7 +80,7 @@ impl Fetcher {
                 .find(PluginKind::Downloader, name)
                 .map_err(|e| at(location, e.into()))?;
             let settings = config.downloaders.get(name).cloned().unwrap_or_default();
-            let plugin = plugins::create(library, name, &settings)
+            let plugin = plugins::create(library, name, &settings, &config.plugin_policy)
                 .map_err(|e| at(&format!("downloaders.{name}"), e.into()))?;
             Ok(Downloader {
                 name: name.to_owned(),

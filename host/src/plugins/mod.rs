@@ -9,13 +9,55 @@ pub use proctor_loader::{
     DownloaderPlugin, Library, Plugin, PluginVTable, Refusal, RunnerPlugin,
 };
 
-/// Creates the plugin `name` of `library` with its settings.
+use std::path::Path;
+
+use proctor_loader::{CallOptions, PluginHostProgram};
+
+use crate::config::{Isolation, PluginPolicy};
+
+/// Creates the plugin `name` of `library` with its settings, where the
+/// policy says it runs, its calls bound by the policy's deadlines.
 pub fn create<V: PluginVTable>(
     library: &Library,
     name: &str,
     settings: &serde_json::Value,
+    policy: &PluginPolicy,
 ) -> Result<Plugin<V>, CreateError> {
-    Plugin::create(library, name, settings)
+    let (isolation, deadlines) = policy.of(name);
+    let in_process = match isolation {
+        Isolation::InProcess => true,
+        Isolation::Process => false,
+        Isolation::Auto => installed_with_host(&library.path),
+    };
+    let isolation = match in_process {
+        true => proctor_loader::Isolation::InProcess,
+        false => proctor_loader::Isolation::Process(plugin_host_program()),
+    };
+    let options = CallOptions {
+        isolation,
+        deadlines: deadlines.clone(),
+    };
+    Plugin::create_with(library, name, settings, &options)
+}
+
+/// Whether a library is one of the host's own: in the directory it was
+/// installed or built with, not one a configuration or a flag added.
+fn installed_with_host(library: &Path) -> bool {
+    let Some(dir) = library.parent().and_then(|dir| dir.canonicalize().ok()) else {
+        return false;
+    };
+    default_plugin_dir()
+        .iter()
+        .filter_map(|own| own.canonicalize().ok())
+        .any(|own| own == dir)
+}
+
+/// This program, serving one plugin: `proctor plugin-host`.
+fn plugin_host_program() -> PluginHostProgram {
+    PluginHostProgram {
+        program: std::env::current_exe().unwrap_or_else(|_| "proctor".into()),
+        args: vec!["plugin-host".into()],
+    }
 }
 
 use proctor_plugin_api::messages::{

@@ -251,6 +251,7 @@ mod tests {
             started_ms: 1210,
             finished_ms: 1300,
             error: None,
+            abandoned: false,
         }];
         insta::assert_snapshot!(render(&run));
     }

@@ -28,6 +28,10 @@ pub struct CollectorRecord {
     pub events: u64,
     /// Why it was switched off, when it was.
     pub error: Option<String>,
+    /// Whether it was switched off because it crashed, exited or missed a
+    /// deadline: an infrastructure error of the run, not only a warning.
+    #[serde(skip)]
+    pub abandoned: bool,
 }
 
 /// When a source ran, as the collectors heard of it.
@@ -59,4 +63,8 @@ pub struct MergeRecord {
     pub started_ms: u64,
     pub finished_ms: u64,
     pub error: Option<String>,
+    /// Whether it failed because the processor crashed, exited or missed
+    /// its deadline: an infrastructure error of the run.
+    #[serde(skip)]
+    pub abandoned: bool,
 }

@@ -657,8 +657,13 @@ impl<'a> Execution<'a> {
             Ok(events) => events,
             // The last line of a process cut off while writing it is not
             // the runner's to read.
-            Err(e) if lines.unterminated => {
+            Err(e) if lines.unterminated && !e.abandoned() => {
                 tracing::debug!("the last line of the output was cut off: {e}");
+                Vec::new()
+            }
+            // A plugin that crashed or hung is not asked again line by line.
+            Err(e) if e.abandoned() => {
+                self.error(e);
                 Vec::new()
             }
             Err(_) => self.parse_line_by_line(&request),

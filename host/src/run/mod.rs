@@ -123,9 +123,13 @@ impl Session {
                     .copied()
                     .unwrap_or(ExecutionMode::Isolated),
             };
-            let runner: RunnerPlugin =
-                plugins::create(library, &source.runner, &source.settings)
-                    .map_err(|e| at(format!("{}.settings", source.location), e.into()))?;
+            let runner: RunnerPlugin = plugins::create(
+                library,
+                &source.runner,
+                &source.settings,
+                &config.plugin_policy,
+            )
+            .map_err(|e| at(format!("{}.settings", source.location), e.into()))?;
             let info = SourceInfo {
                 name: source.name.clone(),
                 path: source.path.clone(),
@@ -516,6 +520,7 @@ fn summarize(
     let (no_tests, mut warnings) = no_tests_findings(run_policy, &sources, &policies, &records);
     warnings.extend(scheduled.warnings);
     errors.extend(scheduled.errors);
+    errors.extend(ended.collected.errors());
     let status = exit_status(&counts, &errors, no_tests, ended.stopped_by);
     let flaky = (records.iter().filter(|t| t.flaky))
         .map(|t| format!("{}/{}", t.source, t.id))

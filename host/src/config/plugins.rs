@@ -1,0 +1,115 @@
+//! How plugins run: in the host's process or in one of their own, and how
+//! long each of their calls may take.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use proctor_loader::{Deadlines, Operation};
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// Where a plugin runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// In the host's process for the plugins installed with it (its own
+    /// plugin directory), in a process of their own for the others.
+    #[default]
+    Auto,
+    Process,
+    InProcess,
+}
+
+/// One plugin's options, as the file gives them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PluginFile {
+    #[serde(default)]
+    isolation: Option<Isolation>,
+    /// Deadlines of its calls in seconds, by call name.
+    #[serde(default)]
+    deadline_seconds: BTreeMap<String, f64>,
+}
+
+/// How every plugin runs: the run's defaults and each plugin's own.
+#[derive(Debug, Clone, Default)]
+pub struct PluginPolicy {
+    isolation: Isolation,
+    deadlines: Deadlines,
+    by_plugin: BTreeMap<String, (Option<Isolation>, Deadlines)>,
+}
+
+impl PluginPolicy {
+    /// Where plugin `name` runs, and its deadlines.
+    pub fn of(&self, name: &str) -> (Isolation, &Deadlines) {
+        match self.by_plugin.get(name) {
+            Some((isolation, deadlines)) => (isolation.unwrap_or(self.isolation), deadlines),
+            None => (self.isolation, &self.deadlines),
+        }
+    }
+}
+
+type At<'a> = &'a dyn Fn(&str, String) -> ConfigError;
+
+pub(super) fn validate(
+    isolation: Option<Isolation>,
+    deadline_seconds: BTreeMap<String, f64>,
+    plugins: BTreeMap<String, PluginFile>,
+    at: At<'_>,
+) -> Result<PluginPolicy, ConfigError> {
+    let deadlines = deadlines(
+        Deadlines::default(),
+        deadline_seconds,
+        "plugin_deadline_seconds",
+        at,
+    )?;
+    let mut by_plugin = BTreeMap::new();
+    for (name, plugin) in plugins {
+        let location = format!("plugins.{name}.deadline_seconds");
+        let own = self::deadlines(deadlines.clone(), plugin.deadline_seconds, &location, at)?;
+        by_plugin.insert(name, (plugin.isolation, own));
+    }
+    Ok(PluginPolicy {
+        isolation: isolation.unwrap_or_default(),
+        deadlines,
+        by_plugin,
+    })
+}
+
+/// `base`, with the deadlines `seconds` sets.
+fn deadlines(
+    mut base: Deadlines,
+    seconds: BTreeMap<String, f64>,
+    location: &str,
+    at: At<'_>,
+) -> Result<Deadlines, ConfigError> {
+    for (call, value) in seconds {
+        let here = format!("{location}.{call}");
+        let Some(operation) = Operation::from_name(&call) else {
+            let calls: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
+            return Err(at(
+                &here,
+                format!(
+                    "no plugin call is named `{call}`; the calls are {}",
+                    calls.join(", ")
+                ),
+            ));
+        };
+        let deadline = super::seconds(at, &here, Some(value))?.expect("a value was given");
+        if deadline > MAX_DEADLINE {
+            return Err(at(
+                &here,
+                format!(
+                    "must be at most {} seconds, not {value}",
+                    MAX_DEADLINE.as_secs()
+                ),
+            ));
+        }
+        base.set(operation, deadline);
+    }
+    Ok(base)
+}
+
+/// A week: longer is a typo, and would overflow the clock's arithmetic.
+const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);

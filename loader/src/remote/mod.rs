@@ -1,0 +1,51 @@
+//! Plugins in processes of their own.
+//!
+//! A plugin the host does not trust runs in a plugin process: the host's
+//! own program, started with the arguments of a [`PluginHostProgram`],
+//! loads the same library with the same checks, creates the plugin, and
+//! answers calls. The plugin's author changes nothing: the requests and
+//! answers are the plugin API's JSON documents, framed ([`wire`]) over the
+//! process's stdin and stdout.
+//!
+//! What isolation buys: a plugin that segfaults, aborts or exits ends its
+//! process, not the host, and the call it was making fails naming the
+//! plugin, the call and how the process ended. A call that misses its
+//! deadline gets its process killed. Either way the next call starts a new
+//! process (a plugin's state does not survive its process). What it costs:
+//! a process start per plugin, and per call a round trip through two pipes
+//! and two thread hand-overs.
+//!
+//! Calls run concurrently, as in process: each carries an id, the plugin
+//! process makes each on a pool thread, and a reader thread in the host
+//! hands each answer to its waiting caller.
+
+mod client;
+mod server;
+mod wire;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use proctor_plugin_api::messages::PluginKind;
+use serde::{Deserialize, Serialize};
+
+pub(crate) use client::PluginProcess;
+pub use server::serve;
+
+/// The program a plugin process runs: the host's own binary and the
+/// arguments that make it serve [`serve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginHostProgram {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+/// What the host asks of a new plugin process, first.
+#[derive(Debug, Serialize, Deserialize)]
+struct CreateOrder {
+    library: PathBuf,
+    kind: PluginKind,
+    name: String,
+    /// The plugin's settings block, as JSON text.
+    settings: String,
+}
