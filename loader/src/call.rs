@@ -101,15 +101,20 @@ impl CallError {
     /// The plugin's process ended (or its calling thread vanished) without
     /// answering: a crash, an exit.
     pub const PLUGIN_ENDED: u32 = 1002;
+    /// The plugin could not be created, so nothing was asked of it.
+    pub const NOT_CREATED: u32 = 1004;
 
     pub fn panicked(&self) -> bool {
         self.code == PluginError::PANICKED
     }
 
     /// Whether the host gave up on the plugin rather than hearing an error
-    /// from it: a missed deadline, a crash, an exit.
+    /// from it: a missed deadline, a crash, an exit, or no plugin at all.
     pub fn abandoned(&self) -> bool {
-        matches!(self.code, Self::DEADLINE_MISSED | Self::PLUGIN_ENDED)
+        matches!(
+            self.code,
+            Self::DEADLINE_MISSED | Self::PLUGIN_ENDED | Self::NOT_CREATED
+        )
     }
 }
 

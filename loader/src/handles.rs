@@ -163,6 +163,8 @@ enum Transport<V> {
         abandoned: OnceLock<String>,
     },
     Process(PluginProcess),
+    /// Could not be created: every call fails as its creation did.
+    Broken(CreateError),
 }
 
 /// A plugin object that may be called from any thread.
@@ -239,7 +241,10 @@ impl<V: PluginVTable> Plugin<V> {
         settings: &serde_json::Value,
     ) -> Result<Self, CreateError> {
         let settings = settings_text(settings);
-        let object = construct::<V>(library.module, name, &settings).map_err(|e| CreateError {
+        let module = library
+            .module()
+            .map_err(|refusal| refused::<V>(name, refusal))?;
+        let object = construct::<V>(module, name, &settings).map_err(|e| CreateError {
             plugin: label::<V>(name),
             code: e.code,
             message: e.message.into_string(),
@@ -275,6 +280,13 @@ impl<V: PluginVTable> Plugin<V> {
             )?),
         };
         Ok(Self::with(name, transport))
+    }
+
+    /// A plugin whose creation failed with `error`: every call fails
+    /// with it, so that what needed the plugin fails where it is used and
+    /// the rest of a run goes on.
+    pub fn broken(name: &str, error: CreateError) -> Self {
+        Self::with(name, Transport::Broken(error))
     }
 
     fn with(name: &str, transport: Transport<V>) -> Self {
@@ -349,6 +361,12 @@ impl<V: PluginVTable> Plugin<V> {
                 }
             }
             Transport::Process(process) => process.call(label, operation, request, progress)?,
+            Transport::Broken(creation) => {
+                return Err(error(
+                    CallError::NOT_CREATED,
+                    format!("it could not be created: {}", creation.message),
+                ))
+            }
         };
         match answer {
             Ok(response) => serde_json::from_str(&response).map_err(|e| {
@@ -399,7 +417,10 @@ fn construct_guarded<V: PluginVTable>(
     let plugin = label::<V>(name);
     let deadline = deadlines.get(Operation::Create);
     let (sender, created) = mpsc::channel();
-    let (module, name) = (library.module, name.to_owned());
+    let module = library
+        .module()
+        .map_err(|refusal| refused::<V>(name, refusal))?;
+    let name = name.to_owned();
     Workers::global().run(move || {
         let _ = sender.send(construct::<V>(module, &name, &settings).map(Object));
     });
@@ -420,6 +441,15 @@ fn construct_guarded<V: PluginVTable>(
             code: CallError::PLUGIN_ENDED,
             message: "its creating thread ended without an answer".into(),
         }),
+    }
+}
+
+/// A plugin whose library could not be mapped here.
+fn refused<V: PluginVTable>(name: &str, refusal: crate::Refusal) -> CreateError {
+    CreateError {
+        plugin: label::<V>(name),
+        code: PluginError::FAILED,
+        message: format!("its library cannot be loaded in this process: {refusal}"),
     }
 }
 

@@ -23,4 +23,4 @@ pub use handles::{
 };
 pub use library::{host_api_version, load_library, Declared, Library, Refusal, RefusalReason};
 pub use proctor_plugin_api as api;
-pub use remote::PluginHostProgram;
+pub use remote::{describe_library, PluginHostProgram};

@@ -1,6 +1,7 @@
 //! Loading one plugin library and deciding whether this host can use it.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{lib_header_from_path, LibHeader};
@@ -9,22 +10,71 @@ use abi_stable::StableAbi;
 use proctor_plugin_api::abi::PluginLibraryRef;
 use proctor_plugin_api::messages::{BuildInfo, LibraryManifest, PluginKind};
 use semver::Version;
+use serde::{Deserialize, Serialize};
 
 use crate::call::rstring_json;
 use crate::elf::{self, Unmappable};
 
-/// A library the host checked and can call.
+/// A library the host checked and can use: mapped into this process, or
+/// described by a plugin process that mapped it ([`crate::describe_library`])
+/// and mapped here only if one of its plugins is to run in this process.
 pub struct Library {
     pub path: PathBuf,
-    pub module: PluginLibraryRef,
     pub manifest: LibraryManifest,
     /// `None` for libraries built against plugin-api 1.0, which predates it.
     pub build_info: Option<BuildInfo>,
+    module: OnceLock<PluginLibraryRef>,
+}
+
+impl Library {
+    /// The library's root module, mapping the library into this process
+    /// (with every check of [`load_library`]) if it is not yet.
+    #[allow(
+        clippy::result_large_err,
+        reason = "a library is mapped once, and a refusal carries what its message needs"
+    )]
+    pub fn module(&self) -> Result<PluginLibraryRef, Refusal> {
+        if let Some(module) = self.module.get() {
+            return Ok(*module);
+        }
+        let mapped = load_library(&self.path)?.module()?;
+        Ok(*self.module.get_or_init(|| mapped))
+    }
+
+    /// Whether it is mapped into this process.
+    pub fn mapped(&self) -> bool {
+        self.module.get().is_some()
+    }
+
+    /// A library a plugin process described, not mapped here.
+    pub(crate) fn described(path: &Path, description: Description) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            manifest: description.manifest,
+            build_info: description.build_info,
+            module: OnceLock::new(),
+        }
+    }
+
+    /// What a plugin process tells the host of it.
+    pub(crate) fn description(&self) -> Description {
+        Description {
+            manifest: self.manifest.clone(),
+            build_info: self.build_info.clone(),
+        }
+    }
+}
+
+/// What a plugin process that loaded a library tells the host of it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Description {
+    manifest: LibraryManifest,
+    build_info: Option<BuildInfo>,
 }
 
 /// A library the host will not use, and why: its message names the
 /// library, the plugins it declares, and both sides' plugin-api versions.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
 #[error("{}", self.message())]
 pub struct Refusal {
     pub path: PathBuf,
@@ -38,7 +88,7 @@ pub struct Refusal {
 }
 
 /// A plugin a refused library declares.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Declared {
     pub kind: PluginKind,
     pub name: String,
@@ -52,13 +102,18 @@ impl std::fmt::Display for Declared {
 }
 
 /// Why a library was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RefusalReason {
     /// It is no library, or exports no proctor root module.
     NotAPluginLibrary(String),
     /// Its file was read and found unfit to map: truncated, for another
-    /// machine, or no proctor library. It was never mapped.
+    /// machine, or no proctor library. It was never mapped. (Found before a
+    /// plugin process is asked, so never sent by one.)
+    #[serde(skip)]
     Unmappable(Unmappable),
+    /// The plugin process that loaded it to read its manifest ended or
+    /// hung: a constructor of the library that exits, crashes or loops.
+    PluginProcess(String),
     /// Its plugin-api version cannot be read.
     UnreadableVersion(String),
     /// Its plugin-api major version is not this host's.
@@ -82,6 +137,10 @@ impl Refusal {
                 format!("not a proctor plugin library: {detail}")
             }
             RefusalReason::Unmappable(why) => format!("refused before mapping: {why}"),
+            RefusalReason::PluginProcess(what) => format!(
+                "it was loaded in a plugin process to read its manifest, and {what} \
+                 (a constructor of the library may have ended it)"
+            ),
             RefusalReason::UnreadableVersion(detail) => {
                 format!("unreadable plugin-api version: {detail}")
             }
@@ -125,7 +184,7 @@ pub fn load_library(path: &Path) -> Result<Library, Refusal> {
         host_api_version: host.to_string(),
         reason,
     };
-    elf::check(path).map_err(|why| refuse(Vec::new(), None, RefusalReason::Unmappable(why)))?;
+    check_file(path)?;
     let header = lib_header_from_path(path).map_err(|e| {
         let detail = one_line(&e.to_string());
         refuse(Vec::new(), None, RefusalReason::NotAPluginLibrary(detail))
@@ -167,9 +226,25 @@ pub fn load_library(path: &Path) -> Result<Library, Refusal> {
         .and_then(|build_info| rstring_json(build_info()));
     Ok(Library {
         path: path.to_path_buf(),
-        module,
         manifest,
         build_info,
+        module: OnceLock::from(module),
+    })
+}
+
+/// Reads a library file, without mapping it, for what would make mapping
+/// it unsafe ([`elf::check`]).
+#[allow(
+    clippy::result_large_err,
+    reason = "a library is checked once, and a refusal carries what its message needs"
+)]
+pub(crate) fn check_file(path: &Path) -> Result<(), Refusal> {
+    elf::check(path).map_err(|why| Refusal {
+        path: path.to_path_buf(),
+        plugins: Vec::new(),
+        api_version: None,
+        host_api_version: host_api_version().to_string(),
+        reason: RefusalReason::Unmappable(why),
     })
 }
 

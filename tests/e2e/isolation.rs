@@ -2,7 +2,7 @@
 //! library files, and plugins that crash, exit or hang. Whatever they do,
 //! the run goes on or ends with a status that says it did not finish.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use proctor_e2e::*;
 use serde_json::json;
@@ -74,4 +74,347 @@ fn damaged_libraries_are_listed_as_refused_and_never_mapped() {
     );
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     check_results(&scratch.path().join("results"));
+}
+
+/// How a plugin misbehaves, as the fixture's settings name it.
+const MISBEHAVIOURS: [&str; 4] = ["segfault", "abort", "exit", "loop"];
+/// A hung call is given up after this many seconds.
+const DEADLINE: f64 = 1.0;
+
+/// The fixture library of misbehaving plugins, alone in a plugin directory.
+fn misbehaving_plugins(scratch: &Path) -> PathBuf {
+    fixture_plugin_dir(
+        &fixtures().join("misbehaving-plugin/Cargo.toml"),
+        "misbehaving_plugin",
+        scratch,
+    )
+}
+
+/// A directory of one script test that passes.
+fn scripts(dir: &Path) -> PathBuf {
+    let scripts = dir.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::write(scripts.join("passes.sh"), "exit 0\n").unwrap();
+    scripts
+}
+
+/// What one run of a misbehaving plugin came to.
+struct Misbehaved {
+    code: Option<i32>,
+    stderr: String,
+    results: PathBuf,
+}
+
+impl Misbehaved {
+    fn summary(&self) -> RunSummary {
+        check_results(&self.results);
+        read_summary(&self.results.join("summary.json"))
+    }
+
+    /// The run ended by the supervisor, the host's process ended by the
+    /// plugin: exit 3 and why, never 0, the journal kept.
+    fn assert_host_ended(&self, how: &str) {
+        assert_eq!(self.code, Some(3), "{how}: {}", self.stderr);
+        let why = match how {
+            "segfault" => "was killed by SIGSEGV before the run finished",
+            "abort" => "was killed by SIGABRT before the run finished",
+            _ => "exited with status 0 before the run finished",
+        };
+        assert!(self.stderr.contains(why), "{how}: {}", self.stderr);
+        let journal = std::fs::read_to_string(self.results.join("events.jsonl")).unwrap();
+        assert!(journal.contains("run_started"), "{how}: {journal}");
+    }
+}
+
+/// Runs `config` with the misbehaving plugins in `isolation`, every call's
+/// deadline `DEADLINE`.
+fn run_misbehaving(
+    dir: &Path,
+    plugins: &Path,
+    isolation: &str,
+    mut config: serde_json::Value,
+) -> Misbehaved {
+    config["isolation"] = json!(isolation);
+    config["plugin_deadline_seconds"] = json!({
+        "discover": DEADLINE, "plan_execution": DEADLINE, "parse_output": DEADLINE,
+        "collect_results": DEADLINE, "download": DEADLINE, "on_event": DEADLINE,
+        "process": DEADLINE,
+    });
+    let path = write_config(dir, &config);
+    let output = proctor(
+        dir,
+        &[
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+            "run",
+            path.to_str().unwrap(),
+        ],
+    );
+    Misbehaved {
+        code: output.status.code(),
+        stderr: stderr(&output),
+        results: dir.join("results"),
+    }
+}
+
+/// The message a call that misbehaved `how` fails with.
+fn failed_call(label: &str, call: &str, how: &str, isolation: &str) -> String {
+    let why = match (how, isolation) {
+        ("loop", "process") => {
+            format!("it did not answer `{call}` within 1 s; its process was killed")
+        }
+        ("loop", _) => format!(
+            "it did not answer `{call}` within 1 s; it runs in the host's process, so nothing \
+             more is asked of it"
+        ),
+        ("segfault", _) => format!("its process was killed by SIGSEGV during `{call}`"),
+        ("abort", _) => format!("its process was killed by SIGABRT during `{call}`"),
+        _ => format!("its process exited with status 0 during `{call}`"),
+    };
+    format!("{label} failed in {call}: {why}")
+}
+
+#[test]
+fn a_runner_that_crashes_exits_or_hangs_fails_its_source_and_the_run_goes_on() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    for isolation in ["process", "in-process"] {
+        for how in MISBEHAVIOURS {
+            let dir = scratch.path().join(format!("runner-{isolation}-{how}"));
+            let scripts = scripts(&dir);
+            let config = json!({ "sources": [
+                { "name": "bad", "runner": "misbehaving", "path": scripts,
+                  "settings": { "at": "discover", "how": how } },
+                { "name": "good", "runner": "misbehaving", "path": scripts },
+            ]});
+            let run = run_misbehaving(&dir, &plugins, isolation, config);
+            if isolation == "in-process" && how != "loop" {
+                run.assert_host_ended(how);
+                continue;
+            }
+            assert_eq!(run.code, Some(3), "{isolation} {how}: {}", run.stderr);
+            let summary = run.summary();
+            let bad = summary.sources.iter().find(|s| s.name == "bad").unwrap();
+            let expected = failed_call("runner `misbehaving`", "discover", how, isolation);
+            let error = bad.error.as_deref().unwrap_or_default();
+            assert!(error.ends_with(&expected), "{isolation} {how}: {error}");
+            assert_eq!(
+                test_record(&summary, "good", "passes.sh").outcome,
+                Outcome::Passed,
+                "{isolation} {how}: the other source ran"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_runner_out_of_process_that_crashes_while_tests_run_fails_their_source_and_is_replaced() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    for call in ["plan_execution", "parse_output", "collect_results"] {
+        let dir = scratch.path().join(format!("runner-{call}"));
+        let scripts = scripts(&dir);
+        std::fs::write(scripts.join("prints.sh"), "echo a line\n").unwrap();
+        let config = json!({ "jobs": 1, "sources": [
+            { "name": "bad", "runner": "misbehaving", "path": scripts,
+              "settings": { "at": call, "how": "segfault" } },
+        ]});
+        let run = run_misbehaving(&dir, &plugins, "process", config);
+        assert_eq!(run.code, Some(3), "{call}: {}", run.stderr);
+        let summary = run.summary();
+        let errors = summary.errors.join("\n");
+        let expected = failed_call("runner `misbehaving`", call, "segfault", "process");
+        assert!(errors.contains(&expected), "{call}: {errors}");
+        // Each test's process was run with a new plugin process where the last crashed.
+        assert_eq!(summary.counts.total, 2, "{call}: {}", pretty(&summary));
+    }
+}
+
+#[test]
+fn a_downloader_that_crashes_exits_or_hangs_fails_its_download() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    for isolation in ["process", "in-process"] {
+        for how in MISBEHAVIOURS {
+            let dir = scratch.path().join(format!("downloader-{isolation}-{how}"));
+            let scripts = scripts(&dir);
+            let config = json!({
+                "downloads": { "files": [{ "uri": "misbehave://x", "destination": "scripts/fetched.sh" }] },
+                "downloaders": { "misbehaving": { "at": "download", "how": how } },
+                "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
+            });
+            let run = run_misbehaving(&dir, &plugins, isolation, config);
+            if isolation == "in-process" && how != "loop" {
+                run.assert_host_ended(how);
+                continue;
+            }
+            assert_eq!(run.code, Some(3), "{isolation} {how}: {}", run.stderr);
+            let expected = failed_call("downloader `misbehaving`", "download", how, isolation);
+            assert!(
+                run.stderr.contains(&expected),
+                "{isolation} {how}: {}",
+                run.stderr
+            );
+            assert!(!dir.join("scripts/fetched.sh").exists());
+        }
+    }
+}
+
+#[test]
+fn a_collector_that_crashes_exits_or_never_answers_is_switched_off_and_the_run_goes_on() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    for isolation in ["process", "in-process"] {
+        for how in MISBEHAVIOURS {
+            // A hang where the host waits for the answer, a crash where it does not.
+            let at = if how == "loop" {
+                "source_started"
+            } else {
+                "source_finished"
+            };
+            let dir = scratch.path().join(format!("collector-{isolation}-{how}"));
+            let scripts = scripts(&dir);
+            let config = json!({
+                "collectors": { "misbehaving-collector": { "at": at, "how": how } },
+                "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
+            });
+            let run = run_misbehaving(&dir, &plugins, isolation, config);
+            if isolation == "in-process" && how != "loop" {
+                run.assert_host_ended(how);
+                continue;
+            }
+            assert_eq!(run.code, Some(3), "{isolation} {how}: {}", run.stderr);
+            let summary = run.summary();
+            let collector = &summary.collectors[0];
+            let error = collector.error.as_deref().unwrap_or_default();
+            let expected = failed_call(
+                "collector `misbehaving-collector`",
+                "on_event",
+                how,
+                isolation,
+            );
+            assert!(error.contains(&expected), "{isolation} {how}: {error}");
+            assert!(
+                error.ends_with(&format!("(at {at}); switched off")),
+                "{error}"
+            );
+            assert!(
+                summary.errors.iter().any(|e| e == error),
+                "{:?}",
+                summary.errors
+            );
+            assert_eq!(
+                test_record(&summary, "good", "passes.sh").outcome,
+                Outcome::Passed,
+                "{isolation} {how}: the tests ran"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_processor_that_crashes_exits_or_hangs_leaves_its_inputs() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    for isolation in ["process", "in-process"] {
+        for how in MISBEHAVIOURS {
+            let dir = scratch.path().join(format!("processor-{isolation}-{how}"));
+            let scripts = scripts(&dir);
+            let config = json!({
+                "collectors": { "misbehaving-collector": {} },
+                "attachment_processors": { "misbehaving-processor": { "at": "process", "how": how } },
+                "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
+            });
+            let run = run_misbehaving(&dir, &plugins, isolation, config);
+            if isolation == "in-process" && how != "loop" {
+                run.assert_host_ended(how);
+                continue;
+            }
+            assert_eq!(run.code, Some(3), "{isolation} {how}: {}", run.stderr);
+            let summary = run.summary();
+            let expected = failed_call(
+                "attachment_processor `misbehaving-processor`",
+                "process",
+                how,
+                isolation,
+            );
+            let errors = summary.errors.join("\n");
+            assert!(errors.contains(&expected), "{isolation} {how}: {errors}");
+            let kinds: Vec<&str> = summary
+                .attachments
+                .iter()
+                .map(|a| a.kind.as_str())
+                .collect();
+            assert_eq!(
+                kinds,
+                ["proctor://fixture/misbehaving/1"],
+                "the input is left"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_library_whose_constructor_exits_is_refused_or_ends_the_host_with_3_never_0() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    let dir = scratch.path().join("work");
+    let scripts = scripts(&dir);
+    let config = write_config(
+        &dir,
+        &json!({ "sources": [{ "name": "s", "runner": "misbehaving", "path": scripts }] }),
+    );
+    let with_constructor = |command: &mut std::process::Command| {
+        command
+            .current_dir(&dir)
+            .env("MISBEHAVE_IN_CONSTRUCTOR", "1")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    // Found outside the host's directory: described by a plugin process,
+    // never mapped into the host, refused with the reason.
+    let listing = with_constructor(std::process::Command::new(proctor_bin()).args([
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+        "plugins",
+    ]));
+    assert_eq!(listing.status.code(), Some(0), "{}", stderr(&listing));
+    let text = stdout(&listing);
+    assert!(
+        text.contains("its process exited with status 0 during the loading of the library"),
+        "{text}"
+    );
+    let run = with_constructor(std::process::Command::new(proctor_bin()).args([
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+        "run",
+        config.to_str().unwrap(),
+    ]));
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(stderr(&run).contains("no runner plugin named `misbehaving`"));
+
+    // Installed with the host: mapped into it, so the constructor ends the
+    // host's process; the status says so.
+    let installed = tempfile::tempdir_in(repo_root().join("target")).unwrap();
+    let host = installed.path().join("proctor");
+    std::fs::hard_link(proctor_bin(), &host)
+        .or_else(|_| std::fs::copy(proctor_bin(), &host).map(drop))
+        .unwrap();
+    let library = "libmisbehaving_plugin.so";
+    std::fs::copy(plugins.join(library), installed.path().join(library)).unwrap();
+    for args in [vec!["plugins"], vec!["run", config.to_str().unwrap()]] {
+        let output = with_constructor(std::process::Command::new(&host).args(&args));
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("exited with status 0 before the run finished"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Format;
 use crate::error::{Error, ExitStatus, Result};
-use crate::plugins::{load_library, Catalog, Library};
+use crate::plugins::{open_library, Catalog, Library};
 use proctor_loader::host_api_version;
 
 #[derive(Serialize)]
@@ -133,7 +133,7 @@ pub(super) fn check(path: &Path, format: Format) -> Result<ExitStatus> {
     }
     // A bare file name would send the dynamic loader searching its own path.
     let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let loaded = load_library(path);
+    let loaded = open_library(path);
     let report = match &loaded {
         Ok(library) => loaded_report(path, library),
         Err(refusal) => CheckReport {

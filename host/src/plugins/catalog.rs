@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use proctor_plugin_api::messages::{PluginKind, PluginManifest};
 
-use proctor_loader::{load_library, Library, Refusal};
+use proctor_loader::{describe_library, load_library, Library, Operation, Refusal};
 
 /// Where plugins are looked for, in order: `--plugin-dir`, the configuration's
 /// `plugin_dirs`, then the default directory next to the binary.
@@ -59,6 +59,23 @@ pub struct Catalog {
     pub refused: Vec<Refusal>,
 }
 
+/// Opens a library as the host trusts it: one of its own is mapped here;
+/// any other is described by a plugin process, so that whatever its
+/// constructors do happens there, and is mapped here only if a plugin of
+/// it is configured to run in process.
+#[allow(
+    clippy::result_large_err,
+    reason = "a library is opened once, and a refusal carries what its message needs"
+)]
+pub fn open_library(path: &Path) -> Result<Library, Refusal> {
+    if super::installed_with_host(path) {
+        load_library(path)
+    } else {
+        let deadline = Operation::Create.default_deadline();
+        describe_library(path, &super::plugin_host_program(), deadline)
+    }
+}
+
 /// A shared-library file name on this platform.
 fn is_library(path: &Path) -> bool {
     path.extension()
@@ -88,7 +105,7 @@ impl Catalog {
         let (mut libraries, mut refused) = (Vec::new(), Vec::new());
         for path in files {
             let started = std::time::Instant::now();
-            match load_library(&path) {
+            match open_library(&path) {
                 Ok(library) => {
                     tracing::debug!(path = %path.display(), elapsed = ?started.elapsed(), "loaded plugin library");
                     libraries.push(library)

@@ -3,7 +3,7 @@
 
 mod catalog;
 
-pub use catalog::{default_plugin_dir, Catalog, FindError, SearchPath};
+pub use catalog::{default_plugin_dir, open_library, Catalog, FindError, SearchPath};
 pub use proctor_loader::{
     load_library, AttachmentProcessorPlugin, CallError, CollectorPlugin, CreateError,
     DownloaderPlugin, Library, Plugin, PluginVTable, Refusal, RunnerPlugin,
@@ -16,7 +16,10 @@ use proctor_loader::{CallOptions, PluginHostProgram};
 use crate::config::{Isolation, PluginPolicy};
 
 /// Creates the plugin `name` of `library` with its settings, where the
-/// policy says it runs, its calls bound by the policy's deadlines.
+/// policy says it runs, its calls bound by the policy's deadlines. Only
+/// refused settings are an error here: a plugin that fails to be created
+/// otherwise (an error, a panic, a crash) is broken, and each of its calls
+/// fails saying why.
 pub fn create<V: PluginVTable>(
     library: &Library,
     name: &str,
@@ -37,12 +40,20 @@ pub fn create<V: PluginVTable>(
         isolation,
         deadlines: deadlines.clone(),
     };
-    Plugin::create_with(library, name, settings, &options)
+    match Plugin::create_with(library, name, settings, &options) {
+        Err(error) if !error.invalid_settings() => {
+            // Settings are the configuration's to fix before anything runs;
+            // a plugin that breaks fails only what uses it.
+            tracing::warn!("{error}");
+            Ok(Plugin::broken(name, error))
+        }
+        created => created,
+    }
 }
 
 /// Whether a library is one of the host's own: in the directory it was
 /// installed or built with, not one a configuration or a flag added.
-fn installed_with_host(library: &Path) -> bool {
+pub(crate) fn installed_with_host(library: &Path) -> bool {
     let Some(dir) = library.parent().and_then(|dir| dir.canonicalize().ok()) else {
         return false;
     };
@@ -53,7 +64,7 @@ fn installed_with_host(library: &Path) -> bool {
 }
 
 /// This program, serving one plugin: `proctor plugin-host`.
-fn plugin_host_program() -> PluginHostProgram {
+pub(crate) fn plugin_host_program() -> PluginHostProgram {
     PluginHostProgram {
         program: std::env::current_exe().unwrap_or_else(|_| "proctor".into()),
         args: vec!["plugin-host".into()],

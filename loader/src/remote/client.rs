@@ -13,15 +13,16 @@ use proctor_plugin_api::abi::PluginError;
 use proctor_plugin_api::messages::{signal_name, PluginKind};
 
 use super::wire::{read_frame, write_frame, Frame, CREATE_ID};
-use super::{CreateOrder, PluginHostProgram};
+use super::{Order, PluginHostProgram, REFUSED};
 use crate::call::{CallError, Operation, ProgressCell, ProgressFn};
 use crate::handles::{seconds, CreateError, Deadlines};
 use crate::workers::{wait_for, Answer, Waited};
+use crate::{Library, Refusal, RefusalReason};
 
 /// A plugin in a process of its own, started again after it ended.
 pub(crate) struct PluginProcess {
     program: PluginHostProgram,
-    /// The [`CreateOrder`], as JSON.
+    /// The [`Order`] that creates it, as JSON.
     order: String,
     deadlines: Deadlines,
     /// The process now, and how many have ended before it.
@@ -43,7 +44,7 @@ impl PluginProcess {
         settings: String,
         deadlines: Deadlines,
     ) -> Result<Self, CreateError> {
-        let order = CreateOrder {
+        let order = Order::Create {
             library: library.to_path_buf(),
             kind,
             name: name.to_owned(),
@@ -51,7 +52,7 @@ impl PluginProcess {
         };
         let order = serde_json::to_string(&order).expect("an order serializes");
         let label = format!("{kind} `{name}`");
-        let connection = Connection::open(program, &order, &label, &deadlines)?;
+        let (connection, _) = Connection::open(program, &order, (&label, "`create`"), &deadlines)?;
         Ok(Self {
             program: program.clone(),
             order,
@@ -87,13 +88,18 @@ impl PluginProcess {
                 }
                 tracing::warn!("{label}: its plugin process {ended}; starting a new one");
                 *ended_before += 1;
-                *connection = Connection::open(&self.program, &self.order, label, &self.deadlines)
-                    .map_err(|e| {
-                        error(format!(
-                            "its process could not be started again: {}",
-                            e.message
-                        ))
-                    })?;
+                (*connection, _) = Connection::open(
+                    &self.program,
+                    &self.order,
+                    (label, "`create`"),
+                    &self.deadlines,
+                )
+                .map_err(|e| {
+                    error(format!(
+                        "its process could not be started again: {}",
+                        e.message
+                    ))
+                })?;
             }
             connection.clone()
         };
@@ -124,12 +130,14 @@ struct Pending {
 }
 
 impl Connection {
+    /// Starts a plugin process and gives it `order`, which messages call
+    /// `what`; answers the process and what it answered.
     fn open(
         program: &PluginHostProgram,
         order: &str,
-        label: &str,
+        (label, what): (&str, &str),
         deadlines: &Deadlines,
-    ) -> Result<Arc<Self>, CreateError> {
+    ) -> Result<(Arc<Self>, String), CreateError> {
         let failed = |code, message: String| CreateError {
             plugin: label.to_owned(),
             code,
@@ -170,8 +178,8 @@ impl Connection {
             None,
             deadlines.get(Operation::Create),
         );
-        match connection.outcome(waited, Operation::Create, deadlines.get(Operation::Create)) {
-            Ok(Ok(_)) => Ok(connection),
+        match connection.outcome(waited, what, deadlines.get(Operation::Create)) {
+            Ok(Ok(answer)) => Ok((connection, answer)),
             Ok(Err(e)) => Err(failed(e.code, e.message.into_string())),
             Err((code, message)) => Err(failed(code, message)),
         }
@@ -196,7 +204,7 @@ impl Connection {
             request,
         };
         let waited = self.exchange(id, frame, progress, deadline);
-        self.outcome(waited, operation, deadline)
+        self.outcome(waited, &format!("`{operation}`"), deadline)
             .map_err(|(code, message)| CallError {
                 plugin: label.to_owned(),
                 operation: operation.name(),
@@ -255,20 +263,22 @@ impl Connection {
     }
 
     /// What a call's wait comes to: its answer, or why there is none.
+    /// What a wait for `what` (`` `discover` ``) comes to: its answer, or
+    /// why there is none.
     fn outcome(
         &self,
         waited: Waited,
-        operation: Operation,
+        what: &str,
         deadline: Duration,
     ) -> Result<Answer, (u32, String)> {
         match waited {
             Waited::Answered(answer) => Ok(answer),
             Waited::Missed => {
-                self.kill(format!("was killed when `{operation}` missed its deadline"));
+                self.kill(format!("was killed when {what} missed its deadline"));
                 Err((
                     CallError::DEADLINE_MISSED,
                     format!(
-                        "it did not answer `{operation}` within {}; its process was killed",
+                        "it did not answer {what} within {}; its process was killed",
                         seconds(deadline)
                     ),
                 ))
@@ -277,7 +287,7 @@ impl Connection {
                 let ended = self.ended().map_or("ended", String::as_str);
                 Err((
                     CallError::PLUGIN_ENDED,
-                    format!("its process {ended} during `{operation}`"),
+                    format!("its process {ended} during {what}"),
                 ))
             }
         }
@@ -358,6 +368,58 @@ impl Connection {
             None => "ended".to_owned(),
         });
         self.pending.lock().expect("the lock").take();
+    }
+}
+
+/// Reads a library's manifest in a plugin process, so that whatever its
+/// constructors do happens there: the library is described, not mapped
+/// here. A process that crashes, exits or hangs while loading it refuses
+/// the library, saying so.
+#[allow(
+    clippy::result_large_err,
+    reason = "a library is described once, and a refusal carries what its message needs"
+)]
+pub fn describe_library(
+    path: &Path,
+    program: &PluginHostProgram,
+    deadline: Duration,
+) -> Result<Library, Refusal> {
+    crate::library::check_file(path)?;
+    let order = Order::Describe {
+        library: path.to_path_buf(),
+    };
+    let order = serde_json::to_string(&order).expect("an order serializes");
+    let mut deadlines = Deadlines::default();
+    deadlines.set(Operation::Create, deadline);
+    let label = format!("plugin library {}", path.display());
+    let refused = |reason| Refusal {
+        path: path.to_path_buf(),
+        plugins: Vec::new(),
+        api_version: None,
+        host_api_version: crate::host_api_version().to_string(),
+        reason,
+    };
+    match Connection::open(
+        program,
+        &order,
+        (&label, "the loading of the library"),
+        &deadlines,
+    ) {
+        Ok((_, description)) => serde_json::from_str(&description)
+            .map(|description| Library::described(path, description))
+            .map_err(|e| {
+                refused(RefusalReason::PluginProcess(format!(
+                    "answered no manifest: {e}"
+                )))
+            }),
+        Err(error) if error.code == REFUSED => serde_json::from_str(&error.message)
+            .map_err(|e| {
+                refused(RefusalReason::PluginProcess(format!(
+                    "answered an unreadable refusal: {e}"
+                )))
+            })
+            .and_then(Err),
+        Err(error) => Err(refused(RefusalReason::PluginProcess(error.message))),
     }
 }
 

@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use proctor_plugin_api::messages::PluginKind;
 use serde::{Deserialize, Serialize};
 
+pub use client::describe_library;
 pub(crate) use client::PluginProcess;
 pub use server::serve;
 
@@ -42,10 +43,20 @@ pub struct PluginHostProgram {
 
 /// What the host asks of a new plugin process, first.
 #[derive(Debug, Serialize, Deserialize)]
-struct CreateOrder {
-    library: PathBuf,
-    kind: PluginKind,
-    name: String,
-    /// The plugin's settings block, as JSON text.
-    settings: String,
+#[serde(tag = "order", rename_all = "snake_case")]
+enum Order {
+    /// Load the library, answer its [`crate::library::Description`] or
+    /// its [`crate::Refusal`], and end.
+    Describe { library: PathBuf },
+    /// Load the library, create one of its plugins, and answer its calls.
+    Create {
+        library: PathBuf,
+        kind: PluginKind,
+        name: String,
+        /// The plugin's settings block, as JSON text.
+        settings: String,
+    },
 }
+
+/// The error code of a refusal a plugin process sends, as JSON.
+const REFUSED: u32 = 1003;

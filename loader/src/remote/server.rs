@@ -12,7 +12,7 @@ use proctor_plugin_api::abi::*;
 use proctor_plugin_api::messages::PluginKind;
 
 use super::wire::{read_frame, write_frame, Frame, CREATE_ID};
-use super::CreateOrder;
+use super::{Order, REFUSED};
 use crate::call::{with_progress_sink, ProgressCell};
 use crate::handles::{answer_of, construct, no_such_call, Object, PluginVTable};
 use crate::load_library;
@@ -29,44 +29,66 @@ pub fn serve() -> io::Result<()> {
     let mut input = BufReader::new(input);
     let output = Arc::new(Mutex::new(output));
     let order = match read_frame(&mut input)? {
-        Some(Frame::Create(order)) => serde_json::from_str::<CreateOrder>(&order)
+        Some(Frame::Create(order)) => serde_json::from_str::<Order>(&order)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
         other => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("the host's first frame is no creation: {other:?}"),
+                format!("the host's first frame is no order: {other:?}"),
             ))
         }
     };
-    let library = match load_library(&order.library) {
-        Ok(library) => library,
+    let (library, kind, name, settings) = match order {
+        Order::Describe { library } => {
+            let described = match load_library(&library) {
+                Ok(library) => Ok(serde_json::to_string(&library.description())
+                    .expect("a description serializes")),
+                Err(refusal) => Err(match serde_json::to_string(&refusal) {
+                    Ok(refusal) => (REFUSED, refusal),
+                    Err(_) => (PluginError::FAILED, refusal.to_string()),
+                }),
+            };
+            return answer(&output, CREATE_ID, described);
+        }
+        Order::Create {
+            library,
+            kind,
+            name,
+            settings,
+        } => (library, kind, name, settings),
+    };
+    let loaded = match load_library(&library) {
+        Ok(library) => library.module(),
+        Err(refusal) => Err(refusal),
+    };
+    let module = match loaded {
+        Ok(module) => module,
         Err(refusal) => {
             let refused = Err((PluginError::FAILED, refusal.to_string()));
             return answer(&output, CREATE_ID, refused);
         }
     };
-    let module = library.module;
-    match order.kind {
-        PluginKind::Runner => serve_plugin::<RunnerVTableRef>(module, &order, input, output),
-        PluginKind::Downloader => {
-            serve_plugin::<DownloaderVTableRef>(module, &order, input, output)
-        }
-        PluginKind::Collector => serve_plugin::<CollectorVTableRef>(module, &order, input, output),
+    let order = (name.as_str(), settings.as_str());
+    match kind {
+        PluginKind::Runner => serve_plugin::<RunnerVTableRef>(module, order, input, output),
+        PluginKind::Downloader => serve_plugin::<DownloaderVTableRef>(module, order, input, output),
+        PluginKind::Collector => serve_plugin::<CollectorVTableRef>(module, order, input, output),
         PluginKind::AttachmentProcessor => {
-            serve_plugin::<AttachmentProcessorVTableRef>(module, &order, input, output)
+            serve_plugin::<AttachmentProcessorVTableRef>(module, order, input, output)
         }
     }
 }
 
 type Output = Arc<Mutex<File>>;
 
+/// Creates plugin `name` with `settings`, then answers its calls.
 fn serve_plugin<V: PluginVTable>(
     module: PluginLibraryRef,
-    order: &CreateOrder,
+    (name, settings): (&str, &str),
     mut input: BufReader<File>,
     output: Output,
 ) -> io::Result<()> {
-    let object = match construct::<V>(module, &order.name, &order.settings) {
+    let object = match construct::<V>(module, name, settings) {
         Ok(object) => Arc::new(Object(object)),
         Err(e) => return answer(&output, CREATE_ID, Err((e.code, e.message.into_string()))),
     };
