@@ -1,20 +1,26 @@
 //! Plugin micro-benchmarks: loading a library, and the cost of one call
-//! across the ABI (JSON request and answer included). Needs the built-in
-//! plugins built in the same profile: `benchmarks/run.sh` does that.
+//! across the ABI (JSON request and answer included) made each way the host
+//! makes calls: directly, on a pool thread in process (deadlines), and in a
+//! plugin process. Needs the host and the built-in plugins built in the same
+//! profile: `benchmarks/run.sh` does that.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use proctor::plugins::{load_library, RunnerPlugin};
+use proctor_loader::{CallOptions, Deadlines, Isolation, PluginHostProgram};
 use proctor_plugin_api::messages::*;
 
-fn libtest_library() -> PathBuf {
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the bench has a path");
-    let profile_dir = exe
-        .parent()
+    exe.parent()
         .and_then(|deps| deps.parent())
-        .expect("benches run from <target>/<profile>/deps");
-    profile_dir.join(format!(
+        .expect("benches run from <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+fn libtest_library() -> PathBuf {
+    profile_dir().join(format!(
         "libproctor_runner_libtest.{}",
         std::env::consts::DLL_EXTENSION
     ))
@@ -26,8 +32,24 @@ fn main() {
     let library = load_library(&path).unwrap_or_else(|r| panic!("{}: {}", path.display(), r));
     let load = started.elapsed();
 
-    let runner = RunnerPlugin::create(&library, "libtest", &serde_json::Value::Null)
+    let direct = RunnerPlugin::create(&library, "libtest", &serde_json::Value::Null)
         .expect("libtest starts");
+    let create = |isolation| {
+        let options = CallOptions {
+            isolation,
+            deadlines: Deadlines::default(),
+        };
+        RunnerPlugin::create_with(&library, "libtest", &serde_json::Value::Null, &options)
+            .expect("libtest starts")
+    };
+    let in_process = create(Isolation::InProcess);
+    let program = PluginHostProgram {
+        program: profile_dir().join("proctor"),
+        args: vec!["plugin-host".into()],
+    };
+    let started = Instant::now();
+    let out_of_process = create(Isolation::Process(program));
+    let start = started.elapsed();
     let test = TestCase {
         name: "tests::case_000".into(),
         runner_data: serde_json::json!({ "binary": "/bin/true", "test": "tests::case_000", "cwd": "/" }),
@@ -43,20 +65,32 @@ fn main() {
         attempt: 1,
         artifacts_dir: "/tmp".into(),
     };
-    let calls = 20_000;
-    let started = Instant::now();
-    for _ in 0..calls {
-        runner.plan_execution(&request).expect("planning succeeds");
-    }
-    let per_call = started.elapsed() / calls;
+    let per_call = |runner: &RunnerPlugin| {
+        let calls = 20_000;
+        let started = Instant::now();
+        for _ in 0..calls {
+            runner.plan_execution(&request).expect("planning succeeds");
+        }
+        started.elapsed() / calls
+    };
     println!(
         "plugin library load (dlopen + checks + manifest): {}",
         micros(load)
     );
     println!(
-        "one plugin call across the ABI (plan_execution, JSON both ways): {}",
-        micros(per_call)
+        "plugin process start (spawn, load, create): {}",
+        micros(start)
     );
+    for (how, runner) in [
+        ("directly", &direct),
+        ("in process, on a pool thread", &in_process),
+        ("in a plugin process", &out_of_process),
+    ] {
+        println!(
+            "one plugin call (plan_execution, JSON both ways), {how}: {}",
+            micros(per_call(runner))
+        );
+    }
 }
 
 fn micros(duration: Duration) -> String {

@@ -63,6 +63,13 @@ impl Operation {
         Self::ALL.get(usize::from(code)).copied()
     }
 
+    /// Whether it is called so often (for every batch of a test's output)
+    /// that in process it is made on the caller's thread, its deadline
+    /// kept by [`crate::watchdog`], rather than handed to a pool thread.
+    pub fn frequent(self) -> bool {
+        self == Operation::ParseOutput
+    }
+
     /// How long a call may take unless the configuration says otherwise.
     /// Generous: a deadline catches a plugin that hangs, not one that is
     /// slow. Downloads and merges move data of any size.

@@ -18,6 +18,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::call::{with_progress_sink, CallError, Operation, ProgressCell, ProgressFn};
 use crate::remote::{PluginHostProgram, PluginProcess};
+use crate::watchdog::Watchdog;
 use crate::workers::{wait_for, Answer, Waited, Workers};
 use crate::Library;
 
@@ -147,7 +148,7 @@ pub type CollectorPlugin = Plugin<CollectorVTableRef>;
 pub type AttachmentProcessorPlugin = Plugin<AttachmentProcessorVTableRef>;
 
 struct Inner<V> {
-    label: String,
+    label: Arc<str>,
     transport: Transport<V>,
 }
 
@@ -292,7 +293,7 @@ impl<V: PluginVTable> Plugin<V> {
     fn with(name: &str, transport: Transport<V>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                label: label::<V>(name),
+                label: label::<V>(name).into(),
                 transport,
             }),
         }
@@ -316,21 +317,19 @@ impl<V: PluginVTable> Plugin<V> {
     ) -> Result<Resp, CallError> {
         let label = &self.inner.label;
         let error = |code, message: String| CallError {
-            plugin: label.clone(),
+            plugin: label.to_string(),
             operation: operation.name(),
             code,
             message,
         };
         let request = serde_json::to_string(request).expect("host messages always serialize");
         let answer = match &self.inner.transport {
-            Transport::Direct(object) => {
-                let no_progress = |_, _| true;
-                let progress = progress.unwrap_or(&no_progress);
-                with_progress_sink(progress, |sink| {
-                    V::invoke(&object.0, operation, RStr::from_str(&request), sink)
-                })
-                .map(answer_of)
-                .unwrap_or_else(|| Err(no_such_call::<V>(operation)))
+            Transport::Direct(object) => invoke_here(object, operation, &request, progress),
+            Transport::Guarded {
+                object, deadlines, ..
+            } if operation.frequent() => {
+                let _watched = Watchdog::watch(label, operation.name(), deadlines.get(operation));
+                invoke_here(object, operation, &request, progress)
             }
             Transport::Guarded {
                 deadlines,
@@ -405,6 +404,22 @@ impl<V: PluginVTable> Plugin<V> {
         });
         wait_for(&answer, &cell, progress, deadline, &|| {})
     }
+}
+
+/// Makes a call on this thread.
+fn invoke_here<V: PluginVTable>(
+    object: &Object<V>,
+    operation: Operation,
+    request: &str,
+    progress: Option<&ProgressFn<'_>>,
+) -> Answer {
+    let no_progress = |_, _| true;
+    let progress = progress.unwrap_or(&no_progress);
+    with_progress_sink(progress, |sink| {
+        V::invoke(&object.0, operation, RStr::from_str(request), sink)
+    })
+    .map(answer_of)
+    .unwrap_or_else(|| Err(no_such_call::<V>(operation)))
 }
 
 /// Creates a plugin on a pool thread, waiting at most the creation's deadline.

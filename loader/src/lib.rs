@@ -13,6 +13,7 @@ mod elf;
 mod handles;
 mod library;
 pub mod remote;
+mod watchdog;
 mod workers;
 
 pub use call::{CallError, Operation, ProgressFn};
@@ -24,3 +25,4 @@ pub use handles::{
 pub use library::{host_api_version, load_library, Declared, Library, Refusal, RefusalReason};
 pub use proctor_plugin_api as api;
 pub use remote::{describe_library, PluginHostProgram};
+pub use watchdog::{on_stuck_call, StuckCall};

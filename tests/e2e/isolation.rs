@@ -418,3 +418,37 @@ fn a_library_whose_constructor_exits_is_refused_or_ends_the_host_with_3_never_0(
         );
     }
 }
+
+#[test]
+fn a_runner_that_hangs_reading_output_in_process_ends_the_host_with_3_and_out_of_process_fails_its_source(
+) {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    for isolation in ["process", "in-process"] {
+        let dir = scratch.path().join(format!("parse-output-{isolation}"));
+        let scripts = scripts(&dir);
+        std::fs::write(scripts.join("prints.sh"), "echo a line\n").unwrap();
+        let config = json!({ "jobs": 1, "sources": [
+            { "name": "bad", "runner": "misbehaving", "path": scripts,
+              "settings": { "at": "parse_output", "how": "loop" } },
+        ]});
+        let run = run_misbehaving(&dir, &plugins, isolation, config);
+        assert_eq!(run.code, Some(3), "{isolation}: {}", run.stderr);
+        let expected = match isolation {
+            // Called on the thread reading the output: nothing can free it.
+            "in-process" => "runner `misbehaving` failed in parse_output: it did not answer \
+                `parse_output` within 1 s, and it runs in the host's process, on a thread \
+                nothing can free: the run cannot go on"
+                .to_owned(),
+            _ => failed_call("runner `misbehaving`", "parse_output", "loop", isolation),
+        };
+        assert!(
+            run.stderr.contains(&expected),
+            "{isolation}: {}",
+            run.stderr
+        );
+        if isolation == "process" {
+            assert_eq!(run.summary().counts.total, 2);
+        }
+    }
+}

@@ -125,6 +125,16 @@ pub fn main() -> ExitCode {
             .map_err(|e| tracing::warn!("cannot start the supervising process ({e}): a plugin that ends the host's process decides its exit status"))
             .ok()
     });
+    let announcer = announcer.map(std::sync::Arc::new);
+    let announcing = announcer.clone();
+    proctor_loader::on_stuck_call(Box::new(move |message| {
+        eprintln!("error: {message}");
+        let status = ExitStatus::InfrastructureError.code();
+        if let Some(announcer) = &announcing {
+            announcer.announce(status);
+        }
+        std::process::exit(status.into());
+    }));
     let status = match execute(cli) {
         Ok(status) => status,
         Err(error) => {

@@ -1,0 +1,150 @@
+//! Deadlines of calls made on the caller's own thread.
+//!
+//! A runner's `parse_output` is called for every batch of lines a test
+//! process prints, from the task that reads them. Handing each call to a
+//! pool thread, as other in-process calls are, costs two thread switches a
+//! batch: on two cores busy with two pytest processes that was a tenth of
+//! the run's wall time. So an in-process `parse_output` runs where it is
+//! called, and its deadline is kept here instead: a thread looks at the
+//! calls under way once a second, and a call past its deadline holds a
+//! thread of the host that nothing can free. The run cannot finish
+//! properly then, and it must not hang: the host's handler
+//! ([`on_stuck_call`]) reports the plugin and the call, and ends the host
+//! with an infrastructure error. Out of process, the same call costs a
+//! round trip and a missed deadline only kills the plugin's process.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// What the host does with a call that missed its deadline on a thread of
+/// its own: it gets the message, and is not expected to return.
+pub type StuckCall = Box<dyn Fn(&str) + Send + Sync>;
+
+static HANDLER: OnceLock<StuckCall> = OnceLock::new();
+
+/// Sets what happens when a call made on the caller's thread misses its
+/// deadline; once per process. Without a handler the message is printed
+/// and the process aborts.
+pub fn on_stuck_call(handler: StuckCall) {
+    let _ = HANDLER.set(handler);
+}
+
+/// How often the watchdog looks: deadlines are kept to about this.
+const LOOK_INTERVAL: Duration = Duration::from_secs(1);
+
+struct Call {
+    deadline: Instant,
+    plugin: Arc<str>,
+    operation: &'static str,
+    limit: Duration,
+}
+
+#[derive(Default)]
+pub(crate) struct Watchdog {
+    calls: Mutex<HashMap<u64, Call>>,
+    next: AtomicU64,
+}
+
+/// A call being watched, until dropped.
+pub(crate) struct Watched {
+    id: u64,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        Watchdog::global()
+            .calls
+            .lock()
+            .expect("the watchdog's lock")
+            .remove(&self.id);
+    }
+}
+
+impl Watchdog {
+    fn global() -> &'static Watchdog {
+        static WATCHDOG: OnceLock<Watchdog> = OnceLock::new();
+        WATCHDOG.get_or_init(|| {
+            std::thread::Builder::new()
+                .name("plugin-watchdog".into())
+                .spawn(|| loop {
+                    std::thread::sleep(LOOK_INTERVAL);
+                    Watchdog::global().look(Instant::now());
+                })
+                .expect("the watchdog thread starts");
+            Watchdog::default()
+        })
+    }
+
+    /// Watches a call of `plugin` that may take `limit`.
+    pub fn watch(plugin: &Arc<str>, operation: &'static str, limit: Duration) -> Watched {
+        let watchdog = Self::global();
+        let id = watchdog.next.fetch_add(1, Ordering::Relaxed);
+        let call = Call {
+            deadline: Instant::now() + limit,
+            plugin: plugin.clone(),
+            operation,
+            limit,
+        };
+        watchdog
+            .calls
+            .lock()
+            .expect("the watchdog's lock")
+            .insert(id, call);
+        Watched { id }
+    }
+
+    fn look(&self, now: Instant) {
+        let stuck = self.overdue(now);
+        if let Some(message) = stuck {
+            match HANDLER.get() {
+                Some(handler) => handler(&message),
+                None => {
+                    eprintln!("{message}");
+                    std::process::abort();
+                }
+            }
+        }
+    }
+
+    /// The message of the first call past its deadline at `now`.
+    fn overdue(&self, now: Instant) -> Option<String> {
+        let calls = self.calls.lock().expect("the watchdog's lock");
+        let call = calls.values().find(|call| call.deadline <= now)?;
+        Some(format!(
+            "{} failed in {}: it did not answer `{}` within {} s, and it runs in the host's \
+             process, on a thread nothing can free: the run cannot go on",
+            call.plugin,
+            call.operation,
+            call.operation,
+            call.limit.as_secs_f64()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_is_overdue_only_past_its_deadline_and_only_while_it_runs() {
+        let plugin: Arc<str> = Arc::from("runner `slow`");
+        let watched = Watchdog::watch(&plugin, "parse_output", Duration::from_secs(30));
+        let watchdog = Watchdog::global();
+        let now = Instant::now();
+        let overdue = |at| {
+            watchdog
+                .overdue(at)
+                .filter(|message| message.starts_with("runner `slow`"))
+        };
+        assert_eq!(overdue(now), None);
+        let message = overdue(now + Duration::from_secs(31)).expect("overdue");
+        assert!(
+            message.contains("did not answer `parse_output` within 30 s"),
+            "{message}"
+        );
+        drop(watched);
+        assert_eq!(overdue(now + Duration::from_secs(31)), None);
+    }
+}
