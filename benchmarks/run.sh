@@ -8,7 +8,8 @@
 # needs lcov and Debian's googletest sources), incremental merging against
 # merging after the run (merging.py) and dump compression against pigz and
 # gzip (dumps.py; it needs pigz), and what catching faults for crash dumps
-# costs a run (tracing.py). Run on an idle machine.
+# costs a run (tracing.py), and running plugins out of process against in
+# process (isolation.py). Run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -63,3 +64,4 @@ bash benchmarks/lcov.sh "$runs"
 python3 benchmarks/merging.py "$runs"
 python3 benchmarks/dumps.py "$runs"
 python3 benchmarks/tracing.py "$runs"
+python3 benchmarks/isolation.py "$proctor" "$runs"

@@ -65,11 +65,21 @@ fn main() {
         attempt: 1,
         artifacts_dir: "/tmp".into(),
     };
-    let per_call = |runner: &RunnerPlugin| {
+    let output = OutputRequest {
+        source: request.source.clone(),
+        stream: Stream::Stdout,
+        lines: vec!["test tests::case_000 ... ok".into()],
+    };
+    let per_call = |runner: &RunnerPlugin, operation: &str| {
         let calls = 20_000;
         let started = Instant::now();
         for _ in 0..calls {
-            runner.plan_execution(&request).expect("planning succeeds");
+            match operation {
+                "plan_execution" => {
+                    drop(runner.plan_execution(&request).expect("planning succeeds"))
+                }
+                _ => drop(runner.parse_output(&output).expect("parsing succeeds")),
+            }
         }
         started.elapsed() / calls
     };
@@ -81,14 +91,24 @@ fn main() {
         "plugin process start (spawn, load, create): {}",
         micros(start)
     );
-    for (how, runner) in [
-        ("directly", &direct),
-        ("in process, on a pool thread", &in_process),
-        ("in a plugin process", &out_of_process),
+    for (operation, how, runner) in [
+        ("plan_execution", "directly", &direct),
+        (
+            "plan_execution",
+            "in process, on a pool thread",
+            &in_process,
+        ),
+        ("plan_execution", "in a plugin process", &out_of_process),
+        (
+            "parse_output",
+            "in process, on the caller's thread",
+            &in_process,
+        ),
+        ("parse_output", "in a plugin process", &out_of_process),
     ] {
         println!(
-            "one plugin call (plan_execution, JSON both ways), {how}: {}",
-            micros(per_call(runner))
+            "one plugin call ({operation}, JSON both ways), {how}: {}",
+            micros(per_call(runner, operation))
         );
     }
 }

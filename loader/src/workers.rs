@@ -71,6 +71,21 @@ pub(crate) enum Waited {
     Gone,
 }
 
+/// Passes the latest progress of a call to `progress`, and its wish to
+/// stop back through `cell` and `stop`.
+pub(crate) fn pass_progress(
+    cell: &ProgressCell,
+    progress: Option<&ProgressFn<'_>>,
+    stop: &dyn Fn(),
+) {
+    if let (Some(progress), Some((done, total))) = (progress, cell.take()) {
+        if !progress(done, total) && !cell.stop_asked() {
+            cell.ask_to_stop();
+            stop();
+        }
+    }
+}
+
 /// How often a caller with a progress function looks at the progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -85,14 +100,7 @@ pub(crate) fn wait_for(
     stop: &dyn Fn(),
 ) -> Waited {
     let until = Instant::now() + deadline;
-    let pass_progress = || {
-        if let (Some(progress), Some((done, total))) = (progress, cell.take()) {
-            if !progress(done, total) && !cell.stop_asked() {
-                cell.ask_to_stop();
-                stop();
-            }
-        }
-    };
+    let pass_progress = || pass_progress(cell, progress, stop);
     loop {
         let left = until.saturating_duration_since(Instant::now());
         let wait = match progress {

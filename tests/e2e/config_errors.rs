@@ -223,3 +223,38 @@ fn the_ending_settings_are_checked_and_name_their_key() {
         "{message}"
     );
 }
+
+#[test]
+fn plugin_isolation_and_deadlines_are_checked_and_name_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = json!([{ "runner": "libtest", "path": "." }]);
+    let cases = [
+        (
+            json!({ "plugin_deadline_seconds": { "discovr": 5 } }),
+            "plugin_deadline_seconds.discovr: no plugin call is named `discovr`; the calls \
+             are create, discover, plan_execution, parse_output, collect_results, download, \
+             on_event, process",
+        ),
+        (
+            json!({ "plugins": { "pytest": { "deadline_seconds": { "discover": 0 } } } }),
+            "plugins.pytest.deadline_seconds.discover: must be a positive number of seconds, not 0",
+        ),
+        (
+            json!({ "plugin_deadline_seconds": { "download": 1e12 } }),
+            "plugin_deadline_seconds.download: must be at most 604800 seconds",
+        ),
+        (
+            json!({ "isolation": "sandbox" }),
+            "isolation: unknown variant `sandbox`, expected one of `auto`, `process`, `in-process`",
+        ),
+        (
+            json!({ "plugins": { "pytest": { "isolaton": "process" } } }),
+            "unknown field `isolaton`",
+        ),
+    ];
+    for (mut config, expected) in cases {
+        config["sources"] = source.clone();
+        let message = usage_error(dir.path(), &config.to_string());
+        assert!(message.contains(expected), "{expected}\n{message}");
+    }
+}

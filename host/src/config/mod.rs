@@ -87,7 +87,7 @@ struct ConfigFile {
     /// How long a process's output may drain after it ended.
     #[serde(default)]
     output_drain_seconds: Option<f64>,
-    /// Where plugins run: `auto` (the default), `process` or `in-process`.
+    /// Where plugins run: `in-process` (the default), `process` or `auto`.
     #[serde(default)]
     isolation: Option<Isolation>,
     /// How long plugin calls may take, in seconds, by call.

@@ -1,22 +1,23 @@
 //! The host's side of a plugin process.
 
 use std::collections::HashMap;
-use std::io::BufReader;
+use std::io::Read as _;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use abi_stable::std_types::RString;
 use proctor_plugin_api::abi::PluginError;
 use proctor_plugin_api::messages::{signal_name, PluginKind};
 
-use super::wire::{read_frame, write_frame, Frame, CREATE_ID};
+use super::wire::{split_frame, write_frame, Frame, CREATE_ID};
 use super::{Order, PluginHostProgram, REFUSED};
 use crate::call::{CallError, Operation, ProgressCell, ProgressFn};
 use crate::handles::{seconds, CreateError, Deadlines};
-use crate::workers::{wait_for, Answer, Waited};
+use crate::workers::{pass_progress, Answer, Waited};
 use crate::{Library, Refusal, RefusalReason};
 
 /// A plugin in a process of its own, started again after it ended.
@@ -114,9 +115,17 @@ impl PluginProcess {
 }
 
 /// One plugin process.
+///
+/// No thread waits on its answers: a caller waiting for one reads them
+/// itself, handing those of other calls to their callers, so that its own
+/// answer wakes it directly (a reader thread would cost one more thread
+/// switch a call, a third of a round trip). When it has its answer it
+/// passes the reading on to another caller still waiting.
 struct Connection {
     child: Mutex<Child>,
     writer: Mutex<ChildStdin>,
+    /// Held by the caller reading answers.
+    reader: Mutex<AnswerReader>,
     /// Calls waiting for an answer; `None` once the process ended.
     pending: Mutex<Option<HashMap<u64, Pending>>>,
     /// How the process ended, once it did.
@@ -125,8 +134,30 @@ struct Connection {
 }
 
 struct Pending {
-    answer: mpsc::Sender<Answer>,
+    delivery: mpsc::Sender<Delivery>,
     progress: Arc<ProgressCell>,
+}
+
+/// What a waiting caller is handed.
+enum Delivery {
+    Answer(Answer),
+    /// Read the answers now: the caller who did has its own.
+    Read,
+}
+
+/// The process's stdout, non-blocking, and what was read of it.
+struct AnswerReader {
+    stdout: ChildStdout,
+    buffer: Vec<u8>,
+}
+
+/// What reading answers for a while came to.
+enum Read {
+    Mine(Answer),
+    /// Nothing for this caller yet.
+    Waiting,
+    /// The process's output ended.
+    Closed,
 }
 
 impl Connection {
@@ -143,49 +174,56 @@ impl Connection {
             code,
             message,
         };
-        let mut child = Command::new(&program.program)
+        let started = Command::new(&program.program)
             .args(&program.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| {
-                failed(
-                    PluginError::FAILED,
-                    format!(
-                        "its plugin process ({}) did not start: {e}",
-                        program.program.display()
-                    ),
-                )
-            })?;
+            .and_then(|mut child| {
+                let stdout = child.stdout.take().expect("stdout is piped");
+                set_nonblocking(&stdout)?;
+                Ok((child, stdout))
+            });
+        let (mut child, stdout) = started.map_err(|e| {
+            failed(
+                PluginError::FAILED,
+                format!(
+                    "its plugin process ({}) did not start: {e}",
+                    program.program.display()
+                ),
+            )
+        })?;
         let writer = child.stdin.take().expect("stdin is piped");
-        let reader = child.stdout.take().expect("stdout is piped");
         let connection = Arc::new(Connection {
             child: Mutex::new(child),
             writer: Mutex::new(writer),
+            reader: Mutex::new(AnswerReader {
+                stdout,
+                buffer: Vec::new(),
+            }),
             pending: Mutex::new(Some(HashMap::new())),
             ended: OnceLock::new(),
             next_id: AtomicU64::new(CREATE_ID + 1),
         });
-        let reading = connection.clone();
-        std::thread::Builder::new()
-            .name("plugin-answers".into())
-            .spawn(move || reading.read_answers(reader))
-            .map_err(|e| failed(PluginError::FAILED, format!("no thread to read it: {e}")))?;
-        let waited = connection.exchange(
-            CREATE_ID,
-            Frame::Create(order.to_owned()),
-            None,
-            deadlines.get(Operation::Create),
-        );
-        match connection.outcome(waited, what, deadlines.get(Operation::Create)) {
+        let deadline = deadlines.get(Operation::Create);
+        let waited =
+            connection.exchange(CREATE_ID, Frame::Create(order.to_owned()), None, deadline);
+        match connection.outcome(waited, what, deadline) {
             Ok(Ok(answer)) => Ok((connection, answer)),
             Ok(Err(e)) => Err(failed(e.code, e.message.into_string())),
             Err((code, message)) => Err(failed(code, message)),
         }
     }
 
+    /// How the process ended, if it did; learns of an end no call saw.
     fn ended(&self) -> Option<&String> {
+        if self.ended.get().is_none() {
+            let exited = self.child.lock().expect("the child's lock").try_wait();
+            if let Ok(Some(status)) = exited {
+                let _ = self.ended.set(describe(status));
+            }
+        }
         self.ended.get()
     }
 
@@ -213,7 +251,8 @@ impl Connection {
             })
     }
 
-    /// Sends `frame` as call `id` and waits for its answer.
+    /// Sends `frame` as call `id` and waits for its answer, reading the
+    /// answers whenever no other caller does.
     fn exchange(
         &self,
         id: u64,
@@ -221,39 +260,160 @@ impl Connection {
         progress: Option<&ProgressFn<'_>>,
         deadline: Duration,
     ) -> Waited {
-        let (sender, answer) = mpsc::channel();
+        let until = Instant::now() + deadline;
+        let (sender, deliveries) = mpsc::channel();
         let cell = Arc::new(ProgressCell::default());
         {
             let mut pending = self.pending.lock().expect("the pending calls' lock");
             let Some(pending) = pending.as_mut() else {
                 return Waited::Gone;
             };
-            pending.insert(
-                id,
-                Pending {
-                    answer: sender,
-                    progress: cell.clone(),
-                },
-            );
+            let waiting = Pending {
+                delivery: sender,
+                progress: cell.clone(),
+            };
+            pending.insert(id, waiting);
         }
         let sent = write_frame(&mut *self.writer.lock().expect("the writer's lock"), &frame);
-        if sent.is_err() {
-            // The process is gone; the reader learns how.
-            self.forget(id);
-            return match answer.recv_timeout(Duration::from_secs(5)) {
-                Ok(answered) => Waited::Answered(answered),
-                Err(_) => Waited::Gone,
-            };
-        }
         let stop = || {
-            let _ = write_frame(
-                &mut *self.writer.lock().expect("the writer's lock"),
-                &Frame::Stop { id },
-            );
+            let frame = Frame::Stop { id };
+            let _ = write_frame(&mut *self.writer.lock().expect("the writer's lock"), &frame);
         };
-        let waited = wait_for(&answer, &cell, progress, deadline, &stop);
+        let waited = match sent {
+            // The process is gone: reading says how.
+            Err(_) => self.wait(id, &deliveries, &cell, None, Instant::now(), &stop),
+            Ok(()) => self.wait(id, &deliveries, &cell, progress, until, &stop),
+        };
         self.forget(id);
         waited
+    }
+
+    /// Waits for call `id`'s answer until `until`.
+    fn wait(
+        &self,
+        id: u64,
+        deliveries: &mpsc::Receiver<Delivery>,
+        cell: &ProgressCell,
+        progress: Option<&ProgressFn<'_>>,
+        until: Instant,
+        stop: &dyn Fn(),
+    ) -> Waited {
+        loop {
+            match deliveries.try_recv() {
+                Ok(Delivery::Answer(answer)) => return Waited::Answered(answer),
+                Err(mpsc::TryRecvError::Disconnected) => return Waited::Gone,
+                Ok(Delivery::Read) | Err(mpsc::TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            let left = until.saturating_duration_since(now);
+            let look = match progress {
+                Some(_) => left.min(PROGRESS_INTERVAL),
+                None => left,
+            };
+            let read = match self.reader.try_lock() {
+                Ok(mut reader) => {
+                    let read = self.read_answers(&mut reader, id, look);
+                    drop(reader);
+                    self.pass_the_reading(id);
+                    read
+                }
+                Err(_) => match deliveries.recv_timeout(look) {
+                    Ok(Delivery::Answer(answer)) => Read::Mine(answer),
+                    Ok(Delivery::Read) | Err(mpsc::RecvTimeoutError::Timeout) => Read::Waiting,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => Read::Closed,
+                },
+            };
+            match read {
+                Read::Mine(answer) => {
+                    pass_progress(cell, progress, stop);
+                    return Waited::Answered(answer);
+                }
+                Read::Closed => return Waited::Gone,
+                Read::Waiting if Instant::now() >= until => return Waited::Missed,
+                Read::Waiting => pass_progress(cell, progress, stop),
+            }
+        }
+    }
+
+    /// Reads answers for at most `look`, handing other calls' to their
+    /// callers, until call `id`'s comes.
+    fn read_answers(&self, reader: &mut AnswerReader, id: u64, look: Duration) -> Read {
+        let until = Instant::now() + look;
+        loop {
+            loop {
+                match split_frame(&reader.buffer) {
+                    Ok(Some((frame, length))) => {
+                        reader.buffer.drain(..length);
+                        if let Some(answer) = self.hand_over(frame, id) {
+                            return Read::Mine(answer);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.kill(format!("sent an unreadable frame ({e}) and was killed"));
+                        self.close();
+                        return Read::Closed;
+                    }
+                }
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            match fill(reader, left) {
+                Ok(true) => {}
+                Ok(false) => return Read::Waiting,
+                Err(_) => {
+                    self.close();
+                    return Read::Closed;
+                }
+            }
+        }
+    }
+
+    /// Gives a frame read to its call; answers it when it is call `id`'s.
+    fn hand_over(&self, frame: Frame, id: u64) -> Option<Answer> {
+        match frame {
+            Frame::Answer { id: of, answer } => {
+                let answer = answer.map_err(|(code, message)| PluginError {
+                    code,
+                    message: RString::from(message),
+                });
+                if of == id {
+                    return Some(answer);
+                }
+                let waiting = (self.pending.lock().expect("the lock").as_mut())
+                    .and_then(|pending| pending.remove(&of));
+                if let Some(waiting) = waiting {
+                    let _ = waiting.delivery.send(Delivery::Answer(answer));
+                }
+            }
+            Frame::Progress {
+                id: of,
+                done,
+                total,
+            } => {
+                if let Some(pending) = self.pending.lock().expect("the lock").as_ref() {
+                    if let Some(waiting) = pending.get(&of) {
+                        waiting
+                            .progress
+                            .report(done, (total != u64::MAX).then_some(total));
+                    }
+                }
+            }
+            frame => {
+                self.kill(format!(
+                    "sent a frame only the host sends ({frame:?}) and was killed"
+                ));
+            }
+        }
+        None
+    }
+
+    /// Asks another waiting caller to read the answers.
+    fn pass_the_reading(&self, from: u64) {
+        if let Some(pending) = self.pending.lock().expect("the lock").as_ref() {
+            if let Some((_, next)) = pending.iter().find(|(id, _)| **id != from) {
+                let _ = next.delivery.send(Delivery::Read);
+            }
+        }
     }
 
     fn forget(&self, id: u64) {
@@ -262,7 +422,6 @@ impl Connection {
         }
     }
 
-    /// What a call's wait comes to: its answer, or why there is none.
     /// What a wait for `what` (`` `discover` ``) comes to: its answer, or
     /// why there is none.
     fn outcome(
@@ -275,6 +434,7 @@ impl Connection {
             Waited::Answered(answer) => Ok(answer),
             Waited::Missed => {
                 self.kill(format!("was killed when {what} missed its deadline"));
+                self.close();
                 Err((
                     CallError::DEADLINE_MISSED,
                     format!(
@@ -298,51 +458,9 @@ impl Connection {
         let _ = self.child.lock().expect("the child's lock").kill();
     }
 
-    /// The reader thread: hands answers to their callers until the
-    /// process ends, then tells every caller still waiting.
-    fn read_answers(&self, stdout: ChildStdout) {
-        let mut input = BufReader::new(stdout);
-        loop {
-            match read_frame(&mut input) {
-                Ok(Some(Frame::Answer { id, answer })) => {
-                    let waiting = self
-                        .pending
-                        .lock()
-                        .expect("the lock")
-                        .as_mut()
-                        .and_then(|pending| pending.remove(&id));
-                    if let Some(waiting) = waiting {
-                        let answer = answer.map_err(|(code, message)| PluginError {
-                            code,
-                            message: RString::from(message),
-                        });
-                        let _ = waiting.answer.send(answer);
-                    }
-                }
-                Ok(Some(Frame::Progress { id, done, total })) => {
-                    if let Some(pending) = self.pending.lock().expect("the lock").as_ref() {
-                        if let Some(waiting) = pending.get(&id) {
-                            waiting
-                                .progress
-                                .report(done, (total != u64::MAX).then_some(total));
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Ok(Some(frame)) => {
-                    self.kill(format!(
-                        "sent a frame only the host sends ({frame:?}) and was killed"
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    self.kill(format!("sent an unreadable frame ({e}) and was killed"));
-                    break;
-                }
-            }
-        }
-        // The output closed: the process is ending. One that closed it and
-        // lives on can answer nothing more, and is ended.
+    /// The process's output closed: it ended, or closed it and can answer
+    /// nothing more, and is ended. Every caller still waiting is told.
+    fn close(&self) {
         let mut child = self.child.lock().expect("the child's lock");
         let mut status = None;
         for _ in 0..200 {
@@ -368,6 +486,68 @@ impl Connection {
             None => "ended".to_owned(),
         });
         self.pending.lock().expect("the lock").take();
+    }
+}
+
+impl Drop for Connection {
+    /// A process nothing will call again is ended and reaped.
+    fn drop(&mut self) {
+        let child = self.child.get_mut().expect("the child's lock");
+        if let Ok(None) = child.try_wait() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// How often a caller with a progress function looks at the progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Reads what the process wrote, waiting at most `wait` for something;
+/// answers whether anything came. The end of the output is an error.
+fn fill(reader: &mut AnswerReader, wait: Duration) -> std::io::Result<bool> {
+    let fd = reader.stdout.as_raw_fd();
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = wait.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: polls one descriptor we own, described by a live pollfd.
+    let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+    if ready < 0 {
+        let error = std::io::Error::last_os_error();
+        return match error.kind() {
+            std::io::ErrorKind::Interrupted => Ok(false),
+            _ => Err(error),
+        };
+    }
+    if ready == 0 {
+        return Ok(false);
+    }
+    let mut chunk = [0u8; 64 * 1024];
+    match reader.stdout.read(&mut chunk) {
+        Ok(0) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        Ok(n) => {
+            reader.buffer.extend_from_slice(&chunk[..n]);
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn set_nonblocking(stdout: &ChildStdout) -> std::io::Result<()> {
+    let fd = stdout.as_raw_fd();
+    // SAFETY: reads and sets the status flags of a descriptor we own.
+    let set = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+    };
+    match set {
+        true => Ok(()),
+        false => Err(std::io::Error::last_os_error()),
     }
 }
 

@@ -25,6 +25,7 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(50);
 /// exits. The plugin's own writes to stdout go to stderr instead, and its
 /// reads of stdin find nothing: neither can corrupt the frames.
 pub fn serve() -> io::Result<()> {
+    leave_with_the_host();
     let (input, output) = take_stdio()?;
     let mut input = BufReader::new(input);
     let output = Arc::new(Mutex::new(output));
@@ -108,7 +109,7 @@ fn serve_plugin<V: PluginVTable>(
                     .expect("the calls' lock")
                     .insert(id, cell.clone());
                 let (object, output, calls) = (object.clone(), output.clone(), calls.clone());
-                Workers::global().run(move || {
+                let call = move || {
                     let sent = Mutex::new(Instant::now());
                     let report = |done, total: Option<u64>| {
                         let mut last = sent.lock().expect("the progress lock");
@@ -135,7 +136,14 @@ fn serve_plugin<V: PluginVTable>(
                         // The host is gone.
                         std::process::exit(0);
                     }
-                });
+                };
+                // A frequent call answers at once: handing it to a pool
+                // thread would cost more than making it. Should it hang,
+                // the host kills the process at its deadline.
+                match operation.frequent() {
+                    true => call(),
+                    false => Workers::global().run(call),
+                }
             }
             Ok(Some(Frame::Stop { id })) => {
                 if let Some(cell) = calls.lock().expect("the calls' lock").get(&id) {
@@ -160,6 +168,24 @@ fn answer(output: &Output, id: u64, answer: Result<String, (u32, String)>) -> io
     let mut output = output.lock().expect("the output's lock");
     write_frame(&mut *output, &Frame::Answer { id, answer })?;
     output.flush()
+}
+
+/// Ends this process when the host that started it ends. The host closing
+/// stdin says so, but a call that hangs on the thread reading it would not
+/// hear it; and `PR_SET_PDEATHSIG` follows the host's thread that started
+/// the process, not the host. So a thread looks whether the parent changed.
+fn leave_with_the_host() {
+    // SAFETY: getppid has no preconditions.
+    let host = unsafe { libc::getppid() };
+    let _ = std::thread::Builder::new()
+        .name("host-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(500));
+            // SAFETY: as above.
+            if unsafe { libc::getppid() } != host {
+                std::process::exit(0);
+            }
+        });
 }
 
 /// Takes stdin and stdout for the frames, and leaves the plugin an empty

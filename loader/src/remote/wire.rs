@@ -149,6 +149,23 @@ pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
     Ok(Some(frame))
 }
 
+/// The first frame of `buffer` and its length in bytes, once it is whole.
+pub(crate) fn split_frame(buffer: &[u8]) -> io::Result<Option<(Frame, usize)>> {
+    let Some(length) = buffer.get(..4) else {
+        return Ok(None);
+    };
+    let length = u32::from_le_bytes(length.try_into().expect("4 bytes"));
+    if !(9..=MAX_FRAME).contains(&length) {
+        return Err(invalid(format!("a frame of {length} bytes")));
+    }
+    let whole = 4 + length as usize;
+    if buffer.len() < whole {
+        return Ok(None);
+    }
+    let frame = read_frame(&mut &buffer[..whole])?.expect("a whole frame");
+    Ok(Some((frame, whole)))
+}
+
 fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
@@ -190,6 +207,15 @@ mod tests {
             assert_eq!(read_frame(&mut input).unwrap().as_ref(), Some(frame));
         }
         assert_eq!(read_frame(&mut input).unwrap(), None);
+        // Split from a buffer as they arrive, whole or not yet.
+        let mut rest = stream.as_slice();
+        for frame in &frames {
+            assert!(split_frame(&rest[..5]).unwrap().is_none());
+            let (split, length) = split_frame(rest).unwrap().expect("whole");
+            assert_eq!(&split, frame);
+            rest = &rest[length..];
+        }
+        assert!(split_frame(rest).unwrap().is_none());
     }
 
     #[test]
