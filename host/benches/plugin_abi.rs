@@ -1,8 +1,9 @@
 //! Plugin micro-benchmarks: loading a library, and the cost of one call
 //! across the ABI (JSON request and answer included) made each way the host
-//! makes calls: directly, on a pool thread in process (deadlines), and in a
-//! plugin process. Needs the host and the built-in plugins built in the same
-//! profile: `benchmarks/run.sh` does that.
+//! makes calls: directly (the SDK's harness), in process with a watchdog
+//! keeping its deadline (the host), and in a plugin process. Needs the host
+//! and the built-in plugins built in the same profile: `benchmarks/run.sh`
+//! does that.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -93,17 +94,9 @@ fn main() {
     );
     for (operation, how, runner) in [
         ("plan_execution", "directly", &direct),
-        (
-            "plan_execution",
-            "in process, on a pool thread",
-            &in_process,
-        ),
+        ("plan_execution", "in process, watched", &in_process),
         ("plan_execution", "in a plugin process", &out_of_process),
-        (
-            "parse_output",
-            "in process, on the caller's thread",
-            &in_process,
-        ),
+        ("parse_output", "in process, watched", &in_process),
         ("parse_output", "in a plugin process", &out_of_process),
     ] {
         println!(

@@ -64,8 +64,8 @@ impl Operation {
     }
 
     /// Whether it is called so often (for every batch of a test's output)
-    /// that in process it is made on the caller's thread, its deadline
-    /// kept by [`crate::watchdog`], rather than handed to a pool thread.
+    /// that a plugin process makes it on the thread reading the calls,
+    /// rather than handing it to a pool thread.
     pub fn frequent(self) -> bool {
         self == Operation::ParseOutput
     }
@@ -103,10 +103,9 @@ pub struct CallError {
 }
 
 impl CallError {
-    /// The call missed its deadline; the host stopped waiting.
+    /// The call missed its deadline; the host killed the plugin's process.
     pub const DEADLINE_MISSED: u32 = 1001;
-    /// The plugin's process ended (or its calling thread vanished) without
-    /// answering: a crash, an exit.
+    /// The plugin's process ended without answering: a crash, an exit.
     pub const PLUGIN_ENDED: u32 = 1002;
     /// The plugin could not be created, so nothing was asked of it.
     pub const NOT_CREATED: u32 = 1004;

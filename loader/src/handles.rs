@@ -1,14 +1,14 @@
 //! Plugin instances and their typed calls, one handle type per kind.
 //!
 //! A handle reaches its plugin one of three ways, and its callers cannot
-//! tell which: called directly on the caller's thread (the SDK's harness);
-//! in this process on a pool thread, the caller waiting at most the call's
-//! deadline; or in a plugin process of its own ([`crate::remote`]), which a
-//! crash, an exit or a missed deadline takes down instead of the host.
+//! tell which: in this process on the caller's thread, without deadlines
+//! (the SDK's harness) or with a watchdog keeping them ([`crate::watchdog`]:
+//! a missed one ends the host); or in a plugin process of its own
+//! ([`crate::remote`]), which a crash, an exit or a missed deadline takes
+//! down instead of the host.
 
 use std::fmt;
-use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use abi_stable::std_types::{RResult, RStr};
@@ -16,10 +16,10 @@ use proctor_plugin_api::abi::*;
 use proctor_plugin_api::messages::*;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::call::{with_progress_sink, CallError, Operation, ProgressCell, ProgressFn};
+use crate::call::{with_progress_sink, CallError, Operation, ProgressFn};
 use crate::remote::{PluginHostProgram, PluginProcess};
 use crate::watchdog::Watchdog;
-use crate::workers::{wait_for, Answer, Waited, Workers};
+use crate::workers::Answer;
 use crate::Library;
 
 /// A vtable type, how a library constructs plugins of its kind, and how
@@ -109,8 +109,8 @@ impl Deadlines {
 /// Where a plugin runs.
 #[derive(Debug, Clone)]
 pub enum Isolation {
-    /// In the host's process: calls cost a thread hand-over, and a plugin
-    /// that crashes or exits ends the host.
+    /// In the host's process, called on the caller's thread: a plugin that
+    /// crashes, exits or misses a deadline ends the host.
     InProcess,
     /// In a plugin process of its own, started from this program.
     Process(PluginHostProgram),
@@ -129,7 +129,8 @@ pub struct CallOptions {
 /// batch of lines a test process prints, is made where the lines are read,
 /// since handing it to a thread would cost more than the call. Runners
 /// answer it from the lines alone, at once (the SDK's
-/// `Runner::parse_output` says so), and its deadline bounds the wait.
+/// `Runner::parse_output` says so). In process, a watchdog keeps every
+/// call's deadline ([`crate::watchdog`]).
 pub struct Plugin<V> {
     inner: Arc<Inner<V>>,
 }
@@ -155,13 +156,10 @@ struct Inner<V> {
 enum Transport<V> {
     /// Called on the caller's thread, without a deadline.
     Direct(Object<V>),
-    /// Called on a pool thread, the caller waiting at most the deadline.
-    Guarded {
+    /// Called on the caller's thread, a watchdog keeping its deadlines.
+    Watched {
         object: Object<V>,
         deadlines: Deadlines,
-        /// Set when a call missed its deadline: its thread may still run
-        /// the plugin, so nothing more is asked of it.
-        abandoned: OnceLock<String>,
     },
     Process(PluginProcess),
     /// Could not be created: every call fails as its creation did.
@@ -264,11 +262,20 @@ impl<V: PluginVTable> Plugin<V> {
         let settings = settings_text(settings);
         let transport = match &options.isolation {
             Isolation::InProcess => {
-                let object = construct_guarded::<V>(library, name, settings, &options.deadlines)?;
-                Transport::Guarded {
-                    object,
+                let module = library
+                    .module()
+                    .map_err(|refusal| refused::<V>(name, refusal))?;
+                let label: Arc<str> = label::<V>(name).into();
+                let deadline = options.deadlines.get(Operation::Create);
+                let _watched = Watchdog::watch(&label, Operation::Create.name(), deadline);
+                let object = construct::<V>(module, name, &settings).map_err(|e| CreateError {
+                    plugin: label.to_string(),
+                    code: e.code,
+                    message: e.message.into_string(),
+                })?;
+                Transport::Watched {
+                    object: Object(object),
                     deadlines: options.deadlines.clone(),
-                    abandoned: OnceLock::new(),
                 }
             }
             Isolation::Process(program) => Transport::Process(PluginProcess::start(
@@ -325,39 +332,9 @@ impl<V: PluginVTable> Plugin<V> {
         let request = serde_json::to_string(request).expect("host messages always serialize");
         let answer = match &self.inner.transport {
             Transport::Direct(object) => invoke_here(object, operation, &request, progress),
-            Transport::Guarded {
-                object, deadlines, ..
-            } if operation.frequent() => {
+            Transport::Watched { object, deadlines } => {
                 let _watched = Watchdog::watch(label, operation.name(), deadlines.get(operation));
                 invoke_here(object, operation, &request, progress)
-            }
-            Transport::Guarded {
-                deadlines,
-                abandoned,
-                ..
-            } => {
-                if let Some(reason) = abandoned.get() {
-                    return Err(error(CallError::DEADLINE_MISSED, reason.clone()));
-                }
-                let deadline = deadlines.get(operation);
-                match self.call_on_worker(operation, request, progress, deadline) {
-                    Waited::Answered(answer) => answer,
-                    Waited::Missed => {
-                        let reason = format!(
-                            "it did not answer `{operation}` within {}; it runs in the host's \
-                             process, so nothing more is asked of it",
-                            seconds(deadline)
-                        );
-                        let reason = abandoned.get_or_init(|| reason);
-                        return Err(error(CallError::DEADLINE_MISSED, reason.clone()));
-                    }
-                    Waited::Gone => {
-                        return Err(error(
-                            CallError::PLUGIN_ENDED,
-                            "its calling thread ended without an answer".into(),
-                        ))
-                    }
-                }
             }
             Transport::Process(process) => process.call(label, operation, request, progress)?,
             Transport::Broken(creation) => {
@@ -377,33 +354,6 @@ impl<V: PluginVTable> Plugin<V> {
             Err(e) => Err(error(e.code, e.message.into_string())),
         }
     }
-
-    /// Makes a call on a pool thread and waits for it.
-    fn call_on_worker(
-        &self,
-        operation: Operation,
-        request: String,
-        progress: Option<&ProgressFn<'_>>,
-        deadline: Duration,
-    ) -> Waited {
-        let (sender, answer) = mpsc::channel();
-        let cell = Arc::new(ProgressCell::default());
-        let (inner, reporting) = (self.inner.clone(), cell.clone());
-        Workers::global().run(move || {
-            let Transport::Guarded { object, .. } = &inner.transport else {
-                unreachable!("only guarded plugins are called on workers");
-            };
-            let answered =
-                with_progress_sink(&|done, total| reporting.report(done, total), |sink| {
-                    V::invoke(&object.0, operation, RStr::from_str(&request), sink)
-                });
-            let answered = answered
-                .map(answer_of)
-                .unwrap_or_else(|| Err(no_such_call::<V>(operation)));
-            let _ = sender.send(answered);
-        });
-        wait_for(&answer, &cell, progress, deadline, &|| {})
-    }
 }
 
 /// Makes a call on this thread.
@@ -420,43 +370,6 @@ fn invoke_here<V: PluginVTable>(
     })
     .map(answer_of)
     .unwrap_or_else(|| Err(no_such_call::<V>(operation)))
-}
-
-/// Creates a plugin on a pool thread, waiting at most the creation's deadline.
-fn construct_guarded<V: PluginVTable>(
-    library: &Library,
-    name: &str,
-    settings: String,
-    deadlines: &Deadlines,
-) -> Result<Object<V>, CreateError> {
-    let plugin = label::<V>(name);
-    let deadline = deadlines.get(Operation::Create);
-    let (sender, created) = mpsc::channel();
-    let module = library
-        .module()
-        .map_err(|refusal| refused::<V>(name, refusal))?;
-    let name = name.to_owned();
-    Workers::global().run(move || {
-        let _ = sender.send(construct::<V>(module, &name, &settings).map(Object));
-    });
-    match created.recv_timeout(deadline) {
-        Ok(Ok(object)) => Ok(object),
-        Ok(Err(e)) => Err(CreateError {
-            plugin,
-            code: e.code,
-            message: e.message.into_string(),
-        }),
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(CreateError {
-            plugin,
-            code: CallError::DEADLINE_MISSED,
-            message: format!("it was not created within {}", seconds(deadline)),
-        }),
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(CreateError {
-            plugin,
-            code: CallError::PLUGIN_ENDED,
-            message: "its creating thread ended without an answer".into(),
-        }),
-    }
 }
 
 /// A plugin whose library could not be mapped here.

@@ -1,17 +1,18 @@
-//! Deadlines of calls made on the caller's own thread.
+//! Deadlines of calls made in the host's process.
 //!
-//! A runner's `parse_output` is called for every batch of lines a test
-//! process prints, from the task that reads them. Handing each call to a
-//! pool thread, as other in-process calls are, costs two thread switches a
-//! batch: on two cores busy with two pytest processes that was a tenth of
-//! the run's wall time. So an in-process `parse_output` runs where it is
-//! called, and its deadline is kept here instead: a thread looks at the
-//! calls under way once a second, and a call past its deadline holds a
-//! thread of the host that nothing can free. The run cannot finish
-//! properly then, and it must not hang: the host's handler
+//! A plugin in the host's process is called on the caller's own thread. A
+//! thread cannot be stopped from outside, and handing each call to another
+//! thread so that the caller could stop waiting cost two thread switches a
+//! call: a tenth of the wall time of 500 pytest tests on two busy cores
+//! (`parse_output` comes with every batch of a test's output), and 5% of
+//! 200 libtest tests, a process each (`plan_execution` and
+//! `collect_results` for each). So the deadline is kept here: a thread
+//! looks at the calls under way once a second, and a call past its
+//! deadline holds a thread of the host that nothing can free. The run
+//! cannot finish properly then, and it must not hang: the host's handler
 //! ([`on_stuck_call`]) reports the plugin and the call, and ends the host
-//! with an infrastructure error. Out of process, the same call costs a
-//! round trip and a missed deadline only kills the plugin's process.
+//! with an infrastructure error, as a plugin crashing in process would.
+//! Out of process, a missed deadline only kills the plugin's process.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

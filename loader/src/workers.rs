@@ -1,13 +1,14 @@
-//! Threads that make plugin calls for callers who wait with a deadline.
+//! Threads that make a plugin process's calls, so that calls made at once
+//! run at once, as they would in the host's process.
 //!
 //! A thread cannot be stopped from outside, so a call that hangs keeps its
-//! thread for good: the caller stops waiting at the deadline, and the pool
-//! starts another thread for the next call. Threads that finished a call
-//! wait for the next one, so a call costs a hand-over, not a thread start.
+//! thread for good (the host kills the process at the call's deadline),
+//! and the pool starts another thread for the next call. Threads that
+//! finished a call wait for the next one, so a call costs a hand-over, not
+//! a thread start.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use proctor_plugin_api::abi::PluginError;
 
@@ -67,7 +68,7 @@ pub(crate) enum Waited {
     Answered(Answer),
     /// The deadline passed first.
     Missed,
-    /// Whatever was to answer is gone: a thread, a process.
+    /// Whatever was to answer is gone.
     Gone,
 }
 
@@ -86,109 +87,49 @@ pub(crate) fn pass_progress(
     }
 }
 
-/// How often a caller with a progress function looks at the progress.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Waits for `answer` until `deadline`, passing the call's progress to
-/// `progress` as it comes, and its wish to stop back through `cell` and
-/// `stop`.
-pub(crate) fn wait_for(
-    answer: &mpsc::Receiver<Answer>,
-    cell: &ProgressCell,
-    progress: Option<&ProgressFn<'_>>,
-    deadline: Duration,
-    stop: &dyn Fn(),
-) -> Waited {
-    let until = Instant::now() + deadline;
-    let pass_progress = || pass_progress(cell, progress, stop);
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        let wait = match progress {
-            Some(_) => left.min(PROGRESS_INTERVAL),
-            None => left,
-        };
-        match answer.recv_timeout(wait) {
-            Ok(answered) => {
-                pass_progress();
-                return Waited::Answered(answered);
-            }
-            Err(RecvTimeoutError::Disconnected) => return Waited::Gone,
-            Err(RecvTimeoutError::Timeout) if left <= wait => return Waited::Missed,
-            Err(RecvTimeoutError::Timeout) => pass_progress(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
-    fn a_call_that_hangs_is_given_up_at_its_deadline_and_the_next_runs_on_another_thread() {
-        let (hung, _keep_hung_waiting) = mpsc::channel::<Answer>();
+    fn a_call_that_hangs_keeps_its_thread_and_the_next_runs_on_another() {
         let (release, hang) = mpsc::channel::<()>();
         Workers::global().run(move || {
             let _ = hang.recv();
-            drop(hung);
         });
-        let cell = ProgressCell::default();
-        let (sender, answer) = mpsc::channel::<Answer>();
-        drop(sender);
-        assert!(matches!(
-            wait_for(&answer, &cell, None, Duration::from_millis(10), &|| {}),
-            Waited::Gone
-        ));
-
         let (sender, answer) = mpsc::channel();
         Workers::global().run(move || {
-            let _ = sender.send(Ok("answered".to_owned()));
+            let _ = sender.send("answered");
         });
-        match wait_for(&answer, &cell, None, Duration::from_secs(10), &|| {}) {
-            Waited::Answered(Ok(text)) => assert_eq!(text, "answered"),
-            _ => panic!("the second call was not answered"),
-        }
-        let (_sender, never) = mpsc::channel::<Answer>();
-        let started = Instant::now();
-        assert!(matches!(
-            wait_for(&never, &cell, None, Duration::from_millis(50), &|| {}),
-            Waited::Missed
-        ));
-        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(answer.recv_timeout(Duration::from_secs(10)), Ok("answered"));
         release.send(()).unwrap();
     }
 
     #[test]
-    fn progress_reaches_the_caller_while_it_waits_and_its_stop_reaches_the_call() {
-        let cell = Arc::new(ProgressCell::default());
-        let (sender, answer) = mpsc::channel();
-        let reporting = cell.clone();
-        Workers::global().run(move || {
-            let mut done = 0;
-            while reporting.report(done, Some(1000)) {
-                done += 1;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let _ = sender.send(Ok(done.to_string()));
-        });
+    fn progress_passes_once_per_report_and_a_stop_is_asked_once() {
+        let cell = ProgressCell::default();
+        let stops = std::sync::atomic::AtomicUsize::new(0);
+        let stop = || {
+            stops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
         let seen = Mutex::new(Vec::new());
         let progress = |done: u64, total: Option<u64>| {
             seen.lock().unwrap().push((done, total));
             done < 20
         };
-        let waited = wait_for(
-            &answer,
-            &cell,
-            Some(&progress),
-            Duration::from_secs(30),
-            &|| {},
+        cell.report(10, Some(100));
+        pass_progress(&cell, Some(&progress), &stop);
+        pass_progress(&cell, Some(&progress), &stop);
+        cell.report(30, Some(100));
+        pass_progress(&cell, Some(&progress), &stop);
+        cell.report(40, Some(100));
+        pass_progress(&cell, Some(&progress), &stop);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(10, Some(100)), (30, Some(100)), (40, Some(100))]
         );
-        let Waited::Answered(Ok(stopped_at)) = waited else {
-            panic!("the call did not answer");
-        };
-        let seen = seen.into_inner().unwrap();
-        assert!(seen.len() >= 2, "{seen:?}");
-        assert!(seen.iter().all(|(_, total)| *total == Some(1000)));
-        assert!(stopped_at.parse::<u64>().unwrap() >= 20);
+        assert_eq!(stops.into_inner(), 1);
+        assert!(cell.stop_asked());
     }
 }
