@@ -12,7 +12,8 @@ that records each node id and its outcome, proctor runs the same suite
 Then, RUNS rounds (default 3) taking turns, it times plain pytest,
 `proctor run -j 1` and `proctor run -j N` (N: the machine's cores), wall
 and CPU (children included), and prints the ratios to plain pytest.
-RUNS 0 checks the results only.
+RUNS 0 checks the results only. PROCTOR_ISOLATION=process runs the
+runner in a plugin process of its own.
 """
 
 import json
@@ -63,6 +64,7 @@ def unpacked(bench: Path) -> Path:
         archive = next(bench.glob(f"{PROJECT}-{VERSION}.tar.gz"))
         subprocess.run(["tar", "xzf", str(archive), "-C", str(bench)], check=True)
     (root / "proctor.json").write_text(json.dumps({
+        "isolation": os.environ.get("PROCTOR_ISOLATION", "in-process"),
         "sources": [{"name": "suite", "runner": "pytest", "path": SUITE,
                      "settings": {"rootdir": "."}}]
     }))
