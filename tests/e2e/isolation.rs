@@ -162,51 +162,64 @@ fn run_misbehaving(
     }
 }
 
-/// The message a call that misbehaved `how` fails with.
-fn failed_call(label: &str, call: &str, how: &str, isolation: &str) -> String {
-    let why = match (how, isolation) {
-        ("loop", "process") => {
-            format!("it did not answer `{call}` within 1 s; its process was killed")
-        }
-        ("loop", _) => unreachable!("a hang in process ends the host"),
-        ("segfault", _) => format!("its process was killed by SIGSEGV during `{call}`"),
-        ("abort", _) => format!("its process was killed by SIGABRT during `{call}`"),
+/// The message a call to a plugin process that misbehaved `how` fails with.
+fn failed_call(label: &str, call: &str, how: &str) -> String {
+    let why = match how {
+        "loop" => format!("it did not answer `{call}` within 1 s; its process was killed"),
+        "segfault" => format!("its process was killed by SIGSEGV during `{call}`"),
+        "abort" => format!("its process was killed by SIGABRT during `{call}`"),
         _ => format!("its process exited with status 0 during `{call}`"),
     };
     format!("{label} failed in {call}: {why}")
 }
 
-#[test]
-fn a_runner_that_crashes_exits_or_hangs_fails_its_source_and_the_run_goes_on() {
+/// Runs `config(scripts, how)` with a plugin misbehaving each way, in each
+/// isolation mode: in process the host ends, saying why; out of process
+/// the run ends with 3, and `check` looks at what it did without the
+/// plugin's work.
+fn each_misbehaviour(
+    kind: &str,
+    config: impl Fn(&Path, &str) -> serde_json::Value,
+    check: impl Fn(&Misbehaved, &Path, &str),
+) {
     let scratch = tempfile::tempdir().unwrap();
     let plugins = misbehaving_plugins(scratch.path());
     for isolation in ["process", "in-process"] {
         for how in MISBEHAVIOURS {
-            let dir = scratch.path().join(format!("runner-{isolation}-{how}"));
+            let dir = scratch.path().join(format!("{kind}-{isolation}-{how}"));
             let scripts = scripts(&dir);
-            let config = json!({ "sources": [
-                { "name": "bad", "runner": "misbehaving", "path": scripts,
-                  "settings": { "at": "discover", "how": how } },
-                { "name": "good", "runner": "misbehaving", "path": scripts },
-            ]});
-            let run = run_misbehaving(&dir, &plugins, isolation, config);
+            let run = run_misbehaving(&dir, &plugins, isolation, config(&scripts, how));
             if isolation == "in-process" {
                 run.assert_host_ended(how);
-                continue;
+            } else {
+                assert_eq!(run.code, Some(3), "{kind} {how}: {}", run.stderr);
+                check(&run, &dir, how);
             }
-            assert_eq!(run.code, Some(3), "{isolation} {how}: {}", run.stderr);
-            let summary = run.summary();
-            let bad = summary.sources.iter().find(|s| s.name == "bad").unwrap();
-            let expected = failed_call("runner `misbehaving`", "discover", how, isolation);
-            let error = bad.error.as_deref().unwrap_or_default();
-            assert!(error.ends_with(&expected), "{isolation} {how}: {error}");
-            assert_eq!(
-                test_record(&summary, "good", "passes.sh").outcome,
-                Outcome::Passed,
-                "{isolation} {how}: the other source ran"
-            );
         }
     }
+}
+
+#[test]
+fn a_runner_that_crashes_exits_or_hangs_fails_its_source_and_the_run_goes_on() {
+    let config = |scripts: &Path, how: &str| {
+        json!({ "sources": [
+            { "name": "bad", "runner": "misbehaving", "path": scripts,
+              "settings": { "at": "discover", "how": how } },
+            { "name": "good", "runner": "misbehaving", "path": scripts },
+        ]})
+    };
+    each_misbehaviour("runner", config, |run, _, how| {
+        let summary = run.summary();
+        let bad = summary.sources.iter().find(|s| s.name == "bad").unwrap();
+        let expected = failed_call("runner `misbehaving`", "discover", how);
+        let error = bad.error.as_deref().unwrap_or_default();
+        assert!(error.ends_with(&expected), "{how}: {error}");
+        assert_eq!(
+            test_record(&summary, "good", "passes.sh").outcome,
+            Outcome::Passed,
+            "{how}: the other source ran"
+        );
+    });
 }
 
 #[test]
@@ -225,7 +238,7 @@ fn a_runner_out_of_process_that_crashes_while_tests_run_fails_their_source_and_i
         assert_eq!(run.code, Some(3), "{call}: {}", run.stderr);
         let summary = run.summary();
         let errors = summary.errors.join("\n");
-        let expected = failed_call("runner `misbehaving`", call, "segfault", "process");
+        let expected = failed_call("runner `misbehaving`", call, "segfault");
         assert!(errors.contains(&expected), "{call}: {errors}");
         // Each test's process was run with a new plugin process where the last crashed.
         assert_eq!(summary.counts.total, 2, "{call}: {}", pretty(&summary));
@@ -234,126 +247,80 @@ fn a_runner_out_of_process_that_crashes_while_tests_run_fails_their_source_and_i
 
 #[test]
 fn a_downloader_that_crashes_exits_or_hangs_fails_its_download() {
-    let scratch = tempfile::tempdir().unwrap();
-    let plugins = misbehaving_plugins(scratch.path());
-    for isolation in ["process", "in-process"] {
-        for how in MISBEHAVIOURS {
-            let dir = scratch.path().join(format!("downloader-{isolation}-{how}"));
-            let scripts = scripts(&dir);
-            let config = json!({
-                "downloads": { "files": [{ "uri": "misbehave://x", "destination": "scripts/fetched.sh" }] },
-                "downloaders": { "misbehaving": { "at": "download", "how": how } },
-                "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
-            });
-            let run = run_misbehaving(&dir, &plugins, isolation, config);
-            if isolation == "in-process" {
-                run.assert_host_ended(how);
-                continue;
-            }
-            assert_eq!(run.code, Some(3), "{isolation} {how}: {}", run.stderr);
-            let expected = failed_call("downloader `misbehaving`", "download", how, isolation);
-            assert!(
-                run.stderr.contains(&expected),
-                "{isolation} {how}: {}",
-                run.stderr
-            );
-            assert!(!dir.join("scripts/fetched.sh").exists());
-        }
-    }
+    let config = |scripts: &Path, how: &str| {
+        json!({
+            "downloads": { "files": [{ "uri": "misbehave://x", "destination": "scripts/fetched.sh" }] },
+            "downloaders": { "misbehaving": { "at": "download", "how": how } },
+            "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
+        })
+    };
+    each_misbehaviour("downloader", config, |run, dir, how| {
+        let expected = failed_call("downloader `misbehaving`", "download", how);
+        assert!(run.stderr.contains(&expected), "{how}: {}", run.stderr);
+        assert!(!dir.join("scripts/fetched.sh").exists());
+    });
 }
 
 #[test]
 fn a_collector_that_crashes_exits_or_never_answers_is_switched_off_and_the_run_goes_on() {
-    let scratch = tempfile::tempdir().unwrap();
-    let plugins = misbehaving_plugins(scratch.path());
-    for isolation in ["process", "in-process"] {
-        for how in MISBEHAVIOURS {
-            // A hang where the host waits for the answer, a crash where it does not.
-            let at = if how == "loop" {
-                "source_started"
-            } else {
-                "source_finished"
-            };
-            let dir = scratch.path().join(format!("collector-{isolation}-{how}"));
-            let scripts = scripts(&dir);
-            let config = json!({
-                "collectors": { "misbehaving-collector": { "at": at, "how": how } },
-                "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
-            });
-            let run = run_misbehaving(&dir, &plugins, isolation, config);
-            if isolation == "in-process" {
-                run.assert_host_ended(how);
-                continue;
-            }
-            assert_eq!(run.code, Some(3), "{isolation} {how}: {}", run.stderr);
-            let summary = run.summary();
-            let collector = &summary.collectors[0];
-            let error = collector.error.as_deref().unwrap_or_default();
-            let expected = failed_call(
-                "collector `misbehaving-collector`",
-                "on_event",
-                how,
-                isolation,
-            );
-            assert!(error.contains(&expected), "{isolation} {how}: {error}");
-            assert!(
-                error.ends_with(&format!("(at {at}); switched off")),
-                "{error}"
-            );
-            assert!(
-                summary.errors.iter().any(|e| e == error),
-                "{:?}",
-                summary.errors
-            );
-            assert_eq!(
-                test_record(&summary, "good", "passes.sh").outcome,
-                Outcome::Passed,
-                "{isolation} {how}: the tests ran"
-            );
-        }
-    }
+    // A hang where the host waits for the answer, a crash where it does not.
+    let at = |how: &str| match how {
+        "loop" => "source_started",
+        _ => "source_finished",
+    };
+    let config = |scripts: &Path, how: &str| {
+        json!({
+            "collectors": { "misbehaving-collector": { "at": at(how), "how": how } },
+            "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
+        })
+    };
+    each_misbehaviour("collector", config, |run, _, how| {
+        let summary = run.summary();
+        let error = summary.collectors[0].error.as_deref().unwrap_or_default();
+        let label = "collector `misbehaving-collector`";
+        let expected = failed_call(label, "on_event", how);
+        assert!(error.contains(&expected), "{how}: {error}");
+        let switched_off = format!("(at {}); switched off", at(how));
+        assert!(error.ends_with(&switched_off), "{error}");
+        assert!(
+            summary.errors.iter().any(|e| e == error),
+            "{:?}",
+            summary.errors
+        );
+        assert_eq!(
+            test_record(&summary, "good", "passes.sh").outcome,
+            Outcome::Passed,
+            "{how}: the tests ran"
+        );
+    });
 }
 
 #[test]
 fn a_processor_that_crashes_exits_or_hangs_leaves_its_inputs() {
-    let scratch = tempfile::tempdir().unwrap();
-    let plugins = misbehaving_plugins(scratch.path());
-    for isolation in ["process", "in-process"] {
-        for how in MISBEHAVIOURS {
-            let dir = scratch.path().join(format!("processor-{isolation}-{how}"));
-            let scripts = scripts(&dir);
-            let config = json!({
-                "collectors": { "misbehaving-collector": {} },
-                "attachment_processors": { "misbehaving-processor": { "at": "process", "how": how } },
-                "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
-            });
-            let run = run_misbehaving(&dir, &plugins, isolation, config);
-            if isolation == "in-process" {
-                run.assert_host_ended(how);
-                continue;
-            }
-            assert_eq!(run.code, Some(3), "{isolation} {how}: {}", run.stderr);
-            let summary = run.summary();
-            let expected = failed_call(
-                "attachment_processor `misbehaving-processor`",
-                "process",
-                how,
-                isolation,
-            );
-            let errors = summary.errors.join("\n");
-            assert!(errors.contains(&expected), "{isolation} {how}: {errors}");
-            let kinds: Vec<&str> = summary
-                .attachments
-                .iter()
-                .map(|a| a.kind.as_str())
-                .collect();
-            assert_eq!(
-                kinds,
-                ["proctor://fixture/misbehaving/1"],
-                "the input is left"
-            );
-        }
-    }
+    let config = |scripts: &Path, how: &str| {
+        json!({
+            "collectors": { "misbehaving-collector": {} },
+            "attachment_processors": { "misbehaving-processor": { "at": "process", "how": how } },
+            "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
+        })
+    };
+    each_misbehaviour("processor", config, |run, _, how| {
+        let summary = run.summary();
+        let label = "attachment_processor `misbehaving-processor`";
+        let expected = failed_call(label, "process", how);
+        let errors = summary.errors.join("\n");
+        assert!(errors.contains(&expected), "{how}: {errors}");
+        let kinds: Vec<&str> = summary
+            .attachments
+            .iter()
+            .map(|a| a.kind.as_str())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["proctor://fixture/misbehaving/1"],
+            "the input is left"
+        );
+    });
 }
 
 #[test]
@@ -442,7 +409,7 @@ fn a_runner_that_hangs_reading_output_in_process_ends_the_host_with_3_and_out_of
                 `parse_output` within 1 s, and it runs in the host's process, on a thread \
                 nothing can free: the run cannot go on"
                 .to_owned(),
-            _ => failed_call("runner `misbehaving`", "parse_output", "loop", isolation),
+            _ => failed_call("runner `misbehaving`", "parse_output", "loop"),
         };
         assert!(
             run.stderr.contains(&expected),
