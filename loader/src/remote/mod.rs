@@ -11,13 +11,17 @@
 //! process, not the host, and the call it was making fails naming the
 //! plugin, the call and how the process ended. A call that misses its
 //! deadline gets its process killed. Either way the next call starts a new
-//! process (a plugin's state does not survive its process). What it costs:
-//! a process start per plugin, and per call a round trip through two pipes
-//! and two thread hand-overs.
+//! process (a plugin's state does not survive its process), three times at
+//! most. What it costs: a process start per plugin (about 4 ms), and per
+//! call a round trip through two pipes with a wake-up at each end (64 to
+//! 103 µs on a two-core virtual machine, against 3 µs in process).
 //!
-//! Calls run concurrently, as in process: each carries an id, the plugin
-//! process makes each on a pool thread, and a reader thread in the host
-//! hands each answer to its waiting caller.
+//! Calls run concurrently, as in process: each carries an id, and the
+//! plugin process makes each on a pool thread, but for the frequent
+//! `parse_output`, made on the thread reading the calls. In the host, a
+//! caller waiting for its answer reads the answers, handing the others'
+//! to their callers. A plugin process ends when the host
+//! closes its stdin, drops it, or ends.
 
 mod client;
 mod server;
