@@ -2,7 +2,7 @@
 //!
 //! A handle reaches its plugin one of three ways, and its callers cannot
 //! tell which: in this process on the caller's thread, without deadlines
-//! (the SDK's harness) or with a watchdog keeping them ([`crate::watchdog`]:
+//! (the SDK's harness) or with a watchdog keeping them (`watchdog.rs`:
 //! a missed one ends the host); or in a plugin process of its own
 //! ([`crate::remote`]), which a crash, an exit or a missed deadline takes
 //! down instead of the host.
@@ -130,7 +130,7 @@ pub struct CallOptions {
 /// since handing it to a thread would cost more than the call. Runners
 /// answer it from the lines alone, at once (the SDK's
 /// `Runner::parse_output` says so). In process, a watchdog keeps every
-/// call's deadline ([`crate::watchdog`]).
+/// call's deadline (see `watchdog.rs`).
 pub struct Plugin<V> {
     inner: Arc<Inner<V>>,
 }

@@ -4,7 +4,7 @@
 //! own program, started with the arguments of a [`PluginHostProgram`],
 //! loads the same library with the same checks, creates the plugin, and
 //! answers calls. The plugin's author changes nothing: the requests and
-//! answers are the plugin API's JSON documents, framed ([`wire`]) over the
+//! answers are the plugin API's JSON documents, framed (`wire.rs`) over the
 //! process's stdin and stdout.
 //!
 //! What isolation buys: a plugin that segfaults, aborts or exits ends its
