@@ -240,10 +240,6 @@ fn plugin_isolation_and_deadlines_are_checked_and_name_their_key() {
             "plugins.pytest.deadline_seconds.discover: must be a positive number of seconds, not 0",
         ),
         (
-            json!({ "plugin_deadline_seconds": { "download": 1e12 } }),
-            "plugin_deadline_seconds.download: must be at most 604800 seconds",
-        ),
-        (
             json!({ "isolation": "sandbox" }),
             "isolation: unknown variant `sandbox`, expected one of `auto`, `process`, `in-process`",
         ),
@@ -257,4 +253,41 @@ fn plugin_isolation_and_deadlines_are_checked_and_name_their_key() {
         let message = usage_error(dir.path(), &config.to_string());
         assert!(message.contains(expected), "{expected}\n{message}");
     }
+}
+
+#[test]
+fn numbers_past_their_range_are_refused_at_load_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = json!([{ "runner": "libtest", "path": "." }]);
+    let cases = [
+        (
+            json!({ "timeout_seconds": 1e20 }),
+            "timeout_seconds: must be at most 604800 seconds (a week), not 100000000000000000000",
+        ),
+        (
+            json!({ "jobs": 1_000_000_000_000u64 }),
+            "jobs: must be at most 4096, not 1000000000000",
+        ),
+        (
+            json!({ "retry": { "delay_seconds": 1e30 } }),
+            "retry.delay_seconds: must be a number of seconds from 0 to 604800",
+        ),
+        (
+            json!({ "plugin_deadline_seconds": { "download": 1e12 } }),
+            "plugin_deadline_seconds.download: must be at most 604800 seconds (a week)",
+        ),
+    ];
+    for (mut config, expected) in cases {
+        config["sources"] = source.clone();
+        let message = usage_error(dir.path(), &config.to_string());
+        assert!(message.contains(expected), "{expected}\n{message}");
+    }
+    std::fs::write(
+        dir.path().join("proctor.json"),
+        json!({ "sources": source }).to_string(),
+    )
+    .unwrap();
+    let output = proctor(dir.path(), &["run", "--jobs", "100000"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--jobs must be at most 4096, not 100000"));
 }

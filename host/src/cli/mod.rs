@@ -213,8 +213,9 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             filter,
             no_tests,
         } => {
-            if jobs == Some(0) {
-                return Err(Error::usage("--jobs must be at least 1"));
+            if let Some(jobs) = jobs {
+                crate::config::check_jobs(jobs)
+                    .map_err(|problem| Error::usage(format!("--jobs {problem}")))?;
             }
             let filter = filter.parse()?;
             let path = crate::config::locate(config.as_deref(), &current_dir()?)?;

@@ -308,7 +308,25 @@ fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
     json::parse(text, json::Dialect::Strict)
 }
 
-/// A duration in seconds as the file gives it: positive and finite, or unset.
+/// The longest time a configuration may give anything, a week: more is a
+/// typo, and far more would overflow the clock's arithmetic.
+pub const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// The most test processes at once: more is a typo, and would exhaust the
+/// machine before a test ran.
+pub const MAX_JOBS: usize = 4096;
+
+/// Checks a number of jobs, from the file or the command line.
+pub fn check_jobs(jobs: usize) -> std::result::Result<(), String> {
+    match jobs {
+        0 => Err("must be at least 1".into()),
+        n if n > MAX_JOBS => Err(format!("must be at most {MAX_JOBS}, not {n}")),
+        _ => Ok(()),
+    }
+}
+
+/// A duration in seconds as the file gives it: positive, finite and at most
+/// [`MAX_SECONDS`], or unset.
 fn seconds(
     at: &dyn Fn(&str, String) -> ConfigError,
     location: &str,
@@ -318,6 +336,10 @@ fn seconds(
         Some(s) if !(s.is_finite() && s > 0.0) => Err(at(
             location,
             format!("must be a positive number of seconds, not {s}"),
+        )),
+        Some(s) if s > MAX_SECONDS => Err(at(
+            location,
+            format!("must be at most {MAX_SECONDS} seconds (a week), not {s}"),
         )),
         Some(s) => Ok(Some(Duration::from_secs_f64(s))),
         None => Ok(None),
@@ -346,8 +368,8 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
             ),
         ));
     }
-    if parsed.jobs == Some(0) {
-        return Err(at("jobs", "must be at least 1".into()));
+    if let Some(jobs) = parsed.jobs {
+        check_jobs(jobs).map_err(|problem| at("jobs", problem))?;
     }
     let defaults = SourceDefaults {
         timeout: seconds(&at, "timeout_seconds", parsed.timeout_seconds)?,
@@ -532,10 +554,10 @@ fn retry_policy(
         policy.max_attempts = attempts;
     }
     if let Some(seconds) = retry.delay_seconds {
-        if !(seconds.is_finite() && seconds >= 0.0) {
+        if !(seconds.is_finite() && (0.0..=MAX_SECONDS).contains(&seconds)) {
             return Err(at(
                 "retry.delay_seconds",
-                format!("must be a number of seconds, not {seconds}"),
+                format!("must be a number of seconds from 0 to {MAX_SECONDS}, not {seconds}"),
             ));
         }
         policy.delay = Duration::from_secs_f64(seconds);

@@ -2,7 +2,6 @@
 //! long each of their calls may take.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use proctor_loader::{Deadlines, Operation};
 use serde::Deserialize;
@@ -102,19 +101,7 @@ fn deadlines(
             ));
         };
         let deadline = super::seconds(at, &here, Some(value))?.expect("a value was given");
-        if deadline > MAX_DEADLINE {
-            return Err(at(
-                &here,
-                format!(
-                    "must be at most {} seconds, not {value}",
-                    MAX_DEADLINE.as_secs()
-                ),
-            ));
-        }
         base.set(operation, deadline);
     }
     Ok(base)
 }
-
-/// A week: longer is a typo, and would overflow the clock's arithmetic.
-const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
