@@ -291,3 +291,31 @@ fn numbers_past_their_range_are_refused_at_load_naming_the_key() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--jobs must be at most 4096, not 100000"));
 }
+
+#[test]
+fn nul_bytes_and_names_that_are_no_directory_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            json!({ "sources": [{ "runner": "libtest", "path": ".", "env": { "A": "x\u{0}y" } }] }),
+            "sources[0].env.A: holds a NUL byte",
+        ),
+        (
+            json!({ "results_dir": "out\u{0}", "sources": [{ "runner": "libtest", "path": "." }] }),
+            "results_dir: holds a NUL byte",
+        ),
+        (
+            json!({ "sources": [{ "name": "..", "runner": "libtest", "path": "." }] }),
+            "sources[0].name: `..` is not a usable source name",
+        ),
+        (
+            json!({ "sources": [{ "runner": "libtest", "path": ".." }] }),
+            "sources[0].name: `` is not a usable source name (empty, `.`, `..` or with a \
+             slash); give the source a `name`",
+        ),
+    ];
+    for (config, expected) in cases {
+        let message = usage_error(dir.path(), &config.to_string());
+        assert!(message.contains(expected), "{expected}\n{message}");
+    }
+}

@@ -300,12 +300,49 @@ pub fn load(path: &Path) -> Result<Config> {
     })?;
     let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let parsed = parse(&text).map_err(|e| ConfigError::new(format!("{}:{e}", path.display())))?;
+    if let Some(key) = serde_json::from_str(&text)
+        .ok()
+        .and_then(|v| nul_byte_at(&v, ""))
+    {
+        return Err(ConfigError::new(format!(
+            "{}: {key}: holds a NUL byte, which no name, path or environment value can",
+            path.display()
+        )));
+    }
     validate(parsed, file)
 }
 
 /// Parses proctor's own configuration, which is strict JSON.
 fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
     json::parse(text, json::Dialect::Strict)
+}
+
+/// Where the first string holding a NUL byte is, as a key path, outside
+/// the plugins' own settings blocks (theirs to check): such a string can be
+/// no name, path or environment value, and would fail only when used.
+fn nul_byte_at(value: &Value, at: &str) -> Option<String> {
+    const PLUGIN_BLOCKS: [&str; 3] = ["downloaders", "collectors", "attachment_processors"];
+    match value {
+        Value::String(text) => text.contains('\0').then(|| at.to_owned()),
+        Value::Array(items) => (items.iter().enumerate())
+            .find_map(|(i, item)| nul_byte_at(item, &format!("{at}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, field)| {
+            let here = match at {
+                "" => key.clone(),
+                _ => format!("{at}.{key}"),
+            };
+            if key.contains('\0') {
+                return Some(here.replace('\0', "\\u0000"));
+            }
+            let plugins_own =
+                (key == "settings" && at.starts_with("sources[")) || PLUGIN_BLOCKS.contains(&at);
+            match plugins_own {
+                true => None,
+                false => nul_byte_at(field, &here),
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// The longest time a configuration may give anything, a week: more is a
@@ -472,10 +509,14 @@ fn source_config(
     at: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<SourceConfig> {
     let name = source.name.unwrap_or_else(|| default_source_name(&path));
-    if name.is_empty() || name.contains(['/', '\\']) {
+    // The name is a directory of the results: it must be one, and only one.
+    if matches!(name.as_str(), "" | "." | "..") || name.contains(['/', '\\']) {
         return Err(at(
             &format!("{location}.name"),
-            format!("`{name}` is not a usable source name (empty or contains a slash)"),
+            format!(
+                "`{name}` is not a usable source name (empty, `.`, `..` or with a slash); \
+                 give the source a `name`"
+            ),
         ));
     }
     if source.batch_size == Some(0) {
