@@ -76,7 +76,8 @@ impl From<crate::plugins::CreateError> for Error {
 impl From<crate::results::ResultsDirError> for Error {
     fn from(error: crate::results::ResultsDirError) -> Self {
         match error {
-            crate::results::ResultsDirError::NotOurs(_) => Error::Usage(error.to_string()),
+            crate::results::ResultsDirError::NotOurs(_)
+            | crate::results::ResultsDirError::InUse { .. } => Error::Usage(error.to_string()),
             crate::results::ResultsDirError::Io { .. } => Error::Infrastructure(error.to_string()),
         }
     }

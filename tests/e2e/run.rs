@@ -171,3 +171,57 @@ fn a_host_killed_mid_run_leaves_finished_results_in_the_journal() {
     assert_eq!(quick["outcome"], "passed");
     assert!(!events.iter().any(|e| e["event"] == "run_finished"));
 }
+
+/// Two runs on one results directory: the second is refused while the
+/// first holds it, naming the first's process, and the first's results
+/// survive.
+#[test]
+fn a_results_directory_in_use_is_refused_naming_the_run_that_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let config = write_config(
+        dir.path(),
+        &json!({ "sources": [{
+            "name": "slow", "runner": "command", "path": ".",
+            "settings": {
+                "command": ["sh", "-c", format!(
+                    "touch {}; sleep 3; echo \"<testsuite name='s'><testcase name='a'/></testsuite>\" > {{results_dir}}/r.xml",
+                    started.display()
+                )],
+                "id": "{name}"
+            }
+        }]}),
+    );
+    let mut first = Command::new(proctor_bin())
+        .current_dir(dir.path())
+        .args(["run", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the first run's test never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let host = host_pid(first.id());
+    let second = proctor(dir.path(), &["run", config.to_str().unwrap()]);
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    let message = stderr(&second);
+    assert!(
+        message.contains(&format!(
+            "is in use by another proctor run (process {host})"
+        )),
+        "{message}"
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    let summary = read_summary(&dir.path().join("results/summary.json"));
+    assert_eq!(summary.counts.passed, 1);
+    // Once the first run ended, the directory is free again.
+    std::fs::remove_file(&started).unwrap();
+    let third = proctor(dir.path(), &["run", config.to_str().unwrap()]);
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+}

@@ -26,6 +26,13 @@ pub enum ResultsDirError {
         .0.display()
     )]
     NotOurs(PathBuf),
+    #[error(
+        "results directory {} is in use by another proctor run{}; wait for it to end \
+         or choose another",
+        root.display(),
+        holder.map(|pid| format!(" (process {pid})")).unwrap_or_default()
+    )]
+    InUse { root: PathBuf, holder: Option<u32> },
     #[error("cannot {what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -44,6 +51,9 @@ const PROCESSES: &str = "processes";
 pub struct ResultsDir {
     root: PathBuf,
     dumps: PathBuf,
+    /// The marker, locked for the run: another run on the directory sees
+    /// it is in use instead of clearing it.
+    _lock: std::fs::File,
     /// Deleting an earlier run's results, moved aside, while this run goes on.
     cleanup: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -52,29 +62,55 @@ impl ResultsDir {
     /// Makes `root` ready for a new run. A directory from an earlier run is
     /// emptied; any other non-empty directory is refused rather than touched.
     /// Dumps go to `dumps`, when given, else to `dumps/` inside.
+    ///
+    /// The run holds a lock on the marker until it ends; a directory whose
+    /// marker another run holds is refused, naming that run's process. The
+    /// new marker is locked before it is put in place, so no run ever sees
+    /// it unlocked.
     pub fn prepare(root: &Path, dumps: Option<PathBuf>) -> Result<Self> {
         let mut cleanup = None;
         let occupied = std::fs::read_dir(root)
             .map(|mut d| d.next().is_some())
             .unwrap_or(false);
+        let io = |what| {
+            move |source| ResultsDirError::Io {
+                what,
+                path: root.to_path_buf(),
+                source,
+            }
+        };
+        // The earlier run's marker, held until the new one is in place.
+        let mut earlier = None;
         if occupied {
-            if !root.join(MARKER).is_file() {
+            let marker = root.join(MARKER);
+            if !marker.is_file() {
                 return Err(ResultsDirError::NotOurs(root.to_path_buf()));
+            }
+            earlier = lock(&marker).map_err(io("lock"))?;
+            if earlier.is_none() {
+                let holder = std::fs::read_to_string(&marker).ok();
+                return Err(ResultsDirError::InUse {
+                    root: root.to_path_buf(),
+                    holder: holder.as_deref().and_then(marker_pid),
+                });
             }
             cleanup = clear_aside(root)?;
         }
-        let create = || -> std::io::Result<()> {
+        let create = || -> std::io::Result<std::fs::File> {
             std::fs::create_dir_all(root)?;
-            std::fs::write(root.join(MARKER), format!("layout {LAYOUT_VERSION}\n"))
+            let pid = std::process::id();
+            let fresh = root.join(format!("{MARKER}.{pid}"));
+            std::fs::write(&fresh, format!("layout {LAYOUT_VERSION}\npid {pid}\n"))?;
+            let locked = lock(&fresh)?.expect("nobody else knows the fresh marker");
+            std::fs::rename(&fresh, root.join(MARKER))?;
+            Ok(locked)
         };
-        create().map_err(|source| ResultsDirError::Io {
-            what: "create",
-            path: root.to_path_buf(),
-            source,
-        })?;
+        let lock = create().map_err(io("create"))?;
+        drop(earlier);
         Ok(Self {
             root: root.to_path_buf(),
             dumps: dumps.unwrap_or_else(|| root.join("dumps")),
+            _lock: lock,
             cleanup: std::sync::Mutex::new(cleanup),
         })
     }
@@ -174,6 +210,30 @@ pub fn read_end(path: &Path, max: u64) -> std::io::Result<(String, bool)> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
     Ok((String::from_utf8_lossy(&bytes).into_owned(), start > 0))
+}
+
+/// Opens `path` and takes an exclusive advisory lock on it; `None` when
+/// another process holds it.
+fn lock(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new().read(true).open(path)?;
+    // SAFETY: locks a descriptor we own; the lock lives as long as it.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked == 0 {
+        return Ok(Some(file));
+    }
+    let error = std::io::Error::last_os_error();
+    match error.kind() {
+        std::io::ErrorKind::WouldBlock => Ok(None),
+        _ => Err(error),
+    }
+}
+
+/// The process a marker names, `pid N` on a line of its own.
+fn marker_pid(marker: &str) -> Option<u32> {
+    marker
+        .lines()
+        .find_map(|line| line.strip_prefix("pid ")?.trim().parse().ok())
 }
 
 /// Moves an earlier run's results beside `root` and deletes them on a thread,
