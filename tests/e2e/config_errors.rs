@@ -276,6 +276,14 @@ fn numbers_past_their_range_are_refused_at_load_naming_the_key() {
             json!({ "plugin_deadline_seconds": { "download": 1e12 } }),
             "plugin_deadline_seconds.download: must be at most 604800 seconds (a week)",
         ),
+        (
+            json!({ "downloads": { "unpack_limits": { "ratio": 0.5 } } }),
+            "downloads.unpack_limits.ratio: must be a number of at least 1, not 0.5",
+        ),
+        (
+            json!({ "downloads": { "unpack_limits": { "entries": 0 } } }),
+            "downloads.unpack_limits.entries: must be at least 1",
+        ),
     ];
     for (mut config, expected) in cases {
         config["sources"] = source.clone();

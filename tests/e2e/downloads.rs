@@ -1,6 +1,7 @@
 //! Payloads fetched before discovery: the http and file downloaders against a
 //! real server on loopback, checksums, unpacking, and what a failure leaves.
 
+use std::io::Read;
 use std::time::Duration;
 
 use proctor_e2e::http_server::{Fault, Route, TestCa, TestServer};
@@ -389,4 +390,46 @@ fn download_settings_are_checked_before_anything_is_fetched() {
                 "sources": source }),
         "downloads.payload.destination: ",
     );
+}
+
+/// A compression bomb: 256 MiB of zeros in a quarter-megabyte tar.gz. The
+/// byte limit stops it at the first byte past, and nothing is left.
+#[test]
+fn an_archive_past_its_unpack_limit_fails_its_download_and_leaves_nothing() {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(256 << 20);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "zeros", std::io::repeat(0).take(256 << 20))
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+    let bomb = gz.finish().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bomb.tar.gz"), &bomb).unwrap();
+    let config = json!({
+        "downloads": {
+            "payload": { "uri": "bomb.tar.gz", "extract": true },
+            "unpack_limits": { "bytes": 10_000_000 }
+        },
+        "sources": [{ "name": "py", "runner": "pytest", "path": "payload/tests" }]
+    });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(3));
+    let error = &summary.errors[0];
+    assert!(
+        error.contains(
+            "cannot unpack: it unpacks to more than 10000000 bytes \
+             (downloads.unpack_limits.bytes)"
+        ),
+        "{error}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|name| name != "bomb.tar.gz" && name != "proctor.json" && name != "results")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

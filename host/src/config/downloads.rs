@@ -21,6 +21,44 @@ pub(super) struct DownloadsFile {
     /// How many downloads run at once.
     #[serde(default)]
     parallel: Option<usize>,
+    /// How much an archive may unpack to.
+    #[serde(default)]
+    unpack_limits: UnpackLimitsFile,
+}
+
+/// How much an archive may unpack to. The defaults are far past any real
+/// payload; `downloads.unpack_limits` raises or lowers them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnpackLimits {
+    pub bytes: u64,
+    pub entries: u64,
+    /// Bytes unpacked per byte of archive.
+    pub ratio: f64,
+    /// Below this many bytes unpacked the ratio is not held against an
+    /// archive: a small archive of zeros is harmless.
+    pub ratio_floor: u64,
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        Self {
+            bytes: 64 << 30,
+            entries: 1_000_000,
+            ratio: 200.0,
+            ratio_floor: 1 << 30,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnpackLimitsFile {
+    #[serde(default)]
+    bytes: Option<u64>,
+    #[serde(default)]
+    entries: Option<u64>,
+    #[serde(default)]
+    ratio: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +133,7 @@ impl Download {
 pub struct Downloads {
     pub items: Vec<Download>,
     pub parallel: usize,
+    pub unpack_limits: UnpackLimits,
 }
 
 const DEFAULT_PARALLEL: usize = 4;
@@ -109,6 +148,28 @@ pub(super) fn validate(
         Some(n) => n,
         None => DEFAULT_PARALLEL,
     };
+    let mut unpack_limits = UnpackLimits::default();
+    let limits = file.unpack_limits;
+    for (key, given, limit) in [
+        ("bytes", limits.bytes, &mut unpack_limits.bytes),
+        ("entries", limits.entries, &mut unpack_limits.entries),
+    ] {
+        match given {
+            Some(0) => {
+                let key = format!("downloads.unpack_limits.{key}");
+                return Err(at(&key, "must be at least 1".into()));
+            }
+            Some(n) => *limit = n,
+            None => {}
+        }
+    }
+    if let Some(ratio) = limits.ratio {
+        if !(ratio.is_finite() && ratio >= 1.0) {
+            let problem = format!("must be a number of at least 1, not {ratio}");
+            return Err(at("downloads.unpack_limits.ratio", problem));
+        }
+        unpack_limits.ratio = ratio;
+    }
     let entries = file
         .payload
         .into_iter()
@@ -147,7 +208,11 @@ pub(super) fn validate(
         }
         items.push(item);
     }
-    Ok(Downloads { items, parallel })
+    Ok(Downloads {
+        items,
+        parallel,
+        unpack_limits,
+    })
 }
 
 fn download(

@@ -1,5 +1,11 @@
 //! Unpacking payload archives (zip, tar.gz, tar) without letting an entry
-//! write outside the destination.
+//! write outside the destination, or the archive fill the disk.
+//!
+//! An archive may unpack to at most its `UnpackLimits`: so many bytes, so many
+//! entries, and so many times its own size (past a floor, so that a small
+//! archive of zeros stays harmless). A compression bomb is stopped at the
+//! first byte past a limit, not after it is written; the caller removes
+//! what was unpacked.
 //!
 //! An entry is refused when its path is absolute or has a `..`, when it
 //! would write through a symbolic link, and when it is a link whose target
@@ -11,6 +17,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
+use crate::config::UnpackLimits;
 use crate::results::Unpacked;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +46,13 @@ impl Format {
     }
 }
 
-/// Unpacks `archive` into the directory `into`, which must exist.
-pub fn unpack(archive: &Path, into: &Path) -> Result<Unpacked, String> {
-    let mut unpacker = Unpacker::new(into)?;
+/// Unpacks `archive` into the directory `into`, which must exist, within
+/// `limits`.
+pub fn unpack(archive: &Path, into: &Path, limits: UnpackLimits) -> Result<Unpacked, String> {
+    let size = std::fs::metadata(archive)
+        .map_err(|e| format!("cannot read {}: {e}", archive.display()))?
+        .len();
+    let mut unpacker = Unpacker::new(into, limits, size)?;
     let open = || {
         File::open(archive)
             .map(BufReader::new)
@@ -130,10 +141,14 @@ struct Unpacker {
     /// Made by `finish`, in archive order.
     symlinks: Vec<(PathBuf, PathBuf)>,
     unpacked: Unpacked,
+    limits: UnpackLimits,
+    /// The archive's own size, for the ratio.
+    archive_size: u64,
+    entries: u64,
 }
 
 impl Unpacker {
-    fn new(into: &Path) -> Result<Self, String> {
+    fn new(into: &Path, limits: UnpackLimits, archive_size: u64) -> Result<Self, String> {
         let root = into
             .canonicalize()
             .map_err(|e| format!("cannot open {}: {e}", into.display()))?;
@@ -141,7 +156,45 @@ impl Unpacker {
             root,
             symlinks: Vec::new(),
             unpacked: Unpacked::default(),
+            limits,
+            archive_size,
+            entries: 0,
         })
+    }
+
+    /// Counts one more entry, refusing one past the limit.
+    fn count_entry(&mut self) -> Result<(), String> {
+        self.entries += 1;
+        match self.entries > self.limits.entries {
+            true => Err(format!(
+                "it holds more than {} entries (downloads.unpack_limits.entries)",
+                self.limits.entries
+            )),
+            false => Ok(()),
+        }
+    }
+
+    /// The most bytes the archive may unpack to, and the limit that says so.
+    fn byte_budget(&self) -> (u64, String) {
+        let by_ratio = (self.archive_size as f64 * self.limits.ratio).min(u64::MAX as f64) as u64;
+        let by_ratio = by_ratio.max(self.limits.ratio_floor);
+        match by_ratio < self.limits.bytes {
+            true => (
+                by_ratio,
+                format!(
+                    "it unpacks to more than {} times its own {} bytes \
+                     (downloads.unpack_limits.ratio)",
+                    self.limits.ratio, self.archive_size
+                ),
+            ),
+            false => (
+                self.limits.bytes,
+                format!(
+                    "it unpacks to more than {} bytes (downloads.unpack_limits.bytes)",
+                    self.limits.bytes
+                ),
+            ),
+        }
     }
 
     /// An entry's path, relative and free of `.`, or why it is refused.
@@ -195,6 +248,7 @@ impl Unpacker {
     }
 
     fn directory(&mut self, name: &Path, mode: Option<u32>) -> Result<(), String> {
+        self.count_entry()?;
         let path = self.place(name)?;
         std::fs::create_dir_all(&path)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
@@ -207,10 +261,17 @@ impl Unpacker {
         mode: Option<u32>,
         content: &mut dyn Read,
     ) -> Result<(), String> {
+        self.count_entry()?;
         let path = self.place(name)?;
+        let (budget, limit) = self.byte_budget();
+        let left = budget.saturating_sub(self.unpacked.bytes);
+        // One byte past what is left tells a file that would exceed it.
         let written = File::create(&path)
-            .and_then(|mut file| std::io::copy(content, &mut file))
+            .and_then(|mut file| std::io::copy(&mut content.take(left + 1), &mut file))
             .map_err(|e| format!("cannot unpack `{}`: {e}", name.display()))?;
+        if written > left {
+            return Err(limit);
+        }
         set_mode(&path, mode)?;
         self.unpacked.files += 1;
         self.unpacked.bytes += written;
@@ -219,6 +280,7 @@ impl Unpacker {
 
     /// A tar hard link: its target is another entry's path.
     fn hard_link(&mut self, name: &Path, target: &Path) -> Result<(), String> {
+        self.count_entry()?;
         let path = self.place(name)?;
         let source = self.root.join(Self::relative(target)?);
         let real = source
@@ -239,6 +301,7 @@ impl Unpacker {
     }
 
     fn symlink(&mut self, name: &Path, target: PathBuf) -> Result<(), String> {
+        self.count_entry()?;
         Self::relative(name)?;
         if target.has_root() {
             return Err(format!(
@@ -367,13 +430,81 @@ mod tests {
     }
 
     fn unpack_bytes(archive: &[u8]) -> (tempfile::TempDir, Result<Unpacked, String>) {
+        unpack_within(archive, UnpackLimits::default())
+    }
+
+    fn unpack_within(
+        archive: &[u8],
+        limits: UnpackLimits,
+    ) -> (tempfile::TempDir, Result<Unpacked, String>) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("archive");
         std::fs::write(&file, archive).unwrap();
         let into = dir.path().join("into");
         std::fs::create_dir(&into).unwrap();
-        let result = unpack(&file, &into);
+        let result = unpack(&file, &into, limits);
         (dir, result)
+    }
+
+    #[test]
+    fn a_compression_bomb_stops_at_the_first_byte_past_its_ratio() {
+        // 64 MiB of zeros, gzipped to about 64 KiB: a thousand times.
+        let zeros = vec![0u8; 64 << 20];
+        let tar = tar_of(&[Entry::File("zeros", &zeros, 0o644)]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        let bomb = gz.finish().unwrap();
+        let limits = UnpackLimits {
+            ratio: 100.0,
+            ratio_floor: 0,
+            ..UnpackLimits::default()
+        };
+        let (dir, result) = unpack_within(&bomb, limits);
+        let error = result.unwrap_err();
+        assert!(
+            error.starts_with("it unpacks to more than 100 times its own")
+                && error.ends_with("(downloads.unpack_limits.ratio)"),
+            "{error}"
+        );
+        let written = std::fs::metadata(dir.path().join("into/zeros"))
+            .unwrap()
+            .len();
+        assert_eq!(
+            written,
+            100 * bomb.len() as u64 + 1,
+            "stopped at the first byte past"
+        );
+        // Under the default floor the same archive is harmless and unpacks.
+        assert!(unpack_bytes(&bomb).1.is_ok());
+    }
+
+    #[test]
+    fn an_archive_past_the_byte_or_entry_limit_is_refused_naming_the_setting() {
+        let big = tar_of(&[Entry::File("a", &[7; 3000], 0o644)]);
+        let limits = UnpackLimits {
+            bytes: 2000,
+            ..UnpackLimits::default()
+        };
+        let error = unpack_within(&big, limits).1.unwrap_err();
+        assert_eq!(
+            error,
+            "it unpacks to more than 2000 bytes (downloads.unpack_limits.bytes)"
+        );
+        let many = tar_of(&[
+            Entry::Dir("d"),
+            Entry::File("d/a", b"a", 0o644),
+            Entry::File("d/b", b"b", 0o644),
+        ]);
+        let limits = UnpackLimits {
+            entries: 2,
+            ..UnpackLimits::default()
+        };
+        let error = unpack_within(&many, limits).1.unwrap_err();
+        assert_eq!(
+            error,
+            "it holds more than 2 entries (downloads.unpack_limits.entries)"
+        );
+        assert!(unpack_bytes(&many).1.is_ok());
     }
 
     fn refused(entries: &[Entry]) -> String {

@@ -19,7 +19,7 @@ use proctor_plugin_api::messages::{DownloadRequest, PluginKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, Download};
+use crate::config::{Config, Download, UnpackLimits};
 use crate::error::{Error, Result};
 use crate::plugins::{self, Catalog, DownloaderPlugin};
 
@@ -48,6 +48,7 @@ pub trait DownloadProgress: Sync {
 pub struct Fetcher {
     downloads: Vec<(Download, Downloader)>,
     parallel: usize,
+    unpack_limits: UnpackLimits,
     /// The configuration's directory, for plugins whose settings hold paths.
     base_dir: PathBuf,
 }
@@ -112,6 +113,7 @@ impl Fetcher {
         Ok(Self {
             downloads,
             parallel: config.downloads.parallel,
+            unpack_limits: config.downloads.unpack_limits,
             base_dir: config.base_dir.clone(),
         })
     }
@@ -135,8 +137,13 @@ impl Fetcher {
                     let Some((download, downloader)) = self.downloads.get(index) else {
                         break;
                     };
-                    let result = fetch_one(download, downloader, &self.base_dir, progress)
-                        .map_err(|e| format!("{}: {e}", download.location));
+                    let result = fetch_one(
+                        download,
+                        downloader,
+                        (&self.base_dir, self.unpack_limits),
+                        progress,
+                    )
+                    .map_err(|e| format!("{}: {e}", download.location));
                     results.lock().unwrap().insert(index, result);
                 });
             }
@@ -193,7 +200,7 @@ fn beside(destination: &Path, suffix: &str) -> PathBuf {
 fn fetch_one(
     download: &Download,
     downloader: &Downloader,
-    base_dir: &Path,
+    (base_dir, limits): (&Path, UnpackLimits),
     progress: &dyn Progress,
 ) -> std::result::Result<DownloadRecord, String> {
     let started = Instant::now();
@@ -239,7 +246,7 @@ fn fetch_one(
         true
     });
     let result = response.map_err(|e| e.to_string()).and_then(|response| {
-        let (bytes, unpacked) = verify_and_place(download, plugin, &staging)?;
+        let (bytes, unpacked) = verify_and_place(download, plugin, &staging, limits)?;
         Ok((response, bytes, unpacked))
     });
     let _ = std::fs::remove_file(&staging);
@@ -281,6 +288,7 @@ fn verify_and_place(
     download: &Download,
     plugin: &DownloaderPlugin,
     staging: &Path,
+    limits: UnpackLimits,
 ) -> std::result::Result<(u64, Option<Unpacked>), String> {
     let staged = std::fs::metadata(staging).map_err(|e| {
         format!(
@@ -300,7 +308,7 @@ fn verify_and_place(
     }
     let unpacked = match download.extract {
         true => Some(
-            unpack_into_place(staging, &download.destination)
+            unpack_into_place(staging, &download.destination, limits)
                 .map_err(|e| format!("{}: cannot unpack: {e}", download.uri))?,
         ),
         false => {
@@ -342,11 +350,15 @@ fn sha256_of(path: &Path) -> std::result::Result<String, String> {
 }
 
 /// Unpacks into a hidden directory beside `destination`, then swaps it in.
-fn unpack_into_place(archive: &Path, destination: &Path) -> std::result::Result<Unpacked, String> {
+fn unpack_into_place(
+    archive: &Path,
+    destination: &Path,
+    limits: UnpackLimits,
+) -> std::result::Result<Unpacked, String> {
     let work = beside(destination, "unpacking");
     remove(&work)?;
     std::fs::create_dir(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    match archive::unpack(archive, &work) {
+    match archive::unpack(archive, &work, limits) {
         Ok(unpacked) => {
             replace(&work, destination)?;
             Ok(unpacked)
