@@ -327,3 +327,29 @@ fn nul_bytes_and_names_that_are_no_directory_are_refused_at_load() {
         assert!(message.contains(expected), "{expected}\n{message}");
     }
 }
+
+#[test]
+fn a_download_may_not_land_on_the_configuration_or_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = json!([{ "runner": "libtest", "path": "." }]);
+    let cases = [
+        (
+            json!({ "files": [{ "uri": "https://h/x.json", "destination": "proctor.json" }] }),
+            "downloads.files[0].destination: ",
+            "would overwrite or hold the configuration file",
+        ),
+        (
+            json!({ "payload": { "uri": "https://h/p.zip", "destination": "results/p", "extract": true } }),
+            "downloads.payload.destination: ",
+            "would overwrite or hold the results directory",
+        ),
+    ];
+    for (downloads, location, expected) in cases {
+        let config = json!({ "downloads": downloads, "sources": source });
+        let message = usage_error(dir.path(), &config.to_string());
+        assert!(
+            message.contains(location) && message.contains(expected),
+            "{expected}\n{message}"
+        );
+    }
+}

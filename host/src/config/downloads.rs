@@ -335,6 +335,35 @@ fn overlaps(a: &Path, b: &Path) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
+/// Checks that no download lands on what the run itself owns: the
+/// configuration file and the results directory.
+pub(super) fn check_destinations(
+    downloads: &Downloads,
+    config_file: &Path,
+    results_dir: &Path,
+    at: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<()> {
+    let (config_file, results_dir) = (normalize(config_file), normalize(results_dir));
+    for download in &downloads.items {
+        let destination = &download.destination;
+        let clash = if overlaps(destination, &config_file) {
+            format!("the configuration file {}", config_file.display())
+        } else if overlaps(destination, &results_dir) {
+            format!("the results directory {}", results_dir.display())
+        } else {
+            continue;
+        };
+        return Err(at(
+            &format!("{}.destination", download.location),
+            format!(
+                "{} would overwrite or hold {clash}; give another `destination`",
+                destination.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether one of `downloads` creates `path` or puts something inside it.
 pub fn is_downloaded(downloads: &Downloads, path: &Path) -> bool {
     let path = normalize(path);

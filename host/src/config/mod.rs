@@ -471,12 +471,14 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         }
         sources.push(source);
     }
+    let results_dir = base_dir.join(
+        parsed
+            .results_dir
+            .unwrap_or_else(|| PathBuf::from("results")),
+    );
+    downloads::check_destinations(&downloads, &file, &results_dir, &at)?;
     Ok(Config {
-        results_dir: base_dir.join(
-            parsed
-                .results_dir
-                .unwrap_or_else(|| PathBuf::from("results")),
-        ),
+        results_dir,
         plugin_dirs: parsed
             .plugin_dirs
             .iter()
