@@ -90,6 +90,9 @@ impl fmt::Display for Operation {
     }
 }
 
+/// What a call answers: its JSON response or the plugin's error.
+pub(crate) type Answer = Result<String, PluginError>;
+
 /// A plugin call that did not answer.
 #[derive(Debug, Clone)]
 pub struct CallError {

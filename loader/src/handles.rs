@@ -16,10 +16,9 @@ use proctor_plugin_api::abi::*;
 use proctor_plugin_api::messages::*;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::call::{with_progress_sink, CallError, Operation, ProgressFn};
+use crate::call::{with_progress_sink, Answer, CallError, Operation, ProgressFn};
 use crate::remote::{PluginHostProgram, PluginProcess};
 use crate::watchdog::Watchdog;
-use crate::workers::Answer;
 use crate::Library;
 
 /// A vtable type, how a library constructs plugins of its kind, and how
@@ -204,18 +203,9 @@ impl fmt::Display for CreateError {
 
 impl std::error::Error for CreateError {}
 
-impl From<CallError> for CreateError {
-    fn from(error: CallError) -> Self {
-        Self {
-            plugin: error.plugin,
-            code: error.code,
-            message: error.message,
-        }
-    }
-}
-
-pub(crate) fn label<V: PluginVTable>(name: &str) -> String {
-    format!("{} `{name}`", V::KIND)
+/// A plugin as messages name it: `runner `pytest``.
+pub(crate) fn label(kind: PluginKind, name: &str) -> String {
+    format!("{kind} `{name}`")
 }
 
 /// Creates a plugin of `module` in this process, on this thread.
@@ -239,16 +229,9 @@ impl<V: PluginVTable> Plugin<V> {
         name: &str,
         settings: &serde_json::Value,
     ) -> Result<Self, CreateError> {
-        let settings = settings_text(settings);
-        let module = library
-            .module()
-            .map_err(|refusal| refused::<V>(name, refusal))?;
-        let object = construct::<V>(module, name, &settings).map_err(|e| CreateError {
-            plugin: label::<V>(name),
-            code: e.code,
-            message: e.message.into_string(),
-        })?;
-        Ok(Self::with(name, Transport::Direct(Object(object))))
+        let label: Arc<str> = label(V::KIND, name).into();
+        let object = construct_here::<V>(library, &label, name, &settings_text(settings))?;
+        Ok(Self::with(label, Transport::Direct(object)))
     }
 
     /// Creates the plugin `name` of `library` as `options` say: in this
@@ -259,61 +242,42 @@ impl<V: PluginVTable> Plugin<V> {
         settings: &serde_json::Value,
         options: &CallOptions,
     ) -> Result<Self, CreateError> {
+        let label: Arc<str> = label(V::KIND, name).into();
         let settings = settings_text(settings);
+        let deadlines = options.deadlines.clone();
         let transport = match &options.isolation {
             Isolation::InProcess => {
-                let module = library
-                    .module()
-                    .map_err(|refusal| refused::<V>(name, refusal))?;
-                let label: Arc<str> = label::<V>(name).into();
-                let deadline = options.deadlines.get(Operation::Create);
-                let _watched = Watchdog::watch(&label, Operation::Create.name(), deadline);
-                let object = construct::<V>(module, name, &settings).map_err(|e| CreateError {
-                    plugin: label.to_string(),
-                    code: e.code,
-                    message: e.message.into_string(),
-                })?;
-                Transport::Watched {
-                    object: Object(object),
-                    deadlines: options.deadlines.clone(),
-                }
+                let deadline = deadlines.get(Operation::Create);
+                let _watched = Watchdog::watch(&label, Operation::Create, deadline);
+                let object = construct_here::<V>(library, &label, name, &settings)?;
+                Transport::Watched { object, deadlines }
             }
-            Isolation::Process(program) => Transport::Process(PluginProcess::start(
-                program,
-                &library.path,
-                V::KIND,
-                name,
-                settings,
-                options.deadlines.clone(),
-            )?),
+            Isolation::Process(program) => {
+                let library = &library.path;
+                let process =
+                    PluginProcess::start(program, library, V::KIND, name, settings, deadlines);
+                Transport::Process(process?)
+            }
         };
-        Ok(Self::with(name, transport))
+        Ok(Self::with(label, transport))
     }
 
     /// A plugin whose creation failed with `error`: every call fails
     /// with it, so that what needed the plugin fails where it is used and
     /// the rest of a run goes on.
     pub fn broken(name: &str, error: CreateError) -> Self {
-        Self::with(name, Transport::Broken(error))
+        Self::with(label(V::KIND, name).into(), Transport::Broken(error))
     }
 
-    fn with(name: &str, transport: Transport<V>) -> Self {
+    fn with(label: Arc<str>, transport: Transport<V>) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                label: label::<V>(name).into(),
-                transport,
-            }),
+            inner: Arc::new(Inner { label, transport }),
         }
     }
 
     /// The plugin as messages name it: `runner `pytest``.
     pub fn label(&self) -> &str {
         &self.inner.label
-    }
-
-    /// Whether it runs in a process of its own.
-    pub fn isolated(&self) -> bool {
-        matches!(self.inner.transport, Transport::Process(_))
     }
 
     fn call<Req: Serialize, Resp: DeserializeOwned>(
@@ -333,7 +297,7 @@ impl<V: PluginVTable> Plugin<V> {
         let answer = match &self.inner.transport {
             Transport::Direct(object) => invoke_here(object, operation, &request, progress),
             Transport::Watched { object, deadlines } => {
-                let _watched = Watchdog::watch(label, operation.name(), deadlines.get(operation));
+                let _watched = Watchdog::watch(label, operation, deadlines.get(operation));
                 invoke_here(object, operation, &request, progress)
             }
             Transport::Process(process) => process.call(label, operation, request, progress)?,
@@ -357,7 +321,7 @@ impl<V: PluginVTable> Plugin<V> {
 }
 
 /// Makes a call on this thread.
-fn invoke_here<V: PluginVTable>(
+pub(crate) fn invoke_here<V: PluginVTable>(
     object: &Object<V>,
     operation: Operation,
     request: &str,
@@ -372,23 +336,36 @@ fn invoke_here<V: PluginVTable>(
     .unwrap_or_else(|| Err(no_such_call::<V>(operation)))
 }
 
-/// A plugin whose library could not be mapped here.
-fn refused<V: PluginVTable>(name: &str, refusal: crate::Refusal) -> CreateError {
-    CreateError {
-        plugin: label::<V>(name),
-        code: PluginError::FAILED,
-        message: format!("its library cannot be loaded in this process: {refusal}"),
-    }
+/// Creates plugin `name`, which messages call `label`, in this process,
+/// on this thread, mapping its library here if it is not yet.
+fn construct_here<V: PluginVTable>(
+    library: &Library,
+    label: &str,
+    name: &str,
+    settings: &str,
+) -> Result<Object<V>, CreateError> {
+    let failed = |code, message| CreateError {
+        plugin: label.to_owned(),
+        code,
+        message,
+    };
+    let module = library.module().map_err(|refusal| {
+        let message = format!("its library cannot be loaded in this process: {refusal}");
+        failed(PluginError::FAILED, message)
+    })?;
+    construct::<V>(module, name, settings)
+        .map(Object)
+        .map_err(|e| failed(e.code, e.message.into_string()))
 }
 
-pub(crate) fn answer_of(result: CallResult) -> Answer {
+fn answer_of(result: CallResult) -> Answer {
     match result {
         RResult::ROk(response) => Ok(response.into_string()),
         RResult::RErr(e) => Err(e),
     }
 }
 
-pub(crate) fn no_such_call<V: PluginVTable>(operation: Operation) -> PluginError {
+fn no_such_call<V: PluginVTable>(operation: Operation) -> PluginError {
     PluginError::new(
         PluginError::INVALID_REQUEST,
         format!("a {} has no `{operation}` call", V::KIND),

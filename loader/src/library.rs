@@ -41,11 +41,6 @@ impl Library {
         Ok(*self.module.get_or_init(|| mapped))
     }
 
-    /// Whether it is mapped into this process.
-    pub fn mapped(&self) -> bool {
-        self.module.get().is_some()
-    }
-
     /// A library a plugin process described, not mapped here.
     pub(crate) fn described(path: &Path, description: Description) -> Self {
         Self {
@@ -127,6 +122,17 @@ pub enum RefusalReason {
 }
 
 impl Refusal {
+    /// A refusal of `path` for `reason`, before its manifest could be read.
+    pub(crate) fn unread(path: &Path, reason: RefusalReason) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            plugins: Vec::new(),
+            api_version: None,
+            host_api_version: host_api_version().to_string(),
+            reason,
+        }
+    }
+
     fn message(&self) -> String {
         let host = &self.host_api_version;
         let host_major = host.split('.').next().unwrap_or(host);
@@ -239,13 +245,7 @@ pub fn load_library(path: &Path) -> Result<Library, Refusal> {
     reason = "a library is checked once, and a refusal carries what its message needs"
 )]
 pub(crate) fn check_file(path: &Path) -> Result<(), Refusal> {
-    elf::check(path).map_err(|why| Refusal {
-        path: path.to_path_buf(),
-        plugins: Vec::new(),
-        api_version: None,
-        host_api_version: host_api_version().to_string(),
-        reason: RefusalReason::Unmappable(why),
-    })
+    elf::check(path).map_err(|why| Refusal::unread(path, RefusalReason::Unmappable(why)))
 }
 
 /// Checks the library's types against the host's with abi_stable's checker.

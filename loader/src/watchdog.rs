@@ -19,6 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::call::Operation;
+use crate::handles::seconds;
+
 /// What the host does with a call that missed its deadline on a thread of
 /// its own: it gets the message, and is not expected to return.
 pub type StuckCall = Box<dyn Fn(&str) + Send + Sync>;
@@ -38,7 +41,7 @@ const LOOK_INTERVAL: Duration = Duration::from_secs(1);
 struct Call {
     deadline: Instant,
     plugin: Arc<str>,
-    operation: &'static str,
+    operation: Operation,
     limit: Duration,
 }
 
@@ -79,7 +82,7 @@ impl Watchdog {
     }
 
     /// Watches a call of `plugin` that may take `limit`.
-    pub fn watch(plugin: &Arc<str>, operation: &'static str, limit: Duration) -> Watched {
+    pub fn watch(plugin: &Arc<str>, operation: Operation, limit: Duration) -> Watched {
         let watchdog = Self::global();
         let id = watchdog.next.fetch_add(1, Ordering::Relaxed);
         let call = Call {
@@ -113,13 +116,11 @@ impl Watchdog {
     fn overdue(&self, now: Instant) -> Option<String> {
         let calls = self.calls.lock().expect("the watchdog's lock");
         let call = calls.values().find(|call| call.deadline <= now)?;
+        let (plugin, operation) = (&call.plugin, call.operation);
         Some(format!(
-            "{} failed in {}: it did not answer `{}` within {} s, and it runs in the host's \
-             process, on a thread nothing can free: the run cannot go on",
-            call.plugin,
-            call.operation,
-            call.operation,
-            call.limit.as_secs_f64()
+            "{plugin} failed in {operation}: it did not answer `{operation}` within {}, and it \
+             runs in the host's process, on a thread nothing can free: the run cannot go on",
+            seconds(call.limit)
         ))
     }
 }
@@ -131,7 +132,7 @@ mod tests {
     #[test]
     fn a_call_is_overdue_only_past_its_deadline_and_only_while_it_runs() {
         let plugin: Arc<str> = Arc::from("runner `slow`");
-        let watched = Watchdog::watch(&plugin, "parse_output", Duration::from_secs(30));
+        let watched = Watchdog::watch(&plugin, Operation::ParseOutput, Duration::from_secs(30));
         let watchdog = Watchdog::global();
         let now = Instant::now();
         let overdue = |at| {

@@ -10,14 +10,7 @@
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 
-use proctor_plugin_api::abi::PluginError;
-
-use crate::call::{ProgressCell, ProgressFn};
-
 type Job = Box<dyn FnOnce() + Send>;
-
-/// What a call answers: its JSON response or the plugin's error.
-pub(crate) type Answer = Result<String, PluginError>;
 
 /// Idle threads, each waiting on its own channel.
 pub(crate) struct Workers {
@@ -63,30 +56,6 @@ impl Workers {
     }
 }
 
-/// How waiting for a call ended.
-pub(crate) enum Waited {
-    Answered(Answer),
-    /// The deadline passed first.
-    Missed,
-    /// Whatever was to answer is gone.
-    Gone,
-}
-
-/// Passes the latest progress of a call to `progress`, and its wish to
-/// stop back through `cell` and `stop`.
-pub(crate) fn pass_progress(
-    cell: &ProgressCell,
-    progress: Option<&ProgressFn<'_>>,
-    stop: &dyn Fn(),
-) {
-    if let (Some(progress), Some((done, total))) = (progress, cell.take()) {
-        if !progress(done, total) && !cell.stop_asked() {
-            cell.ask_to_stop();
-            stop();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,32 +73,5 @@ mod tests {
         });
         assert_eq!(answer.recv_timeout(Duration::from_secs(10)), Ok("answered"));
         release.send(()).unwrap();
-    }
-
-    #[test]
-    fn progress_passes_once_per_report_and_a_stop_is_asked_once() {
-        let cell = ProgressCell::default();
-        let stops = std::sync::atomic::AtomicUsize::new(0);
-        let stop = || {
-            stops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        };
-        let seen = Mutex::new(Vec::new());
-        let progress = |done: u64, total: Option<u64>| {
-            seen.lock().unwrap().push((done, total));
-            done < 20
-        };
-        cell.report(10, Some(100));
-        pass_progress(&cell, Some(&progress), &stop);
-        pass_progress(&cell, Some(&progress), &stop);
-        cell.report(30, Some(100));
-        pass_progress(&cell, Some(&progress), &stop);
-        cell.report(40, Some(100));
-        pass_progress(&cell, Some(&progress), &stop);
-        assert_eq!(
-            *seen.lock().unwrap(),
-            [(10, Some(100)), (30, Some(100)), (40, Some(100))]
-        );
-        assert_eq!(stops.into_inner(), 1);
-        assert!(cell.stop_asked());
     }
 }

@@ -15,9 +15,8 @@ use proctor_plugin_api::messages::{signal_name, PluginKind};
 
 use super::wire::{split_frame, write_frame, Frame, CREATE_ID};
 use super::{Order, PluginHostProgram, REFUSED};
-use crate::call::{CallError, Operation, ProgressCell, ProgressFn};
-use crate::handles::{seconds, CreateError, Deadlines};
-use crate::workers::{pass_progress, Answer, Waited};
+use crate::call::{Answer, CallError, Operation, ProgressCell, ProgressFn};
+use crate::handles::{label, seconds, CreateError, Deadlines};
 use crate::{Library, Refusal, RefusalReason};
 
 /// A plugin in a process of its own, started again after it ended.
@@ -52,7 +51,7 @@ impl PluginProcess {
             settings,
         };
         let order = serde_json::to_string(&order).expect("an order serializes");
-        let label = format!("{kind} `{name}`");
+        let label = label(kind, name);
         let (connection, _) = Connection::open(program, &order, (&label, "`create`"), &deadlines)?;
         Ok(Self {
             program: program.clone(),
@@ -500,6 +499,26 @@ impl Drop for Connection {
     }
 }
 
+/// How waiting for a call ended.
+enum Waited {
+    Answered(Answer),
+    /// The deadline passed first.
+    Missed,
+    /// Whatever was to answer is gone.
+    Gone,
+}
+
+/// Passes the latest progress of a call to `progress`, and its wish to
+/// stop back through `cell` and `stop`.
+fn pass_progress(cell: &ProgressCell, progress: Option<&ProgressFn<'_>>, stop: &dyn Fn()) {
+    if let (Some(progress), Some((done, total))) = (progress, cell.take()) {
+        if !progress(done, total) && !cell.stop_asked() {
+            cell.ask_to_stop();
+            stop();
+        }
+    }
+}
+
 /// How often a caller with a progress function looks at the progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -572,13 +591,7 @@ pub fn describe_library(
     let mut deadlines = Deadlines::default();
     deadlines.set(Operation::Create, deadline);
     let label = format!("plugin library {}", path.display());
-    let refused = |reason| Refusal {
-        path: path.to_path_buf(),
-        plugins: Vec::new(),
-        api_version: None,
-        host_api_version: crate::host_api_version().to_string(),
-        reason,
-    };
+    let refused = |what| Refusal::unread(path, RefusalReason::PluginProcess(what));
     match Connection::open(
         program,
         &order,
@@ -587,19 +600,11 @@ pub fn describe_library(
     ) {
         Ok((_, description)) => serde_json::from_str(&description)
             .map(|description| Library::described(path, description))
-            .map_err(|e| {
-                refused(RefusalReason::PluginProcess(format!(
-                    "answered no manifest: {e}"
-                )))
-            }),
+            .map_err(|e| refused(format!("answered no manifest: {e}"))),
         Err(error) if error.code == REFUSED => serde_json::from_str(&error.message)
-            .map_err(|e| {
-                refused(RefusalReason::PluginProcess(format!(
-                    "answered an unreadable refusal: {e}"
-                )))
-            })
+            .map_err(|e| refused(format!("answered an unreadable refusal: {e}")))
             .and_then(Err),
-        Err(error) => Err(refused(RefusalReason::PluginProcess(error.message))),
+        Err(error) => Err(refused(error.message)),
     }
 }
 
@@ -614,5 +619,38 @@ fn describe(status: std::process::ExitStatus) -> String {
             None => format!("was killed by signal {signal}"),
         },
         (None, None) => "ended".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn progress_passes_once_per_report_and_a_stop_is_asked_once() {
+        let cell = ProgressCell::default();
+        let stops = std::sync::atomic::AtomicUsize::new(0);
+        let stop = || {
+            stops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let seen = Mutex::new(Vec::new());
+        let progress = |done: u64, total: Option<u64>| {
+            seen.lock().unwrap().push((done, total));
+            done < 20
+        };
+        cell.report(10, Some(100));
+        pass_progress(&cell, Some(&progress), &stop);
+        pass_progress(&cell, Some(&progress), &stop);
+        cell.report(30, Some(100));
+        pass_progress(&cell, Some(&progress), &stop);
+        cell.report(40, Some(100));
+        pass_progress(&cell, Some(&progress), &stop);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(10, Some(100)), (30, Some(100)), (40, Some(100))]
+        );
+        assert_eq!(stops.into_inner(), 1);
+        assert!(cell.stop_asked());
     }
 }

@@ -2,19 +2,18 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader};
 use std::os::fd::{FromRawFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use abi_stable::std_types::RStr;
 use proctor_plugin_api::abi::*;
 use proctor_plugin_api::messages::PluginKind;
 
 use super::wire::{read_frame, write_frame, Frame, CREATE_ID};
 use super::{Order, REFUSED};
-use crate::call::{with_progress_sink, ProgressCell};
-use crate::handles::{answer_of, construct, no_such_call, Object, PluginVTable};
+use crate::call::ProgressCell;
+use crate::handles::{construct, invoke_here, Object, PluginVTable};
 use crate::load_library;
 use crate::workers::Workers;
 
@@ -124,12 +123,7 @@ fn serve_plugin<V: PluginVTable>(
                         }
                         cell.report(done, total)
                     };
-                    let answered = with_progress_sink(&report, |sink| {
-                        V::invoke(&object.0, operation, RStr::from_str(&request), sink)
-                    });
-                    let answered = answered
-                        .map(answer_of)
-                        .unwrap_or_else(|| Err(no_such_call::<V>(operation)))
+                    let answered = invoke_here(&object, operation, &request, Some(&report))
                         .map_err(|e| (e.code, e.message.into_string()));
                     calls.lock().expect("the calls' lock").remove(&id);
                     if answer(&output, id, answered).is_err() {
@@ -166,8 +160,7 @@ fn serve_plugin<V: PluginVTable>(
 
 fn answer(output: &Output, id: u64, answer: Result<String, (u32, String)>) -> io::Result<()> {
     let mut output = output.lock().expect("the output's lock");
-    write_frame(&mut *output, &Frame::Answer { id, answer })?;
-    output.flush()
+    write_frame(&mut *output, &Frame::Answer { id, answer })
 }
 
 /// Ends this process when the host that started it ends. The host closing
@@ -175,14 +168,12 @@ fn answer(output: &Output, id: u64, answer: Result<String, (u32, String)>) -> io
 /// hear it; and `PR_SET_PDEATHSIG` follows the host's thread that started
 /// the process, not the host. So a thread looks whether the parent changed.
 fn leave_with_the_host() {
-    // SAFETY: getppid has no preconditions.
-    let host = unsafe { libc::getppid() };
+    let host = std::os::unix::process::parent_id();
     let _ = std::thread::Builder::new()
         .name("host-watch".into())
         .spawn(move || loop {
             std::thread::sleep(Duration::from_millis(500));
-            // SAFETY: as above.
-            if unsafe { libc::getppid() } != host {
+            if std::os::unix::process::parent_id() != host {
                 std::process::exit(0);
             }
         });
