@@ -22,8 +22,9 @@
 //! blocked and taken with `sigwaitinfo`, so there are no handlers to keep
 //! async-signal-safe.
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use proctor_plugin_api::messages::signal_name;
 
@@ -31,19 +32,14 @@ use crate::process::Signal;
 
 /// The host's end of the pipe to its supervising parent.
 pub struct Announcer {
-    pipe: OwnedFd,
+    pipe: File,
 }
 
 impl Announcer {
     /// Tells the parent the status the host exits with: the run finished.
     pub fn announce(&self, status: u8) {
-        // SAFETY: writes one byte from a live buffer to a descriptor we own.
-        let written = unsafe { libc::write(self.pipe.as_raw_fd(), [status].as_ptr().cast(), 1) };
-        if written != 1 {
-            tracing::warn!(
-                "cannot tell the supervising process the run's status: {}",
-                io::Error::last_os_error()
-            );
+        if let Err(e) = (&self.pipe).write_all(&[status]) {
+            tracing::warn!("cannot tell the supervising process the run's status: {e}");
         }
     }
 }
@@ -96,7 +92,9 @@ pub fn fork() -> io::Result<Announcer> {
                     libc::_exit(3);
                 }
             }
-            Ok(Announcer { pipe: write })
+            Ok(Announcer {
+                pipe: File::from(write),
+            })
         }
         child => {
             drop(write);
@@ -104,7 +102,7 @@ pub fn fork() -> io::Result<Announcer> {
             // forwards a signal before it exists.
             unsafe { libc::setpgid(child, child) };
             let ended = wait_forwarding(child, &waited);
-            let (code, message) = verdict(read_announced(&read), ended);
+            let (code, message) = verdict(read_announced(read), ended);
             if let Some(message) = message {
                 eprintln!("{message}");
             }
@@ -162,16 +160,11 @@ fn wait_forwarding(child: libc::pid_t, waited: &libc::sigset_t) -> Ended {
 
 /// The status the host announced, if it did. The pipe may still be held
 /// open by a process a plugin forked, so the read must not block.
-fn read_announced(pipe: &OwnedFd) -> Option<u8> {
-    let mut byte = 0u8;
-    // SAFETY: reads at most one byte into `byte` from a descriptor we own,
-    // made non-blocking first.
-    let read = unsafe {
-        let fd = pipe.as_raw_fd();
-        libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
-        libc::read(fd, (&mut byte as *mut u8).cast(), 1)
-    };
-    (read == 1).then_some(byte)
+fn read_announced(pipe: OwnedFd) -> Option<u8> {
+    crate::process::set_nonblocking(&pipe).ok()?;
+    let mut byte = [0u8];
+    let read = File::from(pipe).read(&mut byte).ok()?;
+    (read == 1).then_some(byte[0])
 }
 
 /// The status CI sees, and what to tell it, from what the host announced

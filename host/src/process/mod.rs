@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use containment::{command_name, Tree};
 pub use containment::{containment, Containment};
+pub(crate) use paced::set_nonblocking;
 use paced::PacedPipe;
 pub use stop::{Signal, Stop, StopReceiver, Stopper};
 pub use trace::Fault;

@@ -102,9 +102,10 @@ impl PacedPipe {
     }
 }
 
-/// Sets `O_NONBLOCK` on `fd`, which tokio's pipes clear when they hand
-/// their descriptor over.
-fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+/// Sets `O_NONBLOCK` on `fd`: tokio's pipes clear it when they hand their
+/// descriptor over, and the supervisor's read of the host's status must
+/// not wait on a pipe a plugin's forked process may hold.
+pub(crate) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     let fd = fd.as_raw_fd();
     // SAFETY: fcntl on an open descriptor the caller owns; no pointers.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
