@@ -300,10 +300,12 @@ pub fn load(path: &Path) -> Result<Config> {
     })?;
     let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let parsed = parse(&text).map_err(|e| ConfigError::new(format!("{}:{e}", path.display())))?;
-    if let Some(key) = serde_json::from_str(&text)
-        .ok()
-        .and_then(|v| nul_byte_at(&v, ""))
-    {
+    // JSON holds a NUL only as the escape `\u0000`: most files need no
+    // second reading.
+    let nul = text
+        .contains("\\u0000")
+        .then(|| serde_json::from_str(&text).ok());
+    if let Some(key) = nul.flatten().and_then(|v| nul_byte_at(&v, "")) {
         return Err(ConfigError::new(format!(
             "{}: {key}: holds a NUL byte, which no name, path or environment value can",
             path.display()
