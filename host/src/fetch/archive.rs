@@ -135,6 +135,12 @@ fn unpack_zip(reader: BufReader<File>, unpacker: &mut Unpacker) -> Result<(), St
     Ok(())
 }
 
+/// The most bytes an archive of `archive_size` bytes may unpack to.
+fn byte_budget(limits: &UnpackLimits, archive_size: u64) -> u64 {
+    let by_ratio = (archive_size as f64 * limits.ratio).min(u64::MAX as f64) as u64;
+    by_ratio.max(limits.ratio_floor).min(limits.bytes)
+}
+
 struct Unpacker {
     /// The destination, canonical: every real path written must start with it.
     root: PathBuf,
@@ -144,6 +150,8 @@ struct Unpacker {
     limits: UnpackLimits,
     /// The archive's own size, for the ratio.
     archive_size: u64,
+    /// The most bytes it may unpack to, by the tighter of the limits.
+    byte_budget: u64,
     entries: u64,
 }
 
@@ -156,6 +164,7 @@ impl Unpacker {
             root,
             symlinks: Vec::new(),
             unpacked: Unpacked::default(),
+            byte_budget: byte_budget(&limits, archive_size),
             limits,
             archive_size,
             entries: 0,
@@ -174,25 +183,18 @@ impl Unpacker {
         }
     }
 
-    /// The most bytes the archive may unpack to, and the limit that says so.
-    fn byte_budget(&self) -> (u64, String) {
-        let by_ratio = (self.archive_size as f64 * self.limits.ratio).min(u64::MAX as f64) as u64;
-        let by_ratio = by_ratio.max(self.limits.ratio_floor);
-        match by_ratio < self.limits.bytes {
-            true => (
-                by_ratio,
-                format!(
-                    "it unpacks to more than {} times its own {} bytes \
-                     (downloads.unpack_limits.ratio)",
-                    self.limits.ratio, self.archive_size
-                ),
+    /// Why an archive that unpacked past its byte budget is refused: the
+    /// limit that set the budget.
+    fn over_budget(&self) -> String {
+        match self.byte_budget < self.limits.bytes {
+            true => format!(
+                "it unpacks to more than {} times its own {} bytes \
+                 (downloads.unpack_limits.ratio)",
+                self.limits.ratio, self.archive_size
             ),
-            false => (
-                self.limits.bytes,
-                format!(
-                    "it unpacks to more than {} bytes (downloads.unpack_limits.bytes)",
-                    self.limits.bytes
-                ),
+            false => format!(
+                "it unpacks to more than {} bytes (downloads.unpack_limits.bytes)",
+                self.limits.bytes
             ),
         }
     }
@@ -263,14 +265,13 @@ impl Unpacker {
     ) -> Result<(), String> {
         self.count_entry()?;
         let path = self.place(name)?;
-        let (budget, limit) = self.byte_budget();
-        let left = budget.saturating_sub(self.unpacked.bytes);
+        let left = self.byte_budget.saturating_sub(self.unpacked.bytes);
         // One byte past what is left tells a file that would exceed it.
         let written = File::create(&path)
             .and_then(|mut file| std::io::copy(&mut content.take(left + 1), &mut file))
             .map_err(|e| format!("cannot unpack `{}`: {e}", name.display()))?;
         if written > left {
-            return Err(limit);
+            return Err(self.over_budget());
         }
         set_mode(&path, mode)?;
         self.unpacked.files += 1;
