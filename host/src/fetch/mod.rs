@@ -137,18 +137,102 @@ impl Fetcher {
                     let Some((download, downloader)) = self.downloads.get(index) else {
                         break;
                     };
-                    let result = fetch_one(
-                        download,
-                        downloader,
-                        (&self.base_dir, self.unpack_limits),
-                        progress,
-                    )
-                    .map_err(|e| format!("{}: {e}", download.location));
+                    let result = self
+                        .fetch_one(download, downloader, progress)
+                        .map_err(|e| format!("{}: {e}", download.location));
                     results.lock().unwrap().insert(index, result);
                 });
             }
         });
         results.into_inner().unwrap().into_values().collect()
+    }
+
+    fn fetch_one(
+        &self,
+        download: &Download,
+        downloader: &Downloader,
+        progress: &dyn Progress,
+    ) -> std::result::Result<DownloadRecord, String> {
+        let started = Instant::now();
+        let destination = &download.destination;
+        let parent = destination
+            .parent()
+            .expect("destinations are inside a directory");
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        let record = |bytes, unpacked, attempts, retried_because, reused| DownloadRecord {
+            role: download.role,
+            uri: download.uri.clone(),
+            destination: destination.clone(),
+            downloader: downloader.name.clone(),
+            bytes,
+            sha256: download.sha256.clone(),
+            unpacked,
+            attempts,
+            retried_because,
+            reused,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        let stamp_path = beside(destination, "download.json");
+        if let Some(stamp) = reusable(download, &stamp_path) {
+            progress
+                .download_started(&download.uri)
+                .reused(" (its SHA-256 matches)");
+            return Ok(record(stamp.bytes, None, 0, Vec::new(), true));
+        }
+        let _ = std::fs::remove_file(&stamp_path);
+
+        let staging = beside(destination, "download");
+        let _ = std::fs::remove_file(&staging);
+        let bar = progress.download_started(&download.uri);
+        let request = DownloadRequest {
+            uri: download.uri.clone(),
+            destination: staging.clone(),
+            base_dir: Some(self.base_dir.clone()),
+        };
+        let plugin = &downloader.plugin;
+        let response = plugin.download(&request, &|done, total| {
+            bar.update(done, total);
+            true
+        });
+        let result = response.map_err(|e| e.to_string()).and_then(|response| {
+            let (bytes, unpacked) =
+                verify_and_place(download, plugin, &staging, self.unpack_limits)?;
+            Ok((response, bytes, unpacked))
+        });
+        let _ = std::fs::remove_file(&staging);
+        match result {
+            Ok((response, bytes, unpacked)) => {
+                if let Some(sha256) = &download.sha256 {
+                    let stamp = Stamp {
+                        uri: download.uri.clone(),
+                        sha256: sha256.clone(),
+                        extract: download.extract,
+                        bytes,
+                    };
+                    let _ = std::fs::write(
+                        &stamp_path,
+                        serde_json::to_vec(&stamp).expect("serializes"),
+                    );
+                }
+                let detail = match unpacked {
+                    Some(u) => format!(" -> {} ({} files)", destination.display(), u.files),
+                    None => format!(" -> {}", destination.display()),
+                };
+                bar.fetched(bytes, &detail);
+                Ok(record(
+                    bytes,
+                    unpacked,
+                    response.attempts.unwrap_or(1),
+                    response.retried_because,
+                    false,
+                ))
+            }
+            Err(error) => {
+                bar.failed();
+                Err(error)
+            }
+        }
     }
 }
 
@@ -195,91 +279,6 @@ fn beside(destination: &Path, suffix: &str) -> PathBuf {
         .unwrap_or_default()
         .to_string_lossy();
     destination.with_file_name(format!(".{name}.{suffix}"))
-}
-
-fn fetch_one(
-    download: &Download,
-    downloader: &Downloader,
-    (base_dir, limits): (&Path, UnpackLimits),
-    progress: &dyn Progress,
-) -> std::result::Result<DownloadRecord, String> {
-    let started = Instant::now();
-    let destination = &download.destination;
-    let parent = destination
-        .parent()
-        .expect("destinations are inside a directory");
-    std::fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    let record = |bytes, unpacked, attempts, retried_because, reused| DownloadRecord {
-        role: download.role,
-        uri: download.uri.clone(),
-        destination: destination.clone(),
-        downloader: downloader.name.clone(),
-        bytes,
-        sha256: download.sha256.clone(),
-        unpacked,
-        attempts,
-        retried_because,
-        reused,
-        duration_ms: started.elapsed().as_millis() as u64,
-    };
-    let stamp_path = beside(destination, "download.json");
-    if let Some(stamp) = reusable(download, &stamp_path) {
-        progress
-            .download_started(&download.uri)
-            .reused(" (its SHA-256 matches)");
-        return Ok(record(stamp.bytes, None, 0, Vec::new(), true));
-    }
-    let _ = std::fs::remove_file(&stamp_path);
-
-    let staging = beside(destination, "download");
-    let _ = std::fs::remove_file(&staging);
-    let bar = progress.download_started(&download.uri);
-    let request = DownloadRequest {
-        uri: download.uri.clone(),
-        destination: staging.clone(),
-        base_dir: Some(base_dir.to_path_buf()),
-    };
-    let plugin = &downloader.plugin;
-    let response = plugin.download(&request, &|done, total| {
-        bar.update(done, total);
-        true
-    });
-    let result = response.map_err(|e| e.to_string()).and_then(|response| {
-        let (bytes, unpacked) = verify_and_place(download, plugin, &staging, limits)?;
-        Ok((response, bytes, unpacked))
-    });
-    let _ = std::fs::remove_file(&staging);
-    match result {
-        Ok((response, bytes, unpacked)) => {
-            if let Some(sha256) = &download.sha256 {
-                let stamp = Stamp {
-                    uri: download.uri.clone(),
-                    sha256: sha256.clone(),
-                    extract: download.extract,
-                    bytes,
-                };
-                let _ =
-                    std::fs::write(&stamp_path, serde_json::to_vec(&stamp).expect("serializes"));
-            }
-            let detail = match unpacked {
-                Some(u) => format!(" -> {} ({} files)", destination.display(), u.files),
-                None => format!(" -> {}", destination.display()),
-            };
-            bar.fetched(bytes, &detail);
-            Ok(record(
-                bytes,
-                unpacked,
-                response.attempts.unwrap_or(1),
-                response.retried_because,
-                false,
-            ))
-        }
-        Err(error) => {
-            bar.failed();
-            Err(error)
-        }
-    }
 }
 
 /// Checks what the plugin left at `staging` and moves it, unpacked when
