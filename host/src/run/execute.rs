@@ -655,15 +655,15 @@ impl<'a> Execution<'a> {
         // blocking thread, whose hand-off would cost more than the call.
         let events = match self.job.source.runner.parse_output(&request) {
             Ok(events) => events,
-            // The last line of a process cut off while writing it is not
-            // the runner's to read.
-            Err(e) if lines.unterminated && !e.abandoned() => {
-                tracing::debug!("the last line of the output was cut off: {e}");
-                Vec::new()
-            }
             // A plugin that crashed or hung is not asked again line by line.
             Err(e) if e.abandoned() => {
                 self.error(e);
+                Vec::new()
+            }
+            // The last line of a process cut off while writing it is not
+            // the runner's to read.
+            Err(e) if lines.unterminated => {
+                tracing::debug!("the last line of the output was cut off: {e}");
                 Vec::new()
             }
             Err(_) => self.parse_line_by_line(&request),
