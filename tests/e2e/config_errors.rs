@@ -5,6 +5,19 @@ use std::path::Path;
 use proctor_e2e::*;
 use serde_json::json;
 
+/// Each configuration is a usage error whose message holds its text; one
+/// without `sources` gets a libtest source.
+fn refused_naming(dir: &Path, cases: &[(serde_json::Value, &str)]) {
+    for (config, expected) in cases {
+        let mut config = config.clone();
+        if config.get("sources").is_none() {
+            config["sources"] = json!([{ "runner": "libtest", "path": "." }]);
+        }
+        let message = usage_error(dir, &config.to_string());
+        assert!(message.contains(expected), "{expected}\n{message}");
+    }
+}
+
 /// Runs `proctor run` on a configuration text; asserts exit 2 and no results.
 fn usage_error(dir: &Path, config_text: &str) -> String {
     std::fs::write(dir.join("proctor.json"), config_text).unwrap();
@@ -227,7 +240,6 @@ fn the_ending_settings_are_checked_and_name_their_key() {
 #[test]
 fn plugin_isolation_and_deadlines_are_checked_and_name_their_key() {
     let dir = tempfile::tempdir().unwrap();
-    let source = json!([{ "runner": "libtest", "path": "." }]);
     let cases = [
         (
             json!({ "plugin_deadline_seconds": { "discovr": 5 } }),
@@ -248,11 +260,7 @@ fn plugin_isolation_and_deadlines_are_checked_and_name_their_key() {
             "unknown field `isolaton`",
         ),
     ];
-    for (mut config, expected) in cases {
-        config["sources"] = source.clone();
-        let message = usage_error(dir.path(), &config.to_string());
-        assert!(message.contains(expected), "{expected}\n{message}");
-    }
+    refused_naming(dir.path(), &cases);
 }
 
 #[test]
@@ -285,11 +293,7 @@ fn numbers_past_their_range_are_refused_at_load_naming_the_key() {
             "downloads.unpack_limits.entries: must be at least 1",
         ),
     ];
-    for (mut config, expected) in cases {
-        config["sources"] = source.clone();
-        let message = usage_error(dir.path(), &config.to_string());
-        assert!(message.contains(expected), "{expected}\n{message}");
-    }
+    refused_naming(dir.path(), &cases);
     std::fs::write(
         dir.path().join("proctor.json"),
         json!({ "sources": source }).to_string(),
@@ -322,10 +326,7 @@ fn nul_bytes_and_names_that_are_no_directory_are_refused_at_load() {
              slash); give the source a `name`",
         ),
     ];
-    for (config, expected) in cases {
-        let message = usage_error(dir.path(), &config.to_string());
-        assert!(message.contains(expected), "{expected}\n{message}");
-    }
+    refused_naming(dir.path(), &cases);
 }
 
 #[test]
