@@ -20,6 +20,9 @@ pub enum Fault {
     Truncate(usize),
     /// Send the headers, then wait this long before the body.
     Stall(Duration),
+    /// Send a body of no announced length that never ends: bytes until the
+    /// client hangs up.
+    Endless,
 }
 
 /// What a route serves.
@@ -99,9 +102,12 @@ impl Route {
 /// A request as the server saw it.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// Without the query: what routes are chosen by.
     pub path: String,
+    pub query: Option<String>,
     pub range: Option<String>,
     pub if_range: Option<String>,
+    pub authorization: Option<String>,
 }
 
 /// A certificate authority made for one test, and a certificate it signed
@@ -271,11 +277,11 @@ fn serve<C: Connection>(
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_owned();
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+        None => (target.to_owned(), None),
+    };
     let mut headers = HashMap::new();
     loop {
         let mut line = String::new();
@@ -289,8 +295,10 @@ fn serve<C: Connection>(
     drop(reader);
     let request = Seen {
         path: path.clone(),
+        query,
         range: headers.get("range").cloned(),
         if_range: headers.get("if-range").cloned(),
+        authorization: headers.get("authorization").cloned(),
     };
     seen.lock().unwrap().push(request.clone());
     let (route, fault) = {
@@ -340,6 +348,10 @@ fn serve<C: Connection>(
         respond(&mut stream, code, &[], b"injected failure");
         return;
     }
+    if let Some(Fault::Endless) = fault {
+        send_endlessly(&mut stream);
+        return;
+    }
     if write_head(&mut stream, status, &extra, length).is_err() {
         return;
     }
@@ -375,6 +387,17 @@ fn write_head(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())
+}
+
+/// A 200 whose body has no length and no end, until the client hangs up.
+fn send_endlessly(stream: &mut impl Connection) {
+    let head = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = stream.write_all(head.as_bytes());
+    while sent.is_ok() {
+        sent = stream.write_all(&chunk);
+    }
+    stream.close(true);
 }
 
 fn respond(stream: &mut impl Connection, status: u16, extra: &[(&str, String)], body: &[u8]) {

@@ -38,6 +38,14 @@ impl Error {
         }
     }
 
+    /// The same error without the secrets its message may quote.
+    pub fn redacted(self, redactor: &crate::redact::Redactor) -> Self {
+        match self {
+            Error::Usage(message) => Error::Usage(redactor.redacted(&message)),
+            Error::Infrastructure(message) => Error::Infrastructure(redactor.redacted(&message)),
+        }
+    }
+
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage(_) => ExitStatus::UsageError,

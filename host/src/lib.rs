@@ -11,7 +11,7 @@
 //! | the run's events | [`events`] |
 //! | whose fault an error is | [`error`] |
 //! | the results layout's types | [`results`] |
-//! | what the configuration says | [`config`], [`retry`], [`select`], [`matching`] |
+//! | what the configuration says | [`config`], [`retry`], [`select`], [`matching`], [`redact`] |
 //! | plugins and processes | [`plugins`], [`process`] |
 //!
 //! A test (`layering`) fails on an import cycle between them.
@@ -25,6 +25,7 @@ pub mod fetch;
 pub mod matching;
 pub mod plugins;
 pub mod process;
+pub mod redact;
 pub mod report;
 pub mod results;
 pub mod retry;

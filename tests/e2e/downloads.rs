@@ -433,3 +433,81 @@ fn an_archive_past_its_unpack_limit_fails_its_download_and_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Every file a run leaves under `dir`, and what it printed, as text.
+fn everything_written(dir: &std::path::Path, output: &std::process::Output) -> String {
+    let mut text = stdout(output) + &stderr(output);
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if entry.file_name() != "proctor.json" {
+                text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+            }
+        }
+    }
+    text
+}
+
+/// Credentials in a URI's userinfo, signatures and tokens in its query (the
+/// built-in names and one the configuration adds) and header values reach
+/// the server, and appear in nothing the run prints or writes: console,
+/// journal, summary, JUnit, TRX, Helix's report, download stamps.
+#[test]
+fn secrets_in_uris_and_headers_reach_the_server_and_nothing_else() {
+    let server = TestServer::start();
+    server.route("/p.tar.gz", Route::new(pytest_payload()));
+    let with_secrets = |path: &str, query: &str| {
+        let url = server.url(path);
+        let (scheme, rest) = url.split_once("://").unwrap();
+        format!("{scheme}://alice:PASSWORD-SECRET@{rest}?{query}")
+    };
+    let payload = with_secrets(
+        "/p.tar.gz",
+        "X-Amz-Credential=CREDENTIAL-SECRET&sig=SIG-SECRET&keep=visible",
+    );
+    let missing = with_secrets("/missing.txt", "token=TOKEN-SECRET&API_KEY=KEY-SECRET");
+    let dir = tempfile::tempdir().unwrap();
+    let workitem = dir.path().join("workitem");
+    std::fs::create_dir(&workitem).unwrap();
+    let mut config = payload_config(&payload, json!({ "sha256": sha256(&pytest_payload()) }));
+    config["downloads"]["files"] = json!([{ "uri": missing, "destination": "missing.txt" }]);
+    config["downloaders"]["http"]["attempts"] = json!(2);
+    config["downloaders"]["http"]["headers"] = json!({ "Authorization": "Bearer HEADER-SECRET" });
+    config["redact"] = json!({ "query_parameters": ["api_key"] });
+    let path = write_config(dir.path(), &config);
+    let output = std::process::Command::new(proctor_bin())
+        .current_dir(dir.path())
+        .args(["run", path.to_str().unwrap()])
+        .env("HELIX_WORKITEM_ROOT", &workitem)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let seen = server.seen("/p.tar.gz");
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some("Bearer HEADER-SECRET")
+    );
+    let query = seen[0].query.as_deref().unwrap();
+    assert!(query.contains("sig=SIG-SECRET"), "{query}");
+    assert_eq!(server.seen("/missing.txt").len(), 1, "a 404 is not retried");
+
+    let written = everything_written(dir.path(), &output);
+    assert!(workitem.join("__test_report_v2.json").exists());
+    assert!(!written.contains("SECRET"), "a secret leaked:\n{written}");
+    let summary = read_summary(&dir.path().join("results/summary.json"));
+    let shown = &summary.downloads[0].uri;
+    assert!(
+        shown.contains("REDACTED@127.0.0.1")
+            && shown.contains("X-Amz-Credential=REDACTED&sig=REDACTED&keep=visible"),
+        "{shown}"
+    );
+    assert!(
+        summary.errors[0].contains("token=REDACTED&API_KEY=REDACTED"),
+        "{}",
+        summary.errors[0]
+    );
+}

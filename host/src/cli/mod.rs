@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::error::{Error, ExitStatus, Result};
 use crate::plugins::{Catalog, SearchPath};
 use crate::process::{guardian, Stopper};
+use crate::redact::Redactor;
 use crate::report::{Console, HelixEnvironment};
 use crate::run::{self, RunOptions, Session};
 use crate::select::Filter;
@@ -138,6 +139,8 @@ pub fn main() -> ExitCode {
     let status = match execute(cli) {
         Ok(status) => status,
         Err(error) => {
+            // Whatever the error quotes, a URI's credentials stay unshown.
+            let error = error.redacted(&Redactor::default());
             eprintln!("error: {error}");
             error.exit_status()
         }

@@ -6,6 +6,7 @@ use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, Result};
+use crate::redact::Redactor;
 
 /// As written: the work item's payload, the correlation payloads it shares
 /// with other work items, and single files.
@@ -106,8 +107,11 @@ impl Role {
 #[derive(Debug, Clone)]
 pub struct Download {
     pub role: Role,
-    /// A URI with a scheme; configured paths became `file://` URIs.
+    /// The URI as it may be shown: without its secrets ([`Redactor`]).
     pub uri: String,
+    /// The URI with its secrets, for the downloader's request and nothing
+    /// else. It has a scheme; configured paths became `file://` URIs.
+    pub request_uri: String,
     /// Lower-case hex.
     pub sha256: Option<String>,
     /// Absolute: the file, or with `extract` the directory the archive fills.
@@ -138,9 +142,11 @@ pub struct Downloads {
 
 const DEFAULT_PARALLEL: usize = 4;
 
+/// Validates the block; `redactor` learns the secrets its URIs carry.
 pub(super) fn validate(
     file: DownloadsFile,
     base_dir: &Path,
+    redactor: &mut Redactor,
     at: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<Downloads> {
     let parallel = match file.parallel {
@@ -191,7 +197,7 @@ pub(super) fn validate(
         );
     let mut items: Vec<Download> = Vec::new();
     for (role, location, entry) in entries {
-        let item = download(role, location, entry, base_dir, at)?;
+        let item = download(role, location, entry, base_dir, redactor, at)?;
         if let Some(other) = items
             .iter()
             .find(|d| overlaps(&d.destination, &item.destination))
@@ -220,20 +226,23 @@ fn download(
     location: String,
     entry: DownloadFile,
     base_dir: &Path,
+    redactor: &mut Redactor,
     at: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<Download> {
+    let written = redactor.learn_uri(&entry.uri);
     let url = if has_scheme(&entry.uri) {
         url::Url::parse(&entry.uri).map_err(|e| {
             at(
                 &format!("{location}.uri"),
-                format!("`{}` is not a URI: {e}", entry.uri),
+                format!("`{written}` is not a URI: {e}"),
             )
         })?
     } else {
         url::Url::from_file_path(normalize(&base_dir.join(&entry.uri)))
             .expect("the configuration's directory is absolute")
     };
-    let uri = String::from(url.clone());
+    let request_uri = String::from(url.clone());
+    let uri = redactor.learn_uri(&request_uri);
     let sha256 = match &entry.sha256 {
         Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
             Some(hex.to_ascii_lowercase())
@@ -262,7 +271,7 @@ fn download(
                     if name.is_empty() {
                         return Err(at(
                             &location,
-                            format!("`{}` names no file; give a `destination`", entry.uri),
+                            format!("`{written}` names no file; give a `destination`"),
                         ));
                     }
                     dir.join(if entry.extract {
@@ -288,6 +297,7 @@ fn download(
     Ok(Download {
         role,
         uri,
+        request_uri,
         sha256,
         destination,
         extract: entry.extract,
@@ -390,7 +400,7 @@ mod tests {
         let file: DownloadsFile = serde_json::from_str(json).unwrap();
         let at =
             |location: &str, problem: String| ConfigError::new(format!("{location}: {problem}"));
-        validate(file, Path::new("/work/item"), &at)
+        validate(file, Path::new("/work/item"), &mut Redactor::default(), &at)
     }
 
     #[test]

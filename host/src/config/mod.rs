@@ -16,6 +16,7 @@ use serde_json::Value;
 pub use downloads::{Download, Downloads, Role, UnpackLimits};
 pub use plugins::{Isolation, PluginPolicy};
 
+use crate::redact::Redactor;
 use crate::retry::{RetryPolicy, Rule, Threshold, Verdict};
 use crate::select::SkipRule;
 
@@ -96,7 +97,20 @@ struct ConfigFile {
     /// Options of single plugins, by name: `isolation`, `deadline_seconds`.
     #[serde(default)]
     plugins: std::collections::BTreeMap<String, plugins::PluginFile>,
+    /// What is kept out of everything printed and written.
+    #[serde(default)]
+    redact: RedactFile,
     sources: Vec<SourceFile>,
+}
+
+/// The `redact` block: secrets beyond those proctor knows by itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedactFile {
+    /// Query parameters whose values are secret, besides the built-in
+    /// ones ([`crate::redact::SECRET_PARAMETERS`]); case-insensitive.
+    #[serde(default)]
+    query_parameters: Vec<String>,
 }
 
 /// What a test whose process left descendants running ends as.
@@ -221,6 +235,9 @@ pub struct Config {
     /// Where each plugin runs, and how long its calls may take.
     pub plugin_policy: PluginPolicy,
     pub sources: Vec<SourceConfig>,
+    /// Knows the secrets the configuration holds: whatever may carry one
+    /// (a plugin's error) goes through it before it is shown or kept.
+    pub redactor: Redactor,
 }
 
 /// Discovery includes building (`cargo test --no-run`), so it gets time.
@@ -299,7 +316,11 @@ pub fn load(path: &Path) -> Result<Config> {
         ConfigError::new(format!("cannot read configuration {}: {e}", path.display()))
     })?;
     let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let parsed = parse(&text).map_err(|e| ConfigError::new(format!("{}:{e}", path.display())))?;
+    // A message may quote the value it could not read, a URI among them.
+    let parsed = parse(&text).map_err(|e| {
+        let e = Redactor::default().redacted(&e);
+        ConfigError::new(format!("{}:{e}", path.display()))
+    })?;
     // JSON holds a NUL only as the escape `\u0000`: most files need no
     // second reading.
     let nul = text
@@ -451,7 +472,9 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     if parsed.sources.is_empty() {
         return Err(at("sources", "lists no source; add at least one".into()));
     }
-    let downloads = downloads::validate(parsed.downloads, &base_dir, &at)?;
+    let mut redactor = Redactor::new(&parsed.redact.query_parameters);
+    learn_header_values(&parsed.downloaders, &mut redactor);
+    let downloads = downloads::validate(parsed.downloads, &base_dir, &mut redactor, &at)?;
     let mut names = BTreeSet::new();
     let mut sources = Vec::new();
     for (index, source) in parsed.sources.into_iter().enumerate() {
@@ -500,7 +523,25 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         base_dir,
         file,
         sources,
+        redactor,
     })
+}
+
+/// Header values in downloaders' settings (`headers: { name: value }`,
+/// as the http downloader takes them) are credentials more often than not:
+/// all are treated as secrets.
+fn learn_header_values(
+    downloaders: &std::collections::BTreeMap<String, Value>,
+    redactor: &mut Redactor,
+) {
+    let headers = downloaders
+        .values()
+        .filter_map(|block| block["headers"].as_object());
+    for value in headers.flat_map(|headers| headers.values()) {
+        if let Some(value) = value.as_str() {
+            redactor.learn_value(value);
+        }
+    }
 }
 
 /// One source as the file gives it at `location`, with the run's defaults

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, Download, UnpackLimits};
 use crate::error::{Error, Result};
 use crate::plugins::{self, Catalog, DownloaderPlugin};
+use crate::redact::Redactor;
 
 use crate::results::{DownloadRecord, Unpacked};
 
@@ -51,6 +52,8 @@ pub struct Fetcher {
     unpack_limits: UnpackLimits,
     /// The configuration's directory, for plugins whose settings hold paths.
     base_dir: PathBuf,
+    /// A downloader's words may quote the URI it was sent, secrets and all.
+    redactor: Redactor,
 }
 
 /// A downloader plugin and its name.
@@ -74,7 +77,7 @@ impl Fetcher {
     /// can be wrong in the configuration is found here, before any transfer.
     pub fn prepare(config: &Config, catalog: &Catalog) -> Result<Self> {
         let at = |location: &str, error: Error| {
-            error.at(format!("{}: {location}", config.file.display()))
+            (error.redacted(&config.redactor)).at(format!("{}: {location}", config.file.display()))
         };
         let create = |name: &str, location: &str| -> Result<Downloader> {
             let (library, _) = catalog
@@ -115,6 +118,7 @@ impl Fetcher {
             parallel: config.downloads.parallel,
             unpack_limits: config.downloads.unpack_limits,
             base_dir: config.base_dir.clone(),
+            redactor: config.redactor.clone(),
         })
     }
 
@@ -137,9 +141,19 @@ impl Fetcher {
                     let Some((download, downloader)) = self.downloads.get(index) else {
                         break;
                     };
-                    let result = self
-                        .fetch_one(download, downloader, progress)
-                        .map_err(|e| format!("{}: {e}", download.location));
+                    let result = match self.fetch_one(download, downloader, progress) {
+                        Ok(mut record) => {
+                            for reason in &mut record.retried_because {
+                                *reason = self.redactor.redacted(reason);
+                            }
+                            Ok(record)
+                        }
+                        Err(e) => Err(format!(
+                            "{}: {}",
+                            download.location,
+                            self.redactor.redact(&e)
+                        )),
+                    };
                     results.lock().unwrap().insert(index, result);
                 });
             }
@@ -186,7 +200,7 @@ impl Fetcher {
         let _ = std::fs::remove_file(&staging);
         let bar = progress.download_started(&download.uri);
         let request = DownloadRequest {
-            uri: download.uri.clone(),
+            uri: download.request_uri.clone(),
             destination: staging.clone(),
             base_dir: Some(self.base_dir.clone()),
         };
