@@ -511,3 +511,56 @@ fn secrets_in_uris_and_headers_reach_the_server_and_nothing_else() {
         summary.errors[0]
     );
 }
+
+/// What a failed download left beside the configuration: nothing.
+fn left_behind(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|name| name != "proctor.json" && name != "results")
+        .collect()
+}
+
+/// A body that never ends, over HTTP or read from `/dev/zero`, fails its
+/// download at the configured byte limit; a file system below its reserve
+/// fails one at once. Each leaves nothing.
+#[test]
+fn a_download_that_never_ends_fails_at_its_byte_limit() {
+    let server = TestServer::start();
+    server.route("/endless", Route::new(Vec::new()).then(Fault::Endless));
+    for (uri, limits, expected) in [
+        (
+            server.url("/endless"),
+            json!({ "max_bytes": 3_000_000 }),
+            "it is larger than 3000000 bytes (downloads.max_bytes)",
+        ),
+        (
+            "file:///dev/zero".to_owned(),
+            json!({ "max_bytes": 3_000_000 }),
+            "it is larger than 3000000 bytes (downloads.max_bytes)",
+        ),
+        (
+            server.url("/endless"),
+            json!({ "reserve_bytes": u64::MAX }),
+            "bytes it keeps free (downloads.reserve_bytes)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = json!({
+            "downloads": { "files": [{ "uri": uri, "destination": "endless.bin" }] },
+            "sources": [{ "name": "py", "runner": "pytest", "path": "." }]
+        });
+        let downloads = config["downloads"].as_object_mut().unwrap();
+        downloads.extend(limits.as_object().unwrap().clone());
+        let (code, summary) = run_config(dir.path(), config, &[]);
+        assert_eq!(code, Some(3), "{uri}");
+        let error = &summary.errors[0];
+        assert!(error.contains(expected), "{uri}: {error}");
+        assert!(
+            left_behind(dir.path()).is_empty(),
+            "{uri}: {:?}",
+            left_behind(dir.path())
+        );
+    }
+}

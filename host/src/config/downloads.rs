@@ -25,7 +25,35 @@ pub(super) struct DownloadsFile {
     /// How much an archive may unpack to.
     #[serde(default)]
     unpack_limits: UnpackLimitsFile,
+    /// The most bytes one download may bring.
+    #[serde(default)]
+    max_bytes: Option<u64>,
+    /// The free space a download leaves on its destination's file system.
+    #[serde(default)]
+    reserve_bytes: Option<u64>,
 }
+
+/// How many bytes a download may bring ([`crate::fetch`]'s budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadLimits {
+    /// Unset, the file system's free space is the only bound.
+    pub max_bytes: Option<u64>,
+    /// A download fails when its file system's free space falls below this.
+    pub reserve_bytes: u64,
+}
+
+impl Default for DownloadLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: None,
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
+        }
+    }
+}
+
+/// What a download leaves free by default: room for the results and the
+/// tests' own files on a small CI disk.
+pub const DEFAULT_RESERVE_BYTES: u64 = 256 << 20;
 
 /// How much an archive may unpack to. The defaults are far past any real
 /// payload; `downloads.unpack_limits` raises or lowers them.
@@ -138,6 +166,7 @@ pub struct Downloads {
     pub items: Vec<Download>,
     pub parallel: usize,
     pub unpack_limits: UnpackLimits,
+    pub limits: DownloadLimits,
 }
 
 const DEFAULT_PARALLEL: usize = 4;
@@ -176,6 +205,13 @@ pub(super) fn validate(
         }
         unpack_limits.ratio = ratio;
     }
+    if file.max_bytes == Some(0) {
+        return Err(at("downloads.max_bytes", "must be at least 1".into()));
+    }
+    let limits = DownloadLimits {
+        max_bytes: file.max_bytes,
+        reserve_bytes: file.reserve_bytes.unwrap_or(DEFAULT_RESERVE_BYTES),
+    };
     let entries = file
         .payload
         .into_iter()
@@ -218,6 +254,7 @@ pub(super) fn validate(
         items,
         parallel,
         unpack_limits,
+        limits,
     })
 }
 

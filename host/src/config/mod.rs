@@ -13,7 +13,7 @@ use proctor_plugin_api::messages::ExecutionMode;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use downloads::{Download, Downloads, Role, UnpackLimits};
+pub use downloads::{Download, DownloadLimits, Downloads, Role, UnpackLimits};
 pub use plugins::{Isolation, PluginPolicy};
 
 use crate::redact::Redactor;

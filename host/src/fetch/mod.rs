@@ -7,6 +7,7 @@
 //! destination never holds a partial or unverified payload.
 
 mod archive;
+mod budget;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -19,10 +20,11 @@ use proctor_plugin_api::messages::{DownloadRequest, PluginKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, Download, UnpackLimits};
+use crate::config::{Config, Download, DownloadLimits, UnpackLimits};
 use crate::error::{Error, Result};
 use crate::plugins::{self, Catalog, DownloaderPlugin};
 use crate::redact::Redactor;
+use budget::Budget;
 
 use crate::results::{DownloadRecord, Unpacked};
 
@@ -50,6 +52,7 @@ pub struct Fetcher {
     downloads: Vec<(Download, Downloader)>,
     parallel: usize,
     unpack_limits: UnpackLimits,
+    limits: DownloadLimits,
     /// The configuration's directory, for plugins whose settings hold paths.
     base_dir: PathBuf,
     /// A downloader's words may quote the URI it was sent, secrets and all.
@@ -117,6 +120,7 @@ impl Fetcher {
             downloads,
             parallel: config.downloads.parallel,
             unpack_limits: config.downloads.unpack_limits,
+            limits: config.downloads.limits,
             base_dir: config.base_dir.clone(),
             redactor: config.redactor.clone(),
         })
@@ -205,15 +209,22 @@ impl Fetcher {
             base_dir: Some(self.base_dir.clone()),
         };
         let plugin = &downloader.plugin;
+        let budget = Budget::new(self.limits, parent);
         let response = plugin.download(&request, &|done, total| {
             bar.update(done, total);
-            true
+            budget.allows(done, total)
         });
-        let result = response.map_err(|e| e.to_string()).and_then(|response| {
-            let (bytes, unpacked) =
-                verify_and_place(download, plugin, &staging, self.unpack_limits)?;
-            Ok((response, bytes, unpacked))
-        });
+        // A download past its budget fails for that, whatever the
+        // downloader made of being stopped.
+        let staged = std::fs::metadata(&staging).map_or(0, |m| m.len());
+        let result = match budget.exceeded_by(staged) {
+            Some(why) => Err(format!("{}: {why}", download.uri)),
+            None => response.map_err(|e| e.to_string()).and_then(|response| {
+                let (bytes, unpacked) =
+                    verify_and_place(download, plugin, &staging, self.unpack_limits)?;
+                Ok((response, bytes, unpacked))
+            }),
+        };
         let _ = std::fs::remove_file(&staging);
         match result {
             Ok((response, bytes, unpacked)) => {
