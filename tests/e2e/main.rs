@@ -10,6 +10,7 @@ mod downloads;
 mod ending;
 mod examples;
 mod isolation;
+mod output;
 mod reports;
 mod run;
 mod supervision;

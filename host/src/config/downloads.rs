@@ -33,7 +33,7 @@ pub(super) struct DownloadsFile {
     reserve_bytes: Option<u64>,
 }
 
-/// How many bytes a download may bring ([`crate::fetch`]'s budget).
+/// How many bytes a download may bring (the fetcher's budget).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DownloadLimits {
     /// Unset, the file system's free space is the only bound.

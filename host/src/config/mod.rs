@@ -88,6 +88,12 @@ struct ConfigFile {
     /// How long a process's output may drain after it ended.
     #[serde(default)]
     output_drain_seconds: Option<f64>,
+    /// How much of a test's output the host holds in memory: its end.
+    #[serde(default)]
+    output_tail_bytes: Option<u64>,
+    /// The most bytes a process's or a test's log file keeps.
+    #[serde(default)]
+    output_log_max_bytes: Option<u64>,
     /// Where plugins run: `in-process` (the default), `process` or `auto`.
     #[serde(default)]
     isolation: Option<Isolation>,
@@ -230,14 +236,43 @@ pub struct Config {
     pub no_tests: Option<NoTests>,
     /// After a stop signal, how long running tests have to end.
     pub grace_period: Duration,
-    /// How long a process's output may drain after it ended.
-    pub output_drain: Duration,
+    /// How test processes' output is drained, held and kept.
+    pub output: OutputPolicy,
     /// Where each plugin runs, and how long its calls may take.
     pub plugin_policy: PluginPolicy,
     pub sources: Vec<SourceConfig>,
     /// Knows the secrets the configuration holds: whatever may carry one
     /// (a plugin's error) goes through it before it is shown or kept.
     pub redactor: Redactor,
+}
+
+/// How test processes' output is drained, held and kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputPolicy {
+    /// How long a process's output may drain after it ended.
+    pub drain: Duration,
+    /// How much of one test's output the host holds in memory, for its
+    /// message, retry rules and its `output.log`: the end of it.
+    pub tail_bytes: usize,
+    /// The most bytes a log file keeps (a process's `stdout.log` and
+    /// `stderr.log`, a test's `output.log`), with a line where it was cut;
+    /// unlimited when unset.
+    pub log_max_bytes: Option<u64>,
+}
+
+/// As much output as a failure's message and retry rules could need.
+pub const DEFAULT_TAIL_BYTES: usize = 1 << 20;
+/// The smallest tail: enough for a failure's last lines.
+const MIN_TAIL_BYTES: u64 = 1024;
+
+impl Default for OutputPolicy {
+    fn default() -> Self {
+        Self {
+            drain: crate::process::DEFAULT_DRAIN,
+            tail_bytes: DEFAULT_TAIL_BYTES,
+            log_max_bytes: None,
+        }
+    }
 }
 
 /// Discovery includes building (`cargo test --no-run`), so it gets time.
@@ -450,8 +485,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         Some(0.0) => Duration::ZERO,
         given => seconds(&at, "grace_period_seconds", given)?.unwrap_or(DEFAULT_GRACE_PERIOD),
     };
-    let output_drain = seconds(&at, "output_drain_seconds", parsed.output_drain_seconds)?
-        .unwrap_or(crate::process::DEFAULT_DRAIN);
+    let output = output_policy(&parsed, &at)?;
     let plugin_policy = plugins::validate(
         parsed.isolation,
         parsed.plugin_deadline_seconds,
@@ -518,13 +552,36 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         attachment_processors: parsed.attachment_processors,
         no_tests: parsed.no_tests,
         grace_period,
-        output_drain,
+        output,
         plugin_policy,
         base_dir,
         file,
         sources,
         redactor,
     })
+}
+
+fn output_policy(
+    parsed: &ConfigFile,
+    at: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<OutputPolicy> {
+    let mut policy = OutputPolicy::default();
+    if let Some(drain) = seconds(at, "output_drain_seconds", parsed.output_drain_seconds)? {
+        policy.drain = drain;
+    }
+    match parsed.output_tail_bytes {
+        Some(n) if n < MIN_TAIL_BYTES => {
+            let problem = format!("must be at least {MIN_TAIL_BYTES}, not {n}");
+            return Err(at("output_tail_bytes", problem));
+        }
+        Some(n) => policy.tail_bytes = usize::try_from(n).unwrap_or(usize::MAX),
+        None => {}
+    }
+    if parsed.output_log_max_bytes == Some(0) {
+        return Err(at("output_log_max_bytes", "must be at least 1".into()));
+    }
+    policy.log_max_bytes = parsed.output_log_max_bytes;
+    Ok(policy)
 }
 
 /// Header values in downloaders' settings (`headers: { name: value }`,

@@ -51,10 +51,16 @@ pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
 pub struct Lines {
     pub stream: Stream,
     pub lines: Vec<String>,
-    /// The stream ended without a line break after the last line: the
-    /// process may have been cut off while writing it.
-    pub unterminated: bool,
+    /// The last line is not whole: the stream ended without a line break
+    /// after it (the process may have been cut off while writing it), or it
+    /// ran past [`MAX_LINE`] and only its beginning is here. The file has
+    /// it all.
+    pub cut: bool,
 }
+
+/// The longest line handed over whole; a longer one is handed over cut,
+/// so that what the host holds of a stream does not grow with its lines.
+pub const MAX_LINE: usize = 1 << 20;
 
 /// What a supervised process did next.
 #[derive(Debug)]
@@ -100,6 +106,9 @@ pub struct Options {
     pub faults: Faults,
     /// How long output may drain after the process ended.
     pub drain: Duration,
+    /// The most bytes each output file keeps ([`cut_marker`]); output is
+    /// then read through the host even when only files are asked for.
+    pub log_limit: Option<u64>,
     /// Where stop requests come from; none reach a process without.
     pub stop: Option<StopReceiver>,
 }
@@ -110,6 +119,7 @@ impl Options {
             output,
             faults,
             drain: DEFAULT_DRAIN,
+            log_limit: None,
             stop: None,
         }
     }
@@ -285,32 +295,33 @@ impl Supervised {
         );
         let started = Instant::now();
         let (ended_signal, ended) = watch::channel(false);
-        let (receiver, copiers, root, pid) = if options.output == Output::Files {
-            command.stdout(stdout_file).stderr(stderr_file);
-            let (root, pid, _) =
-                start(command, options.faults).map_err(|e| spawn_error(spec, e))?;
-            (None, Vec::new(), root, pid)
-        } else {
-            command.stdout(Stdio::piped()).stderr(Stdio::piped());
-            let (root, pid, pipes) =
-                start(command, options.faults).map_err(|e| spawn_error(spec, e))?;
-            let (sender, receiver) = mpsc::unbounded_channel();
-            let (stdout, stderr) = pipes.expect("stdout and stderr are piped");
-            let (stdout, stderr) = (
-                PacedPipe::new(stdout, ended.clone())?,
-                PacedPipe::new(stderr, ended)?,
-            );
-            let copiers = vec![
-                tokio::spawn(copy_lines(
-                    stdout,
-                    stdout_file,
-                    Stream::Stdout,
-                    sender.clone(),
-                )),
-                tokio::spawn(copy_lines(stderr, stderr_file, Stream::Stderr, sender)),
-            ];
-            (Some(receiver), copiers, root, pid)
-        };
+        let (receiver, copiers, root, pid) =
+            if options.output == Output::Files && options.log_limit.is_none() {
+                command.stdout(stdout_file).stderr(stderr_file);
+                let (root, pid, _) =
+                    start(command, options.faults).map_err(|e| spawn_error(spec, e))?;
+                (None, Vec::new(), root, pid)
+            } else {
+                command.stdout(Stdio::piped()).stderr(Stdio::piped());
+                let (root, pid, pipes) =
+                    start(command, options.faults).map_err(|e| spawn_error(spec, e))?;
+                let (sender, receiver) = mpsc::unbounded_channel();
+                let (stdout, stderr) = pipes.expect("stdout and stderr are piped");
+                let copy = |pipe, file, stream| {
+                    let copier = Copier {
+                        file: LimitedFile::new(file, options.log_limit),
+                        stream,
+                        sender: (options.output == Output::FilesAndLines).then(|| sender.clone()),
+                    };
+                    PacedPipe::new(pipe, ended.clone()).map(|pipe| tokio::spawn(copier.copy(pipe)))
+                };
+                let copiers = vec![
+                    copy(stdout, stdout_file, Stream::Stdout)?,
+                    copy(stderr, stderr_file, Stream::Stderr)?,
+                ];
+                let receiver = (options.output == Output::FilesAndLines).then_some(receiver);
+                (receiver, copiers, root, pid)
+            };
         tree.started(pid);
         Ok(Self {
             root,
@@ -499,52 +510,161 @@ impl Supervised {
     }
 }
 
-/// Copies a pipe to a file as it arrives, in [`paced`] batches, and sends
-/// on complete lines.
-async fn copy_lines(
-    mut pipe: PacedPipe,
+/// What marks the place where a log file was cut at `limit` bytes.
+pub fn cut_marker(limit: u64) -> String {
+    format!(
+        "\n[proctor: this log was cut here, at {limit} bytes (output_log_max_bytes); \
+         the rest was not kept]\n"
+    )
+}
+
+/// A log file that keeps at most `limit` bytes, then [`cut_marker`].
+struct LimitedFile {
     file: std::fs::File,
+    limit: Option<u64>,
+    written: u64,
+    /// The limit was reached and the marker written: nothing more is.
+    cut: bool,
+}
+
+impl LimitedFile {
+    fn new(file: std::fs::File, limit: Option<u64>) -> Self {
+        Self {
+            file,
+            limit,
+            written: 0,
+            cut: false,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let Some(limit) = self.limit else {
+            return self.file.write_all(bytes);
+        };
+        if self.cut {
+            return Ok(());
+        }
+        let room = usize::try_from(limit - self.written).unwrap_or(usize::MAX);
+        let kept = &bytes[..bytes.len().min(room)];
+        self.file.write_all(kept)?;
+        self.written += kept.len() as u64;
+        if kept.len() < bytes.len() {
+            self.file.write_all(cut_marker(limit).as_bytes())?;
+            self.cut = true;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a log file whole, or its first `limit` bytes and [`cut_marker`].
+pub fn write_log(path: &Path, text: &str, limit: Option<u64>) -> io::Result<()> {
+    let mut file = LimitedFile::new(std::fs::File::create(path)?, limit);
+    file.write(text.as_bytes())?;
+    std::io::Write::flush(&mut file.file)
+}
+
+/// Copies one stream of a process to its file and, when asked, hands its
+/// lines on.
+struct Copier {
+    file: LimitedFile,
     stream: Stream,
-    sender: mpsc::UnboundedSender<Lines>,
-) -> io::Result<()> {
-    // Written in place: a chunk of at most 64 KiB to a regular file is a
-    // short write to the page cache, where tokio's file would hand every
-    // chunk to a blocking thread (most of the host's cost per test, with a
-    // framework that prints a line a test).
-    use std::io::Write;
-    let mut file = file;
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut partial: Vec<u8> = Vec::new();
-    loop {
-        let read = pipe.read(&mut buffer).await?;
-        if read == 0 {
-            break;
+    sender: Option<mpsc::UnboundedSender<Lines>>,
+}
+
+impl Copier {
+    /// Copies the pipe as it arrives, in [`paced`] batches. Each byte is
+    /// looked at once, however long its line; a line past [`MAX_LINE`] is
+    /// sent cut, and the rest of it only written.
+    async fn copy(mut self, mut pipe: PacedPipe) -> io::Result<()> {
+        // Written in place: a chunk of at most 64 KiB to a regular file is a
+        // short write to the page cache, where tokio's file would hand every
+        // chunk to a blocking thread (most of the host's cost per test, with a
+        // framework that prints a line a test).
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut splitter = LineSplitter::default();
+        loop {
+            let read = pipe.read(&mut buffer).await?;
+            if read == 0 {
+                break;
+            }
+            let chunk = &buffer[..read];
+            self.file.write(chunk)?;
+            if self.sender.is_some() {
+                let (lines, cut) = splitter.split(chunk);
+                if !lines.is_empty() {
+                    self.send(lines, false);
+                }
+                if let Some(cut) = cut {
+                    self.send(vec![cut], true);
+                }
+            }
         }
-        let chunk = &buffer[..read];
-        file.write_all(chunk)?;
-        partial.extend_from_slice(chunk);
-        if let Some(end) = partial.iter().rposition(|&b| b == b'\n') {
-            let complete: Vec<u8> = partial.drain(..=end).collect();
-            let lines = String::from_utf8_lossy(&complete[..end])
-                .split('\n')
-                .map(|line| line.strip_suffix('\r').unwrap_or(line).to_owned())
-                .collect();
-            // The receiver may have stopped listening; the file still gets everything.
-            let _ = sender.send(Lines {
-                stream,
-                lines,
-                unterminated: false,
-            });
+        if let Some(last) = splitter.finish() {
+            self.send(vec![last], true);
+        }
+        std::io::Write::flush(&mut self.file.file)
+    }
+
+    fn send(&self, lines: Vec<String>, cut: bool) {
+        let stream = self.stream;
+        // The receiver may have stopped listening; the file still gets everything.
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(Lines { stream, lines, cut });
         }
     }
-    if !partial.is_empty() {
-        let _ = sender.send(Lines {
-            stream,
-            lines: vec![String::from_utf8_lossy(&partial).into_owned()],
-            unterminated: true,
-        });
+}
+
+/// Splits a stream into lines as its chunks arrive, holding at most
+/// [`MAX_LINE`] bytes of the line not yet ended.
+#[derive(Default)]
+struct LineSplitter {
+    partial: Vec<u8>,
+    /// The line being read ran past [`MAX_LINE`] and was sent cut: the rest
+    /// of it, up to its line break, is skipped.
+    skipping: bool,
+}
+
+impl LineSplitter {
+    /// The lines `chunk` ends, and the beginning of one it made too long.
+    fn split(&mut self, chunk: &[u8]) -> (Vec<String>, Option<String>) {
+        let mut lines = Vec::new();
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            if std::mem::take(&mut self.skipping) {
+                self.partial.clear();
+            } else {
+                self.partial.extend_from_slice(&rest[..end]);
+                lines.push(line(&self.partial));
+                self.partial.clear();
+            }
+            rest = &rest[end + 1..];
+        }
+        if self.skipping {
+            return (lines, None);
+        }
+        let room = MAX_LINE - self.partial.len();
+        if rest.len() <= room {
+            self.partial.extend_from_slice(rest);
+            return (lines, None);
+        }
+        self.partial.extend_from_slice(&rest[..room]);
+        self.skipping = true;
+        let cut = line(&self.partial);
+        self.partial.clear();
+        (lines, Some(cut))
     }
-    file.flush()
+
+    /// The last line, when the stream ended without a line break.
+    fn finish(self) -> Option<String> {
+        (!self.partial.is_empty()).then(|| line(&self.partial))
+    }
+}
+
+/// One line as text, without its carriage return.
+fn line(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// What a command printed, and how it ended.
@@ -626,6 +746,58 @@ pub async fn run_captured(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limited_log_keeps_its_first_bytes_and_marks_the_cut_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        let mut file = LimitedFile::new(std::fs::File::create(&path).unwrap(), Some(10));
+        for chunk in [&b"01234"[..], b"56789", b"abc", b"def"] {
+            file.write(chunk).unwrap();
+        }
+        let kept = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(kept, format!("0123456789{}", cut_marker(10)));
+
+        let mut file = LimitedFile::new(std::fs::File::create(&path).unwrap(), Some(10));
+        file.write(b"0123456789").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "0123456789",
+            "nothing was cut"
+        );
+    }
+
+    #[test]
+    fn lines_are_joined_across_chunks_without_their_carriage_returns() {
+        let mut splitter = LineSplitter::default();
+        assert_eq!(splitter.split(b"one\r\ntw"), (vec!["one".to_owned()], None));
+        assert_eq!(
+            splitter.split(b"o\n\nthr"),
+            (vec!["two".to_owned(), String::new()], None)
+        );
+        assert_eq!(splitter.finish().as_deref(), Some("thr"));
+    }
+
+    #[test]
+    fn a_line_past_the_longest_is_sent_cut_once_and_the_next_whole() {
+        let mut splitter = LineSplitter::default();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut cuts = Vec::new();
+        for _ in 0..(3 * MAX_LINE / chunk.len()) {
+            let (lines, cut) = splitter.split(&chunk);
+            assert!(lines.is_empty());
+            cuts.extend(cut);
+            assert!(
+                splitter.partial.len() <= MAX_LINE,
+                "the held line grows no further"
+            );
+        }
+        assert_eq!(cuts.len(), 1);
+        assert_eq!(cuts[0].len(), MAX_LINE);
+        let (lines, cut) = splitter.split(b"xxx tail of the long line\nnext\n");
+        assert_eq!((lines, cut), (vec!["next".to_owned()], None));
+        assert_eq!(splitter.finish(), None);
+    }
 
     fn python(code: &str) -> CommandSpec {
         CommandSpec::new("python3").args(["-c", code])

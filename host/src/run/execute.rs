@@ -14,10 +14,17 @@ use proctor_plugin_api::messages::*;
 use super::errors::ExecutionError;
 use super::live::{Limits, Tracker};
 use super::outcome::{self, replaces, Decision, Hang, ProcessEnd, Seen};
-use super::{tail, PreparedSource};
+use super::tail::{self, Tail};
+use super::PreparedSource;
+use crate::config::OutputPolicy;
 use crate::events::{Events, RunEvent};
-use crate::process::{Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised};
+use crate::process::{
+    write_log, Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised,
+};
 use crate::results::{timestamp, AttemptRecord, RecordKind, ResultsDir};
+
+/// Tells test processes how much of a test's output the host holds.
+pub const OUTPUT_TAIL_VARIABLE: &str = "PROCTOR_OUTPUT_TAIL_BYTES";
 
 /// What the executions of a run share.
 pub struct Context {
@@ -28,8 +35,8 @@ pub struct Context {
     pub stopper: Stopper,
     /// After a stop signal, how long a process has to end before it is killed.
     pub grace: Duration,
-    /// How long a process's output may drain after it ended.
-    pub drain: Duration,
+    /// How test processes' output is drained, held and kept.
+    pub output: OutputPolicy,
     next_process: AtomicU64,
 }
 
@@ -39,7 +46,7 @@ impl Context {
         events: Arc<Events>,
         catches_faults: bool,
         stopper: Stopper,
-        (grace, drain): (Duration, Duration),
+        (grace, output): (Duration, OutputPolicy),
     ) -> Self {
         Self {
             results,
@@ -47,7 +54,7 @@ impl Context {
             catches_faults,
             stopper,
             grace,
-            drain,
+            output,
             next_process: AtomicU64::new(1),
         }
     }
@@ -302,7 +309,7 @@ impl<'a> Execution<'a> {
             stdout,
             stderr,
             logs,
-            tracker: Tracker::new(Instant::now()),
+            tracker: Tracker::new(Instant::now(), cx.output.tail_bytes),
             launched_at: timestamp(chrono::Utc::now()),
             pid: None,
             errors: Vec::new(),
@@ -386,6 +393,10 @@ impl<'a> Execution<'a> {
             .map_err(ExecutionError::Plan)?;
         let mut command = plan.command;
         source.complete_environment(&mut command);
+        // How much of a test's output the host holds, for adapters that
+        // report output themselves (the pytest plugin) to send no more.
+        let tail_bytes = self.cx.output.tail_bytes.to_string();
+        command.env.insert(OUTPUT_TAIL_VARIABLE.into(), tail_bytes);
         let output = match self.live() {
             true => Output::FilesAndLines,
             false => Output::Files,
@@ -395,13 +406,14 @@ impl<'a> Execution<'a> {
             false => Faults::Ignored,
         };
         let options = Options {
-            drain: self.cx.drain,
+            drain: self.cx.output.drain,
+            log_limit: self.cx.output.log_max_bytes,
             stop: Some(stop),
             ..Options::new(output, faults)
         };
         let process = Supervised::spawn(&command, &self.stdout, &self.stderr, options)
             .map_err(ExecutionError::Spawn)?;
-        self.tracker = Tracker::new(Instant::now());
+        self.tracker = Tracker::new(Instant::now(), self.cx.output.tail_bytes);
         self.launched_at = timestamp(chrono::Utc::now());
         self.pid = Some(process.pid());
         let ids: Vec<&str> = self.job.tests.iter().map(|t| t.id.as_str()).collect();
@@ -660,10 +672,10 @@ impl<'a> Execution<'a> {
                 self.error(e);
                 Vec::new()
             }
-            // The last line of a process cut off while writing it is not
-            // the runner's to read.
-            Err(e) if lines.unterminated => {
-                tracing::debug!("the last line of the output was cut off: {e}");
+            // A line cut short (by the process's end, or for its length)
+            // is not the runner's to read.
+            Err(e) if lines.cut => {
+                tracing::debug!("the last line of the output was cut short: {e}");
                 Vec::new()
             }
             Err(_) => self.parse_line_by_line(&request),
@@ -908,7 +920,8 @@ impl<'a> Execution<'a> {
     /// for what needs looking into, its own directory.
     fn complete(&mut self, attempt: &mut TestAttempt) {
         if attempt.output.is_none() {
-            attempt.output = self.tracker.captured.remove(&attempt.test.id);
+            let captured = self.tracker.captured.remove(&attempt.test.id);
+            attempt.output = captured.map(Tail::into_string);
         }
         let record = &mut attempt.record;
         if record.message.is_none() && record.outcome.is_failure() {
@@ -918,6 +931,11 @@ impl<'a> Execution<'a> {
         if record.outcome != Outcome::Passed {
             self.keep_output(&mut attempt.record, attempt.output.as_deref());
         }
+        // What the runner reported may be any size: its end is all that
+        // is held until the attempt is judged.
+        let tail_bytes = self.cx.output.tail_bytes;
+        attempt.output =
+            (attempt.output.take()).map(|output| Tail::of(output, tail_bytes).into_string());
     }
 
     /// The last lines the process printed, beside the runner's own events:
@@ -952,9 +970,10 @@ impl<'a> Execution<'a> {
         let results = &self.cx.results;
         let dir = results.root().join(&record.dir);
         let path = dir.join("output.log");
+        let limit = self.cx.output.log_max_bytes;
         let kept = std::fs::create_dir_all(&dir).and_then(|()| match output {
             Some(output) => {
-                crate::process::blocking(|| std::fs::write(&path, output)).map(|()| true)
+                crate::process::blocking(|| write_log(&path, output, limit)).map(|()| true)
             }
             None => Ok(false),
         });

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use proctor_plugin_api::messages::Outcome;
 
 use super::outcome::{replaces, Hang};
-
-/// The most output kept for one test from the live stream.
-const MAX_CAPTURED: usize = 1 << 20;
+use super::tail::Tail;
 
 /// A source's limits on its tests.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,13 +30,16 @@ pub struct Tracker {
     /// Started and not finished: kept apart, since it is asked after every
     /// line and a batch's `started` grows to all its tests.
     pub running: HashMap<String, Instant>,
-    /// Lines printed while exactly one test ran, by test: its own output,
-    /// for when the runner's results do not have it.
-    pub captured: HashMap<String, String>,
+    /// Lines printed while exactly one test ran, by test: the end of its
+    /// own output, for when the runner's results do not have it.
+    pub captured: HashMap<String, Tail>,
+    /// How much of each test's output is held.
+    tail_bytes: usize,
 }
 
 impl Tracker {
-    pub fn new(now: Instant) -> Self {
+    /// A tracker holding `tail_bytes` of each test's output at most.
+    pub fn new(now: Instant, tail_bytes: usize) -> Self {
         Self {
             launched: now,
             last_activity: now,
@@ -46,6 +47,7 @@ impl Tracker {
             finished: HashMap::new(),
             running: HashMap::new(),
             captured: HashMap::new(),
+            tail_bytes,
         }
     }
 
@@ -55,11 +57,11 @@ impl Tracker {
         let (Some(id), None) = (running.next(), running.next()) else {
             return;
         };
-        let output = self.captured.entry(id.clone()).or_default();
-        if output.len() + line.len() < MAX_CAPTURED {
-            output.push_str(line);
-            output.push('\n');
-        }
+        let tail_bytes = self.tail_bytes;
+        let output = self.captured.entry(id.clone());
+        output
+            .or_insert_with(|| Tail::new(tail_bytes))
+            .push_line(line);
     }
 
     pub fn start(&mut self, id: String, now: Instant) {
@@ -123,7 +125,7 @@ mod tests {
     #[test]
     fn a_process_without_live_events_gets_the_sum_of_its_tests_limits() {
         let t0 = Instant::now();
-        let tracker = Tracker::new(t0);
+        let tracker = Tracker::new(t0, 1 << 20);
         let (at, hang) = tracker.deadline(&limits(10, None), 3, false).unwrap();
         assert_eq!(at, t0 + 30 * SECOND);
         assert_eq!(hang, Hang::ProcessTimeout(30 * SECOND));
@@ -135,7 +137,7 @@ mod tests {
     #[test]
     fn with_live_events_each_test_has_its_own_limit_from_its_start() {
         let t0 = Instant::now();
-        let mut tracker = Tracker::new(t0);
+        let mut tracker = Tracker::new(t0, 1 << 20);
         tracker.start("early".into(), t0 + SECOND);
         tracker.start("late".into(), t0 + 4 * SECOND);
         tracker.last_activity = t0 + 4 * SECOND;
@@ -157,7 +159,7 @@ mod tests {
     #[test]
     fn inactivity_counts_from_the_last_start_or_end() {
         let t0 = Instant::now();
-        let mut tracker = Tracker::new(t0);
+        let mut tracker = Tracker::new(t0, 1 << 20);
         tracker.last_activity = t0 + 3 * SECOND;
         let (at, hang) = tracker.deadline(&limits(10, Some(2)), 4, true).unwrap();
         assert_eq!((at, hang), (t0 + 5 * SECOND, Hang::Inactivity(2 * SECOND)));
@@ -170,7 +172,7 @@ mod tests {
     #[test]
     fn output_is_a_tests_own_only_while_it_runs_alone() {
         let t0 = Instant::now();
-        let mut tracker = Tracker::new(t0);
+        let mut tracker = Tracker::new(t0, 1 << 20);
         tracker.capture("before any test");
         tracker.start("a".into(), t0);
         tracker.capture("a's line");
@@ -178,15 +180,16 @@ mod tests {
         tracker.capture("a's or b's");
         tracker.finish("a".into(), Outcome::Passed, None, t0);
         tracker.capture("b's line");
-        assert_eq!(tracker.captured["a"], "a's line\n");
-        assert_eq!(tracker.captured["b"], "b's line\n");
         assert_eq!(tracker.captured.len(), 2);
+        let mut output = |id| tracker.captured.remove(id).unwrap().into_string();
+        assert_eq!(output("a"), "a's line\n");
+        assert_eq!(output("b"), "b's line\n");
     }
 
     #[test]
     fn a_later_pass_keeps_an_earlier_failure_of_the_same_test() {
         let t0 = Instant::now();
-        let mut tracker = Tracker::new(t0);
+        let mut tracker = Tracker::new(t0, 1 << 20);
         tracker.finish("t".into(), Outcome::Failed, None, t0);
         tracker.finish("t".into(), Outcome::Passed, None, t0);
         assert_eq!(tracker.finished["t"].0, Outcome::Failed);

@@ -290,7 +290,7 @@ pub async fn run(
         events.clone(),
         collectors.catches_faults(),
         stopper.clone(),
-        (session.config.grace_period, session.config.output_drain),
+        (session.config.grace_period, session.config.output),
     ));
     let scheduled = schedule::Scheduler::new(
         context,

@@ -26,7 +26,9 @@ it as it was.
 When PROCTOR_PYTEST_RESULTS names a file, each test's result is appended to
 it as it ends, one JSON line, with the failure's details and captured output;
 collection errors too. Appending as it goes keeps what ran before a crash,
-and costs a tenth of what pytest's JUnit writer does.
+and costs a tenth of what pytest's JUnit writer does. A test's output there
+is its last PROCTOR_OUTPUT_TAIL_BYTES characters, when the host sets it: the
+host holds no more of it, and pytest's own report has it whole.
 PROCTOR_PYTEST_SHARD=K/N keeps the K-th of N contiguous shares of the items,
 so N processes that each collect the whole suite run it once between them.
 """
@@ -38,6 +40,20 @@ import pytest
 
 _PREFIX = "##proctor "
 _stream = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
+
+
+def _tail(output):
+    """The end of `output` the host keeps, after a line saying what went."""
+    limit = int(os.environ.get("PROCTOR_OUTPUT_TAIL_BYTES") or 0)
+    if not limit or len(output) <= limit:
+        return output
+    dropped = len(output) - limit
+    return (
+        f"[proctor: {dropped} characters before this are left out "
+        f"(output_tail_bytes); pytest's own report has them]\n" + output[-limit:]
+    )
+
+
 _phases = {}
 _results = None
 # Whether the test running now is the last: its end is written at once.
@@ -281,7 +297,7 @@ def pytest_runtest_logfinish(nodeid, location):
         )
         # Each phase's report carries the sections captured so far.
         sections = reports[-1].sections if reports else []
-        entry["output"] = "\n".join(f"----- {name} -----\n{text}" for name, text in sections)
+        entry["output"] = _tail("\n".join(f"----- {name} -----\n{text}" for name, text in sections))
     elif message:
         entry["message"] = message
     if subtests:

@@ -1,0 +1,128 @@
+//! Output a test prints without bound: the host holds a bounded tail of it,
+//! a line of any length costs it linear time, and log files keep what the
+//! configuration allows, marked where they were cut.
+
+use std::path::Path;
+use std::process::Command;
+
+use proctor_e2e::*;
+use serde_json::{json, Value};
+
+/// A pytest suite whose failing tests print `megabytes` of output: one in
+/// lines, one in a single line without a break.
+fn noisy_suite(dir: &Path, megabytes: usize) {
+    std::fs::write(
+        dir.join("test_noisy.py"),
+        format!(
+            "import sys\n\
+             def test_prints_lines():\n    \
+                 line = 'x' * 1023 + '\\n'\n    \
+                 for _ in range({megabytes} * 1024):\n        sys.stdout.write(line)\n    \
+                 print('the last line')\n    \
+                 assert False, 'printed too much'\n\
+             def test_prints_one_endless_line():\n    \
+                 sys.stdout.write('y' * ({megabytes} << 20))\n    \
+                 sys.stdout.flush()\n    \
+                 assert False\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Runs `config` with the host's own resource use logged; answers the exit
+/// code and the host's peak memory in KiB, children apart.
+fn run_measured(dir: &Path, config: &Value) -> (Option<i32>, u64) {
+    let path = write_config(dir, config);
+    let output = Command::new(proctor_bin())
+        .current_dir(dir)
+        .args(["run", path.to_str().unwrap()])
+        .env("RUST_LOG", "proctor::usage=debug")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = stderr(&output);
+    let peak = stderr
+        .split("peak_rss_kib=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("no resource usage logged:\n{stderr}"));
+    (output.status.code(), peak)
+}
+
+/// 128 MiB of output, half of it in one line, costs the host less memory
+/// than a tenth of it would: it holds each test's last 64 KiB, and a line
+/// past a mebibyte is cut where the host reads it.
+#[test]
+fn a_test_printing_without_bound_costs_the_host_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    noisy_suite(dir.path(), 64);
+    let config = json!({
+        "output_tail_bytes": 65536,
+        "sources": [{ "name": "py", "runner": "pytest", "path": "." }]
+    });
+    let (code, peak_kib) = run_measured(dir.path(), &config);
+    assert_eq!(code, Some(1));
+    assert!(peak_kib < 64 * 1024, "the host peaked at {peak_kib} KiB");
+
+    let summary = read_summary(&dir.path().join("results/summary.json"));
+    let lines = test_record(&summary, "py", "test_noisy.py::test_prints_lines");
+    assert_eq!(
+        lines.attempts[0].message.as_deref(),
+        Some("AssertionError: printed too much\nassert False")
+    );
+    let kept = std::fs::read_to_string(
+        dir.path()
+            .join("results")
+            .join(lines.attempts[0].output.as_ref().unwrap()),
+    )
+    .unwrap();
+    assert!(kept.len() < 70_000, "{} bytes kept", kept.len());
+    assert!(kept.starts_with("[proctor: "), "{}", &kept[..200]);
+    assert!(kept.contains("the last line"));
+    check_results(&dir.path().join("results"));
+}
+
+/// With `output_log_max_bytes`, a process's logs and a test's output keep
+/// their first bytes and a line saying where they were cut.
+#[test]
+fn log_files_past_their_limit_are_cut_with_a_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    noisy_suite(dir.path(), 4);
+    let config = json!({
+        "output_log_max_bytes": 100_000,
+        "sources": [{ "name": "py", "runner": "pytest", "path": "." }]
+    });
+    let (code, _) = run_measured(dir.path(), &config);
+    assert_eq!(code, Some(1));
+    let results = dir.path().join("results");
+    let mut logs = Vec::new();
+    let mut dirs = vec![results.join("sources")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            match path.is_dir() {
+                true => dirs.push(path),
+                false if path.extension().is_some_and(|e| e == "log") => logs.push(path),
+                false => {}
+            }
+        }
+    }
+    let marker = "[proctor: this log was cut here, at 100000 bytes (output_log_max_bytes); \
+                  the rest was not kept]\n";
+    let cut: Vec<_> = logs
+        .iter()
+        .filter(|log| std::fs::read_to_string(log).unwrap().ends_with(marker))
+        .collect();
+    // Each test's output.log, and the stdout.log of each process.
+    assert_eq!(cut.len(), 4, "{logs:#?}");
+    for log in &logs {
+        let len = std::fs::metadata(log).unwrap().len();
+        assert!(
+            len <= 100_000 + marker.len() as u64 + 1,
+            "{}: {len}",
+            log.display()
+        );
+    }
+    check_results(&results);
+}
