@@ -125,9 +125,9 @@ fn redact_uris(text: &str, parameters: &BTreeSet<String>) -> String {
     let mut rest = text;
     while let Some(at) = rest.find("://") {
         // The scheme: letters, digits, `+`, `-`, `.` before the `://`.
-        let scheme_start = rest[..at]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-            .map_or(0, |i| i + 1);
+        let scheme_start = (rest[..at].char_indices().rev())
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let end = rest[at..].find(ends_uri).map_or(rest.len(), |i| at + i);
         // Punctuation after a URI ends the sentence, not the URI.
         let end = at
@@ -241,6 +241,8 @@ mod tests {
         let redactor = Redactor::default();
         for text in [
             "plain words",
+            "é://x",
+            "aé://y/z?a=b",
             "https://example.com/a?b=c",
             "://",
             "x://@",
