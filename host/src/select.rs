@@ -212,7 +212,11 @@ impl Filter {
 
     /// Parses an expression; an error names the column (1-based) and what was expected.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut parser = Parser { text, at: 0 };
+        let mut parser = Parser {
+            text,
+            at: 0,
+            depth: 0,
+        };
         let filter = parser.or()?;
         parser.skip_space();
         if parser.at < text.len() {
@@ -225,7 +229,12 @@ impl Filter {
 struct Parser<'a> {
     text: &'a str,
     at: usize,
+    /// How many `not` and `(` enclose the parser's place.
+    depth: usize,
 }
+
+/// The deepest an expression nests; far past what anyone writes.
+const MAX_DEPTH: usize = 100;
 
 impl Parser<'_> {
     fn rest(&self) -> &str {
@@ -252,12 +261,11 @@ impl Parser<'_> {
             self.at += symbol.len();
             return true;
         }
-        let rest = self.rest();
-        let ends = rest[word.len().min(rest.len())..]
-            .chars()
-            .next()
-            .is_none_or(|c| !c.is_alphanumeric() && c != '_');
-        if rest.starts_with(word) && ends {
+        let Some(after) = self.rest().strip_prefix(word) else {
+            return false;
+        };
+        let ends = (after.chars().next()).is_none_or(|c| !c.is_alphanumeric() && c != '_');
+        if ends {
             self.at += word.len();
             return true;
         }
@@ -282,12 +290,17 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Filter, String> {
         if self.operator("!", "not") {
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            self.nest()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
         }
         self.skip_space();
         if self.rest().starts_with('(') {
+            self.nest()?;
             self.at += 1;
             let inner = self.or()?;
+            self.depth -= 1;
             self.skip_space();
             if !self.rest().starts_with(')') {
                 return Err(self.error("`)`"));
@@ -296,6 +309,16 @@ impl Parser<'_> {
             return Ok(inner);
         }
         self.matcher()
+    }
+
+    /// One level deeper, within [`MAX_DEPTH`]: the parser recurses, and
+    /// an expression of a million `(` must not exhaust its stack.
+    fn nest(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        match self.depth > MAX_DEPTH {
+            true => Err(self.error(&format!("at most {MAX_DEPTH} nested `not` and `(`"))),
+            false => Ok(()),
+        }
     }
 
     fn matcher(&mut self) -> Result<Filter, String> {
@@ -402,6 +425,30 @@ mod tests {
         let selector = Selector::new(&[], Some(&filter));
         assert_eq!(selector.select("py", vec![expanding.clone()]).run.len(), 1);
         assert_eq!(selector.select("go", vec![expanding]).filtered_out, 1);
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_not_an_overflow() {
+        let deep = |n| format!("{}test(a){}", "(".repeat(n), ")".repeat(n));
+        assert!(Filter::parse(&deep(MAX_DEPTH)).is_ok());
+        let error = Filter::parse(&deep(1_000_000)).unwrap_err();
+        assert_eq!(
+            error,
+            "column 101: expected at most 100 nested `not` and `(`, found `(`"
+        );
+        let nots = format!("{}test(a)", "not ".repeat(1_000_000));
+        assert!(Filter::parse(&nots)
+            .unwrap_err()
+            .contains("at most 100 nested"));
+        let siblings = vec!["test(a)"; 10_000].join(" or ");
+        assert!(Filter::parse(&siblings).is_ok(), "only nesting is limited");
+    }
+
+    #[test]
+    fn a_word_followed_by_a_wide_character_is_read_without_a_panic() {
+        let error = Filter::parse("n\u{fffd}ot (source(x))").unwrap_err();
+        assert!(error.starts_with("column 1: expected"), "{error}");
+        assert!(Filter::parse("test(é) or notè").is_err());
     }
 
     #[test]
