@@ -16,7 +16,7 @@ use super::xml::{XmlResult, XmlWriter};
 use super::{text_of, CaseResult, FormatError};
 
 pub fn read(xml: &str) -> Result<Vec<CaseResult>, FormatError> {
-    Ok(read_document(&roxmltree::Document::parse(xml)?))
+    Ok(read_document(&crate::parse_document(xml)?))
 }
 
 pub(crate) fn read_document(document: &roxmltree::Document) -> Vec<CaseResult> {

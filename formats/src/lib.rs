@@ -9,6 +9,9 @@ pub mod text;
 pub mod trx;
 mod xml;
 
+#[cfg(test)]
+mod fuzz;
+
 use proctor_plugin_api::messages::{Outcome, TestResult};
 
 /// One test case read from a results file.
@@ -75,9 +78,84 @@ impl From<roxmltree::Error> for FormatError {
     }
 }
 
+/// The deepest results files nest elements: JUnit's deepest real files
+/// (suites in suites) stay within a few tens.
+pub const MAX_DEPTH: usize = 256;
+
+/// Parses a results file, refusing first one that nests deeper than
+/// [`MAX_DEPTH`]: roxmltree recurses once per level, and a few kilobytes of
+/// `<a>` would overflow the stack and abort the host.
+pub(crate) fn parse_document(xml: &str) -> Result<roxmltree::Document<'_>, FormatError> {
+    if let Some(at) = deeper_than(xml, MAX_DEPTH) {
+        return Err(FormatError(format!(
+            "elements nest deeper than {MAX_DEPTH} levels (at byte {at}); no results file does"
+        )));
+    }
+    Ok(roxmltree::Document::parse(xml)?)
+}
+
+/// Where `xml` opens an element deeper than `limit`, counted without
+/// parsing: start tags less end tags, outside comments, CDATA sections,
+/// processing instructions and attribute values. Markup in a DTD's entity
+/// values counts as opening elements, so the count never falls short of
+/// what a parser expanding them would reach.
+fn deeper_than(xml: &str, limit: usize) -> Option<usize> {
+    let bytes = xml.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'<') {
+        let at = i + offset;
+        let rest = &bytes[at..];
+        let skip_to = |end: &[u8]| {
+            (rest.windows(end.len()).position(|w| w == end))
+                .map_or(bytes.len(), |p| at + p + end.len())
+        };
+        i = if rest.starts_with(b"<!--") {
+            skip_to(b"-->")
+        } else if rest.starts_with(b"<![CDATA[") {
+            skip_to(b"]]>")
+        } else if rest.starts_with(b"<?") {
+            skip_to(b"?>")
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            at + 2
+        } else if rest.starts_with(b"<!") {
+            at + 2
+        } else {
+            let end = tag_end(rest);
+            if rest[..end].ends_with(b"/>") {
+                at + end
+            } else {
+                depth += 1;
+                if depth > limit {
+                    return Some(at);
+                }
+                at + end.max(1)
+            }
+        };
+    }
+    None
+}
+
+/// The length of the start tag `tag` begins with, to its `>` outside
+/// quoted attribute values; all of it when it does not end.
+fn tag_end(tag: &[u8]) -> usize {
+    let mut quote = None;
+    for (i, &b) in tag.iter().enumerate().skip(1) {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), b) if b == q => quote = None,
+            (None, b'>') => return i + 1,
+            (None, b'<') => return i,
+            _ => {}
+        }
+    }
+    tag.len()
+}
+
 /// Reads a results file of either format, told apart by its root element.
 pub fn read_results(xml: &str) -> Result<Vec<CaseResult>, FormatError> {
-    let document = roxmltree::Document::parse(xml)?;
+    let document = parse_document(xml)?;
     match document.root_element().tag_name().name() {
         "TestRun" => trx::read_document(&document),
         "testsuites" | "testsuite" => Ok(junit::read_document(&document)),
@@ -96,4 +174,36 @@ fn text_of(node: roxmltree::Node) -> Option<String> {
         .collect();
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Nesting past [`super::MAX_DEPTH`] is refused before roxmltree, which
+    /// recurses a level at a time, could overflow the stack; what a parser sees
+    /// as shallow is never refused.
+    #[test]
+    fn deep_nesting_is_refused_and_shallow_documents_are_not() {
+        let nested = |n: usize| {
+            format!(
+                "<testsuites>{}{}</testsuites>",
+                "<testsuite>".repeat(n),
+                "</testsuite>".repeat(n)
+            )
+        };
+        assert!(super::read_results(&nested(super::MAX_DEPTH - 1)).is_ok());
+        for n in [super::MAX_DEPTH + 1, 100_000] {
+            let error = super::read_results(&nested(n)).unwrap_err().to_string();
+            assert!(
+                error.starts_with("elements nest deeper than 256 levels"),
+                "{error}"
+            );
+            let unclosed = "<testsuite>".repeat(n);
+            assert!(super::trx::read(&unclosed).is_err());
+        }
+        let flat = format!(
+            "<testsuites><!-- <a><a><a> --><![CDATA[<b><b>]]><?pi <c>?>{}</testsuites>",
+            "<testsuite name=\"a>b\" x='<'/><testcase name=\"t\"></testcase>".repeat(10_000)
+        );
+        assert_eq!(super::deeper_than(&flat, 2), None);
+    }
 }

@@ -28,7 +28,7 @@ const ALL_LOADED_RESULTS: &str = "19431567-8539-422a-85d7-44ee4e166bda";
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5a1e_07c7_9b0e_4c0f_a3f6_7c2b_1d4e_8f90);
 
 pub fn read(xml: &str) -> Result<Vec<CaseResult>, FormatError> {
-    read_document(&roxmltree::Document::parse(xml)?)
+    read_document(&crate::parse_document(xml)?)
 }
 
 /// The elements that hold a result under `Results` (or `InnerResults`).
