@@ -33,6 +33,9 @@ pub mod run;
 pub mod select;
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod layering {
     use std::collections::{BTreeMap, BTreeSet};
     use std::path::Path;

@@ -78,8 +78,13 @@ impl From<HelixRule> for Rule {
 pub fn load(path: &Path) -> Result<RetryPolicy> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())))?;
+    parse(&text, path)
+}
+
+/// The test configuration `text`, read as the file at `path`.
+pub fn parse(text: &str, path: &Path) -> Result<RetryPolicy> {
     let at = |e: String| ConfigError::new(format!("{}:{e}", path.display()));
-    let file: TestConfiguration = json::parse(&text, Dialect::Lenient).map_err(at)?;
+    let file: TestConfiguration = json::parse(text, Dialect::Lenient).map_err(at)?;
     let problem =
         |key: &str, text: String| ConfigError::new(format!("{}: {key}: {text}", path.display()));
     if !matches!(file.version, 1 | 2) {

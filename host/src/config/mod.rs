@@ -350,9 +350,15 @@ pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::new(format!("cannot read configuration {}: {e}", path.display()))
     })?;
+    load_text(&text, path)
+}
+
+/// The configuration `text`, read as the file at `path` (whose directory
+/// relative paths start from).
+pub fn load_text(text: &str, path: &Path) -> Result<Config> {
     let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     // A message may quote the value it could not read, a URI among them.
-    let parsed = parse(&text).map_err(|e| {
+    let parsed = parse(text).map_err(|e| {
         let e = Redactor::default().redacted(&e);
         ConfigError::new(format!("{}:{e}", path.display()))
     })?;
@@ -360,7 +366,7 @@ pub fn load(path: &Path) -> Result<Config> {
     // second reading.
     let nul = text
         .contains("\\u0000")
-        .then(|| serde_json::from_str(&text).ok());
+        .then(|| serde_json::from_str(text).ok());
     if let Some(key) = nul.flatten().and_then(|v| nul_byte_at(&v, "")) {
         return Err(ConfigError::new(format!(
             "{}: {key}: holds a NUL byte, which no name, path or environment value can",

@@ -6,7 +6,7 @@
 //! directory; only a verified, complete result is renamed into place, so a
 //! destination never holds a partial or unverified payload.
 
-mod archive;
+pub(crate) mod archive;
 mod budget;
 
 use std::collections::BTreeMap;

@@ -4,6 +4,9 @@
 
 pub mod lcov;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use proctor_sdk::messages::{Attachment, Owner, ProcessRequest, ProcessResponse};

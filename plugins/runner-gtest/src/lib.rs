@@ -11,6 +11,9 @@
 mod listing;
 mod output;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
