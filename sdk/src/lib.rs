@@ -67,6 +67,42 @@ pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
     })
 }
 
+/// How much of each end of a process's output [`read_output`] reads.
+pub const OUTPUT_EDGE: u64 = 4 << 20;
+
+/// A process's output (its `stdout.log`, `stderr.log`), as text, in
+/// bounded memory: whole up to twice [`OUTPUT_EDGE`], else its first and
+/// its last [`OUTPUT_EDGE`] bytes, cut at line breaks, with a line between
+/// saying how much was left out. What frameworks print about a run is at
+/// its start and its end; a test printing a gigabyte is in the middle.
+pub fn read_output(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len <= 2 * OUTPUT_EDGE {
+        return read_text(path);
+    }
+    let mut head = vec![0; OUTPUT_EDGE as usize];
+    file.read_exact(&mut head)?;
+    file.seek(SeekFrom::Start(len - OUTPUT_EDGE))?;
+    let mut tail = vec![0; OUTPUT_EDGE as usize];
+    file.read_exact(&mut tail)?;
+    // Whole lines only: the head up to its last line break, the tail from
+    // its first.
+    let head_end = head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let tail_start = tail
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(tail.len(), |i| i + 1);
+    let left_out = len - head_end as u64 - (tail.len() - tail_start) as u64;
+    let mut text = String::from_utf8_lossy(&head[..head_end]).into_owned();
+    text.push_str(&format!(
+        "[proctor: {left_out} bytes of output left out here; the file has them]\n"
+    ));
+    text.push_str(&String::from_utf8_lossy(&tail[tail_start..]));
+    Ok(text)
+}
+
 /// Exports the plugins of this library. List each with its kind:
 ///
 /// ```ignore
@@ -113,6 +149,39 @@ mod tests {
             "ok \u{fffd}\u{fffd} end\n"
         );
         assert!(super::read_text(&dir.join("none")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn long_output_is_read_as_its_whole_first_and_last_lines() {
+        use super::{read_output, OUTPUT_EDGE};
+        let dir = std::env::temp_dir().join(format!("proctor-output-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stdout.log");
+        let line = "x".repeat(99) + "\n";
+        let middle = line.repeat((3 * OUTPUT_EDGE / 100) as usize);
+        let whole = format!("running 1 test\n{middle}test result: FAILED\n");
+        std::fs::write(&path, &whole).unwrap();
+        let read = read_output(&path).unwrap();
+        assert!(read.len() as u64 <= 2 * OUTPUT_EDGE + 100, "{}", read.len());
+        assert!(read.starts_with("running 1 test\nxxx"));
+        assert!(read.ends_with("x\ntest result: FAILED\n"));
+        let kept = read
+            .lines()
+            .filter(|l| l.starts_with('x'))
+            .all(|l| l == line.trim_end());
+        assert!(kept, "only whole lines are kept");
+        let marker = read.lines().find(|l| l.starts_with("[proctor: ")).unwrap();
+        let left_out: usize = marker["[proctor: ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(left_out + read.len() - marker.len() - 1, whole.len());
+
+        std::fs::write(&path, "short\n").unwrap();
+        assert_eq!(read_output(&path).unwrap(), "short\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -83,6 +83,38 @@ fn a_test_printing_without_bound_costs_the_host_bounded_memory() {
     check_results(&dir.path().join("results"));
 }
 
+/// The same for a Rust test: libtest prints a failing test's output, and
+/// its runner reads the process's output through the SDK's `read_output`,
+/// its first and last 4 MiB.
+#[test]
+fn a_rust_test_printing_without_bound_costs_the_host_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"noisy\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("src/lib.rs"),
+        "#[test]\nfn prints_a_lot() {\n    let line = \"x\".repeat(1023);\n    \
+         for _ in 0..128 * 1024 { println!(\"{line}\"); }\n    panic!(\"printed too much\");\n}\n",
+    )
+    .unwrap();
+    let config =
+        json!({ "sources": [{ "name": "rs", "runner": "libtest", "path": "Cargo.toml" }] });
+    let (code, peak_kib) = run_measured(dir.path(), &config);
+    assert_eq!(code, Some(1));
+    assert!(peak_kib < 64 * 1024, "the host peaked at {peak_kib} KiB");
+    let summary = read_summary(&dir.path().join("results/summary.json"));
+    let test = test_record(&summary, "rs", "noisy::prints_a_lot");
+    let message = test.attempts[0].message.as_deref().unwrap();
+    assert!(
+        message.starts_with("printed too much\nat src/lib.rs:"),
+        "{message}"
+    );
+}
+
 /// With `output_log_max_bytes`, a process's logs and a test's output keep
 /// their first bytes and a line saying where they were cut.
 #[test]

@@ -156,7 +156,7 @@ impl Runner for GtestRunner {
             }
         }
         // Until 1.13, GoogleTest's XML leaves a suite's failures out: its output says them.
-        let stdout = proctor_sdk::read_text(&request.stdout_path).unwrap_or_default();
+        let stdout = proctor_sdk::read_output(&request.stdout_path).unwrap_or_default();
         for (id, text) in output::failures_outside_tests(&stdout) {
             if results.iter().any(|r| r.id == id) {
                 continue;

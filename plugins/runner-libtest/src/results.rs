@@ -7,7 +7,7 @@ pub fn collect(request: CollectRequest) -> Result<Vec<TestResult>> {
     let [test] = request.tests.as_slice() else {
         return Ok(Vec::new());
     };
-    let read = |path| proctor_sdk::read_text(path).unwrap_or_default();
+    let read = |path| proctor_sdk::read_output(path).unwrap_or_default();
     let (stdout, stderr) = (read(&request.stdout_path), read(&request.stderr_path));
     let (outcome, message) = if request.timed_out {
         (Outcome::TimedOut, None)
