@@ -60,11 +60,15 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// test may print any bytes: what is not UTF-8 is replaced, never a reason
 /// to read nothing.
 pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
-    let bytes = std::fs::read(path)?;
-    Ok(match String::from_utf8(bytes) {
+    std::fs::read(path).map(text)
+}
+
+/// Bytes as text, what is not UTF-8 replaced, copied only then.
+fn text(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
+    }
 }
 
 /// How much of each end of a process's output [`read_output`] reads.
@@ -80,7 +84,9 @@ pub fn read_output(path: &std::path::Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
     if len <= 2 * OUTPUT_EDGE {
-        return read_text(path);
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes)?;
+        return Ok(text(bytes));
     }
     let mut head = vec![0; OUTPUT_EDGE as usize];
     file.read_exact(&mut head)?;

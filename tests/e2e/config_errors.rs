@@ -292,6 +292,22 @@ fn numbers_past_their_range_are_refused_at_load_naming_the_key() {
             json!({ "downloads": { "unpack_limits": { "entries": 0 } } }),
             "downloads.unpack_limits.entries: must be at least 1",
         ),
+        (
+            json!({ "downloads": { "max_bytes": 0 } }),
+            "downloads.max_bytes: must be at least 1",
+        ),
+        (
+            json!({ "output_tail_bytes": 10 }),
+            "output_tail_bytes: must be 1024 to 1073741824 (1 GiB), not 10",
+        ),
+        (
+            json!({ "output_log_max_bytes": 0 }),
+            "output_log_max_bytes: must be at least 1",
+        ),
+        (
+            json!({ "redact": { "query_parameters": "sig" } }),
+            "redact.query_parameters: invalid type: string \"sig\", expected a sequence",
+        ),
     ];
     refused_naming(dir.path(), &cases);
     std::fs::write(

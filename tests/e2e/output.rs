@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use proctor_e2e::*;
+use proctor_plugin_api::messages::Outcome;
 use serde_json::{json, Value};
 
 /// A pytest suite whose failing tests print `megabytes` of output: one in
@@ -113,6 +114,36 @@ fn a_rust_test_printing_without_bound_costs_the_host_bounded_memory() {
         message.starts_with("printed too much\nat src/lib.rs:"),
         "{message}"
     );
+}
+
+/// A test that prints without end, with pytest's capture off so that all
+/// of it crosses the host, is cut at its timeout; its log keeps the limit.
+#[test]
+fn endless_output_is_cut_at_the_timeout_and_its_log_at_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("test_endless.py"),
+        "import sys\ndef test_prints_forever():\n    while True:\n        sys.stdout.write('z' * 4096)\n",
+    )
+    .unwrap();
+    let config = json!({
+        "timeout_seconds": 3,
+        "output_log_max_bytes": 1_000_000,
+        "sources": [{ "name": "py", "runner": "pytest", "path": ".", "mode": "isolated",
+                      "settings": { "args": ["-s"] } }]
+    });
+    let (code, peak_kib) = run_measured(dir.path(), &config);
+    assert_eq!(code, Some(1));
+    assert!(peak_kib < 64 * 1024, "the host peaked at {peak_kib} KiB");
+    let summary = read_summary(&dir.path().join("results/summary.json"));
+    let test = test_record(&summary, "py", "test_endless.py::test_prints_forever");
+    assert_eq!(test.attempts[0].outcome, Outcome::TimedOut);
+    let stdout = dir
+        .path()
+        .join("results/sources/py/test_endless.py::test_prints_forever/attempt-1/stdout.log");
+    let kept = std::fs::read(&stdout).unwrap();
+    assert!(kept.len() < 1_000_200, "{} bytes", kept.len());
+    assert!(String::from_utf8_lossy(&kept).ends_with("the rest was not kept]\n"));
 }
 
 /// With `output_log_max_bytes`, a process's logs and a test's output keep

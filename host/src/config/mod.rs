@@ -264,6 +264,8 @@ pub struct OutputPolicy {
 pub const DEFAULT_TAIL_BYTES: usize = 1 << 20;
 /// The smallest tail: enough for a failure's last lines.
 const MIN_TAIL_BYTES: u64 = 1024;
+/// The largest: held per test in memory, more is a typo.
+const MAX_TAIL_BYTES: u64 = 1 << 30;
 
 impl Default for OutputPolicy {
     fn default() -> Self {
@@ -576,8 +578,8 @@ fn output_policy(
         policy.drain = drain;
     }
     match parsed.output_tail_bytes {
-        Some(n) if n < MIN_TAIL_BYTES => {
-            let problem = format!("must be at least {MIN_TAIL_BYTES}, not {n}");
+        Some(n) if !(MIN_TAIL_BYTES..=MAX_TAIL_BYTES).contains(&n) => {
+            let problem = format!("must be {MIN_TAIL_BYTES} to {MAX_TAIL_BYTES} (1 GiB), not {n}");
             return Err(at("output_tail_bytes", problem));
         }
         Some(n) => policy.tail_bytes = usize::try_from(n).unwrap_or(usize::MAX),

@@ -630,15 +630,22 @@ impl LineSplitter {
     fn split(&mut self, chunk: &[u8]) -> (Vec<String>, Option<String>) {
         let mut lines = Vec::new();
         let mut rest = chunk;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            if std::mem::take(&mut self.skipping) {
-                self.partial.clear();
-            } else {
-                self.partial.extend_from_slice(&rest[..end]);
+        if let Some(first) = rest.iter().position(|&b| b == b'\n') {
+            // The line begun in an earlier chunk ends here.
+            if !std::mem::take(&mut self.skipping) {
+                self.partial.extend_from_slice(&rest[..first]);
                 lines.push(line(&self.partial));
-                self.partial.clear();
             }
-            rest = &rest[end + 1..];
+            self.partial.clear();
+            rest = &rest[first + 1..];
+            // The lines whole in this chunk (shorter than it, so than
+            // MAX_LINE), made text in one pass.
+            if let Some(last) = rest.iter().rposition(|&b| b == b'\n') {
+                let text = String::from_utf8_lossy(&rest[..last]);
+                let whole = text.split('\n');
+                lines.extend(whole.map(|l| l.strip_suffix('\r').unwrap_or(l).to_owned()));
+                rest = &rest[last + 1..];
+            }
         }
         if self.skipping {
             return (lines, None);
