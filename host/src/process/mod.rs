@@ -411,23 +411,44 @@ impl Supervised {
     /// is none, or once the drain time is over: then the pipes are closed,
     /// whoever still holds them.
     async fn drain_output(&mut self, exit: ProcessExit, exited_at: Instant) -> Event {
-        let Some(lines) = self.lines.as_mut() else {
-            return Event::Exited(exit);
-        };
         let until = exited_at + self.drain;
-        tokio::select! {
-            received = lines.recv() => if let Some(lines) = received {
-                return Event::Output(lines);
+        match self.lines.as_mut() {
+            Some(lines) => tokio::select! {
+                received = lines.recv() => if let Some(lines) = received {
+                    return Event::Output(lines);
+                },
+                () = tokio::time::sleep_until(until.into()) => self.stop_copying(),
             },
-            () = tokio::time::sleep_until(until.into()) => {
-                for copier in &self.copiers {
-                    copier.abort();
+            // Copied to the files alone (to cut them at their limit): the
+            // copiers end when the pipes close.
+            None => {
+                if !self.copied_by(until).await {
+                    self.stop_copying();
                 }
-                self.leak.held_output = Some(self.drain);
             }
         }
         self.lines = None;
         Event::Exited(exit)
+    }
+
+    /// Whether every copier has finished by `until`.
+    async fn copied_by(&self, until: Instant) -> bool {
+        while self.copiers.iter().any(|copier| !copier.is_finished()) {
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// Closes the pipes whoever still holds them: output held past the
+    /// drain time is held by something outside the tree.
+    fn stop_copying(&mut self) {
+        for copier in &self.copiers {
+            copier.abort();
+        }
+        self.leak.held_output = Some(self.drain);
     }
 
     /// Descendants still running a moment after the root ended: they are
@@ -808,6 +829,43 @@ mod tests {
 
     fn python(code: &str) -> CommandSpec {
         CommandSpec::new("python3").args(["-c", code])
+    }
+
+    /// Output copied to files alone (for their size limit) drains like
+    /// output read line by line: a daemon outside the tree holding the
+    /// pipe holds the process no longer than the drain time.
+    #[tokio::test]
+    async fn a_pipe_held_outside_the_tree_closes_after_the_drain_when_logs_are_limited() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = format!("proctor-held-pipe-{}", std::process::id());
+        // Out of the session, its environment cleared: no sweep finds it.
+        let daemon = format!(
+            "import subprocess; subprocess.Popen(\"setsid env -i python3 -c \
+             'import time; time.sleep(60)' {marker} &\", shell=True)"
+        );
+        // In a cgroup the daemon would die with the process: the sweep is
+        // what a machine without cgroups has (nextest runs each test in a
+        // process of its own, so this reaches no other test).
+        std::env::set_var(containment::CONTAINMENT_VAR, "sweep");
+        let command = python(&daemon);
+        let options = Options {
+            drain: Duration::from_millis(300),
+            log_limit: Some(1000),
+            ..Options::new(Output::Files, Faults::Ignored)
+        };
+        let (stdout, stderr) = (dir.path().join("out"), dir.path().join("err"));
+        let mut process = Supervised::spawn(&command, &stdout, &stderr, options).unwrap();
+        let started = Instant::now();
+        while !matches!(process.next(None).await.unwrap(), Event::Exited(_)) {}
+        let ended = process.next(None).await.unwrap();
+        let took = started.elapsed();
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", &marker])
+            .status();
+        assert!(matches!(ended, Event::Exited(_)), "{ended:?}");
+        assert!(took < Duration::from_secs(10), "it took {took:?}");
+        assert_eq!(process.leak().held_output, Some(Duration::from_millis(300)));
+        process.finish().await.unwrap();
     }
 
     async fn spawn_traced(spec: &CommandSpec, dir: &Path) -> Supervised {

@@ -137,7 +137,9 @@ const MAX_ERRORS: usize = 5;
 /// The first lines of a test's output, as the message of a failure that came without one.
 fn excerpt(output: &str) -> String {
     const LINES: usize = 20;
-    let mut lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines = output.lines().filter(|l| !l.trim().is_empty());
+    // One more than shown tells whether there are more, without reading on.
+    let mut lines: Vec<&str> = lines.take(LINES + 1).collect();
     if lines.len() > LINES {
         lines.truncate(LINES);
         lines.push("...");
