@@ -225,3 +225,71 @@ fn a_results_directory_in_use_is_refused_naming_the_run_that_holds_it() {
     let third = proctor(dir.path(), &["run", config.to_str().unwrap()]);
     assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
 }
+
+/// A failing test's message and the end of what it printed are on the
+/// console under its line (`--failure-output immediate`, the default), in
+/// the closing summary (`final`), or not at all (`never`), without its
+/// control characters; the closing summary says where the results went.
+#[test]
+fn a_failing_tests_message_and_output_are_on_the_console_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("test_console.py"),
+        "def test_passes():\n    print('nothing to see')\n\n\
+         def test_fails():\n    print('the clue it printed \\x1b[31mred\\x1b[0m')\n    \
+         assert 1 + 1 == 3, 'the failing assertion'\n",
+    )
+    .unwrap();
+    let config = json!({ "sources": [{ "name": "py", "runner": "pytest", "path": ".",
+                                       "mode": "isolated" }] });
+    let path = write_config(dir.path(), &config);
+    let run = |when: &str| {
+        let output = proctor(
+            dir.path(),
+            &["run", path.to_str().unwrap(), "--failure-output", when],
+        );
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let console = stderr(&output);
+        let summary_at = console.find("Summary [").unwrap();
+        (
+            console.clone(),
+            console[..summary_at].to_owned(),
+            console[summary_at..].to_owned(),
+        )
+    };
+    let results = dir.path().join("results");
+    let results_line = format!("  RESULTS {}\n", results.display());
+
+    let (console, during, closing) = run("immediate");
+    let fail_line = during.find("FAIL [").expect("a FAIL line");
+    let after = &during[fail_line..];
+    assert!(
+        after.contains("\n          AssertionError: the failing assertion"),
+        "{console}"
+    );
+    assert!(after.contains("the clue it printed "), "{console}");
+    assert!(
+        !console.contains('\x1b'),
+        "no control character reaches the console"
+    );
+    assert!(
+        !console.contains("nothing to see"),
+        "a pass shows no output"
+    );
+    assert!(!closing.contains("the clue"), "{closing}");
+    assert!(closing.ends_with(&results_line), "{closing}");
+
+    let (console, during, closing) = run("final");
+    assert!(!during.contains("the clue"), "{console}");
+    assert!(
+        closing.contains("the failing assertion") && closing.contains("the clue"),
+        "{closing}"
+    );
+
+    let (console, _, _) = run("never");
+    assert!(
+        !console.contains("the clue") && !console.contains("the failing assertion"),
+        "{console}"
+    );
+    assert!(console.ends_with(&results_line), "{console}");
+}

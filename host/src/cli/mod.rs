@@ -13,7 +13,7 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::plugins::{Catalog, SearchPath};
 use crate::process::{guardian, Stopper};
 use crate::redact::Redactor;
-use crate::report::{Console, HelixEnvironment};
+use crate::report::{Console, FailureOutput, HelixEnvironment};
 use crate::run::{self, RunOptions, Session};
 use crate::select::Filter;
 
@@ -57,6 +57,11 @@ enum Command {
         /// configuration's `no_tests`: fail (exit 4, the default), warn or pass.
         #[arg(long, value_enum, value_name = "ACTION")]
         no_tests: Option<crate::config::NoTests>,
+        /// When a failing test's message and the end of its output are
+        /// shown: under its line as it fails, in the closing summary, both,
+        /// or never.
+        #[arg(long, value_enum, value_name = "WHEN", default_value_t = FailureOutput::Immediate)]
+        failure_output: FailureOutput,
     },
     /// Discover and list the tests of a configuration.
     List {
@@ -215,6 +220,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             results_dir,
             filter,
             no_tests,
+            failure_output,
         } => {
             if let Some(jobs) = jobs {
                 crate::config::check_jobs(jobs)
@@ -236,7 +242,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 helix: HelixEnvironment::from_env(),
                 subscribers: Vec::new(),
             };
-            let console = Arc::new(Console::new());
+            let console = Arc::new(Console::new(failure_output));
             let summary = runtime.block_on(run::run(session, options, console))?;
             Ok(summary.status())
         }
@@ -299,7 +305,7 @@ impl<'a> ListedTest<'a> {
 }
 
 fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<ExitStatus> {
-    let (_, download_errors) = session.fetch(&Console::new())?;
+    let (_, download_errors) = session.fetch(&Console::default())?;
     if !download_errors.is_empty() {
         for error in &download_errors {
             eprintln!("error: {error}");

@@ -3,17 +3,19 @@
 //! text, so that the console writes it whole and the tests read it as it is.
 
 use std::fmt::Write;
+use std::path::Path;
 
 use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
 use crate::results::{RunSummary, TestRecord};
 
-/// The closing summary of a run.
-pub fn render(summary: &RunSummary) -> String {
+/// The closing summary of a run; with the results directory, why each
+/// failing test failed, under its line.
+pub fn render(summary: &RunSummary, details_from: Option<&Path>) -> String {
     let mut out = String::new();
     counts(summary, &mut out);
-    attention(summary, &mut out);
+    attention(summary, details_from, &mut out);
     sources(summary, &mut out);
     for attachment in &summary.attachments {
         line(
@@ -64,6 +66,57 @@ fn line(out: &mut String, label: &str, text: impl std::fmt::Display) {
     out.push('\n');
 }
 
+/// How many lines of each output a failure shows.
+const OUTPUT_LINES: usize = 20;
+/// How much of the end of an output file is read for them.
+const OUTPUT_WINDOW: u64 = 16 * 1024;
+
+/// Why a test failed, indented under the labels' column, each line ending
+/// with a line break: its last attempt's message, then the last lines of
+/// what it printed (its own output, or its process's when it ran alone),
+/// read from the results under `root`. Control characters are escaped.
+pub(super) fn failure_details(test: &TestRecord, root: &Path) -> String {
+    let mut out = String::new();
+    let Some(attempt) = test.attempts.last() else {
+        return out;
+    };
+    let indent = |out: &mut String, text: &str| {
+        for text in text.lines() {
+            let _ = writeln!(out, "{:10}{}", "", for_terminal(text, false));
+        }
+    };
+    if let Some(message) = &attempt.message {
+        indent(&mut out, message);
+    }
+    let alone = |path: &&String| path.starts_with(&attempt.dir);
+    let outputs = match &attempt.output {
+        Some(own) => vec![("output", own)],
+        None => [("stderr", &attempt.stderr), ("stdout", &attempt.stdout)]
+            .into_iter()
+            .filter_map(|(name, path)| path.as_ref().filter(alone).map(|path| (name, path)))
+            .collect(),
+    };
+    for (name, path) in outputs {
+        let lines = last_lines(&root.join(path));
+        if lines.is_empty() {
+            continue;
+        }
+        indent(
+            &mut out,
+            &format!("--- {name}, last {} lines ({path}) ---", lines.len()),
+        );
+        indent(&mut out, &lines.join("\n"));
+    }
+    out
+}
+
+/// The last [`OUTPUT_LINES`] lines of a file that are not blank.
+fn last_lines(path: &Path) -> Vec<String> {
+    let mut lines = crate::results::last_lines(path, OUTPUT_WINDOW);
+    lines.retain(|line| !line.trim().is_empty());
+    lines.split_off(lines.len().saturating_sub(OUTPUT_LINES))
+}
+
 fn seconds_of(ms: u64) -> String {
     format!("{:.2}s", ms as f64 / 1000.0)
 }
@@ -104,7 +157,7 @@ fn counts(summary: &RunSummary, out: &mut String) {
 
 /// The tests that did not simply pass or skip, the warnings, and why
 /// retries were withheld.
-fn attention(summary: &RunSummary, out: &mut String) {
+fn attention(summary: &RunSummary, details_from: Option<&Path>, out: &mut String) {
     let settled = |t: &&TestRecord| {
         !t.flaky
             && matches!(
@@ -115,6 +168,9 @@ fn attention(summary: &RunSummary, out: &mut String) {
     for test in summary.tests.iter().filter(|t| !settled(t)) {
         let id = for_terminal(&test.id, false);
         line(out, label(test), format_args!("{} {id}", test.source));
+        if let Some(root) = details_from.filter(|_| test.outcome.is_failure()) {
+            out.push_str(&failure_details(test, root));
+        }
     }
     for warning in &summary.warnings {
         line(out, "WARN", for_terminal(warning, true));
@@ -188,7 +244,7 @@ mod tests {
     #[test]
     fn a_passing_run_is_one_line_of_counts() {
         let run = summary(vec![test("unit", "adds", &[Passed])], None);
-        insta::assert_snapshot!(render(&run));
+        insta::assert_snapshot!(render(&run, None));
     }
 
     #[test]
@@ -209,7 +265,7 @@ mod tests {
         run.warnings = vec!["source `ui`: the process 4001 left 1 process running".into()];
         run.errors = vec!["source `docs`: discovery failed: no such file".into()];
         run.retries.withheld = Some("retries withheld: 3 of 4 tests failed".into());
-        insta::assert_snapshot!(render(&run));
+        insta::assert_snapshot!(render(&run, None));
     }
 
     #[test]
@@ -225,7 +281,7 @@ mod tests {
             vec![test("unit", "adds", &[Passed]), never_started],
             Some(Signal::Interrupt),
         );
-        insta::assert_snapshot!(render(&run));
+        insta::assert_snapshot!(render(&run, None));
     }
 
     #[test]
@@ -253,6 +309,6 @@ mod tests {
             error: None,
             abandoned: false,
         }];
-        insta::assert_snapshot!(render(&run));
+        insta::assert_snapshot!(render(&run, None));
     }
 }

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,10 +13,35 @@ use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
 use super::batched::Batched;
-use super::closing::{label, labelled};
+use super::closing::{failure_details, label, labelled};
 use crate::events::{Delivery, RunEvent, Subscriber};
 use crate::fetch::{DownloadProgress, Progress};
 use crate::results::{AttemptRecord, RunSummary, TestRecord};
+
+/// When a failing test's message and output are shown, as nextest's
+/// `--failure-output` names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailureOutput {
+    /// Under the test's line, as it fails.
+    #[default]
+    Immediate,
+    /// In the closing summary.
+    Final,
+    /// Both.
+    ImmediateFinal,
+    /// Not on the console: the results have them.
+    Never,
+}
+
+impl FailureOutput {
+    fn immediate(self) -> bool {
+        matches!(self, Self::Immediate | Self::ImmediateFinal)
+    }
+
+    fn in_closing(self) -> bool {
+        matches!(self, Self::Final | Self::ImmediateFinal)
+    }
+}
 
 /// Lines go out whole. Without a terminal, a source's lines are held while
 /// other sources run and printed as one block, so parallel sources never
@@ -37,6 +63,10 @@ pub struct Console {
     /// Lines made but not yet written, without a terminal: per-test lines
     /// wait for the engine's next pause and go out in one write.
     held: Batched<std::io::Stderr>,
+    failure_output: FailureOutput,
+    /// The run's results directory, once it started: where failures'
+    /// output is read from, and what the closing summary points to.
+    results: OnceLock<PathBuf>,
 }
 
 #[derive(Default)]
@@ -47,12 +77,12 @@ struct Sources {
 
 impl Default for Console {
     fn default() -> Self {
-        Self::new()
+        Self::new(FailureOutput::default())
     }
 }
 
 impl Console {
-    pub fn new() -> Self {
+    pub fn new(failure_output: FailureOutput) -> Self {
         let bars = std::io::stderr()
             .is_terminal()
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
@@ -78,6 +108,8 @@ impl Console {
             finished: AtomicU64::new(0),
             cases: Mutex::default(),
             held: Batched::new(std::io::stderr(), "stderr"),
+            failure_output,
+            results: OnceLock::new(),
         }
     }
 
@@ -269,6 +301,12 @@ impl Console {
         if test.attempts.len() > 1 {
             text.push_str(&format!(" (after {} attempts)", test.attempts.len()));
         }
+        if let Some(root) = self.results.get() {
+            if test.outcome.is_failure() && self.failure_output.immediate() {
+                text.push('\n');
+                text.push_str(failure_details(test, root).trim_end());
+            }
+        }
         self.source_line(&test.source, text);
     }
 
@@ -277,7 +315,13 @@ impl Console {
             bar.finish_and_clear();
         }
         // One write, with whatever was held before it.
-        let closing = super::closing::render(summary);
+        let root = self.results.get();
+        let details_from = root.filter(|_| self.failure_output.in_closing());
+        let mut closing = super::closing::render(summary, details_from.map(PathBuf::as_path));
+        if let Some(root) = root {
+            closing.push_str(&labelled("RESULTS", root.display()));
+            closing.push('\n');
+        }
         self.held
             .write_with(|bytes| bytes.extend_from_slice(closing.as_bytes()));
     }
@@ -286,6 +330,9 @@ impl Console {
 impl Subscriber for Console {
     fn on_event(&self, event: &RunEvent<'_>, _: &mut Delivery) {
         match *event {
+            RunEvent::RunStarted { results_dir, .. } => {
+                let _ = self.results.set(results_dir.to_path_buf());
+            }
             RunEvent::SourceDiscovered { source, tests } => self.source_started(source, tests),
             RunEvent::CaseExpanding {
                 source,

@@ -212,6 +212,20 @@ pub fn read_end(path: &Path, max: u64) -> std::io::Result<(String, bool)> {
     Ok((String::from_utf8_lossy(&bytes).into_owned(), start > 0))
 }
 
+/// The whole lines in the last `max` bytes of a file, none when it cannot
+/// be read: a window that starts mid-file starts mid-line, and that line
+/// is left out.
+pub fn last_lines(path: &Path, max: u64) -> Vec<String> {
+    let Ok((text, cut)) = read_end(path, max) else {
+        return Vec::new();
+    };
+    let text = match cut {
+        true => text.split_once('\n').map_or("", |(_, rest)| rest),
+        false => &text,
+    };
+    text.lines().map(str::to_owned).collect()
+}
+
 /// Opens `path` and takes an exclusive advisory lock on it; `None` when
 /// another process holds it.
 fn lock(path: &Path) -> std::io::Result<Option<std::fs::File>> {

@@ -14,7 +14,9 @@ mod summary;
 pub use collected::{AttachmentRecord, CollectorRecord, MergeRecord, SourceSpan, Timeline};
 pub use exit::ExitStatus;
 pub use fetched::{DownloadRecord, Unpacked};
-pub use layout::{read_end, write_atomically, ResultsDir, ResultsDirError, LAYOUT_VERSION};
+pub use layout::{
+    last_lines, read_end, write_atomically, ResultsDir, ResultsDirError, LAYOUT_VERSION,
+};
 pub use summary::{
     exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunOutcome, RunSummary,
     SourceRecord, TestRecord,

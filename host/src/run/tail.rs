@@ -7,7 +7,7 @@ use std::path::Path;
 
 use proctor_plugin_api::messages::Stream;
 
-use crate::results::read_end;
+use crate::results::last_lines;
 
 /// How much of the end of a file is read.
 const WINDOW: u64 = 32 * 1024;
@@ -96,7 +96,7 @@ pub fn describe(dir: &Path, protocol: impl Fn(&[String], Stream) -> Vec<usize>) 
         (Stream::Stderr, "stderr.log"),
         (Stream::Stdout, "stdout.log"),
     ] {
-        let lines = last_lines(&dir.join(file));
+        let lines = last_lines(&dir.join(file), WINDOW);
         let skip = protocol(&lines, stream);
         let kept: Vec<&str> = lines
             .iter()
@@ -119,19 +119,6 @@ pub fn describe(dir: &Path, protocol: impl Fn(&[String], Stream) -> Vec<usize>) 
         ));
     }
     (!parts.is_empty()).then(|| parts.join("\n\n"))
-}
-
-/// The complete lines in the last [`WINDOW`] bytes of a file.
-fn last_lines(path: &Path) -> Vec<String> {
-    let Ok((text, cut)) = read_end(path, WINDOW) else {
-        return Vec::new();
-    };
-    // A window that starts mid-file starts mid-line: that line is left out.
-    let text = match cut {
-        true => text.split_once('\n').map_or("", |(_, rest)| rest),
-        false => &text,
-    };
-    text.lines().map(str::to_owned).collect()
 }
 
 #[cfg(test)]
