@@ -22,6 +22,15 @@ pub fn for_xml(text: &str) -> Cow<'_, str> {
     })
 }
 
+/// `n` things for a person to read: `1 file`, `2 files`, `0 files`, for
+/// the nouns made plural with an `s`.
+pub fn counted(n: usize, singular: &str) -> String {
+    match n {
+        1 => format!("1 {singular}"),
+        n => format!("{n} {singular}s"),
+    }
+}
+
 /// Text for a terminal line: no control character reaches the terminal;
 /// with `multiline`, line breaks and tabs stay.
 pub fn for_terminal(text: &str, multiline: bool) -> Cow<'_, str> {

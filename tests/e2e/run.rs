@@ -110,7 +110,7 @@ fn list_discovers_without_running() {
 
     let human = proctor(scratch.path(), &["list", demo.to_str().unwrap()]);
     assert!(
-        stdout(&human).contains("7 tests in 1 sources"),
+        stdout(&human).contains("7 tests in 1 source"),
         "{}",
         stdout(&human)
     );

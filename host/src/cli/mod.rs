@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use proctor_formats::text::counted;
 use proctor_plugin_api::messages::TestCase;
 use serde::Serialize;
 
@@ -372,9 +373,9 @@ fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<Ex
             }
             let _ = writeln!(
                 out,
-                "{} tests in {} sources",
-                listed.len(),
-                session.sources.len()
+                "{} in {}",
+                counted(listed.len(), "test"),
+                counted(session.sources.len(), "source")
             );
         }
     }

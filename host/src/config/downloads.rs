@@ -300,11 +300,7 @@ fn download(
                 // The payload's contents are the payload directory.
                 (Role::Payload, true) => dir,
                 _ => {
-                    let name = url
-                        .path_segments()
-                        .and_then(|mut segments| segments.next_back())
-                        .map(|name| percent_decode_str(name).decode_utf8_lossy().into_owned())
-                        .unwrap_or_default();
+                    let name = default_name(&url);
                     if name.is_empty() {
                         return Err(at(
                             &location,
@@ -341,6 +337,20 @@ fn download(
         downloader: entry.downloader,
         location,
     })
+}
+
+/// The name a download is given without a `destination`: the URI's last
+/// path element (`https://h/a/b.zip`: `b.zip`, `store:b.zip`: `b.zip`),
+/// or without a path its authority (`vault://fixtures`: `fixtures`),
+/// percent-decoded; empty when it has neither.
+fn default_name(url: &url::Url) -> String {
+    let last = url
+        .path()
+        .rsplit('/')
+        .next()
+        .filter(|last| !last.is_empty());
+    let name = last.or_else(|| url.host_str()).unwrap_or_default();
+    percent_decode_str(name).decode_utf8_lossy().into_owned()
 }
 
 /// `scheme:` as RFC 3986 spells it; one letter is a Windows drive, not a scheme.
@@ -473,6 +483,26 @@ mod tests {
     }
 
     #[test]
+    fn a_uri_without_a_path_is_named_after_its_authority() {
+        let downloads = validated(
+            r#"{ "files": [
+                { "uri": "vault://fixtures" },
+                { "uri": "store:data%20set.db" },
+                { "uri": "artifacts://build-42/out/tool.bin" },
+                { "uri": "https://cdn.example/" }
+            ] }"#,
+        )
+        .unwrap();
+        let names: Vec<&Path> = (downloads.items.iter())
+            .map(|d| d.destination.strip_prefix("/work/item").unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["fixtures", "data set.db", "tool.bin", "cdn.example"].map(Path::new)
+        );
+    }
+
+    #[test]
     fn downloads_that_cannot_work_are_refused() {
         let error = |json: &str| validated(json).unwrap_err().to_string();
         assert_eq!(
@@ -482,8 +512,12 @@ mod tests {
             "downloads.files[1]: its destination /work/item/a.txt overlaps that of \
              downloads.files[0] (/work/item/a.txt); give each download its own"
         );
-        assert!(error(r#"{ "files": [{ "uri": "https://h/" }] }"#)
+        assert!(error(r#"{ "files": [{ "uri": "store:" }] }"#)
             .contains("names no file; give a `destination`"));
+        assert!(
+            error(r#"{ "files": [{ "uri": "https://h/a%2F..%2F..%2Fx" }] }"#)
+                .contains("is not inside the configuration's directory")
+        );
         assert!(
             error(r#"{ "files": [{ "uri": "x", "destination": "../../etc/x" }] }"#)
                 .contains("is not inside the configuration's directory")

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use proctor_formats::text::counted;
 use proctor_plugin_api::messages::{DownloadRequest, PluginKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -241,7 +242,11 @@ impl Fetcher {
                     );
                 }
                 let detail = match unpacked {
-                    Some(u) => format!(" -> {} ({} files)", destination.display(), u.files),
+                    Some(u) => format!(
+                        " -> {} ({})",
+                        destination.display(),
+                        counted(u.files as usize, "file")
+                    ),
                     None => format!(" -> {}", destination.display()),
                 };
                 bar.fetched(bytes, &detail);

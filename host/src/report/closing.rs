@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use proctor_formats::text::for_terminal;
+use proctor_formats::text::{counted, for_terminal};
 use proctor_plugin_api::messages::Outcome;
 
 use crate::results::{RunSummary, TestRecord};
@@ -127,9 +127,9 @@ fn counts(summary: &RunSummary, out: &mut String) {
     let _ = writeln!(out, "------------");
     let _ = writeln!(
         out,
-        "  Summary [{seconds:>8.3}s] {} tests: {} passed ({} flaky), {} failed, {} timed out, \
+        "  Summary [{seconds:>8.3}s] {}: {} passed ({} flaky), {} failed, {} timed out, \
          {} crashed, {} skipped, {} quarantined",
-        counts.total,
+        counted(counts.total, "test"),
         counts.passed,
         counts.flaky,
         counts.failed,
