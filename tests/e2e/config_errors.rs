@@ -370,3 +370,32 @@ fn a_download_may_not_land_on_the_configuration_or_the_results() {
         );
     }
 }
+
+/// The README's configuration example is a configuration this proctor
+/// reads: every key known, every number in range, no two downloads in one
+/// place. Only its sources' paths, which are the reader's, are missing here.
+#[test]
+fn the_readmes_configuration_example_is_read_as_written() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Configuration").unwrap()..];
+    let example = section
+        .split("```json")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    // The elisions a reader fills in.
+    let example = example
+        .replace("\"9f86d0…\"", &format!("\"{}\"", "0".repeat(64)))
+        .replace("Bearer …", "Bearer token");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("proctor.json"), example).unwrap();
+    let output = proctor(dir.path(), &["list", "proctor.json"]);
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{error}");
+    assert!(
+        error.contains("sources[0].path: `Cargo.toml` does not exist"),
+        "{error}"
+    );
+}
