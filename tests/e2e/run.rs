@@ -293,3 +293,44 @@ fn a_failing_tests_message_and_output_are_on_the_console_when_asked() {
     );
     assert!(console.ends_with(&results_line), "{console}");
 }
+
+/// A proctor copied away from its plugins says so and exits 3, naming
+/// where it looked; `proctor plugins` without CONFIG reads the
+/// configuration in the current directory, as `run` and `list` do, and
+/// searches its `plugin_dirs`.
+#[test]
+fn plugins_without_any_found_is_an_infrastructure_error_and_reads_the_configuration_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let copied = bin.join("proctor");
+    std::fs::copy(proctor_bin(), &copied).unwrap();
+    let plugins = |cwd: &std::path::Path| {
+        Command::new(&copied)
+            .current_dir(cwd)
+            .arg("plugins")
+            .output()
+            .unwrap()
+    };
+    let alone = plugins(dir.path());
+    assert_eq!(alone.status.code(), Some(3), "{}", stdout(&alone));
+    assert!(stdout(&alone).contains("no plugin found; looked in: "));
+    let error = stderr(&alone);
+    assert!(
+        error.contains("no plugin this host can load; looked in: "),
+        "{error}"
+    );
+    assert!(error.contains(&bin.display().to_string()), "{error}");
+
+    let installed = proctor_bin().parent().unwrap().to_path_buf();
+    let config = json!({ "plugin_dirs": [installed],
+                         "sources": [{ "runner": "pytest", "path": "." }] });
+    write_config(dir.path(), &config);
+    let configured = plugins(dir.path());
+    assert_eq!(configured.status.code(), Some(0), "{}", stderr(&configured));
+    assert!(
+        stdout(&configured).contains("pytest"),
+        "{}",
+        stdout(&configured)
+    );
+}

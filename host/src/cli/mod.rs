@@ -273,13 +273,25 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             Ok(ExitStatus::Passed)
         }
         Command::Plugins { config, format, .. } => {
+            // As for `run` and `list`, CONFIG defaults to the configuration
+            // here; without one, the host's own directories are searched.
+            let config = match config {
+                Some(path) => Some(path),
+                None => crate::config::locate(None, &current_dir()?).ok(),
+            };
             let config_dirs = match config {
                 Some(path) => crate::config::load(&path)?.plugin_dirs,
                 None => Vec::new(),
             };
             let catalog = Catalog::load(SearchPath::new(&cli.plugin_dirs, &config_dirs));
-            plugins::print_plugins(&catalog, format);
-            Ok(ExitStatus::Passed)
+            match plugins::print_plugins(&catalog, format) {
+                true => Ok(ExitStatus::Passed),
+                // No run could start: the installation is broken.
+                false => Err(Error::infrastructure(format!(
+                    "no plugin this host can load; looked in: {}",
+                    catalog.search_path
+                ))),
+            }
         }
     }
 }

@@ -39,7 +39,8 @@ struct PluginListing<'a> {
     refused: Vec<ListedRefusal<'a>>,
 }
 
-pub(super) fn print_plugins(catalog: &Catalog, format: Format) {
+/// Prints what the catalog holds; answers whether it holds any plugin.
+pub(super) fn print_plugins(catalog: &Catalog, format: Format) -> bool {
     let plugins: Vec<ListedPlugin> = PluginKind::ALL
         .iter()
         .flat_map(|kind| catalog.plugins(*kind))
@@ -70,11 +71,12 @@ pub(super) fn print_plugins(catalog: &Catalog, format: Format) {
         plugins,
         refused,
     };
+    let found = !listing.plugins.is_empty();
     let mut out = std::io::stdout().lock();
     if format == Format::Json {
         let _ = serde_json::to_writer_pretty(&mut out, &listing);
         let _ = writeln!(out);
-        return;
+        return found;
     }
     let _ = writeln!(out, "host plugin-api {}", listing.host_api_version);
     let _ = writeln!(
@@ -100,6 +102,7 @@ pub(super) fn print_plugins(catalog: &Catalog, format: Format) {
     if listing.plugins.is_empty() && listing.refused.is_empty() {
         let _ = writeln!(out, "no plugin found; looked in: {}", catalog.search_path);
     }
+    found
 }
 
 #[derive(Serialize)]
