@@ -38,7 +38,10 @@ pub struct Attempt<'a> {
 
 /// Conditions that must all hold; an absent condition holds.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a rule: an object with `test`, `test_name`, `source`, `message`, `stack_trace`, `output` or `outcomes`"
+)]
 pub struct Rule {
     /// The test id (proctor) or `namespace.class.method` (Helix's `testName`).
     #[serde(default)]

@@ -10,7 +10,7 @@ use crate::matching::Glob;
 
 /// Skips tests by id, optionally only on some machines.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a skip rule: an object with `tests`")]
 pub struct SkipRule {
     /// Test ids to skip.
     pub tests: Glob,

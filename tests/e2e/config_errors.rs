@@ -399,3 +399,41 @@ fn the_readmes_configuration_example_is_read_as_written() {
         "{error}"
     );
 }
+
+/// A value of the wrong shape is named by what was expected in the
+/// configuration's words, never by a Rust type's name.
+#[test]
+fn a_value_of_the_wrong_shape_says_what_was_expected_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            json!({ "downloads": { "files": ["x"] } }),
+            "downloads.files[0]: invalid type: string \"x\", expected a download: an object with a `uri`",
+        ),
+        (
+            json!({ "sources": ["x"] }),
+            "sources[0]: invalid type: string \"x\", expected a source: an object with a `runner` and a `path`",
+        ),
+        (
+            json!({ "retry": 3 }),
+            "retry: invalid type: integer `3`, expected the retry policy",
+        ),
+        (
+            json!({ "skip": [1] }),
+            "skip[0]: invalid type: integer `1`, expected a skip rule: an object with `tests`",
+        ),
+        (
+            json!({ "retry": { "rules": [true] } }),
+            "expected a rule: an object with `test`",
+        ),
+    ];
+    refused_naming(dir.path(), &cases);
+    for (config, _) in &cases {
+        let mut config = config.clone();
+        if config.get("sources").is_none() {
+            config["sources"] = json!([{ "runner": "libtest", "path": "." }]);
+        }
+        let message = usage_error(dir.path(), &config.to_string());
+        assert!(!message.contains("struct "), "{message}");
+    }
+}

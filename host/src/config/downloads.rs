@@ -11,7 +11,10 @@ use crate::redact::Redactor;
 /// As written: the work item's payload, the correlation payloads it shares
 /// with other work items, and single files.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with `payload`, `correlation_payloads` or `files`"
+)]
 pub(super) struct DownloadsFile {
     #[serde(default)]
     payload: Option<DownloadFile>,
@@ -80,7 +83,10 @@ impl Default for UnpackLimits {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with `bytes`, `entries` or `ratio`"
+)]
 struct UnpackLimitsFile {
     #[serde(default)]
     bytes: Option<u64>,
@@ -91,7 +97,7 @@ struct UnpackLimitsFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a download: an object with a `uri`")]
 struct DownloadFile {
     /// A URI, or a path relative to the configuration.
     uri: String,

@@ -20,7 +20,11 @@ pub const CONVENTIONAL_PATH: &str = "eng/test-configuration.json";
 const MAX_RERUNS: u32 = 10;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a Helix test configuration: an object with a `version`"
+)]
 struct TestConfiguration {
     version: u32,
     #[serde(default)]
@@ -51,7 +55,11 @@ enum DefaultOnFailure {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a rule: an object with `testName`, `testAssembly`, `failureMessage` or `callstack`"
+)]
 struct HelixRule {
     #[serde(default)]
     test_name: Option<Condition>,

@@ -39,7 +39,10 @@ pub const DEFAULT_CONFIG_NAMES: [&str; 2] = ["proctor.json", "shared-infra-confi
 
 /// The configuration file as written.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a configuration: an object with `sources` and the run's settings"
+)]
 struct ConfigFile {
     /// The configuration format version; only 1 exists.
     #[serde(default = "default_version")]
@@ -111,7 +114,7 @@ struct ConfigFile {
 
 /// The `redact` block: secrets beyond those proctor knows by itself.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `query_parameters`")]
 struct RedactFile {
     /// Query parameters whose values are secret, besides the built-in
     /// ones ([`crate::redact::SECRET_PARAMETERS`]); case-insensitive.
@@ -156,7 +159,10 @@ impl std::fmt::Display for NoTests {
 const MAX_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the retry policy: an object with `max_attempts`, `rules`, `quarantine` or `test_configuration`"
+)]
 struct RetryFile {
     /// Attempts in all, the first included.
     #[serde(default)]
@@ -185,7 +191,10 @@ fn default_version() -> u32 {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a source: an object with a `runner` and a `path`"
+)]
 struct SourceFile {
     #[serde(default)]
     name: Option<String>,

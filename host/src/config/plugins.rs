@@ -27,7 +27,10 @@ pub enum Isolation {
 
 /// One plugin's options, as the file gives them.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with `isolation` or `deadline_seconds`"
+)]
 pub(super) struct PluginFile {
     #[serde(default)]
     isolation: Option<Isolation>,
