@@ -395,3 +395,18 @@ pub fn host_pid(pid: u32) -> u32 {
     assert_eq!(children.len(), 1, "proctor {pid} supervises one host");
     children[0]
 }
+
+/// Every file under `dir`, at any depth.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            match entry.path() {
+                path if path.is_dir() => dirs.push(path),
+                path => files.push(path),
+            }
+        }
+    }
+    files
+}

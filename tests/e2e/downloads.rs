@@ -437,15 +437,9 @@ fn an_archive_past_its_unpack_limit_fails_its_download_and_leaves_nothing() {
 /// Every file a run leaves under `dir`, and what it printed, as text.
 fn everything_written(dir: &std::path::Path, output: &std::process::Output) -> String {
     let mut text = stdout(output) + &stderr(output);
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if entry.file_name() != "proctor.json" {
-                text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
-            }
+    for path in files_under(dir) {
+        if path.file_name().is_some_and(|name| name != "proctor.json") {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
         }
     }
     text

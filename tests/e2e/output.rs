@@ -159,18 +159,8 @@ fn log_files_past_their_limit_are_cut_with_a_marker() {
     let (code, _) = run_measured(dir.path(), &config);
     assert_eq!(code, Some(1));
     let results = dir.path().join("results");
-    let mut logs = Vec::new();
-    let mut dirs = vec![results.join("sources")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            match path.is_dir() {
-                true => dirs.push(path),
-                false if path.extension().is_some_and(|e| e == "log") => logs.push(path),
-                false => {}
-            }
-        }
-    }
+    let mut logs = files_under(&results.join("sources"));
+    logs.retain(|path| path.extension().is_some_and(|e| e == "log"));
     let marker = "[proctor: this log was cut here, at 100000 bytes (output_log_max_bytes); \
                   the rest was not kept]\n";
     let cut: Vec<_> = logs
