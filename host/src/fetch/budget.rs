@@ -66,10 +66,12 @@ impl Budget {
             .state
             .lock()
             .expect("never poisoned: no panic holds it");
-        let checked = &mut state.checked_at;
-        *checked = None;
-        let late = self.exceeded(bytes, checked);
-        state.exceeded.clone().or(late)
+        if let Some(why) = &state.exceeded {
+            return Some(why.clone());
+        }
+        // Every bound read afresh, the free space included.
+        state.checked_at = None;
+        self.exceeded(bytes, &mut state.checked_at)
     }
 
     fn exceeded(&self, bytes: u64, checked_at: &mut Option<u64>) -> Option<String> {
