@@ -20,8 +20,13 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+/// Cargo as the tests run it. The fixture and example crates are workspaces
+/// of their own, so the root's line-tables-only debug info (a fraction of
+/// the disk full debug info takes) is handed to them here.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only");
+    command
 }
 
 /// The directory this test binary was built into: `<target>/<profile>`.

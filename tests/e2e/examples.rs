@@ -3,7 +3,6 @@
 //! artifacts downloader's configuration as a user would.
 
 use std::path::Path;
-use std::process::Command;
 
 use proctor_e2e::*;
 
@@ -27,7 +26,7 @@ fn copy_tree(from: &Path, to: &Path) {
 #[test]
 fn the_example_plugins_pass_their_own_tests() {
     for name in ["artifacts-downloader", "slowest-tests-collector"] {
-        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        let output = cargo()
             .arg("test")
             .arg("--manifest-path")
             .arg(example(name).join("Cargo.toml"))
