@@ -56,9 +56,11 @@ pub(super) fn label(test: &TestRecord) -> &'static str {
 }
 
 /// A line of text after its label, the labels right-aligned in one
-/// column, as every line of the console is.
+/// column, as every line of the console is; the text's further lines are
+/// indented past the labels.
 pub(super) fn labelled(label: &str, text: impl std::fmt::Display) -> String {
-    format!("{label:>9} {text}")
+    let text = text.to_string();
+    format!("{label:>9} {}", text.replace('\n', "\n          "))
 }
 
 fn line(out: &mut String, label: &str, text: impl std::fmt::Display) {
@@ -138,6 +140,13 @@ fn counts(summary: &RunSummary, out: &mut String) {
         counts.skipped,
         counts.quarantined
     );
+    if counts.blocked > 0 {
+        let _ = writeln!(
+            out,
+            "           {} blocked: not run for an infrastructure error (below)",
+            counts.blocked
+        );
+    }
     if let Some(signal) = summary.stopped_by {
         let _ = writeln!(
             out,
@@ -188,12 +197,21 @@ fn sources(summary: &RunSummary, out: &mut String) {
     for source in &summary.sources {
         let tests = summary.tests.iter().filter(|t| t.source == source.name);
         let failed = tests.clone().filter(|t| t.fails_the_run()).count();
-        let passed = tests.count() - failed;
+        let passed = (tests.clone())
+            .filter(|t| {
+                !t.fails_the_run() && !matches!(t.outcome, Outcome::Blocked | Outcome::NotRun)
+            })
+            .count();
+        let unrun = tests.count() - failed - passed;
+        let unrun = match unrun {
+            0 => String::new(),
+            n => format!(", {n} blocked or not run"),
+        };
         line(
             out,
             "SOURCE",
             format_args!(
-                "{}: {passed} of {} passed or skipped, {failed} failed",
+                "{}: {passed} of {} passed or skipped, {failed} failed{unrun}",
                 source.name, source.tests
             ),
         );
