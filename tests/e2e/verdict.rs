@@ -427,3 +427,37 @@ fn a_test_in_a_file_named_with_undecodable_bytes_is_selected_and_retried() {
     assert_eq!(summary.counts.total, 1);
     assert_eq!(summary.filtered_out, 1);
 }
+
+#[test]
+fn a_suite_whose_framework_is_missing_is_blocked_with_the_cause_in_run_as_in_list() {
+    let dir = tempfile::tempdir().unwrap();
+    // A real interpreter without pytest: a fresh environment of this python.
+    let venv = dir.path().join("venv");
+    run_to_success(
+        std::process::Command::new("python3")
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv),
+        "making an environment without pytest",
+    );
+    let config = json!({ "sources": [{
+        "name": "py", "runner": "pytest", "path": fixtures().join("pytest-suite"),
+        "settings": { "python": venv.join("bin").join("python") },
+    }]});
+    let cause = "No module named pytest";
+
+    let (code, summary, said) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+    assert_eq!(code, Some(3), "{said}");
+    assert!(!summary.tests.is_empty(), "{}", pretty(&summary));
+    for test in &summary.tests {
+        assert_eq!(test.outcome, Outcome::Blocked, "{}", pretty(&summary));
+    }
+    // Every process failed alike; the cause is said once.
+    assert_eq!(summary.errors.len(), 1, "{:#?}", summary.errors);
+    assert!(summary.errors[0].contains(cause), "{:#?}", summary.errors);
+    assert_eq!(said.matches(cause).count(), 1, "{said}");
+    assert!(said.contains("2 blocked"), "{said}");
+
+    let listed = proctor(dir.path(), &["list"]);
+    assert_eq!(listed.status.code(), Some(3));
+    assert!(stderr(&listed).contains(cause), "{}", stderr(&listed));
+}

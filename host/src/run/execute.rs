@@ -177,12 +177,27 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
     let (finished, unrun, outside) = match execution.run().await {
         // The run is stopping: nothing starts any more.
         Ok(None) => (Vec::new(), job.tests.clone(), Vec::new()),
-        Ok(Some(ended)) => {
+        Ok(Some(mut ended)) => {
             if let Some(leak) = &ended.leak {
                 let process = format!("the process {} ({})", ended.pid, execution.dir_name());
                 warnings.push(execution.of_source(format_args!("{process}: {leak}")));
             }
-            execution.conclude(ended)
+            match ended.unread.take() {
+                // The framework never got to a test (an interpreter or a
+                // module missing): its tests are blocked, not failed.
+                Some(error) if execution.never_began(&ended) => {
+                    execution.process_finished(ended.pid);
+                    let error = execution.of_source(error);
+                    let blocked = execution.all_blocked(&error);
+                    execution.errors.push(error);
+                    (blocked, Vec::new(), Vec::new())
+                }
+                Some(error) => {
+                    execution.error(error);
+                    execution.conclude(ended)
+                }
+                None => execution.conclude(ended),
+            }
         }
         Err(error) => {
             let error = execution.of_source(error);
@@ -220,6 +235,8 @@ struct Ended {
     leak: Option<String>,
     pid: u32,
     reported: HashMap<String, TestResult>,
+    /// Why the runner could not read the process's results.
+    unread: Option<String>,
 }
 
 impl Ended {
@@ -541,19 +558,17 @@ impl<'a> Execution<'a> {
             artifacts_dir: self.dir.clone(),
         };
         let runner = source.runner.clone();
-        let reported = match tokio::task::spawn_blocking(move || runner.collect_results(&request))
-            .await
-            .map_err(|source| ExecutionError::Task {
-                what: "result",
-                source,
-            })? {
-            Ok(results) => by_id(results),
-            Err(e) => {
-                // Live events may still tell what happened; the error is kept.
-                self.error(e);
-                HashMap::new()
-            }
-        };
+        // Live events may still tell what happened when the runner cannot.
+        let (reported, unread) =
+            match tokio::task::spawn_blocking(move || runner.collect_results(&request))
+                .await
+                .map_err(|source| ExecutionError::Task {
+                    what: "result",
+                    source,
+                })? {
+                Ok(results) => (by_id(results), None),
+                Err(e) => (HashMap::new(), Some(e.to_string())),
+            };
         tracing::debug!(pid, results = reported.len(), "results collected");
         Ok(Ended {
             at: Instant::now(),
@@ -564,7 +579,19 @@ impl<'a> Execution<'a> {
             leak,
             pid,
             reported,
+            unread,
         })
+    }
+
+    /// The process exited by itself before any test began, and its runner
+    /// could not read what it did: nothing of it was a test's doing.
+    fn never_began(&self, ended: &Ended) -> bool {
+        let by_itself =
+            ended.exit.signal.is_none() && ended.hang.is_none() && ended.stopped.is_none();
+        by_itself
+            && self.tracker.started.is_empty()
+            && self.tracker.finished.is_empty()
+            && self.discovered.is_empty()
     }
 
     /// Gives the tests of a process that ended their outcomes, and tells
@@ -590,12 +617,16 @@ impl<'a> Execution<'a> {
                 self.test_ended(&test.test.id, test.record.outcome, None, false);
             }
         }
+        self.process_finished(pid);
+        (finished, unrun, outside)
+    }
+
+    fn process_finished(&self, pid: u32) {
         self.cx.events.emit(RunEvent::ProcessFinished {
             source: self.source_name(),
             pid,
             attempt: self.job.attempt,
         });
-        (finished, unrun, outside)
     }
 
     fn record_started(&self, id: &str) {

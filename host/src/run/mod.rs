@@ -521,6 +521,7 @@ fn summarize(
     warnings.extend(scheduled.warnings);
     errors.extend(scheduled.errors);
     errors.extend(ended.collected.errors());
+    let (errors, warnings) = (once_each(errors), once_each(warnings));
     let status = exit_status(&counts, &errors, no_tests, ended.stopped_by);
     let flaky = (records.iter().filter(|t| t.flaky))
         .map(|t| format!("{}/{}", t.source, t.id))
@@ -571,6 +572,30 @@ async fn announce_stops(
     }
 }
 
+/// `messages` with each said once, where first said: the processes of one
+/// source often fail alike (every share of a suite whose framework is
+/// missing), and a person reads one cause once.
+fn once_each(messages: Vec<String>) -> Vec<String> {
+    let mut times: Vec<(String, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for message in messages {
+        match index.get(&message) {
+            Some(&i) => times[i].1 += 1,
+            None => {
+                index.insert(message.clone(), times.len());
+                times.push((message, 1));
+            }
+        }
+    }
+    times
+        .into_iter()
+        .map(|(message, times)| match times {
+            1 => message,
+            n => format!("{message}\n(said {n} times)"),
+        })
+        .collect()
+}
+
 /// Whether the run fails for want of tests, and what to say of the sources
 /// (and the run) that selected none. A source that failed is left to its
 /// error. Tests that a skip rule or the filter left out were not selected;
@@ -613,4 +638,15 @@ fn no_tests_findings(
         .map(|(_, finding)| finding)
         .collect();
     (failed, said)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_said_by_many_processes_is_kept_once_with_how_often() {
+        let said = ["b", "a", "b", "c", "b"].map(str::to_owned).to_vec();
+        assert_eq!(once_each(said), ["b\n(said 3 times)", "a", "c"]);
+    }
 }

@@ -371,8 +371,13 @@ impl Runner for PytestRunner {
 
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
         let path = request.artifacts_dir.join(RESULTS_FILE);
-        // A process that died before its first test wrote none; live events tell the rest.
         let Ok(text) = proctor_sdk::read_text(&path) else {
+            // Our plugin opens the file as pytest configures itself: a
+            // process that exited without it never started pytest.
+            if request.exit.code.is_some() && !request.timed_out {
+                return Err(did_not_start(&request));
+            }
+            // One killed before its first test: live events tell the rest.
             return Ok(Vec::new());
         };
         let mut results = Vec::new();
@@ -439,6 +444,19 @@ impl Runner for PytestRunner {
         }
         Ok(results)
     }
+}
+
+/// Why pytest did not start, as the process said it.
+fn did_not_start(request: &CollectRequest) -> Error {
+    const TAIL: usize = 20;
+    let stderr = proctor_sdk::read_output(&request.stderr_path).unwrap_or_default();
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    let said = lines[lines.len().saturating_sub(TAIL)..].join("\n");
+    Error::msg(format!(
+        "pytest did not start ({}){}{said}",
+        request.exit,
+        if said.is_empty() { "" } else { ":\n" }
+    ))
 }
 
 fn is_escaped(test: &TestCase) -> bool {
