@@ -2,25 +2,10 @@
 //! team writes a plugin: each passes its own tests, and the host runs the
 //! artifacts downloader's configuration as a user would.
 
-use std::path::Path;
-
 use proctor_e2e::*;
 
 fn example(name: &str) -> std::path::PathBuf {
     repo_root().join("examples").join(name)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

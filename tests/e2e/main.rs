@@ -9,6 +9,7 @@ mod config_errors;
 mod downloads;
 mod ending;
 mod examples;
+mod install;
 mod isolation;
 mod output;
 mod reports;

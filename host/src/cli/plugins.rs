@@ -79,11 +79,14 @@ pub(super) fn print_plugins(catalog: &Catalog, format: Format) -> bool {
         return found;
     }
     let _ = writeln!(out, "host plugin-api {}", listing.host_api_version);
-    let _ = writeln!(
-        out,
-        "{:<21} {:<12} {:<8} {:<11} {:<8} LIBRARY",
-        "KIND", "NAME", "VERSION", "PLUGIN-API", "SDK"
-    );
+    // Finding none is the caller's error to say, with where it looked.
+    if found {
+        let _ = writeln!(
+            out,
+            "{:<21} {:<12} {:<8} {:<11} {:<8} LIBRARY",
+            "KIND", "NAME", "VERSION", "PLUGIN-API", "SDK"
+        );
+    }
     for p in &listing.plugins {
         let _ = writeln!(
             out,
@@ -98,9 +101,6 @@ pub(super) fn print_plugins(catalog: &Catalog, format: Format) -> bool {
     }
     for r in &listing.refused {
         let _ = writeln!(out, "refused {}: {}", r.library.display(), r.reason);
-    }
-    if listing.plugins.is_empty() && listing.refused.is_empty() {
-        let _ = writeln!(out, "no plugin found; looked in: {}", catalog.search_path);
     }
     found
 }

@@ -6,8 +6,12 @@ use proctor_plugin_api::messages::{PluginKind, PluginManifest};
 
 use proctor_loader::{describe_library, load_library, Library, Operation, Refusal};
 
-/// Where plugins are looked for, in order: `--plugin-dir`, the configuration's
-/// `plugin_dirs`, then the default directory next to the binary.
+/// The variable naming plugin directories, `:`-separated as `PATH` is.
+pub const PLUGIN_PATH_VARIABLE: &str = "PROCTOR_PLUGIN_PATH";
+
+/// Where plugins are looked for, in order: `--plugin-dir`,
+/// [`PLUGIN_PATH_VARIABLE`], the configuration's `plugin_dirs`, then the
+/// host's own ([`own_plugin_dirs`]).
 #[derive(Debug, Clone, Default)]
 pub struct SearchPath {
     pub dirs: Vec<PathBuf>,
@@ -15,9 +19,14 @@ pub struct SearchPath {
 
 impl SearchPath {
     pub fn new(command_line: &[PathBuf], config: &[PathBuf]) -> Self {
-        let mut dirs: Vec<PathBuf> = command_line.iter().chain(config).cloned().collect();
-        dirs.extend(default_plugin_dir());
-        dirs.dedup();
+        let variable = std::env::var_os(PLUGIN_PATH_VARIABLE).unwrap_or_default();
+        let from_variable =
+            std::env::split_paths(&variable).filter(|dir| !dir.as_os_str().is_empty());
+        let mut dirs: Vec<PathBuf> = command_line.iter().cloned().chain(from_variable).collect();
+        dirs.extend(config.iter().cloned());
+        dirs.extend(own_plugin_dirs().iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        dirs.retain(|dir| seen.insert(dir.clone()));
         Self { dirs }
     }
 }
@@ -35,21 +44,26 @@ impl std::fmt::Display for SearchPath {
     }
 }
 
-/// The directory holding the `proctor` binary: a cargo build leaves the
-/// built-in plugins there, and an installation puts them in `plugins/` beside it.
-pub fn default_plugin_dir() -> Vec<PathBuf> {
-    let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-    else {
-        return Vec::new();
-    };
-    let installed = dir.join("plugins");
-    if installed.is_dir() {
-        vec![installed, dir]
-    } else {
-        vec![dir]
-    }
+/// The host's own plugin directories, canonical: `lib/proctor/plugins`
+/// beside the `bin/` holding the binary (the installed layout, which
+/// `scripts/dist` makes), and the binary's directory, where a cargo build
+/// leaves the built-in plugins. Through symbolic links to the binary,
+/// since the running executable's path is the resolved one.
+pub fn own_plugin_dirs() -> &'static [PathBuf] {
+    static DIRS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    DIRS.get_or_init(|| {
+        let Some(bin) = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        else {
+            return Vec::new();
+        };
+        let installed = bin.join("../lib/proctor/plugins");
+        [installed, bin]
+            .iter()
+            .filter_map(|dir| dir.canonicalize().ok())
+            .collect()
+    })
 }
 
 /// The libraries found on a search path, loaded or refused.

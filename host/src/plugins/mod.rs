@@ -3,7 +3,9 @@
 
 mod catalog;
 
-pub use catalog::{default_plugin_dir, open_library, Catalog, FindError, SearchPath};
+pub use catalog::{
+    open_library, own_plugin_dirs, Catalog, FindError, SearchPath, PLUGIN_PATH_VARIABLE,
+};
 pub use proctor_loader::{
     load_library, AttachmentProcessorPlugin, CallError, CollectorPlugin, CreateError,
     DownloaderPlugin, Library, Plugin, PluginVTable, Refusal, RunnerPlugin,
@@ -57,10 +59,7 @@ pub(crate) fn installed_with_host(library: &Path) -> bool {
     let Some(dir) = library.parent().and_then(|dir| dir.canonicalize().ok()) else {
         return false;
     };
-    default_plugin_dir()
-        .iter()
-        .filter_map(|own| own.canonicalize().ok())
-        .any(|own| own == dir)
+    own_plugin_dirs().contains(&dir)
 }
 
 /// This program, serving one plugin: `proctor plugin-host`.
