@@ -38,6 +38,34 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// Fails the calling test saying what it needs from the machine, when the
+/// machine lacks `program` (on `PATH`): `provider` says where it comes from.
+/// A missing tool otherwise shows as an obscure failure further on.
+pub fn require_program(program: &str, provider: &str) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| dir.join(program).is_file());
+    assert!(found, "{}", missing(&format!("`{program}` ({provider})")));
+}
+
+/// As [`require_program`], for a module of `python3`.
+pub fn require_python_module(module: &str, package: &str) {
+    static FOUND: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if FOUND.lock().unwrap().iter().any(|m| m == module) {
+        return;
+    }
+    let imported = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    let what = format!("Python's `{module}` module (`python3 -m pip install {package}`)");
+    assert!(imported, "{}", missing(&what));
+    FOUND.lock().unwrap().push(module.to_owned());
+}
+
+fn missing(what: &str) -> String {
+    format!("this test needs {what}, which this machine lacks; `scripts/test` installs what the tests need")
+}
+
 /// Runs a command the tests need done (a build, a download), failing with
 /// what it printed on stderr when it does not succeed.
 pub fn run_to_success(command: &mut Command, what: &str) {
@@ -180,7 +208,23 @@ pub fn check_results(results: &Path) {
 pub fn write_config(dir: &Path, config: &serde_json::Value) -> PathBuf {
     let path = dir.join("proctor.json");
     std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    require_frameworks(config);
     path
+}
+
+/// What the sources of `config` run needs: pytest for the pytest runner
+/// with the default interpreter.
+fn require_frameworks(config: &serde_json::Value) {
+    let sources = config["sources"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let default_pytest = |source: &serde_json::Value| {
+        source["runner"] == "pytest" && source["settings"]["python"].is_null()
+    };
+    if sources.iter().any(default_pytest) {
+        require_python_module("pytest", "pytest");
+    }
 }
 
 /// The GoogleTest fixture suite.
@@ -205,6 +249,13 @@ pub fn gtest_fixture_with(source: &str, name: &str, flags: &[&str]) -> PathBuf {
     if modified(&binary) >= modified(&source) {
         return binary;
     }
+    require_program("g++", "Debian's g++");
+    let header = Path::new("/usr/include/gtest/gtest.h");
+    assert!(
+        header.is_file(),
+        "{}",
+        missing("GoogleTest (Debian's libgtest-dev)")
+    );
     // Built beside and renamed: tests in other processes may be building it too.
     let partial = dir.join(format!("{name}.{}", std::process::id()));
     run_to_success(
@@ -317,6 +368,7 @@ pub fn write_test_failing_once(dir: &Path, name: &[u8], more: &str) {
 /// `tests/fixtures/schemas` with Python's xmlschema, failing with every
 /// violation it finds.
 pub fn assert_valid(schema: &str, report: &Path) {
+    require_python_module("xmlschema", "xmlschema");
     let schemas = fixtures().join("schemas");
     let output = Command::new("python3")
         .arg(schemas.join("validate.py"))
@@ -427,5 +479,29 @@ pub fn copy_tree(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(
+        expected = "this test needs `no-such-tool` (a package), which this machine lacks"
+    )]
+    fn a_missing_program_is_named_with_where_it_comes_from() {
+        require_program("no-such-tool", "a package");
+    }
+
+    #[test]
+    #[should_panic(expected = "`python3 -m pip install no-such-package`")]
+    fn a_missing_python_module_is_named_with_how_to_install_it() {
+        require_python_module("no_such_module", "no-such-package");
+    }
+
+    #[test]
+    fn a_present_program_passes() {
+        require_program("sh", "the system");
     }
 }

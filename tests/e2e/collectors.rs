@@ -350,6 +350,7 @@ fn coverage_of_python_and_gcov_sources_is_merged_into_one_tracefile() {
          TEST(Calc, Twice) { EXPECT_EQ(twice(2), 4); }\n",
     )
     .unwrap();
+    require_program("g++", "Debian's g++");
     let built = std::process::Command::new("g++")
         .current_dir(work.join("build"))
         .args([
@@ -439,6 +440,8 @@ fn coverage_measures_the_project_under_test_as_coverage_run_does() {
     let scratch = tempfile::tempdir().unwrap();
     let project = pypi_sdist("more-itertools", "10.5.0", scratch.path());
     // What a developer would run in the project: coverage.py over pytest.
+    require_python_module("coverage", "coverage");
+    require_program("lcov", "Debian's lcov");
     let data = scratch.path().join("baseline.coverage");
     let baseline = scratch.path().join("baseline.info");
     let coverage = |args: &[&str]| {
@@ -703,6 +706,7 @@ fn a_python_crash_is_grouped_by_its_caller_and_faulthandler_still_reports() {
 
 #[test]
 fn gcore_writes_a_full_core_when_asked_with_the_same_signature() {
+    require_program("gcore", "Debian's gdb");
     let dir = tempfile::tempdir().unwrap();
     let binary = gtest_fixture("gtest-faults/faults.cc", "gtest_faults");
     let config = json!({
@@ -749,6 +753,7 @@ fn where_tracing_is_refused_the_run_goes_on_without_crash_dumps() {
             "sources": [{ "name": "native", "runner": "gtest", "path": binary }, hang],
         }),
     );
+    require_program("strace", "Debian's strace");
     let output = std::process::Command::new("strace")
         .args(["-f", "-o", "/dev/null"])
         .arg(proctor_bin())
@@ -821,6 +826,7 @@ impl Xvfb {
     fn start() -> Self {
         let number = 50 + std::process::id() % 400;
         let display = format!(":{number}");
+        require_program("Xvfb", "Debian's xvfb");
         let server = std::process::Command::new("Xvfb")
             .args([
                 display.as_str(),

@@ -33,6 +33,7 @@ fn launched(results: &Path) -> Vec<Vec<String>> {
 }
 
 fn node_source(state: &Path) -> Value {
+    require_program("node", "Node 20 or newer");
     json!({
         "name": "node",
         "runner": "command",

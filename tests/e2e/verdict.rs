@@ -94,6 +94,7 @@ fn failures_in_a_suites_set_up_or_tear_down_or_the_environment_fail_the_run() {
 
 #[test]
 fn a_process_that_fails_after_its_tests_passed_fails_the_run() {
+    require_python_module("pytest_cov", "pytest-cov");
     // LeakSanitizer ends the process with a failing status after both tests
     // passed: one process for both, so no test can carry it.
     let binary = gtest_fixture_with("gtest-verdict/leaks.cc", "leaks", &["-fsanitize=address"]);
@@ -245,7 +246,7 @@ fn pytests_own_subtests_fail_their_test_and_are_counted() {
 }
 
 /// A virtual environment with pytest 8 and the pytest-subtests plugin,
-/// under `target/`, made once (`.ci/run` makes it ahead).
+/// under `target/`, made once (`scripts/test` makes it ahead).
 fn pytest_subtests_python() -> PathBuf {
     let venv = repo_root().join("target").join("venv-pytest-subtests");
     let python = venv.join("bin").join("python");

@@ -1,7 +1,7 @@
 //! The merge checked against lcov itself: tracefiles with overlapping
 //! files, lines, functions and branches (`-` among the counts) are merged by
 //! `lcov --add-tracefile` and by this crate, and both read back the same.
-//! Needs lcov (Debian's `lcov`; `.ci/run` installs it).
+//! Needs lcov (Debian's `lcov`; `scripts/test` installs it).
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -77,7 +77,7 @@ fn merges_as_lcov_add_tracefile_does() {
         .arg("--output-file")
         .arg(&out)
         .status()
-        .expect("lcov runs (apt-get install lcov)");
+        .expect("lcov runs (Debian's lcov; `scripts/test` installs it)");
     assert!(status.success());
     let theirs = Tracefile::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let mut ours_records = ours.records().to_vec();
