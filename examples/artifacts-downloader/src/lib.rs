@@ -7,11 +7,11 @@
 //! Everything proctor needs from it is the `Downloader` impl and the
 //! `export_plugins!` line at the bottom.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 use proctor_sdk::messages::{DownloadRequest, DownloadResponse};
-use proctor_sdk::{export_plugins, Downloader, Error, PartFile, Progress, Result};
+use proctor_sdk::{export_plugins, Downloader, Error, Progress, Result};
 use serde::Deserialize;
 
 /// The plugin's block in the configuration's `downloaders.artifacts`.
@@ -83,9 +83,7 @@ impl Downloader for Artifacts {
 
     fn download(&self, request: DownloadRequest, progress: &Progress) -> Result<DownloadResponse> {
         let (build, path) = parse(&request.uri)?;
-        let mut part = PartFile::create(&request.destination)
-            .map_err(|e| Error::msg(format!("cannot create the download: {e}")))?;
-        let (mut body, total): (Box<dyn Read>, Option<u64>) = match &self.store {
+        let (body, total): (Box<dyn Read>, Option<u64>) = match &self.store {
             Store::Directory(root) => {
                 let root = match &request.base_dir {
                     Some(base_dir) => base_dir.join(root),
@@ -121,33 +119,7 @@ impl Downloader for Artifacts {
                 (Box::new(response.into_body().into_reader()), total)
             }
         };
-        let mut buffer = vec![0; 256 << 10];
-        let mut done = 0;
-        loop {
-            if !progress.report(done, total) {
-                return Err(Error::msg("stopped by the host"));
-            }
-            let n = body.read(&mut buffer).map_err(|e| {
-                Error::msg(format!(
-                    "{}: read failed after {done} bytes: {e}",
-                    request.uri
-                ))
-            })?;
-            if n == 0 {
-                break;
-            }
-            part.file()
-                .write_all(&buffer[..n])
-                .map_err(|e| Error::msg(format!("cannot write the download: {e}")))?;
-            done += n as u64;
-        }
-        let bytes = part
-            .finish()
-            .map_err(|e| Error::msg(format!("cannot move the download into place: {e}")))?;
-        Ok(DownloadResponse {
-            bytes,
-            ..DownloadResponse::default()
-        })
+        proctor_sdk::write_download(body, total, &request, progress)
     }
 }
 

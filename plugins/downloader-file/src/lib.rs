@@ -1,15 +1,15 @@
 //! The `file` downloader: `file://` URIs, copied into place.
 //!
 //! The copy goes to `<destination>.part` and is renamed once complete, so a
-//! destination never holds half a file. On Linux the kernel copies the bytes
-//! (`copy_file_range`), chunk by chunk so that progress can be reported.
+//! destination never holds half a file; the kernel copies the bytes
+//! (`copy_file_range`), chunk by chunk so that progress can be reported
+//! (the SDK's `write_download`).
 
 use std::fs::File;
-use std::io::Read;
 use std::path::PathBuf;
 
 use proctor_sdk::messages::{DownloadRequest, DownloadResponse};
-use proctor_sdk::{export_plugins, Downloader, Error, PartFile, Progress, Result};
+use proctor_sdk::{export_plugins, Downloader, Error, Progress, Result};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -17,9 +17,6 @@ use serde::Deserialize;
 pub struct Settings {}
 
 pub struct FileDownloader;
-
-/// Bytes copied between two progress reports.
-const CHUNK: u64 = 64 << 20;
 
 impl Downloader for FileDownloader {
     const NAME: &'static str = "file";
@@ -35,40 +32,10 @@ impl Downloader for FileDownloader {
         let source = local_path(&request.uri)?;
         let failed =
             |what: String, e: std::io::Error| Error::msg(format!("{}: {what}: {e}", request.uri));
-        let mut input = File::open(&source)
+        let input = File::open(&source)
             .map_err(|e| failed(format!("cannot open {}", source.display()), e))?;
         let total = input.metadata().map(|m| m.len()).ok();
-        let mut part = PartFile::create(&request.destination).map_err(|e| {
-            failed(
-                format!("cannot create {}.part", request.destination.display()),
-                e,
-            )
-        })?;
-        let mut copied = 0;
-        loop {
-            if !progress.report(copied, total) {
-                return Err(Error::msg("cancelled by the host"));
-            }
-            let n = std::io::copy(&mut (&mut input).take(CHUNK), part.file())
-                .map_err(|e| failed(format!("cannot copy {}", source.display()), e))?;
-            if n == 0 {
-                break;
-            }
-            copied += n;
-        }
-        let bytes = part.finish().map_err(|e| {
-            failed(
-                format!(
-                    "cannot move the copy into {}",
-                    request.destination.display()
-                ),
-                e,
-            )
-        })?;
-        Ok(DownloadResponse {
-            bytes,
-            ..DownloadResponse::default()
-        })
+        proctor_sdk::write_download(input, total, &request, progress)
     }
 }
 
