@@ -9,6 +9,7 @@ mod config_errors;
 mod downloads;
 mod ending;
 mod examples;
+mod guide;
 mod install;
 mod isolation;
 mod output;
