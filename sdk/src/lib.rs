@@ -3,27 +3,37 @@
 //! Implement one trait — [`Runner`], [`Downloader`], [`Collector`] or
 //! [`AttachmentProcessor`] — and export it with [`export_plugins!`]:
 //!
-//! ```ignore
-//! use proctor_sdk::{export_plugins, messages::*, Downloader, Progress, Result};
-//!
-//! struct Artifacts { root: std::path::PathBuf }
+//! ```no_run
+//! use proctor_sdk::messages::{DownloadRequest, DownloadResponse};
+//! use proctor_sdk::{export_plugins, Downloader, Progress, Result};
 //!
 //! #[derive(serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]
-//! struct Settings { root: std::path::PathBuf }
+//! pub struct Settings { root: std::path::PathBuf }
+//!
+//! pub struct Artifacts { root: std::path::PathBuf }
 //!
 //! impl Downloader for Artifacts {
 //!     const NAME: &'static str = "artifacts";
 //!     const DESCRIPTION: &'static str = "Fetches artifacts:// URIs from a directory tree";
 //!     const SCHEMES: &'static [&'static str] = &["artifacts"];
 //!     type Settings = Settings;
-//!     fn new(settings: Settings) -> Result<Self> { Ok(Self { root: settings.root }) }
+//!
+//!     fn new(settings: Settings) -> Result<Self> {
+//!         Ok(Self { root: settings.root })
+//!     }
+//!
 //!     fn download(&self, request: DownloadRequest, progress: &Progress) -> Result<DownloadResponse> {
-//!         todo!()
+//!         // A real one refuses paths that leave the root: see the guide.
+//!         let path = request.uri.trim_start_matches("artifacts://");
+//!         let input = std::fs::File::open(self.root.join(path))?;
+//!         let total = input.metadata()?.len();
+//!         proctor_sdk::write_download(input, Some(total), &request, progress)
 //!     }
 //! }
 //!
 //! export_plugins!(downloader Artifacts);
+//! # fn main() {}
 //! ```
 //!
 //! The crate is built as a `cdylib`. The SDK catches every panic of plugin
@@ -109,13 +119,8 @@ pub fn read_output(path: &std::path::Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// Exports the plugins of this library. List each with its kind:
-///
-/// ```ignore
-/// proctor_sdk::export_plugins!(runner LibtestRunner, downloader FileDownloader);
-/// ```
-///
-/// Kinds: `runner`, `downloader`, `collector`, `attachment_processor`.
+/// Exports the plugins of this library. List each with its kind, as
+/// `export_plugins!(runner MyRunner, downloader MyDownloader)`. Kinds: `runner`, `downloader`, `collector`, `attachment_processor`.
 /// Use it once per library, at the crate root.
 #[macro_export]
 macro_rules! export_plugins {
