@@ -79,6 +79,23 @@ impl From<crate::plugins::CreateError> for Error {
     }
 }
 
+impl Error {
+    /// A plugin that could not be created from the settings block at
+    /// `block` of `config`: settings it refused are the configuration's
+    /// fault, said in the file's coordinates; any other failure is the
+    /// infrastructure's.
+    pub fn of_plugin_creation(
+        error: crate::plugins::CreateError,
+        config: &crate::config::Config,
+        block: &str,
+    ) -> Self {
+        match error.invalid_settings() {
+            true => Error::Usage(config.settings_refusal(block, &error.plugin, &error.message)),
+            false => Error::from(error).at(format!("{}: {block}", config.file.display())),
+        }
+    }
+}
+
 /// A results directory proctor may not use is the command's fault; one it
 /// cannot write is the machine's.
 impl From<crate::results::ResultsDirError> for Error {

@@ -94,16 +94,44 @@ fn a_missing_plugin_says_where_it_looked() {
     );
 }
 
+/// A plugin reads its own settings block; what it refuses is said in the
+/// configuration file's coordinates, as the host's own errors are, with
+/// the nearest key for a misspelt one, whichever kind of plugin refused.
 #[test]
-fn invalid_plugin_settings_name_the_bad_field() {
+fn invalid_plugin_settings_point_into_the_file_and_suggest_a_key() {
     let dir = tempfile::tempdir().unwrap();
-    let config = json!({ "sources": [{ "runner": "libtest", "path": ".", "settings": { "cargo_arg": [] } }] });
-    let message = usage_error(dir.path(), &config.to_string());
+    let config = |runner: &str, collector: &str| {
+        format!(
+            "{{\n  \"sources\": [\n    {{ \"runner\": \"pytest\", \"path\": \".\",\n      \"settings\": {{ {runner} }} }}\n  ],\n  \"collectors\": {{ \"dump\": {{ {collector} }} }}\n}}\n"
+        )
+    };
+    let misspelt = usage_error(dir.path(), &config(r#""pyhton": "python3""#, ""));
     assert!(
-        message.contains("sources[0].settings: runner `libtest`: invalid settings"),
-        "{message}"
+        misspelt.contains(
+            "proctor.json:4:21: sources[0].settings: runner `pytest`: unknown field `pyhton`, \
+             expected one of `python`, `args`, `rootdir` (did you mean `python`?)"
+        ),
+        "{misspelt}"
     );
-    assert!(message.contains("unknown field `cargo_arg`"), "{message}");
+    // The position of the block the plugin was handed is no one's concern.
+    assert!(!misspelt.contains("line 1 column"), "{misspelt}");
+    assert_eq!(misspelt.matches("unknown field").count(), 1, "said once: {misspelt}");
+
+    let wrong_type = usage_error(dir.path(), &config(r#""args": "-x""#, ""));
+    assert!(
+        wrong_type.contains(
+            "proctor.json:4:21: sources[0].settings.args: runner `pytest`: invalid type: \
+             string \"-x\", expected a sequence"
+        ),
+        "{wrong_type}"
+    );
+
+    let collector = usage_error(dir.path(), &config("", r#""formta": "core""#));
+    assert!(
+        collector.contains("proctor.json:6:29: collectors.dump: collector `dump`: unknown field `formta`"),
+        "{collector}"
+    );
+    assert!(collector.contains("(did you mean `format`?)"), "{collector}");
 }
 
 #[test]

@@ -379,7 +379,7 @@ fn download_settings_are_checked_before_anything_is_fetched() {
     );
     check(
         json!({ "downloaders": { "http": { "retries": 3 } }, "sources": [{ "runner": "pytest", "path": "." }] }),
-        "downloaders.http: downloader `http`: invalid settings at `retries`: unknown field `retries`",
+        "downloaders.http.retries: downloader `http`: unknown field `retries`, expected one of `attempts`",
     );
     check(
         json!({ "downloaders": { "ftp": {} }, "sources": [{ "runner": "pytest", "path": "." }] }),

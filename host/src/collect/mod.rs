@@ -57,7 +57,7 @@ impl Prepared {
                 .map_err(|e| at(e.into()))?;
             catches_faults |= manifest.capabilities["faults"] == true;
             let plugin = plugins::create(library, name, settings, &config.plugin_policy)
-                .map_err(|e| at(e.into()))?;
+                .map_err(|e| Error::of_plugin_creation(e, config, &format!("collectors.{name}")))?;
             plugins.push((name.clone(), plugin));
         }
         let mut processors = Vec::new();
@@ -73,8 +73,9 @@ impl Prepared {
                 .filter_map(|k| k.as_str().map(str::to_owned))
                 .collect();
             let plugin: AttachmentProcessorPlugin =
-                plugins::create(library, name, settings, &config.plugin_policy)
-                    .map_err(|e| at(e.into()))?;
+                plugins::create(library, name, settings, &config.plugin_policy).map_err(|e| {
+                    Error::of_plugin_creation(e, config, &format!("attachment_processors.{name}"))
+                })?;
             processors.push(Processor {
                 name: name.clone(),
                 plugin: Box::new(plugin),

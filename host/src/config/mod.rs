@@ -255,6 +255,51 @@ pub struct Config {
     pub redactor: Redactor,
 }
 
+impl Config {
+    /// What a plugin said refusing its settings block, at `block` (as
+    /// `sources[0].settings`), in the configuration's own coordinates:
+    /// `FILE:LINE:COLUMN: KEY: PLUGIN: PROBLEM`, pointing at the offending
+    /// key, with the nearest known key for a misspelt one, as the host's
+    /// own errors are. `said` is the SDK's message: `PLUGIN: invalid
+    /// settings at `PATH`: PROBLEM` (its position is in a block the host
+    /// wrote again, and left out) or, from the plugin's `new`,
+    /// `PLUGIN: PROBLEM`.
+    pub fn settings_refusal(&self, block: &str, plugin: &str, said: &str) -> String {
+        let said = (said.strip_prefix(plugin))
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(said);
+        let (path, problem) = match (said.strip_prefix("invalid settings at `"))
+            .and_then(|rest| rest.split_once("`: "))
+        {
+            Some((path, problem)) => (Some(path), problem),
+            None => (
+                None,
+                said.strip_prefix("invalid settings: ").unwrap_or(said),
+            ),
+        };
+        let mut problem = json::strip_position(problem);
+        let key = path.map_or_else(|| block.to_owned(), |path| format!("{block}.{path}"));
+        // A misspelt key is pointed at, and named by the object holding it.
+        let named = match json::suggestion(&problem) {
+            Some(hint) => {
+                problem.push_str(&hint);
+                key.rsplit_once('.')
+                    .map_or(block, |(parent, _)| parent)
+                    .to_owned()
+            }
+            None => key.clone(),
+        };
+        let position = (std::fs::read_to_string(&self.file).ok()).and_then(|text| {
+            json::position_of(&text, &key).or_else(|| json::position_of(&text, block))
+        });
+        let file = self.file.display();
+        match position {
+            Some((line, column)) => format!("{file}:{line}:{column}: {named}: {plugin}: {problem}"),
+            None => format!("{file}: {named}: {plugin}: {problem}"),
+        }
+    }
+}
+
 /// How test processes' output is drained, held and kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputPolicy {

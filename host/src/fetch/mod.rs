@@ -88,8 +88,11 @@ impl Fetcher {
                 .find(PluginKind::Downloader, name)
                 .map_err(|e| at(location, e.into()))?;
             let settings = config.downloaders.get(name).cloned().unwrap_or_default();
-            let plugin = plugins::create(library, name, &settings, &config.plugin_policy)
-                .map_err(|e| at(&format!("downloaders.{name}"), e.into()))?;
+            let block = format!("downloaders.{name}");
+            let plugin =
+                plugins::create(library, name, &settings, &config.plugin_policy).map_err(|e| {
+                    Error::of_plugin_creation(e, config, &block).redacted(&config.redactor)
+                })?;
             Ok(Downloader {
                 name: name.to_owned(),
                 plugin,

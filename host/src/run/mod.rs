@@ -129,7 +129,9 @@ impl Session {
                 &source.settings,
                 &config.plugin_policy,
             )
-            .map_err(|e| at(format!("{}.settings", source.location), e.into()))?;
+            .map_err(|e| {
+                Error::of_plugin_creation(e, &config, &format!("{}.settings", source.location))
+            })?;
             let info = SourceInfo {
                 name: source.name.clone(),
                 path: source.path.clone(),
