@@ -454,6 +454,11 @@ fn select_discovered(
                 });
                 to_run.push((source.clone(), selection));
             }
+            // Not run for a failed download or a stop: the cause is the
+            // run's error, said once; the source's record keeps why.
+            Err(DiscoveryError::NotRun(why)) => {
+                record.error = Some(format!("source `{name}`: not run: {why}"));
+            }
             Err(error) => {
                 // A source the subscribers heard start is finished.
                 if source.collected_env.get().is_some() {
