@@ -115,7 +115,11 @@ fn invalid_plugin_settings_point_into_the_file_and_suggest_a_key() {
     );
     // The position of the block the plugin was handed is no one's concern.
     assert!(!misspelt.contains("line 1 column"), "{misspelt}");
-    assert_eq!(misspelt.matches("unknown field").count(), 1, "said once: {misspelt}");
+    assert_eq!(
+        misspelt.matches("unknown field").count(),
+        1,
+        "said once: {misspelt}"
+    );
 
     let wrong_type = usage_error(dir.path(), &config(r#""args": "-x""#, ""));
     assert!(
@@ -128,10 +132,15 @@ fn invalid_plugin_settings_point_into_the_file_and_suggest_a_key() {
 
     let collector = usage_error(dir.path(), &config("", r#""formta": "core""#));
     assert!(
-        collector.contains("proctor.json:6:29: collectors.dump: collector `dump`: unknown field `formta`"),
+        collector.contains(
+            "proctor.json:6:29: collectors.dump: collector `dump`: unknown field `formta`"
+        ),
         "{collector}"
     );
-    assert!(collector.contains("(did you mean `format`?)"), "{collector}");
+    assert!(
+        collector.contains("(did you mean `format`?)"),
+        "{collector}"
+    );
 }
 
 #[test]

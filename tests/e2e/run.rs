@@ -92,6 +92,42 @@ fn demo_run_reports_every_outcome_and_keeps_each_tests_output() {
     );
 }
 
+/// nextest's `--success-output`: a passing test's output under its line,
+/// or in the closing summary; never by default.
+#[test]
+fn a_passing_tests_output_is_on_the_console_when_asked() {
+    let scratch = tempfile::tempdir().unwrap();
+    let demo = repo_root().join("examples/demo/proctor.json");
+    let results = scratch.path().join("results");
+    let run = |flags: &[&str]| {
+        let mut args = vec!["run", demo.to_str().unwrap(), "--results-dir"];
+        args.push(results.to_str().unwrap());
+        args.extend(flags);
+        let output = proctor(scratch.path(), &args);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        stderr(&output)
+    };
+    let printed = "output of a passing test is kept in its attempt directory";
+
+    let default = run(&[]);
+    assert!(!default.contains(printed), "{default}");
+
+    let immediate = run(&["--success-output", "immediate", "--failure-output", "never"]);
+    let pass_line =
+        (immediate.find("PASS [")).and_then(|_| immediate.find("demo::cli::prints_and_passes"));
+    let closing = immediate.find("Summary [").unwrap();
+    let shown = immediate
+        .find(printed)
+        .unwrap_or_else(|| panic!("{immediate}"));
+    assert!(pass_line.unwrap() < shown && shown < closing, "{immediate}");
+    assert!(!immediate.contains("ports stop at 65535"), "{immediate}");
+
+    let last = run(&["--success-output", "final"]);
+    let closing = last.find("Summary [").unwrap();
+    assert!(last[closing..].contains(printed), "{last}");
+    assert!(!last[..closing].contains(printed), "{last}");
+}
+
 #[test]
 fn list_discovers_without_running() {
     let scratch = tempfile::tempdir().unwrap();

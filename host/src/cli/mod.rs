@@ -14,7 +14,7 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::plugins::{Catalog, SearchPath};
 use crate::process::{guardian, Stopper};
 use crate::redact::Redactor;
-use crate::report::{Console, FailureOutput, HelixEnvironment};
+use crate::report::{Console, HelixEnvironment, OutputShown, ShownOutput};
 use crate::run::{self, RunOptions, Session};
 use crate::select::Filter;
 
@@ -61,8 +61,11 @@ enum Command {
         /// When a failing test's message and the end of its output are
         /// shown: under its line as it fails, in the closing summary, both,
         /// or never.
-        #[arg(long, value_enum, value_name = "WHEN", default_value_t = FailureOutput::Immediate)]
-        failure_output: FailureOutput,
+        #[arg(long, value_enum, value_name = "WHEN", default_value_t = OutputShown::Immediate)]
+        failure_output: OutputShown,
+        /// When a passing test's output is shown: as for failures; never by default.
+        #[arg(long, value_enum, value_name = "WHEN", default_value_t = OutputShown::Never)]
+        success_output: OutputShown,
     },
     /// Discover and list the tests of a configuration.
     List {
@@ -222,6 +225,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             filter,
             no_tests,
             failure_output,
+            success_output,
         } => {
             if let Some(jobs) = jobs {
                 crate::config::check_jobs(jobs)
@@ -243,7 +247,10 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 helix: HelixEnvironment::from_env(),
                 subscribers: Vec::new(),
             };
-            let console = Arc::new(Console::new(failure_output));
+            let console = Arc::new(Console::new(ShownOutput {
+                failures: failure_output,
+                successes: success_output,
+            }));
             let summary = runtime.block_on(run::run(session, options, console))?;
             Ok(summary.status())
         }

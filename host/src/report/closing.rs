@@ -10,12 +10,28 @@ use proctor_plugin_api::messages::Outcome;
 
 use crate::results::{RunSummary, TestRecord};
 
-/// The closing summary of a run; with the results directory, why each
-/// failing test failed, under its line.
-pub fn render(summary: &RunSummary, details_from: Option<&Path>) -> String {
+/// Which tests' messages and output the closing summary shows, read from
+/// the results under `root`.
+#[derive(Debug, Clone, Copy)]
+pub struct Details<'a> {
+    pub root: &'a Path,
+    pub failures: bool,
+    pub successes: bool,
+}
+
+/// The closing summary of a run; with `details`, why each failing test
+/// failed, under its line, and what passing tests printed.
+pub fn render(summary: &RunSummary, details: Option<Details>) -> String {
     let mut out = String::new();
     counts(summary, &mut out);
-    attention(summary, details_from, &mut out);
+    if let Some(details) = details.filter(|d| d.successes) {
+        successes(summary, details.root, &mut out);
+    }
+    attention(
+        summary,
+        details.filter(|d| d.failures).map(|d| d.root),
+        &mut out,
+    );
     sources(summary, &mut out);
     for attachment in &summary.attachments {
         line(
@@ -73,11 +89,12 @@ const OUTPUT_LINES: usize = 20;
 /// How much of the end of an output file is read for them.
 const OUTPUT_WINDOW: u64 = 16 * 1024;
 
-/// Why a test failed, indented under the labels' column, each line ending
-/// with a line break: its last attempt's message, then the last lines of
-/// what it printed (its own output, or its process's when it ran alone),
-/// read from the results under `root`. Control characters are escaped.
-pub(super) fn failure_details(test: &TestRecord, root: &Path) -> String {
+/// What a test said, indented under the labels' column, each line ending
+/// with a line break: its last attempt's message (why it failed), then the
+/// last lines of what it printed (its own output, or its process's when it
+/// ran alone), read from the results under `root`. Control characters are
+/// escaped.
+pub(super) fn test_details(test: &TestRecord, root: &Path) -> String {
     let mut out = String::new();
     let Some(attempt) = test.attempts.last() else {
         return out;
@@ -164,6 +181,15 @@ fn counts(summary: &RunSummary, out: &mut String) {
     }
 }
 
+/// Each passing test's line with what it printed.
+fn successes(summary: &RunSummary, root: &Path, out: &mut String) {
+    for test in (summary.tests.iter()).filter(|t| t.outcome == Outcome::Passed && !t.flaky) {
+        let id = for_terminal(&test.id, false);
+        line(out, label(test), format_args!("{} {id}", test.source));
+        out.push_str(&test_details(test, root));
+    }
+}
+
 /// The tests that did not simply pass or skip, the warnings, and why
 /// retries were withheld.
 fn attention(summary: &RunSummary, details_from: Option<&Path>, out: &mut String) {
@@ -178,7 +204,7 @@ fn attention(summary: &RunSummary, details_from: Option<&Path>, out: &mut String
         let id = for_terminal(&test.id, false);
         line(out, label(test), format_args!("{} {id}", test.source));
         if let Some(root) = details_from.filter(|_| test.outcome.is_failure()) {
-            out.push_str(&failure_details(test, root));
+            out.push_str(&test_details(test, root));
         }
     }
     for warning in &summary.warnings {

@@ -13,17 +13,16 @@ use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
 use super::batched::Batched;
-use super::closing::{failure_details, label, labelled};
+use super::closing::{label, labelled, test_details};
 use crate::events::{Delivery, RunEvent, Subscriber};
 use crate::fetch::{DownloadProgress, Progress};
 use crate::results::{AttemptRecord, RunSummary, TestRecord};
 
-/// When a failing test's message and output are shown, as nextest's
-/// `--failure-output` names it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailureOutput {
-    /// Under the test's line, as it fails.
-    #[default]
+/// When a test's message and the end of its output are shown, as
+/// nextest's `--failure-output` and `--success-output` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputShown {
+    /// Under the test's line, as it ends.
     Immediate,
     /// In the closing summary.
     Final,
@@ -33,13 +32,41 @@ pub enum FailureOutput {
     Never,
 }
 
-impl FailureOutput {
+impl OutputShown {
     fn immediate(self) -> bool {
         matches!(self, Self::Immediate | Self::ImmediateFinal)
     }
 
     fn in_closing(self) -> bool {
         matches!(self, Self::Final | Self::ImmediateFinal)
+    }
+}
+
+/// Whose message and output the console shows, and when: by default a
+/// failing test's as it fails, a passing test's never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShownOutput {
+    pub failures: OutputShown,
+    pub successes: OutputShown,
+}
+
+impl Default for ShownOutput {
+    fn default() -> Self {
+        Self {
+            failures: OutputShown::Immediate,
+            successes: OutputShown::Never,
+        }
+    }
+}
+
+impl ShownOutput {
+    /// When `test`'s output is shown; `None` for a test neither passed nor failed.
+    fn of(self, test: &TestRecord) -> Option<OutputShown> {
+        match test.outcome {
+            outcome if outcome.is_failure() => Some(self.failures),
+            Outcome::Passed => Some(self.successes),
+            _ => None,
+        }
     }
 }
 
@@ -63,7 +90,7 @@ pub struct Console {
     /// Lines made but not yet written, without a terminal: per-test lines
     /// wait for the engine's next pause and go out in one write.
     held: Batched<std::io::Stderr>,
-    failure_output: FailureOutput,
+    shown: ShownOutput,
     /// The run's results directory, once it started: where failures'
     /// output is read from, and what the closing summary points to.
     results: OnceLock<PathBuf>,
@@ -77,12 +104,12 @@ struct Sources {
 
 impl Default for Console {
     fn default() -> Self {
-        Self::new(FailureOutput::default())
+        Self::new(ShownOutput::default())
     }
 }
 
 impl Console {
-    pub fn new(failure_output: FailureOutput) -> Self {
+    pub fn new(shown: ShownOutput) -> Self {
         let bars = std::io::stderr()
             .is_terminal()
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
@@ -108,7 +135,7 @@ impl Console {
             finished: AtomicU64::new(0),
             cases: Mutex::default(),
             held: Batched::new(std::io::stderr(), "stderr"),
-            failure_output,
+            shown,
             results: OnceLock::new(),
         }
     }
@@ -282,7 +309,8 @@ impl Console {
             self.finished.fetch_add(1, Ordering::Relaxed);
             self.advance(bar);
             // On a terminal only what needs attention scrolls by.
-            if matches!(test.outcome, Outcome::Passed | Outcome::Skipped) && !test.flaky {
+            let asked = self.shown.of(test).is_some_and(OutputShown::immediate);
+            if matches!(test.outcome, Outcome::Passed | Outcome::Skipped) && !test.flaky && !asked {
                 return;
             }
         }
@@ -302,9 +330,10 @@ impl Console {
             text.push_str(&format!(" (after {} attempts)", test.attempts.len()));
         }
         if let Some(root) = self.results.get() {
-            if test.outcome.is_failure() && self.failure_output.immediate() {
+            let details = test_details(test, root);
+            if self.shown.of(test).is_some_and(OutputShown::immediate) && !details.is_empty() {
                 text.push('\n');
-                text.push_str(failure_details(test, root).trim_end());
+                text.push_str(details.trim_end());
             }
         }
         self.source_line(&test.source, text);
@@ -316,8 +345,12 @@ impl Console {
         }
         // One write, with whatever was held before it.
         let root = self.results.get();
-        let details_from = root.filter(|_| self.failure_output.in_closing());
-        let mut closing = super::closing::render(summary, details_from.map(PathBuf::as_path));
+        let details = root.map(|root| super::closing::Details {
+            root,
+            failures: self.shown.failures.in_closing(),
+            successes: self.shown.successes.in_closing(),
+        });
+        let mut closing = super::closing::render(summary, details);
         if let Some(root) = root {
             closing.push_str(&labelled("RESULTS", root.display()));
             closing.push('\n');
