@@ -186,9 +186,17 @@ fn a_4xx_is_not_retried_and_ends_the_run_as_an_infrastructure_error() {
     assert!(stderr(&output).contains(&uri));
     assert_eq!(server.seen("/missing.tar.gz").len(), 1);
     assert_eq!(summary.tests.len(), 0);
+    // The download's failure is the run's one error; the source keeps why it did not run.
+    assert_eq!(summary.errors.len(), 1, "{:#?}", summary.errors);
+    assert_eq!(
+        stderr(&output)
+            .matches("failed: the server answered 404")
+            .count(),
+        1
+    );
     assert_eq!(
         summary.sources[0].error.as_deref(),
-        Some("source `py`: discovery failed: not run: a download failed")
+        Some("source `py`: not run: a download failed")
     );
     assert!(!dir.path().join("payload").exists());
 }
