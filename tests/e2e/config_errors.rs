@@ -141,6 +141,17 @@ fn invalid_plugin_settings_point_into_the_file_and_suggest_a_key() {
         collector.contains("(did you mean `format`?)"),
         "{collector}"
     );
+
+    // A block that is no object: said in JSON's words, not the plugin's types.
+    let text = r#"{ "sources": [{ "runner": "pytest", "path": ".", "settings": 5 }] }"#;
+    let not_an_object = usage_error(dir.path(), text);
+    assert!(
+        not_an_object.contains(
+            "sources[0].settings: runner `pytest`: invalid type: integer `5`, expected an object"
+        ),
+        "{not_an_object}"
+    );
+    assert!(!not_an_object.contains("struct"), "{not_an_object}");
 }
 
 #[test]

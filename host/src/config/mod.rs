@@ -277,7 +277,7 @@ impl Config {
                 said.strip_prefix("invalid settings: ").unwrap_or(said),
             ),
         };
-        let mut problem = json::strip_position(problem);
+        let mut problem = rust_types_in_words(&json::strip_position(problem));
         let key = path.map_or_else(|| block.to_owned(), |path| format!("{block}.{path}"));
         // A misspelt key is pointed at, and named by the object holding it.
         let named = match json::suggestion(&problem) {
@@ -298,6 +298,23 @@ impl Config {
             None => format!("{file}: {named}: {plugin}: {problem}"),
         }
     }
+}
+
+/// serde names the Rust type a plugin's settings did not fit ("expected
+/// struct Settings"); the configuration's author knows JSON.
+fn rust_types_in_words(problem: &str) -> String {
+    static TYPES: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let types = TYPES.get_or_init(|| {
+        regex::Regex::new(r"expected (struct|enum|tuple struct|unit struct) [A-Za-z_][A-Za-z0-9_]*")
+            .expect("the pattern is valid")
+    });
+    types
+        .replace_all(problem, |found: &regex::Captures| match &found[1] {
+            "struct" => "expected an object",
+            "enum" => "expected one of the setting's names, as a string",
+            _ => "expected a value of another shape",
+        })
+        .into_owned()
 }
 
 /// How test processes' output is drained, held and kept.

@@ -16,6 +16,10 @@
 //! - A process that failed (a non-zero exit, a signal, a hang, or a leak
 //!   under `leak: fail`) while no test it reported failed fails all the
 //!   same ([`charge`]), unless the host stopped it for a stop signal.
+//! - Before all of these: a process that exited by itself before any test
+//!   began, whose results its runner could not read (the framework never
+//!   started), blocks its tests with the runner's error, an infrastructure
+//!   failure (`execute`).
 
 use std::time::Duration;
 
