@@ -1,7 +1,7 @@
 //! The host's readers of input it did not make, fuzzed from real files
-//! (`proctor_fuzzing`): configuration, Helix's test configuration, `--filter`
-//! expressions, payload archives. Each answers every input with a value or
-//! an error, never a panic.
+//! (`proctor_fuzzing`): configuration (and locating a key path in it),
+//! Helix's test configuration, `--filter` expressions, payload archives.
+//! Each answers every input with a value or an error, never a panic.
 
 use proctor_fuzzing::{bound_memory, config, mutated, mutated_text};
 use proptest::prelude::*;
@@ -17,6 +17,20 @@ proptest! {
         bound_memory(MEMORY);
         let dir = tempfile::tempdir().unwrap();
         let _ = crate::config::load_text(&text, &dir.path().join("proctor.json"));
+    }
+
+    /// A settings error is located in the file as it is then: whatever it
+    /// became since it was read.
+    #[test]
+    fn fuzz_locating_a_key_path(
+        text in mutated_text("config"),
+        path in "[a-z_]{1,8}(\\[[0-9]{1,2}\\])?(\\.[a-z_]{1,8}(\\[[0-9]\\])?){0,3}",
+    ) {
+        bound_memory(MEMORY);
+        if let Some((line, column)) = crate::config::json::position_of(&text, &path) {
+            prop_assert!(line >= 1 && line <= text.lines().count().max(1));
+            prop_assert!(column >= 1);
+        }
     }
 
     #[test]

@@ -242,7 +242,7 @@ pub fn position_of(text: &str, path: &str) -> Option<(usize, usize)> {
             }
         }
     }
-    let before = &text[..found];
+    let before = text.get(..found)?;
     let line = before.matches('\n').count() + 1;
     let column = before
         .rsplit('\n')
