@@ -329,9 +329,13 @@ impl Console {
         if test.attempts.len() > 1 {
             text.push_str(&format!(" (after {} attempts)", test.attempts.len()));
         }
-        if let Some(root) = self.results.get() {
+        // Read from the results only when shown: a run may hold many
+        // thousand tests.
+        let root = (self.results.get())
+            .filter(|_| self.shown.of(test).is_some_and(OutputShown::immediate));
+        if let Some(root) = root {
             let details = test_details(test, root);
-            if self.shown.of(test).is_some_and(OutputShown::immediate) && !details.is_empty() {
+            if !details.is_empty() {
                 text.push('\n');
                 text.push_str(details.trim_end());
             }
