@@ -54,6 +54,8 @@ use crate::results::{AttemptRecord, DownloadRecord, RunOutcome, RunSummary, Test
 pub enum RunEvent<'a> {
     /// The results directory is ready; nothing has been fetched or run.
     RunStarted {
+        /// The run's identity, as its summary gives it (added).
+        run_id: &'a str,
         layout_version: u32,
         proctor_version: &'a str,
         config: &'a Path,

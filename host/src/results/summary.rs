@@ -220,6 +220,10 @@ impl Counts {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "summary.json, proctor's summary of a run (results layout 1)")]
 pub struct RunSummary {
+    /// The run's identity, unique among runs (a UUID); a results store
+    /// records a run once by it (added; empty in summaries from before).
+    #[serde(default)]
+    pub run_id: String,
     pub layout_version: u32,
     pub proctor_version: String,
     pub outcome: RunOutcome,

@@ -245,6 +245,7 @@ pub async fn run(
 ) -> Result<RunSummary> {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
+    let run_id = uuid::Uuid::new_v4().to_string();
     let results = Arc::new(ResultsDir::prepare(
         &results_root(&options, &session.config),
         options.helix.dump_folder.clone(),
@@ -257,6 +258,7 @@ pub async fn run(
     let events = subscribe(&results, &mut options, collectors.clone(), console.clone())?;
     let sources: Vec<&str> = session.sources.iter().map(|s| s.name()).collect();
     let started = RunEvent::RunStarted {
+        run_id: &run_id,
         layout_version: LAYOUT_VERSION,
         proctor_version: env!("CARGO_PKG_VERSION"),
         config: &session.config.file,
@@ -307,6 +309,7 @@ pub async fn run(
     watch_stop.abort();
     events.emit(RunEvent::SessionFinished).answered().await;
     let ended = Ended {
+        run_id,
         started_at,
         duration: clock.elapsed(),
         downloads,
@@ -482,6 +485,7 @@ fn select_discovered(
 
 /// What a run came to, before its summary.
 struct Ended {
+    run_id: String,
     started_at: chrono::DateTime<chrono::Utc>,
     duration: std::time::Duration,
     downloads: Vec<DownloadRecord>,
@@ -534,6 +538,7 @@ fn summarize(
         .map(|t| format!("{}/{}", t.source, t.id))
         .collect();
     RunSummary {
+        run_id: ended.run_id,
         layout_version: LAYOUT_VERSION,
         proctor_version: env!("CARGO_PKG_VERSION").to_owned(),
         outcome: status.into(),
