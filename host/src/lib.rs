@@ -6,7 +6,7 @@
 //! |---|---|
 //! | the command line | [`cli`] |
 //! | the engine: discovery, scheduling, supervision, attribution | [`run`] |
-//! | subscribers of the run's events | [`report`] (journal, console, reports), [`collect`] (collectors, processors) |
+//! | subscribers of the run's events | [`report`] (journal, console, reports), [`collect`] (collectors, processors), [`store`] (the results history) |
 //! | payloads | [`fetch`] |
 //! | the run's events | [`events`] |
 //! | whose fault an error is | [`error`] |
@@ -31,6 +31,7 @@ pub mod results;
 pub mod retry;
 pub mod run;
 pub mod select;
+pub mod store;
 
 #[cfg(test)]
 mod fuzz;
