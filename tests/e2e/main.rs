@@ -10,6 +10,7 @@ mod downloads;
 mod ending;
 mod examples;
 mod guide;
+mod history;
 mod install;
 mod isolation;
 mod output;

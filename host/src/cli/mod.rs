@@ -18,6 +18,7 @@ use crate::report::{Console, HelixEnvironment, OutputShown, ShownOutput};
 use crate::run::{self, RunOptions, Session};
 use crate::select::Filter;
 
+mod history;
 mod plugins;
 mod supervisor;
 
@@ -66,6 +67,21 @@ enum Command {
         /// When a passing test's output is shown: as for failures; never by default.
         #[arg(long, value_enum, value_name = "WHEN", default_value_t = OutputShown::Never)]
         success_output: OutputShown,
+        #[command(flatten)]
+        store: history::StoreArg,
+        /// Record the run in no results store.
+        #[arg(long, conflicts_with = "store")]
+        no_store: bool,
+    },
+    /// The results store: every run recorded as it ends.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+    /// What the results store knows of tests across runs.
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
     },
     /// Discover and list the tests of a configuration.
     List {
@@ -93,6 +109,35 @@ enum Command {
     /// stdin and stdout.
     #[command(hide = true)]
     PluginHost,
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Record the runs of results directories made elsewhere or earlier;
+    /// a run already recorded (by its id) is left as it is.
+    Import {
+        #[arg(required = true, value_name = "RESULTS_DIR")]
+        dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        store: history::StoreArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HistoryCommand {
+    /// A test's verdict in every recorded run, oldest first: when, at which
+    /// commit and variant, how it ended, and why it failed.
+    Test {
+        /// The test's id, as the results name it.
+        id: String,
+        /// Only the test of this source.
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        store: history::StoreArg,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -226,7 +271,11 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             no_tests,
             failure_output,
             success_output,
+            store,
+            no_store,
         } => {
+            // A run goes on without a store it cannot place.
+            let store = (!no_store).then(|| store.path().ok()).flatten();
             if let Some(jobs) = jobs {
                 crate::config::check_jobs(jobs)
                     .map_err(|problem| Error::usage(format!("--jobs {problem}")))?;
@@ -252,8 +301,23 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 successes: success_output,
             }));
             let summary = runtime.block_on(run::run(session, options, console))?;
+            if let Some(store) = store {
+                history::record_run(&store, &summary);
+            }
             Ok(summary.status())
         }
+        Command::Store {
+            command: StoreCommand::Import { dirs, store },
+        } => history::import(&store, &dirs),
+        Command::History {
+            command:
+                HistoryCommand::Test {
+                    id,
+                    source,
+                    store,
+                    format,
+                },
+        } => history::test(&store, source.as_deref(), &id, format),
         Command::List {
             config,
             filter,

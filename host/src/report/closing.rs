@@ -74,7 +74,7 @@ pub(super) fn label(test: &TestRecord) -> &'static str {
 /// A line of text after its label, the labels right-aligned in one
 /// column, as every line of the console is; the text's further lines are
 /// indented past the labels.
-pub(super) fn labelled(label: &str, text: impl std::fmt::Display) -> String {
+pub fn labelled(label: &str, text: impl std::fmt::Display) -> String {
     let text = text.to_string();
     format!("{label:>9} {}", text.replace('\n', "\n          "))
 }

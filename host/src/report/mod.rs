@@ -11,6 +11,7 @@ pub mod schemas;
 mod trx;
 mod writers;
 
+pub use closing::labelled;
 pub use console::{Console, OutputShown, ShownOutput};
 pub use helix::{write_helix_report, HelixEnvironment, FILE_NAME as HELIX_REPORT};
 pub use journal::Journal;

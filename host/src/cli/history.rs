@@ -1,0 +1,157 @@
+//! The results store from the command line: where it is, recording a run
+//! as it ends, importing results directories, and a test's history.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::Format;
+use crate::error::{Error, ExitStatus, Result};
+use crate::results::RunSummary;
+use crate::store::{self, Recorded, RunContext, Store, TestVerdict};
+
+/// The variable naming the store, below `--store` and above the default.
+pub const STORE_VARIABLE: &str = "PROCTOR_STORE";
+
+/// Where the store is, if anywhere: `--store`, else [`STORE_VARIABLE`],
+/// else the user's data directory.
+#[derive(Debug, clap::Args)]
+pub(super) struct StoreArg {
+    /// The results store (a SQLite file); default: $PROCTOR_STORE, else
+    /// $XDG_DATA_HOME/proctor/history.db (~/.local/share/proctor/history.db).
+    #[arg(long, value_name = "PATH")]
+    store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    pub(super) fn path(&self) -> Result<PathBuf> {
+        self.store
+            .clone()
+            .or_else(|| {
+                std::env::var_os(STORE_VARIABLE)
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .or_else(store::default_path)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "no results store: give --store, or set {STORE_VARIABLE}, XDG_DATA_HOME or HOME"
+                ))
+            })
+    }
+}
+
+/// Records a run that ended. A store that cannot be written warns and
+/// never changes the run's exit status: its results are in their directory.
+pub(super) fn record_run(path: &Path, summary: &RunSummary) {
+    let recorded =
+        Store::open(path).and_then(|mut store| store.record(summary, &RunContext::this_machine()));
+    if let Err(error) = recorded {
+        eprintln!(
+            "{}",
+            crate::report::labelled(
+                "WARN",
+                format_args!("the run is not in its history: {error}")
+            )
+        );
+    }
+}
+
+/// `proctor store import`: each results directory's run, recorded once.
+pub(super) fn import(store: &StoreArg, dirs: &[PathBuf]) -> Result<ExitStatus> {
+    let path = store.path()?;
+    let mut store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
+    let mut status = ExitStatus::Passed;
+    for dir in dirs {
+        let summary_path = dir.join("summary.json");
+        let summary = match read_summary(&summary_path) {
+            Ok(summary) => summary,
+            Err(problem) => {
+                eprintln!("error: {}: {problem}", summary_path.display());
+                status = ExitStatus::UsageError;
+                continue;
+            }
+        };
+        let recorded = store
+            .record(&summary, &RunContext::this_machine())
+            .map_err(|e| Error::infrastructure(e.to_string()))?;
+        match recorded {
+            Recorded::New { results } => println!(
+                "{}: run {} recorded, {}",
+                dir.display(),
+                summary.run_id,
+                proctor_formats::text::counted(results, "result")
+            ),
+            Recorded::AlreadyThere => {
+                println!("{}: run {} already recorded", dir.display(), summary.run_id)
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// A summary as a store records it. One from before runs had ids is named
+/// by its content, so that importing it twice records it once.
+fn read_summary(path: &Path) -> std::result::Result<RunSummary, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut summary: RunSummary =
+        serde_json::from_slice(&bytes).map_err(|e| format!("not a proctor run's summary: {e}"))?;
+    if summary.run_id.is_empty() {
+        summary.run_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &bytes).to_string();
+    }
+    Ok(summary)
+}
+
+/// `proctor history test`: the test's verdict in every recorded run.
+pub(super) fn test(
+    store: &StoreArg,
+    source: Option<&str>,
+    test: &str,
+    format: Format,
+) -> Result<ExitStatus> {
+    let path = store.path()?;
+    let store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
+    let history = store
+        .test_history(source, test)
+        .map_err(|e| Error::infrastructure(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        let _ = serde_json::to_writer_pretty(&mut out, &history);
+        let _ = writeln!(out);
+        return Ok(ExitStatus::Passed);
+    }
+    if history.is_empty() {
+        let _ = writeln!(out, "no recorded run of `{test}` in {}", path.display());
+        return Ok(ExitStatus::Passed);
+    }
+    let _ = writeln!(
+        out,
+        "{:<24} {:<12} {:<16} {:<10} {:>8} {:>9}  REASON",
+        "STARTED", "COMMIT", "VARIANT", "VERDICT", "ATTEMPTS", "DURATION"
+    );
+    for verdict in &history {
+        let _ = writeln!(out, "{}", verdict_line(verdict));
+    }
+    Ok(ExitStatus::Passed)
+}
+
+fn verdict_line(verdict: &TestVerdict) -> String {
+    let started = chrono::DateTime::from_timestamp_millis(verdict.started_ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default();
+    let commit: String = verdict
+        .commit
+        .as_deref()
+        .unwrap_or("-")
+        .chars()
+        .take(12)
+        .collect();
+    let name = serde_json::to_value(verdict.verdict).ok();
+    let name = name.as_ref().and_then(|v| v.as_str()).unwrap_or_default();
+    format!(
+        "{started:<24} {commit:<12} {:<16} {name:<10} {:>8} {:>8.3}s  {}",
+        verdict.variant,
+        verdict.attempts,
+        verdict.duration_ms as f64 / 1000.0,
+        verdict.reason.as_deref().unwrap_or("")
+    )
+}

@@ -1,0 +1,177 @@
+//! The results store as a user meets it: runs recorded as they end (into
+//! the user's data directory unless told otherwise), results directories
+//! imported once each, a test's verdicts across runs, and a store that
+//! cannot be written never changing a run's exit status.
+
+use std::path::Path;
+use std::process::Command;
+
+use proctor_e2e::*;
+use serde_json::{json, Value};
+
+/// A pytest suite with a test that fails once, one that always fails and
+/// one that passes; retried once.
+fn suite(dir: &Path) -> std::path::PathBuf {
+    let tests = dir.join("suite");
+    std::fs::create_dir_all(&tests).unwrap();
+    write_test_failing_once(
+        &tests,
+        b"test_history.py",
+        "def test_passes():\n    pass\n\ndef test_always_fails():\n    assert 2 + 2 == 5, 'arithmetic is off by 1'\n",
+    );
+    write_config(
+        dir,
+        &json!({ "retry": { "max_attempts": 2 },
+                 "sources": [{ "name": "py", "runner": "pytest", "path": "suite" }] }),
+    )
+}
+
+fn run(dir: &Path, config: &Path, extra: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
+    Command::new(proctor_bin())
+        .current_dir(dir)
+        .arg("run")
+        .arg(config)
+        .args(extra)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn history(store: &Path, id: &str) -> Vec<Value> {
+    let output = Command::new(proctor_bin())
+        .args([
+            "history", "test", id, "--source", "py", "--format", "json", "--store",
+        ])
+        .arg(store)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    serde_json::from_slice::<Value>(&output.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = suite(dir.path());
+    let store = dir.path().join("history.db");
+    let store_arg = store.to_str().unwrap();
+
+    let first = run(dir.path(), &config, &["--store", store_arg], &[]);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let first_summary = read_summary(&dir.path().join("results/summary.json"));
+    let second = run(dir.path(), &config, &["--store", store_arg], &[]);
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+
+    let flaky = history(&store, "test_history.py::test_fails_once");
+    let verdicts: Vec<&str> = flaky
+        .iter()
+        .map(|v| v["verdict"].as_str().unwrap())
+        .collect();
+    // The marker it leaves makes it pass from then on.
+    assert_eq!(verdicts, ["flaky", "expected"], "{flaky:#?}");
+    assert_eq!(flaky[0]["run_id"], first_summary.run_id.as_str());
+    assert_eq!(flaky[0]["attempts"], 2);
+    let broken = history(&store, "test_history.py::test_always_fails");
+    assert_eq!(broken.len(), 2);
+    for verdict in &broken {
+        assert_eq!(verdict["verdict"], "unexpected");
+        assert_eq!(verdict["attempts"], 2);
+        assert!(
+            verdict["reason"]
+                .as_str()
+                .unwrap()
+                .contains("arithmetic is off by <n>"),
+            "{verdict}"
+        );
+    }
+
+    // The latest run is recorded already; a store of its own takes it once.
+    let import = |store: &Path| {
+        let output = Command::new(proctor_bin())
+            .args(["store", "import", "--store"])
+            .arg(store)
+            .arg(dir.path().join("results"))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stdout(&output)
+    };
+    assert!(import(&store).contains("already recorded"));
+    let other = dir.path().join("other.db");
+    assert!(
+        import(&other).contains("recorded, 3 results"),
+        "{}",
+        import(&other)
+    );
+    assert!(import(&other).contains("already recorded"));
+    assert_eq!(history(&other, "test_history.py::test_passes").len(), 1);
+}
+
+#[test]
+fn runs_go_to_the_users_data_directory_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = suite(dir.path());
+    let data = dir.path().join("data");
+    let default_store = data.join("proctor").join("history.db");
+
+    let unrecorded = run(
+        dir.path(),
+        &config,
+        &["--no-store"],
+        &[("XDG_DATA_HOME", &data)],
+    );
+    assert_eq!(unrecorded.status.code(), Some(1), "{}", stderr(&unrecorded));
+    assert!(!default_store.exists());
+
+    let recorded = run(dir.path(), &config, &[], &[("XDG_DATA_HOME", &data)]);
+    assert_eq!(recorded.status.code(), Some(1), "{}", stderr(&recorded));
+    assert_eq!(
+        history(&default_store, "test_history.py::test_passes").len(),
+        1
+    );
+
+    let named = dir.path().join("named.db");
+    let by_variable = run(
+        dir.path(),
+        &config,
+        &[],
+        &[("XDG_DATA_HOME", &data), ("PROCTOR_STORE", &named)],
+    );
+    assert_eq!(
+        by_variable.status.code(),
+        Some(1),
+        "{}",
+        stderr(&by_variable)
+    );
+    assert_eq!(history(&named, "test_history.py::test_passes").len(), 1);
+    assert_eq!(
+        history(&default_store, "test_history.py::test_passes").len(),
+        1
+    );
+}
+
+#[test]
+fn a_store_that_cannot_be_written_warns_and_leaves_the_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = suite(dir.path());
+    // A directory where the store's file would be.
+    let blocked = dir.path().join("history.db");
+    std::fs::create_dir(&blocked).unwrap();
+    let output = run(
+        dir.path(),
+        &config,
+        &["--store", blocked.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains("WARN the run is not in its history: results store"),
+        "{said}"
+    );
+    assert!(dir.path().join("results/summary.json").exists());
+}
