@@ -60,6 +60,30 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     let store = dir.path().join("history.db");
     let store_arg = store.to_str().unwrap();
 
+    // The suite is a git checkout: its commit is what the runs tested.
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
+        stdout(&output).trim().to_owned()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "suite", "proctor.json"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-q",
+        "-m",
+        "suite",
+    ]);
+    let head = git(&["rev-parse", "HEAD"]);
+
     let first = run(dir.path(), &config, &["--store", store_arg], &[]);
     assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
     let first_summary = read_summary(&dir.path().join("results/summary.json"));
@@ -75,8 +99,45 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     assert_eq!(verdicts, ["flaky", "expected"], "{flaky:#?}");
     assert_eq!(flaky[0]["run_id"], first_summary.run_id.as_str());
     assert_eq!(flaky[0]["attempts"], 2);
+    for verdict in &flaky {
+        assert_eq!(
+            (verdict["commit"].as_str(), verdict["branch"].as_str()),
+            (Some(head.as_str()), Some("main"))
+        );
+    }
+    let context = first_summary
+        .context
+        .as_ref()
+        .expect("the summary says what the run tested");
+    assert_eq!(context.commit.as_deref(), Some(head.as_str()));
+
+    // Flags say what the checkout cannot: another variant, another commit.
+    let other_variant = run(
+        dir.path(),
+        &config,
+        &[
+            "--store",
+            store_arg,
+            "--variant",
+            "config=debug",
+            "--commit",
+            "feedface",
+        ],
+        &[],
+    );
+    assert_eq!(
+        other_variant.status.code(),
+        Some(1),
+        "{}",
+        stderr(&other_variant)
+    );
+    let passes = history(&store, "test_history.py::test_passes");
+    assert_eq!(passes.len(), 3);
+    assert_eq!(passes[2]["commit"], "feedface");
+    assert_eq!(passes[0]["variant"], passes[1]["variant"]);
+    assert_ne!(passes[1]["variant"], passes[2]["variant"]);
     let broken = history(&store, "test_history.py::test_always_fails");
-    assert_eq!(broken.len(), 2);
+    assert_eq!(broken.len(), 3);
     for verdict in &broken {
         assert_eq!(verdict["verdict"], "unexpected");
         assert_eq!(verdict["attempts"], 2);

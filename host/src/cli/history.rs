@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::Format;
 use crate::error::{Error, ExitStatus, Result};
+use crate::results::RunContext;
 use crate::results::RunSummary;
-use crate::store::{self, Recorded, RunContext, Store, TestVerdict};
+use crate::store::{self, Recorded, Store, TestVerdict};
 
 /// The variable naming the store, below `--store` and above the default.
 pub const STORE_VARIABLE: &str = "PROCTOR_STORE";
@@ -40,11 +41,59 @@ impl StoreArg {
     }
 }
 
+/// What a run tests, as flags say it over what the checkout and the CI's
+/// environment say.
+#[derive(Debug, clap::Args)]
+pub(super) struct ContextArgs {
+    /// The commit the run tests, instead of the checkout's or the CI's.
+    #[arg(long, value_name = "SHA")]
+    commit: Option<String>,
+    /// The branch the run tests.
+    #[arg(long, value_name = "NAME")]
+    branch: Option<String>,
+    /// The repository the run tests.
+    #[arg(long, value_name = "URL")]
+    repository: Option<String>,
+    /// The commit's position, for repositories that number their commits.
+    #[arg(long, value_name = "N")]
+    commit_position: Option<i64>,
+    /// A pair of the run's variant (repeatable), beside `os` and `arch`:
+    /// `--variant config=release`.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+    variant: Vec<(String, String)>,
+}
+
+fn key_value(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+impl ContextArgs {
+    /// What a run started in `dir` tests.
+    pub(super) fn gather(&self, dir: &Path) -> RunContext {
+        let mut context = RunContext::gather(dir, |name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        });
+        let set = |field: &mut Option<String>, given: &Option<String>| {
+            if given.is_some() {
+                field.clone_from(given);
+            }
+        };
+        set(&mut context.commit, &self.commit);
+        set(&mut context.branch, &self.branch);
+        set(&mut context.repository, &self.repository);
+        context.commit_position = self.commit_position.or(context.commit_position);
+        context.variant.extend(self.variant.iter().cloned());
+        context
+    }
+}
+
 /// Records a run that ended. A store that cannot be written warns and
 /// never changes the run's exit status: its results are in their directory.
 pub(super) fn record_run(path: &Path, summary: &RunSummary) {
-    let recorded =
-        Store::open(path).and_then(|mut store| store.record(summary, &RunContext::this_machine()));
+    let recorded = Store::open(path).and_then(|mut store| store.record(summary));
     if let Err(error) = recorded {
         eprintln!(
             "{}",
@@ -72,7 +121,7 @@ pub(super) fn import(store: &StoreArg, dirs: &[PathBuf]) -> Result<ExitStatus> {
             }
         };
         let recorded = store
-            .record(&summary, &RunContext::this_machine())
+            .record(&summary)
             .map_err(|e| Error::infrastructure(e.to_string()))?;
         match recorded {
             Recorded::New { results } => println!(

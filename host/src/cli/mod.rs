@@ -72,6 +72,8 @@ enum Command {
         /// Record the run in no results store.
         #[arg(long, conflicts_with = "store")]
         no_store: bool,
+        #[command(flatten)]
+        context: history::ContextArgs,
     },
     /// The results store: every run recorded as it ends.
     Store {
@@ -273,6 +275,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             success_output,
             store,
             no_store,
+            context,
         } => {
             // A run goes on without a store it cannot place.
             let store = (!no_store).then(|| store.path().ok()).flatten();
@@ -294,6 +297,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 no_tests,
                 stopper,
                 helix: HelixEnvironment::from_env(),
+                context: Some(context.gather(&session.config.base_dir)),
                 subscribers: Vec::new(),
             };
             let console = Arc::new(Console::new(ShownOutput {

@@ -70,6 +70,7 @@ pub fn summary(tests: Vec<TestRecord>, stopped_by: Option<Signal>) -> RunSummary
     let outcome = exit_status(&counts, &[], false, stopped_by);
     RunSummary {
         run_id: "00000000-0000-4000-8000-000000000000".to_owned(),
+        context: None,
         layout_version: super::LAYOUT_VERSION,
         proctor_version: "0.1.0".into(),
         outcome: outcome.into(),

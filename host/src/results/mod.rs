@@ -4,6 +4,7 @@
 //! results history) takes them from here.
 
 mod collected;
+mod context;
 mod exit;
 mod fetched;
 #[cfg(test)]
@@ -12,6 +13,7 @@ mod layout;
 mod summary;
 
 pub use collected::{AttachmentRecord, CollectorRecord, MergeRecord, SourceSpan, Timeline};
+pub use context::RunContext;
 pub use exit::ExitStatus;
 pub use fetched::{DownloadRecord, Unpacked};
 pub use layout::{

@@ -224,6 +224,10 @@ pub struct RunSummary {
     /// records a run once by it (added; empty in summaries from before).
     #[serde(default)]
     pub run_id: String,
+    /// What the run tested and where it ran: machine, Helix work item,
+    /// repository, branch, commit, variant (added; absent before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<super::RunContext>,
     pub layout_version: u32,
     pub proctor_version: String,
     pub outcome: RunOutcome,

@@ -221,6 +221,8 @@ pub struct RunOptions {
     pub stopper: Stopper,
     /// What Helix's environment says, read where the command started.
     pub helix: HelixEnvironment,
+    /// What the run tests and where it runs, for its summary.
+    pub context: Option<crate::results::RunContext>,
     /// Subscribers of the run's events beside the journal, the reports,
     /// the collectors and the console.
     pub subscribers: Vec<Arc<dyn Subscriber>>,
@@ -539,6 +541,7 @@ fn summarize(
         .collect();
     RunSummary {
         run_id: ended.run_id,
+        context: options.context.clone(),
         layout_version: LAYOUT_VERSION,
         proctor_version: env!("CARGO_PKG_VERSION").to_owned(),
         outcome: status.into(),

@@ -7,7 +7,6 @@
 //! test names and failure reasons are interned: a result is a row of
 //! integers ([`schema`]).
 
-mod context;
 pub mod reason;
 mod schema;
 
@@ -16,9 +15,7 @@ use std::path::{Path, PathBuf};
 use proctor_plugin_api::messages::Outcome;
 use rusqlite::{params, Connection, OptionalExtension};
 
-pub use context::RunContext;
-
-use crate::results::{RecordKind, RunOutcome, RunSummary, TestRecord};
+use crate::results::{RecordKind, RunContext, RunOutcome, RunSummary, TestRecord};
 
 /// What went wrong with a store, naming it.
 #[derive(Debug, thiserror::Error)]
@@ -227,9 +224,12 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// Records a run from its summary and what it tested; a run already
+    /// Records a run from its summary, with what it tested as the summary
+    /// says (nothing, for a summary from before it said); a run already
     /// there (by its id) is left as it is.
-    pub fn record(&mut self, summary: &RunSummary, context: &RunContext) -> Result<Recorded> {
+    pub fn record(&mut self, summary: &RunSummary) -> Result<Recorded> {
+        let unknown = RunContext::default();
+        let context = summary.context.as_ref().unwrap_or(&unknown);
         if summary.run_id.is_empty() {
             return Err(
                 self.error("the run has no id (a summary from before proctor recorded one)")

@@ -6,6 +6,7 @@ use crate::results::fixture;
 fn summary(run_id: &str, tests: Vec<TestRecord>) -> RunSummary {
     let mut summary = fixture::summary(tests, None);
     summary.run_id = run_id.to_owned();
+    summary.context = Some(RunContext::this_machine());
     summary
 }
 
@@ -39,15 +40,8 @@ fn a_run_is_recorded_once_with_every_tests_verdict() {
             ),
         ],
     );
-    let context = RunContext::this_machine();
-    assert_eq!(
-        store.record(&run, &context).unwrap(),
-        Recorded::New { results: 3 }
-    );
-    assert_eq!(
-        store.record(&run, &context).unwrap(),
-        Recorded::AlreadyThere
-    );
+    assert_eq!(store.record(&run).unwrap(), Recorded::New { results: 3 });
+    assert_eq!(store.record(&run).unwrap(), Recorded::AlreadyThere);
 
     let divides = store.test_history(Some("unit"), "divides").unwrap();
     assert_eq!(divides.len(), 1);
@@ -73,15 +67,9 @@ fn a_store_reopened_keeps_its_runs_and_a_newer_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
     let run = summary("run-1", vec![test("adds", &[(Outcome::Passed, None)])]);
-    Store::open(&path)
-        .unwrap()
-        .record(&run, &RunContext::default())
-        .unwrap();
+    Store::open(&path).unwrap().record(&run).unwrap();
     let mut again = Store::open(&path).unwrap();
-    assert_eq!(
-        again.record(&run, &RunContext::default()).unwrap(),
-        Recorded::AlreadyThere
-    );
+    assert_eq!(again.record(&run).unwrap(), Recorded::AlreadyThere);
     assert_eq!(again.test_history(None, "adds").unwrap().len(), 1);
 
     again
