@@ -150,6 +150,24 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
         );
     }
 
+    // Flaky as LUCI says: it failed and passed on one commit and variant.
+    let output = Command::new(proctor_bin())
+        .args(["history", "flaky", "--format", "json", "--store", store_arg])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tests = report["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 1, "{report:#}");
+    assert_eq!(tests[0]["test"], "test_history.py::test_fails_once");
+    assert_eq!(
+        (tests[0]["runs"].as_u64(), tests[0]["flaky_runs"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(tests[0]["pass_on_retry_rate"], 1.0);
+    // Every run had a test that always fails: none was green.
+    assert_eq!(report["runs_green_by_retries"], 0);
+
     // The latest run is recorded already; a store of its own takes it once.
     let import = |store: &Path| {
         let output = Command::new(proctor_bin())

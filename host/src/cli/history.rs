@@ -183,10 +183,15 @@ pub(super) fn test(
     Ok(ExitStatus::Passed)
 }
 
-fn verdict_line(verdict: &TestVerdict) -> String {
-    let started = chrono::DateTime::from_timestamp_millis(verdict.started_ms)
+/// A moment of the store as a person reads it: UTC, to the second.
+fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn verdict_line(verdict: &TestVerdict) -> String {
+    let started = when(verdict.started_ms);
     let commit: String = verdict
         .commit
         .as_deref()
@@ -203,4 +208,46 @@ fn verdict_line(verdict: &TestVerdict) -> String {
         verdict.duration_ms as f64 / 1000.0,
         verdict.reason.as_deref().unwrap_or("")
     )
+}
+
+/// `proctor history flaky`: the tests that passed and failed on one commit
+/// and variant, the flakiest first.
+pub(super) fn flaky(store: &StoreArg, format: Format) -> Result<ExitStatus> {
+    let path = store.path()?;
+    let store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
+    let report = store
+        .flaky()
+        .map_err(|e| Error::infrastructure(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        let _ = serde_json::to_writer_pretty(&mut out, &report);
+        let _ = writeln!(out);
+        return Ok(ExitStatus::Passed);
+    }
+    let _ = writeln!(
+        out,
+        "{:>6} {:>6} {:>6} {:>9}  {:<19}  {:<19}  TEST",
+        "RUNS", "FLAKY", "RATE", "ON RETRY", "FIRST SEEN", "LAST SEEN"
+    );
+    for test in &report.tests {
+        let _ = writeln!(
+            out,
+            "{:>6} {:>6} {:>5.1}% {:>8.1}%  {:<19}  {:<19}  {} {}",
+            test.runs,
+            test.flaky_runs,
+            test.flake_rate * 100.0,
+            test.pass_on_retry_rate * 100.0,
+            when(test.first_seen_ms),
+            when(test.last_seen_ms),
+            test.source,
+            test.test
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}, {} green only because a retry passed",
+        proctor_formats::text::counted(report.tests.len(), "flaky test"),
+        proctor_formats::text::counted(report.runs_green_by_retries as usize, "run")
+    );
+    Ok(ExitStatus::Passed)
 }

@@ -127,6 +127,14 @@ enum StoreCommand {
 
 #[derive(Debug, Subcommand)]
 enum HistoryCommand {
+    /// The tests that both passed and failed on one commit and variant,
+    /// with their flake rate and how often a retry turned them green.
+    Flaky {
+        #[command(flatten)]
+        store: history::StoreArg,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// A test's verdict in every recorded run, oldest first: when, at which
     /// commit and variant, how it ended, and why it failed.
     Test {
@@ -322,6 +330,9 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                     format,
                 },
         } => history::test(&store, source.as_deref(), &id, format),
+        Command::History {
+            command: HistoryCommand::Flaky { store, format },
+        } => history::flaky(&store, format),
         Command::List {
             config,
             filter,

@@ -7,8 +7,11 @@
 //! test names and failure reasons are interned: a result is a row of
 //! integers ([`schema`]).
 
+mod flaky;
 pub mod reason;
 mod schema;
+
+pub use flaky::{FlakyReport, FlakyTest};
 
 use std::path::{Path, PathBuf};
 

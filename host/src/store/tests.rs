@@ -87,3 +87,67 @@ fn a_store_reopened_keeps_its_runs_and_a_newer_one_is_refused() {
         "{refused}"
     );
 }
+
+/// A run at `commit` of tests each ending as given (a flaky one failed,
+/// then passed).
+fn run_at(run_id: &str, commit: &str, tests: &[(&str, &str)]) -> RunSummary {
+    let records = tests
+        .iter()
+        .map(|(id, how)| match *how {
+            "pass" => test(id, &[(Outcome::Passed, None)]),
+            "fail" => test(id, &[(Outcome::Failed, Some("boom 1"))]),
+            _ => test(
+                id,
+                &[(Outcome::Failed, Some("boom 2")), (Outcome::Passed, None)],
+            ),
+        })
+        .collect();
+    let mut run = summary(run_id, records);
+    run.context.as_mut().unwrap().commit = Some(commit.to_owned());
+    run
+}
+
+#[test]
+fn a_test_that_passed_and_failed_on_one_commit_and_variant_is_flaky() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    let runs = [
+        run_at(
+            "1",
+            "A",
+            &[
+                ("retried", "flaky"),
+                ("wobbly", "pass"),
+                ("broken", "fail"),
+                ("changed", "pass"),
+            ],
+        ),
+        run_at(
+            "2",
+            "A",
+            &[
+                ("retried", "pass"),
+                ("wobbly", "fail"),
+                ("broken", "fail"),
+                ("changed", "pass"),
+            ],
+        ),
+        // A failure on another commit only is a change, not a flake.
+        run_at("3", "B", &[("wobbly", "pass"), ("changed", "fail")]),
+        // Green only because a retry passed.
+        run_at("4", "C", &[("retried", "flaky"), ("changed", "pass")]),
+    ];
+    for run in &runs {
+        store.record(run).unwrap();
+    }
+    let report = store.flaky().unwrap();
+    let found: Vec<(&str, u64, u64, u64)> = (report.tests.iter())
+        .map(|t| (t.test.as_str(), t.runs, t.flaky_runs, t.passed_on_retry))
+        .collect();
+    assert_eq!(found, [("retried", 3, 2, 2), ("wobbly", 3, 1, 0)]);
+    let retried = &report.tests[0];
+    assert!((retried.flake_rate - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(retried.pass_on_retry_rate, 1.0);
+    assert_eq!(report.tests[1].pass_on_retry_rate, 0.0);
+    assert_eq!(report.runs_green_by_retries, 1);
+}
