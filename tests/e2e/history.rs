@@ -168,6 +168,32 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     // Every run had a test that always fails: none was green.
     assert_eq!(report["runs_green_by_retries"], 0);
 
+    // The always failing test's failures are one cluster, seen in every run.
+    let output = Command::new(proctor_bin())
+        .args([
+            "history", "failures", "--format", "json", "--store", store_arg,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let clusters: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let arithmetic = (clusters.as_array().unwrap().iter())
+        .find(|c| {
+            c["reason"]
+                .as_str()
+                .unwrap()
+                .contains("arithmetic is off by <n>")
+        })
+        .unwrap_or_else(|| panic!("{clusters:#}"));
+    assert_eq!(
+        (arithmetic["failures"].as_u64(), arithmetic["new"].as_bool()),
+        (Some(3), Some(false))
+    );
+    assert_eq!(
+        arithmetic["tests"],
+        json!(["py test_history.py::test_always_fails"])
+    );
+
     // The latest run is recorded already; a store of its own takes it once.
     let import = |store: &Path| {
         let output = Command::new(proctor_bin())

@@ -251,3 +251,47 @@ pub(super) fn flaky(store: &StoreArg, format: Format) -> Result<ExitStatus> {
     );
     Ok(ExitStatus::Passed)
 }
+
+/// `proctor history failures`: failures clustered by normalised reason,
+/// the most frequent first, the latest run's new clusters marked.
+pub(super) fn failures(store: &StoreArg, format: Format) -> Result<ExitStatus> {
+    let path = store.path()?;
+    let store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
+    let clusters = store
+        .failures()
+        .map_err(|e| Error::infrastructure(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        let _ = serde_json::to_writer_pretty(&mut out, &clusters);
+        let _ = writeln!(out);
+        return Ok(ExitStatus::Passed);
+    }
+    for cluster in &clusters {
+        let new = if cluster.new { "NEW " } else { "" };
+        let _ = writeln!(
+            out,
+            "{new}{}: {}, {}, {} to {}",
+            cluster.reason,
+            proctor_formats::text::counted(cluster.failures as usize, "failure"),
+            proctor_formats::text::counted(cluster.test_count as usize, "test"),
+            when(cluster.first_seen_ms),
+            when(cluster.last_seen_ms)
+        );
+        for test in &cluster.tests {
+            let _ = writeln!(out, "    {test}");
+        }
+        if cluster.test_count > cluster.tests.len() as u64 {
+            let _ = writeln!(
+                out,
+                "    and {} more",
+                cluster.test_count - cluster.tests.len() as u64
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        proctor_formats::text::counted(clusters.len(), "failure cluster")
+    );
+    Ok(ExitStatus::Passed)
+}

@@ -127,6 +127,14 @@ enum StoreCommand {
 
 #[derive(Debug, Subcommand)]
 enum HistoryCommand {
+    /// Failures clustered by their normalised reason, with counts, tests,
+    /// first and last seen, and which clusters the latest run saw first.
+    Failures {
+        #[command(flatten)]
+        store: history::StoreArg,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// The tests that both passed and failed on one commit and variant,
     /// with their flake rate and how often a retry turned them green.
     Flaky {
@@ -333,6 +341,9 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
         Command::History {
             command: HistoryCommand::Flaky { store, format },
         } => history::flaky(&store, format),
+        Command::History {
+            command: HistoryCommand::Failures { store, format },
+        } => history::failures(&store, format),
         Command::List {
             config,
             filter,

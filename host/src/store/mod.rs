@@ -7,10 +7,12 @@
 //! test names and failure reasons are interned: a result is a row of
 //! integers ([`schema`]).
 
+mod failures;
 mod flaky;
 pub mod reason;
 mod schema;
 
+pub use failures::FailureCluster;
 pub use flaky::{FlakyReport, FlakyTest};
 
 use std::path::{Path, PathBuf};

@@ -151,3 +151,40 @@ fn a_test_that_passed_and_failed_on_one_commit_and_variant_is_flaky() {
     assert_eq!(report.tests[1].pass_on_retry_rate, 0.0);
     assert_eq!(report.runs_green_by_retries, 1);
 }
+
+#[test]
+fn failures_cluster_by_reason_and_the_latest_runs_new_ones_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    let failing = |run_id: &str, failures: &[(&str, &str)]| {
+        let records = (failures.iter())
+            .map(|(id, message)| test(id, &[(Outcome::Failed, Some(*message))]))
+            .collect();
+        summary(run_id, records)
+    };
+    store
+        .record(&failing(
+            "1",
+            &[("a", "timeout after 30s"), ("b", "timeout after 31s")],
+        ))
+        .unwrap();
+    store
+        .record(&failing(
+            "2",
+            &[("a", "timeout after 29s"), ("c", "disk full on /dev/sda1")],
+        ))
+        .unwrap();
+
+    let clusters = store.failures().unwrap();
+    let found: Vec<(&str, u64, u64, bool)> = (clusters.iter())
+        .map(|c| (c.reason.as_str(), c.failures, c.test_count, c.new))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("timeout after <n>s", 3, 2, false),
+            ("disk full on <path>", 1, 1, true)
+        ]
+    );
+    assert_eq!(clusters[0].tests, ["unit a", "unit b"]);
+}
