@@ -280,3 +280,66 @@ fn a_store_that_cannot_be_written_warns_and_leaves_the_exit_status() {
     );
     assert!(dir.path().join("results/summary.json").exists());
 }
+
+/// The suggested quarantine is a Helix file proctor itself reads: a test
+/// flaky in two runs is quarantined, and its failure no longer fails a run.
+#[test]
+fn suggested_quarantine_rules_quarantine_the_flaky_test_when_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let tests = dir.path().join("suite");
+    std::fs::create_dir_all(&tests).unwrap();
+    write_test_failing_once(&tests, b"test_q.py", "def test_passes():\n    pass\n");
+    let retried = json!({ "retry": { "max_attempts": 2 },
+                          "sources": [{ "name": "py", "runner": "pytest", "path": "suite" }] });
+    let config = write_config(dir.path(), &retried);
+    let store = dir.path().join("history.db");
+    let store_arg = store.to_str().unwrap();
+    // Flaky in two runs: it fails, then passes on its retry, each time.
+    for _ in 0..2 {
+        let _ = std::fs::remove_file(tests.join("failed-once"));
+        let output = run(dir.path(), &config, &["--store", store_arg], &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+    let suggested = Command::new(proctor_bin())
+        .args(["history", "quarantine", "--store", store_arg])
+        .output()
+        .unwrap();
+    assert_eq!(suggested.status.code(), Some(0), "{}", stderr(&suggested));
+    let rules: Value = serde_json::from_slice(&suggested.stdout).unwrap();
+    assert_eq!(
+        rules["quarantineRules"].as_array().unwrap().len(),
+        1,
+        "{rules:#}"
+    );
+
+    // Used as Helix uses it, beside a configuration without a retry block.
+    std::fs::create_dir_all(dir.path().join("eng")).unwrap();
+    std::fs::write(
+        dir.path().join("eng/test-configuration.json"),
+        &suggested.stdout,
+    )
+    .unwrap();
+    write_config(
+        dir.path(),
+        &json!({ "sources": [{ "name": "py", "runner": "pytest", "path": "suite" }] }),
+    );
+    std::fs::write(
+        tests.join("test_q.py"),
+        "def test_fails_once():\n    assert False, 'broken for good'\n\ndef test_passes():\n    pass\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), &config, &["--no-store"], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "quarantined: {}",
+        stderr(&output)
+    );
+    let summary = read_summary(&dir.path().join("results/summary.json"));
+    let quarantined = test_record(&summary, "py", "test_q.py::test_fails_once");
+    assert!(
+        quarantined.quarantined && quarantined.outcome == Outcome::Failed,
+        "{}",
+        pretty(&summary)
+    );
+}

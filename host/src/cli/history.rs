@@ -212,11 +212,11 @@ fn verdict_line(verdict: &TestVerdict) -> String {
 
 /// `proctor history flaky`: the tests that passed and failed on one commit
 /// and variant, the flakiest first.
-pub(super) fn flaky(store: &StoreArg, format: Format) -> Result<ExitStatus> {
+pub(super) fn flaky(store: &StoreArg, window: Option<u32>, format: Format) -> Result<ExitStatus> {
     let path = store.path()?;
     let store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
     let report = store
-        .flaky()
+        .flaky(window)
         .map_err(|e| Error::infrastructure(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     if format == Format::Json {
@@ -293,5 +293,39 @@ pub(super) fn failures(store: &StoreArg, format: Format) -> Result<ExitStatus> {
         "{}",
         proctor_formats::text::counted(clusters.len(), "failure cluster")
     );
+    Ok(ExitStatus::Passed)
+}
+
+/// When a flaky test is worth quarantining.
+#[derive(Debug, clap::Args)]
+pub(super) struct QuarantineArgs {
+    /// Flaky in at least this many runs: one flake is an accident.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    min_flaky_runs: u64,
+    /// With at least this flake rate (a fraction).
+    #[arg(long, default_value_t = 0.05, value_name = "RATE")]
+    min_rate: f64,
+    /// Over each test's last this many runs: a test fixed long ago is not
+    /// quarantined for its past.
+    #[arg(long, default_value_t = 100, value_name = "RUNS")]
+    window: u32,
+}
+
+/// `proctor history quarantine`: Helix quarantine rules, as
+/// `test-configuration.json` holds them, for the tests flaky enough.
+pub(super) fn quarantine(store: &StoreArg, args: &QuarantineArgs) -> Result<ExitStatus> {
+    let path = store.path()?;
+    let store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
+    let report = store
+        .flaky(Some(args.window))
+        .map_err(|e| Error::infrastructure(e.to_string()))?;
+    let rules: Vec<serde_json::Value> = (report.tests.iter())
+        .filter(|t| t.flaky_runs >= args.min_flaky_runs && t.flake_rate >= args.min_rate)
+        .map(|t| serde_json::json!({ "testName": t.qualified_name, "testAssembly": t.source }))
+        .collect();
+    let configuration = serde_json::json!({ "version": 1, "quarantineRules": rules });
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, &configuration);
+    let _ = writeln!(out);
     Ok(ExitStatus::Passed)
 }

@@ -138,10 +138,21 @@ enum HistoryCommand {
     /// The tests that both passed and failed on one commit and variant,
     /// with their flake rate and how often a retry turned them green.
     Flaky {
+        /// Over each test's last this many runs; default: all.
+        #[arg(long, value_name = "RUNS")]
+        window: Option<u32>,
         #[command(flatten)]
         store: history::StoreArg,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+    },
+    /// Helix quarantine rules (a `test-configuration.json`) for the tests
+    /// flaky in at least 2 of their last 100 runs, at a rate of 5% or more.
+    Quarantine {
+        #[command(flatten)]
+        args: history::QuarantineArgs,
+        #[command(flatten)]
+        store: history::StoreArg,
     },
     /// A test's verdict in every recorded run, oldest first: when, at which
     /// commit and variant, how it ended, and why it failed.
@@ -339,8 +350,16 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 },
         } => history::test(&store, source.as_deref(), &id, format),
         Command::History {
-            command: HistoryCommand::Flaky { store, format },
-        } => history::flaky(&store, format),
+            command:
+                HistoryCommand::Flaky {
+                    window,
+                    store,
+                    format,
+                },
+        } => history::flaky(&store, window, format),
+        Command::History {
+            command: HistoryCommand::Quarantine { args, store },
+        } => history::quarantine(&store, &args),
         Command::History {
             command: HistoryCommand::Failures { store, format },
         } => history::failures(&store, format),

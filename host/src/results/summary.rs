@@ -65,6 +65,10 @@ pub struct TestRecord {
     pub source: String,
     pub id: String,
     pub name: String,
+    /// The name Helix's rules and JUnit's classname use, when it is not
+    /// the id (added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualified_name: Option<String>,
     /// Omitted for a test.
     #[serde(default, skip_serializing_if = "RecordKind::is_test")]
     pub kind: RecordKind,
@@ -93,6 +97,7 @@ impl TestRecord {
             source: source.to_owned(),
             id: id.to_owned(),
             name: name.to_owned(),
+            qualified_name: None,
             kind: RecordKind::Test,
             skipped_by_rule: false,
             outcome,
@@ -120,6 +125,7 @@ impl TestRecord {
             source: source.to_owned(),
             id: id.to_owned(),
             name: name.to_owned(),
+            qualified_name: None,
             kind: RecordKind::Test,
             skipped_by_rule: false,
             outcome: last.outcome,
@@ -130,6 +136,13 @@ impl TestRecord {
             message: last.message.clone(),
             attempts,
         }
+    }
+
+    /// The record, naming the test as `qualified_name` too when that is
+    /// not its id.
+    pub fn qualified_as(mut self, qualified_name: &str) -> Self {
+        self.qualified_name = (qualified_name != self.id).then(|| qualified_name.to_owned());
+        self
     }
 
     /// Whether this test fails the run.

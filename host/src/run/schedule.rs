@@ -214,7 +214,8 @@ impl<'a> Scheduler<'a> {
         for skip in selection.skipped {
             let test = &skip.test;
             let mut skipped =
-                TestRecord::not_run(&name, &test.id, &test.name, Outcome::Skipped, skip.reason);
+                TestRecord::not_run(&name, &test.id, &test.name, Outcome::Skipped, skip.reason)
+                    .qualified_as(test.qualified_name());
             skipped.skipped_by_rule = skip.by_rule;
             self.report(skipped);
         }
@@ -518,7 +519,8 @@ impl<'a> Scheduler<'a> {
             &case.name,
             attempts,
             state.quarantined,
-        );
+        )
+        .qualified_as(case.qualified_name());
         self.close(i, record);
     }
 

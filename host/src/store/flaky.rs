@@ -11,7 +11,9 @@ use super::{verdict_code, Result, Store, Verdict};
 pub struct FlakyTest {
     pub source: String,
     pub test: String,
-    /// Runs it had a verdict in (not blocked, not skipped).
+    /// As Helix's rules name it (`testName`).
+    pub qualified_name: String,
+    /// Runs it had a verdict in (not blocked, not skipped), in the window.
     pub runs: u64,
     /// Runs where it failed on a commit and variant it also passed on.
     pub flaky_runs: u64,
@@ -35,7 +37,8 @@ pub struct FlakyReport {
 }
 
 impl Store {
-    pub fn flaky(&self) -> Result<FlakyReport> {
+    /// Over each test's last `window` runs, or all of them.
+    pub fn flaky(&self, window: Option<u32>) -> Result<FlakyReport> {
         let (expected, unexpected, flaky) = (
             verdict_code(Verdict::Expected),
             verdict_code(Verdict::Unexpected),
@@ -44,12 +47,15 @@ impl Store {
         let mut statement = self
             .connection
             .prepare_cached(
-                "WITH judged AS (
+                "WITH ranked AS (
                      SELECT results.test, results.verdict, runs.started_ms,
-                            COALESCE(runs.commit_sha, 'run:' || runs.id) AS code, runs.variant
+                            COALESCE(runs.commit_sha, 'run:' || runs.id) AS code, runs.variant,
+                            ROW_NUMBER() OVER (PARTITION BY results.test
+                                               ORDER BY runs.started_ms DESC, runs.id DESC) AS recency
                      FROM results JOIN runs ON runs.id = results.run
                      WHERE results.verdict IN (?1, ?2, ?3) AND results.outcome != 2
                  ),
+                 judged AS (SELECT * FROM ranked WHERE ?4 IS NULL OR recency <= ?4),
                  mixed AS (
                      SELECT test, code, variant FROM judged GROUP BY test, code, variant
                      HAVING SUM(verdict = ?3) > 0 OR (SUM(verdict = ?1) > 0 AND SUM(verdict = ?2) > 0)
@@ -59,7 +65,7 @@ impl Store {
                      JOIN mixed USING (test, code, variant)
                      WHERE judged.verdict IN (?2, ?3)
                  )
-                 SELECT tests.source, tests.name,
+                 SELECT tests.source, tests.name, tests.qualified_name,
                         (SELECT COUNT(*) FROM judged WHERE judged.test = tests.id),
                         COUNT(*),
                         SUM(flaky_runs.verdict = ?3),
@@ -70,20 +76,21 @@ impl Store {
             )
             .map_err(|e| self.error(e))?;
         let rows = statement
-            .query_map(params![expected, unexpected, flaky], |row| {
+            .query_map(params![expected, unexpected, flaky, window], |row| {
                 let count = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0) as u64);
-                let (runs, flaky_runs) = (count(2)?, count(3)?);
-                let (passed_on_retry, failed) = (count(4)?, count(5)?);
+                let (runs, flaky_runs) = (count(3)?, count(4)?);
+                let (passed_on_retry, failed) = (count(5)?, count(6)?);
                 Ok(FlakyTest {
                     source: row.get(0)?,
                     test: row.get(1)?,
+                    qualified_name: row.get(2)?,
                     runs,
                     flaky_runs,
                     flake_rate: ratio(flaky_runs, runs),
                     passed_on_retry,
                     pass_on_retry_rate: ratio(passed_on_retry, failed + passed_on_retry),
-                    first_seen_ms: row.get(6)?,
-                    last_seen_ms: row.get(7)?,
+                    first_seen_ms: row.get(7)?,
+                    last_seen_ms: row.get(8)?,
                 })
             })
             .map_err(|e| self.error(e))?;

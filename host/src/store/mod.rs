@@ -351,8 +351,8 @@ fn insert_run(
     let run = transaction.last_insert_rowid();
     let mut find_test =
         transaction.prepare_cached("SELECT id FROM tests WHERE source = ?1 AND name = ?2")?;
-    let mut add_test =
-        transaction.prepare_cached("INSERT INTO tests (source, name) VALUES (?1, ?2)")?;
+    let mut add_test = transaction
+        .prepare_cached("INSERT INTO tests (source, name, qualified_name) VALUES (?1, ?2, ?3)")?;
     let mut find_reason = transaction.prepare_cached("SELECT id FROM reasons WHERE reason = ?1")?;
     let mut add_reason = transaction.prepare_cached("INSERT INTO reasons (reason) VALUES (?1)")?;
     let mut add_result = transaction.prepare_cached(
@@ -388,7 +388,8 @@ fn insert_run(
         {
             Some(id) => id,
             None => {
-                add_test.execute(params![test.source, test.id])?;
+                let qualified = test.qualified_name.as_deref().unwrap_or(&test.id);
+                add_test.execute(params![test.source, test.id, qualified])?;
                 transaction.last_insert_rowid()
             }
         };

@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[&str] = &[
          id INTEGER PRIMARY KEY,
          source TEXT NOT NULL,
          name TEXT NOT NULL,
+         qualified_name TEXT NOT NULL,
          UNIQUE (source, name)
      );
      CREATE TABLE reasons (

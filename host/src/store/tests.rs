@@ -140,7 +140,7 @@ fn a_test_that_passed_and_failed_on_one_commit_and_variant_is_flaky() {
     for run in &runs {
         store.record(run).unwrap();
     }
-    let report = store.flaky().unwrap();
+    let report = store.flaky(None).unwrap();
     let found: Vec<(&str, u64, u64, u64)> = (report.tests.iter())
         .map(|t| (t.test.as_str(), t.runs, t.flaky_runs, t.passed_on_retry))
         .collect();
@@ -187,4 +187,22 @@ fn failures_cluster_by_reason_and_the_latest_runs_new_ones_are_marked() {
         ]
     );
     assert_eq!(clusters[0].tests, ["unit a", "unit b"]);
+}
+
+#[test]
+fn a_window_keeps_only_each_tests_latest_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    // Flaky long ago, steady since.
+    store
+        .record(&run_at("1", "A", &[("healed", "flaky")]))
+        .unwrap();
+    for n in 2..=4 {
+        store
+            .record(&run_at(&n.to_string(), "A", &[("healed", "pass")]))
+            .unwrap();
+    }
+    assert_eq!(store.flaky(None).unwrap().tests.len(), 1);
+    assert_eq!(store.flaky(Some(4)).unwrap().tests.len(), 1);
+    assert!(store.flaky(Some(3)).unwrap().tests.is_empty());
 }
