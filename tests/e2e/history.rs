@@ -214,6 +214,22 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     );
     assert!(import(&other).contains("already recorded"));
     assert_eq!(history(&other, "test_history.py::test_passes").len(), 1);
+
+    let prune = |age: &str| {
+        let output = Command::new(proctor_bin())
+            .args(["store", "prune", "--older-than", age, "--store", store_arg])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stdout(&output)
+    };
+    assert!(
+        prune("90d").starts_with("0 runs from before"),
+        "{}",
+        prune("90d")
+    );
+    assert!(prune("0s").starts_with("3 runs from before"));
+    assert!(history(&store, "test_history.py::test_passes").is_empty());
 }
 
 #[test]

@@ -329,3 +329,22 @@ pub(super) fn quarantine(store: &StoreArg, args: &QuarantineArgs) -> Result<Exit
     let _ = writeln!(out);
     Ok(ExitStatus::Passed)
 }
+
+/// `proctor store prune`: forgets the runs that started longer ago than `age`.
+pub(super) fn prune(store: &StoreArg, age: std::time::Duration) -> Result<ExitStatus> {
+    let path = store.path()?;
+    let mut store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
+    let age =
+        chrono::Duration::from_std(age).map_err(|e| Error::usage(format!("--older-than: {e}")))?;
+    let before = chrono::Utc::now() - age;
+    let runs = store
+        .prune(before.timestamp_millis())
+        .map_err(|e| Error::infrastructure(e.to_string()))?;
+    println!(
+        "{} from before {} removed from {}",
+        proctor_formats::text::counted(runs, "run"),
+        before.format("%Y-%m-%d %H:%M:%S"),
+        path.display()
+    );
+    Ok(ExitStatus::Passed)
+}

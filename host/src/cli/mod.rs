@@ -115,6 +115,14 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum StoreCommand {
+    /// Forget the runs that started longer ago than an age, and their results.
+    Prune {
+        /// `90d`, `12h`, `2w`, ...
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+        #[command(flatten)]
+        store: history::StoreArg,
+    },
     /// Record the runs of results directories made elsewhere or earlier;
     /// a run already recorded (by its id) is left as it is.
     Import {
@@ -340,6 +348,9 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
         Command::Store {
             command: StoreCommand::Import { dirs, store },
         } => history::import(&store, &dirs),
+        Command::Store {
+            command: StoreCommand::Prune { older_than, store },
+        } => history::prune(&store, older_than),
         Command::History {
             command:
                 HistoryCommand::Test {

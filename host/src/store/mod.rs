@@ -303,6 +303,46 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Removes the runs that started before `before_ms` (milliseconds since
+    /// the epoch), with their results; answers how many runs went.
+    pub fn prune(&mut self, before_ms: i64) -> Result<usize> {
+        let location = self.location.clone();
+        let failed = |e: rusqlite::Error| StoreError {
+            location: location.clone(),
+            problem: format!("cannot prune: {e}"),
+        };
+        let transaction = self.connection.transaction().map_err(failed)?;
+        let old = "SELECT id FROM runs WHERE started_ms < ?1";
+        transaction
+            .execute(
+                &format!("DELETE FROM attempts WHERE run IN ({old})"),
+                [before_ms],
+            )
+            .map_err(failed)?;
+        transaction
+            .execute(
+                &format!("DELETE FROM results WHERE run IN ({old})"),
+                [before_ms],
+            )
+            .map_err(failed)?;
+        let runs = transaction
+            .execute("DELETE FROM runs WHERE started_ms < ?1", [before_ms])
+            .map_err(failed)?;
+        // Names and reasons no result holds any more.
+        transaction
+            .execute_batch(
+                "DELETE FROM tests WHERE id NOT IN (SELECT DISTINCT test FROM results);
+                 DELETE FROM reasons WHERE id NOT IN (SELECT reason FROM results WHERE reason IS NOT NULL
+                                                      UNION SELECT reason FROM attempts WHERE reason IS NOT NULL);
+                 DELETE FROM variants WHERE id NOT IN (SELECT variant FROM runs);",
+            )
+            .map_err(failed)?;
+        transaction.commit().map_err(failed)?;
+        Ok(runs)
+    }
+}
+
 /// The run's row, its variant's, and a row per test (and per attempt of a
 /// test tried more than once); answers how many tests it recorded.
 fn insert_run(

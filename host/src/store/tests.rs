@@ -206,3 +206,21 @@ fn a_window_keeps_only_each_tests_latest_runs() {
     assert_eq!(store.flaky(Some(4)).unwrap().tests.len(), 1);
     assert!(store.flaky(Some(3)).unwrap().tests.is_empty());
 }
+
+#[test]
+fn pruning_removes_old_runs_with_their_results_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    let mut old = run_at("old", "A", &[("gone", "fail"), ("kept", "pass")]);
+    old.started_at = "2026-01-01T00:00:00.000Z".into();
+    let recent = run_at("recent", "B", &[("kept", "pass")]);
+    store.record(&old).unwrap();
+    store.record(&recent).unwrap();
+    let cutoff = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap();
+    assert_eq!(store.prune(cutoff.timestamp_millis()).unwrap(), 1);
+    assert!(store.test_history(None, "gone").unwrap().is_empty());
+    assert_eq!(store.test_history(None, "kept").unwrap().len(), 1);
+    assert!(store.failures().unwrap().is_empty());
+    // Pruned runs may be imported again.
+    assert_eq!(store.record(&old).unwrap(), Recorded::New { results: 2 });
+}
