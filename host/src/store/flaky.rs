@@ -23,7 +23,8 @@ pub struct FlakyTest {
     pub passed_on_retry: u64,
     /// Helix's "retries turned it green": pass-on-retry / (failed + pass-on-retry).
     pub pass_on_retry_rate: f64,
-    /// The first and last run it was flaky in, in milliseconds since the epoch.
+    /// When it was first and last seen on a commit and variant it was flaky
+    /// on, in milliseconds since the epoch.
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
 }
@@ -44,37 +45,52 @@ impl Store {
             verdict_code(Verdict::Unexpected),
             verdict_code(Verdict::Flaky),
         );
-        let mut statement = self
-            .connection
-            .prepare_cached(
-                "WITH ranked AS (
+        // Each test's last `window` runs: ranking them costs a sort, so
+        // only when asked.
+        let judged = match window {
+            Some(_) => {
+                "SELECT * FROM (
                      SELECT results.test, results.verdict, runs.started_ms,
                             COALESCE(runs.commit_sha, 'run:' || runs.id) AS code, runs.variant,
                             ROW_NUMBER() OVER (PARTITION BY results.test
                                                ORDER BY runs.started_ms DESC, runs.id DESC) AS recency
                      FROM results JOIN runs ON runs.id = results.run
                      WHERE results.verdict IN (?1, ?2, ?3) AND results.outcome != 2
-                 ),
-                 judged AS (SELECT * FROM ranked WHERE ?4 IS NULL OR recency <= ?4),
-                 mixed AS (
-                     SELECT test, code, variant FROM judged GROUP BY test, code, variant
-                     HAVING SUM(verdict = ?3) > 0 OR (SUM(verdict = ?1) > 0 AND SUM(verdict = ?2) > 0)
-                 ),
-                 flaky_runs AS (
-                     SELECT judged.test, judged.verdict, judged.started_ms FROM judged
-                     JOIN mixed USING (test, code, variant)
-                     WHERE judged.verdict IN (?2, ?3)
-                 )
-                 SELECT tests.source, tests.name, tests.qualified_name,
-                        (SELECT COUNT(*) FROM judged WHERE judged.test = tests.id),
-                        COUNT(*),
-                        SUM(flaky_runs.verdict = ?3),
-                        (SELECT COUNT(*) FROM judged WHERE judged.test = tests.id AND judged.verdict = ?2),
-                        MIN(flaky_runs.started_ms), MAX(flaky_runs.started_ms)
-                 FROM flaky_runs JOIN tests ON tests.id = flaky_runs.test
-                 GROUP BY flaky_runs.test",
-            )
-            .map_err(|e| self.error(e))?;
+                 ) WHERE recency <= ?4"
+            }
+            None => {
+                "SELECT results.test, results.verdict, runs.started_ms,
+                        COALESCE(runs.commit_sha, 'run:' || runs.id) AS code, runs.variant
+                 FROM results JOIN runs ON runs.id = results.run
+                 WHERE results.verdict IN (?1, ?2, ?3) AND results.outcome != 2 AND ?4 IS NULL"
+            }
+        };
+        // Per commit and variant, then per test: a group is mixed when it
+        // holds a flaky verdict, or both a pass and a failure.
+        let query = format!(
+            "WITH judged AS ({judged}),
+             groups AS (
+                 SELECT test, COUNT(*) AS runs,
+                        SUM(verdict = ?1) AS passed, SUM(verdict = ?2) AS failed, SUM(verdict = ?3) AS retried,
+                        MIN(started_ms) AS first, MAX(started_ms) AS last
+                 FROM judged GROUP BY test, code, variant
+             ),
+             marked AS (
+                 SELECT *, (retried > 0 OR (passed > 0 AND failed > 0)) AS mixed FROM groups
+             ),
+             per_test AS (
+                 SELECT test, SUM(runs) AS runs,
+                        SUM(CASE WHEN mixed THEN failed + retried ELSE 0 END) AS flaky_runs,
+                        SUM(retried) AS retried, SUM(failed) AS failed,
+                        MIN(CASE WHEN mixed THEN first END) AS first,
+                        MAX(CASE WHEN mixed THEN last END) AS last
+                 FROM marked GROUP BY test HAVING SUM(mixed) > 0
+             )
+             SELECT tests.source, tests.name, tests.qualified_name, per_test.runs,
+                    per_test.flaky_runs, per_test.retried, per_test.failed, per_test.first, per_test.last
+             FROM per_test JOIN tests ON tests.id = per_test.test"
+        );
+        let mut statement = self.connection.prepare(&query).map_err(|e| self.error(e))?;
         let rows = statement
             .query_map(params![expected, unexpected, flaky, window], |row| {
                 let count = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0) as u64);
