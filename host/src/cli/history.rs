@@ -24,6 +24,13 @@ pub(super) struct StoreArg {
 }
 
 impl StoreArg {
+    /// The store, open, and where it is.
+    fn open(&self) -> Result<(PathBuf, Store)> {
+        let path = self.path()?;
+        let store = Store::open(&path).map_err(failed)?;
+        Ok((path, store))
+    }
+
     pub(super) fn path(&self) -> Result<PathBuf> {
         self.store
             .clone()
@@ -107,8 +114,7 @@ pub(super) fn record_run(path: &Path, summary: &RunSummary) {
 
 /// `proctor store import`: each results directory's run, recorded once.
 pub(super) fn import(store: &StoreArg, dirs: &[PathBuf]) -> Result<ExitStatus> {
-    let path = store.path()?;
-    let mut store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
+    let (_, mut store) = store.open()?;
     let mut status = ExitStatus::Passed;
     for dir in dirs {
         let summary_path = dir.join("summary.json");
@@ -120,9 +126,7 @@ pub(super) fn import(store: &StoreArg, dirs: &[PathBuf]) -> Result<ExitStatus> {
                 continue;
             }
         };
-        let recorded = store
-            .record(&summary)
-            .map_err(|e| Error::infrastructure(e.to_string()))?;
+        let recorded = store.record(&summary).map_err(failed)?;
         match recorded {
             Recorded::New { results } => println!(
                 "{}: run {} recorded, {}",
@@ -157,17 +161,12 @@ pub(super) fn test(
     test: &str,
     format: Format,
 ) -> Result<ExitStatus> {
-    let path = store.path()?;
-    let store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
-    let history = store
-        .test_history(source, test)
-        .map_err(|e| Error::infrastructure(e.to_string()))?;
-    let mut out = std::io::stdout().lock();
+    let (path, store) = store.open()?;
+    let history = store.test_history(source, test).map_err(failed)?;
     if format == Format::Json {
-        let _ = serde_json::to_writer_pretty(&mut out, &history);
-        let _ = writeln!(out);
-        return Ok(ExitStatus::Passed);
+        return Ok(print_json(&history));
     }
+    let mut out = std::io::stdout().lock();
     if history.is_empty() {
         let _ = writeln!(out, "no recorded run of `{test}` in {}", path.display());
         return Ok(ExitStatus::Passed);
@@ -213,17 +212,12 @@ fn verdict_line(verdict: &TestVerdict) -> String {
 /// `proctor history flaky`: the tests that passed and failed on one commit
 /// and variant, the flakiest first.
 pub(super) fn flaky(store: &StoreArg, window: Option<u32>, format: Format) -> Result<ExitStatus> {
-    let path = store.path()?;
-    let store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
-    let report = store
-        .flaky(window)
-        .map_err(|e| Error::infrastructure(e.to_string()))?;
-    let mut out = std::io::stdout().lock();
+    let (_, store) = store.open()?;
+    let report = store.flaky(window).map_err(failed)?;
     if format == Format::Json {
-        let _ = serde_json::to_writer_pretty(&mut out, &report);
-        let _ = writeln!(out);
-        return Ok(ExitStatus::Passed);
+        return Ok(print_json(&report));
     }
+    let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
         "{:>6} {:>6} {:>6} {:>9}  {:<19}  {:<19}  TEST",
@@ -255,17 +249,12 @@ pub(super) fn flaky(store: &StoreArg, window: Option<u32>, format: Format) -> Re
 /// `proctor history failures`: failures clustered by normalised reason,
 /// the most frequent first, the latest run's new clusters marked.
 pub(super) fn failures(store: &StoreArg, format: Format) -> Result<ExitStatus> {
-    let path = store.path()?;
-    let store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
-    let clusters = store
-        .failures()
-        .map_err(|e| Error::infrastructure(e.to_string()))?;
-    let mut out = std::io::stdout().lock();
+    let (_, store) = store.open()?;
+    let clusters = store.failures().map_err(failed)?;
     if format == Format::Json {
-        let _ = serde_json::to_writer_pretty(&mut out, &clusters);
-        let _ = writeln!(out);
-        return Ok(ExitStatus::Passed);
+        return Ok(print_json(&clusters));
     }
+    let mut out = std::io::stdout().lock();
     for cluster in &clusters {
         let new = if cluster.new { "NEW " } else { "" };
         let _ = writeln!(
@@ -314,32 +303,23 @@ pub(super) struct QuarantineArgs {
 /// `proctor history quarantine`: Helix quarantine rules, as
 /// `test-configuration.json` holds them, for the tests flaky enough.
 pub(super) fn quarantine(store: &StoreArg, args: &QuarantineArgs) -> Result<ExitStatus> {
-    let path = store.path()?;
-    let store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
-    let report = store
-        .flaky(Some(args.window))
-        .map_err(|e| Error::infrastructure(e.to_string()))?;
+    let (_, store) = store.open()?;
+    let report = store.flaky(Some(args.window)).map_err(failed)?;
     let rules: Vec<serde_json::Value> = (report.tests.iter())
         .filter(|t| t.flaky_runs >= args.min_flaky_runs && t.flake_rate >= args.min_rate)
         .map(|t| serde_json::json!({ "testName": t.qualified_name, "testAssembly": t.source }))
         .collect();
     let configuration = serde_json::json!({ "version": 1, "quarantineRules": rules });
-    let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, &configuration);
-    let _ = writeln!(out);
-    Ok(ExitStatus::Passed)
+    Ok(print_json(&configuration))
 }
 
 /// `proctor store prune`: forgets the runs that started longer ago than `age`.
 pub(super) fn prune(store: &StoreArg, age: std::time::Duration) -> Result<ExitStatus> {
-    let path = store.path()?;
-    let mut store = Store::open(&path).map_err(|e| Error::infrastructure(e.to_string()))?;
+    let (path, mut store) = store.open()?;
     let age =
         chrono::Duration::from_std(age).map_err(|e| Error::usage(format!("--older-than: {e}")))?;
     let before = chrono::Utc::now() - age;
-    let runs = store
-        .prune(before.timestamp_millis())
-        .map_err(|e| Error::infrastructure(e.to_string()))?;
+    let runs = store.prune(before.timestamp_millis()).map_err(failed)?;
     println!(
         "{} from before {} removed from {}",
         proctor_formats::text::counted(runs, "run"),
@@ -347,4 +327,16 @@ pub(super) fn prune(store: &StoreArg, age: std::time::Duration) -> Result<ExitSt
         path.display()
     );
     Ok(ExitStatus::Passed)
+}
+
+/// A store that fails a command is the machine's fault, or the file's.
+fn failed(error: store::StoreError) -> Error {
+    Error::infrastructure(error.to_string())
+}
+
+fn print_json(value: &impl serde::Serialize) -> ExitStatus {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    let _ = writeln!(out);
+    ExitStatus::Passed
 }
