@@ -273,6 +273,42 @@ fn runs_go_to_the_users_data_directory_unless_told_otherwise() {
         history(&default_store, "test_history.py::test_passes").len(),
         1
     );
+
+    // The configuration's `store`: off, or a path beside it; the variable
+    // and the flag still win.
+    let with_store = |store: Value| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        let mut written: Value = serde_json::from_str(&text).unwrap();
+        written["store"] = store;
+        write_config(dir.path(), &written)
+    };
+    let off = with_store(json!(false));
+    let output = run(dir.path(), &off, &[], &[("XDG_DATA_HOME", &data)]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        history(&default_store, "test_history.py::test_passes").len(),
+        1
+    );
+    let beside = with_store(json!("project.db"));
+    let output = run(dir.path(), &beside, &[], &[("XDG_DATA_HOME", &data)]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let project = dir.path().join("project.db");
+    assert_eq!(history(&project, "test_history.py::test_passes").len(), 1);
+    let env = [
+        ("XDG_DATA_HOME", data.as_path()),
+        ("PROCTOR_STORE", named.as_path()),
+    ];
+    let output = run(dir.path(), &beside, &[], &env);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(history(&named, "test_history.py::test_passes").len(), 2);
+    let refused = with_store(json!(5));
+    let output = run(dir.path(), &refused, &[], &[]);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("expected `false`, `true` or the results store's path"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::Format;
+use crate::config::StoreSetting;
 use crate::error::{Error, ExitStatus, Result};
 use crate::results::RunContext;
 use crate::results::RunSummary;
@@ -31,20 +32,35 @@ impl StoreArg {
         Ok((path, store))
     }
 
+    /// The store a command reads: `--store`, else [`STORE_VARIABLE`], else
+    /// the user's data directory.
     pub(super) fn path(&self) -> Result<PathBuf> {
-        self.store
-            .clone()
-            .or_else(|| {
-                std::env::var_os(STORE_VARIABLE)
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            })
-            .or_else(store::default_path)
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "no results store: give --store, or set {STORE_VARIABLE}, XDG_DATA_HOME or HOME"
-                ))
-            })
+        self.given().or_else(store::default_path).ok_or_else(|| {
+            Error::usage(format!(
+                "no results store: give --store, or set {STORE_VARIABLE}, XDG_DATA_HOME or HOME"
+            ))
+        })
+    }
+
+    /// The store a run records into: `--store`, else [`STORE_VARIABLE`],
+    /// else the configuration's `store` (which may switch recording off),
+    /// else the user's data directory; none when it cannot be placed.
+    pub(super) fn for_run(&self, configured: Option<&StoreSetting>) -> Option<PathBuf> {
+        match (self.given(), configured) {
+            (Some(path), _) => Some(path),
+            (None, Some(StoreSetting::Off)) => None,
+            (None, Some(StoreSetting::At(path))) => Some(path.clone()),
+            (None, None) => store::default_path(),
+        }
+    }
+
+    /// The store the command line or the environment names.
+    fn given(&self) -> Option<PathBuf> {
+        self.store.clone().or_else(|| {
+            std::env::var_os(STORE_VARIABLE)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
     }
 }
 

@@ -312,8 +312,6 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             no_store,
             context,
         } => {
-            // A run goes on without a store it cannot place.
-            let store = (!no_store).then(|| store.path().ok()).flatten();
             if let Some(jobs) = jobs {
                 crate::config::check_jobs(jobs)
                     .map_err(|problem| Error::usage(format!("--jobs {problem}")))?;
@@ -322,6 +320,10 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
             let (runtime, stopper) = supervising_runtime()?;
             let session = Session::prepare(&path, &cli.plugin_dirs)?;
+            // A run goes on without a store it cannot place.
+            let store = (!no_store)
+                .then(|| store.for_run(session.config.store.as_ref()))
+                .flatten();
             let jobs = jobs
                 .or(session.config.jobs)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -109,7 +109,27 @@ struct ConfigFile {
     /// What is kept out of everything printed and written.
     #[serde(default)]
     redact: RedactFile,
+    /// Where runs are recorded: `false`, `true` (the default store) or a path.
+    #[serde(default)]
+    store: Option<StoreFile>,
     sources: Vec<SourceFile>,
+}
+
+/// The `store` key as written.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "expected `false`, `true` or the results store's path")]
+enum StoreFile {
+    Switch(bool),
+    Path(PathBuf),
+}
+
+/// Where the configuration asks its runs to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSetting {
+    /// Nowhere (`"store": false`).
+    Off,
+    /// In this store (a path, relative to the configuration's directory).
+    At(PathBuf),
 }
 
 /// The `redact` block: secrets beyond those proctor knows by itself.
@@ -253,6 +273,9 @@ pub struct Config {
     /// Knows the secrets the configuration holds: whatever may carry one
     /// (a plugin's error) goes through it before it is shown or kept.
     pub redactor: Redactor,
+    /// Where runs are recorded, when the configuration says (`true` says
+    /// nothing beyond the default).
+    pub store: Option<StoreSetting>,
 }
 
 impl Config {
@@ -615,6 +638,11 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
             .unwrap_or_else(|| PathBuf::from("results")),
     );
     downloads::check_destinations(&downloads, &file, &results_dir, &at)?;
+    let store = match &parsed.store {
+        Some(StoreFile::Switch(false)) => Some(StoreSetting::Off),
+        Some(StoreFile::Path(path)) => Some(StoreSetting::At(base_dir.join(path))),
+        Some(StoreFile::Switch(true)) | None => None,
+    };
     Ok(Config {
         results_dir,
         plugin_dirs: parsed
@@ -635,6 +663,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
         plugin_policy,
         base_dir,
         file,
+        store,
         sources,
         redactor,
     })
