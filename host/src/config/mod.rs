@@ -117,7 +117,10 @@ struct ConfigFile {
 
 /// The `store` key as written.
 #[derive(Debug, Deserialize)]
-#[serde(untagged, expecting = "expected `false`, `true` or the results store's path")]
+#[serde(
+    untagged,
+    expecting = "expected `false`, `true` or the results store's path"
+)]
 enum StoreFile {
     Switch(bool),
     Path(PathBuf),
