@@ -4,7 +4,9 @@
 
 use rusqlite::params;
 
-use super::{verdict_code, Result, Store, Verdict};
+use proctor_plugin_api::messages::Outcome;
+
+use super::{outcome_code, verdict_code, Result, Store, Verdict};
 
 /// A flaky test and how flaky.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,26 +47,26 @@ impl Store {
             verdict_code(Verdict::Unexpected),
             verdict_code(Verdict::Flaky),
         );
+        let skipped = outcome_code(Outcome::Skipped);
         // Each test's last `window` runs: ranking them costs a sort, so
-        // only when asked.
-        let judged = match window {
-            Some(_) => {
-                "SELECT * FROM (
-                     SELECT results.test, results.verdict, runs.started_ms,
-                            COALESCE(runs.commit_sha, 'run:' || runs.id) AS code, runs.variant,
-                            ROW_NUMBER() OVER (PARTITION BY results.test
-                                               ORDER BY runs.started_ms DESC, runs.id DESC) AS recency
-                     FROM results JOIN runs ON runs.id = results.run
-                     WHERE results.verdict IN (?1, ?2, ?3) AND results.outcome != 2
-                 ) WHERE recency <= ?4"
-            }
-            None => {
-                "SELECT results.test, results.verdict, runs.started_ms,
-                        COALESCE(runs.commit_sha, 'run:' || runs.id) AS code, runs.variant
-                 FROM results JOIN runs ON runs.id = results.run
-                 WHERE results.verdict IN (?1, ?2, ?3) AND results.outcome != 2 AND ?4 IS NULL"
-            }
+        // only when asked (?4 is bound either way).
+        let (recency, kept) = match window {
+            Some(_) => (
+                ", ROW_NUMBER() OVER (PARTITION BY results.test
+                                      ORDER BY runs.started_ms DESC, runs.id DESC) AS recency",
+                "recency <= ?4",
+            ),
+            None => ("", "?4 IS NULL"),
         };
+        // Skipped tests say nothing of flakiness.
+        let judged = format!(
+            "SELECT * FROM (
+                 SELECT results.test, results.verdict, runs.started_ms,
+                        COALESCE(runs.commit_sha, 'run:' || runs.id) AS code, runs.variant{recency}
+                 FROM results JOIN runs ON runs.id = results.run
+                 WHERE results.verdict IN (?1, ?2, ?3) AND results.outcome != ?5
+             ) WHERE {kept}"
+        );
         // Per commit and variant, then per test: a group is mixed when it
         // holds a flaky verdict, or both a pass and a failure.
         let query = format!(
@@ -92,23 +94,26 @@ impl Store {
         );
         let mut statement = self.connection.prepare(&query).map_err(|e| self.error(e))?;
         let rows = statement
-            .query_map(params![expected, unexpected, flaky, window], |row| {
-                let count = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0) as u64);
-                let (runs, flaky_runs) = (count(3)?, count(4)?);
-                let (passed_on_retry, failed) = (count(5)?, count(6)?);
-                Ok(FlakyTest {
-                    source: row.get(0)?,
-                    test: row.get(1)?,
-                    qualified_name: row.get(2)?,
-                    runs,
-                    flaky_runs,
-                    flake_rate: ratio(flaky_runs, runs),
-                    passed_on_retry,
-                    pass_on_retry_rate: ratio(passed_on_retry, failed + passed_on_retry),
-                    first_seen_ms: row.get(7)?,
-                    last_seen_ms: row.get(8)?,
-                })
-            })
+            .query_map(
+                params![expected, unexpected, flaky, window, skipped],
+                |row| {
+                    let count = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0) as u64);
+                    let (runs, flaky_runs) = (count(3)?, count(4)?);
+                    let (passed_on_retry, failed) = (count(5)?, count(6)?);
+                    Ok(FlakyTest {
+                        source: row.get(0)?,
+                        test: row.get(1)?,
+                        qualified_name: row.get(2)?,
+                        runs,
+                        flaky_runs,
+                        flake_rate: ratio(flaky_runs, runs),
+                        passed_on_retry,
+                        pass_on_retry_rate: ratio(passed_on_retry, failed + passed_on_retry),
+                        first_seen_ms: row.get(7)?,
+                        last_seen_ms: row.get(8)?,
+                    })
+                },
+            )
             .map_err(|e| self.error(e))?;
         let mut tests: Vec<FlakyTest> = rows
             .collect::<rusqlite::Result<_>>()

@@ -30,6 +30,15 @@ pub struct StoreError {
     problem: String,
 }
 
+impl StoreError {
+    fn new(location: &str, problem: impl std::fmt::Display) -> Self {
+        Self {
+            location: location.to_owned(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// A test's verdict in one run, as LUCI names them.
@@ -48,50 +57,56 @@ pub enum Verdict {
     NotRun,
 }
 
-/// The integers a verdict is stored as. Fixed: stores outlive hosts.
+/// Verdicts and outcomes are stored as their index here. Fixed, and only
+/// ever extended at the end: stores outlive hosts.
+const VERDICT_CODES: [Verdict; 5] = [
+    Verdict::Expected,
+    Verdict::Unexpected,
+    Verdict::Flaky,
+    Verdict::Exonerated,
+    Verdict::NotRun,
+];
+const OUTCOME_CODES: [Outcome; 7] = [
+    Outcome::Passed,
+    Outcome::Failed,
+    Outcome::Skipped,
+    Outcome::TimedOut,
+    Outcome::Crashed,
+    Outcome::Blocked,
+    Outcome::NotRun,
+];
+
+/// The integer a verdict is stored as.
 pub fn verdict_code(verdict: Verdict) -> i64 {
-    match verdict {
-        Verdict::Expected => 0,
-        Verdict::Unexpected => 1,
-        Verdict::Flaky => 2,
-        Verdict::Exonerated => 3,
-        Verdict::NotRun => 4,
-    }
+    code_of(&VERDICT_CODES, verdict)
 }
 
+/// A stored verdict; one this host does not know says nothing of the test.
 fn verdict_of_code(code: i64) -> Verdict {
-    match code {
-        0 => Verdict::Expected,
-        1 => Verdict::Unexpected,
-        2 => Verdict::Flaky,
-        3 => Verdict::Exonerated,
-        _ => Verdict::NotRun,
-    }
+    of_code(&VERDICT_CODES, code).unwrap_or(Verdict::NotRun)
 }
 
-/// The integers an outcome is stored as. Fixed: stores outlive hosts.
+/// The integer an outcome is stored as.
 pub fn outcome_code(outcome: Outcome) -> i64 {
-    match outcome {
-        Outcome::Passed => 0,
-        Outcome::Failed => 1,
-        Outcome::Skipped => 2,
-        Outcome::TimedOut => 3,
-        Outcome::Crashed => 4,
-        Outcome::Blocked => 5,
-        Outcome::NotRun => 6,
-    }
+    code_of(&OUTCOME_CODES, outcome)
 }
 
 fn outcome_of_code(code: i64) -> Outcome {
-    match code {
-        0 => Outcome::Passed,
-        1 => Outcome::Failed,
-        2 => Outcome::Skipped,
-        3 => Outcome::TimedOut,
-        4 => Outcome::Crashed,
-        5 => Outcome::Blocked,
-        _ => Outcome::NotRun,
-    }
+    of_code(&OUTCOME_CODES, code).unwrap_or(Outcome::NotRun)
+}
+
+fn code_of<T: PartialEq>(table: &[T], value: T) -> i64 {
+    table
+        .iter()
+        .position(|v| *v == value)
+        .expect("every value has a code") as i64
+}
+
+fn of_code<T: Copy>(table: &[T], code: i64) -> Option<T> {
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| table.get(i))
+        .copied()
 }
 
 fn run_outcome_code(outcome: RunOutcome) -> i64 {
@@ -149,10 +164,7 @@ impl Store {
     /// there is none, and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
         let location = path.display().to_string();
-        let failed = |problem: String| StoreError {
-            location: location.clone(),
-            problem,
-        };
+        let failed = |problem: String| StoreError::new(&location, problem);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| failed(format!("cannot make {}: {e}", dir.display())))?;
@@ -168,10 +180,7 @@ impl Store {
     }
 
     fn error(&self, problem: impl std::fmt::Display) -> StoreError {
-        StoreError {
-            location: self.location.clone(),
-            problem: problem.to_string(),
-        }
+        StoreError::new(&self.location, problem)
     }
 
     /// Several runs may end at once on one machine: writers wait for each
@@ -192,10 +201,7 @@ impl Store {
     fn migrate(&mut self) -> Result<()> {
         let known = schema::MIGRATIONS.len() as i64;
         let location = self.location.clone();
-        let failed = |problem: String| StoreError {
-            location: location.clone(),
-            problem,
-        };
+        let failed = |problem: String| StoreError::new(&location, problem);
         let transaction = (self.connection)
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| failed(e.to_string()))?;
@@ -241,9 +247,11 @@ impl Store {
             );
         }
         let location = self.location.clone();
-        let failed = |e: rusqlite::Error| StoreError {
-            location: location.clone(),
-            problem: format!("cannot record run {}: {e}", summary.run_id),
+        let failed = |e: rusqlite::Error| {
+            StoreError::new(
+                &location,
+                format!("cannot record run {}: {e}", summary.run_id),
+            )
         };
         let transaction = (self.connection)
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -308,10 +316,7 @@ impl Store {
     /// the epoch), with their results; answers how many runs went.
     pub fn prune(&mut self, before_ms: i64) -> Result<usize> {
         let location = self.location.clone();
-        let failed = |e: rusqlite::Error| StoreError {
-            location: location.clone(),
-            problem: format!("cannot prune: {e}"),
-        };
+        let failed = |e: rusqlite::Error| StoreError::new(&location, format!("cannot prune: {e}"));
         let transaction = self.connection.transaction().map_err(failed)?;
         let old = "SELECT id FROM runs WHERE started_ms < ?1";
         transaction
@@ -433,12 +438,11 @@ fn insert_run(
                 transaction.last_insert_rowid()
             }
         };
-        // The reason of its first failure: the one a retry did not cure.
-        let failure = test.attempts.iter().find(|a| a.outcome.is_failure());
+        // The reason of its first failure that says one.
         let reason = reason_id(
-            failure
-                .and_then(|a| a.message.as_deref())
-                .or(test.message.as_deref().filter(|_| failure.is_some())),
+            (test.attempts.iter())
+                .filter(|a| a.outcome.is_failure())
+                .find_map(|a| a.message.as_deref()),
         )?;
         add_result.execute(params![
             id,
