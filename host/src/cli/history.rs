@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use super::Format;
 use crate::config::StoreSetting;
 use crate::error::{Error, ExitStatus, Result};
-use crate::results::RunContext;
-use crate::results::RunSummary;
+use crate::results::{RunContext, RunSummary};
 use crate::store::{self, Recorded, Store, TestVerdict};
 
 /// The variable naming the store, below `--store` and above the default.
@@ -34,7 +33,7 @@ impl StoreArg {
 
     /// The store a command reads: `--store`, else [`STORE_VARIABLE`], else
     /// the user's data directory.
-    pub(super) fn path(&self) -> Result<PathBuf> {
+    fn path(&self) -> Result<PathBuf> {
         self.given().or_else(store::default_path).ok_or_else(|| {
             Error::usage(format!(
                 "no results store: give --store, or set {STORE_VARIABLE}, XDG_DATA_HOME or HOME"
@@ -99,14 +98,9 @@ impl ContextArgs {
         let mut context = RunContext::gather(dir, |name| {
             std::env::var(name).ok().filter(|v| !v.is_empty())
         });
-        let set = |field: &mut Option<String>, given: &Option<String>| {
-            if given.is_some() {
-                field.clone_from(given);
-            }
-        };
-        set(&mut context.commit, &self.commit);
-        set(&mut context.branch, &self.branch);
-        set(&mut context.repository, &self.repository);
+        context.commit = self.commit.clone().or(context.commit);
+        context.branch = self.branch.clone().or(context.branch);
+        context.repository = self.repository.clone().or(context.repository);
         context.commit_position = self.commit_position.or(context.commit_position);
         context.variant.extend(self.variant.iter().cloned());
         context
