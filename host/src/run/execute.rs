@@ -187,10 +187,7 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
                 // module missing): its tests are blocked, not failed.
                 Some(error) if execution.never_began(&ended) => {
                     execution.process_finished(ended.pid);
-                    let error = execution.of_source(error);
-                    let blocked = execution.all_blocked(&error);
-                    execution.errors.push(error);
-                    (blocked, Vec::new(), Vec::new())
+                    execution.blocked_by(error)
                 }
                 Some(error) => {
                     execution.error(error);
@@ -199,12 +196,7 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
                 None => execution.conclude(ended),
             }
         }
-        Err(error) => {
-            let error = execution.of_source(error);
-            let blocked = execution.all_blocked(&error);
-            execution.errors.push(error);
-            (blocked, Vec::new(), Vec::new())
-        }
+        Err(error) => execution.blocked_by(error),
     };
     let expanded = execution.expanded.then(|| Expansion {
         case: job.tests[0].id.clone(),
@@ -1065,13 +1057,15 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// Every test blocked by `error`: something other than the tests failed.
-    fn all_blocked(&self, error: &str) -> Vec<TestAttempt> {
-        self.job
-            .tests
-            .iter()
-            .map(|test| self.attempt(test, None, Outcome::Blocked, Some(error.to_owned())))
-            .collect()
+    /// Every test blocked by `error`, which is kept: something other than
+    /// the tests failed.
+    fn blocked_by(&mut self, error: impl std::fmt::Display) -> Attributed {
+        let error = self.of_source(error);
+        let blocked = (self.job.tests.iter())
+            .map(|test| self.attempt(test, None, Outcome::Blocked, Some(error.clone())))
+            .collect();
+        self.errors.push(error);
+        (blocked, Vec::new(), Vec::new())
     }
 }
 
