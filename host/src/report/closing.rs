@@ -76,8 +76,13 @@ pub(super) fn label(test: &TestRecord) -> &'static str {
 /// indented past the labels.
 pub fn labelled(label: &str, text: impl std::fmt::Display) -> String {
     let text = text.to_string();
-    format!("{label:>9} {}", text.replace('\n', "\n          "))
+    let label_width = TEXT_COLUMN - 1;
+    let further = format!("\n{:TEXT_COLUMN$}", "");
+    format!("{label:>label_width$} {}", text.replace('\n', &further))
 }
+
+/// Where the text after the labels starts.
+const TEXT_COLUMN: usize = 10;
 
 fn line(out: &mut String, label: &str, text: impl std::fmt::Display) {
     out.push_str(&labelled(label, text));
@@ -101,7 +106,7 @@ pub(super) fn test_details(test: &TestRecord, root: &Path) -> String {
     };
     let indent = |out: &mut String, text: &str| {
         for text in text.lines() {
-            let _ = writeln!(out, "{:10}{}", "", for_terminal(text, false));
+            let _ = writeln!(out, "{:TEXT_COLUMN$}{}", "", for_terminal(text, false));
         }
     };
     if let Some(message) = &attempt.message {
@@ -184,8 +189,15 @@ fn counts(summary: &RunSummary, out: &mut String) {
 /// Each passing test's line with what it printed.
 fn successes(summary: &RunSummary, root: &Path, out: &mut String) {
     for test in (summary.tests.iter()).filter(|t| t.outcome == Outcome::Passed && !t.flaky) {
-        let id = for_terminal(&test.id, false);
-        line(out, label(test), format_args!("{} {id}", test.source));
+        test_line(out, test, Some(root));
+    }
+}
+
+/// A test's line, with what it said under it when read from `details_from`.
+fn test_line(out: &mut String, test: &TestRecord, details_from: Option<&Path>) {
+    let id = for_terminal(&test.id, false);
+    line(out, label(test), format_args!("{} {id}", test.source));
+    if let Some(root) = details_from {
         out.push_str(&test_details(test, root));
     }
 }
@@ -201,11 +213,11 @@ fn attention(summary: &RunSummary, details_from: Option<&Path>, out: &mut String
             )
     };
     for test in summary.tests.iter().filter(|t| !settled(t)) {
-        let id = for_terminal(&test.id, false);
-        line(out, label(test), format_args!("{} {id}", test.source));
-        if let Some(root) = details_from.filter(|_| test.outcome.is_failure()) {
-            out.push_str(&test_details(test, root));
-        }
+        test_line(
+            out,
+            test,
+            details_from.filter(|_| test.outcome.is_failure()),
+        );
     }
     for warning in &summary.warnings {
         line(out, "WARN", for_terminal(warning, true));
