@@ -20,17 +20,10 @@ pub fn parse<T: DeserializeOwned>(text: &str, dialect: Dialect) -> Result<T, Str
     };
     let mut deserializer = serde_json::Deserializer::from_str(&text);
     let parsed: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let mut path = e.path().to_string();
+        let path = e.path().to_string();
         let inner = e.into_inner();
         let (line, column) = (inner.line(), inner.column());
-        let mut message = strip_position(&inner.to_string());
-        if let Some(hint) = suggestion(&message) {
-            message.push_str(&hint);
-            // The path ends with the unknown key itself; name the object holding it.
-            path = path
-                .rsplit_once('.')
-                .map_or(".".to_owned(), |(parent, _)| parent.to_owned());
-        }
+        let (path, message) = suggested(&path, strip_position(&inner.to_string()), ".");
         if path == "." || inner.is_syntax() || inner.is_eof() {
             format!("{line}:{column}: {message}")
         } else {
@@ -56,8 +49,23 @@ pub fn strip_position(message: &str) -> String {
     }
 }
 
+/// The object an error names and the error, for an unknown key at `path`
+/// with the nearest valid key suggested: the path ends with the unknown
+/// key itself, so the object holding it is named (`root` at the top).
+/// Any other error is as given.
+pub fn suggested(path: &str, mut problem: String, root: &str) -> (String, String) {
+    match suggestion(&problem) {
+        Some(hint) => {
+            problem.push_str(&hint);
+            let holder = path.rsplit_once('.').map_or(root, |(parent, _)| parent);
+            (holder.to_owned(), problem)
+        }
+        None => (path.to_owned(), problem),
+    }
+}
+
 /// For "unknown field `x`, expected one of `a`, `b`": the nearest valid key.
-pub fn suggestion(message: &str) -> Option<String> {
+fn suggestion(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (unknown, expected) = rest.split_once('`')?;
     let nearest = expected

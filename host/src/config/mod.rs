@@ -303,18 +303,10 @@ impl Config {
                 said.strip_prefix("invalid settings: ").unwrap_or(said),
             ),
         };
-        let mut problem = rust_types_in_words(&json::strip_position(problem));
+        let problem = rust_types_in_words(&json::strip_position(problem));
         let key = path.map_or_else(|| block.to_owned(), |path| format!("{block}.{path}"));
         // A misspelt key is pointed at, and named by the object holding it.
-        let named = match json::suggestion(&problem) {
-            Some(hint) => {
-                problem.push_str(&hint);
-                key.rsplit_once('.')
-                    .map_or(block, |(parent, _)| parent)
-                    .to_owned()
-            }
-            None => key.clone(),
-        };
+        let (named, problem) = json::suggested(&key, problem, block);
         let position = (std::fs::read_to_string(&self.file).ok()).and_then(|text| {
             json::position_of(&text, &key).or_else(|| json::position_of(&text, block))
         });
