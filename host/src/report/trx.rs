@@ -91,7 +91,7 @@ pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Res
         })
         .collect();
     let user = std::env::var("USER").unwrap_or_default();
-    let computer = hostname();
+    let computer = crate::results::machine_name().unwrap_or_default();
     let run = TrxRun {
         name: &format!("proctor {}", summary.proctor_version),
         user: &user,
@@ -103,10 +103,4 @@ pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Res
         errors: &summary.errors,
     };
     trx::write(&run, out)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_default()
 }

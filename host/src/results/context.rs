@@ -58,10 +58,7 @@ impl RunContext {
     /// This machine: its name, OS and architecture, which are also the
     /// variant's first pairs.
     pub fn this_machine() -> Self {
-        let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|name| name.trim().to_owned())
-            .ok()
-            .filter(|name| !name.is_empty());
+        let machine = machine_name();
         let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
         Self {
             machine,
@@ -167,7 +164,17 @@ impl RunContext {
     }
 }
 
-/// A repository URL without the user and password it may carry.
+/// This machine's name, as the kernel knows it.
+pub fn machine_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+}
+
+/// A repository URL without the user and password it may carry: the
+/// repository's identity, the same from every machine whatever its token
+/// (the redactor masks secrets for showing; this drops them).
 fn without_credentials(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {

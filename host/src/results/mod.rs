@@ -13,7 +13,7 @@ mod layout;
 mod summary;
 
 pub use collected::{AttachmentRecord, CollectorRecord, MergeRecord, SourceSpan, Timeline};
-pub use context::RunContext;
+pub use context::{machine_name, RunContext};
 pub use exit::ExitStatus;
 pub use fetched::{DownloadRecord, Unpacked};
 pub use layout::{
