@@ -37,20 +37,24 @@ fn run(dir: &Path, config: &Path, extra: &[&str], env: &[(&str, &Path)]) -> std:
         .unwrap()
 }
 
+/// What a command of the store (`history ...`, `store ...`) printed on
+/// stdout, once it succeeded on `store`.
+fn store_command(store: &Path, args: &[&str]) -> String {
+    let store = store.to_str().unwrap();
+    let output = proctor(Path::new("."), &[args, &["--store", store]].concat());
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
 fn history(store: &Path, id: &str) -> Vec<Value> {
-    let output = Command::new(proctor_bin())
-        .args([
-            "history", "test", id, "--source", "py", "--format", "json", "--store",
-        ])
-        .arg(store)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    serde_json::from_slice::<Value>(&output.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    let args = ["history", "test", id, "--source", "py", "--format", "json"];
+    let listed: Value = serde_json::from_str(&store_command(store, &args)).unwrap();
+    listed.as_array().unwrap().clone()
 }
 
 #[test]
@@ -151,12 +155,8 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     }
 
     // Flaky as LUCI says: it failed and passed on one commit and variant.
-    let output = Command::new(proctor_bin())
-        .args(["history", "flaky", "--format", "json", "--store", store_arg])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let flaky = store_command(&store, &["history", "flaky", "--format", "json"]);
+    let report: Value = serde_json::from_str(&flaky).unwrap();
     let tests = report["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 1, "{report:#}");
     assert_eq!(tests[0]["test"], "test_history.py::test_fails_once");
@@ -169,14 +169,8 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     assert_eq!(report["runs_green_by_retries"], 0);
 
     // The always failing test's failures are one cluster, seen in every run.
-    let output = Command::new(proctor_bin())
-        .args([
-            "history", "failures", "--format", "json", "--store", store_arg,
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let clusters: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let failures = store_command(&store, &["history", "failures", "--format", "json"]);
+    let clusters: Value = serde_json::from_str(&failures).unwrap();
     let arithmetic = (clusters.as_array().unwrap().iter())
         .find(|c| {
             c["reason"]
@@ -195,16 +189,9 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     );
 
     // The latest run is recorded already; a store of its own takes it once.
-    let import = |store: &Path| {
-        let output = Command::new(proctor_bin())
-            .args(["store", "import", "--store"])
-            .arg(store)
-            .arg(dir.path().join("results"))
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-        stdout(&output)
-    };
+    let results = dir.path().join("results");
+    let import =
+        |store: &Path| store_command(store, &["store", "import", results.to_str().unwrap()]);
     assert!(import(&store).contains("already recorded"));
     let other = dir.path().join("other.db");
     assert!(
@@ -215,14 +202,7 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     assert!(import(&other).contains("already recorded"));
     assert_eq!(history(&other, "test_history.py::test_passes").len(), 1);
 
-    let prune = |age: &str| {
-        let output = Command::new(proctor_bin())
-            .args(["store", "prune", "--older-than", age, "--store", store_arg])
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-        stdout(&output)
-    };
+    let prune = |age: &str| store_command(&store, &["store", "prune", "--older-than", age]);
     assert!(
         prune("90d").starts_with("0 runs from before"),
         "{}",
@@ -352,12 +332,8 @@ fn suggested_quarantine_rules_quarantine_the_flaky_test_when_used() {
         let output = run(dir.path(), &config, &["--store", store_arg], &[]);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     }
-    let suggested = Command::new(proctor_bin())
-        .args(["history", "quarantine", "--store", store_arg])
-        .output()
-        .unwrap();
-    assert_eq!(suggested.status.code(), Some(0), "{}", stderr(&suggested));
-    let rules: Value = serde_json::from_slice(&suggested.stdout).unwrap();
+    let suggested = store_command(&store, &["history", "quarantine"]);
+    let rules: Value = serde_json::from_str(&suggested).unwrap();
     assert_eq!(
         rules["quarantineRules"].as_array().unwrap().len(),
         1,
@@ -366,11 +342,7 @@ fn suggested_quarantine_rules_quarantine_the_flaky_test_when_used() {
 
     // Used as Helix uses it, beside a configuration without a retry block.
     std::fs::create_dir_all(dir.path().join("eng")).unwrap();
-    std::fs::write(
-        dir.path().join("eng/test-configuration.json"),
-        &suggested.stdout,
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("eng/test-configuration.json"), &suggested).unwrap();
     write_config(
         dir.path(),
         &json!({ "sources": [{ "name": "py", "runner": "pytest", "path": "suite" }] }),
