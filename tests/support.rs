@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 pub mod http_server;
+pub mod postgres_server;
 
 pub use proctor::results::{
     AttachmentRecord, AttemptRecord, RecordKind, RunOutcome, RunSummary, SourceRecord, TestRecord,

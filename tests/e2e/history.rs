@@ -3,6 +3,7 @@
 //! imported once each, a test's verdicts across runs, and a store that
 //! cannot be written never changing a run's exit status.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
@@ -39,8 +40,8 @@ fn run(dir: &Path, config: &Path, extra: &[&str], env: &[(&str, &Path)]) -> std:
 
 /// What a command of the store (`history ...`, `store ...`) printed on
 /// stdout, once it succeeded on `store`.
-fn store_command(store: &Path, args: &[&str]) -> String {
-    let store = store.to_str().unwrap();
+fn store_command(store: impl AsRef<OsStr>, args: &[&str]) -> String {
+    let store = store.as_ref().to_str().unwrap();
     let output = proctor(Path::new("."), &[args, &["--store", store]].concat());
     assert_eq!(
         output.status.code(),
@@ -51,7 +52,7 @@ fn store_command(store: &Path, args: &[&str]) -> String {
     stdout(&output)
 }
 
-fn history(store: &Path, id: &str) -> Vec<Value> {
+fn history(store: impl AsRef<OsStr>, id: &str) -> Vec<Value> {
     let args = ["history", "test", id, "--source", "py", "--format", "json"];
     let listed: Value = serde_json::from_str(&store_command(store, &args)).unwrap();
     listed.as_array().unwrap().clone()
@@ -286,7 +287,7 @@ fn runs_go_to_the_users_data_directory_unless_told_otherwise() {
     let said = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{said}");
     assert!(
-        said.contains("expected `false`, `true` or the results store's path"),
+        said.contains("expected `false`, `true`, the results store's path or a postgres:// URL"),
         "{said}"
     );
 }
@@ -366,4 +367,92 @@ fn suggested_quarantine_rules_quarantine_the_flaky_test_when_used() {
         "{}",
         pretty(&summary)
     );
+}
+
+/// Many machines, one server: runs recorded into PostgreSQL as they end
+/// read back as the same runs imported into SQLite do, word for word.
+#[test]
+fn runs_recorded_on_a_postgresql_server_read_as_they_do_from_sqlite() {
+    let server = postgres_server::PostgresServer::start();
+    // The password is for the redaction below: the server trusts loopback.
+    let url = server
+        .database("history")
+        .replace("proctor@", "proctor:s3cr3t-pass@");
+    let dir = tempfile::tempdir().unwrap();
+    let config = suite(dir.path());
+    let server_env = [("PROCTOR_STORE", Path::new(&url))];
+    let mut results = Vec::new();
+    for n in 0..3 {
+        let into = dir.path().join(format!("results-{n}"));
+        let args = ["--results-dir", into.to_str().unwrap()];
+        let output = run(dir.path(), &config, &args, &server_env);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(!stderr(&output).contains("WARN"), "{}", stderr(&output));
+        results.push(into.to_str().unwrap().to_owned());
+    }
+    let sqlite = dir.path().join("history.db");
+    let import = |store: &dyn AsRef<OsStr>| {
+        let args: Vec<&str> = ["store", "import"]
+            .into_iter()
+            .chain(results.iter().map(String::as_str))
+            .collect();
+        store_command(store, &args)
+    };
+    assert!(import(&sqlite).contains("recorded, 3 results"));
+    assert_eq!(import(&url).matches("already recorded").count(), 3);
+
+    let analyses: [&[&str]; 4] = [
+        &["history", "flaky", "--format", "json"],
+        &["history", "failures", "--format", "json"],
+        &[
+            "history",
+            "test",
+            "test_history.py::test_fails_once",
+            "--format",
+            "json",
+        ],
+        &["history", "quarantine", "--min-flaky-runs", "1"],
+    ];
+    for args in analyses {
+        assert_eq!(
+            store_command(&url, args),
+            store_command(&sqlite, args),
+            "{args:?}"
+        );
+    }
+    // Not alike for want of anything to say.
+    let flaky: Value = serde_json::from_str(&store_command(&url, analyses[0])).unwrap();
+    assert_eq!(
+        flaky["tests"][0]["test"],
+        "test_history.py::test_fails_once"
+    );
+    assert_eq!(history(&url, "test_history.py::test_always_fails").len(), 3);
+
+    // A store of a newer schema is refused, naming the server without its
+    // password; a run that cannot record into it keeps its exit status.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute("UPDATE proctor_schema SET version = 99")
+        .unwrap();
+    let refused = proctor(dir.path(), &["history", "flaky", "--store", &url]);
+    let said = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("version 99, newer than this proctor's"),
+        "{said}"
+    );
+    assert!(
+        said.contains("127.0.0.1") && !said.contains("s3cr3t-pass"),
+        "{said}"
+    );
+    let output = run(dir.path(), &config, &[], &server_env);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("WARN the run is not in its history"));
+
+    client
+        .batch_execute("UPDATE proctor_schema SET version = 2")
+        .unwrap();
+    let pruned = store_command(&url, &["store", "prune", "--older-than", "0s"]);
+    assert!(pruned.starts_with("3 runs from before"), "{pruned}");
+    assert!(history(&url, "test_history.py::test_passes").is_empty());
 }

@@ -8,7 +8,7 @@ use super::Format;
 use crate::config::StoreSetting;
 use crate::error::{Error, ExitStatus, Result};
 use crate::results::{RunContext, RunSummary};
-use crate::store::{self, Recorded, Store, TestVerdict};
+use crate::store::{self, Location, Recorded, Store, TestVerdict};
 
 /// The variable naming the store, below `--store` and above the default.
 pub const STORE_VARIABLE: &str = "PROCTOR_STORE";
@@ -17,24 +17,26 @@ pub const STORE_VARIABLE: &str = "PROCTOR_STORE";
 /// else the user's data directory.
 #[derive(Debug, clap::Args)]
 pub(super) struct StoreArg {
-    /// The results store (a SQLite file); default: $PROCTOR_STORE, else
+    /// The results store: a SQLite file, or a PostgreSQL server's
+    /// postgres:// URL; default: $PROCTOR_STORE, else
     /// $XDG_DATA_HOME/proctor/history.db (~/.local/share/proctor/history.db).
-    #[arg(long, value_name = "PATH")]
-    store: Option<PathBuf>,
+    #[arg(long, value_name = "PATH|URL")]
+    store: Option<String>,
 }
 
 impl StoreArg {
     /// The store, open, and where it is.
-    fn open(&self) -> Result<(PathBuf, Store)> {
-        let path = self.path()?;
-        let store = Store::open(&path).map_err(failed)?;
-        Ok((path, store))
+    fn open(&self) -> Result<(Location, Store)> {
+        let location = self.location()?;
+        let store = Store::open(location.clone()).map_err(failed)?;
+        Ok((location, store))
     }
 
     /// The store a command reads: `--store`, else [`STORE_VARIABLE`], else
     /// the user's data directory.
-    fn path(&self) -> Result<PathBuf> {
-        self.given().or_else(store::default_path).ok_or_else(|| {
+    fn location(&self) -> Result<Location> {
+        let default = || store::default_path().map(Location::File);
+        self.given().or_else(default).ok_or_else(|| {
             Error::usage(format!(
                 "no results store: give --store, or set {STORE_VARIABLE}, XDG_DATA_HOME or HOME"
             ))
@@ -44,22 +46,22 @@ impl StoreArg {
     /// The store a run records into: `--store`, else [`STORE_VARIABLE`],
     /// else the configuration's `store` (which may switch recording off),
     /// else the user's data directory; none when it cannot be placed.
-    pub(super) fn for_run(&self, configured: Option<&StoreSetting>) -> Option<PathBuf> {
+    pub(super) fn for_run(&self, configured: Option<&StoreSetting>) -> Option<Location> {
         match (self.given(), configured) {
-            (Some(path), _) => Some(path),
+            (Some(location), _) => Some(location),
             (None, Some(StoreSetting::Off)) => None,
-            (None, Some(StoreSetting::At(path))) => Some(path.clone()),
-            (None, None) => store::default_path(),
+            (None, Some(StoreSetting::At(location))) => Some(location.clone()),
+            (None, None) => store::default_path().map(Location::File),
         }
     }
 
     /// The store the command line or the environment names.
-    fn given(&self) -> Option<PathBuf> {
-        self.store.clone().or_else(|| {
-            std::env::var_os(STORE_VARIABLE)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
+    fn given(&self) -> Option<Location> {
+        let named = self
+            .store
+            .clone()
+            .or_else(|| std::env::var(STORE_VARIABLE).ok().filter(|v| !v.is_empty()));
+        named.as_deref().map(Location::parse)
     }
 }
 
@@ -109,8 +111,8 @@ impl ContextArgs {
 
 /// Records a run that ended. A store that cannot be written warns and
 /// never changes the run's exit status: its results are in their directory.
-pub(super) fn record_run(path: &Path, summary: &RunSummary) {
-    let recorded = Store::open(path).and_then(|mut store| store.record(summary));
+pub(super) fn record_run(location: &Location, summary: &RunSummary) {
+    let recorded = Store::open(location.clone()).and_then(|mut store| store.record(summary));
     if let Err(error) = recorded {
         eprintln!(
             "{}",
@@ -171,14 +173,14 @@ pub(super) fn test(
     test: &str,
     format: Format,
 ) -> Result<ExitStatus> {
-    let (path, store) = store.open()?;
+    let (location, mut store) = store.open()?;
     let history = store.test_history(source, test).map_err(failed)?;
     if format == Format::Json {
         return Ok(print_json(&history));
     }
     let mut out = std::io::stdout().lock();
     if history.is_empty() {
-        let _ = writeln!(out, "no recorded run of `{test}` in {}", path.display());
+        let _ = writeln!(out, "no recorded run of `{test}` in {location}");
         return Ok(ExitStatus::Passed);
     }
     let _ = writeln!(
@@ -222,7 +224,7 @@ fn verdict_line(verdict: &TestVerdict) -> String {
 /// `proctor history flaky`: the tests that passed and failed on one commit
 /// and variant, the flakiest first.
 pub(super) fn flaky(store: &StoreArg, window: Option<u32>, format: Format) -> Result<ExitStatus> {
-    let (_, store) = store.open()?;
+    let (_, mut store) = store.open()?;
     let report = store.flaky(window).map_err(failed)?;
     if format == Format::Json {
         return Ok(print_json(&report));
@@ -259,7 +261,7 @@ pub(super) fn flaky(store: &StoreArg, window: Option<u32>, format: Format) -> Re
 /// `proctor history failures`: failures clustered by normalised reason,
 /// the most frequent first, the latest run's new clusters marked.
 pub(super) fn failures(store: &StoreArg, format: Format) -> Result<ExitStatus> {
-    let (_, store) = store.open()?;
+    let (_, mut store) = store.open()?;
     let clusters = store.failures().map_err(failed)?;
     if format == Format::Json {
         return Ok(print_json(&clusters));
@@ -313,7 +315,7 @@ pub(super) struct QuarantineArgs {
 /// `proctor history quarantine`: Helix quarantine rules, as
 /// `test-configuration.json` holds them, for the tests flaky enough.
 pub(super) fn quarantine(store: &StoreArg, args: &QuarantineArgs) -> Result<ExitStatus> {
-    let (_, store) = store.open()?;
+    let (_, mut store) = store.open()?;
     let report = store.flaky(Some(args.window)).map_err(failed)?;
     let rules: Vec<serde_json::Value> = (report.tests.iter())
         .filter(|t| t.flaky_runs >= args.min_flaky_runs && t.flake_rate >= args.min_rate)
@@ -325,16 +327,15 @@ pub(super) fn quarantine(store: &StoreArg, args: &QuarantineArgs) -> Result<Exit
 
 /// `proctor store prune`: forgets the runs that started longer ago than `age`.
 pub(super) fn prune(store: &StoreArg, age: std::time::Duration) -> Result<ExitStatus> {
-    let (path, mut store) = store.open()?;
+    let (location, mut store) = store.open()?;
     let age =
         chrono::Duration::from_std(age).map_err(|e| Error::usage(format!("--older-than: {e}")))?;
     let before = chrono::Utc::now() - age;
     let runs = store.prune(before.timestamp_millis()).map_err(failed)?;
     println!(
-        "{} from before {} removed from {}",
+        "{} from before {} removed from {location}",
         proctor_formats::text::counted(runs, "run"),
         before.format("%Y-%m-%d %H:%M:%S"),
-        path.display()
     );
     Ok(ExitStatus::Passed)
 }

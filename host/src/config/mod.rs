@@ -119,11 +119,11 @@ struct ConfigFile {
 #[derive(Debug, Deserialize)]
 #[serde(
     untagged,
-    expecting = "expected `false`, `true` or the results store's path"
+    expecting = "expected `false`, `true`, the results store's path or a postgres:// URL"
 )]
 enum StoreFile {
     Switch(bool),
-    Path(PathBuf),
+    Path(String),
 }
 
 /// Where the configuration asks its runs to be recorded.
@@ -131,8 +131,54 @@ enum StoreFile {
 pub enum StoreSetting {
     /// Nowhere (`"store": false`).
     Off,
-    /// In this store (a path, relative to the configuration's directory).
-    At(PathBuf),
+    /// In this store (a path, relative to the configuration's directory,
+    /// or a server).
+    At(StoreLocation),
+}
+
+/// Where a store is: a SQLite file, or a PostgreSQL server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    File(PathBuf),
+    /// A `postgres://` (or `postgresql://`) connection URL.
+    Server(String),
+}
+
+impl StoreLocation {
+    /// A connection URL names a server; anything else is a file's path.
+    pub fn parse(text: &str) -> Self {
+        let is_url = ["postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| text.starts_with(scheme));
+        match is_url {
+            true => StoreLocation::Server(text.to_owned()),
+            false => StoreLocation::File(PathBuf::from(text)),
+        }
+    }
+}
+
+impl From<&Path> for StoreLocation {
+    fn from(path: &Path) -> Self {
+        StoreLocation::File(path.to_owned())
+    }
+}
+
+impl From<&PathBuf> for StoreLocation {
+    fn from(path: &PathBuf) -> Self {
+        StoreLocation::File(path.clone())
+    }
+}
+
+/// A server's URL without its password.
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::File(path) => write!(f, "{}", path.display()),
+            StoreLocation::Server(url) => {
+                f.write_str(&crate::redact::Redactor::default().redacted(url))
+            }
+        }
+    }
 }
 
 /// The `redact` block: secrets beyond those proctor knows by itself.
@@ -635,7 +681,10 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     downloads::check_destinations(&downloads, &file, &results_dir, &at)?;
     let store = match &parsed.store {
         Some(StoreFile::Switch(false)) => Some(StoreSetting::Off),
-        Some(StoreFile::Path(path)) => Some(StoreSetting::At(base_dir.join(path))),
+        Some(StoreFile::Path(text)) => Some(StoreSetting::At(match StoreLocation::parse(text) {
+            StoreLocation::File(path) => StoreLocation::File(base_dir.join(path)),
+            server => server,
+        })),
         Some(StoreFile::Switch(true)) | None => None,
     };
     Ok(Config {

@@ -2,11 +2,11 @@
 //! on the same commit and variant, in one run (it passed on a retry) or
 //! across runs. Runs whose commit is unknown count as a commit of their own.
 
-use rusqlite::params;
-
 use proctor_plugin_api::messages::Outcome;
 
-use super::{outcome_code, verdict_code, Result, Store, Verdict};
+use super::schema::FAILING;
+use super::{outcome_code, run_outcome_code, verdict_code, Result, Store, Verdict};
+use crate::results::RunOutcome;
 
 /// A flaky test and how flaky.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -41,101 +41,115 @@ pub struct FlakyReport {
 
 impl Store {
     /// Over each test's last `window` runs, or all of them.
-    pub fn flaky(&self, window: Option<u32>) -> Result<FlakyReport> {
-        let (expected, unexpected, flaky) = (
-            verdict_code(Verdict::Expected),
-            verdict_code(Verdict::Unexpected),
-            verdict_code(Verdict::Flaky),
-        );
+    ///
+    /// Flakiness needs a failure, and failures are few: the commits and
+    /// variants where a test flaked are found from its failures (through
+    /// the index of them), and only the tests flaky somewhere have their
+    /// runs counted. Whether a commit and variant is mixed is judged over
+    /// all history; the window bounds the runs counted.
+    pub fn flaky(&mut self, window: Option<u32>) -> Result<FlakyReport> {
+        let [expected, unexpected, flaky] =
+            [Verdict::Expected, Verdict::Unexpected, Verdict::Flaky].map(verdict_code);
         let skipped = outcome_code(Outcome::Skipped);
         // Each test's last `window` runs: ranking them costs a sort, so
-        // only when asked (?4 is bound either way).
+        // only when asked.
         let (recency, kept) = match window {
-            Some(_) => (
+            Some(n) => (
                 ", ROW_NUMBER() OVER (PARTITION BY results.test
                                       ORDER BY runs.started_ms DESC, runs.id DESC) AS recency",
-                "recency <= ?4",
+                format!("WHERE recency <= {n}"),
             ),
-            None => ("", "?4 IS NULL"),
+            None => ("", String::new()),
         };
-        // Skipped tests say nothing of flakiness.
-        let judged = format!(
-            "SELECT * FROM (
-                 SELECT results.test, results.verdict, runs.started_ms,
-                        COALESCE(runs.commit_sha, 'run:' || runs.id) AS code, runs.variant{recency}
-                 FROM results JOIN runs ON runs.id = results.run
-                 WHERE results.verdict IN (?1, ?2, ?3) AND results.outcome != ?5
-             ) WHERE {kept}"
-        );
-        // Per commit and variant, then per test: a group is mixed when it
-        // holds a flaky verdict, or both a pass and a failure.
+        // Groups are a test on a commit and variant; a run of an unknown
+        // commit is a commit of its own. A group is mixed when a retry
+        // passed in it, or it both failed and passed (skips say nothing).
         let query = format!(
-            "WITH judged AS ({judged}),
-             groups AS (
-                 SELECT test, COUNT(*) AS runs,
-                        SUM(verdict = ?1) AS passed, SUM(verdict = ?2) AS failed, SUM(verdict = ?3) AS retried,
-                        MIN(started_ms) AS first, MAX(started_ms) AS last
-                 FROM judged GROUP BY test, code, variant
+            "WITH retried AS (
+                 SELECT results.test, runs.variant, COALESCE(runs.commit_sha, 'run:' || runs.id) AS code
+                 FROM results JOIN runs ON runs.id = results.run
+                 WHERE {FAILING} AND results.verdict = {flaky}
              ),
-             marked AS (
-                 SELECT *, (retried > 0 OR (passed > 0 AND failed > 0)) AS mixed FROM groups
+             failed AS (
+                 SELECT DISTINCT results.test, runs.variant, runs.commit_sha
+                 FROM results JOIN runs ON runs.id = results.run
+                 WHERE {FAILING} AND results.verdict = {unexpected} AND runs.commit_sha IS NOT NULL
              ),
+             mixed AS (
+                 SELECT test, variant, code FROM retried
+                 UNION
+                 SELECT test, variant, commit_sha FROM failed
+                 WHERE EXISTS (
+                     SELECT 1 FROM runs JOIN results ON results.run = runs.id
+                     WHERE runs.commit_sha = failed.commit_sha AND runs.variant = failed.variant
+                       AND results.test = failed.test
+                       AND results.verdict = {expected} AND results.outcome <> {skipped})
+             ),
+             judged AS (
+                 SELECT results.test, results.verdict, runs.started_ms, runs.variant,
+                        COALESCE(runs.commit_sha, 'run:' || runs.id) AS code{recency}
+                 FROM results JOIN runs ON runs.id = results.run
+                 WHERE results.test IN (SELECT test FROM mixed)
+                   AND results.verdict IN ({expected}, {unexpected}, {flaky})
+                   AND results.outcome <> {skipped}
+             ),
+             kept AS (SELECT * FROM judged {kept}),
              per_test AS (
-                 SELECT test, SUM(runs) AS runs,
-                        SUM(CASE WHEN mixed THEN failed + retried ELSE 0 END) AS flaky_runs,
-                        SUM(retried) AS retried, SUM(failed) AS failed,
-                        MIN(CASE WHEN mixed THEN first END) AS first,
-                        MAX(CASE WHEN mixed THEN last END) AS last
-                 FROM marked GROUP BY test HAVING SUM(mixed) > 0
+                 SELECT kept.test, COUNT(*) AS runs,
+                        COUNT(mixed.test) FILTER (WHERE kept.verdict <> {expected}) AS flaky_runs,
+                        COUNT(*) FILTER (WHERE kept.verdict = {flaky}) AS retried,
+                        COUNT(*) FILTER (WHERE kept.verdict = {unexpected}) AS failed,
+                        MIN(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS first,
+                        MAX(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS last
+                 FROM kept LEFT JOIN mixed
+                   ON mixed.test = kept.test AND mixed.variant = kept.variant AND mixed.code = kept.code
+                 GROUP BY kept.test
              )
              SELECT tests.source, tests.name, tests.qualified_name, per_test.runs,
                     per_test.flaky_runs, per_test.retried, per_test.failed, per_test.first, per_test.last
-             FROM per_test JOIN tests ON tests.id = per_test.test"
+             FROM per_test JOIN tests ON tests.id = per_test.test
+             WHERE per_test.flaky_runs > 0"
         );
-        let mut statement = self.connection.prepare(&query).map_err(|e| self.error(e))?;
-        let rows = statement
-            .query_map(
-                params![expected, unexpected, flaky, window, skipped],
-                |row| {
-                    let count = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0) as u64);
-                    let (runs, flaky_runs) = (count(3)?, count(4)?);
-                    let (passed_on_retry, failed) = (count(5)?, count(6)?);
-                    Ok(FlakyTest {
-                        source: row.get(0)?,
-                        test: row.get(1)?,
-                        qualified_name: row.get(2)?,
-                        runs,
-                        flaky_runs,
-                        flake_rate: ratio(flaky_runs, runs),
-                        passed_on_retry,
-                        pass_on_retry_rate: ratio(passed_on_retry, failed + passed_on_retry),
-                        first_seen_ms: row.get(7)?,
-                        last_seen_ms: row.get(8)?,
-                    })
-                },
-            )
+        let rows = self
+            .database
+            .query(&query, &[])
             .map_err(|e| self.error(e))?;
         let mut tests: Vec<FlakyTest> = rows
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.error(e))?;
+            .iter()
+            .map(|row| {
+                let (runs, flaky_runs) = (row.count(3), row.count(4));
+                let (passed_on_retry, failed) = (row.count(5), row.count(6));
+                FlakyTest {
+                    source: row.text(0),
+                    test: row.text(1),
+                    qualified_name: row.text(2),
+                    runs,
+                    flaky_runs,
+                    flake_rate: ratio(flaky_runs, runs),
+                    passed_on_retry,
+                    pass_on_retry_rate: ratio(passed_on_retry, failed + passed_on_retry),
+                    first_seen_ms: row.int(7),
+                    last_seen_ms: row.int(8),
+                }
+            })
+            .collect();
         tests.sort_by(|a, b| {
             b.flake_rate
                 .total_cmp(&a.flake_rate)
                 .then_with(|| a.test.cmp(&b.test))
         });
         // Green runs where no test failed for good and some passed on a retry.
-        let runs_green_by_retries: i64 = self
-            .connection
-            .query_row(
-                "SELECT COUNT(*) FROM runs WHERE outcome = 0
-                   AND EXISTS (SELECT 1 FROM results WHERE results.run = runs.id AND results.verdict = ?1)",
-                [flaky],
-                |row| row.get(0),
-            )
-            .map_err(|e| self.error(e))?;
+        let green_by_retries = self.database.query_row(
+            &format!(
+                "SELECT COUNT(DISTINCT results.run) FROM results JOIN runs ON runs.id = results.run
+                 WHERE {FAILING} AND results.verdict = {flaky} AND runs.outcome = ?1"
+            ),
+            &[run_outcome_code(RunOutcome::Passed).into()],
+        );
+        let green_by_retries = green_by_retries.map_err(|e| self.error(e))?;
         Ok(FlakyReport {
             tests,
-            runs_green_by_retries: runs_green_by_retries.max(0) as u64,
+            runs_green_by_retries: green_by_retries.map_or(0, |row| row.count(0)),
         })
     }
 }

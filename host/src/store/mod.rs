@@ -1,15 +1,19 @@
 //! The results store: every run recorded at its end, for the history of
 //! each test across runs, commits and variants (LUCI's ResultDB is the
-//! model). SQLite is the embedded default. A run is recorded once, by its
-//! id, so importing a results directory twice records nothing new.
+//! model). SQLite is the embedded default, PostgreSQL the server many
+//! machines report to ([`database`]): one schema and the same statements
+//! on both. A run is recorded once, by its id, so importing a results
+//! directory twice records nothing new.
 //!
 //! Statuses and times are integers ([`outcome_code`], [`verdict_code`]),
 //! test names and failure reasons are interned: a result is a row of
 //! integers ([`schema`]).
 
+mod database;
 mod failures;
 mod flaky;
 pub mod reason;
+mod record;
 mod schema;
 
 pub use failures::FailureCluster;
@@ -18,9 +22,10 @@ pub use flaky::{FlakyReport, FlakyTest};
 use std::path::{Path, PathBuf};
 
 use proctor_plugin_api::messages::Outcome;
-use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::results::{RecordKind, RunContext, RunOutcome, RunSummary, TestRecord};
+pub use crate::config::StoreLocation as Location;
+use crate::results::{RunContext, RunOutcome, RunSummary, TestRecord};
+use database::{Database, Value};
 
 /// What went wrong with a store, naming it.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +114,7 @@ fn of_code<T: Copy>(table: &[T], code: i64) -> Option<T> {
         .copied()
 }
 
-fn run_outcome_code(outcome: RunOutcome) -> i64 {
+pub(crate) fn run_outcome_code(outcome: RunOutcome) -> i64 {
     match outcome {
         RunOutcome::Passed => 0,
         RunOutcome::TestsFailed => 1,
@@ -155,26 +160,32 @@ pub struct TestVerdict {
 
 /// A results store, open.
 pub struct Store {
-    connection: Connection,
+    database: Database,
     location: String,
 }
 
 impl Store {
-    /// Opens the SQLite store at `path`, making it (and its directory) if
+    /// Opens the store at `location`, making it (and a file's directory) if
     /// there is none, and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Self> {
-        let location = path.display().to_string();
-        let failed = |problem: String| StoreError::new(&location, problem);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| failed(format!("cannot make {}: {e}", dir.display())))?;
+    pub fn open(location: impl Into<Location>) -> Result<Self> {
+        let location = location.into();
+        let named = location.to_string();
+        let failed = |problem: String| StoreError::new(&named, problem);
+        let database = match &location {
+            Location::File(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| failed(format!("cannot make {}: {e}", dir.display())))?;
+                }
+                Database::sqlite(path)
+            }
+            Location::Server(url) => Database::postgres(url),
         }
-        let connection = Connection::open(path).map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(e.to_string()))?;
         let mut store = Self {
-            connection,
-            location,
+            database,
+            location: named,
         };
-        store.configure()?;
         store.migrate()?;
         Ok(store)
     }
@@ -183,56 +194,40 @@ impl Store {
         StoreError::new(&self.location, problem)
     }
 
-    /// Several runs may end at once on one machine: writers wait for each
-    /// other rather than fail, and readers never wait for a writer.
-    fn configure(&self) -> Result<()> {
-        self.connection
-            .busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(|e| self.error(e))?;
-        self.connection
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| self.error(e))?;
-        self.connection
-            .pragma_update(None, "foreign_keys", true)
-            .map_err(|e| self.error(e))
-    }
-
     /// The migrations past the store's version, in one transaction.
     fn migrate(&mut self) -> Result<()> {
         let known = schema::MIGRATIONS.len() as i64;
-        let location = self.location.clone();
-        let failed = |problem: String| StoreError::new(&location, problem);
-        let transaction = (self.connection)
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| failed(e.to_string()))?;
-        let version: i64 = transaction
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|e| failed(e.to_string()))?;
-        if version > known {
-            return Err(failed(format!(
-                "its schema is version {version}, newer than this proctor's {known}: \
+        let dialect = self.database.dialect();
+        let mut found = 0;
+        let migrated = self.database.transaction(|db| {
+            found = db.version()?;
+            if found < known {
+                for migration in &schema::MIGRATIONS[found as usize..] {
+                    db.batch(&schema::in_dialect(migration, dialect))?;
+                }
+                db.set_version(known)?;
+            }
+            Ok(())
+        });
+        if found > known {
+            return Err(self.error(format!(
+                "its schema is version {found}, newer than this proctor's {known}: \
                  use a newer proctor, or another store"
             )));
         }
-        let apply = || -> rusqlite::Result<()> {
-            for migration in &schema::MIGRATIONS[version as usize..] {
-                transaction.execute_batch(migration)?;
-            }
-            transaction.pragma_update(None, "user_version", known)?;
-            transaction.commit()
-        };
-        apply().map_err(|e| {
-            failed(format!(
-                "cannot bring its schema from version {version} to {known}: {e}"
+        migrated.map_err(|e| {
+            self.error(format!(
+                "cannot bring its schema from version {found} to {known}: {e}"
             ))
         })
     }
 
     /// The store's schema version.
-    pub fn version(&self) -> Result<i64> {
-        self.connection
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|e| self.error(e))
+    pub fn version(&mut self) -> Result<i64> {
+        let location = self.location.clone();
+        (self.database)
+            .transaction(Database::version)
+            .map_err(|e| StoreError::new(&location, e))
     }
 
     /// Records a run from its summary, with what it tested as the summary
@@ -246,232 +241,74 @@ impl Store {
                 self.error("the run has no id (a summary from before proctor recorded one)")
             );
         }
-        let location = self.location.clone();
-        let failed = |e: rusqlite::Error| {
-            StoreError::new(
-                &location,
-                format!("cannot record run {}: {e}", summary.run_id),
-            )
-        };
-        let transaction = (self.connection)
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(failed)?;
-        let known: Option<i64> = transaction
-            .query_row(
+        let recorded = self.database.transaction(|db| {
+            let known = db.query_row(
                 "SELECT id FROM runs WHERE run_id = ?1",
-                [&summary.run_id],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(failed)?;
-        if known.is_some() {
-            return Ok(Recorded::AlreadyThere);
-        }
-        let results = insert_run(&transaction, summary, context).map_err(failed)?;
-        transaction.commit().map_err(failed)?;
-        Ok(Recorded::New { results })
+                &[(&summary.run_id).into()],
+            )?;
+            match known {
+                Some(_) => Ok(Recorded::AlreadyThere),
+                None => record::insert_run(db, summary, context)
+                    .map(|results| Recorded::New { results }),
+            }
+        });
+        recorded.map_err(|e| self.error(format!("cannot record run {}: {e}", summary.run_id)))
     }
 
     /// Every run's verdict of the tests named `test` (in `source`, when
     /// given), oldest first.
-    pub fn test_history(&self, source: Option<&str>, test: &str) -> Result<Vec<TestVerdict>> {
-        let mut statement = self
-            .connection
-            .prepare_cached(
-                "SELECT runs.run_id, runs.started_ms, runs.commit_sha, runs.branch, variants.hash,
-                        results.verdict, results.outcome, results.attempts, results.duration_ms,
-                        reasons.reason
-                 FROM tests
-                 JOIN results ON results.test = tests.id
-                 JOIN runs ON runs.id = results.run
-                 JOIN variants ON variants.id = runs.variant
-                 LEFT JOIN reasons ON reasons.id = results.reason
-                 WHERE tests.name = ?1 AND (?2 IS NULL OR tests.source = ?2)
-                 ORDER BY runs.started_ms, runs.id",
-            )
-            .map_err(|e| self.error(e))?;
-        let rows = statement
-            .query_map(params![test, source], |row| {
-                Ok(TestVerdict {
-                    run_id: row.get(0)?,
-                    started_ms: row.get(1)?,
-                    commit: row.get(2)?,
-                    branch: row.get(3)?,
-                    variant: row.get(4)?,
-                    verdict: verdict_of_code(row.get(5)?),
-                    outcome: outcome_of_code(row.get(6)?),
-                    attempts: row.get(7)?,
-                    duration_ms: row.get::<_, i64>(8)?.max(0) as u64,
-                    reason: row.get(9)?,
-                })
+    pub fn test_history(&mut self, source: Option<&str>, test: &str) -> Result<Vec<TestVerdict>> {
+        let rows = self.database.query(
+            "SELECT runs.run_id, runs.started_ms, runs.commit_sha, runs.branch, variants.hash,
+                    results.verdict, results.outcome, results.attempts, results.duration_ms,
+                    reasons.reason
+             FROM tests
+             JOIN results ON results.test = tests.id
+             JOIN runs ON runs.id = results.run
+             JOIN variants ON variants.id = runs.variant
+             LEFT JOIN reasons ON reasons.id = results.reason
+             WHERE tests.name = ?1 AND (CAST(?2 AS TEXT) IS NULL OR tests.source = ?2)
+             ORDER BY runs.started_ms, runs.id",
+            &[test.into(), source.into()],
+        );
+        let rows = rows.map_err(|e| self.error(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| TestVerdict {
+                run_id: row.text(0),
+                started_ms: row.int(1),
+                commit: row.opt_text(2),
+                branch: row.opt_text(3),
+                variant: row.text(4),
+                verdict: verdict_of_code(row.int(5)),
+                outcome: outcome_of_code(row.int(6)),
+                attempts: row.count(7) as u32,
+                duration_ms: row.count(8),
+                reason: row.opt_text(9),
             })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.error(e))
+            .collect())
     }
-}
 
-impl Store {
     /// Removes the runs that started before `before_ms` (milliseconds since
     /// the epoch), with their results; answers how many runs went.
     pub fn prune(&mut self, before_ms: i64) -> Result<usize> {
-        let location = self.location.clone();
-        let failed = |e: rusqlite::Error| StoreError::new(&location, format!("cannot prune: {e}"));
-        let transaction = self.connection.transaction().map_err(failed)?;
-        let old = "SELECT id FROM runs WHERE started_ms < ?1";
-        transaction
-            .execute(
-                &format!("DELETE FROM attempts WHERE run IN ({old})"),
-                [before_ms],
-            )
-            .map_err(failed)?;
-        transaction
-            .execute(
-                &format!("DELETE FROM results WHERE run IN ({old})"),
-                [before_ms],
-            )
-            .map_err(failed)?;
-        let runs = transaction
-            .execute("DELETE FROM runs WHERE started_ms < ?1", [before_ms])
-            .map_err(failed)?;
-        // Names and reasons no result holds any more.
-        transaction
-            .execute_batch(
-                "DELETE FROM tests WHERE id NOT IN (SELECT DISTINCT test FROM results);
+        let pruned = self.database.transaction(|db| {
+            let old = "SELECT id FROM runs WHERE started_ms < ?1";
+            let before = [Value::Int(before_ms)];
+            db.execute(&format!("DELETE FROM attempts WHERE run IN ({old})"), &before)?;
+            db.execute(&format!("DELETE FROM results WHERE run IN ({old})"), &before)?;
+            let runs = db.execute("DELETE FROM runs WHERE started_ms < ?1", &before)?;
+            // Names and reasons no result holds any more.
+            db.batch(
+                "DELETE FROM tests WHERE NOT EXISTS (SELECT 1 FROM results WHERE results.test = tests.id);
                  DELETE FROM reasons WHERE id NOT IN (SELECT reason FROM results WHERE reason IS NOT NULL
                                                       UNION SELECT reason FROM attempts WHERE reason IS NOT NULL);
                  DELETE FROM variants WHERE id NOT IN (SELECT variant FROM runs);",
-            )
-            .map_err(failed)?;
-        transaction.commit().map_err(failed)?;
-        Ok(runs)
+            )?;
+            Ok(runs as usize)
+        });
+        pruned.map_err(|e| self.error(format!("cannot prune: {e}")))
     }
-}
-
-/// The run's row, its variant's, and a row per test (and per attempt of a
-/// test tried more than once); answers how many tests it recorded.
-fn insert_run(
-    transaction: &rusqlite::Transaction,
-    summary: &RunSummary,
-    context: &RunContext,
-) -> rusqlite::Result<usize> {
-    let (hash, pairs) = context.variant_key();
-    transaction.execute(
-        "INSERT INTO variants (hash, pairs) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING",
-        params![hash, pairs],
-    )?;
-    let variant: i64 =
-        transaction.query_row("SELECT id FROM variants WHERE hash = ?1", [&hash], |row| {
-            row.get(0)
-        })?;
-    let started_ms = chrono::DateTime::parse_from_rfc3339(&summary.started_at)
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_default();
-    transaction.execute(
-        "INSERT INTO runs (run_id, started_ms, duration_ms, outcome, exit_code, proctor_version,
-                           machine, os, arch, work_item, job, queue, repository, branch,
-                           commit_sha, commit_ms, commit_position, variant)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        params![
-            summary.run_id,
-            started_ms,
-            summary.duration_ms as i64,
-            run_outcome_code(summary.outcome),
-            summary.exit_code,
-            summary.proctor_version,
-            context.machine,
-            context.os,
-            context.arch,
-            context.work_item,
-            context.job,
-            context.queue,
-            context.repository,
-            context.branch,
-            context.commit,
-            context.commit_ms,
-            context.commit_position,
-            variant,
-        ],
-    )?;
-    let run = transaction.last_insert_rowid();
-    let mut find_test =
-        transaction.prepare_cached("SELECT id FROM tests WHERE source = ?1 AND name = ?2")?;
-    let mut add_test = transaction
-        .prepare_cached("INSERT INTO tests (source, name, qualified_name) VALUES (?1, ?2, ?3)")?;
-    let mut find_reason = transaction.prepare_cached("SELECT id FROM reasons WHERE reason = ?1")?;
-    let mut add_reason = transaction.prepare_cached("INSERT INTO reasons (reason) VALUES (?1)")?;
-    let mut add_result = transaction.prepare_cached(
-        "INSERT INTO results (test, run, verdict, outcome, attempts, duration_ms, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    let mut add_attempt = transaction.prepare_cached(
-        "INSERT INTO attempts (test, run, attempt, outcome, duration_ms, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut reason_id = |message: Option<&str>| -> rusqlite::Result<Option<i64>> {
-        let Some(reason) = message.map(reason::normalise).filter(|r| !r.is_empty()) else {
-            return Ok(None);
-        };
-        if let Some(id) = find_reason
-            .query_row([&reason], |row| row.get(0))
-            .optional()?
-        {
-            return Ok(Some(id));
-        }
-        add_reason.execute([&reason])?;
-        Ok(Some(transaction.last_insert_rowid()))
-    };
-    let mut recorded = 0;
-    for test in summary
-        .tests
-        .iter()
-        .filter(|t| t.kind == RecordKind::Test && !t.skipped_by_rule)
-    {
-        let id: i64 = match find_test
-            .query_row(params![test.source, test.id], |row| row.get(0))
-            .optional()?
-        {
-            Some(id) => id,
-            None => {
-                let qualified = test.qualified_name.as_deref().unwrap_or(&test.id);
-                add_test.execute(params![test.source, test.id, qualified])?;
-                transaction.last_insert_rowid()
-            }
-        };
-        // The reason of its first failure that says one.
-        let reason = reason_id(
-            (test.attempts.iter())
-                .filter(|a| a.outcome.is_failure())
-                .find_map(|a| a.message.as_deref()),
-        )?;
-        add_result.execute(params![
-            id,
-            run,
-            verdict_code(verdict(test)),
-            outcome_code(test.outcome),
-            test.attempts.len().max(1) as i64,
-            test.duration_ms as i64,
-            reason,
-        ])?;
-        if test.attempts.len() > 1 {
-            for attempt in &test.attempts {
-                let reason = match attempt.outcome.is_failure() {
-                    true => reason_id(attempt.message.as_deref())?,
-                    false => None,
-                };
-                add_attempt.execute(params![
-                    id,
-                    run,
-                    attempt.attempt,
-                    outcome_code(attempt.outcome),
-                    attempt.duration_ms as i64,
-                    reason,
-                ])?;
-            }
-        }
-        recorded += 1;
-    }
-    Ok(recorded)
 }
 
 /// Where the store is by default: `$XDG_DATA_HOME/proctor/history.db`, else

@@ -72,10 +72,7 @@ fn a_store_reopened_keeps_its_runs_and_a_newer_one_is_refused() {
     assert_eq!(again.record(&run).unwrap(), Recorded::AlreadyThere);
     assert_eq!(again.test_history(None, "adds").unwrap().len(), 1);
 
-    again
-        .connection
-        .pragma_update(None, "user_version", 99)
-        .unwrap();
+    again.database.set_version(99).unwrap();
     drop(again);
     let refused = Store::open(&path)
         .err()
@@ -223,4 +220,21 @@ fn pruning_removes_old_runs_with_their_results_and_keeps_the_rest() {
     assert!(store.failures().unwrap().is_empty());
     // Pruned runs may be imported again.
     assert_eq!(store.record(&old).unwrap(), Recorded::New { results: 2 });
+}
+
+#[test]
+fn a_store_of_an_earlier_schema_is_brought_up_to_date_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let run = summary("run-1", vec![test("adds", &[(Outcome::Passed, None)])]);
+    {
+        // The first version's store, as the host that made it left it.
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        connection.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.version().unwrap(), schema::MIGRATIONS.len() as i64);
+    store.record(&run).unwrap();
+    assert_eq!(store.test_history(None, "adds").unwrap().len(), 1);
 }
