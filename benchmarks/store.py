@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The results store at scale: a generated history, recorded and queried.
 
-    python3 benchmarks/store.py PROCTOR [RUNS] [TESTS]
+    python3 benchmarks/store.py PROCTOR [RUNS] [TESTS] [STORE]
 
 Writes RUNS summaries (default 1000) of TESTS tests each (default 10,000)
 into target/bench-store, spread over 90 days, one commit every 5 runs,
@@ -12,6 +12,9 @@ import` as it is made (then deleted); prints the results recorded per
 second of import (the summary's reading included), the store's bytes per
 result, and how long `history flaky`, `history failures` and `history test`
 take over the whole history (median of 3).
+
+STORE is a fresh SQLite file under target/bench-store by default, or a
+postgres:// URL of an empty database (its size is then read with psql).
 """
 
 import json
@@ -29,7 +32,8 @@ runs = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
 tests = int(sys.argv[3]) if len(sys.argv) > 3 else 10_000
 work = Path("target/bench-store")
 work.mkdir(parents=True, exist_ok=True)
-store = work / "history.db"
+store = sys.argv[4] if len(sys.argv) > 4 else str(work / "history.db")
+server = store.startswith(("postgres://", "postgresql://"))
 for stale in work.glob("history.db*"):
     stale.unlink()
 
@@ -103,11 +107,15 @@ for run in range(runs):
     directory.mkdir(exist_ok=True)
     (directory / "summary.json").write_text(json.dumps(summary(run)))
     began = time.perf_counter()
-    subprocess.run([proctor, "store", "import", "--store", str(store), str(directory)],
+    subprocess.run([proctor, "store", "import", "--store", store, str(directory)],
                    check=True, stdout=subprocess.DEVNULL)
     importing += time.perf_counter() - began
 results = runs * tests
-size = sum(f.stat().st_size for f in work.glob("history.db*"))
+if server:
+    size = int(subprocess.run(["psql", store, "-Atc", "SELECT pg_database_size(current_database())"],
+                              check=True, capture_output=True, text=True).stdout)
+else:
+    size = sum(f.stat().st_size for f in work.glob("history.db*"))
 print(f"{runs} runs x {tests} tests: {results} results")
 print(f"  import: {results / importing:,.0f} results/s ({importing / runs * 1000:.0f} ms a run, reading included)")
 print(f"  store: {size / results:.1f} bytes a result ({size / 1e6:.1f} MB)")
@@ -117,6 +125,6 @@ for name, args in [("history flaky", ["history", "flaky", "--format", "json"]),
     times = []
     for _ in range(3):
         began = time.perf_counter()
-        subprocess.run([proctor, *args, "--store", str(store)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([proctor, *args, "--store", store], check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - began)
     print(f"  {name}: {statistics.median(times):.3f} s")

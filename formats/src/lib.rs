@@ -4,6 +4,7 @@
 //! Readers return [`CaseResult`]s, one per test case in the file; the TRX
 //! writer takes [`TrxResult`]s, one per attempt.
 
+pub mod dump;
 pub mod junit;
 pub mod text;
 pub mod trx;

@@ -602,7 +602,9 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
         "attachment_processors": { "dumps": {} },
         "sources": [{ "name": "native", "runner": "gtest", "path": binary }],
     });
-    let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
+    let store = dir.path().join("history.db");
+    let args = ["--jobs", "1", "--store", store.to_str().unwrap()];
+    let (code, summary) = run_config(dir.path(), config, &args);
     assert_eq!(code, Some(1));
     let outcomes: Vec<(&str, &str)> = summary
         .tests
@@ -655,6 +657,35 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
         .unwrap()
         .count();
     assert_eq!(files, 4, "two dumps, each with its description");
+
+    // The history clusters the two crashes by their dumps' signature.
+    let signature = index.as_object().unwrap().keys().next().unwrap();
+    let listed = proctor(
+        dir.path(),
+        &[
+            "history",
+            "failures",
+            "--format",
+            "json",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    let clusters: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    let by_dump: Vec<&serde_json::Value> = (clusters.as_array().unwrap().iter())
+        .filter(|c| c["kind"] == "dump_signature")
+        .collect();
+    assert_eq!(by_dump.len(), 1, "{clusters:#}");
+    assert_eq!(by_dump[0]["reason"], signature.as_str());
+    assert_eq!(
+        by_dump[0]["tests"],
+        json!([
+            "native Fault.B_NullWrite",
+            "native Fault.C_NullWriteInAThread"
+        ])
+    );
+    assert_eq!(by_dump[0]["new"], true);
 }
 
 /// pytest's faulthandler handles SIGSEGV and SIGABRT, on a stack of its

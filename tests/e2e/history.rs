@@ -311,7 +311,13 @@ fn a_store_that_cannot_be_written_warns_and_leaves_the_exit_status() {
         said.contains("WARN the run is not in its history: results store"),
         "{said}"
     );
-    assert!(dir.path().join("results/summary.json").exists());
+    // The summary says so too: the run was recorded before it was written.
+    let summary = read_summary(&dir.path().join("results/summary.json"));
+    assert!(
+        (summary.warnings.iter()).any(|w| w.starts_with("the run is not in its history")),
+        "{:?}",
+        summary.warnings
+    );
 }
 
 /// The suggested quarantine is a Helix file proctor itself reads: a test

@@ -109,21 +109,6 @@ impl ContextArgs {
     }
 }
 
-/// Records a run that ended. A store that cannot be written warns and
-/// never changes the run's exit status: its results are in their directory.
-pub(super) fn record_run(location: &Location, summary: &RunSummary) {
-    let recorded = Store::open(location.clone()).and_then(|mut store| store.record(summary));
-    if let Err(error) = recorded {
-        eprintln!(
-            "{}",
-            crate::report::labelled(
-                "WARN",
-                format_args!("the run is not in its history: {error}")
-            )
-        );
-    }
-}
-
 /// `proctor store import`: each results directory's run, recorded once.
 pub(super) fn import(store: &StoreArg, dirs: &[PathBuf]) -> Result<ExitStatus> {
     let (_, mut store) = store.open()?;
@@ -138,7 +123,7 @@ pub(super) fn import(store: &StoreArg, dirs: &[PathBuf]) -> Result<ExitStatus> {
                 continue;
             }
         };
-        let recorded = store.record(&summary).map_err(failed)?;
+        let recorded = store.record(&summary, dir).map_err(failed)?;
         match recorded {
             Recorded::New { results } => println!(
                 "{}: run {} recorded, {}",
@@ -269,9 +254,13 @@ pub(super) fn failures(store: &StoreArg, format: Format) -> Result<ExitStatus> {
     let mut out = std::io::stdout().lock();
     for cluster in &clusters {
         let new = if cluster.new { "NEW " } else { "" };
+        let dump = match cluster.kind {
+            store::ClusterKind::Reason => "",
+            store::ClusterKind::DumpSignature => "dumps at ",
+        };
         let _ = writeln!(
             out,
-            "{new}{}: {}, {}, {} to {}",
+            "{new}{dump}{}: {}, {}, {} to {}",
             cluster.reason,
             proctor_formats::text::counted(cluster.failures as usize, "failure"),
             proctor_formats::text::counted(cluster.test_count as usize, "test"),

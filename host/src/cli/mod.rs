@@ -335,6 +335,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 stopper,
                 helix: HelixEnvironment::from_env(),
                 context: Some(context.gather(&session.config.base_dir)),
+                store,
                 subscribers: Vec::new(),
             };
             let console = Arc::new(Console::new(ShownOutput {
@@ -342,9 +343,6 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 successes: success_output,
             }));
             let summary = runtime.block_on(run::run(session, options, console))?;
-            if let Some(store) = store {
-                history::record_run(&store, &summary);
-            }
             Ok(summary.status())
         }
         Command::Store {

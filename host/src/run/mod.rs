@@ -223,6 +223,8 @@ pub struct RunOptions {
     pub helix: HelixEnvironment,
     /// What the run tests and where it runs, for its summary.
     pub context: Option<crate::results::RunContext>,
+    /// The results store the run is recorded in as it ends, if any.
+    pub store: Option<crate::store::Location>,
     /// Subscribers of the run's events beside the journal, the reports,
     /// the collectors and the console.
     pub subscribers: Vec<Arc<dyn Subscriber>>,
@@ -321,9 +323,26 @@ pub async fn run(
         collected: collectors.finish().await,
         stopped_by,
     };
-    let summary = summarize(&session, &options, ended, &results);
+    let mut summary = summarize(&session, &options, ended, &results);
     results.finish_cleanup();
+    if let Some(store) = &options.store {
+        record(store, &mut summary, results.root());
+    }
     finish(&events, summary).await
+}
+
+/// Records the run in its history before the reports are written, so that
+/// a store that could not take it is a warning in them. Never an error: the
+/// run's results are in their directory, and it ends as its tests did.
+fn record(store: &crate::store::Location, summary: &mut RunSummary, results_dir: &Path) {
+    // Database work, kept off the runtime's threads.
+    let recorded = tokio::task::block_in_place(|| {
+        crate::store::Store::open(store.clone())
+            .and_then(|mut store| store.record(summary, results_dir))
+    });
+    if let Err(error) = recorded {
+        (summary.warnings).push(format!("the run is not in its history: {error}"));
+    }
 }
 
 /// The run's subscribers, in the order they hear each event: the reports

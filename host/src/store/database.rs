@@ -139,6 +139,7 @@ impl Database {
         let connection = rusqlite::Connection::open(path)?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", true)?;
         Ok(Database::Sqlite(connection))
     }

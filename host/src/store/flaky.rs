@@ -48,68 +48,7 @@ impl Store {
     /// runs counted. Whether a commit and variant is mixed is judged over
     /// all history; the window bounds the runs counted.
     pub fn flaky(&mut self, window: Option<u32>) -> Result<FlakyReport> {
-        let [expected, unexpected, flaky] =
-            [Verdict::Expected, Verdict::Unexpected, Verdict::Flaky].map(verdict_code);
-        let skipped = outcome_code(Outcome::Skipped);
-        // Each test's last `window` runs: ranking them costs a sort, so
-        // only when asked.
-        let (recency, kept) = match window {
-            Some(n) => (
-                ", ROW_NUMBER() OVER (PARTITION BY results.test
-                                      ORDER BY runs.started_ms DESC, runs.id DESC) AS recency",
-                format!("WHERE recency <= {n}"),
-            ),
-            None => ("", String::new()),
-        };
-        // Groups are a test on a commit and variant; a run of an unknown
-        // commit is a commit of its own. A group is mixed when a retry
-        // passed in it, or it both failed and passed (skips say nothing).
-        let query = format!(
-            "WITH retried AS (
-                 SELECT results.test, runs.variant, COALESCE(runs.commit_sha, 'run:' || runs.id) AS code
-                 FROM results JOIN runs ON runs.id = results.run
-                 WHERE {FAILING} AND results.verdict = {flaky}
-             ),
-             failed AS (
-                 SELECT DISTINCT results.test, runs.variant, runs.commit_sha
-                 FROM results JOIN runs ON runs.id = results.run
-                 WHERE {FAILING} AND results.verdict = {unexpected} AND runs.commit_sha IS NOT NULL
-             ),
-             mixed AS (
-                 SELECT test, variant, code FROM retried
-                 UNION
-                 SELECT test, variant, commit_sha FROM failed
-                 WHERE EXISTS (
-                     SELECT 1 FROM runs JOIN results ON results.run = runs.id
-                     WHERE runs.commit_sha = failed.commit_sha AND runs.variant = failed.variant
-                       AND results.test = failed.test
-                       AND results.verdict = {expected} AND results.outcome <> {skipped})
-             ),
-             judged AS (
-                 SELECT results.test, results.verdict, runs.started_ms, runs.variant,
-                        COALESCE(runs.commit_sha, 'run:' || runs.id) AS code{recency}
-                 FROM results JOIN runs ON runs.id = results.run
-                 WHERE results.test IN (SELECT test FROM mixed)
-                   AND results.verdict IN ({expected}, {unexpected}, {flaky})
-                   AND results.outcome <> {skipped}
-             ),
-             kept AS (SELECT * FROM judged {kept}),
-             per_test AS (
-                 SELECT kept.test, COUNT(*) AS runs,
-                        COUNT(mixed.test) FILTER (WHERE kept.verdict <> {expected}) AS flaky_runs,
-                        COUNT(*) FILTER (WHERE kept.verdict = {flaky}) AS retried,
-                        COUNT(*) FILTER (WHERE kept.verdict = {unexpected}) AS failed,
-                        MIN(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS first,
-                        MAX(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS last
-                 FROM kept LEFT JOIN mixed
-                   ON mixed.test = kept.test AND mixed.variant = kept.variant AND mixed.code = kept.code
-                 GROUP BY kept.test
-             )
-             SELECT tests.source, tests.name, tests.qualified_name, per_test.runs,
-                    per_test.flaky_runs, per_test.retried, per_test.failed, per_test.first, per_test.last
-             FROM per_test JOIN tests ON tests.id = per_test.test
-             WHERE per_test.flaky_runs > 0"
-        );
+        let query = flaky_query(window);
         let rows = self
             .database
             .query(&query, &[])
@@ -140,10 +79,7 @@ impl Store {
         });
         // Green runs where no test failed for good and some passed on a retry.
         let green_by_retries = self.database.query_row(
-            &format!(
-                "SELECT COUNT(DISTINCT results.run) FROM results JOIN runs ON runs.id = results.run
-                 WHERE {FAILING} AND results.verdict = {flaky} AND runs.outcome = ?1"
-            ),
+            &green_by_retries_query(),
             &[run_outcome_code(RunOutcome::Passed).into()],
         );
         let green_by_retries = green_by_retries.map_err(|e| self.error(e))?;
@@ -152,6 +88,82 @@ impl Store {
             runs_green_by_retries: green_by_retries.map_or(0, |row| row.count(0)),
         })
     }
+}
+
+/// The query of [`Store::flaky`]: a row per flaky test.
+pub(super) fn flaky_query(window: Option<u32>) -> String {
+    let [expected, unexpected, flaky] =
+        [Verdict::Expected, Verdict::Unexpected, Verdict::Flaky].map(verdict_code);
+    let skipped = outcome_code(Outcome::Skipped);
+    // Each test's last `window` runs: ranking them costs a sort, so
+    // only when asked.
+    let (recency, kept) = match window {
+        Some(n) => (
+            ", ROW_NUMBER() OVER (PARTITION BY results.test
+                                      ORDER BY runs.started_ms DESC, runs.id DESC) AS recency",
+            format!("WHERE recency <= {n}"),
+        ),
+        None => ("", String::new()),
+    };
+    // Groups are a test on a commit and variant; a run of an unknown
+    // commit is a commit of its own. A group is mixed when a retry
+    // passed in it, or it both failed and passed (skips say nothing).
+    format!(
+            "WITH retried AS (
+                 SELECT results.test, runs.variant, COALESCE(runs.commit_sha, 'run:' || runs.id) AS code
+                 FROM results JOIN runs ON runs.id = results.run
+                 WHERE {FAILING} AND results.verdict = {flaky}
+             ),
+             failed AS (
+                 SELECT DISTINCT results.test, runs.variant, runs.commit_sha
+                 FROM results JOIN runs ON runs.id = results.run
+                 WHERE {FAILING} AND results.verdict = {unexpected} AND runs.commit_sha IS NOT NULL
+             ),
+             mixed AS (
+                 SELECT test, variant, code FROM retried
+                 UNION
+                 SELECT test, variant, commit_sha FROM failed
+                 WHERE EXISTS (
+                     SELECT 1 FROM runs JOIN results ON results.run = runs.id
+                     WHERE runs.commit_sha = failed.commit_sha AND runs.variant = failed.variant
+                       AND results.test = failed.test
+                       AND results.verdict = {expected} AND results.outcome <> {skipped})
+             ),
+             judged AS (
+                 SELECT results.test, results.verdict, runs.started_ms, runs.variant,
+                        COALESCE(runs.commit_sha, 'run:' || runs.id) AS code{recency}
+                 FROM runs CROSS JOIN results
+                 WHERE results.run = runs.id AND results.test IN (SELECT test FROM mixed)
+                   AND results.verdict IN ({expected}, {unexpected}, {flaky})
+                   AND results.outcome <> {skipped}
+             ),
+             kept AS (SELECT * FROM judged {kept}),
+             per_test AS (
+                 SELECT kept.test, COUNT(*) AS runs,
+                        COUNT(mixed.test) FILTER (WHERE kept.verdict <> {expected}) AS flaky_runs,
+                        COUNT(*) FILTER (WHERE kept.verdict = {flaky}) AS retried,
+                        COUNT(*) FILTER (WHERE kept.verdict = {unexpected}) AS failed,
+                        MIN(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS first,
+                        MAX(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS last
+                 FROM kept LEFT JOIN mixed
+                   ON mixed.test = kept.test AND mixed.variant = kept.variant AND mixed.code = kept.code
+                 GROUP BY kept.test
+             )
+             SELECT tests.source, tests.name, tests.qualified_name, per_test.runs,
+                    per_test.flaky_runs, per_test.retried, per_test.failed, per_test.first, per_test.last
+             FROM per_test JOIN tests ON tests.id = per_test.test
+             WHERE per_test.flaky_runs > 0"
+        )
+}
+
+/// How many passed runs had a test pass on a retry (`?1`: a passed run's
+/// outcome).
+pub(super) fn green_by_retries_query() -> String {
+    let flaky = verdict_code(Verdict::Flaky);
+    format!(
+        "SELECT COUNT(DISTINCT results.run) FROM results JOIN runs ON runs.id = results.run
+         WHERE {FAILING} AND results.verdict = {flaky} AND runs.outcome = ?1"
+    )
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {

@@ -16,7 +16,7 @@ pub mod reason;
 mod record;
 mod schema;
 
-pub use failures::FailureCluster;
+pub use failures::{ClusterKind, FailureCluster};
 pub use flaky::{FlakyReport, FlakyTest};
 
 use std::path::{Path, PathBuf};
@@ -231,9 +231,10 @@ impl Store {
     }
 
     /// Records a run from its summary, with what it tested as the summary
-    /// says (nothing, for a summary from before it said); a run already
-    /// there (by its id) is left as it is.
-    pub fn record(&mut self, summary: &RunSummary) -> Result<Recorded> {
+    /// says (nothing, for a summary from before it said), and the
+    /// signatures of its dumps from their descriptions in `results_dir`; a
+    /// run already there (by its id) is left as it is.
+    pub fn record(&mut self, summary: &RunSummary, results_dir: &Path) -> Result<Recorded> {
         let unknown = RunContext::default();
         let context = summary.context.as_ref().unwrap_or(&unknown);
         if summary.run_id.is_empty() {
@@ -248,7 +249,7 @@ impl Store {
             )?;
             match known {
                 Some(_) => Ok(Recorded::AlreadyThere),
-                None => record::insert_run(db, summary, context)
+                None => record::insert_run(db, summary, context, results_dir)
                     .map(|results| Recorded::New { results }),
             }
         });
@@ -258,19 +259,9 @@ impl Store {
     /// Every run's verdict of the tests named `test` (in `source`, when
     /// given), oldest first.
     pub fn test_history(&mut self, source: Option<&str>, test: &str) -> Result<Vec<TestVerdict>> {
-        let rows = self.database.query(
-            "SELECT runs.run_id, runs.started_ms, runs.commit_sha, runs.branch, variants.hash,
-                    results.verdict, results.outcome, results.attempts, results.duration_ms,
-                    reasons.reason
-             FROM tests
-             JOIN results ON results.test = tests.id
-             JOIN runs ON runs.id = results.run
-             JOIN variants ON variants.id = runs.variant
-             LEFT JOIN reasons ON reasons.id = results.reason
-             WHERE tests.name = ?1 AND (CAST(?2 AS TEXT) IS NULL OR tests.source = ?2)
-             ORDER BY runs.started_ms, runs.id",
-            &[test.into(), source.into()],
-        );
+        let rows = self
+            .database
+            .query(TEST_HISTORY, &[test.into(), source.into()]);
         let rows = rows.map_err(|e| self.error(e))?;
         Ok(rows
             .iter()
@@ -296,13 +287,15 @@ impl Store {
             let old = "SELECT id FROM runs WHERE started_ms < ?1";
             let before = [Value::Int(before_ms)];
             db.execute(&format!("DELETE FROM attempts WHERE run IN ({old})"), &before)?;
+            db.execute(&format!("DELETE FROM dumps WHERE run IN ({old})"), &before)?;
             db.execute(&format!("DELETE FROM results WHERE run IN ({old})"), &before)?;
             let runs = db.execute("DELETE FROM runs WHERE started_ms < ?1", &before)?;
             // Names and reasons no result holds any more.
             db.batch(
-                "DELETE FROM tests WHERE NOT EXISTS (SELECT 1 FROM results WHERE results.test = tests.id);
+                "DELETE FROM tests WHERE id NOT IN (SELECT test FROM results);
                  DELETE FROM reasons WHERE id NOT IN (SELECT reason FROM results WHERE reason IS NOT NULL
                                                       UNION SELECT reason FROM attempts WHERE reason IS NOT NULL);
+                 DELETE FROM signatures WHERE id NOT IN (SELECT signature FROM dumps);
                  DELETE FROM variants WHERE id NOT IN (SELECT variant FROM runs);",
             )?;
             Ok(runs as usize)
@@ -310,6 +303,20 @@ impl Store {
         pruned.map_err(|e| self.error(format!("cannot prune: {e}")))
     }
 }
+
+/// Every run's verdict of the tests named `?1` (in source `?2`, when not
+/// null). Results are kept by run: the test's are a lookup in each, an
+/// order SQLite keeps for a CROSS JOIN.
+const TEST_HISTORY: &str =
+    "SELECT runs.run_id, runs.started_ms, runs.commit_sha, runs.branch, variants.hash,
+            results.verdict, results.outcome, results.attempts, results.duration_ms,
+            reasons.reason
+     FROM tests CROSS JOIN runs CROSS JOIN results
+     LEFT JOIN variants ON variants.id = runs.variant
+     LEFT JOIN reasons ON reasons.id = results.reason
+     WHERE results.run = runs.id AND results.test = tests.id
+       AND tests.name = ?1 AND (CAST(?2 AS TEXT) IS NULL OR tests.source = ?2)
+     ORDER BY runs.started_ms, runs.id";
 
 /// Where the store is by default: `$XDG_DATA_HOME/proctor/history.db`, else
 /// `~/.local/share/proctor/history.db`.

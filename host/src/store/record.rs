@@ -3,7 +3,10 @@
 //! reasons interned. Rows go in many to a statement: a server is a round
 //! trip away, and SQLite too is faster so.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use proctor_formats::dump::{DumpInfo, DUMP_KINDS};
 
 use super::database::{Database, DbResult, Value};
 use super::{outcome_code, reason, run_outcome_code, verdict, verdict_code};
@@ -13,11 +16,13 @@ use crate::results::{RecordKind, RunContext, RunSummary, TestRecord};
 /// (SQLite's 32,766, PostgreSQL's 65,535) at the widest row.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// Records the run; answers how many tests it recorded.
+/// Records the run, whose results are in `results_dir`; answers how many
+/// tests it recorded.
 pub fn insert_run(
     db: &mut Database,
     summary: &RunSummary,
     context: &RunContext,
+    results_dir: &Path,
 ) -> DbResult<usize> {
     let (hash, pairs) = context.variant_key();
     db.execute(
@@ -71,7 +76,7 @@ pub fn insert_run(
     let retried = || tests.iter().filter(|t| t.attempts.len() > 1);
     let said = (tests.iter().filter_map(|t| first_reason(t)))
         .chain(retried().flat_map(|t| attempt_reasons(t).flatten()));
-    let reason_ids = intern_reasons(db, said)?;
+    let reason_ids = intern(db, ("reasons", "reason"), said.map(reason::normalise))?;
     let reason_of = |message: Option<&str>| -> Value {
         message
             .map(reason::normalise)
@@ -97,7 +102,7 @@ pub fn insert_run(
         "results (test, run, verdict, outcome, attempts, duration_ms, reason)",
         7,
         &results,
-        " ON CONFLICT (test, run) DO NOTHING",
+        " ON CONFLICT (run, test) DO NOTHING",
     )?;
     let mut attempts = Vec::new();
     for (test, id) in tests.iter().zip(&test_ids) {
@@ -122,6 +127,35 @@ pub fn insert_run(
         &attempts,
         " ON CONFLICT (test, run, attempt) DO NOTHING",
     )?;
+    let dumps = dump_signatures(summary, results_dir);
+    if !dumps.is_empty() {
+        let signature_ids = intern(
+            db,
+            ("signatures", "signature"),
+            dumps.iter().map(|(_, _, signature)| signature.clone()),
+        )?;
+        let test_id: HashMap<(&str, &str), i64> = (tests.iter().zip(&test_ids))
+            .map(|(t, id)| ((t.source.as_str(), t.id.as_str()), *id))
+            .collect();
+        let rows: Vec<Value> = (dumps.iter())
+            .filter_map(|(source, test, signature)| {
+                let test = test_id.get(&(source.as_str(), test.as_str()))?;
+                Some([
+                    Value::Int(run),
+                    Value::Int(*test),
+                    signature_ids[signature].into(),
+                ])
+            })
+            .flatten()
+            .collect();
+        insert_rows(
+            db,
+            "dumps (run, test, signature)",
+            3,
+            &rows,
+            " ON CONFLICT (run, test, signature) DO NOTHING",
+        )?;
+    }
     Ok(tests.len())
 }
 
@@ -137,27 +171,53 @@ fn attempt_reasons(test: &TestRecord) -> impl Iterator<Item = Option<&str>> {
     (test.attempts.iter()).map(|a| a.message.as_deref().filter(|_| a.outcome.is_failure()))
 }
 
-/// The id of each test's name, in order, adding the names not seen before.
+/// The id of each test's name, in order, adding the names not seen before
+/// (most runs add none: only those are written).
 fn intern_tests(db: &mut Database, tests: &[&TestRecord]) -> DbResult<Vec<i64>> {
-    let rows: Vec<Value> = (tests.iter())
-        .flat_map(|t| {
-            let qualified = t.qualified_name.as_deref().unwrap_or(&t.id);
-            [(&t.source).into(), (&t.id).into(), qualified.into()]
-        })
+    let mut known = HashMap::new();
+    find_tests(db, tests, &mut known)?;
+    let id_of = |known: &TestIds, t: &TestRecord| {
+        known
+            .get(t.source.as_str())
+            .and_then(|names| names.get(t.id.as_str()).copied())
+    };
+    let new: Vec<&TestRecord> = (tests.iter().copied())
+        .filter(|t| id_of(&known, t).is_none())
         .collect();
-    insert_rows(
-        db,
-        "tests (source, name, qualified_name)",
-        3,
-        &rows,
-        " ON CONFLICT (source, name) DO NOTHING",
-    )?;
-    let mut ids = HashMap::with_capacity(tests.len());
+    if !new.is_empty() {
+        let rows: Vec<Value> = (new.iter())
+            .flat_map(|t| {
+                let qualified = t.qualified_name.as_deref().unwrap_or(&t.id);
+                [(&t.source).into(), (&t.id).into(), qualified.into()]
+            })
+            .collect();
+        // Another run may have added some since they were looked for.
+        insert_rows(
+            db,
+            "tests (source, name, qualified_name)",
+            3,
+            &rows,
+            " ON CONFLICT (source, name) DO NOTHING",
+        )?;
+        find_tests(db, &new, &mut known)?;
+    }
+    Ok(tests
+        .iter()
+        .map(|t| id_of(&known, t).unwrap_or_default())
+        .collect())
+}
+
+/// Test ids by source, then name.
+type TestIds = HashMap<String, HashMap<String, i64>>;
+
+/// Adds the ids of those of `tests` the store knows to `known`.
+fn find_tests(db: &mut Database, tests: &[&TestRecord], known: &mut TestIds) -> DbResult<()> {
     let mut by_source: HashMap<&str, Vec<&str>> = HashMap::new();
     for test in tests {
         by_source.entry(&test.source).or_default().push(&test.id);
     }
     for (source, names) in by_source {
+        let ids = known.entry(source.to_owned()).or_default();
         for chunk in names.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT id, name FROM tests WHERE source = ?1 AND name IN ({})",
@@ -167,40 +227,35 @@ fn intern_tests(db: &mut Database, tests: &[&TestRecord]) -> DbResult<Vec<i64>> 
                 .chain(chunk.iter().map(|n| (*n).into()))
                 .collect();
             for row in db.query(&sql, &params)? {
-                ids.insert((source.to_owned(), row.text(1)), row.int(0));
+                ids.insert(row.text(1), row.int(0));
             }
         }
     }
-    Ok(tests
-        .iter()
-        .map(|t| ids[&(t.source.clone(), t.id.clone())])
-        .collect())
+    Ok(())
 }
 
-/// The id of each normalised reason among `messages`, adding those not
-/// seen before.
-fn intern_reasons<'a>(
+/// The id of each of `texts` in `table` (a table of `id` and `column`),
+/// adding those not seen before.
+fn intern(
     db: &mut Database,
-    messages: impl Iterator<Item = &'a str>,
+    (table, column): (&str, &str),
+    texts: impl Iterator<Item = String>,
 ) -> DbResult<HashMap<String, i64>> {
-    let mut reasons: Vec<String> = messages
-        .map(reason::normalise)
-        .filter(|r| !r.is_empty())
-        .collect();
-    reasons.sort_unstable();
-    reasons.dedup();
-    let rows: Vec<Value> = reasons.iter().map(Value::from).collect();
+    let mut texts: Vec<String> = texts.filter(|t| !t.is_empty()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    let rows: Vec<Value> = texts.iter().map(Value::from).collect();
     insert_rows(
         db,
-        "reasons (reason)",
+        &format!("{table} ({column})"),
         1,
         &rows,
-        " ON CONFLICT (reason) DO NOTHING",
+        &format!(" ON CONFLICT ({column}) DO NOTHING"),
     )?;
-    let mut ids = HashMap::with_capacity(reasons.len());
+    let mut ids = HashMap::with_capacity(texts.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "SELECT id, reason FROM reasons WHERE reason IN ({})",
+            "SELECT id, {column} FROM {table} WHERE {column} IN ({})",
             placeholders(1, chunk.len())
         );
         for row in db.query(&sql, chunk)? {
@@ -208,6 +263,37 @@ fn intern_reasons<'a>(
         }
     }
     Ok(ids)
+}
+
+/// The signatures of the dumps taken of each test that failed: the tests
+/// its process was running, as the dump's description says, less those
+/// that did not fail. Dumps are found among the run's attachments, by
+/// their kind; `results_dir` is where their paths are relative to.
+fn dump_signatures(summary: &RunSummary, results_dir: &Path) -> Vec<(String, String, String)> {
+    let failed: HashSet<(&str, &str)> = (summary.tests.iter())
+        .filter(|t| t.outcome.is_failure())
+        .map(|t| (t.source.as_str(), t.id.as_str()))
+        .collect();
+    let mut found = Vec::new();
+    for attachment in &summary.attachments {
+        if !DUMP_KINDS.contains(&attachment.kind.as_str()) {
+            continue;
+        }
+        let Some(info) = DumpInfo::beside(&results_dir.join(&attachment.path)) else {
+            continue;
+        };
+        if info.signature.is_empty() {
+            continue;
+        }
+        for test in &info.tests {
+            if failed.contains(&(info.source.as_str(), test.as_str())) {
+                found.push((info.source.clone(), test.clone(), info.signature.clone()));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// Inserts `values`, `width` to a row, into `into` ("table (columns)"),

@@ -1,5 +1,7 @@
 use proctor_plugin_api::messages::Outcome;
 
+use std::path::Path;
+
 use super::*;
 use crate::results::fixture;
 
@@ -40,8 +42,14 @@ fn a_run_is_recorded_once_with_every_tests_verdict() {
             ),
         ],
     );
-    assert_eq!(store.record(&run).unwrap(), Recorded::New { results: 3 });
-    assert_eq!(store.record(&run).unwrap(), Recorded::AlreadyThere);
+    assert_eq!(
+        store.record(&run, Path::new(".")).unwrap(),
+        Recorded::New { results: 3 }
+    );
+    assert_eq!(
+        store.record(&run, Path::new(".")).unwrap(),
+        Recorded::AlreadyThere
+    );
 
     let divides = store.test_history(Some("unit"), "divides").unwrap();
     assert_eq!(divides.len(), 1);
@@ -67,9 +75,15 @@ fn a_store_reopened_keeps_its_runs_and_a_newer_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
     let run = summary("run-1", vec![test("adds", &[(Outcome::Passed, None)])]);
-    Store::open(&path).unwrap().record(&run).unwrap();
+    Store::open(&path)
+        .unwrap()
+        .record(&run, Path::new("."))
+        .unwrap();
     let mut again = Store::open(&path).unwrap();
-    assert_eq!(again.record(&run).unwrap(), Recorded::AlreadyThere);
+    assert_eq!(
+        again.record(&run, Path::new(".")).unwrap(),
+        Recorded::AlreadyThere
+    );
     assert_eq!(again.test_history(None, "adds").unwrap().len(), 1);
 
     again.database.set_version(99).unwrap();
@@ -135,7 +149,7 @@ fn a_test_that_passed_and_failed_on_one_commit_and_variant_is_flaky() {
         run_at("4", "C", &[("retried", "flaky"), ("changed", "pass")]),
     ];
     for run in &runs {
-        store.record(run).unwrap();
+        store.record(run, Path::new(".")).unwrap();
     }
     let report = store.flaky(None).unwrap();
     let found: Vec<(&str, u64, u64, u64)> = (report.tests.iter())
@@ -160,16 +174,22 @@ fn failures_cluster_by_reason_and_the_latest_runs_new_ones_are_marked() {
         summary(run_id, records)
     };
     store
-        .record(&failing(
-            "1",
-            &[("a", "timeout after 30s"), ("b", "timeout after 31s")],
-        ))
+        .record(
+            &failing(
+                "1",
+                &[("a", "timeout after 30s"), ("b", "timeout after 31s")],
+            ),
+            Path::new("."),
+        )
         .unwrap();
     store
-        .record(&failing(
-            "2",
-            &[("a", "timeout after 29s"), ("c", "disk full on /dev/sda1")],
-        ))
+        .record(
+            &failing(
+                "2",
+                &[("a", "timeout after 29s"), ("c", "disk full on /dev/sda1")],
+            ),
+            Path::new("."),
+        )
         .unwrap();
 
     let clusters = store.failures().unwrap();
@@ -192,11 +212,14 @@ fn a_window_keeps_only_each_tests_latest_runs() {
     let mut store = Store::open(&dir.path().join("history.db")).unwrap();
     // Flaky long ago, steady since.
     store
-        .record(&run_at("1", "A", &[("healed", "flaky")]))
+        .record(&run_at("1", "A", &[("healed", "flaky")]), Path::new("."))
         .unwrap();
     for n in 2..=4 {
         store
-            .record(&run_at(&n.to_string(), "A", &[("healed", "pass")]))
+            .record(
+                &run_at(&n.to_string(), "A", &[("healed", "pass")]),
+                Path::new("."),
+            )
             .unwrap();
     }
     assert_eq!(store.flaky(None).unwrap().tests.len(), 1);
@@ -211,15 +234,18 @@ fn pruning_removes_old_runs_with_their_results_and_keeps_the_rest() {
     let mut old = run_at("old", "A", &[("gone", "fail"), ("kept", "pass")]);
     old.started_at = "2026-01-01T00:00:00.000Z".into();
     let recent = run_at("recent", "B", &[("kept", "pass")]);
-    store.record(&old).unwrap();
-    store.record(&recent).unwrap();
+    store.record(&old, Path::new(".")).unwrap();
+    store.record(&recent, Path::new(".")).unwrap();
     let cutoff = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap();
     assert_eq!(store.prune(cutoff.timestamp_millis()).unwrap(), 1);
     assert!(store.test_history(None, "gone").unwrap().is_empty());
     assert_eq!(store.test_history(None, "kept").unwrap().len(), 1);
     assert!(store.failures().unwrap().is_empty());
     // Pruned runs may be imported again.
-    assert_eq!(store.record(&old).unwrap(), Recorded::New { results: 2 });
+    assert_eq!(
+        store.record(&old, Path::new(".")).unwrap(),
+        Recorded::New { results: 2 }
+    );
 }
 
 #[test]
@@ -235,6 +261,58 @@ fn a_store_of_an_earlier_schema_is_brought_up_to_date_on_open() {
     }
     let mut store = Store::open(&path).unwrap();
     assert_eq!(store.version().unwrap(), schema::MIGRATIONS.len() as i64);
-    store.record(&run).unwrap();
+    store.record(&run, Path::new(".")).unwrap();
     assert_eq!(store.test_history(None, "adds").unwrap().len(), 1);
+}
+
+/// A history of ten million results answers in a second only if no
+/// analysis reads every result: each reaches results through a key or the
+/// index of failures. A plan that scans the table fails here, where a
+/// benchmark would only be slower.
+#[test]
+fn no_analysis_reads_every_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    let queries = [
+        ("flaky", flaky::flaky_query(None)),
+        ("flaky over a window", flaky::flaky_query(Some(100))),
+        ("green by retries", flaky::green_by_retries_query()),
+        (
+            "failure clusters",
+            failures::clusters_query(ClusterKind::Reason),
+        ),
+        (
+            "clusters' tests",
+            failures::named_tests_query(ClusterKind::Reason),
+        ),
+        (
+            "dump clusters",
+            failures::clusters_query(ClusterKind::DumpSignature),
+        ),
+        ("a test's history", TEST_HISTORY.to_owned()),
+    ];
+    let Database::Sqlite(connection) = &mut store.database else {
+        unreachable!("a file is a SQLite store")
+    };
+    for (name, query) in queries {
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+            .unwrap();
+        let params = statement.parameter_count();
+        let plan: Vec<String> = statement
+            .query_map(
+                rusqlite::params_from_iter(vec![Value::Null; params]),
+                |row| row.get(3),
+            )
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let scans_results = |step: &&String| {
+            step.starts_with("SCAN results") && !step.contains("INDEX results_failing")
+        };
+        assert!(
+            !plan.iter().any(|step| scans_results(&step)),
+            "{name} reads every result: {plan:#?}"
+        );
+    }
 }

@@ -15,18 +15,12 @@ use std::sync::Mutex;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use proctor_formats::dump::DumpInfo;
 use proctor_sdk::messages::{Attachment, Owner, ProcessRequest, ProcessResponse};
 use proctor_sdk::{export_plugins, AttachmentProcessor, Error, Progress, Result};
 use serde::{Deserialize, Serialize};
 
-/// A minidump, as the `dump` collector hands it back.
-pub const MINIDUMP: &str = "proctor://collector/dump/minidump/1";
-/// A gzipped minidump.
-pub const MINIDUMP_GZIP: &str = "proctor://processor/dumps/minidump-gzip/1";
-/// A full core, as the `dump` collector hands back what gdb's `gcore` wrote.
-pub const CORE: &str = "proctor://collector/dump/core/1";
-/// A gzipped core.
-pub const CORE_GZIP: &str = "proctor://processor/dumps/core-gzip/1";
+pub use proctor_formats::dump::{CORE, CORE_GZIP, MINIDUMP, MINIDUMP_GZIP};
 
 /// The kind of a dump once gzipped; `None` for what is not a raw dump.
 fn gzipped_kind(kind: &str) -> Option<&'static str> {
@@ -59,19 +53,6 @@ pub struct Dumps {
     threads: usize,
 }
 
-/// What the collector wrote beside a dump.
-#[derive(Debug, Default, Deserialize)]
-struct DumpInfo {
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    tests: Vec<String>,
-    #[serde(default)]
-    attempt: Option<u32>,
-    #[serde(default)]
-    signature: String,
-}
-
 /// One bucket of the index.
 #[derive(Debug, Default, Serialize)]
 struct Bucket {
@@ -79,13 +60,6 @@ struct Bucket {
     sources: Vec<String>,
     tests: Vec<String>,
     attempts: Vec<u32>,
-}
-
-/// `dump.dmp.gz` → `dump.dmp.json`; `dump.dmp` → `dump.dmp.json`.
-fn info_path(dump: &Path) -> PathBuf {
-    let text = dump.to_string_lossy();
-    let base = text.strip_suffix(".gz").unwrap_or(&text);
-    PathBuf::from(format!("{base}.json"))
 }
 
 /// Compresses `path` to `path.gz` and removes it.
@@ -177,10 +151,7 @@ impl AttachmentProcessor for Dumps {
 
         let mut buckets: BTreeMap<String, Bucket> = BTreeMap::new();
         for dump in &compressed {
-            let info: DumpInfo = std::fs::read(info_path(&dump.path))
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .unwrap_or_default();
+            let info = DumpInfo::beside(&dump.path).unwrap_or_default();
             let signature = match info.signature.is_empty() {
                 true => "unknown".to_owned(),
                 false => info.signature,
