@@ -9,8 +9,8 @@ two variants; about 1% of tests flaky (failing 10% of runs, half of those
 passing on a retry), 0.5% broken for good since a random run, with
 failure messages whose numbers vary. Each is recorded with `proctor store
 import` as it is made (then deleted); prints the results recorded per
-second of import (the summary's reading included), the store's bytes per
-result, and how long `history flaky`, `history failures` and `history test`
+second of import (the summary's reading included) and of recording alone,
+the store's bytes per result, and how long `history flaky`, `history failures` and `history test`
 take over the whole history (median of 3).
 
 STORE is a fresh SQLite file under target/bench-store by default, or a
@@ -101,16 +101,28 @@ def summary(run):
     return made
 
 
-importing = 0.0
+def imported(directory):
+    """Seconds `proctor store import` takes on `directory`."""
+    began = time.perf_counter()
+    subprocess.run([proctor, "store", "import", "--store", store, str(directory)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+# Recording alone is the import less the same import of a run already
+# recorded (starting, opening the store, reading the summary), measured
+# on every tenth run.
+importing, again = 0.0, []
 for run in range(runs):
     directory = work / "results"
     directory.mkdir(exist_ok=True)
     (directory / "summary.json").write_text(json.dumps(summary(run)))
-    began = time.perf_counter()
-    subprocess.run([proctor, "store", "import", "--store", store, str(directory)],
-                   check=True, stdout=subprocess.DEVNULL)
-    importing += time.perf_counter() - began
+    first = imported(directory)
+    importing += first
+    if run % 10 == 0:
+        again.append((first, imported(directory)))
 results = runs * tests
+recording = statistics.median(first - known for first, known in again)
 if server:
     size = int(subprocess.run(["psql", store, "-Atc", "SELECT pg_database_size(current_database())"],
                               check=True, capture_output=True, text=True).stdout)
@@ -118,6 +130,7 @@ else:
     size = sum(f.stat().st_size for f in work.glob("history.db*"))
 print(f"{runs} runs x {tests} tests: {results} results")
 print(f"  import: {results / importing:,.0f} results/s ({importing / runs * 1000:.0f} ms a run, reading included)")
+print(f"  recording alone: {tests / recording:,.0f} results/s ({recording * 1000:.1f} ms a run, median)")
 print(f"  store: {size / results:.1f} bytes a result ({size / 1e6:.1f} MB)")
 for name, args in [("history flaky", ["history", "flaky", "--format", "json"]),
                    ("history failures", ["history", "failures", "--format", "json"]),

@@ -4,7 +4,7 @@
 
 use proctor_plugin_api::messages::Outcome;
 
-use super::schema::FAILING;
+use super::schema::{FAILING, JUDGED};
 use super::{outcome_code, run_outcome_code, verdict_code, Result, Store, Verdict};
 use crate::results::RunOutcome;
 
@@ -44,9 +44,8 @@ impl Store {
     ///
     /// Flakiness needs a failure, and failures are few: the commits and
     /// variants where a test flaked are found from its failures (through
-    /// the index of them), and only the tests flaky somewhere have their
-    /// runs counted. Whether a commit and variant is mixed is judged over
-    /// all history; the window bounds the runs counted.
+    /// the index of them). Whether a commit and variant is mixed is judged
+    /// over all history; the window bounds the runs counted.
     pub fn flaky(&mut self, window: Option<u32>) -> Result<FlakyReport> {
         let query = flaky_query(window);
         let rows = self
@@ -91,69 +90,96 @@ impl Store {
 }
 
 /// The query of [`Store::flaky`]: a row per flaky test.
+///
+/// Nothing here reads a test's every run. Mixed groups and their failures
+/// come from the index of failures; the runs a test had a verdict in are
+/// counted as runs are recorded (`judged_runs`); with a window, each flaky
+/// test's oldest run in it is found by walking back from its newest, a
+/// lookup per run of the window.
 pub(super) fn flaky_query(window: Option<u32>) -> String {
     let [expected, unexpected, flaky] =
         [Verdict::Expected, Verdict::Unexpected, Verdict::Flaky].map(verdict_code);
     let skipped = outcome_code(Outcome::Skipped);
-    // Each test's last `window` runs: ranking them costs a sort, so
-    // only when asked.
-    let (recency, kept) = match window {
-        Some(n) => (
-            ", ROW_NUMBER() OVER (PARTITION BY results.test
-                                      ORDER BY runs.started_ms DESC, runs.id DESC) AS recency",
-            format!("WHERE recency <= {n}"),
-        ),
-        None => ("", String::new()),
+    let (bounds, kept, runs) = match window {
+        Some(n) => {
+            let nth = |column: &str| {
+                format!(
+                    "(SELECT runs.{column} FROM runs CROSS JOIN results
+                      WHERE results.run = runs.id AND results.test = flaky_tests.test AND {JUDGED}
+                      ORDER BY runs.started_ms DESC, runs.id DESC
+                      LIMIT 1 OFFSET {offset})",
+                    offset = n.max(1) - 1
+                )
+            };
+            (
+                format!(
+                    "bounds AS (
+                         SELECT test, {since_ms} AS since_ms, {since_run} AS since_run
+                         FROM (SELECT DISTINCT test FROM mixed) AS flaky_tests
+                     ),",
+                    since_ms = nth("started_ms"),
+                    since_run = nth("id"),
+                ),
+                "JOIN bounds ON bounds.test = failures.test
+                 WHERE bounds.since_ms IS NULL OR failures.started_ms > bounds.since_ms
+                    OR (failures.started_ms = bounds.since_ms AND failures.run >= bounds.since_run)"
+                    .to_owned(),
+                format!("CASE WHEN judged_runs.runs < {n} THEN judged_runs.runs ELSE {n} END"),
+            )
+        }
+        None => (String::new(), String::new(), "judged_runs.runs".to_owned()),
     };
     // Groups are a test on a commit and variant; a run of an unknown
     // commit is a commit of its own. A group is mixed when a retry
     // passed in it, or it both failed and passed (skips say nothing).
     format!(
-            "WITH retried AS (
-                 SELECT results.test, runs.variant, COALESCE(runs.commit_sha, 'run:' || runs.id) AS code
-                 FROM results JOIN runs ON runs.id = results.run
-                 WHERE {FAILING} AND results.verdict = {flaky}
-             ),
-             failed AS (
-                 SELECT DISTINCT results.test, runs.variant, runs.commit_sha
-                 FROM results JOIN runs ON runs.id = results.run
-                 WHERE {FAILING} AND results.verdict = {unexpected} AND runs.commit_sha IS NOT NULL
-             ),
-             mixed AS (
-                 SELECT test, variant, code FROM retried
-                 UNION
-                 SELECT test, variant, commit_sha FROM failed
-                 WHERE EXISTS (
-                     SELECT 1 FROM runs JOIN results ON results.run = runs.id
-                     WHERE runs.commit_sha = failed.commit_sha AND runs.variant = failed.variant
-                       AND results.test = failed.test
-                       AND results.verdict = {expected} AND results.outcome <> {skipped})
-             ),
-             judged AS (
-                 SELECT results.test, results.verdict, runs.started_ms, runs.variant,
-                        COALESCE(runs.commit_sha, 'run:' || runs.id) AS code{recency}
-                 FROM runs CROSS JOIN results
-                 WHERE results.run = runs.id AND results.test IN (SELECT test FROM mixed)
-                   AND results.verdict IN ({expected}, {unexpected}, {flaky})
-                   AND results.outcome <> {skipped}
-             ),
-             kept AS (SELECT * FROM judged {kept}),
-             per_test AS (
-                 SELECT kept.test, COUNT(*) AS runs,
-                        COUNT(mixed.test) FILTER (WHERE kept.verdict <> {expected}) AS flaky_runs,
-                        COUNT(*) FILTER (WHERE kept.verdict = {flaky}) AS retried,
-                        COUNT(*) FILTER (WHERE kept.verdict = {unexpected}) AS failed,
-                        MIN(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS first,
-                        MAX(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS last
-                 FROM kept LEFT JOIN mixed
-                   ON mixed.test = kept.test AND mixed.variant = kept.variant AND mixed.code = kept.code
-                 GROUP BY kept.test
-             )
-             SELECT tests.source, tests.name, tests.qualified_name, per_test.runs,
-                    per_test.flaky_runs, per_test.retried, per_test.failed, per_test.first, per_test.last
-             FROM per_test JOIN tests ON tests.id = per_test.test
-             WHERE per_test.flaky_runs > 0"
-        )
+        "WITH retried AS (
+             SELECT results.test, runs.variant, COALESCE(runs.commit_sha, 'run:' || runs.id) AS code
+             FROM results JOIN runs ON runs.id = results.run
+             WHERE {FAILING} AND results.verdict = {flaky}
+         ),
+         failed AS (
+             SELECT DISTINCT results.test, runs.variant, runs.commit_sha
+             FROM results JOIN runs ON runs.id = results.run
+             WHERE {FAILING} AND results.verdict = {unexpected} AND runs.commit_sha IS NOT NULL
+         ),
+         mixed AS (
+             SELECT test, variant, code FROM retried
+             UNION
+             SELECT test, variant, commit_sha FROM failed
+             WHERE EXISTS (
+                 SELECT 1 FROM runs JOIN results ON results.run = runs.id
+                 WHERE runs.commit_sha = failed.commit_sha AND runs.variant = failed.variant
+                   AND results.test = failed.test
+                   AND results.verdict = {expected} AND results.outcome <> {skipped})
+         ),
+         failures AS (
+             SELECT results.test, results.verdict, runs.id AS run, runs.started_ms, runs.variant,
+                    COALESCE(runs.commit_sha, 'run:' || runs.id) AS code
+             FROM results JOIN runs ON runs.id = results.run
+             WHERE {FAILING} AND results.verdict IN ({unexpected}, {flaky})
+               AND results.test IN (SELECT test FROM mixed)
+         ),
+         {bounds}
+         kept AS (SELECT failures.* FROM failures {kept}),
+         per_test AS (
+             SELECT kept.test,
+                    COUNT(mixed.test) AS flaky_runs,
+                    COUNT(*) FILTER (WHERE kept.verdict = {flaky}) AS retried,
+                    COUNT(*) FILTER (WHERE kept.verdict = {unexpected}) AS failed,
+                    MIN(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS first,
+                    MAX(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS last
+             FROM kept LEFT JOIN mixed
+               ON mixed.test = kept.test AND mixed.variant = kept.variant AND mixed.code = kept.code
+             GROUP BY kept.test
+         )
+         SELECT tests.source, tests.name, tests.qualified_name, {runs},
+                per_test.flaky_runs, per_test.retried, per_test.failed, per_test.first, per_test.last
+         FROM per_test
+         JOIN tests ON tests.id = per_test.test
+         JOIN judged_runs ON judged_runs.test = per_test.test
+         WHERE per_test.flaky_runs > 0"
+    )
 }
 
 /// How many passed runs had a test pass on a retry (`?1`: a passed run's

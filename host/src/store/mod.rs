@@ -136,6 +136,15 @@ pub fn verdict(test: &TestRecord) -> Verdict {
     }
 }
 
+/// Whether a test's result says whether it passes: not blocked, not run,
+/// not quarantined, not skipped (`schema::JUDGED` in SQL).
+pub fn judged(test: &TestRecord) -> bool {
+    matches!(
+        verdict(test),
+        Verdict::Expected | Verdict::Unexpected | Verdict::Flaky
+    ) && test.outcome != Outcome::Skipped
+}
+
 /// Whether recording a run stored it, or found it there already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -296,8 +305,14 @@ impl Store {
                  DELETE FROM reasons WHERE id NOT IN (SELECT reason FROM results WHERE reason IS NOT NULL
                                                       UNION SELECT reason FROM attempts WHERE reason IS NOT NULL);
                  DELETE FROM signatures WHERE id NOT IN (SELECT signature FROM dumps);
+                 DELETE FROM judged_runs;
                  DELETE FROM variants WHERE id NOT IN (SELECT variant FROM runs);",
             )?;
+            db.batch(&format!(
+                "INSERT INTO judged_runs (test, runs)
+                 SELECT test, COUNT(*) FROM results WHERE {} GROUP BY test",
+                schema::JUDGED
+            ))?;
             Ok(runs as usize)
         });
         pruned.map_err(|e| self.error(format!("cannot prune: {e}")))

@@ -9,7 +9,7 @@ use std::path::Path;
 use proctor_formats::dump::{DumpInfo, DUMP_KINDS};
 
 use super::database::{Database, DbResult, Value};
-use super::{outcome_code, reason, run_outcome_code, verdict, verdict_code};
+use super::{judged, outcome_code, reason, run_outcome_code, verdict, verdict_code};
 use crate::results::{RecordKind, RunContext, RunSummary, TestRecord};
 
 /// Rows per statement: well under both databases' limit on parameters
@@ -24,6 +24,24 @@ pub fn insert_run(
     context: &RunContext,
     results_dir: &Path,
 ) -> DbResult<usize> {
+    let run = insert_run_row(db, summary, context)?;
+    let tests: Vec<&TestRecord> = (summary.tests.iter())
+        .filter(|t| t.kind == RecordKind::Test && !t.skipped_by_rule)
+        .collect();
+    let test_ids = intern_tests(db, &tests)?;
+    // A test the summary names twice is recorded once.
+    let mut seen = HashSet::new();
+    let tests: Vec<(&TestRecord, i64)> = (tests.into_iter().zip(test_ids))
+        .filter(|(_, id)| seen.insert(*id))
+        .collect();
+    let reasons = Reasons::intern(db, &tests)?;
+    insert_results(db, run, &tests, &reasons)?;
+    insert_dumps(db, run, &tests, dump_signatures(summary, results_dir))?;
+    Ok(tests.len())
+}
+
+/// The run's row (and its variant's, if new); answers its id.
+fn insert_run_row(db: &mut Database, summary: &RunSummary, context: &RunContext) -> DbResult<i64> {
     let (hash, pairs) = context.variant_key();
     db.execute(
         "INSERT INTO variants (hash, pairs) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING",
@@ -36,127 +54,159 @@ pub fn insert_run(
     let started_ms = chrono::DateTime::parse_from_rfc3339(&summary.started_at)
         .map(|t| t.timestamp_millis())
         .unwrap_or_default();
-    let run = db
-        .query_row(
-            "INSERT INTO runs (run_id, started_ms, duration_ms, outcome, exit_code, proctor_version,
-                               machine, os, arch, work_item, job, queue, repository, branch,
-                               commit_sha, commit_ms, commit_position, variant)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-             RETURNING id",
-            &[
-                (&summary.run_id).into(),
-                started_ms.into(),
-                (summary.duration_ms as i64).into(),
-                run_outcome_code(summary.outcome).into(),
-                i64::from(summary.exit_code).into(),
-                (&summary.proctor_version).into(),
-                context.machine.as_ref().into(),
-                context.os.as_ref().into(),
-                context.arch.as_ref().into(),
-                context.work_item.as_ref().into(),
-                context.job.as_ref().into(),
-                context.queue.as_ref().into(),
-                context.repository.as_ref().into(),
-                context.branch.as_ref().into(),
-                context.commit.as_ref().into(),
-                context.commit_ms.into(),
-                context.commit_position.into(),
-                variant.into(),
-            ],
-        )?
-        .map(|row| row.int(0))
-        .unwrap_or_default();
+    let run = db.query_row(
+        "INSERT INTO runs (run_id, started_ms, duration_ms, outcome, exit_code, proctor_version,
+                           machine, os, arch, work_item, job, queue, repository, branch,
+                           commit_sha, commit_ms, commit_position, variant)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+         RETURNING id",
+        &[
+            (&summary.run_id).into(),
+            started_ms.into(),
+            (summary.duration_ms as i64).into(),
+            run_outcome_code(summary.outcome).into(),
+            i64::from(summary.exit_code).into(),
+            (&summary.proctor_version).into(),
+            context.machine.as_ref().into(),
+            context.os.as_ref().into(),
+            context.arch.as_ref().into(),
+            context.work_item.as_ref().into(),
+            context.job.as_ref().into(),
+            context.queue.as_ref().into(),
+            context.repository.as_ref().into(),
+            context.branch.as_ref().into(),
+            context.commit.as_ref().into(),
+            context.commit_ms.into(),
+            context.commit_position.into(),
+            variant.into(),
+        ],
+    )?;
+    Ok(run.map(|row| row.int(0)).unwrap_or_default())
+}
 
-    let tests: Vec<&TestRecord> = (summary.tests.iter())
-        .filter(|t| t.kind == RecordKind::Test && !t.skipped_by_rule)
-        .collect();
-    let test_ids = intern_tests(db, &tests)?;
-    // The reason of each test's first failure that says one, and of each
-    // failed attempt of a test tried more than once.
-    let retried = || tests.iter().filter(|t| t.attempts.len() > 1);
-    let said = (tests.iter().filter_map(|t| first_reason(t)))
-        .chain(retried().flat_map(|t| attempt_reasons(t).flatten()));
-    let reason_ids = intern(db, ("reasons", "reason"), said.map(reason::normalise))?;
-    let reason_of = |message: Option<&str>| -> Value {
-        message
-            .map(reason::normalise)
-            .and_then(|r| reason_ids.get(&r).copied())
-            .into()
-    };
+/// The ids of the run's failure messages' reasons, each message
+/// normalised once.
+struct Reasons<'a>(HashMap<&'a str, i64>);
 
+impl<'a> Reasons<'a> {
+    /// Interns the reasons of each test's first failure that says one, and
+    /// of each failed attempt of a test tried more than once.
+    fn intern(db: &mut Database, tests: &[(&'a TestRecord, i64)]) -> DbResult<Self> {
+        let retried = tests.iter().filter(|(t, _)| t.attempts.len() > 1);
+        let mut messages: Vec<&str> = (tests.iter().filter_map(|(t, _)| first_reason(t)))
+            .chain(retried.flat_map(|(t, _)| attempt_reasons(t).flatten()))
+            .collect();
+        messages.sort_unstable();
+        messages.dedup();
+        let normalised: Vec<String> = messages.iter().map(|m| reason::normalise(m)).collect();
+        let ids = intern(db, ("reasons", "reason"), normalised.iter().cloned())?;
+        let by_message = (messages.into_iter().zip(&normalised))
+            .filter_map(|(message, reason)| Some((message, *ids.get(reason)?)))
+            .collect();
+        Ok(Self(by_message))
+    }
+
+    fn of(&self, message: Option<&str>) -> Value {
+        message.and_then(|m| self.0.get(m).copied()).into()
+    }
+}
+
+/// A row per test, and per attempt of a test tried more than once.
+fn insert_results(
+    db: &mut Database,
+    run: i64,
+    tests: &[(&TestRecord, i64)],
+    reasons: &Reasons,
+) -> DbResult<()> {
     let mut results = Vec::with_capacity(tests.len() * 7);
-    for (test, id) in tests.iter().zip(&test_ids) {
+    let mut attempts = Vec::new();
+    for &(test, id) in tests {
         results.extend([
-            Value::Int(*id),
+            Value::Int(id),
             Value::Int(run),
             verdict_code(verdict(test)).into(),
             outcome_code(test.outcome).into(),
             (test.attempts.len().max(1) as i64).into(),
             (test.duration_ms as i64).into(),
-            reason_of(first_reason(test)),
+            reasons.of(first_reason(test)),
         ]);
+        if test.attempts.len() < 2 {
+            continue;
+        }
+        for (attempt, message) in test.attempts.iter().zip(attempt_reasons(test)) {
+            attempts.extend([
+                Value::Int(id),
+                Value::Int(run),
+                i64::from(attempt.attempt).into(),
+                outcome_code(attempt.outcome).into(),
+                (attempt.duration_ms as i64).into(),
+                reasons.of(message),
+            ]);
+        }
     }
-    // A test the summary names twice is recorded once.
     insert_rows(
         db,
         "results (test, run, verdict, outcome, attempts, duration_ms, reason)",
         7,
         &results,
-        " ON CONFLICT (run, test) DO NOTHING",
+        "",
     )?;
-    let mut attempts = Vec::new();
-    for (test, id) in tests.iter().zip(&test_ids) {
-        if test.attempts.len() < 2 {
-            continue;
-        }
-        for (attempt, reason) in test.attempts.iter().zip(attempt_reasons(test)) {
-            attempts.extend([
-                Value::Int(*id),
-                Value::Int(run),
-                i64::from(attempt.attempt).into(),
-                outcome_code(attempt.outcome).into(),
-                (attempt.duration_ms as i64).into(),
-                reason_of(reason),
-            ]);
-        }
-    }
+    let judged: Vec<Value> = (tests.iter())
+        .filter(|(test, _)| judged(test))
+        .flat_map(|&(_, id)| [Value::Int(id), Value::Int(1)])
+        .collect();
+    insert_rows(
+        db,
+        "judged_runs (test, runs)",
+        2,
+        &judged,
+        " ON CONFLICT (test) DO UPDATE SET runs = judged_runs.runs + excluded.runs",
+    )?;
     insert_rows(
         db,
         "attempts (test, run, attempt, outcome, duration_ms, reason)",
         6,
         &attempts,
         " ON CONFLICT (test, run, attempt) DO NOTHING",
-    )?;
-    let dumps = dump_signatures(summary, results_dir);
-    if !dumps.is_empty() {
-        let signature_ids = intern(
-            db,
-            ("signatures", "signature"),
-            dumps.iter().map(|(_, _, signature)| signature.clone()),
-        )?;
-        let test_id: HashMap<(&str, &str), i64> = (tests.iter().zip(&test_ids))
-            .map(|(t, id)| ((t.source.as_str(), t.id.as_str()), *id))
-            .collect();
-        let rows: Vec<Value> = (dumps.iter())
-            .filter_map(|(source, test, signature)| {
-                let test = test_id.get(&(source.as_str(), test.as_str()))?;
-                Some([
-                    Value::Int(run),
-                    Value::Int(*test),
-                    signature_ids[signature].into(),
-                ])
-            })
-            .flatten()
-            .collect();
-        insert_rows(
-            db,
-            "dumps (run, test, signature)",
-            3,
-            &rows,
-            " ON CONFLICT (run, test, signature) DO NOTHING",
-        )?;
+    )
+}
+
+/// A row per failed test and signature of a dump taken of it.
+fn insert_dumps(
+    db: &mut Database,
+    run: i64,
+    tests: &[(&TestRecord, i64)],
+    dumps: Vec<(String, String, String)>,
+) -> DbResult<()> {
+    if dumps.is_empty() {
+        return Ok(());
     }
-    Ok(tests.len())
+    let signature_ids = intern(
+        db,
+        ("signatures", "signature"),
+        dumps.iter().map(|(_, _, signature)| signature.clone()),
+    )?;
+    let test_id: HashMap<(&str, &str), i64> = (tests.iter())
+        .map(|&(t, id)| ((t.source.as_str(), t.id.as_str()), id))
+        .collect();
+    let rows: Vec<Value> = (dumps.iter())
+        .filter_map(|(source, test, signature)| {
+            let test = test_id.get(&(source.as_str(), test.as_str()))?;
+            Some([
+                Value::Int(run),
+                Value::Int(*test),
+                signature_ids[signature].into(),
+            ])
+        })
+        .flatten()
+        .collect();
+    insert_rows(
+        db,
+        "dumps (run, test, signature)",
+        3,
+        &rows,
+        " ON CONFLICT (run, test, signature) DO NOTHING",
+    )
 }
 
 /// The message of the test's first failure that says one.

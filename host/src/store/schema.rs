@@ -85,7 +85,9 @@ pub const MIGRATIONS: &[&str] = &[
     // index of them alone (verdicts unexpected, flaky, exonerated, as
     // `super::VERDICT_CODES` fixes them) is small, and the analyses start
     // from it; the runs of a commit and variant are found by theirs. The
-    // signatures of the dumps taken of failed tests, interned.
+    // signatures of the dumps taken of failed tests, interned. How many
+    // runs each test had a verdict in ([`JUDGED`]), counted as runs are
+    // recorded, so that a flake rate needs no walk through a test's runs.
     "CREATE TABLE results_in_run_order (
          run INTEGER NOT NULL,
          test INTEGER NOT NULL,
@@ -111,8 +113,19 @@ pub const MIGRATIONS: &[&str] = &[
          test INTEGER NOT NULL,
          signature INTEGER NOT NULL,
          PRIMARY KEY (run, test, signature)
-     ) WITHOUT ROWID;",
+     ) WITHOUT ROWID;
+     CREATE TABLE judged_runs (
+         test INTEGER NOT NULL,
+         runs INTEGER NOT NULL,
+         PRIMARY KEY (test)
+     );
+     INSERT INTO judged_runs (test, runs)
+         SELECT test, COUNT(*) FROM results WHERE verdict IN (0, 1, 2) AND outcome <> 2 GROUP BY test;",
 ];
+
+/// A result that says whether its test passes: its verdict is expected,
+/// unexpected or flaky, and it did not skip (`super::judged` in Rust).
+pub const JUDGED: &str = "results.verdict IN (0, 1, 2) AND results.outcome <> 2";
 
 /// The condition of `results_failing`, word for word: SQLite reads a
 /// partial index only for a query that states its condition so.

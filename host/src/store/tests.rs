@@ -241,6 +241,15 @@ fn pruning_removes_old_runs_with_their_results_and_keeps_the_rest() {
     assert!(store.test_history(None, "gone").unwrap().is_empty());
     assert_eq!(store.test_history(None, "kept").unwrap().len(), 1);
     assert!(store.failures().unwrap().is_empty());
+    // The runs each test had a verdict in are counted anew: a flake on
+    // commit B is one of the two runs `kept` has now, not of three.
+    let flaked = run_at("flaked", "B", &[("kept", "flaky")]);
+    store.record(&flaked, Path::new(".")).unwrap();
+    let kept = &store.flaky(None).unwrap().tests[0];
+    assert_eq!(
+        (kept.test.as_str(), kept.runs, kept.flaky_runs),
+        ("kept", 2, 1)
+    );
     // Pruned runs may be imported again.
     assert_eq!(
         store.record(&old, Path::new(".")).unwrap(),
