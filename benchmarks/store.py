@@ -10,8 +10,9 @@ passing on a retry), 0.5% broken for good since a random run, with
 failure messages whose numbers vary. Each is recorded with `proctor store
 import` as it is made (then deleted); prints the results recorded per
 second of import (the summary's reading included) and of recording alone,
-the store's bytes per result, and how long `history flaky`, `history failures` and `history test`
-take over the whole history (median of 3).
+the store's bytes per result, and how long `history flaky`, `history
+failures`, `history quarantine` (each test's last 100 runs) and `history
+test` take over the whole history (median of 3).
 
 STORE is a fresh SQLite file under target/bench-store by default, or a
 postgres:// URL of an empty database (its size is then read with psql).
@@ -34,7 +35,7 @@ work = Path("target/bench-store")
 work.mkdir(parents=True, exist_ok=True)
 store = sys.argv[4] if len(sys.argv) > 4 else str(work / "history.db")
 server = store.startswith(("postgres://", "postgresql://"))
-for stale in work.glob("history.db*"):
+for stale in [] if server else work.glob("history.db*"):
     stale.unlink()
 
 rng = random.Random(7)
@@ -134,6 +135,7 @@ print(f"  recording alone: {tests / recording:,.0f} results/s ({recording * 1000
 print(f"  store: {size / results:.1f} bytes a result ({size / 1e6:.1f} MB)")
 for name, args in [("history flaky", ["history", "flaky", "--format", "json"]),
                    ("history failures", ["history", "failures", "--format", "json"]),
+                   ("history quarantine", ["history", "quarantine"]),
                    ("history test", ["history", "test", names[next(iter(flaky))], "--format", "json"])]:
     times = []
     for _ in range(3):

@@ -462,3 +462,47 @@ fn runs_recorded_on_a_postgresql_server_read_as_they_do_from_sqlite() {
     assert!(pruned.starts_with("3 runs from before"), "{pruned}");
     assert!(history(&url, "test_history.py::test_passes").is_empty());
 }
+
+/// Machines finishing at once: imports started together into a new store
+/// migrate it once and record every run, on a server and in a file.
+#[test]
+fn runs_recorded_at_once_are_all_kept() {
+    let server = postgres_server::PostgresServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = suite(dir.path());
+    let results: Vec<String> = (0..4)
+        .map(|n| {
+            let into = dir.path().join(format!("results-{n}"));
+            let args = ["--no-store", "--results-dir", into.to_str().unwrap()];
+            let output = run(dir.path(), &config, &args, &[]);
+            assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+            into.to_str().unwrap().to_owned()
+        })
+        .collect();
+    let sqlite = dir.path().join("history.db");
+    for store in [
+        server.database("at_once"),
+        sqlite.to_str().unwrap().to_owned(),
+    ] {
+        let importing: Vec<_> = (results.iter())
+            .map(|results| {
+                Command::new(proctor_bin())
+                    .args(["store", "import", results, "--store", &store])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in importing {
+            let output = child.wait_with_output().unwrap();
+            assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+            assert!(
+                stdout(&output).contains("recorded, 3 results"),
+                "{}",
+                stdout(&output)
+            );
+        }
+        assert_eq!(history(&store, "test_history.py::test_passes").len(), 4);
+    }
+}

@@ -113,7 +113,7 @@ pub(super) fn flaky_query(window: Option<u32>) -> String {
             };
             (
                 format!(
-                    "bounds AS (
+                    "bounds AS MATERIALIZED (
                          SELECT test, {since_ms} AS since_ms, {since_run} AS since_run
                          FROM (SELECT DISTINCT test FROM mixed) AS flaky_tests
                      ),",
@@ -158,20 +158,31 @@ pub(super) fn flaky_query(window: Option<u32>) -> String {
                     COALESCE(runs.commit_sha, 'run:' || runs.id) AS code
              FROM results JOIN runs ON runs.id = results.run
              WHERE {FAILING} AND results.verdict IN ({unexpected}, {flaky})
-               AND results.test IN (SELECT test FROM mixed)
          ),
          {bounds}
          kept AS (SELECT failures.* FROM failures {kept}),
+         -- Each failure beside its group's mark when the group is mixed:
+         -- grouping them tells which failures are flaky without a join.
+         marked AS (
+             SELECT test, variant, code, verdict, started_ms, 0 AS mixed FROM kept
+             UNION ALL
+             SELECT test, variant, code, NULL, NULL, 1 FROM mixed
+         ),
+         per_group AS (
+             SELECT test, MAX(mixed) AS mixed, COUNT(verdict) AS failures,
+                    COUNT(*) FILTER (WHERE verdict = {flaky}) AS retried,
+                    COUNT(*) FILTER (WHERE verdict = {unexpected}) AS failed,
+                    MIN(started_ms) AS first, MAX(started_ms) AS last
+             FROM marked GROUP BY test, variant, code
+         ),
          per_test AS (
-             SELECT kept.test,
-                    COUNT(mixed.test) AS flaky_runs,
-                    COUNT(*) FILTER (WHERE kept.verdict = {flaky}) AS retried,
-                    COUNT(*) FILTER (WHERE kept.verdict = {unexpected}) AS failed,
-                    MIN(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS first,
-                    MAX(CASE WHEN mixed.test IS NOT NULL THEN kept.started_ms END) AS last
-             FROM kept LEFT JOIN mixed
-               ON mixed.test = kept.test AND mixed.variant = kept.variant AND mixed.code = kept.code
-             GROUP BY kept.test
+             SELECT test,
+                    CAST(SUM(CASE WHEN mixed = 1 THEN failures ELSE 0 END) AS BIGINT) AS flaky_runs,
+                    CAST(SUM(retried) AS BIGINT) AS retried,
+                    CAST(SUM(failed) AS BIGINT) AS failed,
+                    MIN(CASE WHEN mixed = 1 THEN first END) AS first,
+                    MAX(CASE WHEN mixed = 1 THEN last END) AS last
+             FROM per_group GROUP BY test
          )
          SELECT tests.source, tests.name, tests.qualified_name, {runs},
                 per_test.flaky_runs, per_test.retried, per_test.failed, per_test.first, per_test.last

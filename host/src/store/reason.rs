@@ -35,6 +35,9 @@ pub fn normalise(message: &str) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or_default();
     let line: String = line.chars().take(MAX_CHARS).collect();
+    // A URI's credentials and signatures are secrets, as in every message
+    // proctor writes.
+    let line = crate::redact::Redactor::default().redacted(&line);
     masks.iter().fold(line, |text, (pattern, mask)| {
         pattern.replace_all(&text, *mask).into_owned()
     })
@@ -72,6 +75,18 @@ mod tests {
         for (message, reason) in cases {
             assert_eq!(normalise(message), reason, "{message:?}");
         }
+    }
+
+    #[test]
+    fn a_uris_secrets_are_not_kept() {
+        let reason = normalise(
+            "GET https://ci:hunter22@cache.example/blob?X-Amz-Signature=5eCr3t&part=1 failed",
+        );
+        assert!(
+            !reason.contains("hunter22") && !reason.contains("5eCr3t"),
+            "{reason}"
+        );
+        assert!(reason.contains("X-Amz-Signature=REDACTED"), "{reason}");
     }
 
     #[test]
