@@ -87,7 +87,7 @@ pub(super) struct ContextArgs {
     variant: Vec<(String, String)>,
 }
 
-fn key_value(text: &str) -> std::result::Result<(String, String), String> {
+pub(super) fn key_value(text: &str) -> std::result::Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("`{text}` is not KEY=VALUE")),
@@ -284,6 +284,94 @@ pub(super) fn failures(store: &StoreArg, format: Format) -> Result<ExitStatus> {
         proctor_formats::text::counted(clusters.len(), "failure cluster")
     );
     Ok(ExitStatus::Passed)
+}
+
+/// `proctor history culprit`: where the test's history changed, per
+/// variant.
+pub(super) fn culprit(
+    store: &StoreArg,
+    source: Option<&str>,
+    test: &str,
+    variant: &[(String, String)],
+    format: Format,
+) -> Result<ExitStatus> {
+    let (location, mut store) = store.open()?;
+    let reports = store.culprit(source, test, variant).map_err(failed)?;
+    if format == Format::Json {
+        return Ok(print_json(&reports));
+    }
+    let mut out = std::io::stdout().lock();
+    if reports.is_empty() {
+        let _ = writeln!(
+            out,
+            "no recorded run of `{test}` at a known commit in {location}"
+        );
+    }
+    for report in &reports {
+        let _ = writeln!(out, "{}", culprit_line(report));
+    }
+    Ok(ExitStatus::Passed)
+}
+
+/// `proctor history regressions`: the tests whose latest change made them
+/// fail, the most recent first.
+pub(super) fn regressions(store: &StoreArg, window: u32, format: Format) -> Result<ExitStatus> {
+    let (_, mut store) = store.open()?;
+    let reports = store.regressions(window).map_err(failed)?;
+    if format == Format::Json {
+        return Ok(print_json(&reports));
+    }
+    let mut out = std::io::stdout().lock();
+    for report in &reports {
+        let _ = writeln!(out, "{}", culprit_line(report));
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        proctor_formats::text::counted(reports.len(), "regression")
+    );
+    Ok(ExitStatus::Passed)
+}
+
+/// What a test's history says, in a line or a few.
+fn culprit_line(report: &store::CulpritReport) -> String {
+    let percent = |rate: f64| format!("{:.0}%", rate * 100.0);
+    let head = format!(
+        "{} {} [{}]: {} at {}, {}",
+        report.source,
+        report.test,
+        report.variant,
+        proctor_formats::text::counted(report.attempts as usize, "attempt"),
+        proctor_formats::text::counted(report.commits, "commit"),
+        match report.status {
+            store::Status::Regressed => "regressed".to_owned(),
+            store::Status::Fixed => "fixed since it regressed".to_owned(),
+            store::Status::Passing => "passing, no change".to_owned(),
+            store::Status::AlwaysFailing => "always failing, no change to blame".to_owned(),
+            store::Status::Flaky => format!(
+                "flaky without a change (fails {}), no change to blame",
+                percent(report.failure_rate)
+            ),
+        }
+    );
+    let Some(culprit) = &report.culprit else {
+        return head;
+    };
+    let short = |sha: &str| sha.chars().take(12).collect::<String>();
+    let range = match &culprit.good {
+        Some(good) => format!("{}..{}", short(good), short(&culprit.bad)),
+        None => format!("at or before {}", short(&culprit.bad)),
+    };
+    format!(
+        "{head}\n    culprit in {range} ({}, {} confident): failed {} of {} attempts before, {} of {} after\n    candidates: {}",
+        proctor_formats::text::counted(culprit.candidates.len(), "commit"),
+        percent(culprit.confidence),
+        percent(culprit.before.failure_rate),
+        culprit.before.attempts,
+        percent(culprit.after.failure_rate),
+        culprit.after.attempts,
+        culprit.candidates.iter().map(|c| short(c)).collect::<Vec<_>>().join(" ")
+    )
 }
 
 /// When a flaky test is worth quarantining.

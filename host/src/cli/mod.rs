@@ -135,6 +135,34 @@ enum StoreCommand {
 
 #[derive(Debug, Subcommand)]
 enum HistoryCommand {
+    /// The commit range where a test went from passing to failing, found
+    /// in its history ordered by commit, per variant, flake-aware: or that
+    /// it always failed, is flaky without a change, or passes.
+    Culprit {
+        /// The test's id, as the results name it.
+        id: String,
+        /// Only the test of this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only the variants holding this pair (repeatable): `--variant os=linux`.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = history::key_value)]
+        variant: Vec<(String, String)>,
+        #[command(flatten)]
+        store: history::StoreArg,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Every test whose history's latest change made it fail, the most
+    /// recent first.
+    Regressions {
+        /// Only tests that failed in the store's latest this many runs.
+        #[arg(long, default_value_t = 100, value_name = "RUNS")]
+        window: u32,
+        #[command(flatten)]
+        store: history::StoreArg,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Failures clustered by their normalised reason, with counts, tests,
     /// first and last seen, and which clusters the latest run saw first.
     Failures {
@@ -374,6 +402,24 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
         Command::History {
             command: HistoryCommand::Failures { store, format },
         } => history::failures(&store, format),
+        Command::History {
+            command:
+                HistoryCommand::Culprit {
+                    id,
+                    source,
+                    variant,
+                    store,
+                    format,
+                },
+        } => history::culprit(&store, source.as_deref(), &id, &variant, format),
+        Command::History {
+            command:
+                HistoryCommand::Regressions {
+                    window,
+                    store,
+                    format,
+                },
+        } => history::regressions(&store, window, format),
         Command::List {
             config,
             filter,

@@ -64,6 +64,13 @@ impl Row {
         self.int(i).max(0) as u64
     }
 
+    pub fn opt_int(&self, i: usize) -> Option<i64> {
+        match &self.0[i] {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
     pub fn text(&self, i: usize) -> String {
         self.opt_text(i).unwrap_or_default()
     }

@@ -9,6 +9,8 @@
 //! test names and failure reasons are interned: a result is a row of
 //! integers ([`schema`]).
 
+pub mod changepoint;
+mod culprit;
 mod database;
 mod failures;
 mod flaky;
@@ -16,6 +18,7 @@ pub mod reason;
 mod record;
 mod schema;
 
+pub use culprit::{CulpritRange, CulpritReport, Side, Status};
 pub use failures::{ClusterKind, FailureCluster};
 pub use flaky::{FlakyReport, FlakyTest};
 
@@ -155,11 +158,16 @@ pub enum Recorded {
 /// One run's verdict of a test, as history lists it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TestVerdict {
+    pub source: String,
     pub run_id: String,
     pub started_ms: i64,
     pub commit: Option<String>,
+    pub commit_ms: Option<i64>,
+    pub commit_position: Option<i64>,
     pub branch: Option<String>,
     pub variant: String,
+    /// The variant's pairs, as a JSON object.
+    pub variant_pairs: String,
     pub verdict: Verdict,
     pub outcome: Outcome,
     pub attempts: u32,
@@ -285,6 +293,10 @@ impl Store {
                 attempts: row.count(7) as u32,
                 duration_ms: row.count(8),
                 reason: row.opt_text(9),
+                source: row.text(10),
+                commit_ms: row.opt_int(11),
+                commit_position: row.opt_int(12),
+                variant_pairs: row.text(13),
             })
             .collect())
     }
@@ -325,7 +337,7 @@ impl Store {
 const TEST_HISTORY: &str =
     "SELECT runs.run_id, runs.started_ms, runs.commit_sha, runs.branch, variants.hash,
             results.verdict, results.outcome, results.attempts, results.duration_ms,
-            reasons.reason
+            reasons.reason, tests.source, runs.commit_ms, runs.commit_position, variants.pairs
      FROM tests CROSS JOIN runs CROSS JOIN results
      LEFT JOIN variants ON variants.id = runs.variant
      LEFT JOIN reasons ON reasons.id = results.reason

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::*;
 use crate::results::fixture;
+use crate::store::changepoint;
 
 fn summary(run_id: &str, tests: Vec<TestRecord>) -> RunSummary {
     let mut summary = fixture::summary(tests, None);
@@ -324,4 +325,70 @@ fn no_analysis_reads_every_result() {
             "{name} reads every result: {plan:#?}"
         );
     }
+}
+
+/// Runs at commits `c00`, `c01`, … in order, each of the tests as given
+/// (`P` passed, `F` failed, `.` not run) at that commit.
+fn commit_history(store: &mut Store, tests: &[(&str, &str)]) {
+    let commits = tests[0].1.len();
+    for commit in 0..commits {
+        let ran: Vec<(&str, &str)> = (tests.iter())
+            .filter_map(|(id, outcomes)| match outcomes.as_bytes()[commit] {
+                b'P' => Some((*id, "pass")),
+                b'F' => Some((*id, "fail")),
+                _ => None,
+            })
+            .collect();
+        let mut run = run_at(&format!("run-{commit}"), &format!("c{commit:02}"), &ran);
+        run.context.as_mut().unwrap().commit_ms = Some(1_000 * commit as i64);
+        store.record(&run, Path::new(".")).unwrap();
+    }
+}
+
+#[test]
+fn a_culprit_is_named_where_a_test_broke_and_nowhere_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    commit_history(
+        &mut store,
+        &[
+            ("broke", "PPPPPPPPPPPP..FFFFFFFFFF"),
+            ("flickers", "PPPFPPPPPFPPPPPPFPPPPFPP"),
+            ("broken", "FFFFFFFFFFFFFFFFFFFFFFFF"),
+            ("mended", "PPPPPPPPFFFFFFFFPPPPPPPP"),
+        ],
+    );
+    let mut report = |id: &str| store.culprit(None, id, &[]).unwrap().remove(0);
+
+    let broke = report("broke");
+    assert_eq!(broke.status, Status::Regressed);
+    let culprit = broke.culprit.unwrap();
+    // Nothing ran at c12 and c13: c14 is the first that failed.
+    assert_eq!(
+        (culprit.good.as_deref(), culprit.bad.as_str()),
+        (Some("c11"), "c14")
+    );
+    assert_eq!(culprit.candidates, ["c14"]);
+    assert!(culprit.confidence >= changepoint::CONFIDENCE);
+    assert_eq!(
+        (culprit.before.failure_rate, culprit.after.failure_rate),
+        (0.0, 1.0)
+    );
+
+    let flickers = report("flickers");
+    assert_eq!(flickers.status, Status::Flaky);
+    assert!(flickers.culprit.is_none());
+    assert_eq!(report("broken").status, Status::AlwaysFailing);
+    let mended = report("mended");
+    assert_eq!(mended.status, Status::Fixed);
+    assert_eq!(mended.culprit.unwrap().bad, "c08");
+
+    let regressions: Vec<String> = (store.regressions(100).unwrap().into_iter())
+        .map(|r| r.test)
+        .collect();
+    assert_eq!(regressions, ["broke"]);
+    // Another variant is another history, and a variant asked for that no
+    // run had is no history.
+    let wanted = [("os".to_owned(), "plan9".to_owned())];
+    assert!(store.culprit(None, "broke", &wanted).unwrap().is_empty());
 }
