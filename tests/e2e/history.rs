@@ -506,3 +506,121 @@ fn runs_recorded_at_once_are_all_kept() {
         assert_eq!(history(&store, "test_history.py::test_passes").len(), 4);
     }
 }
+
+/// A project whose history breaks one test at one commit, and has another
+/// that fails one attempt in four throughout: run at each of its commits,
+/// recorded into SQLite and PostgreSQL, the broken test's culprit is the
+/// commit that broke it, on both, and the flaky one has none.
+#[test]
+fn the_commit_that_broke_a_test_is_named_and_a_flaky_test_blames_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("project");
+    std::fs::create_dir_all(repo.join("tests")).unwrap();
+    let counter = dir.path().join("attempts");
+    std::fs::write(
+        repo.join("tests/test_project.py"),
+        format!(
+            "import pathlib\n\
+             from answer import ANSWER\n\
+             def test_answer():\n\
+             \x20   assert ANSWER == 42, f'the answer is {{ANSWER}}'\n\
+             def test_flaky():\n\
+             \x20   counter = pathlib.Path({counter:?})\n\
+             \x20   n = int(counter.read_text()) + 1 if counter.exists() else 1\n\
+             \x20   counter.write_text(str(n))\n\
+             \x20   assert n % 4 != 0, 'every fourth attempt fails'\n"
+        ),
+    )
+    .unwrap();
+    write_config(
+        &repo,
+        &json!({ "retry": { "max_attempts": 2 },
+                 "sources": [{ "name": "py", "runner": "pytest", "path": "tests" }] }),
+    );
+    let git = |args: &[&str], when: Option<usize>| {
+        let mut command = Command::new("git");
+        command.current_dir(&repo).args(args);
+        if let Some(n) = when {
+            let date = format!("2026-11-{:02}T12:00:00Z", n + 1);
+            command
+                .env("GIT_COMMITTER_DATE", &date)
+                .env("GIT_AUTHOR_DATE", &date);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
+        stdout(&output).trim().to_owned()
+    };
+    git(&["init", "-q", "-b", "main"], None);
+    // Twelve commits; the seventh makes the answer wrong.
+    let commits: Vec<String> = (0..12)
+        .map(|n| {
+            let answer = if n < 6 { 42 } else { 41 };
+            // Beside the tests, where pytest imports from.
+            std::fs::write(
+                repo.join("tests/answer.py"),
+                format!("ANSWER = {answer}\n# change {n}\n"),
+            )
+            .unwrap();
+            git(&["add", "."], None);
+            let message = format!("change {n}");
+            let identity = ["-c", "user.name=t", "-c", "user.email=t@e"];
+            git(
+                &[&identity[..], &["commit", "-q", "-m", &message]].concat(),
+                Some(n),
+            );
+            git(&["rev-parse", "HEAD"], None)
+        })
+        .collect();
+    let sqlite = dir.path().join("history.db");
+    let mut results = Vec::new();
+    for (n, commit) in commits.iter().enumerate() {
+        git(&["checkout", "-q", commit], None);
+        let into = dir.path().join(format!("results-{n}"));
+        let args = [
+            "--store",
+            sqlite.to_str().unwrap(),
+            "--results-dir",
+            into.to_str().unwrap(),
+        ];
+        let output = run(&repo, &repo.join("proctor.json"), &args, &[]);
+        let expected = if n < 6 { 0 } else { 1 };
+        assert_eq!(output.status.code(), Some(expected), "{}", stderr(&output));
+        results.push(into.to_str().unwrap().to_owned());
+    }
+    let server = postgres_server::PostgresServer::start();
+    let url = server.database("culprits");
+    let import: Vec<&str> = ["store", "import"]
+        .into_iter()
+        .chain(results.iter().map(String::as_str))
+        .collect();
+    store_command(&url, &import);
+
+    let culprit = |store: &dyn AsRef<OsStr>, test: &str| -> Value {
+        let args = ["history", "culprit", test, "--format", "json"];
+        let reports: Value = serde_json::from_str(&store_command(store, &args)).unwrap();
+        assert_eq!(reports.as_array().unwrap().len(), 1, "{reports:#}");
+        reports[0].clone()
+    };
+    for store in [&sqlite as &dyn AsRef<OsStr>, &url] {
+        let broken = culprit(store, "test_project.py::test_answer");
+        assert_eq!(broken["status"], "regressed", "{broken:#}");
+        assert_eq!(broken["culprit"]["good"], commits[5].as_str());
+        assert_eq!(broken["culprit"]["bad"], commits[6].as_str());
+        assert_eq!(broken["culprit"]["candidates"], json!([commits[6]]));
+        let flaky = culprit(store, "test_project.py::test_flaky");
+        assert_eq!(flaky["status"], "flaky", "{flaky:#}");
+        assert_eq!(flaky["culprit"], Value::Null);
+        let regressions = store_command(store, &["history", "regressions", "--format", "json"]);
+        let regressions: Value = serde_json::from_str(&regressions).unwrap();
+        let named: Vec<&str> = (regressions.as_array().unwrap().iter())
+            .map(|r| r["test"].as_str().unwrap())
+            .collect();
+        assert_eq!(named, ["test_project.py::test_answer"]);
+    }
+    let human = store_command(
+        &sqlite,
+        &["history", "culprit", "test_project.py::test_answer"],
+    );
+    let range = format!("{}..{}", &commits[5][..12], &commits[6][..12]);
+    assert!(human.contains(&format!("culprit in {range}")), "{human}");
+}
