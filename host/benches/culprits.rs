@@ -11,8 +11,11 @@
 //! that are one commit, and their mean width, are of the ranges named). `git bisect run` on the same cases tests one
 //! commit at a time, once each, between the first commit (good) and the
 //! last (bad). A test flaky throughout, with no break, should name no
-//! range: how often one is named is the false culprit rate.
+//! range: how often one is named is the false culprit rate. Then `proctor
+//! bisect`'s search itself on the same kind of breaks, beside `git bisect
+//! run`.
 
+use proctor::bisect::{conclude, search, Ending, Said, Tried};
 use proctor::store::changepoint::{segment, Tally};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -69,6 +72,51 @@ fn main() {
         held / named * 100.0,
         single / every_commit_low_flake * 100.0
     );
+    bisecting(&mut rng, cases);
+}
+
+/// `proctor bisect`'s search (3 runs a visit, 60 at most) against `git
+/// bisect run` (one run a commit), on the same breaks: each test run
+/// makes one attempt.
+fn bisecting(rng: &mut StdRng, cases: usize) {
+    println!("\n| flake rate | proctor bisect: one commit, right | its answer holds the culprit | mean runs | git bisect right | git bisect runs |");
+    println!("|---|---|---|---|---|---|");
+    for flake in FLAKE_RATES {
+        let (mut alone, mut held, mut runs_made, mut git_right, mut git_runs) = (0, 0, 0, 0, 0);
+        for _ in 0..cases {
+            let commits = rng.random_range(60..=150);
+            let broken_at = rng.random_range(10..commits - 10);
+            let mut tried = vec![Tried::default(); commits];
+            let visit = |index: usize, runs: u32, _: &Tried| -> Vec<Said> {
+                (0..runs)
+                    .map(|_| {
+                        let fails = index >= broken_at || rng.random::<f64>() < flake;
+                        Said::Attempts {
+                            passes: u32::from(!fails),
+                            failures: u32::from(fails),
+                        }
+                    })
+                    .collect()
+            };
+            let (untestable, runs) = search(&mut tried, 3, 60, visit, |_| {});
+            let (ending, culprits, _) = conclude(&tried, &untestable);
+            alone += usize::from(ending == Ending::Found && culprits == [broken_at]);
+            held += usize::from(culprits.contains(&broken_at));
+            runs_made += runs as usize;
+            git_right += usize::from(git_bisect(rng, commits, broken_at, flake) == broken_at);
+            git_runs += (commits as f64).log2().ceil() as usize;
+        }
+        let share = |n: usize| n as f64 / cases as f64 * 100.0;
+        println!(
+            "| {:.0}% | {:.1}% | {:.1}% | {:.1} | {:.1}% | {:.1} |",
+            flake * 100.0,
+            share(alone),
+            share(held),
+            runs_made as f64 / cases as f64,
+            share(git_right),
+            git_runs as f64 / cases as f64
+        );
+    }
 }
 
 struct Row {

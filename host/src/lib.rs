@@ -5,6 +5,7 @@
 //! | layer | modules |
 //! |---|---|
 //! | the command line | [`cli`] |
+//! | many runs: bisecting a test's history | [`bisect`] |
 //! | the engine: discovery, scheduling, supervision, attribution | [`run`] |
 //! | subscribers of the run's events | [`report`] (journal, console, reports), [`collect`] (collectors, processors), [`store`] (the results history) |
 //! | payloads | [`fetch`] |
@@ -16,6 +17,7 @@
 //!
 //! A test (`layering`) fails on an import cycle between them.
 
+pub mod bisect;
 pub mod cli;
 pub mod collect;
 pub mod config;

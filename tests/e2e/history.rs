@@ -507,16 +507,14 @@ fn runs_recorded_at_once_are_all_kept() {
     }
 }
 
-/// A project whose history breaks one test at one commit, and has another
-/// that fails one attempt in four throughout: run at each of its commits,
-/// recorded into SQLite and PostgreSQL, the broken test's culprit is the
-/// commit that broke it, on both, and the flaky one has none.
-#[test]
-fn the_commit_that_broke_a_test_is_named_and_a_flaky_test_blames_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("project");
+/// A project whose history breaks one test at one commit (the seventh of
+/// twelve), and has another that fails one attempt in four throughout
+/// (retried once): its repository's directory, and its commits, oldest
+/// first.
+fn broken_project(dir: &Path) -> (std::path::PathBuf, Vec<String>) {
+    let repo = dir.join("project");
     std::fs::create_dir_all(repo.join("tests")).unwrap();
-    let counter = dir.path().join("attempts");
+    let counter = dir.join("attempts");
     std::fs::write(
         repo.join("tests/test_project.py"),
         format!(
@@ -537,22 +535,9 @@ fn the_commit_that_broke_a_test_is_named_and_a_flaky_test_blames_none() {
         &json!({ "retry": { "max_attempts": 2 },
                  "sources": [{ "name": "py", "runner": "pytest", "path": "tests" }] }),
     );
-    let git = |args: &[&str], when: Option<usize>| {
-        let mut command = Command::new("git");
-        command.current_dir(&repo).args(args);
-        if let Some(n) = when {
-            let date = format!("2026-11-{:02}T12:00:00Z", n + 1);
-            command
-                .env("GIT_COMMITTER_DATE", &date)
-                .env("GIT_AUTHOR_DATE", &date);
-        }
-        let output = command.output().unwrap();
-        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
-        stdout(&output).trim().to_owned()
-    };
+    let git = |args: &[&str], when: Option<usize>| git_in(&repo, args, when);
     git(&["init", "-q", "-b", "main"], None);
-    // Twelve commits; the seventh makes the answer wrong.
-    let commits: Vec<String> = (0..12)
+    let commits = (0..12)
         .map(|n| {
             let answer = if n < 6 { 42 } else { 41 };
             // Beside the tests, where pytest imports from.
@@ -571,10 +556,36 @@ fn the_commit_that_broke_a_test_is_named_and_a_flaky_test_blames_none() {
             git(&["rev-parse", "HEAD"], None)
         })
         .collect();
+    (repo, commits)
+}
+
+/// `git ARGS` in `repo`, dated day `when` of a month when given; its output.
+fn git_in(repo: &Path, args: &[&str], when: Option<usize>) -> String {
+    let mut command = Command::new("git");
+    command.current_dir(repo).args(args);
+    if let Some(n) = when {
+        let date = format!("2026-11-{:02}T12:00:00Z", n + 1);
+        command
+            .env("GIT_COMMITTER_DATE", &date)
+            .env("GIT_AUTHOR_DATE", &date);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
+    stdout(&output).trim().to_owned()
+}
+
+/// The broken project run at each of its commits, recorded into SQLite
+/// and PostgreSQL: the broken test's culprit is the commit that broke it,
+/// on both, and the flaky one has none.
+#[test]
+fn the_commit_that_broke_a_test_is_named_and_a_flaky_test_blames_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, commits) = broken_project(dir.path());
+    let git = |args: &[&str]| git_in(&repo, args, None);
     let sqlite = dir.path().join("history.db");
     let mut results = Vec::new();
     for (n, commit) in commits.iter().enumerate() {
-        git(&["checkout", "-q", commit], None);
+        git(&["checkout", "-q", commit]);
         let into = dir.path().join(format!("results-{n}"));
         let args = [
             "--store",
@@ -623,4 +634,73 @@ fn the_commit_that_broke_a_test_is_named_and_a_flaky_test_blames_none() {
     );
     let range = format!("{}..{}", &commits[5][..12], &commits[6][..12]);
     assert!(human.contains(&format!("culprit in {range}")), "{human}");
+}
+
+/// `proctor bisect` on the broken project: the breaking commit, found by
+/// running the test at commits between in a scratch worktree, with a
+/// commit whose build fails left untested; the flaky test is blamed on no
+/// commit; the user's checkout is left as it was, and the runs are in the
+/// store.
+#[test]
+fn bisect_names_the_breaking_commit_and_never_blames_the_flaky_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, commits) = broken_project(dir.path());
+    let store = dir.path().join("history.db");
+    let bisect = |test: &str, extra: &[&str]| -> Value {
+        let args = [
+            &["bisect", test, "--good", &commits[0], "--bad", &commits[11]][..],
+            &["--store", store.to_str().unwrap(), "--format", "json"],
+            extra,
+        ]
+        .concat();
+        let output = proctor(&repo, &args);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        serde_json::from_str(&stdout(&output)).unwrap()
+    };
+    let broken = bisect("test_project.py::test_answer", &[]);
+    assert_eq!(broken["ending"], "found", "{broken:#}");
+    assert_eq!(broken["culprits"], json!([commits[6]]), "{broken:#}");
+    let runs = broken["runs"].as_u64().unwrap();
+
+    // The build fails at the commit before the culprit: it is an unknown,
+    // not a failure, and the culprit is one of the two.
+    let build = "! grep -q 'change 5$' tests/answer.py";
+    let unbuilt = bisect("test_project.py::test_answer", &["--build", build]);
+    assert_eq!(unbuilt["ending"], "range", "{unbuilt:#}");
+    assert_eq!(
+        unbuilt["culprits"],
+        json!([commits[5], commits[6]]),
+        "{unbuilt:#}"
+    );
+    let fifth = &unbuilt["commits"][5];
+    assert_eq!(
+        (fifth["passes"].as_u64(), fifth["failures"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(
+        fifth["unknown_because"]
+            .as_str()
+            .unwrap()
+            .contains("the build failed"),
+        "{fifth:#}"
+    );
+
+    let flaky = bisect("test_project.py::test_flaky", &["--budget", "24"]);
+    assert_eq!(flaky["ending"], "no_change", "{flaky:#}");
+    assert_eq!(flaky["culprits"], json!([]));
+
+    // The user's checkout is untouched, and the runs are history.
+    assert_eq!(git_in(&repo, &["rev-parse", "HEAD"], None), commits[11]);
+    assert_eq!(git_in(&repo, &["status", "--porcelain"], None), "");
+    assert_eq!(
+        git_in(&repo, &["worktree", "list", "--porcelain"], None)
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    let recorded = history(&store, "test_project.py::test_answer");
+    assert_eq!(
+        recorded.len() as u64,
+        runs + unbuilt["runs"].as_u64().unwrap()
+    );
 }

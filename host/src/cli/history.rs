@@ -55,6 +55,15 @@ impl StoreArg {
         }
     }
 
+    /// The store a `proctor run` of this command's records into: the one
+    /// named here, else its own choice.
+    pub(super) fn as_run_args(&self) -> Vec<String> {
+        match &self.store {
+            Some(store) => vec!["--store".into(), store.clone()],
+            None => Vec::new(),
+        }
+    }
+
     /// The store the command line or the environment names.
     fn given(&self) -> Option<Location> {
         let named = self
@@ -371,6 +380,69 @@ fn culprit_line(report: &store::CulpritReport) -> String {
         percent(culprit.after.failure_rate),
         culprit.after.attempts,
         culprit.candidates.iter().map(|c| short(c)).collect::<Vec<_>>().join(" ")
+    )
+}
+
+/// `proctor bisect`: the commit that broke a test, found by running it.
+pub(super) fn bisect(request: &crate::bisect::Bisection, format: Format) -> Result<ExitStatus> {
+    let short = |sha: &str| sha.chars().take(12).collect::<String>();
+    let said = |tried: &crate::bisect::Tried| {
+        if format == Format::Human {
+            eprintln!("{}", tried_line(tried));
+        }
+    };
+    let report = crate::bisect::bisect(request, said)?;
+    if format == Format::Json {
+        return Ok(print_json(&report));
+    }
+    let mut out = std::io::stdout().lock();
+    for tried in report
+        .commits
+        .iter()
+        .filter(|t| t.passes + t.failures + t.unknown > 0)
+    {
+        let _ = writeln!(out, "{}", tried_line(tried));
+    }
+    let confidence = format!("{:.0}% confident", report.confidence * 100.0);
+    let _ = match report.ending {
+        crate::bisect::Ending::Found => writeln!(
+            out,
+            "culprit: {} ({confidence}, {} runs)",
+            report.culprits[0], report.runs
+        ),
+        crate::bisect::Ending::Range => writeln!(
+            out,
+            "culprit: one of {} ({confidence}, {} runs)",
+            report
+                .culprits
+                .iter()
+                .map(|c| short(c))
+                .collect::<Vec<_>>()
+                .join(" "),
+            report.runs
+        ),
+        crate::bisect::Ending::NoChange => writeln!(
+            out,
+            "no culprit: the test fails at {} as at {} ({confidence}, {} runs): flaky, not broken",
+            short(&report.good),
+            short(&report.bad),
+            report.runs
+        ),
+    };
+    Ok(ExitStatus::Passed)
+}
+
+fn tried_line(tried: &crate::bisect::Tried) -> String {
+    let unknown = match (&tried.unknown_because, tried.unknown) {
+        (Some(why), n) if n > 0 => format!(", {n} unknown: {why}"),
+        _ => String::new(),
+    };
+    format!(
+        "  {} {:<40} {} passed, {} failed{unknown}",
+        tried.commit.chars().take(12).collect::<String>(),
+        tried.subject.chars().take(40).collect::<String>(),
+        tried.passes,
+        tried.failures
     )
 }
 

@@ -80,6 +80,44 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Find the commit that broke a test by running it at commits between
+    /// a good one and a bad one, several times each, in a scratch worktree:
+    /// a flake-aware binary search.
+    Bisect {
+        /// The test's id, as the results name it.
+        id: String,
+        /// A commit where the test passes.
+        #[arg(long, value_name = "COMMIT")]
+        good: String,
+        /// A later commit where it fails.
+        #[arg(long, value_name = "COMMIT")]
+        bad: String,
+        /// A shell command that builds each checkout, run in its root; a
+        /// build that fails leaves that commit untested.
+        #[arg(long, value_name = "COMMAND")]
+        build: Option<String>,
+        /// Runs of the test each time a commit is tested.
+        #[arg(long, default_value_t = 3, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Runs of the test in all, at most.
+        #[arg(long, default_value_t = 60, value_name = "RUNS")]
+        budget: u32,
+        /// Only the test of this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// The configuration; default: proctor.json or
+        /// shared-infra-configuration.json here.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        store: history::StoreArg,
+        /// Record the bisection's runs in no results store.
+        #[arg(long, conflicts_with = "store")]
+        no_store: bool,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// What the results store knows of tests across runs.
     History {
         #[command(subcommand)]
@@ -420,6 +458,41 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                     format,
                 },
         } => history::regressions(&store, window, format),
+        Command::Bisect {
+            id,
+            good,
+            bad,
+            build,
+            repeat,
+            budget,
+            source,
+            config,
+            store,
+            no_store,
+            format,
+        } => {
+            let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
+            let mut run_args = match no_store {
+                true => vec!["--no-store".to_owned()],
+                false => store.as_run_args(),
+            };
+            for dir in &cli.plugin_dirs {
+                run_args.push("--plugin-dir".into());
+                run_args.push(dir.display().to_string());
+            }
+            let request = crate::bisect::Bisection {
+                config: path,
+                test: id,
+                source,
+                good,
+                bad,
+                build,
+                repeat,
+                budget,
+                run_args,
+            };
+            history::bisect(&request, format)
+        }
         Command::List {
             config,
             filter,

@@ -114,6 +114,34 @@ pub fn segment(history: &[Tally]) -> Segmentation {
     Segmentation { segments, changes }
 }
 
+/// Where a history changed, if it changed once: the probability that it
+/// changed at all, and, if it did, that it changed before each commit
+/// `1..len` (commits without runs included: bisecting, they are the ones
+/// still to test).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeAt {
+    pub change: f64,
+    /// `before[k - 1]`: that commit `k` is the first of the new rate.
+    pub before: Vec<f64>,
+}
+
+/// The posterior of one change in `history`, a priori as likely as not,
+/// anywhere alike.
+pub fn change_at(history: &[Tally]) -> ChangeAt {
+    let sums = PrefixSums::of(history);
+    let len = history.len();
+    let evidence = |from: usize, to: usize| sums.segment(from, to).log_evidence();
+    let each = (0.5 / len.saturating_sub(1).max(1) as f64).ln();
+    let weights: Vec<f64> = (1..len)
+        .map(|at| each + evidence(0, at) + evidence(at, len))
+        .collect();
+    let posterior = normalised(&weights, 0.5f64.ln() + evidence(0, len));
+    ChangeAt {
+        change: posterior.change,
+        before: posterior.of_each,
+    }
+}
+
 /// A split found: before commit `at`, the culprit among `first..=last`.
 struct Split {
     at: usize,
