@@ -98,22 +98,13 @@ pub fn bisect(request: &Bisection, mut progress: impl FnMut(&Tried)) -> Result<B
             root.display()
         ))
     })?;
-    let good = git(
-        &root,
-        &[
-            "rev-parse",
-            "--verify",
-            &format!("{}^{{commit}}", request.good),
-        ],
-    )?;
-    let bad = git(
-        &root,
-        &[
-            "rev-parse",
-            "--verify",
-            &format!("{}^{{commit}}", request.bad),
-        ],
-    )?;
+    let commit = |name: &str| {
+        git(
+            &root,
+            &["rev-parse", "--verify", &format!("{name}^{{commit}}")],
+        )
+    };
+    let (good, bad) = (commit(&request.good)?, commit(&request.bad)?);
     if git(&root, &["merge-base", "--is-ancestor", &good, &bad]).is_err() {
         return Err(Error::usage(format!(
             "--good {} is not an ancestor of --bad {}",
