@@ -79,10 +79,11 @@ fn main() {
 /// bisect run` (one run a commit), on the same breaks: each test run
 /// makes one attempt.
 fn bisecting(rng: &mut StdRng, cases: usize) {
-    println!("\n| flake rate | proctor bisect: one commit, right | its answer holds the culprit | mean runs | git bisect right | git bisect runs |");
-    println!("|---|---|---|---|---|---|");
+    println!("\n| flake rate | proctor bisect: one commit, right | its answer holds the culprit | mean runs | flaky, no break: blamed | git bisect right | git bisect runs |");
+    println!("|---|---|---|---|---|---|---|");
     for flake in FLAKE_RATES {
         let (mut alone, mut held, mut runs_made, mut git_right, mut git_runs) = (0, 0, 0, 0, 0);
+        let mut blamed = 0;
         for _ in 0..cases {
             let commits = rng.random_range(60..=150);
             let broken_at = rng.random_range(10..commits - 10);
@@ -100,6 +101,21 @@ fn bisecting(rng: &mut StdRng, cases: usize) {
             };
             let (untestable, runs) = search(&mut tried, 3, 60, visit, |_| {});
             let (ending, culprits, _) = conclude(&tried, &untestable);
+            // The same test, flaky and never broken.
+            let mut flaky_only = vec![Tried::default(); commits];
+            let visit = |_: usize, runs: u32, _: &Tried| -> Vec<Said> {
+                (0..runs)
+                    .map(|_| {
+                        let fails = rng.random::<f64>() < flake;
+                        Said::Attempts {
+                            passes: u32::from(!fails),
+                            failures: u32::from(fails),
+                        }
+                    })
+                    .collect()
+            };
+            let (untestable, _) = search(&mut flaky_only, 3, 60, visit, |_| {});
+            blamed += usize::from(conclude(&flaky_only, &untestable).0 != Ending::NoChange);
             alone += usize::from(ending == Ending::Found && culprits == [broken_at]);
             held += usize::from(culprits.contains(&broken_at));
             runs_made += runs as usize;
@@ -108,11 +124,12 @@ fn bisecting(rng: &mut StdRng, cases: usize) {
         }
         let share = |n: usize| n as f64 / cases as f64 * 100.0;
         println!(
-            "| {:.0}% | {:.1}% | {:.1}% | {:.1} | {:.1}% | {:.1} |",
+            "| {:.0}% | {:.1}% | {:.1}% | {:.1} | {:.1}% | {:.1}% | {:.1} |",
             flake * 100.0,
             share(alone),
             share(held),
             runs_made as f64 / cases as f64,
+            share(blamed),
             share(git_right),
             git_runs as f64 / cases as f64
         );

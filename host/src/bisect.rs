@@ -6,8 +6,9 @@
 //! parents, are checked out one at a time in a scratch worktree of the
 //! repository (never the user's working tree), built, and the test run
 //! there through `proctor run`, several times each. Every attempt is a pass
-//! or a failure; [`changepoint::change_at`] turns them into the probability
-//! that each commit is the first to fail at the new rate. The next commit
+//! or a failure; [`changepoint::break_at`] turns them into the probability
+//! that each commit is the first from which the test fails (nearly)
+//! always, against its failing at one rate throughout. The next commit
 //! to test is the one that halves that probability best, which is a commit
 //! already tested when its results disagree; the search ends when one
 //! commit holds [`changepoint::CONFIDENCE`] of it, when the history more
@@ -236,7 +237,7 @@ enum Judgement {
 /// Whether the runs so far settle it: a change is unlikely, or one group
 /// of commits the runs can tell apart from the rest holds it.
 fn judge(commits: &[Tried], untestable: &[bool]) -> Judgement {
-    let posterior = changepoint::change_at(&tallies(commits));
+    let posterior = changepoint::break_at(&tallies(commits));
     let best_group = (groups(untestable).iter())
         .map(|group| group.iter().map(|&k| posterior.before[k - 1]).sum::<f64>())
         .fold(0.0, f64::max);
@@ -268,7 +269,7 @@ fn groups(untestable: &[bool]) -> Vec<Vec<usize>> {
 /// change is: testing commit `c` tells whether the change is at or before
 /// it.
 fn next_commit(commits: &[Tried], untestable: &[bool]) -> Option<usize> {
-    let posterior = changepoint::change_at(&tallies(commits));
+    let posterior = changepoint::break_at(&tallies(commits));
     let mut at_or_before = 0.0;
     let mut best: Option<(f64, usize)> = None;
     for (c, untestable) in untestable.iter().enumerate() {
@@ -321,7 +322,7 @@ fn report(
 /// What the runs say: how the search ended, the commits (indices) the
 /// culprit is among, and how likely that is.
 pub fn conclude(commits: &[Tried], untestable: &[bool]) -> (Ending, Vec<usize>, f64) {
-    let posterior = changepoint::change_at(&tallies(commits));
+    let posterior = changepoint::break_at(&tallies(commits));
     if posterior.change < 0.5 {
         return (Ending::NoChange, Vec::new(), 1.0 - posterior.change);
     }

@@ -114,10 +114,9 @@ pub fn segment(history: &[Tally]) -> Segmentation {
     Segmentation { segments, changes }
 }
 
-/// Where a history changed, if it changed once: the probability that it
-/// changed at all, and, if it did, that it changed before each commit
-/// `1..len` (commits without runs included: bisecting, they are the ones
-/// still to test).
+/// Where a history broke, if it broke once: the probability that it broke
+/// at all, and, if it did, that it broke at each commit `1..len` (commits
+/// without runs included: bisecting, they are the ones still to test).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeAt {
     pub change: f64,
@@ -125,17 +124,22 @@ pub struct ChangeAt {
     pub before: Vec<f64>,
 }
 
-/// The posterior of one change in `history`, a priori as likely as not,
-/// anywhere alike.
-pub fn change_at(history: &[Tally]) -> ChangeAt {
+/// The posterior of one break in `history`, a priori as likely as not,
+/// anywhere alike: a commit from which the test fails (nearly) always,
+/// where before it failed at a rate of its own, flaky or not. A test flaky
+/// throughout fits no break: its failures are not all after one commit.
+pub fn break_at(history: &[Tally]) -> ChangeAt {
     let sums = PrefixSums::of(history);
     let len = history.len();
-    let evidence = |from: usize, to: usize| sums.segment(from, to).log_evidence();
+    // Before: any rate alike. After: near one (a pass after the break is
+    // as unlikely as 1 in a hundred times the failures seen).
+    let before = |from: usize, to: usize| sums.segment(from, to).log_evidence_under(1.0, 1.0);
+    let after = |from: usize, to: usize| sums.segment(from, to).log_evidence_under(1.0, 0.01);
     let each = (0.5 / len.saturating_sub(1).max(1) as f64).ln();
     let weights: Vec<f64> = (1..len)
-        .map(|at| each + evidence(0, at) + evidence(at, len))
+        .map(|at| each + before(0, at) + after(at, len))
         .collect();
-    let posterior = normalised(&weights, 0.5f64.ln() + evidence(0, len));
+    let posterior = normalised(&weights, 0.5f64.ln() + before(0, len));
     ChangeAt {
         change: posterior.change,
         before: posterior.of_each,
@@ -312,8 +316,13 @@ impl Segment {
     /// The chance of these results at a rate unknown, a priori
     /// `Beta(RATE_PRIOR, RATE_PRIOR)`: `ln B(f + a, s + a) - ln B(a, a)`.
     fn log_evidence(&self) -> f64 {
-        let (f, s, a) = (f64::from(self.failures), f64::from(self.passes), RATE_PRIOR);
-        ln_beta(f + a, s + a) - ln_beta(a, a)
+        self.log_evidence_under(RATE_PRIOR, RATE_PRIOR)
+    }
+
+    /// The same under `Beta(failing, passing)`.
+    fn log_evidence_under(&self, failing: f64, passing: f64) -> f64 {
+        let (f, s) = (f64::from(self.failures), f64::from(self.passes));
+        ln_beta(f + failing, s + passing) - ln_beta(failing, passing)
     }
 }
 
