@@ -28,7 +28,7 @@ const RATE_PRIOR: f64 = 0.1;
 /// The prior probability that a segment holds a change.
 const CHANGE_PRIOR: f64 = 0.05;
 /// The posterior probability of a change above which a segment is split.
-const SPLIT_AT: f64 = 0.99;
+const SPLIT_AT: f64 = 0.95;
 /// The posterior mass a reported range holds.
 pub const CONFIDENCE: f64 = 0.95;
 
