@@ -112,21 +112,27 @@ pub fn bisect(request: &Bisection, mut progress: impl FnMut(&Tried)) -> Result<B
             request.good, request.bad
         )));
     }
+    // Each commit and its subject, from one `git log`.
     let range = git(
         &root,
         &[
-            "rev-list",
+            "log",
             "--first-parent",
             "--reverse",
+            "--format=%H%x00%s",
             &format!("{good}..{bad}"),
         ],
     )?;
-    let mut commits: Vec<Tried> = std::iter::once(good.clone())
+    let subject = git(&root, &["log", "-1", "--format=%s", &good]).unwrap_or_default();
+    let mut commits: Vec<Tried> = std::iter::once(format!("{good}\0{subject}"))
         .chain(range.lines().map(str::to_owned))
-        .map(|commit| Tried {
-            subject: git(&root, &["log", "-1", "--format=%s", &commit]).unwrap_or_default(),
-            commit,
-            ..Tried::default()
+        .map(|line| {
+            let (commit, subject) = line.split_once('\0').unwrap_or((&line, ""));
+            Tried {
+                commit: commit.to_owned(),
+                subject: subject.to_owned(),
+                ..Tried::default()
+            }
         })
         .collect();
     if commits.len() < 2 {
@@ -164,6 +170,18 @@ pub fn bisect(request: &Bisection, mut progress: impl FnMut(&Tried)) -> Result<B
         &mut progress,
     );
     drop(scratch);
+    // Without both ends there is nothing to weigh the others against.
+    let ends = [(0, "--good"), (commits.len() - 1, "--bad")];
+    if let Some((end, flag)) = ends.into_iter().find(|&(i, _)| untestable[i]) {
+        let why = commits[end]
+            .unknown_because
+            .as_deref()
+            .unwrap_or("untested");
+        return Err(Error::infrastructure(format!(
+            "cannot bisect {}: at {flag} {}, {why}",
+            request.test, commits[end].commit
+        )));
+    }
     Ok(report(request, (good, bad), commits, &untestable, runs))
 }
 
@@ -220,6 +238,9 @@ pub fn search(
         heard(&commits[index]);
         if !queue.is_empty() {
             continue;
+        }
+        if untestable[0] || untestable[commits.len() - 1] {
+            break;
         }
         match judge(commits, &untestable) {
             Judgement::Done => break,
@@ -395,11 +416,16 @@ fn run_test(
         .output()
         .map_err(|e| format!("proctor run could not start: {e}"))?;
     let code = output.status.code();
+    if code == Some(i32::from(crate::results::ExitStatus::NoTests.code())) {
+        return Err(format!("no test here is named {}", request.test));
+    }
     if !matches!(code, Some(0 | 1)) {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error = (stderr.lines()).find(|l| l.starts_with("error:"));
         return Err(format!(
             "proctor run exited {}: {}",
             code.map_or("by a signal".to_owned(), |c| c.to_string()),
-            last_line(&output.stderr)
+            error.map_or_else(|| last_line(&output.stderr), str::to_owned)
         ));
     }
     let text = std::fs::read(into.join("summary.json")).map_err(|e| e.to_string())?;

@@ -689,6 +689,24 @@ fn bisect_names_the_breaking_commit_and_never_blames_the_flaky_test() {
     assert_eq!(flaky["ending"], "no_change", "{flaky:#}");
     assert_eq!(flaky["culprits"], json!([]));
 
+    // A test the project does not have: no end says anything of it.
+    let args = [
+        "bisect",
+        "test_project.py::test_misspelt",
+        "--good",
+        &commits[0],
+        "--bad",
+        &commits[11],
+        "--no-store",
+    ];
+    let nothing = proctor(&repo, &args);
+    assert_eq!(nothing.status.code(), Some(3), "{}", stderr(&nothing));
+    assert!(
+        stderr(&nothing).contains("cannot bisect test_project.py::test_misspelt: at --good"),
+        "{}",
+        stderr(&nothing)
+    );
+
     // The user's checkout is untouched, and the runs are history.
     assert_eq!(git_in(&repo, &["rev-parse", "HEAD"], None), commits[11]);
     assert_eq!(git_in(&repo, &["status", "--porcelain"], None), "");
