@@ -201,8 +201,9 @@ enum HistoryCommand {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-    /// Failures clustered by their normalised reason, with counts, tests,
-    /// first and last seen, and which clusters the latest run saw first.
+    /// Failures clustered by their normalised reason and by dump signature,
+    /// with counts, tests, first and last seen, and which clusters the
+    /// latest run saw first.
     Failures {
         #[command(flatten)]
         store: history::StoreArg,
