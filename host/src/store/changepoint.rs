@@ -165,7 +165,7 @@ fn split(sums: &PrefixSums, start: usize, end: usize, found: &mut Vec<Split>) {
     if points.is_empty() {
         return;
     }
-    let evidence = |from: usize, to: usize| sums.segment(from, to).log_evidence();
+    let evidence = |from: usize, to: usize| sums.log_evidence(from, to);
     let none = (1.0 - CHANGE_PRIOR).ln() + evidence(start, end);
     // One change, at each point.
     let each = (CHANGE_PRIOR / points.len() as f64).ln();
@@ -273,6 +273,12 @@ struct PrefixSums {
     failures: Vec<u32>,
     /// For each commit, the last commit at or before it that ran.
     last_run: Vec<Option<usize>>,
+    /// `ln Γ(k + a)` and `ln Γ(k + 2a)`, `a` the rate's prior, for every
+    /// count `k` the history holds: weighing a change and its undoing
+    /// takes the evidence of every pair of segments, and `ln Γ` was most
+    /// of its time.
+    ln_gamma_a: Vec<f64>,
+    ln_gamma_2a: Vec<f64>,
 }
 
 impl PrefixSums {
@@ -281,6 +287,8 @@ impl PrefixSums {
             passes: vec![0],
             failures: vec![0],
             last_run: Vec::with_capacity(history.len()),
+            ln_gamma_a: Vec::new(),
+            ln_gamma_2a: Vec::new(),
         };
         let mut last = None;
         for (i, tally) in history.iter().enumerate() {
@@ -291,7 +299,21 @@ impl PrefixSums {
             }
             sums.last_run.push(last);
         }
+        let counts = sums.passes[history.len()] + sums.failures[history.len()];
+        let ln_gamma = |shift: f64| (0..=counts).map(move |k| libm::lgamma(f64::from(k) + shift));
+        sums.ln_gamma_a = ln_gamma(RATE_PRIOR).collect();
+        sums.ln_gamma_2a = ln_gamma(2.0 * RATE_PRIOR).collect();
         sums
+    }
+
+    /// The chance of the results of commits `start..end` at a rate
+    /// unknown, a priori `Beta(RATE_PRIOR, RATE_PRIOR)`:
+    /// `ln B(f + a, s + a) - ln B(a, a)`.
+    fn log_evidence(&self, start: usize, end: usize) -> f64 {
+        let segment = self.segment(start, end);
+        let (f, s) = (segment.failures as usize, segment.passes as usize);
+        let prior = 2.0 * self.ln_gamma_a[0] - self.ln_gamma_2a[0];
+        self.ln_gamma_a[f] + self.ln_gamma_a[s] - self.ln_gamma_2a[f + s] - prior
     }
 
     fn segment(&self, start: usize, end: usize) -> Segment {
@@ -314,12 +336,7 @@ impl Segment {
     }
 
     /// The chance of these results at a rate unknown, a priori
-    /// `Beta(RATE_PRIOR, RATE_PRIOR)`: `ln B(f + a, s + a) - ln B(a, a)`.
-    fn log_evidence(&self) -> f64 {
-        self.log_evidence_under(RATE_PRIOR, RATE_PRIOR)
-    }
-
-    /// The same under `Beta(failing, passing)`.
+    /// `Beta(failing, passing)`: `ln B(f + failing, s + passing) - ln B(failing, passing)`.
     fn log_evidence_under(&self, failing: f64, passing: f64) -> f64 {
         let (f, s) = (f64::from(self.failures), f64::from(self.passes));
         ln_beta(f + failing, s + passing) - ln_beta(failing, passing)

@@ -84,7 +84,8 @@ pub const MIGRATIONS: &[&str] = &[
     // history is a lookup per run. Failures are few among results: an
     // index of them alone (verdicts unexpected, flaky, exonerated, as
     // `super::VERDICT_CODES` fixes them) is small, and the analyses start
-    // from it; the runs of a commit and variant are found by theirs. The
+    // from it; the runs of a commit and variant are found by theirs, a
+    // test by its name alone (`history test ID`) by its own. The
     // signatures of the dumps taken of failed tests, interned. How many
     // runs each test had a verdict in ([`JUDGED`]), counted as runs are
     // recorded, so that a flake rate needs no walk through a test's runs.
@@ -104,6 +105,7 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE results_in_run_order RENAME TO results;
      CREATE INDEX results_failing ON results(verdict, test, run, reason) WHERE verdict IN (1, 2, 3);
      CREATE INDEX runs_by_commit ON runs(commit_sha, variant);
+     CREATE INDEX tests_by_name ON tests(name);
      CREATE TABLE signatures (
          id INTEGER PRIMARY KEY,
          signature TEXT NOT NULL UNIQUE
