@@ -23,7 +23,8 @@ use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 use crate::results::RunSummary;
-use crate::store::changepoint::{self, Tally};
+use crate::store;
+use crate::store::changepoint::{self, ChangeAt, Tally};
 
 /// What a bisection is asked.
 #[derive(Debug, Clone)]
@@ -242,9 +243,10 @@ pub fn search(
         if untestable[0] || untestable[commits.len() - 1] {
             break;
         }
-        match judge(commits, &untestable) {
+        let posterior = changepoint::break_at(&tallies(commits));
+        match judge(&posterior, &untestable) {
             Judgement::Done => break,
-            Judgement::Test => next = next_commit(commits, &untestable),
+            Judgement::Test => next = next_commit(&posterior, &untestable),
         }
     }
     (untestable, runs)
@@ -257,8 +259,7 @@ enum Judgement {
 
 /// Whether the runs so far settle it: a change is unlikely, or one group
 /// of commits the runs can tell apart from the rest holds it.
-fn judge(commits: &[Tried], untestable: &[bool]) -> Judgement {
-    let posterior = changepoint::break_at(&tallies(commits));
+fn judge(posterior: &ChangeAt, untestable: &[bool]) -> Judgement {
     let best_group = (groups(untestable).iter())
         .map(|group| group.iter().map(|&k| posterior.before[k - 1]).sum::<f64>())
         .fold(0.0, f64::max);
@@ -289,8 +290,7 @@ fn groups(untestable: &[bool]) -> Vec<Vec<usize>> {
 /// The testable commit that best halves the probability of where the
 /// change is: testing commit `c` tells whether the change is at or before
 /// it.
-fn next_commit(commits: &[Tried], untestable: &[bool]) -> Option<usize> {
-    let posterior = changepoint::break_at(&tallies(commits));
+fn next_commit(posterior: &ChangeAt, untestable: &[bool]) -> Option<usize> {
     let mut at_or_before = 0.0;
     let mut best: Option<(f64, usize)> = None;
     for (c, untestable) in untestable.iter().enumerate() {
@@ -433,16 +433,14 @@ fn run_test(
     let test = (summary.tests.iter())
         .find(|t| t.id == request.test && request.source.as_ref().is_none_or(|s| *s == t.source))
         .ok_or_else(|| format!("the run did not run {}", request.test))?;
-    let failed = (test.attempts.iter())
-        .filter(|a| a.outcome.is_failure())
-        .count() as u32;
-    let passed = (test.attempts.iter())
-        .filter(|a| a.outcome == proctor_plugin_api::messages::Outcome::Passed)
-        .count() as u32;
-    match passed + failed {
-        0 => Err(format!("{} ended {:?}", request.test, test.outcome)),
-        _ => Ok((passed, failed)),
-    }
+    let tally = store::attempt_tally(
+        store::verdict(test),
+        test.outcome,
+        test.attempts.len() as u32,
+    );
+    tally
+        .map(|t| (t.passes, t.failures))
+        .ok_or_else(|| format!("{} ended {:?}", request.test, test.outcome))
 }
 
 /// A `--filter` selecting the test by its id: glob characters escaped, and
@@ -538,12 +536,13 @@ mod tests {
         let mut commits: Vec<Tried> = (0..9).map(|_| Tried::default()).collect();
         commits[0] = tried(3, 0);
         commits[8] = tried(0, 3);
-        let next = next_commit(&commits, &[false; 9]).unwrap();
+        let posterior = changepoint::break_at(&tallies(&commits));
+        let next = next_commit(&posterior, &[false; 9]).unwrap();
         assert!((3..=5).contains(&next), "{next}");
         // A commit that cannot be tested is passed over.
         let mut untestable = [false; 9];
         untestable[next] = true;
-        assert_ne!(next_commit(&commits, &untestable), Some(next));
+        assert_ne!(next_commit(&posterior, &untestable), Some(next));
     }
 
     #[test]

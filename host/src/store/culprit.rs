@@ -210,7 +210,7 @@ fn by_commit(runs: &[&TestVerdict]) -> Vec<Commit> {
         let Some(sha) = run.commit.as_deref() else {
             continue;
         };
-        let Some((passes, failures)) = attempts(run) else {
+        let Some(tally) = super::attempt_tally(run.verdict, run.outcome, run.attempts) else {
             continue;
         };
         let order = match by_position {
@@ -225,22 +225,10 @@ fn by_commit(runs: &[&TestVerdict]) -> Vec<Commit> {
         });
         commit.key = commit.key.min((order, run.started_ms));
         commit.first_run_ms = commit.first_run_ms.min(run.started_ms);
-        commit.tally.passes += passes;
-        commit.tally.failures += failures;
+        commit.tally.passes += tally.passes;
+        commit.tally.failures += tally.failures;
     }
     let mut ordered: Vec<Commit> = commits.into_values().collect();
     ordered.sort_by_key(|commit| commit.key);
     ordered
-}
-
-/// A run's attempts that passed and failed: a retry is evidence too.
-fn attempts(run: &TestVerdict) -> Option<(u32, u32)> {
-    let tried = run.attempts.max(1);
-    match run.verdict {
-        Verdict::Expected if run.outcome == proctor_plugin_api::messages::Outcome::Skipped => None,
-        Verdict::Expected => Some((1, 0)),
-        Verdict::Flaky => Some((1, tried - 1)),
-        Verdict::Unexpected | Verdict::Exonerated => Some((0, tried)),
-        Verdict::NotRun => None,
-    }
 }

@@ -139,6 +139,25 @@ pub fn verdict(test: &TestRecord) -> Verdict {
     }
 }
 
+/// A run's attempts of a test as passes and failures, from its verdict,
+/// last outcome and the attempts it made (a retry is evidence too); none
+/// for a result that says nothing of the test (skipped, blocked, not run).
+pub fn attempt_tally(
+    verdict: Verdict,
+    outcome: Outcome,
+    attempts: u32,
+) -> Option<changepoint::Tally> {
+    let tried = attempts.max(1);
+    let (passes, failures) = match verdict {
+        Verdict::Expected if outcome == Outcome::Skipped => return None,
+        Verdict::Expected => (1, 0),
+        Verdict::Flaky => (1, tried - 1),
+        Verdict::Unexpected | Verdict::Exonerated => (0, tried),
+        Verdict::NotRun => return None,
+    };
+    Some(changepoint::Tally { passes, failures })
+}
+
 /// Whether a test's result says whether it passes: not blocked, not run,
 /// not quarantined, not skipped (`schema::JUDGED` in SQL).
 pub fn judged(test: &TestRecord) -> bool {
