@@ -278,6 +278,7 @@ impl Store {
                 self.error("the run has no id (a summary from before proctor recorded one)")
             );
         }
+        let dumps = record::dump_signatures(summary, results_dir);
         let recorded = self.database.transaction(|db| {
             let known = db.query_row(
                 "SELECT id FROM runs WHERE run_id = ?1",
@@ -285,7 +286,7 @@ impl Store {
             )?;
             match known {
                 Some(_) => Ok(Recorded::AlreadyThere),
-                None => record::insert_run(db, summary, context, results_dir)
+                None => record::insert_run(db, summary, context, dumps)
                     .map(|results| Recorded::New { results }),
             }
         });

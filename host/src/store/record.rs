@@ -16,13 +16,13 @@ use crate::results::{RecordKind, RunContext, RunSummary, TestRecord};
 /// (SQLite's 32,766, PostgreSQL's 65,535) at the widest row.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// Records the run, whose results are in `results_dir`; answers how many
-/// tests it recorded.
+/// Records the run, with the signatures of its failed tests' dumps
+/// ([`dump_signatures`]); answers how many tests it recorded.
 pub fn insert_run(
     db: &mut Database,
     summary: &RunSummary,
     context: &RunContext,
-    results_dir: &Path,
+    dumps: Vec<DumpSignature>,
 ) -> DbResult<usize> {
     let run = insert_run_row(db, summary, context)?;
     let tests: Vec<&TestRecord> = (summary.tests.iter())
@@ -36,7 +36,7 @@ pub fn insert_run(
         .collect();
     let reasons = Reasons::intern(db, &tests)?;
     insert_results(db, run, &tests, &reasons)?;
-    insert_dumps(db, run, &tests, dump_signatures(summary, results_dir))?;
+    insert_dumps(db, run, &tests, dumps)?;
     Ok(tests.len())
 }
 
@@ -176,7 +176,7 @@ fn insert_dumps(
     db: &mut Database,
     run: i64,
     tests: &[(&TestRecord, i64)],
-    dumps: Vec<(String, String, String)>,
+    dumps: Vec<DumpSignature>,
 ) -> DbResult<()> {
     if dumps.is_empty() {
         return Ok(());
@@ -315,11 +315,15 @@ fn intern(
     Ok(ids)
 }
 
+/// A failed test (source, id) and the signature of a dump taken of it.
+pub type DumpSignature = (String, String, String);
+
 /// The signatures of the dumps taken of each test that failed: the tests
 /// its process was running, as the dump's description says, less those
 /// that did not fail. Dumps are found among the run's attachments, by
-/// their kind; `results_dir` is where their paths are relative to.
-fn dump_signatures(summary: &RunSummary, results_dir: &Path) -> Vec<(String, String, String)> {
+/// their kind; `results_dir` is where their paths are relative to. Files
+/// are read here, before the store is locked for writing.
+pub fn dump_signatures(summary: &RunSummary, results_dir: &Path) -> Vec<DumpSignature> {
     let failed: HashSet<(&str, &str)> = (summary.tests.iter())
         .filter(|t| t.outcome.is_failure())
         .map(|t| (t.source.as_str(), t.id.as_str()))
