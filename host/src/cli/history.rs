@@ -1,5 +1,6 @@
-//! The results store from the command line: where it is, recording a run
-//! as it ends, importing results directories, and a test's history.
+//! The results store from the command line: where it is, importing results
+//! directories, pruning, and what the history says of tests (a run records
+//! itself as it ends: `run::run`); and bisecting, which drives runs.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,8 +36,7 @@ impl StoreArg {
     /// The store a command reads: `--store`, else [`STORE_VARIABLE`], else
     /// the user's data directory.
     fn location(&self) -> Result<Location> {
-        let default = || store::default_path().map(Location::File);
-        self.given().or_else(default).ok_or_else(|| {
+        self.given().or_else(default_location).ok_or_else(|| {
             Error::usage(format!(
                 "no results store: give --store, or set {STORE_VARIABLE}, XDG_DATA_HOME or HOME"
             ))
@@ -51,7 +51,7 @@ impl StoreArg {
             (Some(location), _) => Some(location),
             (None, Some(StoreSetting::Off)) => None,
             (None, Some(StoreSetting::At(location))) => Some(location.clone()),
-            (None, None) => store::default_path().map(Location::File),
+            (None, None) => default_location(),
         }
     }
 
@@ -72,6 +72,16 @@ impl StoreArg {
             .or_else(|| std::env::var(STORE_VARIABLE).ok().filter(|v| !v.is_empty()));
         named.as_deref().map(Location::parse)
     }
+}
+
+/// The user's data directory's store, when there is one.
+fn default_location() -> Option<Location> {
+    store::default_path().map(Location::File)
+}
+
+/// A commit as a person reads it: its first 12 hex digits.
+fn short(sha: &str) -> String {
+    sha.chars().take(12).collect()
 }
 
 /// What a run tests, as flags say it over what the checkout and the CI's
@@ -197,13 +207,7 @@ fn when(ms: i64) -> String {
 
 fn verdict_line(verdict: &TestVerdict) -> String {
     let started = when(verdict.started_ms);
-    let commit: String = verdict
-        .commit
-        .as_deref()
-        .unwrap_or("-")
-        .chars()
-        .take(12)
-        .collect();
+    let commit = short(verdict.commit.as_deref().unwrap_or("-"));
     let name = serde_json::to_value(verdict.verdict).ok();
     let name = name.as_ref().and_then(|v| v.as_str()).unwrap_or_default();
     format!(
@@ -366,7 +370,6 @@ fn culprit_line(report: &store::CulpritReport) -> String {
     let Some(culprit) = &report.culprit else {
         return head;
     };
-    let short = |sha: &str| sha.chars().take(12).collect::<String>();
     let range = match &culprit.good {
         Some(good) => format!("{}..{}", short(good), short(&culprit.bad)),
         None => format!("at or before {}", short(&culprit.bad)),
@@ -385,7 +388,6 @@ fn culprit_line(report: &store::CulpritReport) -> String {
 
 /// `proctor bisect`: the commit that broke a test, found by running it.
 pub(super) fn bisect(request: &crate::bisect::Bisection, format: Format) -> Result<ExitStatus> {
-    let short = |sha: &str| sha.chars().take(12).collect::<String>();
     let said = |tried: &crate::bisect::Tried| {
         if format == Format::Human {
             eprintln!("{}", tried_line(tried));
@@ -439,7 +441,7 @@ fn tried_line(tried: &crate::bisect::Tried) -> String {
     };
     format!(
         "  {} {:<40} {} passed, {} failed{unknown}",
-        tried.commit.chars().take(12).collect::<String>(),
+        short(&tried.commit),
         tried.subject.chars().take(40).collect::<String>(),
         tried.passes,
         tried.failures

@@ -418,47 +418,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
         Command::Store {
             command: StoreCommand::Prune { older_than, store },
         } => history::prune(&store, older_than),
-        Command::History {
-            command:
-                HistoryCommand::Test {
-                    id,
-                    source,
-                    store,
-                    format,
-                },
-        } => history::test(&store, source.as_deref(), &id, format),
-        Command::History {
-            command:
-                HistoryCommand::Flaky {
-                    window,
-                    store,
-                    format,
-                },
-        } => history::flaky(&store, window, format),
-        Command::History {
-            command: HistoryCommand::Quarantine { args, store },
-        } => history::quarantine(&store, &args),
-        Command::History {
-            command: HistoryCommand::Failures { store, format },
-        } => history::failures(&store, format),
-        Command::History {
-            command:
-                HistoryCommand::Culprit {
-                    id,
-                    source,
-                    variant,
-                    store,
-                    format,
-                },
-        } => history::culprit(&store, source.as_deref(), &id, &variant, format),
-        Command::History {
-            command:
-                HistoryCommand::Regressions {
-                    window,
-                    store,
-                    format,
-                },
-        } => history::regressions(&store, window, format),
+        Command::History { command } => history_command(command),
         Command::Bisect {
             id,
             good,
@@ -561,6 +521,37 @@ impl<'a> ListedTest<'a> {
             skip,
             attributes: &test.attributes,
         }
+    }
+}
+
+/// `proctor history`'s commands, each to its function.
+fn history_command(command: HistoryCommand) -> Result<ExitStatus> {
+    match command {
+        HistoryCommand::Test {
+            id,
+            source,
+            store,
+            format,
+        } => history::test(&store, source.as_deref(), &id, format),
+        HistoryCommand::Flaky {
+            window,
+            store,
+            format,
+        } => history::flaky(&store, window, format),
+        HistoryCommand::Quarantine { args, store } => history::quarantine(&store, &args),
+        HistoryCommand::Failures { store, format } => history::failures(&store, format),
+        HistoryCommand::Culprit {
+            id,
+            source,
+            variant,
+            store,
+            format,
+        } => history::culprit(&store, source.as_deref(), &id, &variant, format),
+        HistoryCommand::Regressions {
+            window,
+            store,
+            format,
+        } => history::regressions(&store, window, format),
     }
 }
 
