@@ -66,15 +66,7 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     let store_arg = store.to_str().unwrap();
 
     // The suite is a git checkout: its commit is what the runs tested.
-    let git = |args: &[&str]| {
-        let output = Command::new("git")
-            .current_dir(dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
-        stdout(&output).trim().to_owned()
-    };
+    let git = |args: &[&str]| git_in(dir.path(), args, None);
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "suite", "proctor.json"]);
     git(&[
