@@ -158,15 +158,6 @@ pub fn attempt_tally(
     Some(changepoint::Tally { passes, failures })
 }
 
-/// Whether a test's result says whether it passes: not blocked, not run,
-/// not quarantined, not skipped (`schema::JUDGED` in SQL).
-pub fn judged(test: &TestRecord) -> bool {
-    matches!(
-        verdict(test),
-        Verdict::Expected | Verdict::Unexpected | Verdict::Flaky
-    ) && test.outcome != Outcome::Skipped
-}
-
 /// Whether recording a run stored it, or found it there already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {

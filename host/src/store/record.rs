@@ -9,7 +9,8 @@ use std::path::Path;
 use proctor_formats::dump::{DumpInfo, DUMP_KINDS};
 
 use super::database::{Database, DbResult, Value};
-use super::{judged, outcome_code, reason, run_outcome_code, verdict, verdict_code};
+use super::schema::JUDGED;
+use super::{outcome_code, reason, run_outcome_code, verdict, verdict_code};
 use crate::results::{RecordKind, RunContext, RunSummary, TestRecord};
 
 /// Rows per statement: well under both databases' limit on parameters
@@ -151,16 +152,15 @@ fn insert_results(
         &results,
         "",
     )?;
-    let judged: Vec<Value> = (tests.iter())
-        .filter(|(test, _)| judged(test))
-        .flat_map(|&(_, id)| [Value::Int(id), Value::Int(1)])
-        .collect();
-    insert_rows(
-        db,
-        "judged_runs (test, runs)",
-        2,
-        &judged,
-        " ON CONFLICT (test) DO UPDATE SET runs = judged_runs.runs + excluded.runs",
+    // The runs each test had a verdict in, counted from the rows just
+    // written, by the one condition the analyses use.
+    db.execute(
+        &format!(
+            "INSERT INTO judged_runs (test, runs)
+             SELECT test, 1 FROM results WHERE results.run = ?1 AND {JUDGED}
+             ON CONFLICT (test) DO UPDATE SET runs = judged_runs.runs + excluded.runs"
+        ),
+        &[Value::Int(run)],
     )?;
     insert_rows(
         db,

@@ -126,7 +126,8 @@ pub const MIGRATIONS: &[&str] = &[
 ];
 
 /// A result that says whether its test passes: its verdict is expected,
-/// unexpected or flaky, and it did not skip (`super::judged` in Rust).
+/// unexpected or flaky, and it did not skip. Recording counts them by it
+/// (`judged_runs`), pruning recounts, the analyses read.
 pub const JUDGED: &str = "results.verdict IN (0, 1, 2) AND results.outcome <> 2";
 
 /// The condition of `results_failing`, word for word: SQLite reads a
