@@ -103,9 +103,7 @@ impl Store {
             .filter_map(|runs| report(test, &runs))
             .collect())
     }
-}
 
-impl Store {
     /// Every test whose history's latest change made it fail, in any
     /// variant, the most recent first. Only tests that failed in the
     /// latest `window` runs are looked at: a change older than that is not
