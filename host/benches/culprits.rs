@@ -99,7 +99,7 @@ fn bisecting(rng: &mut StdRng, cases: usize) {
                     })
                     .collect()
             };
-            let (untestable, runs) = search(&mut tried, 3, 60, visit, |_| {});
+            let (untestable, runs) = search(&mut tried, 3, 60, visit, |_| {}, || false);
             let (ending, culprits, _) = conclude(&tried, &untestable);
             // The same test, flaky and never broken.
             let mut flaky_only = vec![Tried::default(); commits];
@@ -114,7 +114,7 @@ fn bisecting(rng: &mut StdRng, cases: usize) {
                     })
                     .collect()
             };
-            let (untestable, _) = search(&mut flaky_only, 3, 60, visit, |_| {});
+            let (untestable, _) = search(&mut flaky_only, 3, 60, visit, |_| {}, || false);
             blamed += usize::from(conclude(&flaky_only, &untestable).0 != Ending::NoChange);
             alone += usize::from(ending == Ending::Found && culprits == [broken_at]);
             held += usize::from(culprits.contains(&broken_at));

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
+use crate::process::{Signal, Stopper};
 use crate::results::RunSummary;
 use crate::store;
 use crate::store::changepoint::{self, ChangeAt, Tally};
@@ -85,10 +86,18 @@ pub struct BisectReport {
     /// Every commit of the range, oldest first (`good` first), with its runs.
     pub commits: Vec<Tried>,
     pub runs: u32,
+    /// The stop signal that ended the bisection before it settled.
+    pub stopped_by: Option<Signal>,
 }
 
-/// Bisects; `progress` hears of each commit as it is tested.
-pub fn bisect(request: &Bisection, mut progress: impl FnMut(&Tried)) -> Result<BisectReport> {
+/// Bisects; `progress` hears of each commit as it is tested. A stop signal
+/// (SIGINT, SIGTERM, SIGHUP: its runs hear it too) ends the search where it
+/// is, with what it found so far and the scratch worktree removed.
+pub fn bisect(
+    request: &Bisection,
+    stopper: &Stopper,
+    mut progress: impl FnMut(&Tried),
+) -> Result<BisectReport> {
     let config = std::path::absolute(&request.config)
         .map_err(|e| Error::usage(format!("{}: {e}", request.config.display())))?;
     let dir = config.parent().unwrap_or(Path::new("."));
@@ -144,6 +153,7 @@ pub fn bisect(request: &Bisection, mut progress: impl FnMut(&Tried)) -> Result<B
     }
     let scratch = Worktree::add(&root, &good)?;
     let config_in_tree = scratch.path.join(inside);
+    let stopped = || stopper.state().signal().is_some();
     let mut runs_made = 0;
     let visit = |_: usize, runs: u32, commit: &Tried| -> Vec<Said> {
         if let Err(why) = prepare(&scratch, commit, request.build.as_deref()) {
@@ -151,6 +161,9 @@ pub fn bisect(request: &Bisection, mut progress: impl FnMut(&Tried)) -> Result<B
         }
         let mut said = Vec::new();
         for _ in 0..runs {
+            if stopped() {
+                break;
+            }
             let into = scratch.results(runs_made);
             runs_made += 1;
             match run_test(&config_in_tree, request, &into) {
@@ -169,11 +182,14 @@ pub fn bisect(request: &Bisection, mut progress: impl FnMut(&Tried)) -> Result<B
         request.budget,
         visit,
         &mut progress,
+        stopped,
     );
     drop(scratch);
+    let stopped_by = stopper.state().signal();
     // Without both ends there is nothing to weigh the others against.
     let ends = [(0, "--good"), (commits.len() - 1, "--bad")];
-    if let Some((end, flag)) = ends.into_iter().find(|&(i, _)| untestable[i]) {
+    let untested_end = ends.into_iter().find(|&(i, _)| untestable[i]);
+    if let Some((end, flag)) = untested_end.filter(|_| stopped_by.is_none()) {
         let why = commits[end]
             .unknown_because
             .as_deref()
@@ -183,7 +199,9 @@ pub fn bisect(request: &Bisection, mut progress: impl FnMut(&Tried)) -> Result<B
             request.test, commits[end].commit
         )));
     }
-    Ok(report(request, (good, bad), commits, &untestable, runs))
+    let mut report = report(request, (good, bad), commits, &untestable, runs);
+    report.stopped_by = stopped_by;
+    Ok(report)
 }
 
 /// What one run at a commit said of the test.
@@ -202,14 +220,16 @@ pub enum Said {
 
 /// The search itself, whatever testing a commit is: `visit(index, runs,
 /// commit)` tests commit `index` `runs` times (fewer when one says
-/// nothing). `commits[0]` is good, the last bad. Answers which commits
-/// could not be tested, and the runs made.
+/// nothing). `commits[0]` is good, the last bad. It ends early once
+/// `stopped` says so. Answers which commits could not be tested, and the
+/// runs made.
 pub fn search(
     commits: &mut [Tried],
     repeat: u32,
     budget: u32,
     mut visit: impl FnMut(usize, u32, &Tried) -> Vec<Said>,
     mut heard: impl FnMut(&Tried),
+    stopped: impl Fn() -> bool,
 ) -> (Vec<bool>, u32) {
     let mut runs = 0;
     let mut untestable = vec![false; commits.len()];
@@ -217,10 +237,14 @@ pub fn search(
     let mut queue = vec![commits.len() - 1, 0];
     let mut next = None;
     while let Some(index) = next.take().or_else(|| queue.pop()) {
-        if runs >= budget {
+        if runs >= budget || stopped() {
             break;
         }
         let said = visit(index, repeat.min(budget - runs), &commits[index]);
+        // A run the stop ended says nothing of the commit.
+        if stopped() {
+            break;
+        }
         let tried = &mut commits[index];
         for said in said {
             runs += u32::from(!matches!(said, Said::Untestable(_)));
@@ -337,6 +361,7 @@ fn report(
         confidence,
         commits,
         runs,
+        stopped_by: None,
     }
 }
 

@@ -714,3 +714,35 @@ fn bisect_names_the_breaking_commit_and_never_blames_the_flaky_test() {
         runs + unbuilt["runs"].as_u64().unwrap()
     );
 }
+
+/// A bisection stopped by SIGINT ends where it is, exit 130, saying so,
+/// with its scratch worktree removed from the repository.
+#[test]
+fn a_stopped_bisection_removes_its_worktree_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, commits) = broken_project(dir.path());
+    let mut bisect = Command::new(proctor_bin())
+        .current_dir(&repo)
+        .args(["bisect", "test_project.py::test_answer", "--no-store"])
+        .args(["--good", &commits[0], "--bad", &commits[11]])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first commit is tested, the search is under way.
+    let mut progress = BufReader::new(bisect.stderr.take().unwrap()).lines();
+    let first = progress.next().unwrap().unwrap();
+    assert!(first.contains("passed"), "{first}");
+    let pid = bisect.id().to_string();
+    run_to_success(Command::new("kill").args(["-INT", &pid]), "kill -INT");
+    let output = bisect.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("stopped by SIGINT before the search settled"),
+        "{}",
+        stdout(&output)
+    );
+    let worktrees = git_in(&repo, &["worktree", "list", "--porcelain"], None);
+    assert_eq!(worktrees.matches("worktree ").count(), 1, "{worktrees}");
+}

@@ -387,15 +387,24 @@ fn culprit_line(report: &store::CulpritReport) -> String {
 }
 
 /// `proctor bisect`: the commit that broke a test, found by running it.
-pub(super) fn bisect(request: &crate::bisect::Bisection, format: Format) -> Result<ExitStatus> {
+pub(super) fn bisect(
+    request: &crate::bisect::Bisection,
+    stopper: &crate::process::Stopper,
+    format: Format,
+) -> Result<ExitStatus> {
     let said = |tried: &crate::bisect::Tried| {
         if format == Format::Human {
             eprintln!("{}", tried_line(tried));
         }
     };
-    let report = crate::bisect::bisect(request, said)?;
+    let report = crate::bisect::bisect(request, stopper, said)?;
+    let status = match report.stopped_by {
+        Some(signal) => ExitStatus::Interrupted(signal),
+        None => ExitStatus::Passed,
+    };
     if format == Format::Json {
-        return Ok(print_json(&report));
+        print_json(&report);
+        return Ok(status);
     }
     let mut out = std::io::stdout().lock();
     for tried in report
@@ -431,7 +440,10 @@ pub(super) fn bisect(request: &crate::bisect::Bisection, format: Format) -> Resu
             report.runs
         ),
     };
-    Ok(ExitStatus::Passed)
+    if let Some(signal) = report.stopped_by {
+        let _ = writeln!(out, "stopped by {signal} before the search settled");
+    }
+    Ok(status)
 }
 
 fn tried_line(tried: &crate::bisect::Tried) -> String {

@@ -340,9 +340,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::infrastructure(format!("cannot start the async runtime: {e}")))
 }
 
-/// A runtime for a command that runs processes: stop signals are handled
-/// from here on, and a guardian outlives this host to kill what it leaves.
-fn supervising_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
+/// A runtime whose stopper hears SIGINT, SIGTERM and SIGHUP from here on:
+/// they stop the command's work rather than end its process.
+fn stopping_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
     let runtime = runtime()?;
     let stopper = Stopper::new();
     {
@@ -351,6 +351,13 @@ fn supervising_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
             Error::infrastructure(format!("cannot install the signal handlers: {e}"))
         })?;
     }
+    Ok((runtime, stopper))
+}
+
+/// A runtime for a command that runs processes: stop signals are handled
+/// from here on, and a guardian outlives this host to kill what it leaves.
+fn supervising_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
+    let (runtime, stopper) = stopping_runtime()?;
     match std::env::current_exe().and_then(|exe| guardian::start(&exe)) {
         Ok(()) => {}
         Err(e) => tracing::warn!(
@@ -452,7 +459,10 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 budget,
                 run_args,
             };
-            history::bisect(&request, format)
+            // A stop signal ends the search, not the process: the scratch
+            // worktree is removed and what was found is said.
+            let (_runtime, stopper) = stopping_runtime()?;
+            history::bisect(&request, &stopper, format)
         }
         Command::List {
             config,
