@@ -52,6 +52,10 @@ impl TestState {
 
     fn push_attempt(&mut self, attempt: AttemptRecord) {
         self.first_outcome.get_or_insert(attempt.outcome);
+        // Room for one: most tests have one attempt, and a first push
+        // would make room for four (about 800 bytes a test, kept in the
+        // reports' records until the run ends).
+        self.attempts.reserve_exact(1);
         self.attempts.push(attempt);
     }
 }
