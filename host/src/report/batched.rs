@@ -119,7 +119,10 @@ mod tests {
         for _ in 0..10 {
             batched.hold(add_line);
         }
-        assert!(writes.0.lock().unwrap().is_empty(), "nothing is written before a pause");
+        assert!(
+            writes.0.lock().unwrap().is_empty(),
+            "nothing is written before a pause"
+        );
         batched.write_out();
         assert_eq!(writes.0.lock().unwrap().len(), 1, "ten lines, one write");
 
@@ -132,7 +135,11 @@ mod tests {
         drop(batched);
         let writes = writes.0.lock().unwrap();
         let batch = &writes[1..];
-        assert!(batch.len() > 1 && batch.len() < 10, "{} writes", batch.len());
+        assert!(
+            batch.len() > 1 && batch.len() < 10,
+            "{} writes",
+            batch.len()
+        );
         for write in batch {
             assert!(write.len() <= HELD_AT_MOST + 100);
             assert_eq!(write.len() % 100, 0, "a write ends mid-line");

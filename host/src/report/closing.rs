@@ -112,12 +112,12 @@ pub(super) fn test_details(test: &TestRecord, root: &Path) -> String {
     if let Some(message) = &attempt.message {
         indent(&mut out, message);
     }
-    let alone = |path: &&String| path.starts_with(&attempt.dir);
-    let outputs = match &attempt.output {
+    let alone = |path: &&str| path.starts_with(&attempt.dir);
+    let outputs: Vec<(&str, &str)> = match &attempt.output {
         Some(own) => vec![("output", own)],
         None => [("stderr", &attempt.stderr), ("stdout", &attempt.stdout)]
             .into_iter()
-            .filter_map(|(name, path)| path.as_ref().filter(alone).map(|path| (name, path)))
+            .filter_map(|(name, path)| path.as_deref().filter(alone).map(|path| (name, path)))
             .collect(),
     };
     for (name, path) in outputs {

@@ -122,13 +122,13 @@ fn result<'a>(
 /// What a failed attempt printed: its own output, or its process's when it
 /// ran alone; the end of each when long.
 fn attachments(attempt: &AttemptRecord, results_dir: &Path) -> Vec<Attachment> {
-    let own = attempt.output.iter();
-    let alone = [&attempt.stdout, &attempt.stderr]
+    let own = attempt.output.as_deref();
+    let alone = [attempt.stdout.as_deref(), attempt.stderr.as_deref()]
         .into_iter()
         .flatten()
         .filter(|file| Path::new(file).starts_with(&attempt.dir));
-    let files: Vec<&String> = match attempt.output {
-        Some(_) => own.collect(),
+    let files: Vec<&str> = match own {
+        Some(own) => vec![own],
         None => alone.collect(),
     };
     files

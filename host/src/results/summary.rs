@@ -1,5 +1,7 @@
 //! The run's records and `summary.json`.
 
+use std::sync::Arc;
+
 use proctor_plugin_api::messages::{ExecutionMode, Outcome, SubtestResult};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -8,12 +10,15 @@ use super::ExitStatus;
 use crate::process::Signal;
 
 /// One attempt of one test. Paths are relative to the results directory.
+// What the attempt's process shares with the other tests it ran (its
+// start, its logs) is shared, not copied: a batch of ten thousand tests
+// holds those texts once.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AttemptRecord {
     pub attempt: u32,
     pub outcome: Outcome,
     /// When its process started (RFC 3339).
-    pub started_at: String,
+    pub started_at: Arc<str>,
     pub duration_ms: u64,
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,8 +30,8 @@ pub struct AttemptRecord {
     /// The attempt's own directory.
     pub dir: String,
     /// The process's output, shared by every test the process ran.
-    pub stdout: Option<String>,
-    pub stderr: Option<String>,
+    pub stdout: Option<Arc<str>>,
+    pub stderr: Option<Arc<str>>,
     /// What this test alone printed, when the runner could tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,

@@ -282,10 +282,10 @@ struct Execution<'a> {
     stderr: std::path::PathBuf,
     /// The same, relative to the results directory, as every attempt of
     /// the process records them.
-    logs: (String, String),
+    logs: (Arc<str>, Arc<str>),
     tracker: Tracker,
     /// When the process started (RFC 3339).
-    launched_at: String,
+    launched_at: Arc<str>,
     /// The process, once launched.
     pid: Option<u32>,
     /// Infrastructure errors, the first [`MAX_ERRORS`] of them.
@@ -307,7 +307,10 @@ impl<'a> Execution<'a> {
             }
         };
         let (stdout, stderr) = (dir.join("stdout.log"), dir.join("stderr.log"));
-        let logs = (cx.results.relative(&stdout), cx.results.relative(&stderr));
+        let logs = (
+            cx.results.relative(&stdout).into(),
+            cx.results.relative(&stderr).into(),
+        );
         Self {
             job,
             cx,
@@ -321,7 +324,7 @@ impl<'a> Execution<'a> {
             stderr,
             logs,
             tracker: Tracker::new(Instant::now(), cx.output.tail_bytes),
-            launched_at: timestamp(chrono::Utc::now()),
+            launched_at: timestamp(chrono::Utc::now()).into(),
             pid: None,
             errors: Vec::new(),
             errors_dropped: 0,
@@ -425,7 +428,7 @@ impl<'a> Execution<'a> {
         let process = Supervised::spawn(&command, &self.stdout, &self.stderr, options)
             .map_err(ExecutionError::Spawn)?;
         self.tracker = Tracker::new(Instant::now(), self.cx.output.tail_bytes);
-        self.launched_at = timestamp(chrono::Utc::now());
+        self.launched_at = timestamp(chrono::Utc::now()).into();
         self.pid = Some(process.pid());
         let ids: Vec<&str> = self.job.tests.iter().map(|t| t.id.as_str()).collect();
         self.cx.events.emit(RunEvent::ProcessLaunched {
