@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ExitStatus, Result};
 use crate::plugins::{Catalog, SearchPath};
-use crate::process::{guardian, Stopper};
+use crate::process::{decide_containment_early, guardian, Stopper};
 use crate::redact::Redactor;
 use crate::report::{Console, HelixEnvironment, OutputShown, ShownOutput};
 use crate::run::{self, RunOptions, Session};
@@ -357,6 +357,7 @@ fn stopping_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
 /// A runtime for a command that runs processes: stop signals are handled
 /// from here on, and a guardian outlives this host to kill what it leaves.
 fn supervising_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
+    decide_containment_early();
     let (runtime, stopper) = stopping_runtime()?;
     match std::env::current_exe().and_then(|exe| guardian::start(&exe)) {
         Ok(()) => {}

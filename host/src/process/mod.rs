@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use containment::{command_name, Tree};
-pub use containment::{containment, Containment};
+pub use containment::{containment, decide_early as decide_containment_early, Containment};
 pub(crate) use paced::set_nonblocking;
 use paced::PacedPipe;
 pub use stop::{Signal, Stop, StopReceiver, Stopper};
