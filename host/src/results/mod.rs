@@ -11,6 +11,7 @@ mod fetched;
 pub mod fixture;
 mod layout;
 mod summary;
+mod timestamp;
 
 pub use collected::{AttachmentRecord, CollectorRecord, MergeRecord, SourceSpan, Timeline};
 pub use context::{machine_name, RunContext};
@@ -23,9 +24,4 @@ pub use summary::{
     exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunOutcome, RunSummary,
     SourceRecord, TestRecord,
 };
-
-/// A moment as the layout writes it everywhere (RFC 3339, UTC, to the
-/// millisecond): the journal's times, an attempt's start, the run's.
-pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use timestamp::timestamp;
