@@ -1,6 +1,8 @@
 //! `results.trx`: every test, for Azure DevOps and other readers of Visual
 //! Studio's format; a test that ran more than once holds each attempt.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration as Span, Utc};
 use proctor_formats::trx::{self, TrxExecution, TrxOutcome, TrxResult, TrxRun};
 use proctor_plugin_api::messages::Outcome;
@@ -17,8 +19,28 @@ fn outcome(outcome: Outcome, quarantined: bool) -> TrxOutcome {
     }
 }
 
-fn execution(attempt: &AttemptRecord, quarantined: bool, run_start: DateTime<Utc>) -> TrxExecution {
-    let start: DateTime<Utc> = attempt.started_at.parse().unwrap_or(run_start);
+/// When attempts started, read from their text once a process: the
+/// attempts of a batch share their process's start.
+struct Starts {
+    run_start: DateTime<Utc>,
+    last: Option<(Arc<str>, DateTime<Utc>)>,
+}
+
+impl Starts {
+    fn of(&mut self, attempt: &AttemptRecord) -> DateTime<Utc> {
+        match &self.last {
+            Some((text, start)) if Arc::ptr_eq(text, &attempt.started_at) => *start,
+            _ => {
+                let start = attempt.started_at.parse().unwrap_or(self.run_start);
+                self.last = Some((attempt.started_at.clone(), start));
+                start
+            }
+        }
+    }
+}
+
+fn execution(attempt: &AttemptRecord, quarantined: bool, starts: &mut Starts) -> TrxExecution {
+    let start = starts.of(attempt);
     TrxExecution {
         outcome: outcome(attempt.outcome, quarantined),
         duration_ms: attempt.duration_ms,
@@ -32,15 +54,15 @@ fn execution(attempt: &AttemptRecord, quarantined: bool, run_start: DateTime<Utc
 
 /// The test's result: its one attempt, or its last attempt's outcome over
 /// the span of them all.
-fn result(test: &TestRecord, run_start: DateTime<Utc>) -> (TrxExecution, Vec<TrxExecution>) {
+fn result(test: &TestRecord, starts: &mut Starts) -> (TrxExecution, Vec<TrxExecution>) {
     let attempts: Vec<TrxExecution> = test
         .attempts
         .iter()
-        .map(|a| execution(a, test.quarantined, run_start))
+        .map(|a| execution(a, test.quarantined, starts))
         .collect();
     match attempts.as_slice() {
         [] => {
-            let at = timestamp(run_start);
+            let at = timestamp(starts.run_start);
             let never_ran = TrxExecution {
                 outcome: outcome(test.outcome, test.quarantined),
                 duration_ms: 0,
@@ -75,11 +97,15 @@ pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Res
             .map(|s| s.path.clone())
             .unwrap_or_default()
     };
+    let mut starts = Starts {
+        run_start: started,
+        last: None,
+    };
     let results: Vec<TrxResult> = summary
         .tests
         .iter()
         .map(|test| {
-            let (result, attempts) = result(test, started);
+            let (result, attempts) = result(test, &mut starts);
             TrxResult {
                 test_key: format!("{}\u{1f}{}", test.source, test.id),
                 name: test.id.clone(),
