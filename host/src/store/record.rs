@@ -360,10 +360,13 @@ fn insert_rows(
     then: &str,
 ) -> DbResult<()> {
     for chunk in values.chunks(width * ROWS_PER_STATEMENT) {
-        let rows: Vec<String> = (0..chunk.len() / width)
-            .map(|row| format!("({})", placeholders(1 + row * width, width)))
-            .collect();
-        let sql = format!("INSERT INTO {into} VALUES {}{then}", rows.join(", "));
+        let mut sql = format!("INSERT INTO {into} VALUES ");
+        for row in 0..chunk.len() / width {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            add_placeholders(&mut sql, 1 + row * width, width);
+            sql.push(')');
+        }
+        sql.push_str(then);
         db.execute(&sql, chunk)?;
     }
     Ok(())
@@ -371,8 +374,17 @@ fn insert_rows(
 
 /// `?first, ?first+1, …`, `count` of them.
 fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("?{n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut text = String::with_capacity(count * 6);
+    add_placeholders(&mut text, first, count);
+    text
+}
+
+/// Adds `?first, ?first+1, …`, `count` of them, to `text`: a statement of
+/// 500 rows has thousands, made once a statement per run.
+fn add_placeholders(text: &mut String, first: usize, count: usize) {
+    use std::fmt::Write;
+    for n in first..first + count {
+        let separator = if n == first { "" } else { ", " };
+        let _ = write!(text, "{separator}?{n}");
+    }
 }
