@@ -16,6 +16,17 @@ use crate::text::for_xml;
 
 pub type XmlResult = Result<(), std::io::Error>;
 
+/// The bytes written as they are: printable ASCII that XML does not escape.
+const PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut byte = b' ';
+    while byte <= b'~' {
+        plain[byte as usize] = !matches!(byte, b'<' | b'>' | b'&' | b'\'' | b'"');
+        byte += 1;
+    }
+    plain
+};
+
 pub struct XmlWriter<W: Write> {
     out: W,
     /// How many elements are open.
@@ -51,8 +62,7 @@ impl<W: Write> XmlWriter<W> {
     fn escaped(&mut self, text: &str) -> XmlResult {
         // Most values are plain ASCII: one pass over the bytes tells, where
         // cleaning then escaping takes two over the characters.
-        let plain = |b: u8| (b' '..=b'~').contains(&b) && !b"<>&'\"".contains(&b);
-        if text.bytes().all(plain) {
+        if text.bytes().all(|b| PLAIN[usize::from(b)]) {
             return self.out.write_all(text.as_bytes());
         }
         self.out.write_all(escape(for_xml(text)).as_bytes())
