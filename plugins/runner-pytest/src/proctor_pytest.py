@@ -132,10 +132,8 @@ def pytest_collectreport(report):
         _record(_json({"collect_error": report.nodeid, "details": report.longreprtext}), flush=True)
 
 
-def _skip_reason(item):
-    for marker in item.iter_markers(name="skip"):
-        return marker.kwargs.get("reason") or (marker.args[0] if marker.args else "skipped")
-    return None
+def _skip_reason(marker):
+    return marker.kwargs.get("reason") or (marker.args[0] if marker.args else "skipped")
 
 
 def _file_of(nodeid):
@@ -189,10 +187,17 @@ def pytest_collection_finish(session):
 
 def _collected(item):
     nodeid, escaped = _nodeid(item)
-    markers = ", ".join(_quoted(name) for name in sorted({m.name for m in item.iter_markers()}))
+    # One walk over the item's markers, the closest first: their names,
+    # and the reason of the closest `skip`.
+    names, skip = set(), None
+    for marker in item.iter_markers():
+        names.add(marker.name)
+        if skip is None and marker.name == "skip":
+            skip = _skip_reason(marker)
+    markers = ", ".join(_quoted(name) for name in sorted(names))
     event = (
         f'{{"event": "collected", "id": {_quote(nodeid)}, "markers": [{markers}], '
-        f'"skip": {_quoted_or_null(_skip_reason(item))}, '
+        f'"skip": {_quoted_or_null(skip)}, '
         f'"file_tests": {_file_tests.get(_file_of(item.nodeid), 0)}'
     )
     if escaped:
