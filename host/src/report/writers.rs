@@ -12,13 +12,15 @@ use super::{write_helix_report, write_junit, write_trx, HelixEnvironment, HELIX_
 
 /// Writes every report at [`RunEvent::ReportsDue`], each whole or not at
 /// all; one that cannot be written keeps none of the others from being
-/// written, and is answered as an error.
+/// written, and is answered as an error. Each is written on a thread of
+/// its own: one after another, they were most of the time between a large
+/// run's last test and its exit (100 ms of 125 for 10,000 tests).
 pub struct Reports {
     results: Arc<ResultsDir>,
     helix: HelixEnvironment,
 }
 
-type Writer<'a> = &'a dyn Fn(&mut dyn Write) -> std::io::Result<()>;
+type Writer<'a> = &'a (dyn Fn(&mut dyn Write) -> std::io::Result<()> + Sync);
 
 impl Reports {
     pub fn new(results: Arc<ResultsDir>, helix: HelixEnvironment) -> Self {
@@ -28,24 +30,37 @@ impl Reports {
     /// Writes the reports; answers what could not be written.
     fn write(&self, summary: &RunSummary) -> Vec<String> {
         let results = &self.results;
-        let mut failed = Vec::new();
-        let mut write = |path: PathBuf, report: Writer| {
-            if let Err(e) = write_atomically(&path, |out| report(out)) {
-                failed.push(format!("cannot write {}: {e}", path.display()));
-            }
-        };
         // Indented to the run's fields; a test, a download, a source a line.
-        write(results.summary(), &|out| {
-            super::outline::to_writer_outlined(out, summary, 2)
-        });
-        write(results.junit(), &|out| write_junit(summary, out));
-        write(results.trx(), &|out| write_trx(summary, out));
+        let outlined = |out: &mut dyn Write| super::outline::to_writer_outlined(out, summary, 2);
+        let junit = |out: &mut dyn Write| write_junit(summary, out);
+        let trx = |out: &mut dyn Write| write_trx(summary, out);
+        let helix =
+            |out: &mut dyn Write| write_helix_report(summary, results.root(), &self.helix, out);
+        let mut reports: Vec<(PathBuf, Writer)> = vec![
+            (results.summary(), &outlined),
+            (results.junit(), &junit),
+            (results.trx(), &trx),
+        ];
         if let Some(root) = &self.helix.workitem_root {
-            write(root.join(HELIX_REPORT), &|out| {
-                write_helix_report(summary, results.root(), &self.helix, out)
-            });
+            reports.push((root.join(HELIX_REPORT), &helix));
         }
-        failed
+        let write = |path: PathBuf, report: Writer| {
+            write_atomically(&path, |out| report(out))
+                .err()
+                .map(|e| format!("cannot write {}: {e}", path.display()))
+        };
+        std::thread::scope(|scope| {
+            let writing: Vec<_> = (reports.into_iter())
+                .map(|(path, report)| scope.spawn(move || write(path, report)))
+                .collect();
+            (writing.into_iter())
+                .filter_map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
     }
 }
 
