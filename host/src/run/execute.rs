@@ -147,15 +147,62 @@ fn excerpt(output: &str) -> String {
     lines.join("\n")
 }
 
-/// Results by test id; a test reported twice keeps what [`replaces`] says.
-fn by_id(results: Vec<TestResult>) -> HashMap<String, TestResult> {
-    let mut by_id: HashMap<String, TestResult> = HashMap::with_capacity(results.len());
-    for result in results {
-        if replaces(by_id.get(&result.id).map(|r| r.outcome), result.outcome) {
-            by_id.insert(result.id.clone(), result);
+/// The results a runner read of a process, by test id; a test reported
+/// twice keeps what [`replaces`] says. The results stay in the list they
+/// came in, indexed: a map holding them was the largest thing a host held
+/// as a batch of ten thousand tests ended.
+#[derive(Default)]
+struct Reported {
+    results: Vec<Option<TestResult>>,
+    by_id: HashMap<String, usize>,
+}
+
+impl Reported {
+    fn new(results: Vec<TestResult>) -> Self {
+        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(results.len());
+        let mut kept: Vec<Option<TestResult>> = Vec::with_capacity(results.len());
+        for result in results {
+            match by_id.get(&result.id) {
+                None => {
+                    by_id.insert(result.id.clone(), kept.len());
+                    kept.push(Some(result));
+                }
+                Some(&at) => {
+                    let earlier = kept[at].as_ref().map(|r| r.outcome);
+                    if replaces(earlier, result.outcome) {
+                        kept[at] = Some(result);
+                    }
+                }
+            }
+        }
+        Self {
+            results: kept,
+            by_id,
         }
     }
-    by_id
+
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &TestResult> {
+        self.results.iter().flatten()
+    }
+
+    fn remove(&mut self, id: &str) -> Option<TestResult> {
+        let at = self.by_id.remove(id)?;
+        self.results[at].take()
+    }
+
+    /// Takes every result not removed.
+    fn drain(&mut self) -> impl Iterator<Item = TestResult> + '_ {
+        self.by_id.clear();
+        self.results.drain(..).flatten()
+    }
 }
 
 /// Runs jobs: the scheduler's only way to the world. The real one is the
@@ -226,7 +273,7 @@ struct Ended {
     /// What it left running after it ended, or held its output open.
     leak: Option<String>,
     pid: u32,
-    reported: HashMap<String, TestResult>,
+    reported: Reported,
     /// Why the runner could not read the process's results.
     unread: Option<String>,
 }
@@ -561,8 +608,8 @@ impl<'a> Execution<'a> {
                     what: "result",
                     source,
                 })? {
-                Ok(results) => (by_id(results), None),
-                Err(e) => (HashMap::new(), Some(e.to_string())),
+                Ok(results) => (Reported::new(results), None),
+                Err(e) => (Reported::default(), Some(e.to_string())),
             };
         tracing::debug!(pid, results = reported.len(), "results collected");
         Ok(Ended {
@@ -787,7 +834,7 @@ impl<'a> Execution<'a> {
             });
         }
         let clean = ended.exit.success() && ended.hang.is_none();
-        let case_reported = ended.reported.contains_key(case_id);
+        let case_reported = ended.reported.contains(case_id);
         // A clean process that reported nothing had nothing to run.
         let nothing_to_run = clean && !case_reported;
         if self.discovered.is_empty() && !nothing_to_run {
@@ -887,7 +934,7 @@ impl<'a> Execution<'a> {
     /// What the runner reported beside the tests it was given: a failure
     /// outside them is a record of its own; anything else is no concern.
     fn beside(&self, ended: &mut Ended) -> Vec<TestAttempt> {
-        let mut beside: Vec<TestResult> = ended.reported.drain().map(|(_, r)| r).collect();
+        let mut beside: Vec<TestResult> = ended.reported.drain().collect();
         beside.sort_by(|a, b| a.id.cmp(&b.id));
         (beside.into_iter())
             .filter(|result| result.outcome.is_failure())
@@ -1082,15 +1129,22 @@ mod tests {
             message: Some(message.into()),
             ..TestResult::new("t", outcome)
         };
-        let kept = by_id(vec![
+        let mut kept = Reported::new(vec![
             result(Outcome::Failed, "first run"),
             result(Outcome::Passed, "second run"),
         ]);
-        assert_eq!(kept["t"].message.as_deref(), Some("first run"));
-        let kept = by_id(vec![
+        assert_eq!(kept.len(), 1);
+        let first = kept.remove("t").expect("t was reported");
+        assert_eq!(first.message.as_deref(), Some("first run"));
+        assert!(kept.remove("t").is_none(), "a result is taken once");
+        let mut kept = Reported::new(vec![
             result(Outcome::Passed, "first run"),
             result(Outcome::Crashed, "second run"),
+            TestResult::new("u", Outcome::Passed),
         ]);
-        assert_eq!(kept["t"].outcome, Outcome::Crashed);
+        assert_eq!(kept.remove("t").map(|r| r.outcome), Some(Outcome::Crashed));
+        let rest: Vec<String> = kept.drain().map(|r| r.id).collect();
+        assert_eq!(rest, ["u"], "what was not taken is drained, once");
+        assert!(!kept.contains("u") && kept.values().next().is_none());
     }
 }
