@@ -39,7 +39,7 @@ fn method() -> &'static Method {
 /// Decides how processes are held on a thread of its own, so that the
 /// deciding overlaps the host's start instead of delaying its first
 /// process: the proof that a group works moves a process into one, and a
-/// move into a group waits out a kernel grace period (12 to 25 ms for a
+/// move into a group waits out a kernel grace period (12 to 23 ms for a
 /// host's first on these machines, 6 to 16 ms after a pause of 50 ms or
 /// more; moves close together take a tenth of a millisecond). The first
 /// process started waits for the decision.
