@@ -5,6 +5,7 @@ mod errors;
 mod execute;
 mod live;
 mod outcome;
+mod reported;
 mod schedule;
 mod tail;
 
