@@ -143,7 +143,11 @@ enum ResultEntry {
     },
 }
 
-/// A collected item as a test case.
+/// A collected item as a test case. Its runner data is how many tests its
+/// file holds, as a bare number, and only for an item whose node id had
+/// to be escaped an object saying so too: the host holds every collected
+/// case while its batch runs, and an object is a map of eleven slots
+/// (600 bytes a test).
 fn collected_test(
     id: String,
     markers: Vec<String>,
@@ -151,10 +155,10 @@ fn collected_test(
     file_tests: usize,
     escaped: bool,
 ) -> TestCase {
-    let mut runner_data = serde_json::json!({ "file_tests": file_tests });
-    if escaped {
-        runner_data["escaped"] = true.into();
-    }
+    let runner_data = match escaped {
+        false => file_tests.into(),
+        true => serde_json::json!({ "file_tests": file_tests, "escaped": true }),
+    };
     TestCase {
         qualified_name: Some(names::qualified_name(&id)),
         attributes: BTreeMap::from([
@@ -463,6 +467,11 @@ fn is_escaped(test: &TestCase) -> bool {
     test.runner_data["escaped"] == true
 }
 
+/// How many tests the file of a collected `test` holds.
+fn tests_in_file(test: &TestCase) -> Option<u64> {
+    (test.runner_data.as_u64()).or_else(|| test.runner_data["file_tests"].as_u64())
+}
+
 /// What to ask pytest for: a file when every test of it is wanted (pytest
 /// resolves node ids one by one, which costs time on large batches), else
 /// the node ids. Skipped tests are not in a batch, so a file with one is
@@ -476,10 +485,8 @@ fn selection_args(tests: &[TestCase]) -> Vec<String> {
             None => by_file.push((file, vec![test])),
         }
     }
-    let whole = |file_tests: &[&TestCase]| {
-        let declared = file_tests[0].runner_data["file_tests"].as_u64();
-        declared == Some(file_tests.len() as u64)
-    };
+    let whole =
+        |file_tests: &[&TestCase]| tests_in_file(file_tests[0]) == Some(file_tests.len() as u64);
     by_file
         .into_iter()
         .flat_map(|(file, file_tests)| {
@@ -493,3 +500,31 @@ fn selection_args(tests: &[TestCase]) -> Vec<String> {
 }
 
 export_plugins!(runner PytestRunner);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collected(id: &str, file_tests: usize, escaped: bool) -> TestCase {
+        collected_test(id.into(), Vec::new(), None, file_tests, escaped)
+    }
+
+    #[test]
+    fn a_batch_of_a_whole_file_names_the_file_and_a_part_names_its_tests() {
+        let whole = [
+            collected("t.py::a", 2, false),
+            collected("t.py::b", 2, false),
+        ];
+        assert_eq!(selection_args(&whole), ["t.py"]);
+        let part = [
+            collected("u.py::a", 3, false),
+            collected("u.py::b", 3, false),
+        ];
+        assert_eq!(selection_args(&part), ["u.py::a", "u.py::b"]);
+        // An escaped id keeps its count beside the mark.
+        let escaped = collected("v.py::\\udcff", 1, true);
+        assert!(is_escaped(&escaped));
+        assert_eq!(tests_in_file(&escaped), Some(1));
+        assert!(!is_escaped(&whole[0]));
+    }
+}
