@@ -138,14 +138,28 @@ pub enum Database {
     },
 }
 
+/// How long a SQLite store waits for another process's lock.
+const SQLITE_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Database {
     /// Opens the SQLite file at `path`. Several runs may end at once on
     /// one machine: writers wait for each other rather than fail, and
     /// readers never wait for a writer.
     pub fn sqlite(path: &std::path::Path) -> DbResult<Self> {
         let connection = rusqlite::Connection::open(path)?;
-        connection.busy_timeout(std::time::Duration::from_secs(30))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.busy_timeout(SQLITE_BUSY_WAIT)?;
+        // Turning a new file to WAL takes a lock SQLite answers "database
+        // is locked" for at once, whatever the busy timeout: machines
+        // opening a new store together failed here (one in five rounds of
+        // four). So it is tried again, as long as the timeout would wait.
+        let waiting_since = std::time::Instant::now();
+        while let Err(e) = connection.pragma_update(None, "journal_mode", "WAL") {
+            let busy = e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy);
+            if !busy || waiting_since.elapsed() > SQLITE_BUSY_WAIT {
+                return Err(e.into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", true)?;
         Ok(Database::Sqlite(connection))
@@ -375,6 +389,31 @@ impl rusqlite::ToSql for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_store_opened_by_many_at_once_opens_for_each() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..30 {
+            let path = dir.path().join(format!("history-{round}.db"));
+            let start = std::sync::Barrier::new(6);
+            let opened: Vec<DbResult<Database>> = std::thread::scope(|scope| {
+                let opening: Vec<_> = (0..6)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            Database::sqlite(&path)
+                        })
+                    })
+                    .collect();
+                opening.into_iter().map(|o| o.join().unwrap()).collect()
+            });
+            for database in opened {
+                if let Err(e) = database {
+                    panic!("round {round}: {e}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn numbered_parameters_become_dollars_and_nothing_else_changes() {
