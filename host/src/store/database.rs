@@ -149,9 +149,10 @@ impl Database {
         let connection = rusqlite::Connection::open(path)?;
         connection.busy_timeout(SQLITE_BUSY_WAIT)?;
         // Turning a new file to WAL takes a lock SQLite answers "database
-        // is locked" for at once, whatever the busy timeout: machines
-        // opening a new store together failed here (one in five rounds of
-        // four). So it is tried again, as long as the timeout would wait.
+        // is locked" for at once, whatever the busy timeout: processes
+        // opening a new store together failed here (6 and 8 rounds in 40
+        // of four at once). So it is tried again, as long as the timeout
+        // would wait.
         let waiting_since = std::time::Instant::now();
         while let Err(e) = connection.pragma_update(None, "journal_mode", "WAL") {
             let busy = e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy);

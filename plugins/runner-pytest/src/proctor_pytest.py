@@ -83,8 +83,8 @@ def _json(value):
 
 def _quoted(text):
     """`text` as a JSON string, as `_json` writes it. The lines every test
-    writes are put together from these: `json.dumps` of a whole event
-    cost the run about a tenth of pytest's own time a test."""
+    writes are put together from these: `json.dumps` of a whole event was
+    the largest part of what this plugin cost a test."""
     quoted = _quote(text)
     if "\\ud" in quoted:
         quoted = _quote(_escaped(text))
