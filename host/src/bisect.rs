@@ -268,31 +268,27 @@ pub fn search(
             break;
         }
         let posterior = changepoint::break_at(&tallies(commits));
-        match judge(&posterior, &untestable) {
-            Judgement::Done => break,
-            Judgement::Test => next = next_commit(&posterior, &untestable),
+        if settled(&posterior, &untestable) {
+            break;
         }
+        next = next_commit(&posterior, &untestable);
     }
     (untestable, runs)
 }
 
-enum Judgement {
-    Done,
-    Test,
-}
-
 /// Whether the runs so far settle it: a change is unlikely, or one group
 /// of commits the runs can tell apart from the rest holds it.
-fn judge(posterior: &ChangeAt, untestable: &[bool]) -> Judgement {
+fn settled(posterior: &ChangeAt, untestable: &[bool]) -> bool {
     let best_group = (groups(untestable).iter())
-        .map(|group| group.iter().map(|&k| posterior.before[k - 1]).sum::<f64>())
+        .map(|group| weight(posterior, group))
         .fold(0.0, f64::max);
-    let settled = posterior.change < 1.0 - changepoint::CONFIDENCE
-        || posterior.change * best_group >= changepoint::CONFIDENCE;
-    match settled {
-        true => Judgement::Done,
-        false => Judgement::Test,
-    }
+    posterior.change < 1.0 - changepoint::CONFIDENCE
+        || posterior.change * best_group >= changepoint::CONFIDENCE
+}
+
+/// How likely the change is at one of `group`, if there is one.
+fn weight(posterior: &ChangeAt, group: &[usize]) -> f64 {
+    group.iter().map(|&k| posterior.before[k - 1]).sum()
 }
 
 /// The places a change may be (`k`: commit `k` is the first to fail at the
@@ -374,7 +370,7 @@ pub fn conclude(commits: &[Tried], untestable: &[bool]) -> (Ending, Vec<usize>, 
     }
     // The likeliest groups, most likely first, until they hold enough.
     let mut groups: Vec<(f64, Vec<usize>)> = (groups(untestable).into_iter())
-        .map(|group| (group.iter().map(|&k| posterior.before[k - 1]).sum(), group))
+        .map(|group| (weight(&posterior, &group), group))
         .collect();
     groups.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut mass = 0.0;
