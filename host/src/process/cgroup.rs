@@ -1,8 +1,8 @@
 //! A cgroup v2 group per supervised process: the one container a process
 //! cannot leave by itself.
 //!
-//! A process is moved into its group between fork and exec, so everything
-//! it starts is born inside: a daemon that calls `setsid`, clears its
+//! A process is born in its group ([`super::spawn`]), so everything it
+//! starts is born inside too: a daemon that calls `setsid`, clears its
 //! environment and is reparented to init is still listed in the group and
 //! killed with it (`cgroup.kill`, Linux 5.14). Groups are made beside the
 //! host in its own cgroup, as `proctor-<host pid>-<n>`, and removed once
@@ -14,10 +14,14 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use proctor_plugin_api::messages::CommandSpec;
+
+use super::spawn::{spawn, wait_blocking, GroupFds, Launch, Output, Program, Spawned};
 
 /// Where this host makes its groups.
 #[derive(Debug)]
@@ -81,11 +85,12 @@ impl Cgroups {
                 group.dir.display()
             ));
         }
-        let mut command = std::process::Command::new("true");
-        group.join_on_exec(&mut command);
-        let status = command
-            .status()
-            .map_err(|e| format!("cannot start a process in {}: {e}", group.dir.display()))?;
+        let cannot_start =
+            |e: io::Error| format!("cannot start a process in {}: {e}", group.dir.display());
+        let spawned = group
+            .start(&CommandSpec::new("true"))
+            .map_err(cannot_start)?;
+        let status = wait_blocking(spawned.pid as libc::pid_t).map_err(cannot_start)?;
         match status.success() {
             true => Ok(()),
             false => Err(format!("a probe in {} ended {status}", group.dir.display())),
@@ -99,17 +104,19 @@ impl Cgroups {
             .parent
             .join(format!("proctor-{}-{n}", std::process::id()));
         fs::create_dir(&dir)?;
-        let procs = match fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.procs"))
-        {
-            Ok(procs) => procs,
+        let opened = fs::File::open(&dir).and_then(|handle| {
+            let procs = fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.procs"))?;
+            Ok((handle, procs))
+        });
+        match opened {
+            Ok((handle, procs)) => Ok(Group { dir, handle, procs }),
             Err(e) => {
                 let _ = fs::remove_dir(&dir);
-                return Err(e);
+                Err(e)
             }
-        };
-        Ok(Group { dir, procs })
+        }
     }
 
     /// Where the groups are made.
@@ -118,21 +125,14 @@ impl Cgroups {
     }
 }
 
-/// Moves the calling process into the group whose `cgroup.procs` is open
-/// as `procs`. Only a system call: safe between fork and exec.
-fn join(procs: RawFd) -> io::Result<()> {
-    // SAFETY: write from a valid buffer to a descriptor the caller keeps open.
-    match unsafe { libc::write(procs, b"0".as_ptr().cast(), 1) } {
-        1 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
-}
-
 /// One supervised process's group. Dropping it kills what is left in it
 /// and removes it.
 #[derive(Debug)]
 pub struct Group {
     dir: PathBuf,
+    /// The directory, open: what a child is cloned into.
+    handle: fs::File,
+    /// Its `cgroup.procs`, open: what a forked child writes to move in.
     procs: fs::File,
 }
 
@@ -144,14 +144,24 @@ impl Group {
         &self.dir
     }
 
-    /// Makes the process `command` starts join the group before its
-    /// program runs, so that everything it starts is born inside.
-    pub fn join_on_exec(&self, command: &mut std::process::Command) {
-        use std::os::unix::process::CommandExt;
-        let procs = self.procs.as_raw_fd();
-        // SAFETY: the closure only makes a system call between fork and
-        // exec, on a descriptor the group keeps open while it lives.
-        unsafe { command.pre_exec(move || join(procs)) };
+    /// What [`spawn`] starts a process in the group with; open while the
+    /// group lives.
+    pub fn fds(&self) -> GroupFds {
+        GroupFds {
+            dir: self.handle.as_raw_fd(),
+            procs: self.procs.as_raw_fd(),
+        }
+    }
+
+    /// Starts `spec` in the group, its output piped: a process the host
+    /// does not supervise (the proof that groups work, tests).
+    pub fn start(&self, spec: &CommandSpec) -> io::Result<Spawned> {
+        spawn(Launch {
+            program: &Program::new(spec, &[])?,
+            output: Output::Pipes,
+            group: Some(self.fds()),
+            trace_refusals: None,
+        })
     }
 
     /// Every live process in the group and the groups below it.
@@ -274,16 +284,14 @@ mod tests {
     fn a_process_that_escaped_its_session_and_parent_is_listed_and_killed() {
         let cgroups = Cgroups::detect().expect("cgroup v2 is writable on these machines");
         let group = cgroups.group().unwrap();
-        let mut command = std::process::Command::new("sh");
-        command
-            .args(["-c", "setsid env -i sleep 300 >/dev/null 2>&1 & echo $!"])
-            .stdout(std::process::Stdio::piped());
-        group.join_on_exec(&mut command);
-        let output = command.output().unwrap();
-        let daemon: u32 = String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .parse()
-            .unwrap();
+        let spec = CommandSpec::new("sh")
+            .args(["-c", "setsid env -i sleep 300 >/dev/null 2>&1 & echo $!"]);
+        let spawned = group.start(&spec).unwrap();
+        let (stdout, _) = spawned.pipes.unwrap();
+        let mut printed = String::new();
+        std::io::Read::read_to_string(&mut fs::File::from(stdout), &mut printed).unwrap();
+        wait_blocking(spawned.pid as libc::pid_t).unwrap();
+        let daemon: u32 = printed.trim().parse().unwrap();
         assert!(group.members().contains(&daemon), "{:?}", group.members());
         assert!(group.populated());
         let dir = group.dir().to_path_buf();

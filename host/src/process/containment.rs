@@ -3,14 +3,18 @@
 //! ([`cgroup`]), else a token in the environment and a sweep of `/proc`
 //! ([`tree`]). The choice is made once per host, and the summary says which.
 
+use std::io;
 use std::sync::OnceLock;
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use proctor_plugin_api::messages::CommandSpec;
+
 use super::cgroup::{self, Cgroups, Group};
 use super::guardian::{self, Order};
+use super::spawn::{GroupFds, Program};
 use super::stop::Stop;
 use super::{blocking, tree};
 
@@ -139,13 +143,15 @@ impl Tree {
         }
     }
 
-    /// Marks what `command` starts as this tree's: the token, and the
-    /// group it joins before its program runs.
-    pub fn mark(&self, command: &mut std::process::Command) {
-        command.env(tree::TOKEN_VAR, &self.token);
-        if let Some(group) = &self.group {
-            group.join_on_exec(command);
-        }
+    /// `spec` made ready to start as this tree's root: with the token in
+    /// its environment, which its descendants inherit.
+    pub fn program(&self, spec: &CommandSpec) -> io::Result<Program> {
+        Program::new(spec, &[(tree::TOKEN_VAR, &self.token)])
+    }
+
+    /// The group the tree's root is to be born in, when it has one.
+    pub fn group(&self) -> Option<GroupFds> {
+        self.group.as_ref().map(Group::fds)
     }
 
     /// The process started, as `root`.

@@ -133,16 +133,10 @@ mod tests {
 
     /// A process started by hand in a group of its own, as the host does.
     fn start_in(group: &cgroup::Group) -> u32 {
-        let mut command = Command::new("sleep");
-        command.arg("300");
-        group.join_on_exec(&mut command);
-        let child = command.spawn().unwrap();
-        let pid = child.id();
+        let spec = proctor_plugin_api::messages::CommandSpec::new("sleep").arg("300");
+        let pid = group.start(&spec).unwrap().pid;
         // Reaped by a thread, so that its end is seen as the kernel sees it.
-        std::thread::spawn(move || {
-            let mut child = child;
-            child.wait()
-        });
+        std::thread::spawn(move || super::super::spawn::wait_blocking(pid as libc::pid_t));
         pid
     }
 

@@ -7,6 +7,7 @@ pub mod cgroup;
 mod containment;
 pub mod guardian;
 mod paced;
+mod spawn;
 pub mod stop;
 pub mod trace;
 pub mod tree;
@@ -15,11 +16,9 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::{CommandSpec, ProcessExit, Stream};
-use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -27,6 +26,7 @@ use containment::{command_name, Tree};
 pub use containment::{containment, decide_early as decide_containment_early, Containment};
 pub(crate) use paced::set_nonblocking;
 use paced::PacedPipe;
+use spawn::{Child, Launch, Output as SpawnOutput};
 pub use stop::{Signal, Stop, StopReceiver, Stopper};
 pub use trace::Fault;
 use trace::{Report, Traced};
@@ -219,43 +219,31 @@ pub struct Supervised {
     started: Instant,
 }
 
-fn command(spec: &CommandSpec, tree: &Tree) -> std::process::Command {
-    use std::os::unix::process::CommandExt;
-    let mut command = std::process::Command::new(&spec.program);
-    command
-        .args(&spec.args)
-        .envs(&spec.env)
-        .stdin(Stdio::null())
-        // Its own group, so a signal reaches the children it started.
-        .process_group(0);
-    tree.mark(&mut command);
-    if let Some(cwd) = &spec.cwd {
-        command.current_dir(cwd);
-    }
-    command
-}
-
 /// A started process and its pipes (stdout, stderr), when piped.
 type Started = (Root, u32, Option<(OwnedFd, OwnedFd)>);
 
-fn start(command: std::process::Command, faults: Faults) -> io::Result<Started> {
+/// Starts `spec` as `tree`'s root.
+fn start(
+    spec: &CommandSpec,
+    tree: &Tree,
+    output: SpawnOutput,
+    faults: Faults,
+) -> io::Result<Started> {
+    let program = tree.program(spec)?;
     match faults {
         Faults::Ignored => {
-            let mut child = tokio::process::Command::from(command)
-                .kill_on_drop(true)
-                .spawn()?;
-            let pid = child.id().expect("a child just spawned has a pid");
-            let pipes = match child.stdout.take().zip(child.stderr.take()) {
-                Some((stdout, stderr)) => Some((stdout.into_owned_fd()?, stderr.into_owned_fd()?)),
-                None => None,
-            };
-            Ok((Root::Child(child), pid, pipes))
+            let mut spawned = spawn::spawn(Launch {
+                program: &program,
+                output,
+                group: tree.group(),
+                trace_refusals: None,
+            })?;
+            let (pid, pipes) = (spawned.pid, spawned.pipes.take());
+            Ok((Root::Child(Child::new(spawned)?), pid, pipes))
         }
         Faults::Caught => {
-            let (mut child, traced) = Traced::spawn(command)?;
-            let pipes = (child.stdout.take().zip(child.stderr.take()))
-                .map(|(stdout, stderr)| (stdout.into(), stderr.into()));
-            Ok((Root::Traced(traced), child.id(), pipes))
+            let (spawned, traced) = Traced::spawn(program, output, tree.group())?;
+            Ok((Root::Traced(traced), spawned.pid, spawned.pipes))
         }
     }
 }
@@ -288,7 +276,6 @@ impl Supervised {
         options: Options,
     ) -> io::Result<Self> {
         let mut tree = Tree::prepare();
-        let mut command = command(spec, &tree);
         let (stdout_file, stderr_file) = (
             std::fs::File::create(stdout_path)?,
             std::fs::File::create(stderr_path)?,
@@ -297,14 +284,13 @@ impl Supervised {
         let (ended_signal, ended) = watch::channel(false);
         let (receiver, copiers, root, pid) =
             if options.output == Output::Files && options.log_limit.is_none() {
-                command.stdout(stdout_file).stderr(stderr_file);
+                let output = SpawnOutput::Files(stdout_file, stderr_file);
                 let (root, pid, _) =
-                    start(command, options.faults).map_err(|e| spawn_error(spec, e))?;
+                    start(spec, &tree, output, options.faults).map_err(|e| spawn_error(spec, e))?;
                 (None, Vec::new(), root, pid)
             } else {
-                command.stdout(Stdio::piped()).stderr(Stdio::piped());
-                let (root, pid, pipes) =
-                    start(command, options.faults).map_err(|e| spawn_error(spec, e))?;
+                let (root, pid, pipes) = start(spec, &tree, SpawnOutput::Pipes, options.faults)
+                    .map_err(|e| spawn_error(spec, e))?;
                 let (sender, receiver) = mpsc::unbounded_channel();
                 let (stdout, stderr) = pipes.expect("stdout and stderr are piped");
                 let copy = |pipe, file, stream| {
@@ -721,14 +707,17 @@ pub async fn run_captured(
         return Err(stopped_by(signal));
     }
     let mut tree = Tree::prepare();
-    let mut command = tokio::process::Command::from(command(spec, &tree));
-    command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = command.spawn().map_err(|e| spawn_error(spec, e))?;
-    tree.started(child.id().expect("a child just spawned has a pid"));
-    let output = child.wait_with_output();
+    let (root, pid, pipes) = start(spec, &tree, SpawnOutput::Pipes, Faults::Ignored)
+        .map_err(|e| spawn_error(spec, e))?;
+    tree.started(pid);
+    let (Root::Child(mut child), Some((stdout, stderr))) = (root, pipes) else {
+        unreachable!("an untraced process with its output piped");
+    };
+    let output = async {
+        let (stdout, stderr, status) =
+            tokio::try_join!(read_all(stdout), read_all(stderr), child.wait())?;
+        io::Result::Ok((stdout, stderr, status))
+    };
     tokio::pin!(output);
     let mut deadline = Instant::now() + timeout;
     // Why it did not end by itself, when it did not.
@@ -764,11 +753,21 @@ pub async fn run_captured(
     if let Some(error) = ended_early {
         return Err(error);
     }
+    let (stdout, stderr, status) = output;
     Ok(Captured {
-        exit: process_exit(output.status),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        exit: process_exit(status),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
     })
+}
+
+/// Everything a pipe holds until its end.
+async fn read_all(pipe: OwnedFd) -> io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(pipe)?;
+    let mut bytes = Vec::new();
+    pipe.read_to_end(&mut bytes).await?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

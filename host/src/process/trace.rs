@@ -17,14 +17,15 @@
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use libc::{c_int, pid_t};
 use tokio::sync::mpsc;
 
+use super::spawn::{self, GroupFds, Launch, Output, Program, Spawned};
 use super::tree;
 
 /// The signals a fault or an abort delivers.
@@ -78,24 +79,17 @@ pub struct Traced {
 impl Traced {
     /// Starts `command` traced, on a tracer thread of its own (ptrace
     /// requests come from the thread that started the tracee). Answers the
-    /// child for its pipes; its exit comes as a [`Report`].
-    pub fn spawn(mut command: Command) -> io::Result<(Child, Self)> {
+    /// process as started, for its pid and pipes; its exit comes as a
+    /// [`Report`].
+    pub fn spawn(
+        program: Program,
+        output: Output,
+        group: Option<GroupFds>,
+    ) -> io::Result<(Spawned, Self)> {
         // A byte on this pipe says that tracing was refused (under a
         // debugger or `strace -f`, say, or where ptrace is forbidden): the
         // process then runs untraced, its exit reported, no fault.
         let (mut refusals, refused) = io::pipe()?;
-        let refused_fd = refused.as_raw_fd();
-        // SAFETY: the closure runs between fork and exec and only makes
-        // system calls.
-        unsafe {
-            command.pre_exec(move || {
-                let null = std::ptr::null_mut::<libc::c_void>();
-                if libc::ptrace(libc::PTRACE_TRACEME, 0, null, null) == -1 {
-                    libc::write(refused_fd, [1u8].as_ptr().cast(), 1);
-                }
-                Ok(())
-            });
-        }
         let (reports_sender, reports) = mpsc::unbounded_channel();
         let (spawned_sender, spawned) = std::sync::mpsc::sync_channel(1);
         let release = Arc::new(AtomicBool::new(false));
@@ -103,7 +97,13 @@ impl Traced {
         std::thread::Builder::new()
             .name("tracer".into())
             .spawn(move || {
-                let child = match command.spawn() {
+                let launch = Launch {
+                    program: &program,
+                    output,
+                    group,
+                    trace_refusals: Some(refused.as_raw_fd()),
+                };
+                let child = match spawn::spawn(launch) {
                     Ok(child) => child,
                     Err(e) => {
                         let _ = spawned_sender.send(Err(e));
@@ -114,7 +114,7 @@ impl Traced {
                 drop(refused);
                 let mut refusal = Vec::new();
                 let traced = refusals.read_to_end(&mut refusal).is_ok() && refusal.is_empty();
-                let pid = child.id() as pid_t;
+                let pid = child.pid as pid_t;
                 let _ = spawned_sender.send(Ok((child, traced)));
                 Tracer::new(pid, released).run(traced, &reports_sender);
             })?;
@@ -124,7 +124,7 @@ impl Traced {
         static WARNED: AtomicBool = AtomicBool::new(false);
         if !traced && !WARNED.swap(true, Ordering::Relaxed) {
             tracing::warn!(
-                pid = child.id(),
+                pid = child.pid,
                 "a test process could not be traced (is proctor itself traced, or ptrace \
                  forbidden here?): faults are not caught, crashes are not dumped"
             );

@@ -1,0 +1,679 @@
+//! Starting a supervised process inside its cgroup from its first
+//! instruction.
+//!
+//! Moving a process into a cgroup (a write to `cgroup.procs`) takes the
+//! kernel's cgroup thread-group lock for writing, and taking it first
+//! waits out an RCU grace period unless another move came just before:
+//! between the fork and the exec of each test process of an isolated run
+//! of 60 ms tests, 11 to 20 ms went by. `clone3` with `CLONE_INTO_CGROUP`
+//! (Linux 5.7) creates the child in its group instead: nothing moves,
+//! nothing waits. `std::process::Command` cannot ask for that, so the
+//! host starts its processes here:
+//!
+//! - Everything the child needs is made before the clone: the argument and
+//!   environment arrays, every path the program may be at, the
+//!   descriptors. The child is a copy of a threaded process, where a lock
+//!   another thread held (the allocator's) stays held for ever, so between
+//!   clone and exec it only makes system calls.
+//! - The child empties its signal mask, sets `SIGPIPE` back to its default
+//!   (Rust ignores it), makes its own process group, takes its standard
+//!   descriptors, changes directory, asks to be traced when told to, and
+//!   runs the program, trying each place on `PATH` as `execvp` does
+//!   (a file without `#!` runs under `/bin/sh`, as there).
+//! - Where it failed before the program ran, it writes which step failed
+//!   and the error number to a close-on-exec pipe, which the parent reads
+//!   to its end: nothing read means the program runs.
+//! - Where `clone3` is refused (kernels before 5.7, seccomp profiles that
+//!   answer `ENOSYS` so that libc falls back to `clone`), the child is
+//!   forked and moves itself into its group before the exec, which waits
+//!   as above but contains it as well.
+//!
+//! The process is waited for through its pidfd, readable once it has ended
+//! ([`Child`]); a tracer waits for its tracee itself.
+
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_int, CString, OsString};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use proctor_plugin_api::messages::CommandSpec;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// Where `PATH` is unset, `execvp`'s own default.
+const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+
+/// A command made ready to start: every string the child reads, as C
+/// strings, made before the clone.
+pub struct Program {
+    /// The paths to try, in order: the program's own path when it has a
+    /// `/`, else each directory of `PATH` joined with its name.
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: Option<CString>,
+}
+
+fn c_string(bytes: Vec<u8>, what: &str) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} holds a NUL byte"),
+        )
+    })
+}
+
+impl Program {
+    /// `spec` with the host's environment under its own variables and
+    /// `extra`'s over both.
+    pub fn new(spec: &CommandSpec, extra: &[(&str, &str)]) -> io::Result<Self> {
+        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        let set = spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        for (name, value) in set.chain(extra.iter().copied()) {
+            env.insert(name.into(), value.into());
+        }
+        let path = env.get(std::ffi::OsStr::new("PATH"));
+        let candidates = candidates(&spec.program, path.map(|p| p.as_bytes()))?;
+        let argv = std::iter::once(&spec.program)
+            .chain(&spec.args)
+            .map(|arg| c_string(arg.clone().into_bytes(), "an argument"))
+            .collect::<io::Result<_>>()?;
+        let envp = env
+            .into_iter()
+            .map(|(name, value)| {
+                let mut entry = name.into_vec();
+                entry.push(b'=');
+                entry.extend(value.into_vec());
+                c_string(entry, "an environment variable")
+            })
+            .collect::<io::Result<_>>()?;
+        let cwd = match &spec.cwd {
+            Some(dir) => Some(c_string(
+                dir.as_os_str().as_bytes().to_vec(),
+                "the working directory",
+            )?),
+            None => None,
+        };
+        Ok(Self {
+            candidates,
+            argv,
+            envp,
+            cwd,
+        })
+    }
+}
+
+/// Where `program` may be: itself when it names a path, else each
+/// directory of `path` (an empty entry being the working directory).
+fn candidates(program: &str, path: Option<&[u8]>) -> io::Result<Vec<CString>> {
+    if program.contains('/') {
+        return Ok(vec![c_string(program.into(), "the program")?]);
+    }
+    path.unwrap_or(DEFAULT_PATH)
+        .split(|&b| b == b':')
+        .map(|dir| {
+            let mut candidate = match dir {
+                b"" => b"./".to_vec(),
+                dir => [dir, b"/"].concat(),
+            };
+            candidate.extend_from_slice(program.as_bytes());
+            c_string(candidate, "the program")
+        })
+        .collect()
+}
+
+/// Where the child's standard output and error go.
+pub enum Output {
+    /// To these files.
+    Files(std::fs::File, std::fs::File),
+    /// Into pipes, whose read ends come back in [`Spawned::pipes`].
+    Pipes,
+}
+
+/// The group a child is born in: its directory, for `clone3`, and its
+/// `cgroup.procs`, for the child to move itself where `clone3` is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupFds {
+    pub dir: RawFd,
+    pub procs: RawFd,
+}
+
+/// How to start one process.
+pub struct Launch<'a> {
+    pub program: &'a Program,
+    pub output: Output,
+    pub group: Option<GroupFds>,
+    /// Ask to be traced (`PTRACE_TRACEME`); a byte written here says the
+    /// kernel refused.
+    pub trace_refusals: Option<RawFd>,
+}
+
+/// A process just started.
+pub struct Spawned {
+    pub pid: u32,
+    pub pidfd: OwnedFd,
+    /// Stdout's and stderr's read ends, for [`Output::Pipes`].
+    pub pipes: Option<(OwnedFd, OwnedFd)>,
+}
+
+/// Which step of the child's failed, as its report names it.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Step {
+    Signals = 1,
+    ProcessGroup,
+    Group,
+    Descriptors,
+    Directory,
+    Exec,
+}
+
+impl Step {
+    fn from_byte(byte: u8) -> Option<Self> {
+        [
+            Self::Signals,
+            Self::ProcessGroup,
+            Self::Group,
+            Self::Descriptors,
+            Self::Directory,
+            Self::Exec,
+        ]
+        .into_iter()
+        .find(|step| *step as u8 == byte)
+    }
+
+    /// The error, with what the step was unless it was running the
+    /// program (which whoever started it names).
+    fn error(self, program: &Program, error: io::Error) -> io::Error {
+        let step = match self {
+            Self::Signals => "cannot reset its signals".to_owned(),
+            Self::ProcessGroup => "cannot make its process group".to_owned(),
+            Self::Group => "cannot join its cgroup".to_owned(),
+            Self::Descriptors => "cannot set up its standard streams".to_owned(),
+            Self::Directory => {
+                let dir = program.cwd.as_deref().map(|d| d.to_string_lossy());
+                format!("cannot enter `{}`", dir.unwrap_or_default())
+            }
+            Self::Exec => return error,
+        };
+        io::Error::new(error.kind(), format!("{step}: {error}"))
+    }
+}
+
+/// `libc`'s constant is an `i32` it overflows (and is deprecated for it).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Whether `clone3` into a group was refused once: from then on, children
+/// are forked and move themselves.
+static CLONE3_REFUSED: AtomicBool = AtomicBool::new(false);
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both were just opened and are owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `fd`, or a copy of it numbered 3 or more: the child puts its streams
+/// on 0, 1 and 2 one after another, which must not overwrite a source (a
+/// host started with its own streams closed opens files there).
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC takes no pointers; the copy is owned below.
+    let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: just opened, owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// Everything the child reads, as raw values, so that it touches no Rust
+/// object that could allocate.
+struct Plan {
+    candidates: Vec<*const c_char>,
+    argv: Vec<*const c_char>,
+    /// `/bin/sh`, a slot for the candidate, the arguments: for a program
+    /// without `#!`.
+    sh_argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+    cwd: Option<*const c_char>,
+    stdio: [RawFd; 3],
+    join: Option<RawFd>,
+    trace_refusals: Option<RawFd>,
+    report: RawFd,
+}
+
+const SHELL: &std::ffi::CStr = c"/bin/sh";
+
+impl Plan {
+    fn new(program: &Program, stdio: [RawFd; 3], report: RawFd) -> Self {
+        let pointers = |strings: &[CString]| -> Vec<*const c_char> {
+            let mut pointers: Vec<_> = strings.iter().map(|s| s.as_ptr()).collect();
+            pointers.push(std::ptr::null());
+            pointers
+        };
+        let argv = pointers(&program.argv);
+        let mut sh_argv = vec![SHELL.as_ptr(), std::ptr::null()];
+        sh_argv.extend_from_slice(&argv[1..]);
+        Self {
+            candidates: program.candidates.iter().map(|c| c.as_ptr()).collect(),
+            argv,
+            sh_argv,
+            envp: pointers(&program.envp),
+            cwd: program.cwd.as_ref().map(|c| c.as_ptr()),
+            stdio,
+            join: None,
+            trace_refusals: None,
+            report,
+        }
+    }
+}
+
+/// The child's side, from the clone to the exec.
+///
+/// # Safety
+///
+/// Only in a child just cloned or forked from this process, with `plan`'s
+/// pointers valid (its copy of the parent's memory holds them).
+unsafe fn run_child(plan: &mut Plan) -> ! {
+    let report = plan.report;
+    let fail = |step: Step| -> ! {
+        let errno = *libc::__errno_location();
+        let mut message = [0u8; 5];
+        message[0] = step as u8;
+        message[1..].copy_from_slice(&errno.to_ne_bytes());
+        libc::write(report, message.as_ptr().cast(), message.len());
+        libc::_exit(127)
+    };
+    let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    libc::sigemptyset(empty.as_mut_ptr());
+    if libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()) != 0 {
+        fail(Step::Signals);
+    }
+    if libc::signal(libc::SIGPIPE, libc::SIG_DFL) == libc::SIG_ERR {
+        fail(Step::Signals);
+    }
+    // Its own group, so that a signal reaches the children it starts.
+    if libc::setpgid(0, 0) != 0 {
+        fail(Step::ProcessGroup);
+    }
+    if let Some(procs) = plan.join {
+        if libc::write(procs, b"0".as_ptr().cast(), 1) != 1 {
+            fail(Step::Group);
+        }
+    }
+    for (target, &source) in plan.stdio.iter().enumerate() {
+        if libc::dup2(source, target as c_int) < 0 {
+            fail(Step::Descriptors);
+        }
+    }
+    if let Some(cwd) = plan.cwd {
+        if libc::chdir(cwd) != 0 {
+            fail(Step::Directory);
+        }
+    }
+    if let Some(refusals) = plan.trace_refusals {
+        let null = std::ptr::null_mut::<libc::c_void>();
+        if libc::ptrace(libc::PTRACE_TRACEME, 0, null, null) == -1 {
+            libc::write(refusals, [1u8].as_ptr().cast(), 1);
+        }
+    }
+    let mut denied = false;
+    for index in 0..plan.candidates.len() {
+        let candidate = plan.candidates[index];
+        libc::execve(candidate, plan.argv.as_ptr(), plan.envp.as_ptr());
+        match *libc::__errno_location() {
+            libc::ENOEXEC => {
+                plan.sh_argv[1] = candidate;
+                libc::execve(SHELL.as_ptr(), plan.sh_argv.as_ptr(), plan.envp.as_ptr());
+                fail(Step::Exec);
+            }
+            libc::EACCES => denied = true,
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+            _ => fail(Step::Exec),
+        }
+    }
+    if denied {
+        *libc::__errno_location() = libc::EACCES;
+    }
+    fail(Step::Exec)
+}
+
+/// Starts a process as `launch` says. Blocks until it runs its program or
+/// failed to.
+pub fn spawn(launch: Launch) -> io::Result<Spawned> {
+    let null = above_stdio(std::fs::File::open("/dev/null")?.into())?;
+    let (stdout, stderr, pipes) = match launch.output {
+        Output::Files(stdout, stderr) => (stdout.into(), stderr.into(), None),
+        Output::Pipes => {
+            let (stdout_read, stdout_write) = pipe()?;
+            let (stderr_read, stderr_write) = pipe()?;
+            (stdout_write, stderr_write, Some((stdout_read, stderr_read)))
+        }
+    };
+    let (stdout, stderr) = (above_stdio(stdout)?, above_stdio(stderr)?);
+    let (report_read, report_write) = pipe()?;
+    let stdio = [null.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
+    let mut plan = Plan::new(launch.program, stdio, report_write.as_raw_fd());
+    plan.trace_refusals = launch.trace_refusals;
+    let (pid, pidfd) = clone_child(&mut plan, launch.group)?;
+    // The child has its copies; the pipes' write ends must close here for
+    // their readers to see an end.
+    drop((null, stdout, stderr, report_write));
+    let mut report = Vec::new();
+    std::fs::File::from(report_read).read_to_end(&mut report)?;
+    if let [step, errno @ ..] = report.as_slice() {
+        let _ = wait_blocking(pid);
+        let errno = <[u8; 4]>::try_from(errno).map_or(0, c_int::from_ne_bytes);
+        let error = io::Error::from_raw_os_error(errno);
+        let step = Step::from_byte(*step).unwrap_or(Step::Exec);
+        return Err(step.error(launch.program, error));
+    }
+    Ok(Spawned {
+        pid: pid as u32,
+        pidfd,
+        pipes,
+    })
+}
+
+/// Clones the child into its group, or forks it to move itself there
+/// where `clone3` is refused; answers its pid and pidfd.
+fn clone_child(plan: &mut Plan, group: Option<GroupFds>) -> io::Result<(libc::pid_t, OwnedFd)> {
+    if !CLONE3_REFUSED.load(Ordering::Relaxed) {
+        let mut pidfd: c_int = -1;
+        // SAFETY: all-zero is a valid clone_args (no flags, no pointers).
+        let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+        args.flags = libc::CLONE_PIDFD as u64;
+        args.pidfd = std::ptr::addr_of_mut!(pidfd) as u64;
+        args.exit_signal = libc::SIGCHLD as u64;
+        if let Some(group) = group {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = group.dir as u64;
+        }
+        // SAFETY: without CLONE_VM the child gets a copy of this memory and
+        // returns here as from fork; `args` and `pidfd` outlive the call.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                std::ptr::addr_of_mut!(args),
+                std::mem::size_of::<libc::clone_args>(),
+            )
+        };
+        match pid {
+            // SAFETY: in the child just cloned, with the plan in its copy.
+            0 => unsafe { run_child(plan) },
+            pid if pid > 0 => {
+                // SAFETY: CLONE_PIDFD wrote a descriptor owned by nothing else.
+                let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+                return Ok((pid as libc::pid_t, pidfd));
+            }
+            _ => {
+                let error = io::Error::last_os_error();
+                // No clone3 (ENOSYS), or none that knows CLONE_INTO_CGROUP
+                // (E2BIG for the larger arguments, EINVAL for the flag).
+                match error.raw_os_error() {
+                    Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL) => {
+                        tracing::debug!(
+                            "clone3 refused ({error}): children move into their groups"
+                        );
+                        CLONE3_REFUSED.store(true, Ordering::Relaxed);
+                    }
+                    _ => return Err(error),
+                }
+            }
+        }
+    }
+    plan.join = group.map(|group| group.procs);
+    // SAFETY: fork takes no pointers; the child only makes system calls.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        // SAFETY: in the child just forked, with the plan in its copy.
+        0 => unsafe { run_child(plan) },
+        pid if pid > 0 => {
+            // SAFETY: pidfd_open takes no pointers; a child not yet waited
+            // for cannot be reaped by anyone else, so the pid is still its.
+            let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+            if pidfd < 0 {
+                let error = io::Error::last_os_error();
+                // SAFETY: the child was just forked; killing it is all that is left.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = wait_blocking(pid);
+                return Err(error);
+            }
+            // SAFETY: just opened, owned by nothing else.
+            Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd as c_int) }))
+        }
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Waits for a child of this process to end, blocking.
+pub fn wait_blocking(pid: libc::pid_t) -> io::Result<ExitStatus> {
+    let mut status: c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid out pointer.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
+            return Ok(ExitStatus::from_raw(status));
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// A started process, waited for through its pidfd. Dropped before it
+/// was waited for, it is killed, and reaped off the caller's thread.
+pub struct Child {
+    pid: libc::pid_t,
+    pidfd: AsyncFd<OwnedFd>,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    /// Takes over a process [`spawn`] started; inside a runtime.
+    pub fn new(spawned: Spawned) -> io::Result<Self> {
+        Ok(Self {
+            pid: spawned.pid as libc::pid_t,
+            // SAFETY: the AsyncFd owns the pidfd, which stays open and the
+            // same for as long as it is registered.
+            pidfd: unsafe { AsyncFd::register_with_interest(spawned.pidfd, Interest::READABLE) }
+                .map_err(|e| e.into_parts().1)?,
+            status: None,
+        })
+    }
+
+    /// Waits for the process to end, and reaps it.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(status);
+            }
+            // Readable once the process has ended.
+            self.pidfd.readable().await?.clear_ready();
+        }
+    }
+
+    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            let mut status: c_int = 0;
+            // SAFETY: `status` is a valid out pointer.
+            match unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) } {
+                0 => {}
+                pid if pid == self.pid => self.status = Some(ExitStatus::from_raw(status)),
+                _ => {
+                    let error = io::Error::last_os_error();
+                    if error.kind() != io::ErrorKind::Interrupted {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        Ok(self.status)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        // SAFETY: the pidfd is open and names this child, reaped or not:
+        // the signal cannot reach a process that reused its pid.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.get_ref().as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        let pid = self.pid;
+        // A process in uninterruptible sleep ends when it wakes: waiting
+        // here could hold the caller that long.
+        let reaped = std::thread::Builder::new()
+            .name("reaper".into())
+            .spawn(move || wait_blocking(pid));
+        if let Err(e) = reaped {
+            tracing::debug!(pid, "a killed process is left unreaped: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Program {
+        Program::new(&CommandSpec::new("sh").args(["-c", script]), &[]).unwrap()
+    }
+
+    fn run(program: &Program) -> io::Result<(ExitStatus, String)> {
+        let spawned = spawn(Launch {
+            program,
+            output: Output::Pipes,
+            group: None,
+            trace_refusals: None,
+        })?;
+        let (stdout, _stderr) = spawned.pipes.unwrap();
+        let mut text = String::new();
+        std::fs::File::from(stdout).read_to_string(&mut text)?;
+        Ok((wait_blocking(spawned.pid as i32)?, text))
+    }
+
+    #[test]
+    fn a_program_is_found_on_the_path_and_given_its_arguments_and_environment() {
+        let script = "echo \"$0|$1|$PROCTOR_SPAWN_TEST|$PROCTOR_SPAWN_EXTRA\" && pwd";
+        let mut spec = CommandSpec::new("sh")
+            .args(["-c", script, "zero", "one two"])
+            .cwd("/tmp");
+        spec.env.insert("PROCTOR_SPAWN_TEST".into(), "set".into());
+        let program = Program::new(&spec, &[("PROCTOR_SPAWN_EXTRA", "too")]).unwrap();
+        let (status, text) = run(&program).unwrap();
+        assert!(status.success());
+        assert_eq!(text, "zero|one two|set|too\n/tmp\n");
+    }
+
+    #[test]
+    fn the_child_leads_its_own_process_group_with_no_signal_blocked_and_sigpipe_heeded() {
+        // SIGPIPE is ignored in this process, as in every Rust program.
+        let program =
+            sh("echo $$ $(cut -d' ' -f5 /proc/$$/stat); grep -E '^Sig(Blk|Ign)' /proc/$$/status");
+        let (_, text) = run(&program).unwrap();
+        let mut lines = text.lines();
+        let ids: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert_eq!(ids[0], ids[1], "pid and process group: {ids:?}");
+        let mask = |name: &str| {
+            let line = text.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk:"), 0);
+        assert_eq!(
+            mask("SigIgn:") & (1 << (libc::SIGPIPE - 1)),
+            0,
+            "SIGPIPE ignored"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_or_directory_is_an_error_that_says_which() {
+        let missing = Program::new(&CommandSpec::new("proctor-no-such-program"), &[]).unwrap();
+        let error = run(&missing).expect_err("not started");
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+
+        let spec = CommandSpec::new("true").cwd("/proctor-no-such-directory");
+        let error = run(&Program::new(&spec, &[]).unwrap()).expect_err("not started");
+        assert!(
+            error.to_string().contains("/proctor-no-such-directory"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_script_without_an_interpreter_line_runs_under_the_shell() {
+        let script = std::env::temp_dir().join(format!("proctor-spawn-{}", std::process::id()));
+        std::fs::write(&script, "echo from the shell\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let spec = CommandSpec::new(script.display().to_string());
+        let result = run(&Program::new(&spec, &[]).unwrap());
+        std::fs::remove_file(&script).unwrap();
+        let (status, text) = result.unwrap();
+        assert!(status.success());
+        assert_eq!(text, "from the shell\n");
+    }
+
+    #[test]
+    fn a_file_that_may_not_be_run_is_refused_as_execvp_refuses_it() {
+        let file = std::env::temp_dir().join(format!("proctor-spawn-x-{}", std::process::id()));
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        let spec = CommandSpec::new(file.display().to_string());
+        let result = run(&Program::new(&spec, &[]).unwrap());
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(
+            result.err().unwrap().kind(),
+            io::ErrorKind::PermissionDenied
+        );
+    }
+
+    #[test]
+    fn the_path_is_searched_in_order_with_an_empty_entry_for_the_working_directory() {
+        let found = candidates("prog", Some(b"/a::/b")).unwrap();
+        let found: Vec<&str> = found.iter().map(|c| c.to_str().unwrap()).collect();
+        assert_eq!(found, ["/a/prog", "./prog", "/b/prog"]);
+        let found = candidates("./here/prog", Some(b"/a")).unwrap();
+        assert_eq!(found[0].to_str().unwrap(), "./here/prog");
+        assert_eq!(candidates("prog", None).unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_child_dropped_before_its_end_is_killed() {
+        let program = Program::new(&CommandSpec::new("sleep").arg("30"), &[]).unwrap();
+        let mut spawned = spawn(Launch {
+            program: &program,
+            output: Output::Pipes,
+            group: None,
+            trace_refusals: None,
+        })
+        .unwrap();
+        let pid = spawned.pid;
+        let (stdout, _) = spawned.pipes.take().unwrap();
+        drop(Child::new(spawned).unwrap());
+        // The pipe ends when the killed process is gone.
+        let mut rest = Vec::new();
+        std::fs::File::from(stdout).read_to_end(&mut rest).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!super::super::tree::alive(pid), "{pid} is still running");
+    }
+}
