@@ -352,6 +352,11 @@ unsafe fn run_child(plan: &mut Plan) -> ! {
 /// Starts a process as `launch` says. Blocks until it runs its program or
 /// failed to.
 pub fn spawn(launch: Launch) -> io::Result<Spawned> {
+    spawn_by(launch, !CLONE3_REFUSED.load(Ordering::Relaxed))
+}
+
+/// [`spawn`], trying `clone3` first or forking at once.
+fn spawn_by(launch: Launch, try_clone3: bool) -> io::Result<Spawned> {
     let null = above_stdio(std::fs::File::open("/dev/null")?.into())?;
     let (stdout, stderr, pipes) = match launch.output {
         Output::Files(stdout, stderr) => (stdout.into(), stderr.into(), None),
@@ -366,7 +371,7 @@ pub fn spawn(launch: Launch) -> io::Result<Spawned> {
     let stdio = [null.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
     let mut plan = Plan::new(launch.program, stdio, report_write.as_raw_fd());
     plan.trace_refusals = launch.trace_refusals;
-    let (pid, pidfd) = clone_child(&mut plan, launch.group)?;
+    let (pid, pidfd) = clone_child(&mut plan, launch.group, try_clone3)?;
     // The child has its copies; the pipes' write ends must close here for
     // their readers to see an end.
     drop((null, stdout, stderr, report_write));
@@ -388,8 +393,12 @@ pub fn spawn(launch: Launch) -> io::Result<Spawned> {
 
 /// Clones the child into its group, or forks it to move itself there
 /// where `clone3` is refused; answers its pid and pidfd.
-fn clone_child(plan: &mut Plan, group: Option<GroupFds>) -> io::Result<(libc::pid_t, OwnedFd)> {
-    if !CLONE3_REFUSED.load(Ordering::Relaxed) {
+fn clone_child(
+    plan: &mut Plan,
+    group: Option<GroupFds>,
+    try_clone3: bool,
+) -> io::Result<(libc::pid_t, OwnedFd)> {
+    if try_clone3 {
         let mut pidfd: c_int = -1;
         // SAFETY: all-zero is a valid clone_args (no flags, no pointers).
         let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
@@ -655,6 +664,37 @@ mod tests {
         let found = candidates("./here/prog", Some(b"/a")).unwrap();
         assert_eq!(found[0].to_str().unwrap(), "./here/prog");
         assert_eq!(candidates("prog", None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_child_is_in_its_group_from_its_start_whether_cloned_into_it_or_forked() {
+        let cgroups = super::super::cgroup::Cgroups::detect().expect("cgroup v2 is writable here");
+        let program = sh("cat /proc/$$/cgroup");
+        for try_clone3 in [true, false] {
+            let group = cgroups.group().unwrap();
+            let mut spawned = spawn_by(
+                Launch {
+                    program: &program,
+                    output: Output::Pipes,
+                    group: Some(group.fds()),
+                    trace_refusals: None,
+                },
+                try_clone3,
+            )
+            .unwrap();
+            let (stdout, _) = spawned.pipes.take().unwrap();
+            let mut text = String::new();
+            std::fs::File::from(stdout)
+                .read_to_string(&mut text)
+                .unwrap();
+            assert!(wait_blocking(spawned.pid as i32).unwrap().success());
+            let name = group.dir().file_name().unwrap().to_str().unwrap();
+            let own = text.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+            assert!(
+                own.ends_with(&format!("/{name}")),
+                "{own} (clone3: {try_clone3})"
+            );
+        }
     }
 
     #[tokio::test]
