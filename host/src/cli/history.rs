@@ -86,7 +86,7 @@ fn short(sha: &str) -> String {
 
 /// What a run tests, as flags say it over what the checkout and the CI's
 /// environment say.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(super) struct ContextArgs {
     /// The commit the run tests, instead of the checkout's or the CI's.
     #[arg(long, value_name = "SHA")]

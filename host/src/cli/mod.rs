@@ -409,7 +409,10 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 no_tests,
                 stopper,
                 helix: HelixEnvironment::from_env(),
-                context: Some(context.gather(&session.config.base_dir)),
+                context: Some(crate::results::Gathering::start({
+                    let dir = session.config.base_dir.clone();
+                    move || context.gather(&dir)
+                })),
                 store,
                 subscribers: Vec::new(),
             };

@@ -37,6 +37,32 @@ pub struct RunContext {
     pub variant: BTreeMap<String, String>,
 }
 
+/// A run's context being gathered on a thread of its own: the checkout's
+/// two git commands (3 ms) run while the host starts, not before its first
+/// test process. Only the summary reads it, as the run ends.
+pub enum Gathering {
+    Thread(std::thread::JoinHandle<RunContext>),
+    Gathered(Box<RunContext>),
+}
+
+impl Gathering {
+    pub fn start(gather: impl FnOnce() -> RunContext + Clone + Send + 'static) -> Self {
+        let thread = std::thread::Builder::new().name("context".into());
+        match thread.spawn(gather.clone()) {
+            Ok(thread) => Self::Thread(thread),
+            Err(_) => Self::Gathered(Box::new(gather())),
+        }
+    }
+
+    /// The context, once gathered; this machine alone if gathering panicked.
+    pub fn wait(self) -> RunContext {
+        match self {
+            Self::Thread(thread) => thread.join().unwrap_or_else(|_| RunContext::this_machine()),
+            Self::Gathered(context) => *context,
+        }
+    }
+}
+
 /// Each CI system's variables for the repository, branch and commit, as
 /// it documents them.
 const CI_VARIABLES: &[(&str, &str, &str)] = &[

@@ -14,7 +14,7 @@ mod summary;
 mod timestamp;
 
 pub use collected::{AttachmentRecord, CollectorRecord, MergeRecord, SourceSpan, Timeline};
-pub use context::{machine_name, RunContext};
+pub use context::{machine_name, Gathering, RunContext};
 pub use exit::ExitStatus;
 pub use fetched::{DownloadRecord, Unpacked};
 pub use layout::{

@@ -223,7 +223,7 @@ pub struct RunOptions {
     /// What Helix's environment says, read where the command started.
     pub helix: HelixEnvironment,
     /// What the run tests and where it runs, for its summary.
-    pub context: Option<crate::results::RunContext>,
+    pub context: Option<crate::results::Gathering>,
     /// The results store the run is recorded in as it ends, if any.
     pub store: Option<crate::store::Location>,
     /// Subscribers of the run's events beside the journal, the reports,
@@ -324,7 +324,7 @@ pub async fn run(
         collected: collectors.finish().await,
         stopped_by,
     };
-    let mut summary = summarize(&session, &options, ended, &results);
+    let mut summary = summarize(&session, &mut options, ended, &results);
     results.finish_cleanup();
     if let Some(store) = &options.store {
         record(store, &mut summary, results.root());
@@ -522,7 +522,7 @@ struct Ended {
 /// and exit status.
 fn summarize(
     session: &Session,
-    options: &RunOptions,
+    options: &mut RunOptions,
     ended: Ended,
     results: &ResultsDir,
 ) -> RunSummary {
@@ -561,7 +561,7 @@ fn summarize(
         .collect();
     RunSummary {
         run_id: ended.run_id,
-        context: options.context.clone(),
+        context: options.context.take().map(crate::results::Gathering::wait),
         layout_version: LAYOUT_VERSION,
         proctor_version: env!("CARGO_PKG_VERSION").to_owned(),
         outcome: status.into(),
