@@ -188,7 +188,9 @@ pub enum RunEvent<'a> {
     #[schemars(skip)]
     SessionFinished,
     /// The summary is made; the reports are written from it, and
-    /// subscribers answer what they could not write.
+    /// subscribers answer what they could not write. Comes a second time,
+    /// the summary with one more warning, when the results store refused
+    /// the run (it records the run while the reports are written).
     #[schemars(skip)]
     ReportsDue {
         #[serde(skip)]

@@ -303,7 +303,7 @@ fn a_store_that_cannot_be_written_warns_and_leaves_the_exit_status() {
         said.contains("WARN the run is not in its history: results store"),
         "{said}"
     );
-    // The summary says so too: the run was recorded before it was written.
+    // The summary says so too: the reports are written again with it.
     let summary = read_summary(&dir.path().join("results/summary.json"));
     assert!(
         (summary.warnings.iter()).any(|w| w.starts_with("the run is not in its history")),
