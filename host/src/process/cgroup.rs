@@ -103,7 +103,17 @@ impl Cgroups {
         let dir = self
             .parent
             .join(format!("proctor-{}-{n}", std::process::id()));
-        fs::create_dir(&dir)?;
+        if let Err(e) = fs::create_dir(&dir) {
+            // Only a host that had this pid before made it, and is gone: a
+            // group left behind (its host killed as it made it). Removed
+            // when empty, as the guardian would have; else the next name.
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(e);
+            }
+            if remove_tree(&dir).is_err() || fs::create_dir(&dir).is_err() {
+                return self.group();
+            }
+        }
         let opened = fs::File::open(&dir).and_then(|handle| {
             let procs = fs::OpenOptions::new()
                 .write(true)
@@ -276,6 +286,22 @@ mod tests {
             cgroup2_mount("32 31 0:29 / /x rw - cgroup cgroup rw\n"),
             None
         );
+    }
+
+    /// Pids come round again: a group a killed host left under the name
+    /// this host's next group takes is removed, and the name taken.
+    #[test]
+    fn a_group_left_behind_by_a_host_with_the_same_pid_is_no_obstacle() {
+        let cgroups = Cgroups::detect().expect("cgroup v2 is writable on these machines");
+        let next = NEXT_GROUP.load(Ordering::Relaxed);
+        let left = (cgroups.parent).join(format!("proctor-{}-{next}", std::process::id()));
+        fs::create_dir(&left).unwrap();
+        let group = cgroups
+            .group()
+            .expect("a group despite the one left behind");
+        assert_eq!(group.dir(), left);
+        drop(group);
+        assert!(!left.exists());
     }
 
     /// A process that leaves its session, clears its environment and is
