@@ -303,6 +303,7 @@ pub fn main() -> ExitCode {
             error.exit_status()
         }
     };
+    crate::process::settle_containment();
     log_resource_usage();
     if let Some(announcer) = announcer {
         announcer.announce(status.code());

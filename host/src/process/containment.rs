@@ -4,6 +4,7 @@
 //! ([`tree`]). The choice is made once per host, and the summary says which.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use std::time::{Duration, Instant};
@@ -51,11 +52,24 @@ pub fn decide_early() {
     let decide = || {
         method();
     };
-    if let Err(e) = std::thread::Builder::new()
+    match std::thread::Builder::new()
         .name("containment".into())
         .spawn(decide)
     {
-        tracing::debug!("containment is decided when the first process starts: {e}");
+        Ok(_) => DECIDING.store(true, Ordering::Relaxed),
+        Err(e) => tracing::debug!("containment is decided when the first process starts: {e}"),
+    }
+}
+
+/// Whether [`decide_early`] started deciding on a thread.
+static DECIDING: AtomicBool = AtomicBool::new(false);
+
+/// Waits for a decision [`decide_early`] began: its proof makes a group,
+/// which a host ending meanwhile (a configuration refused at once) would
+/// leave behind.
+pub fn settle() {
+    if DECIDING.load(Ordering::Relaxed) {
+        METHOD.wait();
     }
 }
 

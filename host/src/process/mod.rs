@@ -23,7 +23,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use containment::{command_name, Tree};
-pub use containment::{containment, decide_early as decide_containment_early, Containment};
+pub use containment::{
+    containment, decide_early as decide_containment_early, settle as settle_containment,
+    Containment,
+};
 pub(crate) use paced::set_nonblocking;
 use paced::PacedPipe;
 use spawn::{Child, Launch, Output as SpawnOutput};
