@@ -358,15 +358,15 @@ fn stopping_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
 /// A runtime for a command that runs processes: stop signals are handled
 /// from here on, and a guardian outlives this host to kill what it leaves.
 fn supervising_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
-    decide_containment_early();
-    let (runtime, stopper) = stopping_runtime()?;
+    // The guardian first: it hears of the group the containment proof makes.
     match std::env::current_exe().and_then(|exe| guardian::start(&exe)) {
         Ok(()) => {}
         Err(e) => tracing::warn!(
             "cannot start the guardian ({e}): a host killed by SIGKILL would leave its tests running"
         ),
     }
-    Ok((runtime, stopper))
+    decide_containment_early();
+    stopping_runtime()
 }
 
 fn current_dir() -> Result<PathBuf> {

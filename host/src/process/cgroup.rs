@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::CommandSpec;
 
+use super::guardian::{self, Order};
 use super::spawn::{spawn, wait_blocking, GroupFds, Launch, Output, Program, Spawned};
 
 /// Where this host makes its groups.
@@ -79,6 +80,18 @@ impl Cgroups {
         let group = self
             .group()
             .map_err(|e| format!("cannot make a group in {}: {e}", self.parent.display()))?;
+        // Listed like every group, so that a host killed meanwhile does
+        // not leave it behind.
+        guardian::order(Order::Group(&group.dir));
+        let proved = Self::probe(&group);
+        let dir = group.dir.clone();
+        drop(group);
+        guardian::order(Order::GroupRemoved(&dir));
+        proved
+    }
+
+    /// Starts a process in `group` and sees it end well.
+    fn probe(group: &Group) -> Result<(), String> {
         if !group.dir.join("cgroup.kill").exists() {
             return Err(format!(
                 "{} has no cgroup.kill (Linux 5.14 or later has)",
