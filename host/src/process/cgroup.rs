@@ -80,18 +80,6 @@ impl Cgroups {
         let group = self
             .group()
             .map_err(|e| format!("cannot make a group in {}: {e}", self.parent.display()))?;
-        // Listed like every group, so that a host killed meanwhile does
-        // not leave it behind.
-        guardian::order(Order::Group(&group.dir));
-        let proved = Self::probe(&group);
-        let dir = group.dir.clone();
-        drop(group);
-        guardian::order(Order::GroupRemoved(&dir));
-        proved
-    }
-
-    /// Starts a process in `group` and sees it end well.
-    fn probe(group: &Group) -> Result<(), String> {
         if !group.dir.join("cgroup.kill").exists() {
             return Err(format!(
                 "{} has no cgroup.kill (Linux 5.14 or later has)",
@@ -110,34 +98,24 @@ impl Cgroups {
         }
     }
 
-    /// Makes a new, empty group.
+    /// Makes a new, empty group, listed with the guardian from before it
+    /// exists until it is removed: a host killed at any moment leaves no
+    /// group behind.
     pub fn group(&self) -> io::Result<Group> {
-        let n = NEXT_GROUP.fetch_add(1, Ordering::Relaxed);
-        let dir = self
-            .parent
-            .join(format!("proctor-{}-{n}", std::process::id()));
-        if let Err(e) = fs::create_dir(&dir) {
-            // Only a host that had this pid before made it, and is gone: a
-            // group left behind (its host killed as it made it). Removed
-            // when empty, as the guardian would have; else the next name.
-            if e.kind() != io::ErrorKind::AlreadyExists {
-                return Err(e);
-            }
-            if remove_tree(&dir).is_err() || fs::create_dir(&dir).is_err() {
-                return self.group();
-            }
-        }
-        let opened = fs::File::open(&dir).and_then(|handle| {
-            let procs = fs::OpenOptions::new()
-                .write(true)
-                .open(dir.join("cgroup.procs"))?;
-            Ok((handle, procs))
-        });
-        match opened {
-            Ok((handle, procs)) => Ok(Group { dir, handle, procs }),
-            Err(e) => {
-                let _ = fs::remove_dir(&dir);
-                Err(e)
+        loop {
+            let n = NEXT_GROUP.fetch_add(1, Ordering::Relaxed);
+            let dir = self
+                .parent
+                .join(format!("proctor-{}-{n}", std::process::id()));
+            guardian::order(Order::Group(&dir));
+            match make(dir.clone()) {
+                Ok(group) => return Ok(group),
+                Err(e) => {
+                    guardian::order(Order::GroupRemoved(&dir));
+                    if e.kind() != io::ErrorKind::AlreadyExists {
+                        return Err(e);
+                    }
+                }
             }
         }
     }
@@ -145,6 +123,34 @@ impl Cgroups {
     /// Where the groups are made.
     pub fn parent(&self) -> &Path {
         &self.parent
+    }
+}
+
+/// Makes the group `dir`. Only a host that had this pid before can have
+/// made one of that name, and is gone: a group it left behind (killed as
+/// it made it) is removed when empty, as its guardian would have, and
+/// taken; one still holding processes answers `AlreadyExists`.
+fn make(dir: PathBuf) -> io::Result<Group> {
+    if let Err(e) = fs::create_dir(&dir) {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return Err(e);
+        }
+        remove_tree(&dir)
+            .and_then(|()| fs::create_dir(&dir))
+            .map_err(|_| io::Error::from(io::ErrorKind::AlreadyExists))?;
+    }
+    let opened = fs::File::open(&dir).and_then(|handle| {
+        let procs = fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))?;
+        Ok((handle, procs))
+    });
+    match opened {
+        Ok((handle, procs)) => Ok(Group { dir, handle, procs }),
+        Err(e) => {
+            let _ = fs::remove_dir(&dir);
+            Err(e)
+        }
     }
 }
 
@@ -216,6 +222,7 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         self.remove();
+        guardian::order(Order::GroupRemoved(&self.dir));
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use proctor_plugin_api::messages::CommandSpec;
 
-use super::cgroup::{self, Cgroups, Group};
+use super::cgroup::{Cgroups, Group};
 use super::guardian::{self, Order};
 use super::spawn::{GroupFds, Program};
 use super::stop::Stop;
@@ -138,10 +138,7 @@ impl Tree {
     pub fn prepare() -> Self {
         let group = match method() {
             Method::Cgroup(cgroups) => match cgroups.group() {
-                Ok(group) => {
-                    guardian::order(Order::Group(group.dir()));
-                    Some(group)
-                }
+                Ok(group) => Some(group),
                 Err(e) => {
                     tracing::warn!("cannot make a cgroup, sweeping instead: {e}");
                     None
@@ -242,16 +239,12 @@ impl Tree {
 impl Drop for Tree {
     fn drop(&mut self) {
         match (self.group.take(), self.root) {
-            (Some(group), _) => {
-                let dir = group.dir().to_path_buf();
-                // Kills what is left, and removes the group once empty: a
-                // wait, when something is left.
-                match cgroup::populated(&dir) {
-                    true => blocking(move || drop(group)),
-                    false => drop(group),
-                }
-                guardian::order(Order::GroupRemoved(&dir));
-            }
+            // Kills what is left, and removes the group once empty: a wait,
+            // when something is left.
+            (Some(group), _) => match group.populated() {
+                true => blocking(move || drop(group)),
+                false => drop(group),
+            },
             (None, Some(root)) => {
                 if !self.swept {
                     blocking(|| tree::kill(root, &self.token));
