@@ -513,3 +513,55 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
     );
     assert_none_left(&marker_stop, Duration::from_secs(2));
 }
+
+/// A host killed as it starts, while it proves that cgroups work, leaves
+/// no group behind either: a group is listed with the guardian before it
+/// exists. Each host is killed a little later than the one before, from
+/// before it forks to after its proof.
+#[test]
+fn hosts_killed_as_they_start_leave_no_cgroup() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [{
+        "name": "t", "runner": "command", "path": ".",
+        "settings": { "command": ["true"] },
+    }]});
+    std::fs::write(dir.path().join("proctor.json"), config.to_string()).unwrap();
+    let mut hosts = Vec::new();
+    for i in 0..40 {
+        let mut supervisor = Command::new(proctor_bin())
+            .args(["run", "proctor.json"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(250 * i));
+        let pid = supervisor.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+        hosts.extend(
+            children
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|c| c.parse::<u32>().unwrap()),
+        );
+        // Killing the supervisor kills the host it forked.
+        supervisor.kill().unwrap();
+        supervisor.wait().unwrap();
+    }
+    assert!(!hosts.is_empty(), "no host was forked before its kill");
+    let parent = proctor::process::containment().cgroup_parent;
+    let left = || -> Vec<PathBuf> {
+        (hosts.iter())
+            .flat_map(|&host| host_cgroups(parent.as_deref(), host))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !left().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        left(),
+        Vec::<PathBuf>::new(),
+        "groups of killed hosts were left"
+    );
+}
