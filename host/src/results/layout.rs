@@ -81,7 +81,7 @@ impl ResultsDir {
         };
         // The earlier run's marker, held until the new one is in place.
         let mut earlier = None;
-        if occupied {
+        if occupied && !abandoned_claim(root).map_err(io("read"))? {
             let marker = root.join(MARKER);
             if !marker.is_file() {
                 return Err(ResultsDirError::NotOurs(root.to_path_buf()));
@@ -243,6 +243,27 @@ fn lock(path: &Path) -> std::io::Result<Option<std::fs::File>> {
     }
 }
 
+/// Whether `root` holds nothing but the fresh markers of runs killed as
+/// they claimed it (each is written, locked, then renamed into place);
+/// if so they are removed, and the directory is proctor's and empty. A
+/// fresh marker still locked is a run claiming it now: not abandoned.
+fn abandoned_claim(root: &Path) -> std::io::Result<bool> {
+    let prefix = format!("{MARKER}.");
+    let mut claims = Vec::new();
+    for entry in std::fs::read_dir(root)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if !name.starts_with(&prefix) || lock(&path)?.is_none() {
+            return Ok(false);
+        }
+        claims.push(path);
+    }
+    for claim in &claims {
+        std::fs::remove_file(claim)?;
+    }
+    Ok(!claims.is_empty())
+}
+
 /// The process a marker names, `pid N` on a line of its own.
 fn marker_pid(marker: &str) -> Option<u32> {
     marker
@@ -265,9 +286,23 @@ fn clear_aside(root: &Path) -> Result<Option<std::thread::JoinHandle<()>>> {
         })?;
         return Ok(None);
     }
+    // Earlier runs' results set aside and not yet deleted when their run
+    // was killed: this run holds the directory, so no other is deleting them.
+    let prefix = format!(".{name}.old-");
+    let parent = aside.parent().unwrap_or(Path::new("."));
+    let stale: Vec<PathBuf> = (std::fs::read_dir(parent).into_iter().flatten().flatten())
+        .map(|entry| entry.path())
+        .filter(|path| path != &aside)
+        .filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with(&prefix)
+        })
+        .collect();
     Ok(Some(std::thread::spawn(move || {
-        if let Err(e) = std::fs::remove_dir_all(&aside) {
-            tracing::warn!("cannot delete {}: {e}", aside.display());
+        for dir in std::iter::once(aside).chain(stale) {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!("cannot delete {}: {e}", dir.display());
+            }
         }
     })))
 }
@@ -308,6 +343,45 @@ mod tests {
         assert!(failed.is_err());
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(left.len(), 1, "only the summary, no partial file: {left:?}");
+    }
+
+    /// A run killed between writing its fresh marker and renaming it into
+    /// place left only that: the directory is still proctor's.
+    #[test]
+    fn a_directory_a_killed_run_was_claiming_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("results");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join(".proctor-results.4242"), "layout 1\npid 4242\n").unwrap();
+        let results = ResultsDir::prepare(&root, None).expect("taken");
+        assert!(root.join(MARKER).is_file());
+        assert!(!root.join(".proctor-results.4242").exists());
+        drop(results);
+
+        // One being claimed now is another run's.
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        let claim = other.join(".proctor-results.4343");
+        std::fs::write(&claim, "layout 1\npid 4343\n").unwrap();
+        let _held = lock(&claim).unwrap().unwrap();
+        assert!(ResultsDir::prepare(&other, None).is_err());
+    }
+
+    /// Results set aside for deletion by a run killed before it deleted
+    /// them are deleted by the next run of the directory.
+    #[test]
+    fn results_a_killed_run_set_aside_are_deleted_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("results");
+        drop(ResultsDir::prepare(&root, None).unwrap());
+        let stale = dir.path().join(".results.old-4242");
+        std::fs::create_dir_all(stale.join("sources")).unwrap();
+        let unrelated = dir.path().join(".other.old-4242");
+        std::fs::create_dir(&unrelated).unwrap();
+        let results = ResultsDir::prepare(&root, None).unwrap();
+        results.finish_cleanup();
+        assert!(!stale.exists());
+        assert!(unrelated.exists(), "another directory's are its own");
     }
 
     #[test]
