@@ -514,16 +514,18 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
     assert_none_left(&marker_stop, Duration::from_secs(2));
 }
 
-/// A host killed as it starts, while it proves that cgroups work, leaves
-/// no group behind either: a group is listed with the guardian before it
-/// exists. Each host is killed a little later than the one before, from
-/// before it forks to after its proof.
+/// A host killed as it starts, while it proves that cgroups work or
+/// claims its results directory, leaves no group behind (a group is
+/// listed with the guardian before it exists) and a directory the next
+/// run takes. Each host is killed a little later than the one before,
+/// from before it forks to after its proof.
 #[test]
-fn hosts_killed_as_they_start_leave_no_cgroup() {
+fn hosts_killed_as_they_start_leave_no_cgroup_and_their_results_directory_usable() {
     let dir = tempfile::tempdir().unwrap();
+    let junit = "printf '<testsuite><testcase name=\"t\"/></testsuite>' > {results_dir}/t.xml";
     let config = json!({ "sources": [{
         "name": "t", "runner": "command", "path": ".",
-        "settings": { "command": ["true"] },
+        "settings": { "command": ["sh", "-c", junit] },
     }]});
     std::fs::write(dir.path().join("proctor.json"), config.to_string()).unwrap();
     let mut hosts = Vec::new();
