@@ -24,9 +24,9 @@
 //!   and the error number to a close-on-exec pipe, which the parent reads
 //!   to its end: nothing read means the program runs.
 //! - Where `clone3` is refused (kernels before 5.7, seccomp profiles that
-//!   answer `ENOSYS` so that libc falls back to `clone`, or `EPERM`), the child is
-//!   forked and moves itself into its group before the exec, which waits
-//!   as above but contains it as well.
+//!   answer `ENOSYS` so that libc falls back to `clone`, or `EPERM`), the
+//!   child is forked and moves itself into its group before the exec,
+//!   which waits as above but contains it as well.
 //!
 //! The process is waited for through its pidfd, readable once it has ended
 //! ([`Child`]); a tracer waits for its tracee itself.
