@@ -4,8 +4,7 @@
 //! ([`tree`]). The choice is made once per host, and the summary says which.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use std::time::{Duration, Instant};
 
@@ -56,20 +55,22 @@ pub fn decide_early() {
         .name("containment".into())
         .spawn(decide)
     {
-        Ok(_) => DECIDING.store(true, Ordering::Relaxed),
+        Ok(thread) => *DECIDING.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread),
         Err(e) => tracing::debug!("containment is decided when the first process starts: {e}"),
     }
 }
 
-/// Whether [`decide_early`] started deciding on a thread.
-static DECIDING: AtomicBool = AtomicBool::new(false);
+/// The thread [`decide_early`] started, until [`settle`] joins it.
+static DECIDING: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
 
 /// Waits for a decision [`decide_early`] began: its proof makes a group,
 /// which a host ending meanwhile (a configuration refused at once) would
-/// leave behind.
+/// leave to its guardian. Joined, not waited for on the decision, which a
+/// thread that panicked would never make.
 pub fn settle() {
-    if DECIDING.load(Ordering::Relaxed) {
-        METHOD.wait();
+    let thread = DECIDING.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(thread) = thread {
+        let _ = thread.join();
     }
 }
 
