@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use proctor_plugin_api::messages::CommandSpec;
 
 use super::guardian::{self, Order};
-use super::spawn::{spawn, wait_blocking, GroupFds, Launch, Output, Program, Spawned};
+use super::spawn::{spawn, wait_blocking, GroupFds, Launch, Program, Spawned};
 
 /// Where this host makes its groups.
 #[derive(Debug)]
@@ -185,12 +185,7 @@ impl Group {
     /// Starts `spec` in the group, its output piped: a process the host
     /// does not supervise (the proof that groups work, tests).
     pub fn start(&self, spec: &CommandSpec) -> io::Result<Spawned> {
-        spawn(Launch {
-            program: &Program::new(spec, &[])?,
-            output: Output::Pipes,
-            group: Some(self.fds()),
-            trace_refusals: None,
-        })
+        spawn(Launch::piped(&Program::new(spec, &[])?, Some(self.fds())))
     }
 
     /// Every live process in the group and the groups below it.

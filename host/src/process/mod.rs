@@ -29,7 +29,7 @@ pub use containment::{
 };
 pub(crate) use paced::set_nonblocking;
 use paced::PacedPipe;
-use spawn::{Child, Launch, Output as SpawnOutput};
+use spawn::{Child, Launch, Output as SpawnOutput, Pipes, Program};
 pub use stop::{Signal, Stop, StopReceiver, Stopper};
 pub use trace::Fault;
 use trace::{Report, Traced};
@@ -223,7 +223,7 @@ pub struct Supervised {
 }
 
 /// A started process and its pipes (stdout, stderr), when piped.
-type Started = (Root, u32, Option<(OwnedFd, OwnedFd)>);
+type Started = (Root, u32, Option<Pipes>);
 
 /// Starts `spec` as `tree`'s root.
 fn start(
@@ -235,20 +235,31 @@ fn start(
     let program = tree.program(spec)?;
     match faults {
         Faults::Ignored => {
-            let mut spawned = spawn::spawn(Launch {
-                program: &program,
-                output,
-                group: tree.group(),
-                trace_refusals: None,
-            })?;
-            let (pid, pipes) = (spawned.pid, spawned.pipes.take());
-            Ok((Root::Child(Child::new(spawned)?), pid, pipes))
+            let (child, pid, pipes) = start_untraced(&program, tree, output)?;
+            Ok((Root::Child(child), pid, pipes))
         }
         Faults::Caught => {
-            let (spawned, traced) = Traced::spawn(program, output, tree.group())?;
-            Ok((Root::Traced(traced), spawned.pid, spawned.pipes))
+            let (pid, pipes, traced) = Traced::spawn(program, output, tree.group())?;
+            Ok((Root::Traced(traced), pid, pipes))
         }
     }
+}
+
+/// Starts `program` as `tree`'s root, untraced: waited for through its
+/// pidfd.
+fn start_untraced(
+    program: &Program,
+    tree: &Tree,
+    output: SpawnOutput,
+) -> io::Result<(Child, u32, Option<Pipes>)> {
+    let mut spawned = spawn::spawn(Launch {
+        program,
+        output,
+        group: tree.group(),
+        trace_refusals: None,
+    })?;
+    let (pid, pipes) = (spawned.pid, spawned.pipes.take());
+    Ok((Child::new(spawned)?, pid, pipes))
 }
 
 fn spawn_error(spec: &CommandSpec, e: io::Error) -> io::Error {
@@ -710,12 +721,12 @@ pub async fn run_captured(
         return Err(stopped_by(signal));
     }
     let mut tree = Tree::prepare();
-    let (root, pid, pipes) = start(spec, &tree, SpawnOutput::Pipes, Faults::Ignored)
+    let (mut child, pid, pipes) = tree
+        .program(spec)
+        .and_then(|program| start_untraced(&program, &tree, SpawnOutput::Pipes))
         .map_err(|e| spawn_error(spec, e))?;
     tree.started(pid);
-    let (Root::Child(mut child), Some((stdout, stderr))) = (root, pipes) else {
-        unreachable!("an untraced process with its output piped");
-    };
+    let (stdout, stderr) = pipes.expect("stdout and stderr are piped");
     let output = async {
         let (stdout, stderr, status) =
             tokio::try_join!(read_all(stdout), read_all(stderr), child.wait())?;

@@ -152,12 +152,27 @@ pub struct Launch<'a> {
     pub trace_refusals: Option<RawFd>,
 }
 
+impl<'a> Launch<'a> {
+    /// `program`, untraced, its output piped, in `group` when given.
+    pub fn piped(program: &'a Program, group: Option<GroupFds>) -> Self {
+        Self {
+            program,
+            output: Output::Pipes,
+            group,
+            trace_refusals: None,
+        }
+    }
+}
+
+/// The read ends of a child's stdout and stderr.
+pub type Pipes = (OwnedFd, OwnedFd);
+
 /// A process just started.
 pub struct Spawned {
     pub pid: u32,
     pub pidfd: OwnedFd,
     /// Stdout's and stderr's read ends, for [`Output::Pipes`].
-    pub pipes: Option<(OwnedFd, OwnedFd)>,
+    pub pipes: Option<Pipes>,
 }
 
 /// Which step of the child's failed, as its report names it.
@@ -211,14 +226,25 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// are forked and move themselves.
 static CLONE3_REFUSED: AtomicBool = AtomicBool::new(false);
 
+/// A pipe's read and write ends, both closed on exec.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
+    let (read, write) = io::pipe()?;
+    Ok((read.into(), write.into()))
+}
+
+/// Makes a system call until a signal does not interrupt it; answers its
+/// result, or the error a negative result stands for.
+pub(super) fn retrying(mut call: impl FnMut() -> c_int) -> io::Result<c_int> {
+    loop {
+        let result = call();
+        if result >= 0 {
+            return Ok(result);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
     }
-    // SAFETY: both were just opened and are owned by nothing else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// `fd`, or a copy of it numbered 3 or more: the child puts its streams
@@ -473,16 +499,9 @@ fn clone_child(
 /// Waits for a child of this process to end, blocking.
 pub fn wait_blocking(pid: libc::pid_t) -> io::Result<ExitStatus> {
     let mut status: c_int = 0;
-    loop {
-        // SAFETY: `status` is a valid out pointer.
-        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
-            return Ok(ExitStatus::from_raw(status));
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
+    // SAFETY: `status` is a valid out pointer.
+    retrying(|| unsafe { libc::waitpid(pid, &mut status, 0) })?;
+    Ok(ExitStatus::from_raw(status))
 }
 
 /// A started process, waited for through its pidfd. Dropped before it
@@ -521,15 +540,10 @@ impl Child {
         if self.status.is_none() {
             let mut status: c_int = 0;
             // SAFETY: `status` is a valid out pointer.
-            match unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) } {
-                0 => {}
-                pid if pid == self.pid => self.status = Some(ExitStatus::from_raw(status)),
-                _ => {
-                    let error = io::Error::last_os_error();
-                    if error.kind() != io::ErrorKind::Interrupted {
-                        return Err(error);
-                    }
-                }
+            let reaped =
+                retrying(|| unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) })?;
+            if reaped == self.pid {
+                self.status = Some(ExitStatus::from_raw(status));
             }
         }
         Ok(self.status)
@@ -573,12 +587,12 @@ mod tests {
     }
 
     fn run(program: &Program) -> io::Result<(ExitStatus, String)> {
-        let spawned = spawn(Launch {
-            program,
-            output: Output::Pipes,
-            group: None,
-            trace_refusals: None,
-        })?;
+        run_by(Launch::piped(program, None), true)
+    }
+
+    /// How it ended and what it printed.
+    fn run_by(launch: Launch, try_clone3: bool) -> io::Result<(ExitStatus, String)> {
+        let spawned = spawn_by(launch, try_clone3)?;
         let (stdout, _stderr) = spawned.pipes.unwrap();
         let mut text = String::new();
         std::fs::File::from(stdout).read_to_string(&mut text)?;
@@ -678,22 +692,9 @@ mod tests {
         let program = sh("cat /proc/$$/cgroup");
         for try_clone3 in [true, false] {
             let group = cgroups.group().unwrap();
-            let mut spawned = spawn_by(
-                Launch {
-                    program: &program,
-                    output: Output::Pipes,
-                    group: Some(group.fds()),
-                    trace_refusals: None,
-                },
-                try_clone3,
-            )
-            .unwrap();
-            let (stdout, _) = spawned.pipes.take().unwrap();
-            let mut text = String::new();
-            std::fs::File::from(stdout)
-                .read_to_string(&mut text)
-                .unwrap();
-            assert!(wait_blocking(spawned.pid as i32).unwrap().success());
+            let launch = Launch::piped(&program, Some(group.fds()));
+            let (status, text) = run_by(launch, try_clone3).unwrap();
+            assert!(status.success());
             let name = group.dir().file_name().unwrap().to_str().unwrap();
             let own = text.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
             assert!(
@@ -706,13 +707,7 @@ mod tests {
     #[tokio::test]
     async fn a_child_dropped_before_its_end_is_killed() {
         let program = Program::new(&CommandSpec::new("sleep").arg("30"), &[]).unwrap();
-        let mut spawned = spawn(Launch {
-            program: &program,
-            output: Output::Pipes,
-            group: None,
-            trace_refusals: None,
-        })
-        .unwrap();
+        let mut spawned = spawn(Launch::piped(&program, None)).unwrap();
         let pid = spawned.pid;
         let (stdout, _) = spawned.pipes.take().unwrap();
         drop(Child::new(spawned).unwrap());

@@ -16,7 +16,7 @@
 
 use std::collections::HashSet;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +25,9 @@ use std::sync::Arc;
 use libc::{c_int, pid_t};
 use tokio::sync::mpsc;
 
-use super::spawn::{self, GroupFds, Launch, Output, Program, Spawned};
+use super::spawn::{
+    self, retrying, wait_blocking, GroupFds, Launch, Output, Pipes, Program, Spawned,
+};
 use super::tree;
 
 /// The signals a fault or an abort delivers.
@@ -78,14 +80,13 @@ pub struct Traced {
 
 impl Traced {
     /// Starts `command` traced, on a tracer thread of its own (ptrace
-    /// requests come from the thread that started the tracee). Answers the
-    /// process as started, for its pid and pipes; its exit comes as a
-    /// [`Report`].
+    /// requests come from the thread that started the tracee). Answers its
+    /// pid and pipes; its exit comes as a [`Report`].
     pub fn spawn(
         program: Program,
         output: Output,
         group: Option<GroupFds>,
-    ) -> io::Result<(Spawned, Self)> {
+    ) -> io::Result<(u32, Option<Pipes>, Self)> {
         // A byte on this pipe says that tracing was refused (under a
         // debugger or `strace -f`, say, or where ptrace is forbidden): the
         // process then runs untraced, its exit reported, no fault.
@@ -103,7 +104,7 @@ impl Traced {
                     group,
                     trace_refusals: Some(refused.as_raw_fd()),
                 };
-                let child = match spawn::spawn(launch) {
+                let Spawned { pid, pidfd, pipes } = match spawn::spawn(launch) {
                     Ok(child) => child,
                     Err(e) => {
                         let _ = spawned_sender.send(Err(e));
@@ -114,29 +115,26 @@ impl Traced {
                 drop(refused);
                 let mut refusal = Vec::new();
                 let traced = refusals.read_to_end(&mut refusal).is_ok() && refusal.is_empty();
-                let pid = child.pid as pid_t;
-                let _ = spawned_sender.send(Ok((child, traced)));
-                Tracer::new(pid, released).run(traced, &reports_sender);
+                let _ = spawned_sender.send(Ok((pid, pipes, traced)));
+                Tracer::new(pid as pid_t, pidfd, released).run(traced, &reports_sender);
             })?;
-        let (child, traced) = spawned.recv().map_err(|_| {
+        let (pid, pipes, traced) = spawned.recv().map_err(|_| {
             io::Error::other("the tracer thread ended before the process started")
         })??;
         static WARNED: AtomicBool = AtomicBool::new(false);
         if !traced && !WARNED.swap(true, Ordering::Relaxed) {
             tracing::warn!(
-                pid = child.pid,
+                pid,
                 "a test process could not be traced (is proctor itself traced, or ptrace \
                  forbidden here?): faults are not caught, crashes are not dumped"
             );
         }
-        Ok((
-            child,
-            Self {
-                reports,
-                release,
-                tracing: traced,
-            },
-        ))
+        let traced = Self {
+            reports,
+            release,
+            tracing: traced,
+        };
+        Ok((pid, pipes, traced))
     }
 
     /// Whether the tracer holds the process: not once it faulted or was
@@ -185,21 +183,6 @@ enum Wait {
     Ended(ExitStatus),
     /// A stop: the signal, and the ptrace event (0 for none).
     Stopped(c_int, c_int),
-}
-
-/// Makes a system call until a signal does not interrupt it; answers its
-/// result, or the error a negative result stands for.
-fn retrying(mut call: impl FnMut() -> c_int) -> io::Result<c_int> {
-    loop {
-        let result = call();
-        if result >= 0 {
-            return Ok(result);
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
 }
 
 /// Waits for the next change of any tracee of this thread.
@@ -275,6 +258,8 @@ fn handles(pid: pid_t, signal: c_int) -> bool {
 
 struct Tracer {
     pid: pid_t,
+    /// The process's pidfd, for waiting once it is untraced.
+    pidfd: OwnedFd,
     /// Traced threads, the process's main thread among them.
     threads: HashSet<pid_t>,
     /// Threads a clone event announced whose first stop (a SIGSTOP the
@@ -286,9 +271,10 @@ struct Tracer {
 }
 
 impl Tracer {
-    fn new(pid: pid_t, release: Arc<AtomicBool>) -> Self {
+    fn new(pid: pid_t, pidfd: OwnedFd, release: Arc<AtomicBool>) -> Self {
         Self {
             pid,
+            pidfd,
             threads: HashSet::from([pid]),
             starting: HashSet::new(),
             started: false,
@@ -303,10 +289,10 @@ impl Tracer {
             Some(Ok(Report::Exited(status))) => Ok(status),
             Some(Ok(report)) => {
                 let _ = reports.send(report);
-                wait_for(self.pid)
+                wait_for(self.pid, &self.pidfd)
             }
             Some(Err(e)) => Err(e),
-            None => wait_for(self.pid),
+            None => wait_for(self.pid, &self.pidfd),
         };
         match status {
             Ok(status) => drop(reports.send(Report::Exited(status))),
@@ -468,24 +454,15 @@ fn has_address(signal: c_int) -> bool {
 /// Not with a blocking `waitpid` alone: while a dumper in this process (a
 /// collector) traces the child, the kernel reports the dumper's stops to
 /// any thread of the child's parent process, and such a wait would take
-/// them from the dumper. A pidfd becomes readable only once the process
+/// them from the dumper. Its pidfd becomes readable only once the process
 /// has ended, and the wait that follows reaps it.
-fn wait_for(pid: pid_t) -> io::Result<ExitStatus> {
-    // SAFETY: pidfd_open takes no pointers; the descriptor is owned below.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd >= 0 {
-        // SAFETY: the descriptor was just opened and nothing else owns it.
-        let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd as c_int) };
-        let mut poll = libc::pollfd {
-            fd: pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        retrying(|| unsafe { libc::poll(&mut poll, 1, -1) })?;
-    }
-    let mut status: c_int = 0;
-    // SAFETY: `status` is a valid out pointer.
-    retrying(|| unsafe { libc::waitpid(pid, &mut status, 0) })?;
-    Ok(ExitStatus::from_raw(status))
+fn wait_for(pid: pid_t, pidfd: &OwnedFd) -> io::Result<ExitStatus> {
+    let mut poll = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    retrying(|| unsafe { libc::poll(&mut poll, 1, -1) })?;
+    wait_blocking(pid)
 }
