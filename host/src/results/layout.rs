@@ -352,16 +352,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("results");
         std::fs::create_dir(&root).unwrap();
-        std::fs::write(root.join(".proctor-results.4242"), "layout 1\npid 4242\n").unwrap();
+        let claim = root.join(format!("{MARKER}.4242"));
+        std::fs::write(&claim, "layout 1\npid 4242\n").unwrap();
         let results = ResultsDir::prepare(&root, None).expect("taken");
         assert!(root.join(MARKER).is_file());
-        assert!(!root.join(".proctor-results.4242").exists());
+        assert!(!claim.exists());
         drop(results);
 
         // One being claimed now is another run's.
         let other = dir.path().join("other");
         std::fs::create_dir(&other).unwrap();
-        let claim = other.join(".proctor-results.4343");
+        let claim = other.join(format!("{MARKER}.4343"));
         std::fs::write(&claim, "layout 1\npid 4343\n").unwrap();
         let _held = lock(&claim).unwrap().unwrap();
         assert!(ResultsDir::prepare(&other, None).is_err());
