@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use proctor::plugins::{load_library, RunnerPlugin};
+use proctor::plugins::{load_library, OutputStream, RunnerPlugin};
 use proctor_loader::{CallOptions, Deadlines, Isolation, PluginHostProgram};
 use proctor_plugin_api::messages::*;
 
@@ -66,11 +66,8 @@ fn main() {
         attempt: 1,
         artifacts_dir: "/tmp".into(),
     };
-    let output = OutputRequest {
-        source: request.source.clone(),
-        stream: Stream::Stdout,
-        lines: vec!["test tests::case_000 ... ok".into()],
-    };
+    let stream = OutputStream::new(request.source.clone(), Stream::Stdout);
+    let lines = ["test tests::case_000 ... ok".to_owned()];
     let per_call = |runner: &RunnerPlugin, operation: &str| {
         let calls = 20_000;
         let started = Instant::now();
@@ -79,7 +76,11 @@ fn main() {
                 "plan_execution" => {
                     drop(runner.plan_execution(&request).expect("planning succeeds"))
                 }
-                _ => drop(runner.parse_output(&output).expect("parsing succeeds")),
+                _ => drop(
+                    runner
+                        .parse_output(&stream, &lines)
+                        .expect("parsing succeeds"),
+                ),
             }
         }
         started.elapsed() / calls
@@ -92,15 +93,26 @@ fn main() {
         "plugin process start (spawn, load, create): {}",
         micros(start)
     );
-    for (operation, how, runner) in [
-        ("plan_execution", "directly", &direct),
-        ("plan_execution", "in process, watched", &in_process),
-        ("plan_execution", "in a plugin process", &out_of_process),
-        ("parse_output", "in process, watched", &in_process),
-        ("parse_output", "in a plugin process", &out_of_process),
+    let (json, lines_as_they_are) = ("JSON both ways", "the lines as they are, JSON back");
+    for (operation, how, runner, carried) in [
+        ("plan_execution", "directly", &direct, json),
+        ("plan_execution", "in process, watched", &in_process, json),
+        (
+            "plan_execution",
+            "in a plugin process",
+            &out_of_process,
+            json,
+        ),
+        (
+            "parse_output",
+            "in process, watched",
+            &in_process,
+            lines_as_they_are,
+        ),
+        ("parse_output", "in a plugin process", &out_of_process, json),
     ] {
         println!(
-            "one plugin call ({operation}, JSON both ways), {how}: {}",
+            "one plugin call ({operation}, {carried}), {how}: {}",
             micros(per_call(runner, operation))
         );
     }

@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use abi_stable::std_types::{RResult, RStr};
+use abi_stable::std_types::{RResult, RSlice, RStr};
 use proctor_plugin_api::abi::*;
 use proctor_plugin_api::messages::*;
 use serde::{de::DeserializeOwned, Serialize};
@@ -287,12 +287,6 @@ impl<V: PluginVTable> Plugin<V> {
         progress: Option<&ProgressFn<'_>>,
     ) -> Result<Resp, CallError> {
         let label = &self.inner.label;
-        let error = |code, message: String| CallError {
-            plugin: label.to_string(),
-            operation: operation.name(),
-            code,
-            message,
-        };
         let request = serde_json::to_string(request).expect("host messages always serialize");
         let answer = match &self.inner.transport {
             Transport::Direct(object) => invoke_here(object, operation, &request, progress),
@@ -301,12 +295,22 @@ impl<V: PluginVTable> Plugin<V> {
                 invoke_here(object, operation, &request, progress)
             }
             Transport::Process(process) => process.call(label, operation, request, progress)?,
-            Transport::Broken(creation) => {
-                return Err(error(
-                    CallError::NOT_CREATED,
-                    format!("it could not be created: {}", creation.message),
-                ))
-            }
+            Transport::Broken(creation) => return Err(self.not_created(operation, creation)),
+        };
+        self.read_answer(operation, answer)
+    }
+
+    /// What the plugin answered `operation`, read.
+    fn read_answer<Resp: DeserializeOwned>(
+        &self,
+        operation: Operation,
+        answer: Answer,
+    ) -> Result<Resp, CallError> {
+        let error = |code, message: String| CallError {
+            plugin: self.inner.label.to_string(),
+            operation: operation.name(),
+            code,
+            message,
         };
         match answer {
             Ok(response) => serde_json::from_str(&response).map_err(|e| {
@@ -316,6 +320,15 @@ impl<V: PluginVTable> Plugin<V> {
                 )
             }),
             Err(e) => Err(error(e.code, e.message.into_string())),
+        }
+    }
+
+    fn not_created(&self, operation: Operation, creation: &CreateError) -> CallError {
+        CallError {
+            plugin: self.inner.label.to_string(),
+            operation: operation.name(),
+            code: CallError::NOT_CREATED,
+            message: format!("it could not be created: {}", creation.message),
         }
     }
 }
@@ -381,6 +394,54 @@ pub(crate) fn seconds(deadline: Duration) -> String {
     format!("{} s", deadline.as_secs_f64())
 }
 
+/// One stream of a process whose output a runner reads: what every call
+/// about it says besides the lines, made once.
+#[derive(Debug, Clone)]
+pub struct OutputStream {
+    source: SourceInfo,
+    stream: Stream,
+    /// An [`OutputRequest`] without lines, as JSON: the text a runner reads
+    /// once from [`OutputLines`].
+    json: String,
+}
+
+impl OutputStream {
+    pub fn new(source: SourceInfo, stream: Stream) -> Self {
+        let json = serde_json::to_string(&LinesOf {
+            source: &source,
+            stream,
+            lines: &[],
+        })
+        .expect("host messages always serialize");
+        Self {
+            source,
+            stream,
+            json,
+        }
+    }
+
+    pub fn stream(&self) -> Stream {
+        self.stream
+    }
+
+    /// The request, with `lines`, as a runner's `parse_output` reads it.
+    fn request<'a>(&'a self, lines: &'a [String]) -> LinesOf<'a> {
+        LinesOf {
+            source: &self.source,
+            stream: self.stream,
+            lines,
+        }
+    }
+}
+
+/// An [`OutputRequest`] made of borrowed parts: the same JSON.
+#[derive(Serialize)]
+struct LinesOf<'a> {
+    source: &'a SourceInfo,
+    stream: Stream,
+    lines: &'a [String],
+}
+
 impl RunnerPlugin {
     pub fn discover(&self, request: &DiscoverRequest) -> Result<DiscoveryStep, CallError> {
         self.call(Operation::Discover, request, None)
@@ -390,8 +451,31 @@ impl RunnerPlugin {
         self.call(Operation::PlanExecution, request, None)
     }
 
-    pub fn parse_output(&self, request: &OutputRequest) -> Result<Vec<LiveEvent>, CallError> {
-        self.call(Operation::ParseOutput, request, None)
+    /// The live events in `lines`, which `stream` printed. A runner built
+    /// against 1.10 or later, in this process, is handed the lines as they
+    /// are ([`OutputLines`]); any other is sent an [`OutputRequest`].
+    pub fn parse_output(
+        &self,
+        stream: &OutputStream,
+        lines: &[String],
+    ) -> Result<Vec<LiveEvent>, CallError> {
+        let operation = Operation::ParseOutput;
+        let (object, deadline) = match &self.inner.transport {
+            Transport::Direct(object) => (object, None),
+            Transport::Watched { object, deadlines } => (object, Some(deadlines.get(operation))),
+            _ => return self.call(operation, &stream.request(lines), None),
+        };
+        let Some(parse_lines) = object.0.vtable.parse_lines() else {
+            return self.call(operation, &stream.request(lines), None);
+        };
+        let lines: Vec<RStr<'_>> = lines.iter().map(|line| RStr::from_str(line)).collect();
+        let output = OutputLines {
+            request: RStr::from_str(&stream.json),
+            lines: RSlice::from_slice(&lines),
+        };
+        let _watched = deadline.map(|d| Watchdog::watch(&self.inner.label, operation, d));
+        let answer = answer_of(parse_lines(&object.0.state, output));
+        self.read_answer(operation, answer)
     }
 
     pub fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError> {

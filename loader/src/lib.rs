@@ -20,7 +20,7 @@ pub use call::{CallError, Operation, ProgressFn};
 pub use elf::Unmappable;
 pub use handles::{
     AttachmentProcessorPlugin, CallOptions, CollectorPlugin, CreateError, Deadlines,
-    DownloaderPlugin, Isolation, Plugin, PluginVTable, RunnerPlugin,
+    DownloaderPlugin, Isolation, OutputStream, Plugin, PluginVTable, RunnerPlugin,
 };
 pub use library::{host_api_version, load_library, Declared, Library, Refusal, RefusalReason};
 pub use proctor_plugin_api as api;

@@ -14,7 +14,7 @@ use abi_stable::{
     marker_type::ErasedObject,
     package_version_strings,
     sabi_types::VersionStrings,
-    std_types::{RBox, RResult, RStr, RString},
+    std_types::{RBox, RResult, RSlice, RStr, RString},
     StableAbi,
 };
 
@@ -138,6 +138,25 @@ pub struct RunnerVTable {
     /// `CollectRequest` -> `Vec<TestResult>`
     #[sabi(last_prefix_field)]
     pub collect_results: extern "C" fn(&ErasedObject, RStr<'_>) -> CallResult,
+    /// Since 1.10: `parse_output` with the lines as they are: [`OutputLines`]
+    /// -> `Vec<LiveEvent>`. The host calls it, where a runner has it, in
+    /// its own process; `parse_output` otherwise.
+    pub parse_lines: extern "C" fn(&ErasedObject, OutputLines<'_>) -> CallResult,
+}
+
+/// Since 1.10: an [`crate::messages::OutputRequest`] whose lines cross as
+/// they are rather than inside its JSON. Output is most of what a runner
+/// is sent during a run, and quoting it into JSON and reading it back was
+/// most of what a call cost.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct OutputLines<'a> {
+    /// The request without its lines (`"lines": []`), as JSON. It is the
+    /// same text for every call about one stream of one process, so a
+    /// runner may read it once and keep it while the text stays the same.
+    pub request: RStr<'a>,
+    /// The request's lines, without their line breaks.
+    pub lines: RSlice<'a, RStr<'a>>,
 }
 
 /// How a downloader fetches one URI scheme into a local path.

@@ -463,7 +463,9 @@ impl Stream {
     pub const ALL: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
 }
 
-/// Lines a running process just printed, for live events.
+/// Lines a running process just printed, for live events. Since 1.10 the
+/// host sends most of them as [`crate::abi::OutputLines`] instead, which
+/// the SDK reads into this same request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputRequest {
     /// The source the process runs tests of.

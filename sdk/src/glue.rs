@@ -3,6 +3,7 @@
 //! that crosses the boundary runs plugin code inside `guarded`, so a panic
 //! becomes a `PluginError` instead of unwinding into the host.
 
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -13,7 +14,9 @@ use proctor_plugin_api::__private::abi_stable::{
     std_types::{RBox, RResult, RStr, RString},
 };
 use proctor_plugin_api::abi::*;
-use proctor_plugin_api::messages::{BuildInfo, LibraryManifest, PluginKind, PluginManifest};
+use proctor_plugin_api::messages::{
+    BuildInfo, LibraryManifest, OutputRequest, PluginKind, PluginManifest,
+};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -222,21 +225,50 @@ where
     guarded(|| {
         // SAFETY: each vtable is built for the type its instances hold.
         let plugin = unsafe { restore::<P>(state) };
-        let request = serde_json::from_str(request.as_str()).map_err(|e| {
-            PluginError::new(
-                PluginError::INVALID_REQUEST,
-                format!("unreadable request: {e}"),
-            )
-        })?;
-        let response = operation(plugin, request)
-            .map_err(|e| PluginError::new(PluginError::FAILED, e.message()))?;
-        serde_json::to_string(&response)
-            .map(RString::from)
-            .map_err(|e| {
-                PluginError::new(PluginError::FAILED, format!("unencodable response: {e}"))
-            })
+        answer(operation(plugin, read_request(request.as_str())?))
     })
     .into()
+}
+
+fn read_request<Req: DeserializeOwned>(json: &str) -> Result<Req, PluginError> {
+    serde_json::from_str(json).map_err(|e| {
+        PluginError::new(
+            PluginError::INVALID_REQUEST,
+            format!("unreadable request: {e}"),
+        )
+    })
+}
+
+/// An operation's response, encoded, or its error.
+fn answer<Resp: Serialize>(response: Result<Resp>) -> Result<RString, PluginError> {
+    let response = response.map_err(|e| PluginError::new(PluginError::FAILED, e.message()))?;
+    serde_json::to_string(&response)
+        .map(RString::from)
+        .map_err(|e| PluginError::new(PluginError::FAILED, format!("unencodable response: {e}")))
+}
+
+thread_local! {
+    /// The request `parse_lines` read last, and its text: every call about
+    /// one stream of a process brings the same one, with other lines.
+    static LAST_OUTPUT_REQUEST: RefCell<Option<(String, OutputRequest)>> =
+        const { RefCell::new(None) };
+}
+
+/// The request `output` stands for, its JSON read once for each stream.
+fn output_request(output: OutputLines<'_>) -> Result<OutputRequest, PluginError> {
+    let json = output.request.as_str();
+    let mut request = LAST_OUTPUT_REQUEST.with_borrow_mut(|last| match last {
+        Some((text, request)) if text == json => Ok(request.clone()),
+        _ => {
+            let request: OutputRequest = read_request(json)?;
+            *last = Some((json.to_owned(), request.clone()));
+            Ok(request)
+        }
+    })?;
+    request.lines = (output.lines.iter())
+        .map(|line| line.as_str().to_owned())
+        .collect();
+    Ok(request)
 }
 
 struct RunnerGlue<R>(PhantomData<R>);
@@ -247,6 +279,7 @@ impl<R: Runner> RunnerGlue<R> {
         plan_execution: Self::plan_execution,
         parse_output: Self::parse_output,
         collect_results: Self::collect_results,
+        parse_lines: Self::parse_lines,
     });
 
     fn vtable() -> RunnerVTableRef {
@@ -267,6 +300,15 @@ impl<R: Runner> RunnerGlue<R> {
 
     extern "C" fn collect_results(state: &ErasedObject, request: RStr<'_>) -> CallResult {
         json_call(state, request, R::collect_results)
+    }
+
+    extern "C" fn parse_lines(state: &ErasedObject, output: OutputLines<'_>) -> CallResult {
+        guarded(|| {
+            // SAFETY: each vtable is built for the type its instances hold.
+            let plugin = unsafe { restore::<R>(state) };
+            answer(R::parse_output(plugin, output_request(output)?))
+        })
+        .into()
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! proctor-sdk = { version = "1.9", features = ["harness"] }
+//! proctor-sdk = { version = "1.12", features = ["harness"] }
 //! ```
 //!
 //! ```no_run
@@ -33,7 +33,7 @@ use std::sync::Mutex;
 
 pub use proctor_loader::{
     AttachmentProcessorPlugin, CallError, CollectorPlugin, CreateError, DownloaderPlugin, Library,
-    Refusal, RunnerPlugin,
+    OutputStream, Refusal, RunnerPlugin,
 };
 
 use crate::messages::LibraryManifest;

@@ -43,7 +43,16 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_in_this_host() {
     // `build_info` arrived in 1.1: the host sees that this plugin lacks it.
     assert!(legacy["sdk_version"].is_null(), "{legacy}");
 
-    let config = scripts_config(scratch.path(), "legacy-script");
+    // It reads live output: lines reach it as 1.0 sent them, inside JSON.
+    let lines = scratch.path().join("lines.txt");
+    let scripts = fixtures().join("scripts");
+    let config = write_config(
+        scratch.path(),
+        &json!({ "sources": [{
+            "name": "scripts", "runner": "legacy-script", "path": scripts,
+            "settings": { "lines_to": lines },
+        }]}),
+    );
     let output = proctor(
         scratch.path(),
         &["--plugin-dir", plugin_dir, "run", config.to_str().unwrap()],
@@ -52,6 +61,7 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_in_this_host() {
     let summary = read_summary(&scratch.path().join("results/summary.json"));
     assert_eq!(summary.counts.passed, 1);
     assert_eq!(summary.counts.failed, 1);
+    assert_eq!(std::fs::read_to_string(&lines).unwrap(), "nope\n");
 
     let library = plugins.join("liblegacy_script_runner.so");
     let check = proctor(

@@ -421,3 +421,42 @@ fn a_runner_that_hangs_reading_output_in_process_ends_the_host_with_3_and_out_of
         }
     }
 }
+
+/// Live output reaches a runner in the host's process as the lines are
+/// (plugin-api 1.10's `parse_lines`) and one in a plugin process as JSON
+/// (`parse_output`): a suite's live events read the same both ways.
+#[test]
+fn live_output_reads_the_same_in_the_hosts_process_and_in_a_plugin_process() {
+    let [in_process, out_of_process] = ["in-process", "process"].map(|isolation| {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let config = json!({
+            "isolation": isolation,
+            "sources": [{
+                "name": "py", "runner": "pytest",
+                "path": fixtures().join("pytest-suite/test_basic.py"),
+                "env": { "FIXTURE_STATE": state },
+            }],
+        });
+        let (code, _, stderr) = run_config_with_env(dir.path(), config, &["-j", "1"], &[]);
+        assert_eq!(code, Some(1), "{isolation}: {stderr}");
+        let live: Vec<serde_json::Value> = (journal(&dir.path().join("results")).into_iter())
+            .filter(|e| matches!(e["event"].as_str(), Some("test_started" | "test_reported")))
+            .map(|mut e| {
+                let fields = e.as_object_mut().unwrap();
+                fields.remove("time");
+                fields.remove("pid");
+                e
+            })
+            .collect();
+        live
+    });
+    let reported = |events: &[serde_json::Value]| {
+        (events.iter())
+            .filter(|e| e["event"] == "test_reported")
+            .count()
+    };
+    assert!(reported(&in_process) >= 5, "{in_process:#?}");
+    assert_eq!(in_process, out_of_process);
+}

@@ -8,7 +8,7 @@ pub use catalog::{
 };
 pub use proctor_loader::{
     load_library, AttachmentProcessorPlugin, CallError, CollectorPlugin, CreateError,
-    DownloaderPlugin, Library, Plugin, PluginVTable, Refusal, RunnerPlugin,
+    DownloaderPlugin, Library, OutputStream, Plugin, PluginVTable, Refusal, RunnerPlugin,
 };
 
 use std::path::Path;
@@ -72,7 +72,7 @@ pub(crate) fn plugin_host_program() -> PluginHostProgram {
 
 use proctor_plugin_api::messages::{
     CollectRequest, DiscoverRequest, DiscoveryStep, ExecutionPlan, ExecutionRequest, LiveEvent,
-    OutputRequest, ProcessRequest, ProcessResponse, TestResult,
+    ProcessRequest, ProcessResponse, TestResult,
 };
 
 /// What the engine asks of a source's runner. A loaded runner plugin is
@@ -84,7 +84,11 @@ pub trait Runner: Send + Sync {
     fn discover(&self, request: &DiscoverRequest) -> Result<DiscoveryStep, CallError>;
     fn plan_execution(&self, request: &ExecutionRequest) -> Result<ExecutionPlan, CallError>;
     /// Called often, with few lines: must answer quickly.
-    fn parse_output(&self, request: &OutputRequest) -> Result<Vec<LiveEvent>, CallError>;
+    fn parse_output(
+        &self,
+        stream: &OutputStream,
+        lines: &[String],
+    ) -> Result<Vec<LiveEvent>, CallError>;
     fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError>;
 }
 
@@ -101,8 +105,12 @@ impl Runner for RunnerPlugin {
         RunnerPlugin::plan_execution(self, request)
     }
 
-    fn parse_output(&self, request: &OutputRequest) -> Result<Vec<LiveEvent>, CallError> {
-        RunnerPlugin::parse_output(self, request)
+    fn parse_output(
+        &self,
+        stream: &OutputStream,
+        lines: &[String],
+    ) -> Result<Vec<LiveEvent>, CallError> {
+        RunnerPlugin::parse_output(self, stream, lines)
     }
 
     fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError> {

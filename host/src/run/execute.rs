@@ -18,6 +18,7 @@ use super::tail::{self, Tail};
 use super::PreparedSource;
 use crate::config::OutputPolicy;
 use crate::events::{Events, RunEvent};
+use crate::plugins::OutputStream;
 use crate::process::{
     write_log, Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised,
 };
@@ -675,14 +676,10 @@ impl<'a> Execution<'a> {
         if !capabilities.live_streams.contains(&lines.stream) {
             return (Vec::new(), lines.lines);
         }
-        let request = OutputRequest {
-            source: self.job.source.info.clone(),
-            stream: lines.stream,
-            lines: lines.lines,
-        };
+        let stream = self.job.source.output_stream(lines.stream);
         // Parsing lines is quick and comes often: it runs here, not on a
         // blocking thread, whose hand-off would cost more than the call.
-        let events = match self.job.source.runner.parse_output(&request) {
+        let events = match self.job.source.runner.parse_output(stream, &lines.lines) {
             Ok(events) => events,
             // A plugin that crashed or hung is not asked again line by line.
             Err(e) if e.abandoned() => {
@@ -695,23 +692,19 @@ impl<'a> Execution<'a> {
                 tracing::debug!("the last line of the output was cut short: {e}");
                 Vec::new()
             }
-            Err(_) => self.parse_line_by_line(&request),
+            Err(_) => self.parse_line_by_line(stream, &lines.lines),
         };
-        (events, request.lines)
+        (events, lines.lines)
     }
 
     /// Reads lines one at a time after the runner could not read them
     /// together: the events of the lines it can read still count, and each
     /// line it cannot read is an error, which fails the source.
-    fn parse_line_by_line(&mut self, request: &OutputRequest) -> Vec<LiveEvent> {
+    fn parse_line_by_line(&mut self, stream: &OutputStream, lines: &[String]) -> Vec<LiveEvent> {
         let mut events = Vec::new();
-        for (index, line) in request.lines.iter().enumerate() {
-            let one = OutputRequest {
-                source: request.source.clone(),
-                stream: request.stream,
-                lines: vec![line.clone()],
-            };
-            match self.job.source.runner.parse_output(&one) {
+        for (index, line) in lines.iter().enumerate() {
+            let one = std::slice::from_ref(line);
+            match self.job.source.runner.parse_output(stream, one) {
                 Ok(found) => events.extend(found.into_iter().map(|e| e.at_line(index))),
                 Err(e) => self.error(e),
             }
@@ -971,12 +964,8 @@ impl<'a> Execution<'a> {
         if !self.live() {
             return Vec::new();
         }
-        let request = OutputRequest {
-            source: self.job.source.info.clone(),
-            stream,
-            lines: lines.to_vec(),
-        };
-        match self.job.source.runner.parse_output(&request) {
+        let stream = self.job.source.output_stream(stream);
+        match self.job.source.runner.parse_output(stream, lines) {
             Ok(events) => events.iter().filter_map(LiveEvent::line).collect(),
             Err(_) => Vec::new(),
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use proctor_plugin_api::messages::{
-    CommandSpec, DiscoveryOffer, ExecutionMode, PluginKind, RunnerCapabilities, SourceInfo,
+    CommandSpec, DiscoveryOffer, ExecutionMode, PluginKind, RunnerCapabilities, SourceInfo, Stream,
     TestCase,
 };
 
@@ -23,7 +23,7 @@ use crate::config::{self, Config, NoTests, SourceConfig};
 use crate::error::{Error, Result};
 use crate::events::{Events, RunEvent, Subscriber};
 use crate::fetch::Fetcher;
-use crate::plugins::{self, Catalog, Runner, RunnerPlugin, SearchPath};
+use crate::plugins::{self, Catalog, OutputStream, Runner, RunnerPlugin, SearchPath};
 use crate::process::Stopper;
 use crate::report::{Console, HelixEnvironment, Journal, Reports};
 use crate::results::{
@@ -42,6 +42,8 @@ pub struct PreparedSource {
     pub capabilities: RunnerCapabilities,
     pub mode: ExecutionMode,
     pub info: SourceInfo,
+    /// What the runner is told of each stream it reads, besides the lines.
+    output_streams: [OutputStream; 2],
     /// The variables collectors asked for when the source started.
     pub collected_env: std::sync::OnceLock<std::collections::BTreeMap<String, String>>,
 }
@@ -51,6 +53,31 @@ pub struct PreparedSource {
 const SEARCH_PATHS: [&str; 4] = ["PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "LD_PRELOAD"];
 
 impl PreparedSource {
+    pub fn new(
+        config: SourceConfig,
+        runner: Arc<dyn Runner>,
+        capabilities: RunnerCapabilities,
+        mode: ExecutionMode,
+        info: SourceInfo,
+    ) -> Self {
+        Self {
+            output_streams: Stream::ALL.map(|stream| OutputStream::new(info.clone(), stream)),
+            config,
+            runner,
+            capabilities,
+            mode,
+            info,
+            collected_env: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// What the runner is told of `stream`, besides its lines.
+    pub fn output_stream(&self, stream: Stream) -> &OutputStream {
+        (self.output_streams.iter())
+            .find(|s| s.stream() == stream)
+            .expect("every stream has one")
+    }
+
     /// The source's name, as the configuration gives it.
     pub fn name(&self) -> &str {
         &self.config.name
@@ -138,14 +165,13 @@ impl Session {
                 path: source.path.clone(),
                 base_dir: config.base_dir.clone(),
             };
-            sources.push(Arc::new(PreparedSource {
-                config: source.clone(),
-                runner: Arc::new(runner),
+            sources.push(Arc::new(PreparedSource::new(
+                source.clone(),
+                Arc::new(runner),
                 capabilities,
                 mode,
                 info,
-                collected_env: std::sync::OnceLock::new(),
-            }));
+            )));
         }
         let fetcher = Fetcher::prepare(&config, &catalog)?;
         let collectors = collect::Prepared::prepare(&config, &catalog)?;

@@ -571,7 +571,7 @@ mod tests {
     use super::*;
     use crate::config::{LeakAction, SourceConfig};
     use crate::events::{Delivery, Subscriber};
-    use crate::plugins::{CallError, Runner};
+    use crate::plugins::{CallError, OutputStream, Runner};
     use crate::process::Signal;
     use crate::results::fixture;
     use crate::retry::Threshold;
@@ -589,7 +589,11 @@ mod tests {
         fn plan_execution(&self, _: &ExecutionRequest) -> Result<ExecutionPlan, CallError> {
             unreachable!("the executor is fake")
         }
-        fn parse_output(&self, _: &OutputRequest) -> Result<Vec<LiveEvent>, CallError> {
+        fn parse_output(
+            &self,
+            _: &OutputStream,
+            _: &[String],
+        ) -> Result<Vec<LiveEvent>, CallError> {
             unreachable!("the executor is fake")
         }
         fn collect_results(&self, _: &CollectRequest) -> Result<Vec<TestResult>, CallError> {
@@ -614,18 +618,19 @@ mod tests {
             configured_path: "tests/unit".into(),
             location: "sources[0]".into(),
         };
-        Arc::new(PreparedSource {
-            info: SourceInfo {
-                name: config.name.clone(),
-                path: config.path.clone(),
-                base_dir: ".".into(),
-            },
+        let info = SourceInfo {
+            name: config.name.clone(),
+            path: config.path.clone(),
+            base_dir: ".".into(),
+        };
+        let capabilities = RunnerCapabilities::default();
+        Arc::new(PreparedSource::new(
             config,
-            runner: Arc::new(Unreachable),
-            capabilities: RunnerCapabilities::default(),
+            Arc::new(Unreachable),
+            capabilities,
             mode,
-            collected_env: Default::default(),
-        })
+            info,
+        ))
     }
 
     /// What one job of the script does: the tests that finished, with their
