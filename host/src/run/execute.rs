@@ -260,7 +260,7 @@ struct Execution<'a> {
     /// The tests an expanding case turned out to be, as they became known.
     discovered: Vec<TestCase>,
     /// The ids of `discovered`.
-    discovered_ids: std::collections::HashSet<String>,
+    discovered_ids: foldhash::HashSet<String>,
     /// Once the process ended: `discovered` takes the expanding case's place.
     expanded: bool,
     /// The number of tests the process runs, as far as known.
@@ -799,7 +799,9 @@ impl<'a> Execution<'a> {
         };
         self.test_count = tests.len();
         let alone = tests.len() == 1;
-        let (mut finished, mut unrun) = (Vec::new(), Vec::new());
+        // Sized once: grown by doubling, the attempts of a large batch held
+        // a third again of their size at the run's peak of memory.
+        let (mut finished, mut unrun) = (Vec::with_capacity(tests.len()), Vec::new());
         for test in tests {
             let reported = ended.reported.remove(&test.id);
             let live = self.tracker.finished.get(&test.id);

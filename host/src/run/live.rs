@@ -2,7 +2,7 @@
 //! hung: the deadlines follow each test's start when the runner reports
 //! starts, else the process gets the sum of its tests' limits.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
 use proctor_plugin_api::messages::Outcome;
@@ -43,10 +43,10 @@ impl Tracker {
         Self {
             launched: now,
             last_activity: now,
-            started: HashMap::new(),
-            finished: HashMap::new(),
-            running: HashMap::new(),
-            captured: HashMap::new(),
+            started: HashMap::default(),
+            finished: HashMap::default(),
+            running: HashMap::default(),
+            captured: HashMap::default(),
             tail_bytes,
         }
     }

@@ -1,6 +1,6 @@
 //! What a runner read of a process's results, by test id.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use proctor_plugin_api::messages::TestResult;
 
@@ -18,7 +18,8 @@ pub(super) struct Reported {
 
 impl Reported {
     pub(super) fn new(results: Vec<TestResult>) -> Self {
-        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(results.len());
+        let mut by_id: HashMap<String, usize> =
+            HashMap::with_capacity_and_hasher(results.len(), Default::default());
         let mut kept: Vec<Option<TestResult>> = Vec::with_capacity(results.len());
         for result in results {
             match by_id.get(&result.id) {

@@ -1,9 +1,9 @@
 //! Spreading tests over processes, running them up to `jobs` at once, giving
 //! unrun tests a fresh process, and retrying failures in rounds.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use proctor_plugin_api::messages::{ExecutionMode, Outcome, TestCase};
 use tokio::task::JoinSet;
 
@@ -71,7 +71,9 @@ pub struct Scheduler<'a> {
     policy: &'a RetryPolicy,
     selector: &'a Selector<'a>,
     tests: Vec<TestState>,
-    index: HashMap<(String, String), usize>,
+    /// Each test's place in `tests`, by source, then id: looked up with
+    /// borrowed names, once or twice per attempt.
+    index: HashMap<String, HashMap<String, usize>>,
     /// The records of failures beside the tests, by source and id.
     outside: std::collections::HashSet<(String, String)>,
     /// Tests still to settle per source, to tell the console when one is done.
@@ -101,9 +103,9 @@ impl<'a> Scheduler<'a> {
             policy,
             selector,
             tests: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             outside: std::collections::HashSet::new(),
-            unsettled: HashMap::new(),
+            unsettled: HashMap::default(),
             errors: Vec::new(),
             warnings: Vec::new(),
             records: Vec::new(),
@@ -224,14 +226,14 @@ impl<'a> Scheduler<'a> {
             self.report(skipped);
         }
         let mut admitted = Vec::new();
+        let index = self.index.entry(name.clone()).or_default();
         for test in selection.run {
-            let key = (name.clone(), test.id.clone());
-            if self.index.contains_key(&key) {
+            if index.contains_key(&test.id) {
                 tracing::debug!("source `{name}` reported the test `{}` twice", test.id);
                 continue;
             }
             admitted.push(self.tests.len());
-            self.index.insert(key, self.tests.len());
+            index.insert(test.id.clone(), self.tests.len());
             self.tests.push(TestState {
                 source: source.clone(),
                 case: Some(test),
@@ -268,7 +270,7 @@ impl<'a> Scheduler<'a> {
             case: &expansion.case,
             tests: admitted.len(),
         });
-        let Some(&i) = self.index.get(&(name.clone(), expansion.case)) else {
+        let Some(i) = self.position(&name, &expansion.case) else {
             return admitted;
         };
         match case {
@@ -400,9 +402,11 @@ impl<'a> Scheduler<'a> {
     }
 
     fn take_attempt(&mut self, source: &PreparedSource, finished: TestAttempt) {
-        let key = (source.config.name.clone(), finished.test.id.clone());
-        let Some(&i) = self.index.get(&key) else {
-            tracing::warn!("a result for `{}`, which was not asked for", key.1);
+        let Some(i) = self.position(&source.config.name, &finished.test.id) else {
+            tracing::warn!(
+                "a result for `{}`, which was not asked for",
+                finished.test.id
+            );
             return;
         };
         let record = finished.record;
@@ -412,10 +416,11 @@ impl<'a> Scheduler<'a> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let (name, id) = (&source.config.name, &finished.test.id);
         let verdict = self.policy.verdict(&retry::Attempt {
-            source: &key.0,
+            source: name,
             source_file: &source_file,
-            test_id: &key.1,
+            test_id: id,
             qualified_name: finished.test.qualified_name(),
             outcome: record.outcome,
             message: record.message.as_deref(),
@@ -427,8 +432,8 @@ impl<'a> Scheduler<'a> {
         let retrying =
             verdict == Verdict::Rerun && state.attempts.len() as u32 + 1 < self.policy.max_attempts;
         self.events.emit(RunEvent::AttemptFinished {
-            source: &key.0,
-            test: &key.1,
+            source: name,
+            test: id,
             record: &record,
             retrying,
         });
@@ -449,13 +454,13 @@ impl<'a> Scheduler<'a> {
         // The same failure again, or a test the runner ran beside those
         // asked for, which its own process reports.
         if attempt.kind == RecordKind::Suite
-            && (self.outside.contains(&key) || self.index.contains_key(&key))
+            && (self.outside.contains(&key) || self.position(&name, &base).is_some())
         {
             return;
         }
         let taken = |id: &str| {
-            let key = (name.clone(), id.to_owned());
-            self.index.contains_key(&key) || self.outside.contains(&key)
+            self.position(&name, id).is_some()
+                || self.outside.contains(&(name.clone(), id.to_owned()))
         };
         let mut id = base.clone();
         for n in 2.. {
@@ -552,6 +557,11 @@ impl<'a> Scheduler<'a> {
         if *left == 0 {
             self.source_finished(source);
         }
+    }
+
+    /// Where test `id` of `source` is in `tests`.
+    fn position(&self, source: &str, id: &str) -> Option<usize> {
+        self.index.get(source)?.get(id).copied()
     }
 
     fn source_finished(&self, source: &str) {
