@@ -26,7 +26,11 @@ REPORTS = ["events.jsonl", "summary.json", "junit.xml", "results.trx"]
 
 
 def host_run(proctor, root):
-    """(host CPU seconds, peak RSS KiB, wall seconds) of one run."""
+    """(host CPU seconds, peak RSS KiB, wall seconds) of one run, recorded
+    in a results store of its own, empty, as on a fresh CI machine: the
+    user's store grows with every run, and with it the cost of recording."""
+    store = root / "history.db"
+    store.unlink(missing_ok=True)
     start = time.perf_counter()
     # The process started here only supervises; the host, its child, logs
     # its own CPU time and peak memory (children apart) as it ends.
@@ -35,7 +39,12 @@ def host_run(proctor, root):
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, "RUST_LOG": "proctor::usage=debug", "NO_COLOR": "1"},
+        env={
+            **os.environ,
+            "RUST_LOG": "proctor::usage=debug",
+            "NO_COLOR": "1",
+            "PROCTOR_STORE": str(store),
+        },
         text=True,
     )
     wall = time.perf_counter() - start
