@@ -29,7 +29,10 @@
 //!   which waits as above but contains it as well.
 //!
 //! The process is waited for through its pidfd, readable once it has ended
-//! ([`Child`]); a tracer waits for its tracee itself.
+//! ([`Child`]); a tracer waits for its tracee itself. A kernel without
+//! pidfds (before 5.3, or valgrind's emulation of one) gives none: a
+//! blocking thread then waits for the end without reaping it, so the pid
+//! stays the child's for as long as the host may signal it.
 
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, CString, OsString};
@@ -170,7 +173,8 @@ pub type Pipes = (OwnedFd, OwnedFd);
 /// A process just started.
 pub struct Spawned {
     pub pid: u32,
-    pub pidfd: OwnedFd,
+    /// `None` where the kernel has no pidfds.
+    pub pidfd: Option<OwnedFd>,
     /// Stdout's and stderr's read ends, for [`Output::Pipes`].
     pub pipes: Option<Pipes>,
 }
@@ -418,12 +422,13 @@ fn spawn_by(launch: Launch, try_clone3: bool) -> io::Result<Spawned> {
 }
 
 /// Clones the child into its group, or forks it to move itself there
-/// where `clone3` is refused; answers its pid and pidfd.
+/// where `clone3` is refused; answers its pid and, where the kernel has
+/// them, its pidfd.
 fn clone_child(
     plan: &mut Plan,
     group: Option<GroupFds>,
     try_clone3: bool,
-) -> io::Result<(libc::pid_t, OwnedFd)> {
+) -> io::Result<(libc::pid_t, Option<OwnedFd>)> {
     if try_clone3 {
         let mut pidfd: c_int = -1;
         // SAFETY: all-zero is a valid clone_args (no flags, no pointers).
@@ -450,7 +455,7 @@ fn clone_child(
             pid if pid > 0 => {
                 // SAFETY: CLONE_PIDFD wrote a descriptor owned by nothing else.
                 let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-                return Ok((pid as libc::pid_t, pidfd));
+                return Ok((pid as libc::pid_t, Some(pidfd)));
             }
             _ => {
                 let error = io::Error::last_os_error();
@@ -482,15 +487,21 @@ fn clone_child(
             // SAFETY: pidfd_open takes no pointers; a child not yet waited
             // for cannot be reaped by anyone else, so the pid is still its.
             let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-            if pidfd < 0 {
-                let error = io::Error::last_os_error();
-                // SAFETY: the child was just forked; killing it is all that is left.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                let _ = wait_blocking(pid);
-                return Err(error);
+            if pidfd >= 0 {
+                // SAFETY: just opened, owned by nothing else.
+                return Ok((pid, Some(unsafe { OwnedFd::from_raw_fd(pidfd as c_int) })));
             }
-            // SAFETY: just opened, owned by nothing else.
-            Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd as c_int) }))
+            let error = io::Error::last_os_error();
+            match error.raw_os_error() {
+                // No pidfds here (before Linux 5.3), or not allowed.
+                Some(libc::ENOSYS | libc::EPERM) => Ok((pid, None)),
+                _ => {
+                    // SAFETY: the child was just forked; killing it is all that is left.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let _ = wait_blocking(pid);
+                    Err(error)
+                }
+            }
         }
         _ => Err(io::Error::last_os_error()),
     }
@@ -504,35 +515,86 @@ pub fn wait_blocking(pid: libc::pid_t) -> io::Result<ExitStatus> {
     Ok(ExitStatus::from_raw(status))
 }
 
-/// A started process, waited for through its pidfd. Dropped before it
-/// was waited for, it is killed, and reaped off the caller's thread.
+/// Blocks until child `pid` has ended, leaving it unreaped: what its
+/// pidfd's readiness tells where there are pidfds. A traced child's stops
+/// are reported too, and left for its tracer; the wait then goes on.
+pub fn wait_ended(pid: libc::pid_t) -> io::Result<()> {
+    loop {
+        // SAFETY: all-zero is a valid siginfo_t, filled in by waitid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid out pointer.
+        retrying(|| unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        })?;
+        if matches!(
+            info.si_code,
+            libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED
+        ) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A started process. Dropped before it was waited for, it is killed, and
+/// reaped off the caller's thread.
 pub struct Child {
     pid: libc::pid_t,
-    pidfd: AsyncFd<OwnedFd>,
+    end: End,
     status: Option<ExitStatus>,
+}
+
+/// How a [`Child`] learns that its process ended.
+enum End {
+    /// Its pidfd turns readable.
+    Pidfd(AsyncFd<OwnedFd>),
+    /// A blocking task returns ([`wait_ended`]); gone once it has.
+    Waiter(Option<tokio::task::JoinHandle<io::Result<()>>>),
 }
 
 impl Child {
     /// Takes over a process [`spawn`] started; inside a runtime.
     pub fn new(spawned: Spawned) -> io::Result<Self> {
-        Ok(Self {
-            pid: spawned.pid as libc::pid_t,
+        let pid = spawned.pid as libc::pid_t;
+        let end = match spawned.pidfd {
             // SAFETY: the AsyncFd owns the pidfd, which stays open and the
             // same for as long as it is registered.
-            pidfd: unsafe { AsyncFd::register_with_interest(spawned.pidfd, Interest::READABLE) }
-                .map_err(|e| e.into_parts().1)?,
+            Some(pidfd) => End::Pidfd(
+                unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }
+                    .map_err(|e| e.into_parts().1)?,
+            ),
+            None => End::Waiter(Some(tokio::task::spawn_blocking(move || wait_ended(pid)))),
+        };
+        Ok(Self {
+            pid,
+            end,
             status: None,
         })
     }
 
-    /// Waits for the process to end, and reaps it.
+    /// Waits for the process to end, and reaps it. Cancel-safe: callers
+    /// wait inside `select!`.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         loop {
             if let Some(status) = self.try_wait()? {
                 return Ok(status);
             }
-            // Readable once the process has ended.
-            self.pidfd.readable().await?.clear_ready();
+            match &mut self.end {
+                // Readable once the process has ended.
+                End::Pidfd(pidfd) => pidfd.readable().await?.clear_ready(),
+                // Awaited in place, so that a wait cancelled keeps it.
+                End::Waiter(Some(waiter)) => {
+                    let ended = waiter.await;
+                    self.end = End::Waiter(None);
+                    ended.map_err(io::Error::other)??;
+                }
+                End::Waiter(None) => return Err(io::Error::other("ended, yet not reapable")),
+            }
         }
     }
 
@@ -555,17 +617,24 @@ impl Drop for Child {
         if self.status.is_some() {
             return;
         }
-        // SAFETY: the pidfd is open and names this child, reaped or not:
-        // the signal cannot reach a process that reused its pid.
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.get_ref().as_raw_fd(),
-                libc::SIGKILL,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
+        match &self.end {
+            // SAFETY: the pidfd is open and names this child, reaped or
+            // not: the signal cannot reach a process that reused its pid.
+            End::Pidfd(pidfd) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    pidfd.get_ref().as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            },
+            // SAFETY: only `try_wait` reaps, and it has not: the pid is
+            // still this child's.
+            End::Waiter(_) => unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+            },
+        }
         let pid = self.pid;
         // A process in uninterruptible sleep ends when it wakes: waiting
         // here could hold the caller that long.
@@ -581,6 +650,7 @@ impl Drop for Child {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn sh(script: &str) -> Program {
         Program::new(&CommandSpec::new("sh").args(["-c", script]), &[]).unwrap()
@@ -704,17 +774,62 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_child_dropped_before_its_end_is_killed() {
-        let program = Program::new(&CommandSpec::new("sleep").arg("30"), &[]).unwrap();
-        let mut spawned = spawn(Launch::piped(&program, None)).unwrap();
+    /// A child of `program` as a kernel with pidfds gives it, or as one
+    /// without gives it (before Linux 5.3; valgrind).
+    fn child(program: &Program, with_pidfd: bool) -> (Child, u32, OwnedFd) {
+        let mut spawned = spawn(Launch::piped(program, None)).unwrap();
+        if !with_pidfd {
+            spawned.pidfd = None;
+        }
         let pid = spawned.pid;
         let (stdout, _) = spawned.pipes.take().unwrap();
-        drop(Child::new(spawned).unwrap());
-        // The pipe ends when the killed process is gone.
-        let mut rest = Vec::new();
-        std::fs::File::from(stdout).read_to_end(&mut rest).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(!super::super::tree::alive(pid), "{pid} is still running");
+        (Child::new(spawned).unwrap(), pid, stdout)
+    }
+
+    #[tokio::test]
+    async fn a_child_is_waited_for_with_a_pidfd_or_without() {
+        for with_pidfd in [true, false] {
+            let (mut child, pid, _) = child(&sh("sleep 0.2; exit 7"), with_pidfd);
+            let status = child.wait().await.unwrap();
+            assert_eq!(status.code(), Some(7), "pidfd: {with_pidfd}");
+            assert!(!super::super::tree::alive(pid), "{pid} is unreaped");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wait_cancelled_leaves_the_child_to_be_waited_for_again() {
+        for with_pidfd in [true, false] {
+            let (mut child, _, _) = child(&sh("sleep 0.3; exit 5"), with_pidfd);
+            let cancelled = tokio::time::timeout(Duration::from_millis(50), child.wait()).await;
+            assert!(cancelled.is_err(), "still running");
+            let status = child.wait().await.unwrap();
+            assert_eq!(status.code(), Some(5), "pidfd: {with_pidfd}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_child_dropped_before_its_end_is_killed_with_a_pidfd_or_without() {
+        let program = Program::new(&CommandSpec::new("sleep").arg("30"), &[]).unwrap();
+        for with_pidfd in [true, false] {
+            let (child, pid, stdout) = child(&program, with_pidfd);
+            drop(child);
+            // The pipe ends when the killed process is gone.
+            let mut rest = Vec::new();
+            std::fs::File::from(stdout).read_to_end(&mut rest).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            assert!(!super::super::tree::alive(pid), "{pid} is still running");
+        }
+    }
+
+    #[test]
+    fn waiting_for_the_end_without_a_pidfd_leaves_the_child_to_be_reaped() {
+        let spawned = spawn(Launch::piped(&sh("exit 3"), None)).unwrap();
+        let pid = spawned.pid as libc::pid_t;
+        wait_ended(pid).unwrap();
+        let mut status = 0;
+        // SAFETY: `status` is a valid out pointer.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert_eq!(reaped, pid, "ended and still there to reap");
+        assert_eq!(ExitStatus::from_raw(status).code(), Some(3));
     }
 }

@@ -258,8 +258,9 @@ fn handles(pid: pid_t, signal: c_int) -> bool {
 
 struct Tracer {
     pid: pid_t,
-    /// The process's pidfd, for waiting once it is untraced.
-    pidfd: OwnedFd,
+    /// The process's pidfd, for waiting once it is untraced; `None` where
+    /// the kernel has no pidfds.
+    pidfd: Option<OwnedFd>,
     /// Traced threads, the process's main thread among them.
     threads: HashSet<pid_t>,
     /// Threads a clone event announced whose first stop (a SIGSTOP the
@@ -271,7 +272,7 @@ struct Tracer {
 }
 
 impl Tracer {
-    fn new(pid: pid_t, pidfd: OwnedFd, release: Arc<AtomicBool>) -> Self {
+    fn new(pid: pid_t, pidfd: Option<OwnedFd>, release: Arc<AtomicBool>) -> Self {
         Self {
             pid,
             pidfd,
@@ -289,10 +290,10 @@ impl Tracer {
             Some(Ok(Report::Exited(status))) => Ok(status),
             Some(Ok(report)) => {
                 let _ = reports.send(report);
-                wait_for(self.pid, &self.pidfd)
+                wait_for(self.pid, self.pidfd.as_ref())
             }
             Some(Err(e)) => Err(e),
-            None => wait_for(self.pid, &self.pidfd),
+            None => wait_for(self.pid, self.pidfd.as_ref()),
         };
         match status {
             Ok(status) => drop(reports.send(Report::Exited(status))),
@@ -455,14 +456,20 @@ fn has_address(signal: c_int) -> bool {
 /// collector) traces the child, the kernel reports the dumper's stops to
 /// any thread of the child's parent process, and such a wait would take
 /// them from the dumper. Its pidfd becomes readable only once the process
-/// has ended, and the wait that follows reaps it.
-fn wait_for(pid: pid_t, pidfd: &OwnedFd) -> io::Result<ExitStatus> {
-    let mut poll = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    retrying(|| unsafe { libc::poll(&mut poll, 1, -1) })?;
+/// has ended (without one, [`spawn::wait_ended`] leaves stops where they
+/// are), and the wait that follows reaps it.
+fn wait_for(pid: pid_t, pidfd: Option<&OwnedFd>) -> io::Result<ExitStatus> {
+    match pidfd {
+        Some(pidfd) => {
+            let mut poll = libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            retrying(|| unsafe { libc::poll(&mut poll, 1, -1) })?;
+        }
+        None => spawn::wait_ended(pid)?,
+    }
     wait_blocking(pid)
 }
