@@ -27,10 +27,7 @@ REPORTS = ["events.jsonl", "summary.json", "junit.xml", "results.trx"]
 
 def host_run(proctor, root):
     """(host CPU seconds, peak RSS KiB, wall seconds) of one run, recorded
-    in a results store of its own, empty, as on a fresh CI machine: the
-    user's store grows with every run, and with it the cost of recording."""
-    store = root / "history.db"
-    store.unlink(missing_ok=True)
+    in the suite's own results store (see `warm_store`)."""
     start = time.perf_counter()
     # The process started here only supervises; the host, its child, logs
     # its own CPU time and peak memory (children apart) as it ends.
@@ -43,7 +40,7 @@ def host_run(proctor, root):
             **os.environ,
             "RUST_LOG": "proctor::usage=debug",
             "NO_COLOR": "1",
-            "PROCTOR_STORE": str(store),
+            "PROCTOR_STORE": str(root / "history.db"),
         },
         text=True,
     )
@@ -58,6 +55,21 @@ def host_run(proctor, root):
     return cpu, int(usage[3]), wall
 
 
+def bench_dir():
+    """Where the suites of each size are written."""
+    return Path(__file__).resolve().parent.parent / "target" / "bench-many"
+
+
+def warm_store(proctor, root):
+    """Starts the suite's results store afresh and records one run in it,
+    unmeasured: the measured runs are recorded by a store that knows the
+    suite's tests, as on a machine that ran it before, and that holds the
+    same history whichever proctor is measured (the user's own store
+    grows with every run, and with it the cost of recording)."""
+    (root / "history.db").unlink(missing_ok=True)
+    host_run(proctor, root)
+
+
 def main(argv):
     runs = 1
     if "--runs" in argv:
@@ -66,19 +78,20 @@ def main(argv):
         argv = argv[:at] + argv[at + 2 :]
     proctor = os.path.abspath(argv[1])
     sizes = [int(n) for n in argv[2:]] or [10000, 50000, 100000]
-    bench = Path(__file__).resolve().parent.parent / "target" / "bench-many"
-
     def suite(tests):
-        root = bench / str(tests)
+        root = bench_dir() / str(tests)
         write_suite(root, tests)
         return root
 
-    base_peak = statistics.median(host_run(proctor, suite(10))[1] for _ in range(3))
+    small = suite(10)
+    warm_store(proctor, small)
+    base_peak = statistics.median(host_run(proctor, small)[1] for _ in range(3))
     print(f"host, proctor run -j 1, median of {runs}; memory above a 10-test run's {base_peak} KiB")
     print(f"{'tests':>8} {'wall':>8} {'host CPU':>9} {'CPU/test':>9} {'peak':>9} {'mem/test':>9}  bytes/test: "
           + " ".join(REPORTS))
     for tests in sizes:
         root = suite(tests)
+        warm_store(proctor, root)
         samples = [host_run(proctor, root) for _ in range(runs)]
         cpu = statistics.median(s[0] for s in samples)
         peak = statistics.median(s[1] for s in samples)

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""The host's instructions a test, counted by callgrind: a figure that does
+not move with the machine's load, for comparing two builds.
+
+    python3 benchmarks/host_instructions.py PROCTOR [PROCTOR...] [--tests N]
+
+Runs `proctor run -j 1` on the suite `many_tests.py` writes (default 10,000
+tests) once under `valgrind --tool=callgrind` for each PROCTOR, its store
+warmed as `host_cost.py` warms it, and prints the instructions the host
+process executed (its threads and the plugins loaded into it, not the test
+processes, which callgrind does not follow) per test. Under callgrind the
+host runs some thirty times slower than the test processes, so it reads
+their output in larger pieces than it would: fewer, larger calls.
+Needs valgrind.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from host_cost import bench_dir, warm_store
+from many_tests import write_suite
+
+
+def instructions(proctor, root):
+    """Instructions of the host process (the largest count: the process CI
+    starts only forks the host and waits)."""
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p",
+             proctor, "run", "proctor.json", "-j", "1"],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PROCTOR_STORE": str(root / "history.db"), "NO_COLOR": "1"},
+            check=False,
+        )
+        counts = []
+        for profile in Path(out).iterdir():
+            totals = re.search(r"^totals: (\d+)", profile.read_text(), re.M)
+            if totals:
+                counts.append(int(totals[1]))
+    if not counts:
+        sys.exit("callgrind wrote no profile: is valgrind installed?")
+    return max(counts)
+
+
+def main(argv):
+    tests = 10000
+    if "--tests" in argv:
+        at = argv.index("--tests")
+        tests = int(argv[at + 1])
+        argv = argv[:at] + argv[at + 2 :]
+    root = bench_dir() / str(tests)
+    write_suite(root, tests)
+    print(f"host instructions a test, proctor run -j 1 on {tests} pytest tests (callgrind)")
+    for proctor in argv[1:]:
+        proctor = os.path.abspath(proctor)
+        warm_store(proctor, root)
+        count = instructions(proctor, root)
+        print(f"{count / tests / 1000:>8.1f}k  {proctor}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
