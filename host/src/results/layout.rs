@@ -154,11 +154,7 @@ impl ResultsDir {
 
     /// The directory of one attempt of one test.
     pub fn attempt_dir(&self, source: &str, test_id: &str, attempt: u32) -> PathBuf {
-        let mut dir = self.root.join("sources");
-        dir.push(source);
-        dir.push(test_dir_name(test_id));
-        dir.push(format!("attempt-{attempt}"));
-        dir
+        self.root.join(attempt_path(source, test_id, attempt))
     }
 
     /// The directory of a process that ran many tests of one source.
@@ -177,6 +173,16 @@ impl ResultsDir {
             .to_string_lossy()
             .into_owned()
     }
+}
+
+/// The directory of one attempt of one test, relative to the results
+/// directory, as the reports record it: made as text, once per attempt of
+/// every test, rather than joined onto the root and taken off again.
+pub fn attempt_path(source: &str, test_id: &str, attempt: u32) -> String {
+    format!(
+        "sources/{source}/{}/attempt-{attempt}",
+        test_dir_name(test_id)
+    )
 }
 
 /// Writes the file at `path` through a hidden file beside it, renamed into

@@ -18,7 +18,8 @@ pub use context::{machine_name, Gathering, RunContext};
 pub use exit::ExitStatus;
 pub use fetched::{DownloadRecord, Unpacked};
 pub use layout::{
-    last_lines, read_end, write_atomically, ResultsDir, ResultsDirError, LAYOUT_VERSION,
+    attempt_path, last_lines, read_end, write_atomically, ResultsDir, ResultsDirError,
+    LAYOUT_VERSION,
 };
 pub use summary::{
     exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunOutcome, RunSummary,

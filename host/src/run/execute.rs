@@ -22,7 +22,7 @@ use crate::plugins::OutputStream;
 use crate::process::{
     write_log, Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised,
 };
-use crate::results::{timestamp, AttemptRecord, RecordKind, ResultsDir};
+use crate::results::{attempt_path, timestamp, AttemptRecord, RecordKind, ResultsDir};
 
 /// Tells test processes how much of a test's output the host holds.
 pub const OUTPUT_TAIL_VARIABLE: &str = "PROCTOR_OUTPUT_TAIL_BYTES";
@@ -1001,8 +1001,7 @@ impl<'a> Execution<'a> {
         outcome: Outcome,
         message: Option<String>,
     ) -> TestAttempt {
-        let results = &self.cx.results;
-        let dir = results.attempt_dir(self.source_name(), &test.id, self.job.attempt);
+        let dir = attempt_path(self.source_name(), &test.id, self.job.attempt);
         let duration = match (ended, self.test_count) {
             (Some(ended), 1) => ended.duration,
             // In a batch, the test's own span when the live output showed it.
@@ -1029,7 +1028,7 @@ impl<'a> Execution<'a> {
                 pid: ended.map(|e| e.pid),
                 exit_code: ended.and_then(|e| e.exit.code),
                 signal: ended.and_then(|e| e.exit.signal),
-                dir: results.relative(&dir),
+                dir,
                 stdout: ended.map(|_| self.logs.0.clone()),
                 stderr: ended.map(|_| self.logs.1.clone()),
                 output: None,
