@@ -788,7 +788,9 @@ impl<'a> Execution<'a> {
     fn attribute(&mut self, mut ended: Ended) -> Attributed {
         let answerable = self.tests_of(&ended);
         // Borrowed, not copied: an expanding case may stand for many
-        // thousand tests. Put back below, for the expansion.
+        // thousand tests. Put back below, for the expansion, without the
+        // spare room its growth left (up to half of it).
+        self.discovered.shrink_to_fit();
         let discovered = std::mem::take(&mut self.discovered);
         let job = self.job;
         let tests: Vec<&TestCase> = match answerable {

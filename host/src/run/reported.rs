@@ -16,29 +16,32 @@ pub(super) struct Reported {
     by_id: HashMap<String, usize>,
 }
 
+// What `Reported::new` relies on to turn the list into options in place.
+const _: () = assert!(size_of::<Option<TestResult>>() == size_of::<TestResult>());
+
 impl Reported {
-    pub(super) fn new(results: Vec<TestResult>) -> Self {
+    pub(super) fn new(mut results: Vec<TestResult>) -> Self {
+        // Read from JSON, the list grew by doubling: up to half of it is
+        // spare, released here. A `TestResult` and its `Option` are the
+        // same size, so the list becomes one of options where it is,
+        // without a second copy beside it at the run's peak of memory.
+        results.shrink_to_fit();
+        let mut results: Vec<Option<TestResult>> = results.into_iter().map(Some).collect();
         let mut by_id: HashMap<String, usize> =
             HashMap::with_capacity_and_hasher(results.len(), Default::default());
-        let mut kept: Vec<Option<TestResult>> = Vec::with_capacity(results.len());
-        for result in results {
-            match by_id.get(&result.id) {
-                None => {
-                    by_id.insert(result.id.clone(), kept.len());
-                    kept.push(Some(result));
-                }
-                Some(&at) => {
-                    let earlier = kept[at].as_ref().map(|r| r.outcome);
-                    if replaces(earlier, result.outcome) {
-                        kept[at] = Some(result);
-                    }
-                }
+        for at in 0..results.len() {
+            let Some(result) = &results[at] else { continue };
+            let Some(&first) = by_id.get(&result.id) else {
+                by_id.insert(result.id.clone(), at);
+                continue;
+            };
+            let later = results[at].take();
+            let earlier = results[first].as_ref().map(|r| r.outcome);
+            if later.as_ref().is_some_and(|r| replaces(earlier, r.outcome)) {
+                results[first] = later;
             }
         }
-        Self {
-            results: kept,
-            by_id,
-        }
+        Self { results, by_id }
     }
 
     pub(super) fn len(&self) -> usize {
