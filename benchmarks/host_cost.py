@@ -12,6 +12,7 @@ A cost that grows faster than the number of tests shows as a per-test
 figure that rises with the size.
 """
 
+import argparse
 import os
 import re
 import statistics
@@ -71,13 +72,12 @@ def warm_store(proctor, root):
 
 
 def main(argv):
-    runs = 1
-    if "--runs" in argv:
-        at = argv.index("--runs")
-        runs = int(argv[at + 1])
-        argv = argv[:at] + argv[at + 2 :]
-    proctor = os.path.abspath(argv[1])
-    sizes = [int(n) for n in argv[2:]] or [10000, 50000, 100000]
+    parser = argparse.ArgumentParser(description="What the host itself costs per test.")
+    parser.add_argument("proctor")
+    parser.add_argument("tests", type=int, nargs="*", default=[10000, 50000, 100000])
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args(argv[1:])
+    proctor, sizes, runs = os.path.abspath(args.proctor), args.tests, args.runs
     def suite(tests):
         root = bench_dir() / str(tests)
         write_suite(root, tests)

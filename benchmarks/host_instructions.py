@@ -14,6 +14,7 @@ their output in larger pieces than it would: fewer, larger calls.
 Needs valgrind.
 """
 
+import argparse
 import os
 import re
 import subprocess
@@ -49,15 +50,15 @@ def instructions(proctor, root):
 
 
 def main(argv):
-    tests = 10000
-    if "--tests" in argv:
-        at = argv.index("--tests")
-        tests = int(argv[at + 1])
-        argv = argv[:at] + argv[at + 2 :]
+    parser = argparse.ArgumentParser(description="The host's instructions a test.")
+    parser.add_argument("proctor", nargs="+")
+    parser.add_argument("--tests", type=int, default=10000)
+    args = parser.parse_args(argv[1:])
+    tests = args.tests
     root = bench_dir() / str(tests)
     write_suite(root, tests)
     print(f"host instructions a test, proctor run -j 1 on {tests} pytest tests (callgrind)")
-    for proctor in argv[1:]:
+    for proctor in args.proctor:
         proctor = os.path.abspath(proctor)
         warm_store(proctor, root)
         count = instructions(proctor, root)
