@@ -18,7 +18,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::call::{with_progress_sink, Answer, CallError, Operation, ProgressFn};
 use crate::remote::{PluginHostProgram, PluginProcess};
-use crate::watchdog::Watchdog;
+use crate::watchdog::{Watchdog, Watched};
 use crate::Library;
 
 /// A vtable type, how a library constructs plugins of its kind, and how
@@ -153,12 +153,11 @@ struct Inner<V> {
 }
 
 enum Transport<V> {
-    /// Called on the caller's thread, without a deadline.
-    Direct(Object<V>),
-    /// Called on the caller's thread, a watchdog keeping its deadlines.
-    Watched {
+    /// Called on the caller's thread, a watchdog keeping its deadlines
+    /// when it has any (the SDK's harness calls without).
+    Here {
         object: Object<V>,
-        deadlines: Deadlines,
+        deadlines: Option<Deadlines>,
     },
     Process(PluginProcess),
     /// Could not be created: every call fails as its creation did.
@@ -231,7 +230,11 @@ impl<V: PluginVTable> Plugin<V> {
     ) -> Result<Self, CreateError> {
         let label: Arc<str> = label(V::KIND, name).into();
         let object = construct_here::<V>(library, &label, name, &settings_text(settings))?;
-        Ok(Self::with(label, Transport::Direct(object)))
+        let transport = Transport::Here {
+            object,
+            deadlines: None,
+        };
+        Ok(Self::with(label, transport))
     }
 
     /// Creates the plugin `name` of `library` as `options` say: in this
@@ -250,7 +253,10 @@ impl<V: PluginVTable> Plugin<V> {
                 let deadline = deadlines.get(Operation::Create);
                 let _watched = Watchdog::watch(&label, Operation::Create, deadline);
                 let object = construct_here::<V>(library, &label, name, &settings)?;
-                Transport::Watched { object, deadlines }
+                Transport::Here {
+                    object,
+                    deadlines: Some(deadlines),
+                }
             }
             Isolation::Process(program) => {
                 let library = &library.path;
@@ -289,9 +295,8 @@ impl<V: PluginVTable> Plugin<V> {
         let label = &self.inner.label;
         let request = serde_json::to_string(request).expect("host messages always serialize");
         let answer = match &self.inner.transport {
-            Transport::Direct(object) => invoke_here(object, operation, &request, progress),
-            Transport::Watched { object, deadlines } => {
-                let _watched = Watchdog::watch(label, operation, deadlines.get(operation));
+            Transport::Here { object, deadlines } => {
+                let _watched = watch(label, operation, deadlines);
                 invoke_here(object, operation, &request, progress)
             }
             Transport::Process(process) => process.call(label, operation, request, progress)?,
@@ -331,6 +336,13 @@ impl<V: PluginVTable> Plugin<V> {
             message: format!("it could not be created: {}", creation.message),
         }
     }
+}
+
+/// Keeps `operation`'s deadline, if the plugin has deadlines, until the
+/// guard answered is dropped.
+fn watch(label: &Arc<str>, operation: Operation, deadlines: &Option<Deadlines>) -> Option<Watched> {
+    (deadlines.as_ref())
+        .map(|deadlines| Watchdog::watch(label, operation, deadlines.get(operation)))
 }
 
 /// Makes a call on this thread.
@@ -460,12 +472,13 @@ impl RunnerPlugin {
         lines: &[String],
     ) -> Result<Vec<LiveEvent>, CallError> {
         let operation = Operation::ParseOutput;
-        let (object, deadline) = match &self.inner.transport {
-            Transport::Direct(object) => (object, None),
-            Transport::Watched { object, deadlines } => (object, Some(deadlines.get(operation))),
-            _ => return self.call(operation, &stream.request(lines), None),
+        let raw = match &self.inner.transport {
+            Transport::Here { object, deadlines } => {
+                (object.0.vtable.parse_lines()).map(|parse_lines| (object, deadlines, parse_lines))
+            }
+            _ => None,
         };
-        let Some(parse_lines) = object.0.vtable.parse_lines() else {
+        let Some((object, deadlines, parse_lines)) = raw else {
             return self.call(operation, &stream.request(lines), None);
         };
         let lines: Vec<RStr<'_>> = lines.iter().map(|line| RStr::from_str(line)).collect();
@@ -473,7 +486,7 @@ impl RunnerPlugin {
             request: RStr::from_str(&stream.json),
             lines: RSlice::from_slice(&lines),
         };
-        let _watched = deadline.map(|d| Watchdog::watch(&self.inner.label, operation, d));
+        let _watched = watch(&self.inner.label, operation, deadlines);
         let answer = answer_of(parse_lines(&object.0.state, output));
         self.read_answer(operation, answer)
     }
