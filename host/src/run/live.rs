@@ -2,9 +2,9 @@
 //! hung: the deadlines follow each test's start when the runner reports
 //! starts, else the process gets the sum of its tests' limits.
 
-use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
+use foldhash::HashMap;
 use proctor_plugin_api::messages::Outcome;
 
 use super::outcome::{replaces, Hang};

@@ -1,7 +1,6 @@
 //! What a runner read of a process's results, by test id.
 
 use foldhash::HashMap;
-
 use proctor_plugin_api::messages::TestResult;
 
 use super::outcome::replaces;
