@@ -515,22 +515,30 @@ pub fn wait_blocking(pid: libc::pid_t) -> io::Result<ExitStatus> {
     Ok(ExitStatus::from_raw(status))
 }
 
+/// Blocks until child `pid` has a state `flags` ask for (`WEXITED`,
+/// `WSTOPPED`), and answers it without consuming it: the child is left to
+/// be waited for again, and an ended one unreaped.
+pub fn peek_state(pid: libc::pid_t, flags: c_int) -> io::Result<libc::siginfo_t> {
+    // SAFETY: all-zero is a valid siginfo_t, filled in by waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid out pointer.
+    retrying(|| unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            flags | libc::WNOWAIT,
+        )
+    })?;
+    Ok(info)
+}
+
 /// Blocks until child `pid` has ended, leaving it unreaped: what its
 /// pidfd's readiness tells where there are pidfds. A traced child's stops
 /// are reported too, and left for its tracer; the wait then goes on.
 pub fn wait_ended(pid: libc::pid_t) -> io::Result<()> {
     loop {
-        // SAFETY: all-zero is a valid siginfo_t, filled in by waitid.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a valid out pointer.
-        retrying(|| unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        })?;
+        let info = peek_state(pid, libc::WEXITED)?;
         if matches!(
             info.si_code,
             libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED

@@ -436,11 +436,7 @@ impl Tracer {
 /// Waits until every thread of an untraced child has stopped (or it
 /// ended), leaving the state to be waited for again.
 fn wait_until_stopped(pid: pid_t) -> io::Result<()> {
-    let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
-    let flags = libc::WSTOPPED | libc::WEXITED | libc::WNOWAIT;
-    // SAFETY: `info` is a valid out pointer.
-    retrying(|| unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, info.as_mut_ptr(), flags) })?;
-    Ok(())
+    spawn::peek_state(pid, libc::WSTOPPED | libc::WEXITED).map(drop)
 }
 
 fn has_address(signal: c_int) -> bool {
