@@ -351,3 +351,55 @@ fn skips_apply_per_platform_and_filters_select() {
     assert_eq!(summary.filtered_out, 2);
     assert_eq!(summary.counts.total, 5);
 }
+
+#[test]
+fn a_pytest_tests_markers_are_every_layers_and_its_skip_reason_the_closest() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{ "name": "py", "runner": "pytest", "path": fixtures().join("pytest-marks") }],
+    });
+    let (code, summary) = run_config(
+        dir.path(),
+        config,
+        &[
+            "--filter",
+            "not attr(markers=*zeta*) and not attr(markers=*alpha*)",
+        ],
+    );
+    assert_eq!(code, Some(0));
+    let reason = |id: &str| {
+        let test = test_record(&summary, "py", id);
+        assert_eq!(test.outcome, Outcome::Skipped, "{id}");
+        test.message.clone().unwrap()
+    };
+    let layers = "sub/test_layers.py";
+    assert_eq!(
+        reason(&format!("{layers}::TestLayered::test_own")),
+        "the test says"
+    );
+    assert_eq!(
+        reason(&format!("{layers}::TestLayered::test_inherited")),
+        "the class says"
+    );
+    assert_eq!(
+        reason(&format!("{layers}::TestLayered::test_param[1]")),
+        "the class says"
+    );
+    assert_eq!(
+        reason(&format!("{layers}::TestLayered::test_param[2]")),
+        "the parameter says"
+    );
+    assert_eq!(
+        reason(&format!("{layers}::test_module_level")),
+        "the module says"
+    );
+    assert_eq!(
+        reason(&format!("{layers}::test_added_late")),
+        "the conftest says"
+    );
+    let unmarked = test_record(&summary, "py", "test_plain.py::test_unmarked");
+    assert_eq!(unmarked.outcome, Outcome::Passed);
+    // Filtered out by markers of a parameter and of a class.
+    assert_eq!(summary.filtered_out, 2);
+    assert_eq!(summary.counts.total, 7);
+}

@@ -35,7 +35,9 @@ so N processes that each collect the whole suite run it once between them.
 
 import json
 import os
+from collections import Counter
 from json.encoder import encode_basestring_ascii as _quote
+from operator import attrgetter
 
 import pytest
 
@@ -97,8 +99,12 @@ def _quoted_or_null(text):
 
 def _nodeid(item):
     """The node id as reported, and whether it had to be escaped."""
-    nodeid = _escaped(item.nodeid)
-    return nodeid, nodeid != item.nodeid
+    nodeid = item.nodeid
+    # Text of ASCII alone has no lone surrogate: most ids are told at once.
+    if nodeid.isascii():
+        return nodeid, False
+    escaped = _escaped(nodeid)
+    return escaped, escaped != nodeid
 
 
 def _emit(event, flush):
@@ -141,15 +147,14 @@ def _file_of(nodeid):
 
 
 _file_tests = {}
+_NODEID = attrgetter("nodeid")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     # Counted before sharding: a batch holding all of a file's tests may name the file.
     _file_tests.clear()
-    for item in items:
-        file = _file_of(item.nodeid)
-        _file_tests[file] = _file_tests.get(file, 0) + 1
+    _file_tests.update(Counter(_file_of(nodeid) for nodeid in map(_NODEID, items)))
     selection = os.environ.get("PROCTOR_PYTEST_SELECT")
     if selection:
         with open(selection, encoding="utf-8") as file:
@@ -159,6 +164,8 @@ def pytest_collection_modifyitems(session, config, items):
     if not shard:
         return
     index, count = (int(part) for part in shard.split("/"))
+    if count == 1:
+        return
     # Shares are cut by node id: an item collected twice (a path given
     # twice with --keep-duplicates) runs twice in one share, not once in each.
     nodeids = list(dict.fromkeys(item.nodeid for item in items))
@@ -181,23 +188,55 @@ def pytest_collection_finish(session):
     if not os.environ.get("PROCTOR_PYTEST_COLLECT"):
         return
     # One write for all: the host reads them in a few chunks, not one by one.
-    _stream.write("".join(_collected(item) for item in session.items))
+    markers = _Markers()
+    _stream.write("".join(_collected(item, markers) for item in session.items))
     _stream.flush()
 
 
-def _collected(item):
+class _Markers:
+    """The markers of nodes and of their parents, as a collected item
+    reports them: their names, and the reason of the closest `skip`. A
+    parent's are worked out once for all its items; walking each item's
+    whole chain, as `iter_markers` does, was most of what reporting an
+    item cost."""
+
+    def __init__(self):
+        self._of_parent = {None: (frozenset(), None)}
+        self._written = {}
+
+    def of(self, node):
+        """`node`'s marker names, and the reason of its closest `skip`."""
+        names, skip = self._parents_of(node)
+        own = node.own_markers
+        if own:
+            names = names.union(marker.name for marker in own)
+            # A node's own markers are closer than its parent's, the first the closest.
+            closest = next((marker for marker in own if marker.name == "skip"), None)
+            if closest is not None:
+                skip = _skip_reason(closest)
+        return names, skip
+
+    def _parents_of(self, node):
+        parent = node.parent
+        found = self._of_parent.get(parent)
+        if found is None:
+            found = self._of_parent[parent] = self.of(parent)
+        return found
+
+    def written(self, names):
+        """`names` as the JSON list's items, sorted."""
+        text = self._written.get(names)
+        if text is None:
+            text = self._written[names] = ", ".join(_quoted(name) for name in sorted(names))
+        return text
+
+
+def _collected(item, markers):
     nodeid, escaped = _nodeid(item)
-    # One walk over the item's markers, the closest first: their names,
-    # and the reason of the closest `skip`.
-    names, skip = set(), None
-    for marker in item.iter_markers():
-        names.add(marker.name)
-        if skip is None and marker.name == "skip":
-            skip = _skip_reason(marker)
-    markers = ", ".join(_quoted(name) for name in sorted(names))
+    names, skip = markers.of(item)
     event = (
-        f'{{"event": "collected", "id": {_quote(nodeid)}, "markers": [{markers}], '
-        f'"skip": {_quoted_or_null(skip)}, '
+        f'{{"event": "collected", "id": {_quote(nodeid)}, '
+        f'"markers": [{markers.written(names)}], "skip": {_quoted_or_null(skip)}, '
         f'"file_tests": {_file_tests.get(_file_of(item.nodeid), 0)}'
     )
     if escaped:
