@@ -6,7 +6,7 @@ mod console;
 mod helix;
 mod journal;
 mod junit;
-mod outline;
+pub mod outline;
 pub mod schemas;
 mod trx;
 mod writers;
