@@ -10,6 +10,7 @@
 //! the tests an aggregation (an ordered test) ran.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -178,32 +179,33 @@ impl TrxOutcome {
     }
 }
 
-/// One execution of a test.
+/// One execution of a test. Texts are borrowed from the records the
+/// report is made from: a run's every test is held once, not twice.
 #[derive(Debug, Clone)]
-pub struct TrxExecution {
+pub struct TrxExecution<'a> {
     pub outcome: TrxOutcome,
     pub duration_ms: u64,
-    pub start_time: String,
+    /// Shared by the executions that started together (a batch's tests).
+    pub start_time: Arc<str>,
     pub end_time: String,
-    pub message: Option<String>,
-    pub stack_trace: Option<String>,
-    pub stdout: Option<String>,
+    pub message: Option<&'a str>,
+    pub stack_trace: Option<&'a str>,
+    pub stdout: Option<&'a str>,
 }
 
 /// One test, to write: its final result and, when it ran more than once,
 /// each attempt, which become the result's `InnerResults`.
 #[derive(Debug, Clone)]
-pub struct TrxResult {
-    /// Names the test, stably from run to run.
-    pub test_key: String,
-    /// The test's name as displayed.
-    pub name: String,
-    pub classname: String,
+pub struct TrxResult<'a> {
+    /// The test's name as displayed; with its class, it names the test
+    /// stably from run to run.
+    pub name: &'a str,
+    pub classname: &'a str,
     /// Where the test lives: its source's path.
-    pub storage: String,
-    pub result: TrxExecution,
+    pub storage: &'a str,
+    pub result: TrxExecution<'a>,
     /// Every attempt, oldest first, when there was more than one.
-    pub attempts: Vec<TrxExecution>,
+    pub attempts: Vec<TrxExecution<'a>>,
 }
 
 /// The run as a whole.
@@ -216,42 +218,71 @@ pub struct TrxRun<'a> {
     /// Whether the run failed: the summary says so whatever its results say.
     pub failed: bool,
     /// Every test, in report order.
-    pub results: &'a [TrxResult],
+    pub results: &'a [TrxResult<'a>],
     /// Run-level messages, e.g. infrastructure errors.
     pub errors: &'a [String],
 }
 
-fn id(parts: &[&str]) -> String {
-    Uuid::new_v5(&ID_NAMESPACE, parts.join("\u{1f}").as_bytes()).to_string()
+/// A GUID derived from names: the same names, the same id, run after run.
+#[derive(Clone, Copy)]
+struct Id([u8; uuid::fmt::Hyphenated::LENGTH]);
+
+impl Id {
+    /// The id of `parts`, joined by the unit separator into `scratch`.
+    fn of(parts: &[&str], scratch: &mut Vec<u8>) -> Self {
+        scratch.clear();
+        for (index, part) in parts.iter().enumerate() {
+            if index > 0 {
+                scratch.extend_from_slice("\u{1f}".as_bytes());
+            }
+            scratch.extend_from_slice(part.as_bytes());
+        }
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        Uuid::new_v5(&ID_NAMESPACE, scratch)
+            .hyphenated()
+            .encode_lower(&mut text);
+        Self(text)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("a GUID is ASCII")
+    }
 }
 
 /// The ids of one test's results.
 struct Ids {
-    test: String,
+    test: Id,
     /// The top-level result's.
-    execution: String,
+    execution: Id,
 }
 
 impl Ids {
-    fn of(result: &TrxResult, run_id: &str) -> Self {
+    fn of(result: &TrxResult, run_id: &str, scratch: &mut Vec<u8>) -> Self {
+        let (class, name) = (result.classname, result.name);
         Self {
-            test: id(&["test", &result.test_key]),
-            execution: id(&["execution", &result.test_key, run_id]),
+            test: Id::of(&["test", class, name], scratch),
+            execution: Id::of(&["execution", class, name, run_id], scratch),
         }
     }
 
-    fn attempt(&self, result: &TrxResult, attempt: usize, run_id: &str) -> String {
-        id(&["execution", &result.test_key, &attempt.to_string(), run_id])
+    fn attempt(result: &TrxResult, attempt: usize, run_id: &str, scratch: &mut Vec<u8>) -> Id {
+        let (class, name) = (result.classname, result.name);
+        Id::of(
+            &["execution", class, name, &attempt.to_string(), run_id],
+            scratch,
+        )
     }
 }
 
 pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
     let mut xml = XmlWriter::new(out)?;
-    let run_id = id(&["run", run.name, run.start_time]);
+    let mut scratch = Vec::new();
+    let run_id = Id::of(&["run", run.name, run.start_time], &mut scratch);
+    let run_id = run_id.as_str();
     xml.open(
         "TestRun",
         &[
-            ("id", run_id.as_str()),
+            ("id", run_id),
             ("name", run.name),
             ("runUser", run.user),
             ("xmlns", NAMESPACE),
@@ -269,30 +300,25 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
 
     // Each id is a hash: made once per test for the three places it goes.
     let ids: Vec<Ids> = (run.results.iter())
-        .map(|result| Ids::of(result, &run_id))
+        .map(|result| Ids::of(result, run_id, &mut scratch))
         .collect();
     xml.open("Results", &[])?;
     for (result, ids) in run.results.iter().zip(&ids) {
         let attributes = ResultAttributes {
             run,
             result,
-            test_id: &ids.test,
+            test_id: ids.test.as_str(),
         };
         // A test that ran more than once is its final result holding each
         // attempt: readers that do not look inside count it once, as the run did.
-        attributes.open(&mut xml, &result.result, &ids.execution, None, None)?;
+        attributes.open(&mut xml, &result.result, ids.execution.as_str(), None)?;
         if !result.attempts.is_empty() {
             xml.open("InnerResults", &[])?;
             for (index, attempt) in result.attempts.iter().enumerate() {
-                let execution = ids.attempt(result, index + 1, &run_id);
+                let execution = Ids::attempt(result, index + 1, run_id, &mut scratch);
                 let directory = format!("attempt-{}", index + 1);
-                attributes.open(
-                    &mut xml,
-                    attempt,
-                    &execution,
-                    Some(&ids.execution),
-                    Some(&directory),
-                )?;
+                let inner = (ids.execution.as_str(), directory.as_str());
+                attributes.open(&mut xml, attempt, execution.as_str(), Some(inner))?;
                 xml.close("UnitTestResult")?;
             }
             xml.close("InnerResults")?;
@@ -307,8 +333,8 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
         xml.open(
             "UnitTest",
             &[
-                ("name", result.name.as_str()),
-                ("storage", result.storage.as_str()),
+                ("name", result.name),
+                ("storage", result.storage),
                 ("id", ids.test.as_str()),
             ],
         )?;
@@ -316,10 +342,10 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
         xml.empty(
             "TestMethod",
             &[
-                ("codeBase", result.storage.as_str()),
+                ("codeBase", result.storage),
                 ("adapterTypeName", "executor://proctor/"),
-                ("className", result.classname.as_str()),
-                ("name", result.name.as_str()),
+                ("className", result.classname),
+                ("name", result.name),
             ],
         )?;
         xml.close("UnitTest")?;
@@ -361,50 +387,55 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
 /// What the `UnitTestResult`s of one test share.
 struct ResultAttributes<'a> {
     run: &'a TrxRun<'a>,
-    result: &'a TrxResult,
+    result: &'a TrxResult<'a>,
     test_id: &'a str,
 }
 
 impl ResultAttributes<'_> {
-    /// A result's element and its output, left open.
+    /// A result's element and its output, left open. `inner` is the id of
+    /// the result holding it and its directory, for an attempt.
     fn open(
         &self,
         xml: &mut XmlWriter<impl Write>,
         execution: &TrxExecution,
         execution_id: &str,
-        parent: Option<&str>,
-        directory: Option<&str>,
+        inner: Option<(&str, &str)>,
     ) -> XmlResult {
         let duration = format_duration(execution.duration_ms);
-        let mut attributes = vec![
+        let (parent, directory) = inner.unwrap_or_default();
+        let attributes = [
             ("executionId", execution_id),
             ("testId", self.test_id),
-            ("testName", self.result.name.as_str()),
+            ("testName", self.result.name),
             ("computerName", self.run.computer),
             ("duration", duration.as_str()),
-            ("startTime", execution.start_time.as_str()),
+            ("startTime", &execution.start_time),
             ("endTime", execution.end_time.as_str()),
             ("testType", UNIT_TEST_TYPE),
             ("outcome", execution.outcome.as_str()),
             ("testListId", RESULTS_NOT_IN_A_LIST),
+            ("parentExecutionId", parent),
+            ("relativeResultsDirectory", directory),
         ];
-        attributes.extend(parent.map(|p| ("parentExecutionId", p)));
-        attributes.extend(directory.map(|d| ("relativeResultsDirectory", d)));
-        xml.open("UnitTestResult", &attributes)?;
+        let own = match inner {
+            Some(_) => &attributes[..],
+            None => &attributes[..attributes.len() - 2],
+        };
+        xml.open("UnitTestResult", own)?;
         let has_error = execution.message.is_some() || execution.stack_trace.is_some();
         if !(has_error || execution.stdout.is_some()) {
             return Ok(());
         }
         xml.open("Output", &[])?;
-        if let Some(stdout) = &execution.stdout {
+        if let Some(stdout) = execution.stdout {
             xml.text_element("StdOut", &[], stdout)?;
         }
         if has_error {
             xml.open("ErrorInfo", &[])?;
-            if let Some(message) = &execution.message {
+            if let Some(message) = execution.message {
                 xml.text_element("Message", &[], message)?;
             }
-            if let Some(trace) = &execution.stack_trace {
+            if let Some(trace) = execution.stack_trace {
                 xml.text_element("StackTrace", &[], trace)?;
             }
             xml.close("ErrorInfo")?;
@@ -479,14 +510,14 @@ fn write_summary(xml: &mut XmlWriter<impl Write>, run: &TrxRun) -> XmlResult {
 mod tests {
     use super::*;
 
-    fn execution(outcome: TrxOutcome, second: u32) -> TrxExecution {
+    fn execution(outcome: TrxOutcome, second: u32) -> TrxExecution<'static> {
         TrxExecution {
             outcome,
             duration_ms: 1_234,
-            start_time: format!("2026-11-22T10:00:0{second}.000Z"),
+            start_time: format!("2026-11-22T10:00:0{second}.000Z").into(),
             end_time: format!("2026-11-22T10:00:0{second}.234Z"),
-            message: (outcome == TrxOutcome::Failed).then(|| "connection reset <&>\u{0}".into()),
-            stack_trace: (outcome == TrxOutcome::Failed).then(|| "at net.rs:3".into()),
+            message: (outcome == TrxOutcome::Failed).then_some("connection reset <&>\u{0}"),
+            stack_trace: (outcome == TrxOutcome::Failed).then_some("at net.rs:3"),
             stdout: None,
         }
     }
@@ -513,10 +544,9 @@ mod tests {
     #[test]
     fn a_retried_test_is_one_result_holding_each_attempt_and_reads_back_as_one() {
         let flaky = TrxResult {
-            test_key: "unit/net::connect".into(),
-            name: "net::connect".into(),
-            classname: "unit".into(),
-            storage: "/suite/unit".into(),
+            name: "net::connect",
+            classname: "unit",
+            storage: "/suite/unit",
             result: execution(TrxOutcome::Passed, 1),
             attempts: vec![
                 execution(TrxOutcome::Failed, 0),
@@ -553,10 +583,9 @@ mod tests {
     #[test]
     fn a_failed_run_says_so_and_a_failure_reads_back_with_its_details() {
         let failed = TrxResult {
-            test_key: "unit/x".into(),
-            name: "x".into(),
-            classname: "unit".into(),
-            storage: "/suite/unit".into(),
+            name: "x",
+            classname: "unit",
+            storage: "/suite/unit",
             result: execution(TrxOutcome::Failed, 0),
             attempts: Vec::new(),
         };

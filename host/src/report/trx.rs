@@ -20,41 +20,54 @@ fn outcome(outcome: Outcome, quarantined: bool) -> TrxOutcome {
 }
 
 /// When attempts started, read from their text once a process: the
-/// attempts of a batch share their process's start.
+/// attempts of a batch share their process's start, and its text.
 struct Starts {
     run_start: DateTime<Utc>,
-    last: Option<(Arc<str>, DateTime<Utc>)>,
+    /// The last start read: its text in the record, its moment, and the
+    /// moment as TRX writes it.
+    last: Option<(Arc<str>, DateTime<Utc>, Arc<str>)>,
 }
 
 impl Starts {
-    fn of(&mut self, attempt: &AttemptRecord) -> DateTime<Utc> {
+    fn of(&mut self, attempt: &AttemptRecord) -> (DateTime<Utc>, Arc<str>) {
         match &self.last {
-            Some((text, start)) if Arc::ptr_eq(text, &attempt.started_at) => *start,
+            Some((record, start, text)) if Arc::ptr_eq(record, &attempt.started_at) => {
+                (*start, text.clone())
+            }
             _ => {
+                // What cannot be read is taken for the run's start.
                 let start = attempt.started_at.parse().unwrap_or(self.run_start);
-                self.last = Some((attempt.started_at.clone(), start));
-                start
+                let text: Arc<str> = timestamp(start).into();
+                self.last = Some((attempt.started_at.clone(), start, text.clone()));
+                (start, text)
             }
         }
     }
 }
 
-fn execution(attempt: &AttemptRecord, quarantined: bool, starts: &mut Starts) -> TrxExecution {
-    let start = starts.of(attempt);
+fn execution<'a>(
+    attempt: &'a AttemptRecord,
+    quarantined: bool,
+    starts: &mut Starts,
+) -> TrxExecution<'a> {
+    let (start, start_time) = starts.of(attempt);
     TrxExecution {
         outcome: outcome(attempt.outcome, quarantined),
         duration_ms: attempt.duration_ms,
-        start_time: timestamp(start),
+        start_time,
         end_time: timestamp(start + Span::milliseconds(attempt.duration_ms as i64)),
-        message: attempt.message.clone(),
-        stack_trace: attempt.stack_trace.clone(),
+        message: attempt.message.as_deref(),
+        stack_trace: attempt.stack_trace.as_deref(),
         stdout: None,
     }
 }
 
 /// The test's result: its one attempt, or its last attempt's outcome over
 /// the span of them all.
-fn result(test: &TestRecord, starts: &mut Starts) -> (TrxExecution, Vec<TrxExecution>) {
+fn result<'a>(
+    test: &'a TestRecord,
+    starts: &mut Starts,
+) -> (TrxExecution<'a>, Vec<TrxExecution<'a>>) {
     let attempts: Vec<TrxExecution> = test
         .attempts
         .iter()
@@ -66,15 +79,18 @@ fn result(test: &TestRecord, starts: &mut Starts) -> (TrxExecution, Vec<TrxExecu
             let never_ran = TrxExecution {
                 outcome: outcome(test.outcome, test.quarantined),
                 duration_ms: 0,
-                start_time: at.clone(),
+                start_time: at.as_str().into(),
                 end_time: at,
-                message: test.message.clone(),
+                message: test.message.as_deref(),
                 stack_trace: None,
                 stdout: None,
             };
             (never_ran, attempts)
         }
-        [only] => (only.clone(), Vec::new()),
+        [_] => (
+            attempts.into_iter().next().expect("one attempt"),
+            Vec::new(),
+        ),
         [first, .., last] => {
             let all = TrxExecution {
                 duration_ms: attempts.iter().map(|a| a.duration_ms).sum(),
@@ -90,12 +106,9 @@ pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Res
     let started: DateTime<Utc> = summary.started_at.parse().unwrap_or_else(|_| Utc::now());
     let finished = started + Span::milliseconds(summary.duration_ms as i64);
     let storage = |source: &str| {
-        summary
-            .sources
-            .iter()
+        (summary.sources.iter())
             .find(|s| s.name == source)
-            .map(|s| s.path.clone())
-            .unwrap_or_default()
+            .map_or("", |s| s.path.as_str())
     };
     let mut starts = Starts {
         run_start: started,
@@ -107,9 +120,8 @@ pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Res
         .map(|test| {
             let (result, attempts) = result(test, &mut starts);
             TrxResult {
-                test_key: format!("{}\u{1f}{}", test.source, test.id),
-                name: test.id.clone(),
-                classname: test.source.clone(),
+                name: &test.id,
+                classname: &test.source,
                 storage: storage(&test.source),
                 result,
                 attempts,
