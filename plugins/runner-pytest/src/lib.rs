@@ -119,28 +119,22 @@ impl PluginEvent {
     }
 }
 
-/// One line of the results file our plugin appends to.
+/// One line of the results file our plugin appends to: a test's result,
+/// or a file pytest could not collect (`collect_error`, with `details`).
+/// One struct reads both: serde reads an untagged enum by buffering each
+/// line, then trying each shape in turn.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum ResultEntry {
-    Test {
-        id: String,
-        outcome: Outcome,
-        /// Seconds, over setup, call and teardown.
-        duration: f64,
-        #[serde(default)]
-        message: Option<String>,
-        #[serde(default)]
-        details: Option<String>,
-        #[serde(default)]
-        output: Option<String>,
-        #[serde(default)]
-        subtests: Vec<SubtestResult>,
-    },
-    CollectError {
-        collect_error: String,
-        details: String,
-    },
+struct ResultLine {
+    id: Option<String>,
+    outcome: Option<Outcome>,
+    /// Seconds, over setup, call and teardown.
+    duration: Option<f64>,
+    message: Option<String>,
+    details: Option<String>,
+    output: Option<String>,
+    #[serde(default)]
+    subtests: Vec<SubtestResult>,
+    collect_error: Option<String>,
 }
 
 /// A collected item as a test case. Its runner data is how many tests its
@@ -388,9 +382,9 @@ impl Runner for PytestRunner {
         let mut collect_errors = Vec::new();
         let complete = text.ends_with('\n');
         let lines: Vec<&str> = text.lines().collect();
-        for (index, line) in lines.iter().enumerate() {
-            let entry = match serde_json::from_str(line) {
-                Ok(entry) => entry,
+        for (index, raw) in lines.iter().enumerate() {
+            let line: ResultLine = match serde_json::from_str(raw) {
+                Ok(line) => line,
                 // A process that died mid-write leaves its last line cut
                 // short; that test's end is for the host to tell.
                 Err(_) if index + 1 == lines.len() && !complete && !request.exit.success() => {
@@ -401,32 +395,33 @@ impl Runner for PytestRunner {
                         "{}, line {}, does not parse ({e}): {}",
                         path.display(),
                         index + 1,
-                        quote(line)
+                        quote(raw)
                     )))
                 }
             };
-            match entry {
-                ResultEntry::Test {
-                    id,
-                    outcome,
-                    duration,
-                    message,
-                    details,
-                    output,
-                    subtests,
-                } => results.push(TestResult {
-                    duration_ms: Some((duration * 1000.0).round() as u64),
-                    message,
-                    stack_trace: details,
-                    output: output.filter(|o| !o.is_empty()),
-                    subtests,
-                    ..TestResult::new(id, outcome)
-                }),
-                ResultEntry::CollectError {
-                    collect_error,
-                    details,
-                } => collect_errors.push(format!("{collect_error}: {details}")),
+            if let Some(collect_error) = line.collect_error {
+                let details = line.details.unwrap_or_default();
+                collect_errors.push(format!("{collect_error}: {details}"));
+                continue;
             }
+            let (Some(id), Some(outcome), Some(duration)) = (line.id, line.outcome, line.duration)
+            else {
+                return Err(Error::msg(format!(
+                    "{}, line {}, is neither a test's result (id, outcome, duration) \
+                     nor a collection error: {}",
+                    path.display(),
+                    index + 1,
+                    quote(raw)
+                )));
+            };
+            results.push(TestResult {
+                duration_ms: Some((duration * 1000.0).round() as u64),
+                message: line.message,
+                stack_trace: line.details,
+                output: line.output.filter(|o| !o.is_empty()),
+                subtests: line.subtests,
+                ..TestResult::new(id, outcome)
+            });
         }
         // A batch of node ids may run more than asked (arguments of the
         // configuration naming files): only the tests asked for are its own.
@@ -526,5 +521,86 @@ mod tests {
         assert!(is_escaped(&escaped));
         assert_eq!(tests_in_file(&escaped), Some(1));
         assert!(!is_escaped(&whole[0]));
+    }
+
+    /// What `collect_results` makes of `lines`, written as a share's
+    /// results file, its process having ended with `code`.
+    fn results_of(lines: &str, code: i32) -> Result<Vec<TestResult>> {
+        // One directory a call: tests may run as threads of one process.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("proctor-pytest-results-{}-{call}", std::process::id());
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(RESULTS_FILE), lines).unwrap();
+        let source = SourceInfo {
+            name: "py".into(),
+            path: dir.clone(),
+            base_dir: dir.clone(),
+        };
+        let share = TestCase {
+            expands: true,
+            ..TestCase::new("(all tests)")
+        };
+        let runner = PytestRunner::new(Settings::default()).unwrap();
+        let results = runner.collect_results(CollectRequest {
+            source,
+            tests: vec![share],
+            attempt: 1,
+            exit: ProcessExit {
+                code: Some(code),
+                signal: None,
+            },
+            timed_out: false,
+            duration_ms: 10,
+            stdout_path: dir.join("stdout.log"),
+            stderr_path: dir.join("stderr.log"),
+            artifacts_dir: dir.clone(),
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+        results
+    }
+
+    #[test]
+    fn the_results_file_gives_each_test_and_a_collection_error_fails_the_share() {
+        let lines = concat!(
+            r#"{"id": "t.py::a", "outcome": "passed", "duration": 0.0125}"#,
+            "\n",
+            r#"{"id": "t.py::b", "outcome": "failed", "duration": 1.5, "message": "boom", "details": "t.py:3: boom", "output": ""}"#,
+            "\n",
+            r#"{"collect_error": "u.py", "details": "SyntaxError"}"#,
+            "\n",
+            // Cut short by a process that died writing it.
+            r#"{"id": "t.py::c", "outco"#,
+        );
+        let results = results_of(lines, 1).unwrap();
+        let summary: Vec<_> = (results.iter())
+            .map(|r| (r.id.as_str(), r.outcome, r.duration_ms))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("t.py::a", Outcome::Passed, Some(13)),
+                ("t.py::b", Outcome::Failed, Some(1500)),
+                ("(all tests)", Outcome::Failed, None),
+            ]
+        );
+        assert_eq!(results[1].message.as_deref(), Some("boom"));
+        assert_eq!(results[1].stack_trace.as_deref(), Some("t.py:3: boom"));
+        assert_eq!(results[1].output, None, "empty output is none");
+        assert_eq!(results[2].stack_trace.as_deref(), Some("u.py: SyntaxError"));
+    }
+
+    #[test]
+    fn a_line_that_is_no_result_is_an_error_naming_it() {
+        let error = results_of("{\"id\": \"t.py::a\", \"outcome\": \"passed\"}\n", 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 1, is neither a test's result"),
+            "{error}"
+        );
+        let error = results_of("not json\n", 0).unwrap_err().to_string();
+        assert!(error.contains("line 1, does not parse"), "{error}");
     }
 }
