@@ -9,8 +9,8 @@ variables the host sets for a `-j 1` run set either way, and no host.
 Prints the instructions pytest executes a test (the difference between the
 two sizes, over N) and what the plugin adds a test and once. FILE is the
 plugin to count (default: the one in the tree), so that two versions can
-be compared. Needs valgrind. Instruction counts repeat within a fraction
-of a percent, where this machine's CPU times move by a fifth.
+be compared. Needs valgrind. With one hash seed, instruction counts repeat
+closely, where this machine's CPU times move by a fifth.
 """
 
 import argparse
@@ -46,7 +46,9 @@ def instructions(suite: Path, plugin_dir: Path | None, scratch: Path) -> int:
         capture_output=True, text=True, check=True,
     ).stdout.strip()
     command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    env = dict(os.environ)
+    # One hash seed for every run: Python's randomized string hashing
+    # moved the counts by 5%.
+    env = dict(os.environ, PYTHONHASHSEED="0")
     if plugin_dir is not None:
         command += ["-p", "proctor_pytest"]
         env["PYTHONPATH"] = str(plugin_dir)

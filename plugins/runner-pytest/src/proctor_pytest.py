@@ -57,6 +57,7 @@ def _tail(output):
     )
 
 
+# A running test's node id as JSON and its reports so far, by node id.
 _phases = {}
 _results = None
 # Whether the test running now is the last: its end is written at once.
@@ -262,13 +263,18 @@ def pytest_runtest_protocol(item, nextitem):
 
 
 def pytest_runtest_logstart(nodeid, location):
-    _phases[nodeid] = []
+    quoted = _quoted(nodeid)
+    _phases[nodeid] = (quoted, [])
     # The start is written at once: a test that hangs or crashes is known.
-    _emit(f'{{"event": "started", "id": {_quoted(nodeid)}}}', flush=True)
+    _emit(f'{{"event": "started", "id": {quoted}}}', flush=True)
 
 
 def pytest_runtest_logreport(report):
-    _phases.setdefault(report.nodeid, []).append(report)
+    phases = _phases.get(report.nodeid)
+    if phases is None:
+        # A report from outside a test's start and end.
+        phases = _phases[report.nodeid] = (_quoted(report.nodeid), [])
+    phases[1].append(report)
 
 
 def _subtest_name(report):
@@ -322,7 +328,7 @@ def _subtest(report, name):
 
 
 def pytest_runtest_logfinish(nodeid, location):
-    reports = _phases.pop(nodeid, [])
+    quoted_id, reports = _phases.pop(nodeid, None) or (_quoted(nodeid), [])
     own, subtests, failed_subtests = [], [], []
     for report in reports:
         name = _subtest_name(report)
@@ -343,7 +349,6 @@ def pytest_runtest_logfinish(nodeid, location):
         )
     # A passing end may wait for the next start, which follows at once;
     # the last test's end, and any end but a pass, go out now.
-    quoted_id = _quoted(nodeid)
     _emit(
         f'{{"event": "finished", "id": {quoted_id}, "outcome": "{outcome}", '
         f'"message": {_quoted_or_null(message)}}}',
