@@ -217,6 +217,11 @@ impl<'a> Scheduler<'a> {
     fn admit(&mut self, source: &Arc<PreparedSource>, selection: Selection) -> Vec<usize> {
         let name = source.config.name.clone();
         self.filtered_out += selection.filtered_out;
+        // Each test ends as one record: room for them all at once, where
+        // doubling left up to half of both vectors unused at the run's end.
+        let (running, skipped) = (selection.run.len(), selection.skipped.len());
+        self.tests.reserve_exact(running);
+        self.records.reserve_exact(running + skipped);
         for skip in selection.skipped {
             let test = &skip.test;
             let mut skipped =
