@@ -223,6 +223,9 @@ pub struct TrxRun<'a> {
     pub errors: &'a [String],
 }
 
+/// Joins the names a GUID is derived from.
+const UNIT_SEPARATOR: u8 = 0x1f;
+
 /// A GUID derived from names: the same names, the same id, run after run.
 #[derive(Clone, Copy)]
 struct Id([u8; uuid::fmt::Hyphenated::LENGTH]);
@@ -233,7 +236,7 @@ impl Id {
         scratch.clear();
         for (index, part) in parts.iter().enumerate() {
             if index > 0 {
-                scratch.extend_from_slice("\u{1f}".as_bytes());
+                scratch.push(UNIT_SEPARATOR);
             }
             scratch.extend_from_slice(part.as_bytes());
         }
