@@ -367,36 +367,20 @@ fn a_pytest_tests_markers_are_every_layers_and_its_skip_reason_the_closest() {
         ],
     );
     assert_eq!(code, Some(0));
-    let reason = |id: &str| {
-        let test = test_record(&summary, "py", id);
-        assert_eq!(test.outcome, Outcome::Skipped, "{id}");
-        test.message.clone().unwrap()
-    };
-    let layers = "sub/test_layers.py";
-    assert_eq!(
-        reason(&format!("{layers}::TestLayered::test_own")),
-        "the test says"
-    );
-    assert_eq!(
-        reason(&format!("{layers}::TestLayered::test_inherited")),
-        "the class says"
-    );
-    assert_eq!(
-        reason(&format!("{layers}::TestLayered::test_param[1]")),
-        "the class says"
-    );
-    assert_eq!(
-        reason(&format!("{layers}::TestLayered::test_param[2]")),
-        "the parameter says"
-    );
-    assert_eq!(
-        reason(&format!("{layers}::test_module_level")),
-        "the module says"
-    );
-    assert_eq!(
-        reason(&format!("{layers}::test_added_late")),
-        "the conftest says"
-    );
+    // Each skipped test, and the layer whose reason it carries.
+    let closest = [
+        ("TestLayered::test_own", "the test says"),
+        ("TestLayered::test_inherited", "the class says"),
+        ("TestLayered::test_param[1]", "the class says"),
+        ("TestLayered::test_param[2]", "the parameter says"),
+        ("test_module_level", "the module says"),
+        ("test_added_late", "the conftest says"),
+    ];
+    for (test, reason) in closest {
+        let record = test_record(&summary, "py", &format!("sub/test_layers.py::{test}"));
+        assert_eq!(record.outcome, Outcome::Skipped, "{test}");
+        assert_eq!(record.message.as_deref(), Some(reason), "{test}");
+    }
     let unmarked = test_record(&summary, "py", "test_plain.py::test_unmarked");
     assert_eq!(unmarked.outcome, Outcome::Passed);
     // Filtered out by markers of a parameter and of a class.
