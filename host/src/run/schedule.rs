@@ -217,11 +217,14 @@ impl<'a> Scheduler<'a> {
     fn admit(&mut self, source: &Arc<PreparedSource>, selection: Selection) -> Vec<usize> {
         let name = source.config.name.clone();
         self.filtered_out += selection.filtered_out;
-        // Each test ends as one record: room for them all at once, where
-        // doubling left up to half of both vectors unused at the run's end.
+        // Each test ends as one record. `reserve` sizes empty vectors
+        // exactly, which fits an expanding case's tests, all admitted at
+        // once (doubling left up to half of both unused at the run's end),
+        // and grows them by doubling after that: many small sources do
+        // not copy them once each, as exact reservations would.
         let (running, skipped) = (selection.run.len(), selection.skipped.len());
-        self.tests.reserve_exact(running);
-        self.records.reserve_exact(running + skipped);
+        self.tests.reserve(running);
+        self.records.reserve(running + skipped);
         for skip in selection.skipped {
             let test = &skip.test;
             let mut skipped =
