@@ -26,17 +26,18 @@ from host_cost import bench_dir, warm_store
 from many_tests import write_suite
 
 
-def instructions(proctor, root):
-    """Instructions of the host process (the largest count: the process CI
-    starts only forks the host and waits)."""
+def callgrind_totals(command, cwd, env, output=subprocess.DEVNULL):
+    """Instructions each process of `command` executed under callgrind
+    (a process it forks is counted apart; its children are not followed).
+    Its stdout and stderr go to `output`: a pipe, as the host gives a test
+    process, costs a process more than /dev/null does."""
     with tempfile.TemporaryDirectory() as out:
         subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p",
-             proctor, "run", "proctor.json", "-j", "1"],
-            cwd=root,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PROCTOR_STORE": str(root / "history.db"), "NO_COLOR": "1"},
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", *command],
+            cwd=cwd,
+            stdout=output,
+            stderr=output,
+            env=env,
             check=False,
         )
         counts = []
@@ -46,7 +47,14 @@ def instructions(proctor, root):
                 counts.append(int(totals[1]))
     if not counts:
         sys.exit("callgrind wrote no profile: is valgrind installed?")
-    return max(counts)
+    return counts
+
+
+def instructions(proctor, root):
+    """Instructions of the host process (the largest count: the process CI
+    starts only forks the host and waits)."""
+    env = {**os.environ, "PROCTOR_STORE": str(root / "history.db"), "NO_COLOR": "1"}
+    return max(callgrind_totals([proctor, "run", "proctor.json", "-j", "1"], root, env))
 
 
 def main(argv):
