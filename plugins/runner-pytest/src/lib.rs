@@ -526,12 +526,8 @@ mod tests {
     /// What `collect_results` makes of `lines`, written as a share's
     /// results file, its process having ended with `code`.
     fn results_of(lines: &str, code: i32) -> Result<Vec<TestResult>> {
-        // One directory a call: tests may run as threads of one process.
-        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("proctor-pytest-results-{}-{call}", std::process::id());
-        let dir = std::env::temp_dir().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
         std::fs::write(dir.join(RESULTS_FILE), lines).unwrap();
         let source = SourceInfo {
             name: "py".into(),
@@ -543,7 +539,7 @@ mod tests {
             ..TestCase::new("(all tests)")
         };
         let runner = PytestRunner::new(Settings::default()).unwrap();
-        let results = runner.collect_results(CollectRequest {
+        runner.collect_results(CollectRequest {
             source,
             tests: vec![share],
             attempt: 1,
@@ -556,9 +552,7 @@ mod tests {
             stdout_path: dir.join("stdout.log"),
             stderr_path: dir.join("stderr.log"),
             artifacts_dir: dir.clone(),
-        });
-        std::fs::remove_dir_all(&dir).unwrap();
-        results
+        })
     }
 
     #[test]
