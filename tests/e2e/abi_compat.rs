@@ -59,8 +59,8 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_in_this_host() {
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let summary = read_summary(&scratch.path().join("results/summary.json"));
-    assert_eq!(summary.counts.passed, 1);
-    assert_eq!(summary.counts.failed, 1);
+    assert_eq!(summary.run.counts.passed, 1);
+    assert_eq!(summary.run.counts.failed, 1);
     assert_eq!(std::fs::read_to_string(&lines).unwrap(), "nope\n");
 
     let library = plugins.join("liblegacy_script_runner.so");
@@ -224,18 +224,23 @@ fn a_panicking_plugin_is_reported_and_the_run_completes() {
         stderr(&output)
     );
     let summary = read_summary(&scratch.path().join("results/summary.json"));
-    assert_eq!(summary.outcome, RunOutcome::InfrastructureError);
-    let errors = summary.errors.join("\n");
+    assert_eq!(summary.run.outcome, RunOutcome::InfrastructureError);
+    let errors = summary.run.errors.join("\n");
     assert!(
         errors.contains(
             "runner `panicky` failed in discover: plugin panicked: discovery exploded on purpose"
         ),
         "{errors}"
     );
-    let boom = summary.sources.iter().find(|s| s.name == "boom").unwrap();
+    let boom = summary
+        .run
+        .sources
+        .iter()
+        .find(|s| s.name == "boom")
+        .unwrap();
     assert!(boom.error.as_deref().unwrap().contains("plugin panicked"));
     // The other source ran to the end.
-    assert_eq!(summary.counts.total, 2);
+    assert_eq!(summary.run.counts.total, 2);
 }
 
 #[test]

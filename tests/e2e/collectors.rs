@@ -68,7 +68,7 @@ fn collectors_set_the_environment_and_hand_back_attachments() {
     // The variable asked for at the source's start reached its process.
     test_record(&summary, "env", "saw-env");
 
-    let attachment = &summary.attachments[0];
+    let attachment = &summary.run.attachments[0];
     assert_eq!(attachment.collector, "slowest-tests");
     assert_eq!(attachment.kind, "urn:example:slowest-tests:text:1");
     assert_eq!(attachment.owner, proctor_plugin_api::messages::Owner::Run);
@@ -77,7 +77,7 @@ fn collectors_set_the_environment_and_hand_back_attachments() {
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains("(attempt 1)"), "{text}");
 
-    let collector = &summary.collectors[0];
+    let collector = &summary.run.collectors[0];
     assert_eq!(collector.name, "slowest-tests");
     assert!(collector.error.is_none());
     assert!(collector.events > 10, "{collector:#?}");
@@ -107,8 +107,8 @@ fn a_collector_that_panics_is_switched_off_and_the_run_goes_on() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let summary = read_summary(&work.join("results/summary.json"));
-    assert_eq!(summary.counts.passed, 3);
-    let panicky = &summary.collectors[0];
+    assert_eq!(summary.run.counts.passed, 3);
+    let panicky = &summary.run.collectors[0];
     assert_eq!(panicky.name, "panicky-collector");
     let error = panicky.error.as_deref().unwrap_or_default();
     assert!(
@@ -124,7 +124,7 @@ fn a_collector_that_panics_is_switched_off_and_the_run_goes_on() {
     );
     assert!(stderr(&output).contains("WARN collector `panicky-collector`"));
     // The other collector saw the whole run.
-    assert!(summary.collectors[1].error.is_none());
+    assert!(summary.run.collectors[1].error.is_none());
     let text = std::fs::read_to_string(work.join("results/slowest-tests.txt")).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
 }
@@ -157,6 +157,7 @@ fn pytest_file(file: &str, state: &Path) -> serde_json::Value {
 /// The blame attachments of a summary, with each file's content.
 fn blames(summary: &RunSummary, results: &Path) -> Vec<(AttachmentRecord, serde_json::Value)> {
     summary
+        .run
         .attachments
         .iter()
         .filter(|a| a.collector == "blame")
@@ -286,7 +287,7 @@ fn coverage_merges_while_the_slowest_source_still_runs() {
     let summary = read_summary(&work.join("results/summary.json"));
 
     // One attachment is left: the merge of all three.
-    let attachments = &summary.attachments;
+    let attachments = &summary.run.attachments;
     assert_eq!(attachments.len(), 1, "{summary:#?}");
     assert_eq!(attachments[0].collector, "lcov-merge");
     let merged = std::fs::read_to_string(
@@ -306,7 +307,7 @@ fn coverage_merges_while_the_slowest_source_still_runs() {
     }
 
     // The first merge ran while `slow` still did; the final one after it.
-    let timeline = &summary.timeline;
+    let timeline = &summary.run.timeline;
     let finished = |name: &str| {
         timeline
             .sources
@@ -375,8 +376,8 @@ fn coverage_of_python_and_gcov_sources_is_merged_into_one_tracefile() {
     });
     let (code, summary) = run_config(work, config, &[]);
     assert_eq!(code, Some(0), "{summary:#?}");
-    assert!(summary.collectors[0].error.is_none(), "{summary:#?}");
-    let attachments = &summary.attachments;
+    assert!(summary.run.collectors[0].error.is_none(), "{summary:#?}");
+    let attachments = &summary.run.attachments;
     assert_eq!(attachments.len(), 1, "{summary:#?}");
     let merged = std::fs::read_to_string(
         work.join("results")
@@ -473,8 +474,8 @@ fn coverage_measures_the_project_under_test_as_coverage_run_does() {
     });
     let (code, summary) = run_config(scratch.path(), config, &["-j", "2"]);
     assert_eq!(code, Some(0), "{summary:#?}");
-    assert!(summary.counts.passed > 600, "its own suite ran");
-    let attachment = summary.attachments[0].path.to_str().unwrap();
+    assert!(summary.run.counts.passed > 600, "its own suite ran");
+    let attachment = summary.run.attachments[0].path.to_str().unwrap();
     let measured =
         std::fs::read_to_string(scratch.path().join("results").join(attachment)).unwrap();
 
@@ -506,12 +507,16 @@ fn a_hung_tree_is_dumped_before_the_kill_and_the_dumps_are_gzipped_and_grouped()
     config["sources"][0]["inactivity_timeout_seconds"] = json!(60);
     let (code, summary) = run_config(dir.path(), config, &["--jobs", "1"]);
     assert_eq!(code, Some(1));
-    assert!(summary.collectors[1].error.is_none(), "{summary:#?}");
-    assert!(summary.timeline.merges[0].error.is_none(), "{summary:#?}");
+    assert!(summary.run.collectors[1].error.is_none(), "{summary:#?}");
+    assert!(
+        summary.run.timeline.merges[0].error.is_none(),
+        "{summary:#?}"
+    );
     let results = dir.path().join("results");
     let tree = blames(&summary, &results)[0].1["process_tree"].clone();
     let tree = tree.as_array().unwrap();
     let dumps: Vec<&AttachmentRecord> = summary
+        .run
         .attachments
         .iter()
         .filter(|a| a.kind == "proctor://processor/dumps/minidump-gzip/1")
@@ -624,6 +629,7 @@ fn a_crash_is_dumped_at_the_fault_with_the_faulting_frame_on_top() {
     );
     let results = dir.path().join("results");
     let infos: Vec<serde_json::Value> = summary
+        .run
         .attachments
         .iter()
         .filter(|a| a.kind == "proctor://processor/dumps/minidump-gzip/1")
@@ -702,6 +708,7 @@ fn a_python_crash_is_grouped_by_its_caller_and_faulthandler_still_reports() {
     assert_eq!(code, Some(1));
     let results = dir.path().join("results");
     let dumps: Vec<serde_json::Value> = summary
+        .run
         .attachments
         .iter()
         .map(|a| read_json(&results.join(format!("{}.json", a.path.to_str().unwrap()))))
@@ -747,7 +754,7 @@ fn gcore_writes_a_full_core_when_asked_with_the_same_signature() {
     });
     let (code, summary) = run_config(dir.path(), config, &["--filter", "test(Fault.B_NullWrite)"]);
     assert_eq!(code, Some(1));
-    let dump = &summary.attachments[0];
+    let dump = &summary.run.attachments[0];
     assert_eq!(
         dump.kind, "proctor://processor/dumps/core-gzip/1",
         "{summary:#?}"
@@ -809,6 +816,7 @@ fn where_tracing_is_refused_the_run_goes_on_without_crash_dumps() {
         "timed_out"
     );
     let crash_dumps = summary
+        .run
         .attachments
         .iter()
         .filter(|a| a.path.to_str().unwrap().contains("/crash-"))
@@ -839,7 +847,7 @@ fn under_helix_crash_dumps_go_to_its_dump_folder() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let summary = read_summary(&dir.path().join("results/summary.json"));
-    let dump = &summary.attachments[0];
+    let dump = &summary.run.attachments[0];
     let path = std::path::PathBuf::from(dump.path.to_str().unwrap());
     assert!(path.starts_with(&helix_dumps), "{summary:#?}");
     assert!(path.exists());
@@ -904,7 +912,7 @@ fn a_failing_test_leaves_a_screenshot_of_the_display() {
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
-    let shots = &summary.attachments;
+    let shots = &summary.run.attachments;
     assert_eq!(shots.len(), 1, "only the failing test: {summary:#?}");
     let shot = &shots[0];
     assert_eq!(shot.kind, "proctor://collector/screenshot/png/1");

@@ -68,7 +68,7 @@ fn node_test_results_become_tests_and_a_failed_one_runs_again_through_its_filter
         ],
         "the command's own case is not reported once it named tests"
     );
-    assert_eq!(summary.sources[0].tests, 4);
+    assert_eq!(summary.run.sources[0].tests, 4);
     let fails = test_record(&summary, "node", "arithmetic > fails");
     assert_eq!(fails.outcome, Outcome::Failed);
     assert!(fails.attempts[0]
@@ -113,8 +113,8 @@ fn a_filter_on_tests_known_only_after_the_run_drops_the_others_results() {
         ids(&summary, "node"),
         ["arithmetic > adds", "arithmetic > fails"]
     );
-    assert_eq!(summary.filtered_out, 2);
-    assert_eq!(summary.sources[0].tests, 2);
+    assert_eq!(summary.run.filtered_out, 2);
+    assert_eq!(summary.run.sources[0].tests, 2);
 }
 
 fn gtest_command(name: &str, gtest_filter: &str, state: &Path) -> Value {

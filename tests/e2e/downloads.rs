@@ -70,9 +70,9 @@ fn a_payload_survives_a_500_and_a_cut_connection_then_its_tests_run() {
     );
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(0), "{summary:#?}");
-    assert_eq!(summary.counts.passed, 2, "{summary:#?}");
+    assert_eq!(summary.run.counts.passed, 2, "{summary:#?}");
 
-    let download = &summary.downloads[0];
+    let download = &summary.run.downloads[0];
     assert_eq!(json!(download.role), "payload");
     assert_eq!(download.downloader, "http");
     assert_eq!(download.bytes, payload.len() as u64);
@@ -134,7 +134,7 @@ fn https_payloads_are_verified_against_the_configured_authority() {
     // Mozilla's roots do not know this authority: refused, and not retried.
     let (code, summary) = run_config(dir.path(), payload_config(&uri, json!({})), &[]);
     assert_eq!(code, Some(3));
-    let error = &summary.errors[0];
+    let error = &summary.run.errors[0];
     assert!(error.contains("attempt 1 of 5 failed"), "{error}");
     assert!(error.contains("(not retried)"), "{error}");
     assert!(error.to_lowercase().contains("certificate"), "{error}");
@@ -143,7 +143,7 @@ fn https_payloads_are_verified_against_the_configured_authority() {
     config["downloaders"]["http"]["ca_file"] = json!("ca.pem");
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(0), "{summary:#?}");
-    assert_eq!(summary.counts.passed, 2);
+    assert_eq!(summary.run.counts.passed, 2);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn a_pinned_payload_already_in_place_is_not_fetched_again() {
     assert_eq!(code, Some(0));
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(0));
-    assert!(summary.downloads[0].reused);
+    assert!(summary.run.downloads[0].reused);
     assert_eq!(server.seen("/p.tar.gz").len(), 1);
 }
 
@@ -173,7 +173,7 @@ fn a_4xx_is_not_retried_and_ends_the_run_as_an_infrastructure_error() {
     let output = proctor(dir.path(), &["run", path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let summary = read_summary(&dir.path().join("results/summary.json"));
-    let error = &summary.errors[0];
+    let error = &summary.run.errors[0];
     assert!(
         error.starts_with("download failed: downloads.payload: "),
         "{error}"
@@ -187,7 +187,7 @@ fn a_4xx_is_not_retried_and_ends_the_run_as_an_infrastructure_error() {
     assert_eq!(server.seen("/missing.tar.gz").len(), 1);
     assert_eq!(summary.tests.len(), 0);
     // The download's failure is the run's one error; the source keeps why it did not run.
-    assert_eq!(summary.errors.len(), 1, "{:#?}", summary.errors);
+    assert_eq!(summary.run.errors.len(), 1, "{:#?}", summary.run.errors);
     assert_eq!(
         stderr(&output)
             .matches("failed: the server answered 404")
@@ -195,7 +195,7 @@ fn a_4xx_is_not_retried_and_ends_the_run_as_an_infrastructure_error() {
         1
     );
     assert_eq!(
-        summary.sources[0].error.as_deref(),
+        summary.run.sources[0].error.as_deref(),
         Some("source `py`: not run: a download failed")
     );
     assert!(!dir.path().join("payload").exists());
@@ -215,7 +215,7 @@ fn server_errors_are_retried_until_the_attempts_run_out() {
     config["downloaders"]["http"]["attempts"] = json!(2);
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(3));
-    let error = &summary.errors[0];
+    let error = &summary.run.errors[0];
     assert!(
         error.contains("attempt 2 of 2 failed: the server answered 502 Bad Gateway (no attempts left); before it: attempt 1: the server answered 503 Service Unavailable"),
         "{error}"
@@ -237,8 +237,8 @@ fn a_stalled_transfer_is_cut_and_resumed() {
     config["downloaders"]["http"]["stall_timeout_seconds"] = json!(0.3);
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(0), "{summary:#?}");
-    assert_eq!(summary.downloads[0].attempts, 2);
-    assert!(summary.duration_ms < 5000);
+    assert_eq!(summary.run.downloads[0].attempts, 2);
+    assert!(summary.run.duration_ms < 5000);
 }
 
 #[test]
@@ -256,7 +256,7 @@ fn an_attempt_that_outlives_its_timeout_is_cut_and_the_next_one_resumes() {
     config["downloaders"]["http"]["attempt_timeout_seconds"] = json!(0.5);
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(0), "{summary:#?}");
-    let download = &summary.downloads[0];
+    let download = &summary.run.downloads[0];
     assert_eq!(download.attempts, 2);
     assert!(
         download.retried_because[0].contains("timeout: per call"),
@@ -279,8 +279,8 @@ fn a_download_that_outlives_its_total_timeout_fails() {
     config["downloaders"]["http"]["timeout_seconds"] = json!(1.0);
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(3));
-    let error = &summary.errors[0];
-    assert!(summary.duration_ms < 3000, "{error}");
+    let error = &summary.run.errors[0];
+    assert!(summary.run.duration_ms < 3000, "{error}");
     assert!(error.contains("of 20 failed"), "{error}");
     assert!(error.contains("timeout_seconds would pass"), "{error}");
 }
@@ -294,7 +294,7 @@ fn a_checksum_mismatch_leaves_nothing_in_place() {
     let config = payload_config(&server.url("/p.tar.gz"), json!({ "sha256": wrong }));
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(3));
-    let error = &summary.errors[0];
+    let error = &summary.run.errors[0];
     assert!(
         error.contains(&format!(
             "SHA-256 mismatch: the configuration expects {wrong}"
@@ -330,7 +330,7 @@ fn an_archive_that_climbs_out_of_its_destination_is_refused() {
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(3));
-    let error = &summary.errors[0];
+    let error = &summary.run.errors[0];
     assert!(
         error.contains("cannot unpack: entry `../escape` leaves the destination"),
         "{error}"
@@ -354,8 +354,8 @@ fn files_come_by_path_through_the_file_downloader() {
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(0), "{summary:#?}");
-    assert_eq!(summary.downloads[0].downloader, "file");
-    assert_eq!(json!(summary.downloads[1].role), "file");
+    assert_eq!(summary.run.downloads[0].downloader, "file");
+    assert_eq!(json!(summary.run.downloads[1].role), "file");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("extra/notes.txt")).unwrap(),
         "notes"
@@ -425,7 +425,7 @@ fn an_archive_past_its_unpack_limit_fails_its_download_and_leaves_nothing() {
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(3));
-    let error = &summary.errors[0];
+    let error = &summary.run.errors[0];
     assert!(
         error.contains(
             "cannot unpack: it unpacks to more than 10000000 bytes \
@@ -501,16 +501,16 @@ fn secrets_in_uris_and_headers_reach_the_server_and_nothing_else() {
     assert!(workitem.join("__test_report_v2.json").exists());
     assert!(!written.contains("SECRET"), "a secret leaked:\n{written}");
     let summary = read_summary(&dir.path().join("results/summary.json"));
-    let shown = &summary.downloads[0].uri;
+    let shown = &summary.run.downloads[0].uri;
     assert!(
         shown.contains("REDACTED@127.0.0.1")
             && shown.contains("X-Amz-Credential=REDACTED&sig=REDACTED&keep=visible"),
         "{shown}"
     );
     assert!(
-        summary.errors[0].contains("token=REDACTED&API_KEY=REDACTED"),
+        summary.run.errors[0].contains("token=REDACTED&API_KEY=REDACTED"),
         "{}",
-        summary.errors[0]
+        summary.run.errors[0]
     );
 }
 
@@ -557,7 +557,7 @@ fn a_download_that_never_ends_fails_at_its_byte_limit() {
         downloads.extend(limits.as_object().unwrap().clone());
         let (code, summary) = run_config(dir.path(), config, &[]);
         assert_eq!(code, Some(3), "{uri}");
-        let error = &summary.errors[0];
+        let error = &summary.run.errors[0];
         assert!(error.contains(expected), "{uri}: {error}");
         assert!(
             left_behind(dir.path()).is_empty(),

@@ -75,7 +75,7 @@ fn send(pid: u32, signal: &str) {
 
 /// The host's cgroups still on the machine (none where it used none).
 fn cgroups_left(summary: &RunSummary, host: u32) -> Vec<PathBuf> {
-    host_cgroups(summary.containment.cgroup_parent.as_deref(), host)
+    host_cgroups(summary.run.containment.cgroup_parent.as_deref(), host)
 }
 
 /// The cgroups host `host` made under `parent`, where it makes them.
@@ -238,9 +238,9 @@ fn each_stop_signal_ends_the_run_with_its_reports_its_exit_code_and_no_process_l
                 assert_eq!(status.code(), Some(code), "SIG{signal}:\n{stderr}");
                 assert!(stderr.contains(&format!("STOP SIG{signal}")), "{stderr}");
                 let summary = run.summary();
-                assert_eq!(summary.outcome, RunOutcome::Interrupted);
-                assert_eq!(i32::from(summary.exit_code), code);
-                let stopped_by = summary.stopped_by.map(|s| s.to_string());
+                assert_eq!(summary.run.outcome, RunOutcome::Interrupted);
+                assert_eq!(i32::from(summary.run.exit_code), code);
+                let stopped_by = summary.run.stopped_by.map(|s| s.to_string());
                 assert_eq!(stopped_by, Some(format!("SIG{signal}")));
                 assert_eq!(
                     outcome(&summary, "test_holds_on.py::test_1_passes"),
@@ -257,7 +257,7 @@ fn each_stop_signal_ends_the_run_with_its_reports_its_exit_code_and_no_process_l
                     let id = format!("test_holds_on.py::{never}");
                     assert_eq!(outcome(&summary, &id), "not_run", "{id}");
                 }
-                assert_eq!(summary.counts.not_run, 3);
+                assert_eq!(summary.run.counts.not_run, 3);
                 assert_reports_valid(&run.results());
                 let junit = std::fs::read_to_string(run.results().join("junit.xml")).unwrap();
                 assert!(junit.contains("not run"), "{junit}");
@@ -367,7 +367,7 @@ fn a_daemon_that_escaped_its_session_and_environment_is_killed_and_its_test_mark
         });
         let (status, summary) = run_config(dir.path(), config, &["--filter", "test(*leaves*)"]);
         assert_eq!(status, Some(code), "leak: {leak}: {summary:#?}");
-        assert_eq!(summary.containment.method, "cgroup");
+        assert_eq!(summary.run.containment.method, "cgroup");
         let test = test_record(&summary, "py", leaves);
         assert!(test.leaky, "{test:#?}");
         let described = test.attempts[0].leak.as_deref().unwrap();
@@ -375,8 +375,8 @@ fn a_daemon_that_escaped_its_session_and_environment_is_killed_and_its_test_mark
             described.contains("1 process outlived it and was killed"),
             "{described}"
         );
-        assert_eq!(summary.counts.leaky, 1);
-        assert!(summary.warnings[0].contains("outlived it"));
+        assert_eq!(summary.run.counts.leaky, 1);
+        assert!(summary.run.warnings[0].contains("outlived it"));
         if leak == "fail" {
             assert_eq!(test.outcome, Outcome::Failed);
             assert!(test
@@ -400,9 +400,9 @@ fn a_daemon_that_escaped_its_session_and_environment_is_killed_and_its_test_mark
     );
     kill_marked(&marker);
     assert_eq!(status, Some(0));
-    assert_eq!(summary.containment.method, "sweep");
+    assert_eq!(summary.run.containment.method, "sweep");
     assert_eq!(
-        summary.containment.reason.as_deref(),
+        summary.run.containment.reason.as_deref(),
         Some("PROCTOR_CONTAINMENT=sweep")
     );
 }
@@ -491,7 +491,7 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
     let config = json!({ "sources": [source(&marker_timeout, Some(1.0))] });
     let (status, summary) = run_config(&run_dir, config, &[]);
     assert_eq!(status, Some(3), "{summary:#?}");
-    let error = summary.sources[0].error.as_deref().unwrap();
+    let error = summary.run.sources[0].error.as_deref().unwrap();
     assert!(error.contains("did not finish within 1s"), "{error}");
     assert_none_left(&marker_timeout, Duration::from_secs(2));
 
@@ -505,10 +505,10 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
     let (status, stderr) = run.exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(143), "{stderr}");
     let summary = run.summary();
-    let error = summary.sources[0].error.as_deref().unwrap();
+    let error = summary.run.sources[0].error.as_deref().unwrap();
     assert!(error.contains("stopped by SIGTERM"), "{error}");
     assert!(
-        summary.errors.is_empty(),
+        summary.run.errors.is_empty(),
         "a stop is no infrastructure error"
     );
     assert_none_left(&marker_stop, Duration::from_secs(2));

@@ -47,8 +47,8 @@ fn the_artifacts_example_configuration_runs_its_downloaded_suite() {
     let output = proctor(&work, &["--plugin-dir", plugin_dir, "run", "proctor.json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let summary = read_summary(&work.join("results/summary.json"));
-    assert_eq!(summary.downloads[0].downloader, "artifacts");
-    assert_eq!(summary.counts.passed, 2, "{summary:#?}");
+    assert_eq!(summary.run.downloads[0].downloader, "artifacts");
+    assert_eq!(summary.run.counts.passed, 2, "{summary:#?}");
 
     let library = plugins.join("libartifacts_downloader.so");
     let check = proctor(&work, &["plugins", "--check", library.to_str().unwrap()]);

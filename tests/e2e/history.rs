@@ -94,7 +94,7 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
         .collect();
     // The marker it leaves makes it pass from then on.
     assert_eq!(verdicts, ["flaky", "expected"], "{flaky:#?}");
-    assert_eq!(flaky[0]["run_id"], first_summary.run_id.as_str());
+    assert_eq!(flaky[0]["run_id"], first_summary.run.run_id.as_str());
     assert_eq!(flaky[0]["attempts"], 2);
     for verdict in &flaky {
         assert_eq!(
@@ -103,6 +103,7 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
         );
     }
     let context = first_summary
+        .run
         .context
         .as_ref()
         .expect("the summary says what the run tested");
@@ -306,9 +307,9 @@ fn a_store_that_cannot_be_written_warns_and_leaves_the_exit_status() {
     // The summary says so too: the reports are written again with it.
     let summary = read_summary(&dir.path().join("results/summary.json"));
     assert!(
-        (summary.warnings.iter()).any(|w| w.starts_with("the run is not in its history")),
+        (summary.run.warnings.iter()).any(|w| w.starts_with("the run is not in its history")),
         "{:?}",
-        summary.warnings
+        summary.run.warnings
     );
 }
 

@@ -210,7 +210,12 @@ fn a_runner_that_crashes_exits_or_hangs_fails_its_source_and_the_run_goes_on() {
     };
     each_misbehaviour("runner", config, |run, _, how| {
         let summary = run.summary();
-        let bad = summary.sources.iter().find(|s| s.name == "bad").unwrap();
+        let bad = summary
+            .run
+            .sources
+            .iter()
+            .find(|s| s.name == "bad")
+            .unwrap();
         let expected = failed_call("runner `misbehaving`", "discover", how);
         let error = bad.error.as_deref().unwrap_or_default();
         assert!(error.ends_with(&expected), "{how}: {error}");
@@ -237,11 +242,11 @@ fn a_runner_out_of_process_that_crashes_while_tests_run_fails_their_source_and_i
         let run = run_misbehaving(&dir, &plugins, "process", config);
         assert_eq!(run.code, Some(3), "{call}: {}", run.stderr);
         let summary = run.summary();
-        let errors = summary.errors.join("\n");
+        let errors = summary.run.errors.join("\n");
         let expected = failed_call("runner `misbehaving`", call, "segfault");
         assert!(errors.contains(&expected), "{call}: {errors}");
         // Each test's process was run with a new plugin process where the last crashed.
-        assert_eq!(summary.counts.total, 2, "{call}: {}", pretty(&summary));
+        assert_eq!(summary.run.counts.total, 2, "{call}: {}", pretty(&summary));
     }
 }
 
@@ -276,16 +281,19 @@ fn a_collector_that_crashes_exits_or_never_answers_is_switched_off_and_the_run_g
     };
     each_misbehaviour("collector", config, |run, _, how| {
         let summary = run.summary();
-        let error = summary.collectors[0].error.as_deref().unwrap_or_default();
+        let error = summary.run.collectors[0]
+            .error
+            .as_deref()
+            .unwrap_or_default();
         let label = "collector `misbehaving-collector`";
         let expected = failed_call(label, "on_event", how);
         assert!(error.contains(&expected), "{how}: {error}");
         let switched_off = format!("(at {}); switched off", at(how));
         assert!(error.ends_with(&switched_off), "{error}");
         assert!(
-            summary.errors.iter().any(|e| e == error),
+            summary.run.errors.iter().any(|e| e == error),
             "{:?}",
-            summary.errors
+            summary.run.errors
         );
         assert_eq!(
             test_record(&summary, "good", "passes.sh").outcome,
@@ -308,9 +316,10 @@ fn a_processor_that_crashes_exits_or_hangs_leaves_its_inputs() {
         let summary = run.summary();
         let label = "attachment_processor `misbehaving-processor`";
         let expected = failed_call(label, "process", how);
-        let errors = summary.errors.join("\n");
+        let errors = summary.run.errors.join("\n");
         assert!(errors.contains(&expected), "{how}: {errors}");
         let kinds: Vec<&str> = summary
+            .run
             .attachments
             .iter()
             .map(|a| a.kind.as_str())
@@ -417,7 +426,7 @@ fn a_runner_that_hangs_reading_output_in_process_ends_the_host_with_3_and_out_of
             run.stderr
         );
         if isolation == "process" {
-            assert_eq!(run.summary().counts.total, 2);
+            assert_eq!(run.summary().run.counts.total, 2);
         }
     }
 }

@@ -72,7 +72,7 @@ fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
     assert!(quarantined.quarantined);
 
     let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
-    let counts = &summary.counts;
+    let counts = &summary.run.counts;
     // Quarantined failures are skips in JUnit: a reader gating on failures
     // agrees with the run.
     assert_eq!(
@@ -212,7 +212,7 @@ fn under_helix_the_results_file_has_every_final_result_and_earlier_attempts_igno
         assert!(["Pass", "Fail", "Skip"].contains(&result["result"].as_str().unwrap()));
     }
     let counted: Vec<&Value> = results.iter().filter(|r| r["ignored"] == false).collect();
-    assert_eq!(counted.len(), summary.counts.total);
+    assert_eq!(counted.len(), summary.run.counts.total);
 
     let of = |method: &str| -> Vec<(&str, bool)> {
         results

@@ -36,12 +36,12 @@ fn demo_run_reports_every_outcome_and_keeps_each_tests_output() {
     );
 
     let summary = read_summary(&results.join("summary.json"));
-    assert_eq!(summary.layout_version, 1);
-    assert_eq!(summary.outcome, RunOutcome::TestsFailed);
-    assert_eq!(summary.counts.total, 7);
-    assert_eq!(summary.counts.passed, 5);
-    assert_eq!(summary.counts.failed, 1);
-    assert_eq!(summary.counts.skipped, 1);
+    assert_eq!(summary.run.layout_version, 1);
+    assert_eq!(summary.run.outcome, RunOutcome::TestsFailed);
+    assert_eq!(summary.run.counts.total, 7);
+    assert_eq!(summary.run.counts.passed, 5);
+    assert_eq!(summary.run.counts.failed, 1);
+    assert_eq!(summary.run.counts.skipped, 1);
 
     let failed = test_named(&summary, "demo::tests::rejects_a_port_out_of_range");
     assert_eq!(failed.outcome, Outcome::Failed);
@@ -255,7 +255,7 @@ fn a_results_directory_in_use_is_refused_naming_the_run_that_holds_it() {
     );
     assert_eq!(first.wait().unwrap().code(), Some(0));
     let summary = read_summary(&dir.path().join("results/summary.json"));
-    assert_eq!(summary.counts.passed, 1);
+    assert_eq!(summary.run.counts.passed, 1);
     // Once the first run ended, the directory is free again.
     std::fs::remove_file(&started).unwrap();
     let third = proctor(dir.path(), &["run", config.to_str().unwrap()]);

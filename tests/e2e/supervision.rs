@@ -166,7 +166,7 @@ fn googletest_outcomes_crashes_and_inactivity() {
             .contains("no test started or finished for 2s"),
         "{hang:#?}"
     );
-    assert_eq!(summary.counts.total, 14);
+    assert_eq!(summary.run.counts.total, 14);
 }
 
 #[test]
@@ -207,10 +207,10 @@ fn flaky_tests_pass_on_a_retry_and_every_report_says_so() {
     assert_eq!(always.attempts.len(), 3, "retried up to max_attempts");
     let no_rule = test_record(&summary, "gt", "Math.Fails");
     assert_eq!(no_rule.attempts.len(), 1, "no rule matches its message");
-    assert_eq!(summary.counts.flaky, 2);
-    assert_eq!(summary.counts.passed, 2);
-    assert_eq!(summary.filtered_out, 12);
-    let listed: Vec<&str> = summary.flaky.iter().map(|f| f.as_str()).collect();
+    assert_eq!(summary.run.counts.flaky, 2);
+    assert_eq!(summary.run.counts.passed, 2);
+    assert_eq!(summary.run.filtered_out, 12);
+    let listed: Vec<&str> = summary.run.flaky.iter().map(|f| f.as_str()).collect();
     assert_eq!(
         listed,
         ["py/test_flaky.py::test_flaky", "gt/Flaky.PassesSecondTime"]
@@ -273,12 +273,13 @@ fn helix_test_configuration_is_read_as_is_and_helix_variables_are_honoured() {
         "results go to the upload root"
     );
     assert!(summary
+        .run
         .retries
         .policy
         .ends_with("eng/test-configuration.json"));
-    assert_eq!(summary.retries.max_attempts, 3);
+    assert_eq!(summary.run.retries.max_attempts, 3);
     assert_eq!(
-        summary.dumps_dir,
+        summary.run.dumps_dir,
         dir.path().join("dumps").to_str().unwrap()
     );
     let flaky = test_record(&summary, "py", "test_flaky.py::test_flaky");
@@ -295,8 +296,8 @@ fn helix_test_configuration_is_read_as_is_and_helix_variables_are_honoured() {
         1,
         "quarantine outranks the retry rule"
     );
-    assert_eq!(summary.counts.quarantined, 1);
-    assert_eq!(summary.counts.failed, 0);
+    assert_eq!(summary.run.counts.quarantined, 1);
+    assert_eq!(summary.run.counts.failed, 0);
 }
 
 #[test]
@@ -308,7 +309,7 @@ fn a_mass_failure_is_not_retried() {
     });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
-    let withheld = summary.retries.withheld.as_deref().unwrap();
+    let withheld = summary.run.retries.withheld.as_deref().unwrap();
     assert!(
         withheld.contains("2 of 5 tests failed (40.0%)"),
         "{withheld}"
@@ -348,8 +349,8 @@ fn skips_apply_per_platform_and_filters_select() {
     );
     let marked = test_record(&summary, "py", "test_basic.py::test_skipped");
     assert_eq!(marked.message.as_deref(), Some("not on this planet"));
-    assert_eq!(summary.filtered_out, 2);
-    assert_eq!(summary.counts.total, 5);
+    assert_eq!(summary.run.filtered_out, 2);
+    assert_eq!(summary.run.counts.total, 5);
 }
 
 #[test]
@@ -384,6 +385,6 @@ fn a_pytest_tests_markers_are_every_layers_and_its_skip_reason_the_closest() {
     let unmarked = test_record(&summary, "py", "test_plain.py::test_unmarked");
     assert_eq!(unmarked.outcome, Outcome::Passed);
     // Filtered out by markers of a parameter and of a class.
-    assert_eq!(summary.filtered_out, 2);
-    assert_eq!(summary.counts.total, 7);
+    assert_eq!(summary.run.filtered_out, 2);
+    assert_eq!(summary.run.counts.total, 7);
 }

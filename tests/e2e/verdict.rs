@@ -52,7 +52,7 @@ fn failures_in_a_suites_set_up_or_tear_down_or_the_environment_fail_the_run() {
         Some(1),
         "every test passed or was skipped, and the run fails"
     );
-    assert_eq!(summary.outcome, RunOutcome::TestsFailed);
+    assert_eq!(summary.run.outcome, RunOutcome::TestsFailed);
 
     for source in ["batch", "alone"] {
         let tests = tests_of(&summary, source);
@@ -88,7 +88,7 @@ fn failures_in_a_suites_set_up_or_tear_down_or_the_environment_fail_the_run() {
             assert!(last_attempt_text(record).contains(says), "{record:#?}");
         }
     }
-    assert_eq!(summary.counts.failed, 6);
+    assert_eq!(summary.run.counts.failed, 6);
     assert_reports_valid(&dir.path().join("results"));
 }
 
@@ -151,7 +151,7 @@ fn a_line_the_runner_cannot_read_fails_the_source_and_is_quoted() {
     });
     let (code, summary, stderr) = run_config_with_env(dir.path(), config, &[], &[]);
     assert_eq!(code, Some(3), "{stderr}");
-    let errors = &summary.errors;
+    let errors = &summary.run.errors;
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let error = &errors[0];
     assert!(
@@ -222,7 +222,7 @@ fn assert_subtests_reported(summary: &RunSummary) {
         Outcome::Passed,
         "a skipped subtest does not skip its test"
     );
-    let subtests = &summary.counts.subtests;
+    let subtests = &summary.run.counts.subtests;
     assert_eq!(
         (
             subtests.total,
@@ -232,8 +232,8 @@ fn assert_subtests_reported(summary: &RunSummary) {
         ),
         (6, 2, 2, 2)
     );
-    assert_eq!(summary.counts.failed, 1);
-    assert_eq!(summary.counts.passed, 2);
+    assert_eq!(summary.run.counts.failed, 1);
+    assert_eq!(summary.run.counts.passed, 2);
 }
 
 #[test]
@@ -298,9 +298,9 @@ fn a_run_that_selects_no_test_exits_4_unless_told_otherwise() {
 
     let (code, summary, stderr) = run_config_with_env(dir.path(), config(), &nothing, &[]);
     assert_eq!(code, Some(4), "{stderr}");
-    assert_eq!(summary.outcome, RunOutcome::NoTests);
+    assert_eq!(summary.run.outcome, RunOutcome::NoTests);
     assert!(
-        summary.warnings[0].contains("no test was selected"),
+        summary.run.warnings[0].contains("no test was selected"),
         "{summary:#?}"
     );
     assert!(stderr.contains("WARN no test was selected"), "{stderr}");
@@ -308,10 +308,10 @@ fn a_run_that_selects_no_test_exits_4_unless_told_otherwise() {
     let with = |policy: &'static str| [&nothing[..], &["--no-tests", policy]].concat();
     let (code, summary, _) = run_config_with_env(dir.path(), config(), &with("warn"), &[]);
     assert_eq!(code, Some(0));
-    assert_eq!(summary.warnings.len(), 1);
+    assert_eq!(summary.run.warnings.len(), 1);
     let (code, summary, _) = run_config_with_env(dir.path(), config(), &with("pass"), &[]);
     assert_eq!(code, Some(0));
-    assert!(summary.warnings.is_empty());
+    assert!(summary.run.warnings.is_empty());
 
     // The configuration says it too, per run.
     let mut passing = config();
@@ -333,7 +333,7 @@ fn a_run_that_selects_no_test_exits_4_unless_told_otherwise() {
         &[],
     );
     assert_eq!(code, Some(0), "{summary:#?}");
-    assert!(summary.counts.skipped > 0);
+    assert!(summary.run.counts.skipped > 0);
 }
 
 #[test]
@@ -350,7 +350,7 @@ fn a_source_that_must_have_tests_fails_the_run_without_them() {
         &[],
     );
     assert_eq!(code, Some(4), "{summary:#?}");
-    assert!(summary.warnings[0].contains("source `required` selected no test"));
+    assert!(summary.run.warnings[0].contains("source `required` selected no test"));
 }
 
 #[test]
@@ -399,7 +399,7 @@ fn a_test_listed_twice_is_reported_once_as_pytest_runs_it() {
         test_record(&summary, "listed", "test_twice.py::test_a").outcome,
         Outcome::Passed
     );
-    assert!(summary.errors.is_empty(), "{summary:#?}");
+    assert!(summary.run.errors.is_empty(), "{summary:#?}");
 }
 
 #[test]
@@ -425,8 +425,8 @@ fn a_test_in_a_file_named_with_undecodable_bytes_is_selected_and_retried() {
     assert_eq!(code, Some(0), "{stderr}");
     let test = test_record(&summary, "py", id);
     assert!(test.flaky, "it ran again, alone: {test:#?}");
-    assert_eq!(summary.counts.total, 1);
-    assert_eq!(summary.filtered_out, 1);
+    assert_eq!(summary.run.counts.total, 1);
+    assert_eq!(summary.run.filtered_out, 1);
 }
 
 #[test]
@@ -453,8 +453,12 @@ fn a_suite_whose_framework_is_missing_is_blocked_with_the_cause_in_run_as_in_lis
         assert_eq!(test.outcome, Outcome::Blocked, "{}", pretty(&summary));
     }
     // Every process failed alike; the cause is said once.
-    assert_eq!(summary.errors.len(), 1, "{:#?}", summary.errors);
-    assert!(summary.errors[0].contains(cause), "{:#?}", summary.errors);
+    assert_eq!(summary.run.errors.len(), 1, "{:#?}", summary.run.errors);
+    assert!(
+        summary.run.errors[0].contains(cause),
+        "{:#?}",
+        summary.run.errors
+    );
     assert_eq!(said.matches(cause).count(), 1, "{said}");
     assert!(said.contains("2 blocked"), "{said}");
 

@@ -147,11 +147,15 @@ pub(super) fn import(store: &StoreArg, dirs: &[PathBuf]) -> Result<ExitStatus> {
             Recorded::New { results } => println!(
                 "{}: run {} recorded, {}",
                 dir.display(),
-                summary.run_id,
+                summary.run.run_id,
                 proctor_formats::text::counted(results, "result")
             ),
             Recorded::AlreadyThere => {
-                println!("{}: run {} already recorded", dir.display(), summary.run_id)
+                println!(
+                    "{}: run {} already recorded",
+                    dir.display(),
+                    summary.run.run_id
+                )
             }
         }
     }
@@ -164,8 +168,8 @@ fn read_summary(path: &Path) -> std::result::Result<RunSummary, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
     let mut summary: RunSummary =
         serde_json::from_slice(&bytes).map_err(|e| format!("not a proctor run's summary: {e}"))?;
-    if summary.run_id.is_empty() {
-        summary.run_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &bytes).to_string();
+    if summary.run.run_id.is_empty() {
+        summary.run.run_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &bytes).to_string();
     }
     Ok(summary)
 }

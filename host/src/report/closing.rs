@@ -33,7 +33,7 @@ pub fn render(summary: &RunSummary, details: Option<Details>) -> String {
         &mut out,
     );
     sources(summary, &mut out);
-    for attachment in &summary.attachments {
+    for attachment in &summary.run.attachments {
         line(
             &mut out,
             "ATTACH",
@@ -46,7 +46,7 @@ pub fn render(summary: &RunSummary, details: Option<Details>) -> String {
         );
     }
     timeline(summary, &mut out);
-    for error in &summary.errors {
+    for error in &summary.run.errors {
         line(&mut out, "ERROR", for_terminal(error, true));
     }
     out
@@ -146,8 +146,8 @@ fn seconds_of(ms: u64) -> String {
 }
 
 fn counts(summary: &RunSummary, out: &mut String) {
-    let counts = &summary.counts;
-    let seconds = summary.duration_ms as f64 / 1000.0;
+    let counts = &summary.run.counts;
+    let seconds = summary.run.duration_ms as f64 / 1000.0;
     let _ = writeln!(out, "------------");
     let _ = writeln!(
         out,
@@ -169,7 +169,7 @@ fn counts(summary: &RunSummary, out: &mut String) {
             counts.blocked
         );
     }
-    if let Some(signal) = summary.stopped_by {
+    if let Some(signal) = summary.run.stopped_by {
         let _ = writeln!(
             out,
             "           stopped by {signal}: {} not run (listed in the reports)",
@@ -219,20 +219,20 @@ fn attention(summary: &RunSummary, details_from: Option<&Path>, out: &mut String
             details_from.filter(|_| test.outcome.is_failure()),
         );
     }
-    for warning in &summary.warnings {
+    for warning in &summary.run.warnings {
         line(out, "WARN", for_terminal(warning, true));
     }
-    if let Some(reason) = &summary.retries.withheld {
+    if let Some(reason) = &summary.run.retries.withheld {
         line(out, "NOTE", reason);
     }
 }
 
 /// Each source's tally, when there are several.
 fn sources(summary: &RunSummary, out: &mut String) {
-    if summary.sources.len() < 2 {
+    if summary.run.sources.len() < 2 {
         return;
     }
-    for source in &summary.sources {
+    for source in &summary.run.sources {
         let tests = summary.tests.iter().filter(|t| t.source == source.name);
         let failed = tests.clone().filter(|t| t.fails_the_run()).count();
         let passed = (tests.clone())
@@ -259,7 +259,7 @@ fn sources(summary: &RunSummary, out: &mut String) {
 /// The merges, beside when the sources ended: incremental merging shows as
 /// merges that ran before the last source was done.
 fn timeline(summary: &RunSummary, out: &mut String) {
-    let timeline = &summary.timeline;
+    let timeline = &summary.run.timeline;
     if timeline.merges.is_empty() {
         return;
     }
@@ -318,9 +318,9 @@ mod tests {
             ],
             None,
         );
-        run.warnings = vec!["source `ui`: the process 4001 left 1 process running".into()];
-        run.errors = vec!["source `docs`: discovery failed: no such file".into()];
-        run.retries.withheld = Some("retries withheld: 3 of 4 tests failed".into());
+        run.run.warnings = vec!["source `ui`: the process 4001 left 1 process running".into()];
+        run.run.errors = vec!["source `docs`: discovery failed: no such file".into()];
+        run.run.retries.withheld = Some("retries withheld: 3 of 4 tests failed".into());
         insta::assert_snapshot!(render(&run, None));
     }
 
@@ -343,19 +343,19 @@ mod tests {
     #[test]
     fn merges_are_shown_beside_when_the_sources_ran() {
         let mut run = summary(vec![test("unit", "adds", &[Passed])], None);
-        run.attachments = vec![AttachmentRecord {
+        run.run.attachments = vec![AttachmentRecord {
             collector: "coverage".into(),
             kind: "lcov".into(),
             path: "attachments/lcov-merge/merged.info".into(),
             owner: proctor_plugin_api::messages::Owner::Run,
             description: "merged coverage".into(),
         }];
-        run.timeline.sources = vec![SourceSpan {
+        run.run.timeline.sources = vec![SourceSpan {
             source: "unit".into(),
             started_ms: 10,
             finished_ms: Some(1200),
         }];
-        run.timeline.merges = vec![MergeRecord {
+        run.run.timeline.merges = vec![MergeRecord {
             processor: "lcov-merge".into(),
             final_pass: true,
             inputs: 2,

@@ -83,6 +83,7 @@ fn case(test: &TestRecord) -> JunitCase<'_> {
 
 pub fn write_junit(summary: &RunSummary, out: impl std::io::Write) -> std::io::Result<()> {
     let suites: Vec<JunitSuite> = summary
+        .run
         .sources
         .iter()
         .map(|source| {
@@ -103,5 +104,5 @@ pub fn write_junit(summary: &RunSummary, out: impl std::io::Write) -> std::io::R
             }
         })
         .collect();
-    junit::write("proctor", summary.duration_ms, &suites, out)
+    junit::write("proctor", summary.run.duration_ms, &suites, out)
 }

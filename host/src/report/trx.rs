@@ -103,10 +103,14 @@ fn result<'a>(
 }
 
 pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Result<()> {
-    let started: DateTime<Utc> = summary.started_at.parse().unwrap_or_else(|_| Utc::now());
-    let finished = started + Span::milliseconds(summary.duration_ms as i64);
+    let started: DateTime<Utc> = summary
+        .run
+        .started_at
+        .parse()
+        .unwrap_or_else(|_| Utc::now());
+    let finished = started + Span::milliseconds(summary.run.duration_ms as i64);
     let storage = |source: &str| {
-        (summary.sources.iter())
+        (summary.run.sources.iter())
             .find(|s| s.name == source)
             .map_or("", |s| s.path.as_str())
     };
@@ -131,14 +135,14 @@ pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Res
     let user = std::env::var("USER").unwrap_or_default();
     let computer = crate::results::machine_name().unwrap_or_default();
     let run = TrxRun {
-        name: &format!("proctor {}", summary.proctor_version),
+        name: &format!("proctor {}", summary.run.proctor_version),
         user: &user,
         computer: &computer,
         start_time: &timestamp(started),
         finish_time: &timestamp(finished),
         failed: summary.status() != ExitStatus::Passed,
         results: &results,
-        errors: &summary.errors,
+        errors: &summary.run.errors,
     };
     trx::write(&run, out)
 }

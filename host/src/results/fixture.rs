@@ -4,7 +4,8 @@
 use proctor_plugin_api::messages::{ExecutionMode, Outcome};
 
 use super::{
-    exit_status, AttemptRecord, Counts, RetrySummary, RunSummary, SourceRecord, TestRecord,
+    exit_status, AttemptRecord, Counts, RetrySummary, RunOverview, RunSummary, SourceRecord,
+    TestRecord,
 };
 use crate::process::{Containment, Signal};
 
@@ -69,38 +70,40 @@ pub fn summary(tests: Vec<TestRecord>, stopped_by: Option<Signal>) -> RunSummary
     let counts = Counts::of(&tests);
     let outcome = exit_status(&counts, &[], false, stopped_by);
     RunSummary {
-        run_id: "00000000-0000-4000-8000-000000000000".to_owned(),
-        context: None,
-        layout_version: super::LAYOUT_VERSION,
-        proctor_version: "0.1.0".into(),
-        outcome: outcome.into(),
-        exit_code: outcome.code(),
-        started_at: "2026-12-04T10:00:00.000Z".into(),
-        duration_ms: 1500,
-        counts,
-        filtered_out: 0,
-        downloads: Vec::new(),
-        collectors: Vec::new(),
-        attachments: Vec::new(),
-        timeline: Default::default(),
-        sources,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        stopped_by,
-        containment: Containment {
-            method: "cgroup".into(),
-            cgroup_parent: None,
-            reason: None,
+        run: RunOverview {
+            run_id: "00000000-0000-4000-8000-000000000000".to_owned(),
+            context: None,
+            layout_version: super::LAYOUT_VERSION,
+            proctor_version: "0.1.0".into(),
+            outcome: outcome.into(),
+            exit_code: outcome.code(),
+            started_at: "2026-12-04T10:00:00.000Z".into(),
+            duration_ms: 1500,
+            counts,
+            filtered_out: 0,
+            downloads: Vec::new(),
+            collectors: Vec::new(),
+            attachments: Vec::new(),
+            timeline: Default::default(),
+            sources,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            stopped_by,
+            containment: Containment {
+                method: "cgroup".into(),
+                cgroup_parent: None,
+                reason: None,
+            },
+            retries: RetrySummary {
+                policy: "retry".into(),
+                max_attempts: 2,
+                ..RetrySummary::default()
+            },
+            dumps_dir: "/results/dumps".into(),
+            flaky: (tests.iter().filter(|t| t.flaky))
+                .map(|t| format!("{}/{}", t.source, t.id))
+                .collect(),
         },
-        retries: RetrySummary {
-            policy: "retry".into(),
-            max_attempts: 2,
-            ..RetrySummary::default()
-        },
-        dumps_dir: "/results/dumps".into(),
-        flaky: (tests.iter().filter(|t| t.flaky))
-            .map(|t| format!("{}/{}", t.source, t.id))
-            .collect(),
         tests,
     }
 }

@@ -22,7 +22,7 @@ pub use layout::{
     LAYOUT_VERSION,
 };
 pub use summary::{
-    exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunOutcome, RunSummary,
-    SourceRecord, TestRecord,
+    exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunOutcome, RunOverview,
+    RunSummary, SourceRecord, TestRecord,
 };
 pub use timestamp::timestamp;

@@ -238,6 +238,16 @@ impl Counts {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "summary.json, proctor's summary of a run (results layout 1)")]
 pub struct RunSummary {
+    /// What the summary says of the run as a whole.
+    #[serde(flatten)]
+    pub run: RunOverview,
+    pub tests: Vec<TestRecord>,
+}
+
+// A summary's fields but its tests: the same in every layout. (A plain
+// comment: a doc comment would become the schema's description.)
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RunOverview {
     /// The run's identity, unique among runs (a UUID); a results store
     /// records a run once by it (added; empty in summaries from before).
     #[serde(default)]
@@ -277,7 +287,6 @@ pub struct RunSummary {
     pub dumps_dir: String,
     /// `source/test` of every flaky test.
     pub flaky: Vec<String>,
-    pub tests: Vec<TestRecord>,
 }
 
 /// How retries went.
@@ -321,7 +330,7 @@ impl From<ExitStatus> for RunOutcome {
 impl RunSummary {
     /// The exit status this run ends with.
     pub fn status(&self) -> ExitStatus {
-        match (self.outcome, self.stopped_by) {
+        match (self.run.outcome, self.run.stopped_by) {
             (RunOutcome::Passed, _) => ExitStatus::Passed,
             (RunOutcome::TestsFailed, _) => ExitStatus::TestsFailed,
             (RunOutcome::UsageError, _) => ExitStatus::UsageError,

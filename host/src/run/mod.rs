@@ -27,8 +27,8 @@ use crate::plugins::{self, Catalog, OutputStream, Runner, RunnerPlugin, SearchPa
 use crate::process::Stopper;
 use crate::report::{Console, HelixEnvironment, Journal, Reports};
 use crate::results::{
-    exit_status, Counts, DownloadRecord, ExitStatus, RecordKind, ResultsDir, RunSummary,
-    SourceRecord, TestRecord, LAYOUT_VERSION,
+    exit_status, Counts, DownloadRecord, ExitStatus, RecordKind, ResultsDir, RunOverview,
+    RunSummary, SourceRecord, TestRecord, LAYOUT_VERSION,
 };
 use crate::select::{Filter, Selection, Selector};
 
@@ -418,7 +418,7 @@ async fn finish(
     });
     let mut answer = delivery.answered().await;
     if let Some(warning) = unrecorded {
-        summary.warnings.push(warning);
+        summary.run.warnings.push(warning);
         let due = RunEvent::ReportsDue { summary: &summary };
         answer = tokio::task::block_in_place(|| events.emit(due))
             .answered()
@@ -608,28 +608,30 @@ fn summarize(
         .map(|t| format!("{}/{}", t.source, t.id))
         .collect();
     RunSummary {
-        run_id: ended.run_id,
-        context: options.context.take().map(crate::results::Gathering::wait),
-        layout_version: LAYOUT_VERSION,
-        proctor_version: env!("CARGO_PKG_VERSION").to_owned(),
-        outcome: status.into(),
-        exit_code: status.code(),
-        started_at: crate::results::timestamp(ended.started_at),
-        duration_ms: ended.duration.as_millis() as u64,
-        counts,
-        filtered_out: scheduled.filtered_out,
-        downloads: ended.downloads,
-        collectors: ended.collected.collectors,
-        attachments: ended.collected.attachments,
-        timeline: ended.collected.timeline,
-        sources,
-        errors,
-        warnings,
-        stopped_by: ended.stopped_by,
-        containment: crate::process::containment(),
-        retries: scheduled.retries,
-        dumps_dir: results.dumps().display().to_string(),
-        flaky,
+        run: RunOverview {
+            run_id: ended.run_id,
+            context: options.context.take().map(crate::results::Gathering::wait),
+            layout_version: LAYOUT_VERSION,
+            proctor_version: env!("CARGO_PKG_VERSION").to_owned(),
+            outcome: status.into(),
+            exit_code: status.code(),
+            started_at: crate::results::timestamp(ended.started_at),
+            duration_ms: ended.duration.as_millis() as u64,
+            counts,
+            filtered_out: scheduled.filtered_out,
+            downloads: ended.downloads,
+            collectors: ended.collected.collectors,
+            attachments: ended.collected.attachments,
+            timeline: ended.collected.timeline,
+            sources,
+            errors,
+            warnings,
+            stopped_by: ended.stopped_by,
+            containment: crate::process::containment(),
+            retries: scheduled.retries,
+            dumps_dir: results.dumps().display().to_string(),
+            flaky,
+        },
         tests: records,
     }
 }

@@ -263,8 +263,8 @@ impl Store {
     /// run already there (by its id) is left as it is.
     pub fn record(&mut self, summary: &RunSummary, results_dir: &Path) -> Result<Recorded> {
         let unknown = RunContext::default();
-        let context = summary.context.as_ref().unwrap_or(&unknown);
-        if summary.run_id.is_empty() {
+        let context = summary.run.context.as_ref().unwrap_or(&unknown);
+        if summary.run.run_id.is_empty() {
             return Err(
                 self.error("the run has no id (a summary from before proctor recorded one)")
             );
@@ -273,7 +273,7 @@ impl Store {
         let recorded = self.database.transaction(|db| {
             let known = db.query_row(
                 "SELECT id FROM runs WHERE run_id = ?1",
-                &[(&summary.run_id).into()],
+                &[(&summary.run.run_id).into()],
             )?;
             match known {
                 Some(_) => Ok(Recorded::AlreadyThere),
@@ -281,7 +281,7 @@ impl Store {
                     .map(|results| Recorded::New { results }),
             }
         });
-        recorded.map_err(|e| self.error(format!("cannot record run {}: {e}", summary.run_id)))
+        recorded.map_err(|e| self.error(format!("cannot record run {}: {e}", summary.run.run_id)))
     }
 
     /// Every run's verdict of the tests named `test` (in `source`, when

@@ -52,7 +52,7 @@ fn insert_run_row(db: &mut Database, summary: &RunSummary, context: &RunContext)
         .query_row("SELECT id FROM variants WHERE hash = ?1", &[(&hash).into()])?
         .map(|row| row.int(0))
         .unwrap_or_default();
-    let started_ms = chrono::DateTime::parse_from_rfc3339(&summary.started_at)
+    let started_ms = chrono::DateTime::parse_from_rfc3339(&summary.run.started_at)
         .map(|t| t.timestamp_millis())
         .unwrap_or_default();
     let run = db.query_row(
@@ -62,12 +62,12 @@ fn insert_run_row(db: &mut Database, summary: &RunSummary, context: &RunContext)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
          RETURNING id",
         &[
-            (&summary.run_id).into(),
+            (&summary.run.run_id).into(),
             started_ms.into(),
-            (summary.duration_ms as i64).into(),
-            run_outcome_code(summary.outcome).into(),
-            i64::from(summary.exit_code).into(),
-            (&summary.proctor_version).into(),
+            (summary.run.duration_ms as i64).into(),
+            run_outcome_code(summary.run.outcome).into(),
+            i64::from(summary.run.exit_code).into(),
+            (&summary.run.proctor_version).into(),
             context.machine.as_ref().into(),
             context.os.as_ref().into(),
             context.arch.as_ref().into(),
@@ -329,7 +329,7 @@ pub fn dump_signatures(summary: &RunSummary, results_dir: &Path) -> Vec<DumpSign
         .map(|t| (t.source.as_str(), t.id.as_str()))
         .collect();
     let mut found = Vec::new();
-    for attachment in &summary.attachments {
+    for attachment in &summary.run.attachments {
         if !DUMP_KINDS.contains(&attachment.kind.as_str()) {
             continue;
         }

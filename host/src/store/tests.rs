@@ -8,8 +8,8 @@ use crate::store::changepoint;
 
 fn summary(run_id: &str, tests: Vec<TestRecord>) -> RunSummary {
     let mut summary = fixture::summary(tests, None);
-    summary.run_id = run_id.to_owned();
-    summary.context = Some(RunContext::this_machine());
+    summary.run.run_id = run_id.to_owned();
+    summary.run.context = Some(RunContext::this_machine());
     summary
 }
 
@@ -115,7 +115,7 @@ fn run_at(run_id: &str, commit: &str, tests: &[(&str, &str)]) -> RunSummary {
         })
         .collect();
     let mut run = summary(run_id, records);
-    run.context.as_mut().unwrap().commit = Some(commit.to_owned());
+    run.run.context.as_mut().unwrap().commit = Some(commit.to_owned());
     run
 }
 
@@ -233,7 +233,7 @@ fn pruning_removes_old_runs_with_their_results_and_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("history.db")).unwrap();
     let mut old = run_at("old", "A", &[("gone", "fail"), ("kept", "pass")]);
-    old.started_at = "2026-01-01T00:00:00.000Z".into();
+    old.run.started_at = "2026-01-01T00:00:00.000Z".into();
     let recent = run_at("recent", "B", &[("kept", "pass")]);
     store.record(&old, Path::new(".")).unwrap();
     store.record(&recent, Path::new(".")).unwrap();
@@ -340,7 +340,7 @@ fn commit_history(store: &mut Store, tests: &[(&str, &str)]) {
             })
             .collect();
         let mut run = run_at(&format!("run-{commit}"), &format!("c{commit:02}"), &ran);
-        run.context.as_mut().unwrap().commit_ms = Some(1_000 * commit as i64);
+        run.run.context.as_mut().unwrap().commit_ms = Some(1_000 * commit as i64);
         store.record(&run, Path::new(".")).unwrap();
     }
 }
