@@ -154,17 +154,25 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     read_plain_json(path)
 }
 
-/// The published schemas of `docs/schemas`.
+/// The published schemas of `docs/schemas`: layout 1's, then layout 2's.
 const SUMMARY_SCHEMA: &str = "summary.schema.json";
 const EVENTS_SCHEMA: &str = "events.schema.json";
+const SUMMARY_SCHEMA_2: &str = "v2/summary.schema.json";
+const EVENTS_SCHEMA_2: &str = "v2/events.schema.json";
 
 /// A published schema, compiled once.
 fn published_schema(file: &'static str) -> &'static jsonschema::Validator {
-    static SUMMARY: OnceLock<jsonschema::Validator> = OnceLock::new();
-    static EVENTS: OnceLock<jsonschema::Validator> = OnceLock::new();
+    static SCHEMAS: [OnceLock<jsonschema::Validator>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
     let cell = match file {
-        SUMMARY_SCHEMA => &SUMMARY,
-        _ => &EVENTS,
+        SUMMARY_SCHEMA => &SCHEMAS[0],
+        EVENTS_SCHEMA => &SCHEMAS[1],
+        SUMMARY_SCHEMA_2 => &SCHEMAS[2],
+        _ => &SCHEMAS[3],
     };
     cell.get_or_init(|| {
         let schema = read_plain_json(&repo_root().join("docs/schemas").join(file));
@@ -192,21 +200,45 @@ fn assert_conforms(file: &'static str, instance: &serde_json::Value, what: &str)
     );
 }
 
-/// Holds a results directory to the layout's published contract: the
+/// The layout version a results directory's marker names.
+pub fn layout_of(results: &Path) -> u32 {
+    let marker = std::fs::read_to_string(results.join(".proctor-results")).unwrap_or_default();
+    (marker.lines())
+        .find_map(|line| line.strip_prefix("layout "))
+        .and_then(|version| version.parse().ok())
+        .unwrap_or_else(|| panic!("{} has no layout in its marker", results.display()))
+}
+
+/// Holds a results directory to its layout's published contract: the
 /// summary and every journal line validate against `docs/schemas`, and
-/// the frozen reader of layout version 1 reads them.
+/// a layout 1 directory is read by the frozen reader of that layout, a
+/// layout 2 summary by proctor's own reader.
 pub fn check_results(results: &Path) {
-    if let Err(e) = layout_v1::read(results) {
-        panic!("layout version 1 cannot read {}: {e}", results.display());
-    }
     let summary = results.join("summary.json");
+    let (summary_schema, events_schema) = match layout_of(results) {
+        1 => {
+            if let Err(e) = layout_v1::read(results) {
+                panic!("layout version 1 cannot read {}: {e}", results.display());
+            }
+            (SUMMARY_SCHEMA, EVENTS_SCHEMA)
+        }
+        2 => {
+            if let Ok(bytes) = std::fs::read(&summary) {
+                if let Err(e) = proctor::results::read_summary(&bytes) {
+                    panic!("{} is no layout 2 summary: {e}", summary.display());
+                }
+            }
+            (SUMMARY_SCHEMA_2, EVENTS_SCHEMA_2)
+        }
+        other => panic!("{}: layout {other}", results.display()),
+    };
     if summary.exists() {
-        assert_conforms(SUMMARY_SCHEMA, &read_plain_json(&summary), "summary.json");
+        assert_conforms(summary_schema, &read_plain_json(&summary), "summary.json");
     }
     let journal = std::fs::read_to_string(results.join("events.jsonl")).unwrap_or_default();
     for (n, line) in journal.lines().enumerate() {
         let event: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert_conforms(EVENTS_SCHEMA, &event, &format!("events.jsonl:{}", n + 1));
+        assert_conforms(events_schema, &event, &format!("events.jsonl:{}", n + 1));
     }
 }
 
@@ -281,7 +313,10 @@ pub fn gtest_fixture_with(source: &str, name: &str, flags: &[&str]) -> PathBuf {
 /// Reads a run's `summary.json` through the report's own types, once its
 /// results directory is held to the layout's contract.
 pub fn read_summary(path: &Path) -> RunSummary {
-    serde_json::from_value(read_json(path))
+    check_results(path.parent().expect("a summary is in a results directory"));
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    proctor::results::read_summary(&bytes)
         .unwrap_or_else(|e| panic!("{} is no summary: {e}", path.display()))
 }
 

@@ -4,9 +4,9 @@
 //!
 //! Reads a `summary.json` (by default the one `benchmarks/many_tests.py
 //! PROCTOR 10000` leaves), shares each process's texts among its tests as
-//! the engine does, and writes `summary.json`, JUnit and TRX from it into
-//! memory, 15 times each. Prints each report's median time and its bytes,
-//! a test. The reports are written on threads of their own at a run's
+//! the engine does, and writes `summary.json` (in layouts 1 and 2), JUnit
+//! and TRX from it into memory, 15 times each. Prints each report's median
+//! time and its bytes, a test. The reports are written on threads of their own at a run's
 //! end, after its last test: the slowest of them is time between the last
 //! test and the exit.
 
@@ -36,15 +36,19 @@ fn main() {
             path.display()
         )
     });
-    let mut summary: RunSummary = serde_json::from_str(&text).expect("a summary of this layout");
+    let mut summary = proctor::results::read_summary(text.as_bytes()).expect("a summary");
     share_process_texts(&mut summary);
     let tests = summary.tests.len();
     println!("{tests} tests, from {}", path.display());
     println!("| report | median | a test | bytes a test |");
     println!("|---|---|---|---|");
-    let reports: [(&str, WriteInto); 3] = [
+    let reports: [(&str, WriteInto); 4] = [
         ("summary.json", &|out| {
             proctor::report::outline::to_writer_outlined(out, &summary, 2).unwrap()
+        }),
+        ("summary.json, layout 2", &|out| {
+            let layout2 = proctor::results::layout2::Summary::of(&summary);
+            proctor::report::outline::to_writer_outlined(out, &layout2, 2).unwrap()
         }),
         ("junit.xml", &|out| write_junit(&summary, out).unwrap()),
         ("results.trx", &|out| write_trx(&summary, out).unwrap()),

@@ -23,7 +23,6 @@ use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 use crate::process::{Signal, Stopper};
-use crate::results::RunSummary;
 use crate::store;
 use crate::store::changepoint::{self, ChangeAt, Tally};
 
@@ -450,7 +449,7 @@ fn run_test(
         ));
     }
     let text = std::fs::read(into.join("summary.json")).map_err(|e| e.to_string())?;
-    let summary: RunSummary = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+    let summary = crate::results::read_summary(&text)?;
     let test = (summary.tests.iter())
         .find(|t| t.id == request.test && request.source.as_ref().is_none_or(|s| *s == t.source))
         .ok_or_else(|| format!("the run did not run {}", request.test))?;

@@ -353,6 +353,10 @@ fn numbers_past_their_range_are_refused_at_load_naming_the_key() {
             "output_log_max_bytes: must be at least 1",
         ),
         (
+            json!({ "results_layout": 3 }),
+            "results_layout: results layout 3 is not one this proctor knows: 1 or 2",
+        ),
+        (
             json!({ "redact": { "query_parameters": "sig" } }),
             "redact.query_parameters: invalid type: string \"sig\", expected a sequence",
         ),
@@ -366,6 +370,9 @@ fn numbers_past_their_range_are_refused_at_load_naming_the_key() {
     let output = proctor(dir.path(), &["run", "--jobs", "100000"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--jobs must be at most 4096, not 100000"));
+    let output = proctor(dir.path(), &["run", "--results-layout", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("results layout 0 is not one this proctor knows: 1 or 2"));
 }
 
 #[test]

@@ -206,6 +206,47 @@ fn each_run_is_recorded_with_its_verdicts_and_imported_once() {
     assert!(history(&store, "test_history.py::test_passes").is_empty());
 }
 
+/// A results directory of layout 2, imported, is the same run as one of
+/// layout 1: each test's verdict, outcome, attempts and reason.
+#[test]
+fn a_run_in_layout_2_is_imported_as_the_same_run_in_layout_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("history.db");
+    let mut imported = Vec::new();
+    for layout in ["1", "2"] {
+        let run_dir = dir.path().join(format!("layout-{layout}"));
+        let config = suite(&run_dir);
+        let results = run_dir.join("results");
+        let args = ["--no-store", "--results-layout", layout];
+        let output = run(&run_dir, &config, &args, &[]);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        imported.push(store_command(
+            &store,
+            &["store", "import", results.to_str().unwrap()],
+        ));
+    }
+    assert!(
+        imported
+            .iter()
+            .all(|said| said.contains("recorded, 3 results")),
+        "{imported:?}"
+    );
+    for test in ["test_passes", "test_fails_once", "test_always_fails"] {
+        let verdicts: Vec<Value> = (history(&store, &format!("test_history.py::{test}")).iter())
+            .map(|run| {
+                json!([
+                    run["verdict"],
+                    run["outcome"],
+                    run["attempts"],
+                    run["reason"]
+                ])
+            })
+            .collect();
+        assert_eq!(verdicts.len(), 2, "{test}: {verdicts:?}");
+        assert_eq!(verdicts[0], verdicts[1], "{test}");
+    }
+}
+
 #[test]
 fn runs_go_to_the_users_data_directory_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();

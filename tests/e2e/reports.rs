@@ -36,15 +36,15 @@ fn count_attribute(xml: &str, element: &str, attribute: &str) -> u64 {
     value.parse().unwrap()
 }
 
-#[test]
-fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
+/// Retries, quarantine, crashes, timeouts and hostile text, in batches of
+/// pytest and GoogleTest tests; each run needs `dir` afresh.
+fn mixed_config(dir: &Path, hangs: bool) -> Value {
+    let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
     let suite = fixtures().join("pytest-suite");
     let mut hang = pytest_source("hang", &suite.join("test_hang.py"), &state);
     hang["timeout_seconds"] = json!(3);
-    let config = json!({
+    let mut config = json!({
         "retry": {
             "max_attempts": 2,
             "quarantine": [{ "test": "test_crash.py::test_4_abort" }],
@@ -52,13 +52,22 @@ fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
         "sources": [
             pytest_source("flaky", &suite.join("test_flaky.py"), &state),
             pytest_source("crash", &suite.join("test_crash.py"), &state),
-            hang,
-            pytest_source("hostile", &hostile_suite(dir.path()), &state),
+            pytest_source("hostile", &hostile_suite(dir), &state),
             // Its `Hang.Forever` sleeps for an hour.
             { "name": "gt", "runner": "gtest", "path": gtest_suite(), "timeout_seconds": 2,
               "env": { "FIXTURE_STATE": state } },
         ],
     });
+    if hangs {
+        config["sources"].as_array_mut().unwrap().push(hang);
+    }
+    config
+}
+
+#[test]
+fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = mixed_config(dir.path(), true);
     let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
     assert_eq!(code, Some(1), "{stderr}");
     let results = dir.path().join("results");
@@ -118,6 +127,74 @@ fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
     assert!(
         controls.is_empty(),
         "the console printed {controls:?}:\n{stderr}"
+    );
+}
+
+/// A run's records with what differs from run to run taken out: times,
+/// pids, the run's directory, the digits of texts (a process directory's
+/// number follows the order processes started in), and a test's own
+/// output (a line its process printed just before the test's end may be
+/// read after it, from the other pipe, and go to the next test).
+fn comparable(summary: &RunSummary, dir: &Path) -> Value {
+    let dir = dir.to_string_lossy();
+    let scrub_text = |text: &str| {
+        (text.replace(dir.as_ref(), "<dir>")).replace(|c: char| c.is_ascii_digit(), "#")
+    };
+    fn scrub(value: &mut Value, text: &dyn Fn(&str) -> String) {
+        match value {
+            Value::Object(fields) => {
+                for volatile in ["duration_ms", "started_at", "pid", "output"] {
+                    fields.remove(volatile);
+                }
+                fields.values_mut().for_each(|v| scrub(v, text));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| scrub(v, text)),
+            Value::String(written) => *written = text(written),
+            _ => {}
+        }
+    }
+    let mut value = json!({
+        "outcome": summary.run.outcome,
+        "counts": summary.run.counts,
+        "flaky": summary.run.flaky,
+        "tests": summary.tests,
+    });
+    scrub(&mut value, &scrub_text);
+    value
+}
+
+#[test]
+fn layout_2_holds_the_records_of_layout_1_in_fewer_bytes() {
+    let mut runs = Vec::new();
+    for layout in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = mixed_config(dir.path(), false);
+        let extra = ["-j", "2", "--results-layout", layout];
+        // Read back through the layout's own reader, each held to its schemas.
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &extra, &[]);
+        assert_eq!(code, Some(1), "{stderr}");
+        let results = dir.path().join("results");
+        assert_eq!(layout_of(&results).to_string(), layout);
+        assert_reports_valid(&results);
+        let bytes: u64 = ["summary.json", "events.jsonl"]
+            .iter()
+            .map(|file| std::fs::metadata(results.join(file)).unwrap().len())
+            .sum();
+        runs.push((comparable(&summary, dir.path()), bytes, dir));
+    }
+    let [(first, first_bytes, _), (second, second_bytes, _)] = &runs[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        first,
+        second,
+        "layout 2 read back differs from layout 1:\n{}\n{}",
+        serde_json::to_string_pretty(first).unwrap(),
+        serde_json::to_string_pretty(second).unwrap()
+    );
+    assert!(
+        second_bytes < first_bytes,
+        "layout 2 wrote {second_bytes} bytes of summary and journal, layout 1 {first_bytes}"
     );
 }
 

@@ -166,8 +166,8 @@ pub(super) fn import(store: &StoreArg, dirs: &[PathBuf]) -> Result<ExitStatus> {
 /// by its content, so that importing it twice records it once.
 fn read_summary(path: &Path) -> std::result::Result<RunSummary, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let mut summary: RunSummary =
-        serde_json::from_slice(&bytes).map_err(|e| format!("not a proctor run's summary: {e}"))?;
+    let mut summary = crate::results::read_summary(&bytes)
+        .map_err(|e| format!("not a proctor run's summary: {e}"))?;
     if summary.run.run_id.is_empty() {
         summary.run.run_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &bytes).to_string();
     }

@@ -53,6 +53,11 @@ enum Command {
         /// (or Helix's HELIX_WORKITEM_UPLOAD_ROOT, when set).
         #[arg(long, value_name = "DIR")]
         results_dir: Option<PathBuf>,
+        /// The results layout to write, instead of the configuration's
+        /// `results_layout`: 1 (the default), or 2, which writes the same
+        /// records in half the bytes (docs/results-layout.md).
+        #[arg(long, value_name = "VERSION")]
+        results_layout: Option<crate::results::Layout>,
         #[command(flatten)]
         filter: FilterArg,
         /// What a run that selects no test ends as, instead of the
@@ -380,6 +385,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             config,
             jobs,
             results_dir,
+            results_layout,
             filter,
             no_tests,
             failure_output,
@@ -406,6 +412,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             let options = RunOptions {
                 jobs,
                 results_dir,
+                results_layout,
                 filter,
                 no_tests,
                 stopper,

@@ -37,6 +37,54 @@ pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 /// File names looked for in the current directory when no configuration is given.
 pub const DEFAULT_CONFIG_NAMES: [&str; 2] = ["proctor.json", "shared-infra-configuration.json"];
 
+/// A version of the results layout (docs/results-layout.md): which files
+/// a results directory holds and the shape of their records. Version 1 is
+/// the default; version 2 writes the same records in half the bytes, and
+/// is asked for with `--results-layout 2` or `results_layout: 2`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub enum Layout {
+    #[default]
+    V1,
+    /// What layout 1 writes as null, false or empty is left out; a batch's
+    /// process is written once, its tests' attempts naming it.
+    V2,
+}
+
+impl Layout {
+    /// The layouts this host writes and reads, oldest first.
+    pub const ALL: [Layout; 2] = [Layout::V1, Layout::V2];
+
+    pub fn version(self) -> u32 {
+        match self {
+            Layout::V1 => 1,
+            Layout::V2 => 2,
+        }
+    }
+}
+
+impl TryFrom<u32> for Layout {
+    type Error = String;
+
+    fn try_from(version: u32) -> std::result::Result<Self, String> {
+        (Layout::ALL.into_iter())
+            .find(|layout| layout.version() == version)
+            .ok_or_else(|| {
+                format!("results layout {version} is not one this proctor knows: 1 or 2")
+            })
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let version: u32 = text
+            .parse()
+            .map_err(|_| format!("`{text}` is no layout version: 1 or 2"))?;
+        Layout::try_from(version)
+    }
+}
 /// The configuration file as written.
 #[derive(Debug, Deserialize)]
 #[serde(
@@ -49,6 +97,9 @@ struct ConfigFile {
     version: u32,
     #[serde(default)]
     results_dir: Option<PathBuf>,
+    /// The results layout the run writes: 1 (the default) or 2.
+    #[serde(default)]
+    results_layout: Option<Layout>,
     #[serde(default)]
     jobs: Option<usize>,
     #[serde(default)]
@@ -300,6 +351,8 @@ pub struct Config {
     pub file: PathBuf,
     pub base_dir: PathBuf,
     pub results_dir: PathBuf,
+    /// The results layout, when the configuration names one.
+    pub results_layout: Option<Layout>,
     pub jobs: Option<usize>,
     pub plugin_dirs: Vec<PathBuf>,
     pub retry: RetryPolicy,
@@ -689,6 +742,7 @@ fn validate(parsed: ConfigFile, file: PathBuf) -> Result<Config> {
     };
     Ok(Config {
         results_dir,
+        results_layout: parsed.results_layout,
         plugin_dirs: parsed
             .plugin_dirs
             .iter()

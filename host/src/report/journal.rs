@@ -1,39 +1,125 @@
 //! `events.jsonl`: the run's journaled events, one JSON object a line,
 //! appended as they happen, so a host killed mid-run leaves every finished
 //! result on disk. A line is its [`RunEvent`] serialized, with the time it
-//! was made. Per-test events are held until the engine's next pause
-//! ([`Subscriber::flush`]) and appended together: one write for what a
-//! process reported in one read.
+//! was made; in layout 2, a test's records are written as
+//! [`layout2`](crate::results::layout2) writes them, each batch process's
+//! part once, in a `process_finished` line before its first test's. Per-test
+//! events are held until the engine's next pause ([`Subscriber::flush`])
+//! and appended together: one write for what a process reported in one read.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use super::batched::Batched;
 use crate::events::{Delivery, RunEvent, Subscriber};
+use crate::results::layout2::{Attempt, Process, Test};
+use crate::results::Layout;
 
 /// The journal, a subscriber of the run's events.
 pub struct Journal {
     file: Batched<File>,
+    layout: Layout,
+    /// Layout 2: the batch processes written so far, by source and name.
+    processes: Mutex<HashSet<(String, Arc<str>)>>,
 }
 
 /// One line of the journal: an event and when it was written.
+// Its event is a `RunEvent` in layout 1, an `Event2` in layout 2.
 #[derive(Serialize, schemars::JsonSchema)]
 #[schemars(title = "A line of events.jsonl, proctor's journal (results layout 1)")]
-pub(super) struct Line<'a> {
+pub(super) struct Line<E> {
     /// RFC 3339, UTC.
     time: String,
     #[serde(flatten)]
-    event: &'a RunEvent<'a>,
+    event: E,
+}
+
+/// An event as layout 2 journals it: a test's records its own way, any
+/// other event as layout 1 does.
+// Made on the stack for one line and dropped: boxing the records would
+// cost an allocation a line.
+#[allow(clippy::large_enum_variant)]
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub(super) enum Event2<'a> {
+    Records(Records<'a>),
+    Other(&'a RunEvent<'a>),
+}
+
+/// The journal's lines that layout 2 writes its own way.
+// The variants' names are the events' names in the journal.
+#[allow(clippy::enum_variant_names)]
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub(super) enum Records<'a> {
+    /// A batch process ended; written once, before its first test's
+    /// `attempt_finished`, which names it.
+    ProcessFinished(Process<'a>),
+    AttemptFinished {
+        source: &'a str,
+        test: &'a str,
+        #[serde(flatten)]
+        attempt: Attempt<'a>,
+    },
+    /// A test's final result; `attempts` is their number.
+    TestFinished(Test<'a, usize>),
 }
 
 impl Journal {
-    pub fn create(path: &Path) -> std::io::Result<Self> {
+    pub fn create(path: &Path, layout: Layout) -> std::io::Result<Self> {
         let file = File::options().create(true).append(true).open(path)?;
         Ok(Self {
             file: Batched::new(file, "the journal"),
+            layout,
+            processes: Mutex::default(),
         })
+    }
+
+    /// Holds the line of `event`, made when it was written.
+    fn hold(&self, event: impl Serialize) {
+        let line = Line {
+            time: crate::results::timestamp(chrono::Utc::now()),
+            event,
+        };
+        self.file.hold(|bytes| {
+            serde_json::to_writer(&mut *bytes, &line).expect("journal events serialize");
+            bytes.push(b'\n');
+        });
+    }
+
+    /// Holds the lines of `event` in layout 2.
+    fn hold_in_layout2(&self, event: &RunEvent<'_>) {
+        match *event {
+            RunEvent::AttemptFinished {
+                source,
+                test,
+                record,
+                ..
+            } => {
+                if let Some(process) = Process::of(source, record) {
+                    let name = record.process.clone().expect("a batch process has a name");
+                    let mut written = self.processes.lock().unwrap_or_else(|p| p.into_inner());
+                    if written.insert((source.to_owned(), name)) {
+                        self.hold(Event2::Records(Records::ProcessFinished(process)));
+                    }
+                }
+                let attempt = Attempt::of(record);
+                self.hold(Event2::Records(Records::AttemptFinished {
+                    source,
+                    test,
+                    attempt,
+                }));
+            }
+            RunEvent::TestFinished(record) => {
+                let test = Test::of(record, record.attempts.len());
+                self.hold(Event2::Records(Records::TestFinished(test)))
+            }
+            _ => self.hold(Event2::Other(event)),
+        }
     }
 }
 
@@ -44,14 +130,10 @@ impl Subscriber for Journal {
         if !event.journaled() {
             return;
         }
-        let line = Line {
-            time: crate::results::timestamp(chrono::Utc::now()),
-            event,
-        };
-        self.file.hold(|bytes| {
-            serde_json::to_writer(&mut *bytes, &line).expect("journal events serialize");
-            bytes.push(b'\n');
-        });
+        match self.layout {
+            Layout::V1 => self.hold(event),
+            Layout::V2 => self.hold_in_layout2(event),
+        }
     }
 
     fn flush(&self) {
@@ -63,14 +145,20 @@ impl Subscriber for Journal {
 mod tests {
     use std::sync::Arc;
 
+    use proctor_plugin_api::messages::Outcome;
+
     use super::*;
     use crate::events::Events;
 
     /// A journal in a fresh directory, and the stream it subscribes to.
     fn journal() -> (tempfile::TempDir, std::path::PathBuf, Events) {
+        journal_in(Layout::V1)
+    }
+
+    fn journal_in(layout: Layout) -> (tempfile::TempDir, std::path::PathBuf, Events) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
-        let journal = Arc::new(Journal::create(&path).unwrap());
+        let journal = Arc::new(Journal::create(&path, layout).unwrap());
         (dir, path, Events::new(vec![journal]))
     }
 
@@ -119,5 +207,65 @@ mod tests {
         events.emit(started("a"));
         drop(events);
         assert_eq!(lines(&path).len(), 1);
+    }
+
+    /// Each test's attempt and end, as the engine emits them.
+    fn finish(events: &Events, test: &crate::results::TestRecord) {
+        for record in &test.attempts {
+            events.emit(RunEvent::AttemptFinished {
+                source: &test.source,
+                test: &test.id,
+                record,
+                retrying: false,
+            });
+        }
+        events.emit(RunEvent::TestFinished(test));
+    }
+
+    #[test]
+    fn layout_2_journals_a_batch_process_once_before_its_first_tests_attempt() {
+        use crate::results::fixture;
+        let (_dir, path, events) = journal_in(Layout::V2);
+        let batched = |id: &str| {
+            let mut test = fixture::test("py", id, &[Outcome::Passed]);
+            test.attempts[0].process = Some("attempt-1-1".into());
+            test
+        };
+        finish(&events, &batched("a"));
+        finish(&events, &batched("b"));
+        finish(
+            &events,
+            &fixture::test("py", "alone", &[Outcome::Failed, Outcome::Passed]),
+        );
+        events.flush();
+        let lines: Vec<serde_json::Value> = (lines(&path).iter())
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "process_finished",
+                "attempt_finished",
+                "test_finished",
+                "attempt_finished",
+                "test_finished",
+                "attempt_finished",
+                "attempt_finished",
+                "test_finished",
+            ]
+        );
+        assert_eq!(lines[0]["name"], "attempt-1-1");
+        assert_eq!(lines[0]["pid"], 4001);
+        // The batch's attempts name their process and leave its part to it.
+        assert_eq!(lines[1]["process"], "attempt-1-1");
+        assert!(lines[1].get("pid").is_none() && lines[1].get("started_at").is_none());
+        // A test's end gives its attempts' number, each already journaled.
+        assert_eq!(
+            (lines[2]["attempts"].as_u64(), lines[7]["attempts"].as_u64()),
+            (Some(1), Some(2))
+        );
+        // A test alone keeps its process's part in its attempts.
+        assert_eq!(lines[5]["pid"], 4001);
     }
 }

@@ -4,14 +4,29 @@
 
 use schemars::{schema_for, Schema};
 
-use super::journal::Line;
-use crate::results::RunSummary;
+use super::journal::{Event2, Line};
+use crate::events::RunEvent;
+use crate::results::{layout2, RunSummary};
 
-/// The schemas, each with the name of its file in `docs/schemas/`.
-pub fn all() -> [(&'static str, Schema); 2] {
+/// The schemas, each with the name of its file in `docs/schemas/`: layout
+/// 1's at the top, layout 2's under `v2/`.
+pub fn all() -> [(&'static str, Schema); 4] {
+    let mut events2 = schema_for!(Line<Event2<'static>>);
+    events2.insert(
+        "title".into(),
+        "A line of events.jsonl, proctor's journal (results layout 2)".into(),
+    );
     [
         ("summary.schema.json", schema_for!(RunSummary)),
-        ("events.schema.json", schema_for!(Line<'static>)),
+        (
+            "events.schema.json",
+            schema_for!(Line<&'static RunEvent<'static>>),
+        ),
+        (
+            "v2/summary.schema.json",
+            schema_for!(layout2::Summary<'static>),
+        ),
+        ("v2/events.schema.json", events2),
     ]
 }
 
@@ -33,7 +48,7 @@ mod tests {
             let path = docs().join(file);
             let generated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
             if write {
-                std::fs::create_dir_all(docs()).unwrap();
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
                 std::fs::write(&path, &generated).unwrap();
                 continue;
             }

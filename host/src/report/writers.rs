@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::events::{Answer, Delivery, RunEvent, Subscriber};
-use crate::results::{write_atomically, ResultsDir, RunSummary};
+use crate::results::{layout2, write_atomically, Layout, ResultsDir, RunSummary};
 
 use super::{write_helix_report, write_junit, write_trx, HelixEnvironment, HELIX_REPORT};
 
@@ -31,7 +31,12 @@ impl Reports {
     fn write(&self, summary: &RunSummary) -> Vec<String> {
         let results = &self.results;
         // Indented to the run's fields; a test, a download, a source a line.
-        let outlined = |out: &mut dyn Write| super::outline::to_writer_outlined(out, summary, 2);
+        let outlined = |out: &mut dyn Write| match results.layout() {
+            Layout::V1 => super::outline::to_writer_outlined(out, summary, 2),
+            Layout::V2 => {
+                super::outline::to_writer_outlined(out, &layout2::Summary::of(summary), 2)
+            }
+        };
         let junit = |out: &mut dyn Write| write_junit(summary, out);
         let trx = |out: &mut dyn Write| write_trx(summary, out);
         let helix =

@@ -34,6 +34,7 @@ pub fn attempt(
         output: None,
         subtests: Vec::new(),
         leak: None,
+        process: None,
     }
 }
 
@@ -73,7 +74,7 @@ pub fn summary(tests: Vec<TestRecord>, stopped_by: Option<Signal>) -> RunSummary
         run: RunOverview {
             run_id: "00000000-0000-4000-8000-000000000000".to_owned(),
             context: None,
-            layout_version: super::LAYOUT_VERSION,
+            layout_version: 1,
             proctor_version: "0.1.0".into(),
             outcome: outcome.into(),
             exit_code: outcome.code(),

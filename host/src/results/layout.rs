@@ -1,4 +1,4 @@
-//! The results directory, layout version 1 (documented in docs/results-layout.md):
+//! The results directory (documented in docs/results-layout.md):
 //!
 //! ```text
 //! <results>/
@@ -16,6 +16,8 @@
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+pub use crate::config::Layout;
 
 /// A results directory a run cannot use.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +45,13 @@ pub enum ResultsDirError {
 
 type Result<T> = std::result::Result<T, ResultsDirError>;
 
-pub const LAYOUT_VERSION: u32 = 1;
 const MARKER: &str = ".proctor-results";
 /// Beside the test directories of a source; no test directory takes this name.
 const PROCESSES: &str = "processes";
 
 pub struct ResultsDir {
     root: PathBuf,
+    layout: Layout,
     dumps: PathBuf,
     /// The marker, locked for the run: another run on the directory sees
     /// it is in use instead of clearing it.
@@ -67,7 +69,7 @@ impl ResultsDir {
     /// marker another run holds is refused, naming that run's process. The
     /// new marker is locked before it is put in place, so no run ever sees
     /// it unlocked.
-    pub fn prepare(root: &Path, dumps: Option<PathBuf>) -> Result<Self> {
+    pub fn prepare(root: &Path, layout: Layout, dumps: Option<PathBuf>) -> Result<Self> {
         let mut cleanup = None;
         let occupied = std::fs::read_dir(root)
             .map(|mut d| d.next().is_some())
@@ -100,7 +102,7 @@ impl ResultsDir {
             std::fs::create_dir_all(root)?;
             let pid = std::process::id();
             let fresh = root.join(format!("{MARKER}.{pid}"));
-            std::fs::write(&fresh, format!("layout {LAYOUT_VERSION}\npid {pid}\n"))?;
+            std::fs::write(&fresh, format!("layout {}\npid {pid}\n", layout.version()))?;
             let locked = lock(&fresh)?.expect("nobody else knows the fresh marker");
             std::fs::rename(&fresh, root.join(MARKER))?;
             Ok(locked)
@@ -109,6 +111,7 @@ impl ResultsDir {
         drop(earlier);
         Ok(Self {
             root: root.to_path_buf(),
+            layout,
             dumps: dumps.unwrap_or_else(|| root.join("dumps")),
             _lock: lock,
             cleanup: std::sync::Mutex::new(cleanup),
@@ -129,6 +132,11 @@ impl ResultsDir {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The layout the run writes here.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     pub fn journal(&self) -> PathBuf {
@@ -360,7 +368,7 @@ mod tests {
         std::fs::create_dir(&root).unwrap();
         let claim = root.join(format!("{MARKER}.4242"));
         std::fs::write(&claim, "layout 1\npid 4242\n").unwrap();
-        let results = ResultsDir::prepare(&root, None).expect("taken");
+        let results = ResultsDir::prepare(&root, Layout::V1, None).expect("taken");
         assert!(root.join(MARKER).is_file());
         assert!(!claim.exists());
         drop(results);
@@ -371,7 +379,7 @@ mod tests {
         let claim = other.join(format!("{MARKER}.4343"));
         std::fs::write(&claim, "layout 1\npid 4343\n").unwrap();
         let _held = lock(&claim).unwrap().unwrap();
-        assert!(ResultsDir::prepare(&other, None).is_err());
+        assert!(ResultsDir::prepare(&other, Layout::V1, None).is_err());
     }
 
     /// Results set aside for deletion by a run killed before it deleted
@@ -380,12 +388,12 @@ mod tests {
     fn results_a_killed_run_set_aside_are_deleted_by_the_next() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("results");
-        drop(ResultsDir::prepare(&root, None).unwrap());
+        drop(ResultsDir::prepare(&root, Layout::V1, None).unwrap());
         let stale = dir.path().join(".results.old-4242");
         std::fs::create_dir_all(stale.join("sources")).unwrap();
         let unrelated = dir.path().join(".other.old-4242");
         std::fs::create_dir(&unrelated).unwrap();
-        let results = ResultsDir::prepare(&root, None).unwrap();
+        let results = ResultsDir::prepare(&root, Layout::V1, None).unwrap();
         results.finish_cleanup();
         assert!(!stale.exists());
         assert!(unrelated.exists(), "another directory's are its own");

@@ -10,6 +10,7 @@ mod fetched;
 #[cfg(test)]
 pub mod fixture;
 mod layout;
+pub mod layout2;
 mod summary;
 mod timestamp;
 
@@ -18,9 +19,9 @@ pub use context::{machine_name, Gathering, RunContext};
 pub use exit::ExitStatus;
 pub use fetched::{DownloadRecord, Unpacked};
 pub use layout::{
-    attempt_path, last_lines, read_end, write_atomically, ResultsDir, ResultsDirError,
-    LAYOUT_VERSION,
+    attempt_path, last_lines, read_end, write_atomically, Layout, ResultsDir, ResultsDirError,
 };
+pub use layout2::read_summary;
 pub use summary::{
     exit_status, AttemptRecord, Counts, RecordKind, RetrySummary, RunOutcome, RunOverview,
     RunSummary, SourceRecord, TestRecord,

@@ -42,6 +42,11 @@ pub struct AttemptRecord {
     /// held its output open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leak: Option<String>,
+    /// The directory name of the process that ran it with other tests
+    /// (`attempt-<n>-<k>`), by which layout 2 names the process instead of
+    /// repeating it; layout 1 does not write it.
+    #[serde(skip)]
+    pub process: Option<Arc<str>>,
 }
 
 /// What a record stands for. Every record fails or passes the run alike;
@@ -60,7 +65,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    fn is_test(&self) -> bool {
+    pub(super) fn is_test(&self) -> bool {
         *self == RecordKind::Test
     }
 }

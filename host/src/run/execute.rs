@@ -273,6 +273,9 @@ struct Execution<'a> {
     /// The same, relative to the results directory, as every attempt of
     /// the process records them.
     logs: (Arc<str>, Arc<str>),
+    /// The name of `dir` when it is a process's of its own, which the
+    /// attempts it ran name.
+    process: Option<Arc<str>>,
     tracker: Tracker,
     /// When the process started (RFC 3339).
     launched_at: Arc<str>,
@@ -288,12 +291,14 @@ impl<'a> Execution<'a> {
     fn new(job: &'a Job, cx: &'a Context) -> Self {
         let name = job.source.name();
         let expanding = matches!(job.tests.as_slice(), [case] if case.expands);
-        let dir = match job.tests.as_slice() {
+        let (dir, process) = match job.tests.as_slice() {
             // A test alone keeps the process's files in its attempt directory.
-            [test] if !expanding => cx.results.attempt_dir(name, &test.id, job.attempt),
+            [test] if !expanding => (cx.results.attempt_dir(name, &test.id, job.attempt), None),
             _ => {
                 let number = cx.next_process.fetch_add(1, Ordering::Relaxed);
-                cx.results.process_dir(name, job.attempt, number)
+                let dir = cx.results.process_dir(name, job.attempt, number);
+                let process = dir.file_name().map(|n| n.to_string_lossy().into());
+                (dir, process)
             }
         };
         let (stdout, stderr) = (dir.join("stdout.log"), dir.join("stderr.log"));
@@ -313,6 +318,7 @@ impl<'a> Execution<'a> {
             stdout,
             stderr,
             logs,
+            process,
             tracker: Tracker::new(Instant::now(), cx.output.tail_bytes),
             launched_at: timestamp(chrono::Utc::now()).into(),
             pid: None,
@@ -1036,6 +1042,7 @@ impl<'a> Execution<'a> {
                 output: None,
                 subtests: Vec::new(),
                 leak: None,
+                process: ended.and(self.process.clone()),
             },
             output: None,
         }

@@ -27,8 +27,8 @@ use crate::plugins::{self, Catalog, OutputStream, Runner, RunnerPlugin, SearchPa
 use crate::process::Stopper;
 use crate::report::{Console, HelixEnvironment, Journal, Reports};
 use crate::results::{
-    exit_status, Counts, DownloadRecord, ExitStatus, RecordKind, ResultsDir, RunOverview,
-    RunSummary, SourceRecord, TestRecord, LAYOUT_VERSION,
+    exit_status, Counts, DownloadRecord, ExitStatus, Layout, RecordKind, ResultsDir, RunOverview,
+    RunSummary, SourceRecord, TestRecord,
 };
 use crate::select::{Filter, Selection, Selector};
 
@@ -241,6 +241,8 @@ impl Session {
 pub struct RunOptions {
     pub jobs: usize,
     pub results_dir: Option<PathBuf>,
+    /// The results layout, over the configuration's.
+    pub results_layout: Option<Layout>,
     pub filter: Option<Filter>,
     /// What a run that selects no test ends as, over the configuration's.
     pub no_tests: Option<NoTests>,
@@ -277,8 +279,12 @@ pub async fn run(
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
     let run_id = uuid::Uuid::new_v4().to_string();
+    let layout = (options.results_layout)
+        .or(session.config.results_layout)
+        .unwrap_or_default();
     let results = Arc::new(ResultsDir::prepare(
         &results_root(&options, &session.config),
+        layout,
         options.helix.dump_folder.clone(),
     )?);
     let collectors = Arc::new(Collectors::start(
@@ -290,7 +296,7 @@ pub async fn run(
     let sources: Vec<&str> = session.sources.iter().map(|s| s.name()).collect();
     let started = RunEvent::RunStarted {
         run_id: &run_id,
-        layout_version: LAYOUT_VERSION,
+        layout_version: layout.version(),
         proctor_version: env!("CARGO_PKG_VERSION"),
         config: &session.config.file,
         sources,
@@ -377,7 +383,7 @@ fn subscribe(
     collectors: Arc<Collectors>,
     console: Arc<Console>,
 ) -> Result<Arc<Events>> {
-    let journal = Journal::create(&results.journal())
+    let journal = Journal::create(&results.journal(), results.layout())
         .map_err(|e| Error::infrastructure(format!("cannot create the journal: {e}")))?;
     let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![
         Arc::new(Reports::new(results.clone(), options.helix.clone())),
@@ -611,7 +617,7 @@ fn summarize(
         run: RunOverview {
             run_id: ended.run_id,
             context: options.context.take().map(crate::results::Gathering::wait),
-            layout_version: LAYOUT_VERSION,
+            layout_version: results.layout().version(),
             proctor_version: env!("CARGO_PKG_VERSION").to_owned(),
             outcome: status.into(),
             exit_code: status.code(),
