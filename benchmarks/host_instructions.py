@@ -2,7 +2,7 @@
 """The host's instructions a test, counted by callgrind: a figure that does
 not move with the machine's load, for comparing two builds.
 
-    python3 benchmarks/host_instructions.py PROCTOR [PROCTOR...] [--tests N]
+    python3 benchmarks/host_instructions.py PROCTOR [PROCTOR...] [--tests N] [--layouts]
 
 Runs `proctor run -j 1` on the suite `many_tests.py` writes (default 10,000
 tests) once under `valgrind --tool=callgrind` for each PROCTOR, its store
@@ -11,7 +11,8 @@ process executed (its threads and the plugins loaded into it, not the test
 processes, which callgrind does not follow) per test. Under callgrind the
 host runs some thirty times slower than the test processes, so it reads
 their output in larger pieces than it would: fewer, larger calls.
-Needs valgrind.
+With `--layouts`, each PROCTOR is counted writing results layout 1, then
+layout 2. Needs valgrind.
 """
 
 import argparse
@@ -50,18 +51,21 @@ def callgrind_totals(command, cwd, env, output=subprocess.DEVNULL):
     return counts
 
 
-def instructions(proctor, root):
+def instructions(proctor, root, extra=()):
     """Instructions of the host process (the largest count: the process CI
     starts only forks the host and waits)."""
     env = {**os.environ, "PROCTOR_STORE": str(root / "history.db"), "NO_COLOR": "1"}
-    return max(callgrind_totals([proctor, "run", "proctor.json", "-j", "1"], root, env))
+    command = [proctor, "run", "proctor.json", "-j", "1", *extra]
+    return max(callgrind_totals(command, root, env))
 
 
 def main(argv):
     parser = argparse.ArgumentParser(description="The host's instructions a test.")
     parser.add_argument("proctor", nargs="+")
     parser.add_argument("--tests", type=int, default=10000)
+    parser.add_argument("--layouts", action="store_true", help="count layouts 1 and 2")
     args = parser.parse_args(argv[1:])
+    layouts = ["1", "2"] if args.layouts else [None]
     tests = args.tests
     root = bench_dir() / str(tests)
     write_suite(root, tests)
@@ -69,8 +73,11 @@ def main(argv):
     for proctor in args.proctor:
         proctor = os.path.abspath(proctor)
         warm_store(proctor, root)
-        count = instructions(proctor, root)
-        print(f"{count / tests / 1000:>8.1f}k  {proctor}")
+        for layout in layouts:
+            extra = ["--results-layout", layout] if layout else []
+            count = instructions(proctor, root, extra)
+            written = f"  (layout {layout})" if layout else ""
+            print(f"{count / tests / 1000:>8.1f}k  {proctor}{written}")
 
 
 if __name__ == "__main__":
