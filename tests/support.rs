@@ -13,6 +13,7 @@ pub use proctor::results::{
 };
 pub use proctor_plugin_api::messages::Outcome;
 pub mod layout_v1;
+pub mod layout_v2;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -211,8 +212,8 @@ pub fn layout_of(results: &Path) -> u32 {
 
 /// Holds a results directory to its layout's published contract: the
 /// summary and every journal line validate against `docs/schemas`, and
-/// a layout 1 directory is read by the frozen reader of that layout, a
-/// layout 2 summary by proctor's own reader.
+/// the frozen reader of its layout reads it (proctor's own reader too, for
+/// a layout 2 summary).
 pub fn check_results(results: &Path) {
     let summary = results.join("summary.json");
     let (summary_schema, events_schema) = match layout_of(results) {
@@ -223,6 +224,9 @@ pub fn check_results(results: &Path) {
             (SUMMARY_SCHEMA, EVENTS_SCHEMA)
         }
         2 => {
+            if let Err(e) = layout_v2::read(results) {
+                panic!("layout version 2 cannot read {}: {e}", results.display());
+            }
             if let Ok(bytes) = std::fs::read(&summary) {
                 if let Err(e) = proctor::results::read_summary(&bytes) {
                     panic!("{} is no layout 2 summary: {e}", summary.display());
@@ -526,6 +530,59 @@ pub fn copy_tree(from: &Path, to: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A layout 2 directory whose batch process is `process`, and whose
+    /// one test's attempt names `named`.
+    fn layout_2_results(process: &str, named: &str) -> tempfile::TempDir {
+        use serde_json::json;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write(".proctor-results", "layout 2\npid 1\n".into());
+        let process = json!({ "source": "py", "name": process,
+                              "started_at": "2026-12-05T10:00:00.000Z", "pid": 7 });
+        let attempt = json!({ "attempt": 1, "outcome": "passed", "process": named,
+                              "duration_ms": 0 });
+        let test = json!({ "source": "py", "id": "a", "outcome": "passed", "duration_ms": 0 });
+        let line = |event: &str, fields: &serde_json::Value, more: serde_json::Value| {
+            let mut line = json!({ "time": "2026-12-05T10:00:01.000Z", "event": event });
+            for part in [fields, &more] {
+                line.as_object_mut()
+                    .unwrap()
+                    .extend(part.as_object().unwrap().clone());
+            }
+            line.to_string() + "\n"
+        };
+        write(
+            "events.jsonl",
+            line("process_finished", &process, json!({}))
+                + &line(
+                    "attempt_finished",
+                    &attempt,
+                    json!({ "source": "py", "test": "a" }),
+                )
+                + &line("test_finished", &test, json!({ "attempts": 1 })),
+        );
+        let mut test = test;
+        test["attempts"] = json!([attempt]);
+        let summary = json!({ "layout_version": 2, "outcome": "passed", "exit_code": 0,
+                              "counts": { "total": 1, "passed": 1, "failed": 0 },
+                              "processes": [process], "tests": [test] });
+        write("summary.json", summary.to_string());
+        dir
+    }
+
+    #[test]
+    fn the_layout_2_reader_holds_an_attempt_to_a_process_that_is_there() {
+        let whole = layout_2_results("attempt-1-1", "attempt-1-1");
+        let summary = layout_v2::read(whole.path()).unwrap().unwrap();
+        assert_eq!(summary.processes[0].ran.pid, Some(7));
+        let lacking = layout_2_results("attempt-1-1", "attempt-1-2");
+        let error = layout_v2::read(lacking.path()).unwrap_err();
+        assert!(
+            error.contains("py/a names process attempt-1-2, not there"),
+            "{error}"
+        );
+    }
 
     #[test]
     #[should_panic(

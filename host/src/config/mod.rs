@@ -85,6 +85,7 @@ impl std::str::FromStr for Layout {
         Layout::try_from(version)
     }
 }
+
 /// The configuration file as written.
 #[derive(Debug, Deserialize)]
 #[serde(

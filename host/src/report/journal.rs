@@ -7,7 +7,7 @@
 //! events are held until the engine's next pause ([`Subscriber::flush`])
 //! and appended together: one write for what a process reported in one read.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -23,8 +23,8 @@ use crate::results::Layout;
 pub struct Journal {
     file: Batched<File>,
     layout: Layout,
-    /// Layout 2: the batch processes written so far, by source and name.
-    processes: Mutex<HashSet<(String, Arc<str>)>>,
+    /// Layout 2: the names of the batch processes written so far, by source.
+    processes: Mutex<HashMap<String, HashSet<Arc<str>>>>,
 }
 
 /// One line of the journal: an event and when it was written.
@@ -100,10 +100,17 @@ impl Journal {
                 record,
                 ..
             } => {
-                if let Some(process) = Process::of(source, record) {
-                    let name = record.process.clone().expect("a batch process has a name");
+                if let Some(name) = &record.process {
                     let mut written = self.processes.lock().unwrap_or_else(|p| p.into_inner());
-                    if written.insert((source.to_owned(), name)) {
+                    if !written
+                        .get(source)
+                        .is_some_and(|names| names.contains(name))
+                    {
+                        written
+                            .entry(source.to_owned())
+                            .or_default()
+                            .insert(name.clone());
+                        let process = Process::of(source, record).expect("it ran in a batch");
                         self.hold(Event2::Records(Records::ProcessFinished(process)));
                     }
                 }

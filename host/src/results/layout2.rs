@@ -19,7 +19,7 @@
 //! can be told again from what is there.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use proctor_plugin_api::messages::{Outcome, SubtestResult};
@@ -280,7 +280,7 @@ impl<'a> Process<'a> {
 impl<'a> Summary<'a> {
     /// `summary` as layout 2 writes it.
     pub fn of(summary: &'a RunSummary) -> Self {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         let processes = (summary.tests.iter())
             .flat_map(|test| test.attempts.iter().map(move |a| (test.source.as_str(), a)))
             .filter_map(|(source, attempt)| Process::of(source, attempt))
