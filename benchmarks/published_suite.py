@@ -13,7 +13,8 @@ Then, RUNS rounds (default 3) taking turns, it times plain pytest,
 `proctor run -j 1` and `proctor run -j N` (N: the machine's cores), wall
 and CPU (children included), and prints the ratios to plain pytest.
 RUNS 0 checks the results only. PROCTOR_ISOLATION=process runs the
-runner in a plugin process of its own.
+runner in a plugin process of its own; PROCTOR_RESULTS_LAYOUT=2 writes
+results layout 2.
 """
 
 import json
@@ -65,6 +66,7 @@ def unpacked(bench: Path) -> Path:
         subprocess.run(["tar", "xzf", str(archive), "-C", str(bench)], check=True)
     (root / "proctor.json").write_text(json.dumps({
         "isolation": os.environ.get("PROCTOR_ISOLATION", "in-process"),
+        "results_layout": int(os.environ.get("PROCTOR_RESULTS_LAYOUT", "1")),
         "sources": [{"name": "suite", "runner": "pytest", "path": SUITE,
                      "settings": {"rootdir": "."}}]
     }))

@@ -31,9 +31,11 @@
 //!   costs one write, not a thousand. A host killed outright loses at most
 //!   what it read since it last waited.
 //! - **The journal's shape is the event's.** Serialized, a journaled event
-//!   is its journal line (docs/results-layout.md); fields only subscribers
-//!   in the process need are skipped, and events that are not journaled
-//!   say so in [`RunEvent::journaled`].
+//!   is its journal line in results layout 1 (docs/results-layout.md);
+//!   fields only subscribers in the process need are skipped, and events
+//!   that are not journaled say so in [`RunEvent::journaled`]. Layout 2
+//!   writes a test's records its own way (`results::layout2`), and every
+//!   other event as layout 1 does.
 
 use std::collections::BTreeMap;
 use std::path::Path;
