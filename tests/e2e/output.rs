@@ -179,3 +179,49 @@ fn log_files_past_their_limit_are_cut_with_a_marker() {
     }
     check_results(&results);
 }
+
+/// What pytest captured of a test is its output, even when that is nothing:
+/// the lines its process printed as the test started (pytest's progress, a
+/// conftest's hook) are not the test's, though they arrive on the other
+/// pipe while it runs.
+#[test]
+fn a_pytest_test_that_printed_nothing_keeps_no_output_of_its_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    std::fs::write(
+        suite.join("conftest.py"),
+        // After proctor's plugin told the test's start, and long enough
+        // before and after the line for the host to have read the start
+        // first and the line before the test's end.
+        "import sys, time, pytest\n\
+         @pytest.hookimpl(trylast=True)\n\
+         def pytest_runtest_logstart(nodeid, location):\n    \
+             time.sleep(0.2)\n    \
+             sys.stdout.write('\\nthe process, as a test starts\\n')\n    \
+             sys.stdout.flush()\n    \
+             time.sleep(0.2)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        suite.join("test_quiet.py"),
+        "import pytest\n\
+         def test_fails_quietly():\n    assert 1 == 2\n\
+         def test_skips_quietly():\n    pytest.skip('not here')\n\
+         def test_fails_printing():\n    print('the test itself')\n    assert False\n",
+    )
+    .unwrap();
+    let config = json!({ "sources": [{ "name": "py", "runner": "pytest", "path": "suite" }] });
+    let (code, summary) = run_config(dir.path(), config, &["-j", "1"]);
+    assert_eq!(code, Some(1));
+    let kept = |id: &str| {
+        let attempt = &test_record(&summary, "py", id).attempts[0];
+        (attempt.output.as_ref())
+            .map(|path| std::fs::read_to_string(dir.path().join("results").join(path)).unwrap())
+    };
+    assert_eq!(kept("test_quiet.py::test_fails_quietly"), None);
+    assert_eq!(kept("test_quiet.py::test_skips_quietly"), None);
+    let printed = kept("test_quiet.py::test_fails_printing").unwrap();
+    assert!(printed.contains("the test itself"), "{printed}");
+    assert!(!printed.contains("the process"), "{printed}");
+}

@@ -131,10 +131,8 @@ fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
 }
 
 /// A run's records with what differs from run to run taken out: times,
-/// pids, the run's directory, the digits of texts (a process directory's
-/// number follows the order processes started in), and a test's own
-/// output (a line its process printed just before the test's end may be
-/// read after it, from the other pipe, and go to the next test).
+/// pids, the run's directory, and the digits of texts (a process
+/// directory's number follows the order processes started in).
 fn comparable(summary: &RunSummary, dir: &Path) -> Value {
     let dir = dir.to_string_lossy();
     let scrub_text = |text: &str| {
@@ -143,7 +141,7 @@ fn comparable(summary: &RunSummary, dir: &Path) -> Value {
     fn scrub(value: &mut Value, text: &dyn Fn(&str) -> String) {
         match value {
             Value::Object(fields) => {
-                for volatile in ["duration_ms", "started_at", "pid", "output"] {
+                for volatile in ["duration_ms", "started_at", "pid"] {
                     fields.remove(volatile);
                 }
                 fields.values_mut().for_each(|v| scrub(v, text));

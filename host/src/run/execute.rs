@@ -939,17 +939,26 @@ impl<'a> Execution<'a> {
     /// its output, the message of a failure that came without one, and,
     /// for what needs looking into, its own directory.
     fn complete(&mut self, attempt: &mut TestAttempt) {
+        // What the live stream caught between the test's start and end,
+        // only when the runner cannot tell: the stream's two pipes are read
+        // apart, so a line of the process's own printed about then may be
+        // caught too (pytest's "collected ..." line).
         if attempt.output.is_none() {
             let captured = self.tracker.captured.remove(&attempt.test.id);
             attempt.output = captured.map(Tail::into_string);
         }
+        // An empty output is a runner's word that the test printed nothing.
+        let printed = attempt
+            .output
+            .as_deref()
+            .filter(|output| !output.is_empty());
         let record = &mut attempt.record;
         if record.message.is_none() && record.outcome.is_failure() {
-            record.message = attempt.output.as_deref().map(excerpt);
+            record.message = printed.map(excerpt);
         }
         // A passing test in a batch has nothing there but what its process shares.
         if record.outcome != Outcome::Passed {
-            self.keep_output(&mut attempt.record, attempt.output.as_deref());
+            self.keep_output(&mut attempt.record, printed);
         }
         // What the runner reported may be any size: its end is all that
         // is held until the attempt is judged.

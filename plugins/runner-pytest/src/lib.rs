@@ -418,7 +418,9 @@ impl Runner for PytestRunner {
                 duration_ms: Some((duration * 1000.0).round() as u64),
                 message: line.message,
                 stack_trace: line.details,
-                output: line.output.filter(|o| !o.is_empty()),
+                // Empty when pytest captured nothing: the host then knows
+                // the test printed nothing, and looks no further.
+                output: line.output,
                 subtests: line.subtests,
                 ..TestResult::new(id, outcome)
             });
@@ -581,7 +583,8 @@ mod tests {
         );
         assert_eq!(results[1].message.as_deref(), Some("boom"));
         assert_eq!(results[1].stack_trace.as_deref(), Some("t.py:3: boom"));
-        assert_eq!(results[1].output, None, "empty output is none");
+        // Pytest captured nothing: the host is told so, and looks no further.
+        assert_eq!(results[1].output.as_deref(), Some(""));
         assert_eq!(results[2].stack_trace.as_deref(), Some("u.py: SyntaxError"));
     }
 

@@ -24,7 +24,8 @@ reported with their test: a failing subtest fails it, a skipped one leaves
 it as it was.
 
 When PROCTOR_PYTEST_RESULTS names a file, each test's result is appended to
-it as it ends, one JSON line, with the failure's details and captured output;
+it as it ends, one JSON line, with a failure's details, and the captured
+output of any test that did not pass (empty when it printed nothing);
 collection errors too. Appending as it goes keeps what ran before a crash,
 and costs a tenth of what pytest's JUnit writer does. A test's output there
 is its last PROCTOR_OUTPUT_TAIL_BYTES characters, when the host sets it: the
@@ -360,15 +361,15 @@ def pytest_runtest_logfinish(nodeid, location):
             [r.longreprtext for _, r in failed_subtests]
             + [r.longreprtext for r in own if r.failed]
         )
-        # Each phase's report carries the sections captured so far.
-        sections = reports[-1].sections if reports else []
-        output = _tail("\n".join(f"----- {name} -----\n{text}" for name, text in sections))
-        entry += (
-            f', "message": {_quoted_or_null(message)}, "details": {_quoted(details)}, '
-            f'"output": {_quoted(output)}'
-        )
+        entry += f', "message": {_quoted_or_null(message)}, "details": {_quoted(details)}'
     elif message:
         entry += f', "message": {_quoted(message)}'
+    if outcome != "passed":
+        # What pytest captured of the test, empty if nothing: the host need
+        # not guess it from the process's output.
+        sections = reports[-1].sections if reports else []
+        output = _tail("\n".join(f"----- {name} -----\n{text}" for name, text in sections))
+        entry += f', "output": {_quoted(output)}'
     if subtests:
         entry += f', "subtests": {_json(subtests)}'
     _record(entry + "}", flush=outcome != "passed")
