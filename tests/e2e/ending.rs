@@ -192,12 +192,20 @@ fn pytest_source(file: &str, marker: &str) -> Value {
     })
 }
 
-/// A run of `test_holds_on.py` on one job, once its second test and that
-/// test's child run: a stop signal then finds a tree of two that ignores it.
-fn holding_on(dir: &Path, marker: &str, grace_seconds: u64, shell: Option<&str>) -> Background {
+/// A run of `test_holds_on.py` on one job, writing results layout
+/// `layout`, once its second test and that test's child run: a stop signal
+/// then finds a tree of two that ignores it.
+fn holding_on(
+    dir: &Path,
+    marker: &str,
+    grace_seconds: u64,
+    layout: u32,
+    shell: Option<&str>,
+) -> Background {
     let config = json!({
         "jobs": 1,
         "grace_period_seconds": grace_seconds,
+        "results_layout": layout,
         "sources": [pytest_source("test_holds_on.py", marker)],
     });
     let run = Background::start(dir, config, &[], shell);
@@ -219,20 +227,21 @@ fn outcome(summary: &RunSummary, id: &str) -> &'static str {
 /// SIGINT (inherited as ignored, as `&` in a script leaves it), SIGTERM and
 /// SIGHUP each stop a run whose running test ignores them: it is killed
 /// after the grace period, the tests after it never start, every report is
-/// written and valid, the exit code is 128 and the signal's number.
+/// written and valid, the exit code is 128 and the signal's number. One
+/// run writes results layout 2.
 #[test]
 fn each_stop_signal_ends_the_run_with_its_reports_its_exit_code_and_no_process_left() {
     let cases = [
-        ("INT", 130, Some("trap '' INT; exec \"$@\"")),
-        ("TERM", 143, None),
-        ("HUP", 129, None),
+        ("INT", 130, Some("trap '' INT; exec \"$@\""), 1),
+        ("TERM", 143, None, 2),
+        ("HUP", 129, None, 1),
     ];
     std::thread::scope(|scope| {
-        for (signal, code, shell) in cases {
+        for (signal, code, shell, layout) in cases {
             scope.spawn(move || {
                 let dir = tempfile::tempdir().unwrap();
                 let marker = marker(&format!("signal-{signal}"));
-                let mut run = holding_on(dir.path(), &marker, 1, shell);
+                let mut run = holding_on(dir.path(), &marker, 1, layout, shell);
                 send(run.child.id(), signal);
                 let (status, stderr) = run.exit(Duration::from_secs(60));
                 assert_eq!(status.code(), Some(code), "SIG{signal}:\n{stderr}");
@@ -281,7 +290,7 @@ fn each_stop_signal_ends_the_run_with_its_reports_its_exit_code_and_no_process_l
 fn a_second_sigint_kills_the_running_tests_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let marker = marker("twice");
-    let mut run = holding_on(dir.path(), &marker, 600, None);
+    let mut run = holding_on(dir.path(), &marker, 600, 1, None);
     send(run.child.id(), "INT");
     run.wait_for("the first stop", |e| is_event(e, "stop_requested"));
     send(run.child.id(), "INT");
@@ -305,15 +314,17 @@ fn a_second_sigint_kills_the_running_tests_at_once() {
 
 /// SIGKILL leaves the host no time: the guardian kills its tests, daemons
 /// that escaped included, and the journal already holds every result that
-/// finished, in a batch as in isolated processes.
+/// finished, in a batch as in isolated processes. The batch writes results
+/// layout 2, whose journal writes a batch's records its own way: what a
+/// killed host leaves of it reads as that layout's.
 #[test]
 fn a_host_killed_with_sigkill_leaves_no_test_process_and_a_journal_of_what_finished() {
-    for mode in ["batch", "isolated"] {
+    for (mode, layout) in [("batch", 2), ("isolated", 1)] {
         let dir = tempfile::tempdir().unwrap();
         let marker = marker(&format!("sigkill-{mode}"));
         let mut source = pytest_source("test_daemon.py", &marker);
         source["mode"] = json!(mode);
-        let config = json!({ "jobs": 1, "sources": [source] });
+        let config = json!({ "jobs": 1, "results_layout": layout, "sources": [source] });
         let mut run = Background::start(dir.path(), config, &[], None);
         let waits = "test_daemon.py::test_2_waits";
         run.wait_for("test_2_waits starting", |e| {
