@@ -25,15 +25,25 @@ pub struct Journal {
     layout: Layout,
     /// Layout 2: the names of the batch processes written so far, by source.
     processes: Mutex<HashMap<String, HashSet<Arc<str>>>>,
+    /// The last line's time, written: the lines of a batch's results are
+    /// made within a millisecond, and each moment is written once.
+    stamp: Mutex<Stamp>,
+}
+
+/// A moment to the millisecond (a leap second's past a thousand), and its text.
+#[derive(Default)]
+struct Stamp {
+    moment: (i64, u32),
+    text: String,
 }
 
 /// One line of the journal: an event and when it was written.
 // Its event is a `RunEvent` in layout 1, an `Event2` in layout 2.
 #[derive(Serialize, schemars::JsonSchema)]
 #[schemars(title = "A line of events.jsonl, proctor's journal (results layout 1)")]
-pub(super) struct Line<E> {
+pub(super) struct Line<'a, E> {
     /// RFC 3339, UTC.
-    time: String,
+    time: &'a str,
     #[serde(flatten)]
     event: E,
 }
@@ -76,13 +86,23 @@ impl Journal {
             file: Batched::new(file, "the journal"),
             layout,
             processes: Mutex::default(),
+            stamp: Mutex::default(),
         })
     }
 
     /// Holds the line of `event`, made when it was written.
     fn hold(&self, event: impl Serialize) {
+        let now = chrono::Utc::now();
+        let moment = (now.timestamp(), now.timestamp_subsec_millis());
+        let mut stamp = self.stamp.lock().unwrap_or_else(|p| p.into_inner());
+        if stamp.moment != moment || stamp.text.is_empty() {
+            *stamp = Stamp {
+                moment,
+                text: crate::results::timestamp(now),
+            };
+        }
         let line = Line {
-            time: crate::results::timestamp(chrono::Utc::now()),
+            time: &stamp.text,
             event,
         };
         self.file.hold(|bytes| {
@@ -193,6 +213,28 @@ mod tests {
         let written = lines(&path);
         assert_eq!(written.len(), 2);
         assert!(written[0].contains(r#""test":"a""#) && written[1].contains(r#""test":"b""#));
+    }
+
+    #[test]
+    fn every_line_has_the_time_it_was_made_to_the_millisecond() {
+        let (_dir, path, events) = journal();
+        let before = chrono::Utc::now();
+        for _ in 0..200 {
+            events.emit(started("a"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        events.emit(started("b"));
+        events.flush();
+        let after = chrono::Utc::now();
+        let times: Vec<chrono::DateTime<chrono::Utc>> = (lines(&path).iter())
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .map(|line| line["time"].as_str().unwrap().parse().unwrap())
+            .collect();
+        let millis = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
+        assert!(millis(times[0]) >= millis(before) && millis(times[200]) <= millis(after));
+        // The last came a few milliseconds after the others: its time is its own.
+        assert!(millis(times[200]) >= millis(times[199]) + 5, "{times:?}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::results::{layout2, RunSummary};
 /// The schemas, each with the name of its file in `docs/schemas/`: layout
 /// 1's at the top, layout 2's under `v2/`.
 pub fn all() -> [(&'static str, Schema); 4] {
-    let mut events2 = schema_for!(Line<Event2<'static>>);
+    let mut events2 = schema_for!(Line<'static, Event2<'static>>);
     events2.insert(
         "title".into(),
         "A line of events.jsonl, proctor's journal (results layout 2)".into(),
@@ -20,7 +20,7 @@ pub fn all() -> [(&'static str, Schema); 4] {
         ("summary.schema.json", schema_for!(RunSummary)),
         (
             "events.schema.json",
-            schema_for!(Line<&'static RunEvent<'static>>),
+            schema_for!(Line<'static, &'static RunEvent<'static>>),
         ),
         (
             "v2/summary.schema.json",
