@@ -121,14 +121,34 @@ pub struct Process<'a> {
 }
 
 /// `summary.json` in layout 2.
+// `T` is its tests: the records, written one at a time (`Written`), or
+// the tests read.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "summary.json, proctor's summary of a run (results layout 2)")]
-pub struct Summary<'a> {
+pub struct Summary<'a, T = Vec<Test<'a, Vec<Attempt<'a>>>>> {
     #[serde(flatten)]
     pub run: Cow<'a, RunOverview>,
     /// The processes that ran batches of tests, in the order their tests are listed.
     pub processes: Vec<Process<'a>>,
-    pub tests: Vec<Test<'a, Vec<Attempt<'a>>>>,
+    pub tests: T,
+}
+
+/// Records written as layout 2 writes them, each as it is reached: the
+/// views of a large run's tests, gathered first, were a third of the
+/// host's heap at the run's end.
+#[derive(Debug)]
+pub struct Written<'a, R>(&'a [R]);
+
+impl Serialize for Written<'_, TestRecord> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|t| Test::of(t, Written(&t.attempts))))
+    }
+}
+
+impl Serialize for Written<'_, AttemptRecord> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Attempt::of))
+    }
 }
 
 fn is_false(value: &bool) -> bool {
@@ -160,11 +180,6 @@ impl<'a, A> Test<'a, A> {
 }
 
 impl<'a> Test<'a, Vec<Attempt<'a>>> {
-    /// `record` and its attempts as `summary.json` holds them.
-    pub fn with_attempts(record: &'a TestRecord) -> Self {
-        Self::of(record, record.attempts.iter().map(Attempt::of).collect())
-    }
-
     /// The record layout 1 would have written, its batched attempts'
     /// process taken from `processes`.
     fn into_record(self, processes: &Processes) -> Result<TestRecord, String> {
@@ -277,7 +292,7 @@ impl<'a> Process<'a> {
     }
 }
 
-impl<'a> Summary<'a> {
+impl<'a> Summary<'a, Written<'a, TestRecord>> {
     /// `summary` as layout 2 writes it.
     pub fn of(summary: &'a RunSummary) -> Self {
         let mut seen = HashSet::new();
@@ -289,7 +304,7 @@ impl<'a> Summary<'a> {
         Summary {
             run: Cow::Borrowed(&summary.run),
             processes,
-            tests: summary.tests.iter().map(Test::with_attempts).collect(),
+            tests: Written(&summary.tests),
         }
     }
 }
