@@ -7,24 +7,23 @@
 //! events are held until the engine's next pause ([`Subscriber::flush`])
 //! and appended together: one write for what a process reported in one read.
 
-use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
 use super::batched::Batched;
 use crate::events::{Delivery, RunEvent, Subscriber};
-use crate::results::layout2::{Attempt, Process, Test};
+use crate::results::layout2::{Attempt, Process, ProcessesWritten, Test};
 use crate::results::Layout;
 
 /// The journal, a subscriber of the run's events.
 pub struct Journal {
     file: Batched<File>,
     layout: Layout,
-    /// Layout 2: the names of the batch processes written so far, by source.
-    processes: Mutex<HashMap<String, HashSet<Arc<str>>>>,
+    /// Layout 2: the batch processes written so far.
+    processes: Mutex<ProcessesWritten>,
     /// The last line's time, written: the lines of a batch's results are
     /// made within a millisecond, and each moment is written once.
     stamp: Mutex<Stamp>,
@@ -120,19 +119,10 @@ impl Journal {
                 record,
                 ..
             } => {
-                if let Some(name) = &record.process {
-                    let mut written = self.processes.lock().unwrap_or_else(|p| p.into_inner());
-                    if !written
-                        .get(source)
-                        .is_some_and(|names| names.contains(name))
-                    {
-                        written
-                            .entry(source.to_owned())
-                            .or_default()
-                            .insert(name.clone());
-                        let process = Process::of(source, record).expect("it ran in a batch");
-                        self.hold(Event2::Records(Records::ProcessFinished(process)));
-                    }
+                let first = (self.processes.lock().unwrap_or_else(|p| p.into_inner()))
+                    .first(source, record);
+                if let Some(process) = first {
+                    self.hold(Event2::Records(Records::ProcessFinished(process)));
                 }
                 let attempt = Attempt::of(record);
                 self.hold(Event2::Records(Records::AttemptFinished {

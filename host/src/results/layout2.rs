@@ -280,13 +280,24 @@ impl<'a> Ran<'a> {
     }
 }
 
-impl<'a> Process<'a> {
-    /// The process of `record`, an attempt of a test of `source`, if it
-    /// ran in a batch.
-    pub fn of(source: &'a str, record: &'a AttemptRecord) -> Option<Self> {
+/// The batch processes written so far, by source and name: each is written
+/// once, with the first of its tests' attempts (the summary's
+/// `processes[]`, the journal's `process_finished`).
+#[derive(Debug, Default)]
+pub struct ProcessesWritten(HashMap<String, HashSet<Arc<str>>>);
+
+impl ProcessesWritten {
+    /// The process of `record`, an attempt of a test of `source`, when it
+    /// ran in a batch whose process is not written yet.
+    pub fn first<'a>(&mut self, source: &'a str, record: &'a AttemptRecord) -> Option<Process<'a>> {
+        let name = record.process.as_ref()?;
+        if self.0.get(source).is_some_and(|names| names.contains(name)) {
+            return None;
+        }
+        (self.0.entry(source.to_owned()).or_default()).insert(name.clone());
         Some(Process {
             source: Cow::Borrowed(source),
-            name: Cow::Borrowed(record.process.as_deref()?),
+            name: Cow::Borrowed(name),
             ran: Ran::of(record),
         })
     }
@@ -295,11 +306,10 @@ impl<'a> Process<'a> {
 impl<'a> Summary<'a, Written<'a, TestRecord>> {
     /// `summary` as layout 2 writes it.
     pub fn of(summary: &'a RunSummary) -> Self {
-        let mut seen = HashSet::new();
+        let mut written = ProcessesWritten::default();
         let processes = (summary.tests.iter())
             .flat_map(|test| test.attempts.iter().map(move |a| (test.source.as_str(), a)))
-            .filter_map(|(source, attempt)| Process::of(source, attempt))
-            .filter(|process| seen.insert((process.source.clone(), process.name.clone())))
+            .filter_map(|(source, attempt)| written.first(source, attempt))
             .collect();
         Summary {
             run: Cow::Borrowed(&summary.run),
