@@ -6,9 +6,9 @@
 //! PROCTOR 10000` leaves), shares each process's texts among its tests as
 //! the engine does, and writes `summary.json` (in layouts 1 and 2), JUnit
 //! and TRX from it into memory, 15 times each. Prints each report's median
-//! time and its bytes, a test. The reports are written on threads of their own at a run's
-//! end, after its last test: the slowest of them is time between the last
-//! test and the exit.
+//! time and its bytes, a test. The reports are written on threads of their
+//! own at a run's end, after its last test: the slowest of them is time
+//! between the last test and the exit.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
