@@ -228,7 +228,10 @@ const UNIT_SEPARATOR: u8 = 0x1f;
 
 /// A GUID derived from names: the same names, the same id, run after run.
 #[derive(Clone, Copy)]
-struct Id([u8; uuid::fmt::Hyphenated::LENGTH]);
+struct Id {
+    uuid: Uuid,
+    text: [u8; uuid::fmt::Hyphenated::LENGTH],
+}
 
 impl Id {
     /// The id of `parts`, joined by the unit separator into `scratch`.
@@ -240,15 +243,25 @@ impl Id {
             }
             scratch.extend_from_slice(part.as_bytes());
         }
+        Self::from(Uuid::new_v5(&ID_NAMESPACE, scratch))
+    }
+
+    fn from(uuid: Uuid) -> Self {
         let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
-        Uuid::new_v5(&ID_NAMESPACE, scratch)
-            .hyphenated()
-            .encode_lower(&mut text);
-        Self(text)
+        uuid.hyphenated().encode_lower(&mut text);
+        Self { uuid, text }
+    }
+
+    /// Another id, made of this one and `salt` without a hash: one salt
+    /// keeps distinct ids distinct. A hash is a test's largest cost in
+    /// this report, so a run's executions take their test's id salted by
+    /// the run's, one hash a test.
+    fn salted(self, salt: Id) -> Self {
+        Self::from(Uuid::from_u128(self.uuid.as_u128() ^ salt.uuid.as_u128()))
     }
 
     fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("a GUID is ASCII")
+        std::str::from_utf8(&self.text).expect("a GUID is ASCII")
     }
 }
 
@@ -260,20 +273,18 @@ struct Ids {
 }
 
 impl Ids {
-    fn of(result: &TrxResult, run_id: &str, scratch: &mut Vec<u8>) -> Self {
-        let (class, name) = (result.classname, result.name);
+    /// `executions` salts the test's id into its execution's in this run.
+    fn of(result: &TrxResult, executions: Id, scratch: &mut Vec<u8>) -> Self {
+        let test = Id::of(&["test", result.classname, result.name], scratch);
         Self {
-            test: Id::of(&["test", class, name], scratch),
-            execution: Id::of(&["execution", class, name, run_id], scratch),
+            test,
+            execution: test.salted(executions),
         }
     }
 
-    fn attempt(result: &TrxResult, attempt: usize, run_id: &str, scratch: &mut Vec<u8>) -> Id {
-        let (class, name) = (result.classname, result.name);
-        Id::of(
-            &["execution", class, name, &attempt.to_string(), run_id],
-            scratch,
-        )
+    /// The execution id of the test's `attempt`-th attempt in run `run_id`.
+    fn attempt(test: Id, attempt: usize, run_id: &str, scratch: &mut Vec<u8>) -> Id {
+        test.salted(Id::of(&["attempt", &attempt.to_string(), run_id], scratch))
     }
 }
 
@@ -301,9 +312,10 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
         ],
     )?;
 
-    // Each id is a hash: made once per test for the three places it goes.
+    // A test's ids are made once for the three places they go.
+    let executions = Id::of(&["execution", run_id], &mut scratch);
     let ids: Vec<Ids> = (run.results.iter())
-        .map(|result| Ids::of(result, run_id, &mut scratch))
+        .map(|result| Ids::of(result, executions, &mut scratch))
         .collect();
     xml.open("Results", &[])?;
     for (result, ids) in run.results.iter().zip(&ids) {
@@ -318,7 +330,7 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
         if !result.attempts.is_empty() {
             xml.open("InnerResults", &[])?;
             for (index, attempt) in result.attempts.iter().enumerate() {
-                let execution = Ids::attempt(result, index + 1, run_id, &mut scratch);
+                let execution = Ids::attempt(ids.test, index + 1, run_id, &mut scratch);
                 let directory = format!("attempt-{}", index + 1);
                 let inner = (ids.execution.as_str(), directory.as_str());
                 attributes.open(&mut xml, attempt, execution.as_str(), Some(inner))?;
@@ -581,6 +593,64 @@ mod tests {
         assert_eq!(read_back[0].message, None, "the final result's own");
         assert_eq!(read_back[0].qualified_name(), "unit.net::connect");
         assert_eq!(read_back[0].duration_ms, Some(1234));
+    }
+
+    /// The values of `attribute` of each result (`UnitTestResult`) in `xml`, in order.
+    fn values<'x>(xml: &'x str, attribute: &str) -> Vec<&'x str> {
+        let key = format!("{attribute}=\"");
+        (xml.split("<UnitTestResult ").skip(1))
+            .map(|element| {
+                let at = element.find(&key).unwrap() + key.len();
+                element[at..].split('"').next().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_test_keeps_its_id_from_run_to_run_and_every_execution_has_its_own() {
+        let test = |name| TrxResult {
+            name,
+            classname: "unit",
+            storage: "/suite/unit",
+            result: execution(TrxOutcome::Passed, 1),
+            attempts: vec![
+                execution(TrxOutcome::Failed, 0),
+                execution(TrxOutcome::Passed, 1),
+            ],
+        };
+        let results = [test("a"), test("b"), test("c")];
+        let first = written(&run(&results, false));
+        let later = TrxRun {
+            start_time: "2026-11-23T10:00:00.000Z",
+            ..run(&results, false)
+        };
+        let second = written(&later);
+
+        let test_ids = values(&first, "testId");
+        assert_eq!(
+            test_ids.len(),
+            9,
+            "a result and two attempts a test: {first}"
+        );
+        assert_eq!(
+            test_ids,
+            values(&second, "testId"),
+            "the same from run to run"
+        );
+        let mut executions: Vec<&str> = values(&first, "executionId");
+        executions.extend(values(&second, "executionId"));
+        let count = executions.len();
+        executions.sort_unstable();
+        executions.dedup();
+        assert_eq!(
+            executions.len(),
+            count,
+            "each execution its own id: {executions:?}"
+        );
+        for id in &executions {
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{id} is a GUID");
+            assert!(!test_ids.contains(id), "{id} names a test too");
+        }
     }
 
     #[test]
