@@ -290,6 +290,28 @@ fn the_pytest_subtests_plugins_failing_subtests_fail_their_test() {
 }
 
 #[test]
+fn a_googletest_binary_of_12000_tests_runs_whole_unfiltered_or_in_shares_named_in_a_flag_file() {
+    let binary = gtest_fixture("gtest-many/many.cc", "gtest_many");
+    let dir = tempfile::tempdir().unwrap();
+    let config = || json!({ "sources": [gtest("many", &binary, "batch")] });
+
+    // One process runs every test as the binary runs by itself, with no
+    // filter: its 12,000 names are longer than an argument may be.
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config(), &["-j", "1"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(summary.run.counts.passed, 12_001, "{stderr}");
+
+    // Two processes, each given its 6,000 names in a flag file.
+    let shares = ["-j", "2", "--filter", "not test(Filter.*)"];
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config(), &shares, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(summary.run.counts.passed, 12_000, "{stderr}");
+    let processes: std::collections::BTreeSet<_> =
+        (summary.tests.iter()).map(|t| t.attempts[0].pid).collect();
+    assert_eq!(processes.len(), 2, "{processes:?}");
+}
+
+#[test]
 fn a_run_that_selects_no_test_exits_4_unless_told_otherwise() {
     let binary = gtest_fixture("gtest-suite/suite.cc", "gtest_suite");
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,9 @@
 //!
 //! A source is a test binary. Discovery reads `--gtest_list_tests`; tests
 //! named `DISABLED_...` (or in such a suite) are skipped, as GoogleTest skips
-//! them. A batch runs with `--gtest_filter` naming its tests and
+//! them. A batch runs with `--gtest_filter` naming its tests, from a flag
+//! file when the names are too long for an argument, or with no filter
+//! when it holds every test the binary listed; and with
 //! `--gtest_output=xml:`; live events come from the `[ RUN ]`/`[ OK ]` lines
 //! GoogleTest flushes as it goes, results from the XML file, and failures
 //! outside any test (a suite's set-up or tear-down, a global environment)
@@ -15,7 +17,7 @@ mod output;
 mod fuzz;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use proctor_formats::junit;
 use proctor_sdk::messages::*;
@@ -34,6 +36,9 @@ pub struct Settings {
 
 pub struct GtestRunner {
     settings: Settings,
+    /// How many tests the last listing gave to run (`DISABLED_` ones
+    /// apart): a batch of that many is the whole binary.
+    listed_to_run: AtomicUsize,
 }
 
 fn binary(source: &SourceInfo) -> String {
@@ -52,6 +57,27 @@ fn listing_path() -> PathBuf {
         NEXT.fetch_add(1, Ordering::Relaxed)
     ))
 }
+
+/// Longer than this, a filter goes in a flag file: Linux refuses an
+/// argument of 128 KiB or more (`MAX_ARG_STRLEN`), and 12,000 tests of a
+/// parameterized suite name more than that.
+const LONGEST_FILTER_ARGUMENT: usize = 32 * 1024;
+
+/// `command` running only the request's tests.
+fn filtered(command: CommandSpec, request: &ExecutionRequest) -> Result<CommandSpec> {
+    let names: Vec<&str> = request.tests.iter().map(|t| t.id.as_str()).collect();
+    let filter = format!("--gtest_filter={}", names.join(":"));
+    if filter.len() <= LONGEST_FILTER_ARGUMENT {
+        return Ok(command.arg(filter));
+    }
+    let flags = request.artifacts_dir.join(FILTER_FILE);
+    std::fs::write(&flags, format!("{filter}\n"))
+        .map_err(|e| Error::msg(format!("cannot write {}: {e}", flags.display())))?;
+    Ok(command.arg(format!("--gtest_flagfile={}", flags.display())))
+}
+
+/// The flag file a long filter is written to, in the attempt's directory.
+const FILTER_FILE: &str = "gtest-filter.flags";
 
 /// The tests of a finished `--gtest_list_tests`: from the listing file when
 /// the binary wrote one, else from what it printed.
@@ -86,7 +112,10 @@ impl Runner for GtestRunner {
     type Settings = Settings;
 
     fn new(settings: Settings) -> Result<Self> {
-        Ok(Self { settings })
+        Ok(Self {
+            settings,
+            listed_to_run: AtomicUsize::new(0),
+        })
     }
 
     fn discover(&self, request: DiscoverRequest) -> Result<DiscoveryStep> {
@@ -103,13 +132,22 @@ impl Runner for GtestRunner {
         if !output.exit.success() {
             return Err(Error::msg(output.failure(&[Stream::Stderr])));
         }
-        Ok(DiscoveryStep::Done { tests: tests? })
+        let tests = tests?;
+        let to_run = tests.iter().filter(|t| t.skip.is_none()).count();
+        self.listed_to_run.store(to_run, Ordering::Relaxed);
+        Ok(DiscoveryStep::Done { tests })
     }
 
     fn plan_execution(&self, request: ExecutionRequest) -> Result<ExecutionPlan> {
-        let filter: Vec<&str> = request.tests.iter().map(|t| t.id.as_str()).collect();
-        let command = CommandSpec::new(binary(&request.source))
-            .arg(format!("--gtest_filter={}", filter.join(":")))
+        let command = CommandSpec::new(binary(&request.source));
+        let whole_binary = request.tests.len() == self.listed_to_run.load(Ordering::Relaxed);
+        let command = match whole_binary {
+            // As the binary runs by itself: a test that checks the filter
+            // (GoogleTest's own do) sees none.
+            true => command,
+            false => filtered(command, &request)?,
+        };
+        let command = command
             .arg(format!(
                 "--gtest_output=xml:{}",
                 request.artifacts_dir.join(RESULTS_FILE).display()
