@@ -21,7 +21,7 @@ mod names;
 #[cfg(test)]
 mod fuzz;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -344,18 +344,20 @@ impl Runner for PytestRunner {
                         .insert("PROCTOR_PYTEST_SHARD".into(), share.into());
                 }
             }
-            // Node ids with escaped text name no file: the plugin selects them.
-            tests if tests.iter().any(is_escaped) => {
-                let list = request.artifacts_dir.join(SELECTION_FILE);
-                let ids: String = tests.iter().map(|t| format!("{}\n", t.id)).collect();
-                std::fs::write(&list, ids)
-                    .map_err(|e| Error::msg(format!("cannot write {}: {e}", list.display())))?;
-                command = command.arg(request.source.path.display().to_string());
-                command
-                    .env
-                    .insert("PROCTOR_PYTEST_SELECT".into(), list.display().to_string());
-            }
-            tests => command = command.args(selection_args(tests)),
+            tests => match selection_args(tests) {
+                Some(args) => command = command.args(args),
+                // The plugin selects them from a file.
+                None => {
+                    let list = request.artifacts_dir.join(SELECTION_FILE);
+                    let ids: String = tests.iter().map(|t| format!("{}\n", t.id)).collect();
+                    std::fs::write(&list, ids)
+                        .map_err(|e| Error::msg(format!("cannot write {}: {e}", list.display())))?;
+                    command = command.arg(request.source.path.display().to_string());
+                    command
+                        .env
+                        .insert("PROCTOR_PYTEST_SELECT".into(), list.display().to_string());
+                }
+            },
         }
         Ok(ExecutionPlan { command })
     }
@@ -469,23 +471,35 @@ fn tests_in_file(test: &TestCase) -> Option<u64> {
     (test.runner_data.as_u64()).or_else(|| test.runner_data["file_tests"].as_u64())
 }
 
-/// What to ask pytest for: a file when every test of it is wanted (pytest
-/// resolves node ids one by one, which costs time on large batches), else
-/// the node ids. Skipped tests are not in a batch, so a file with one is
-/// named by its node ids and the skipped test stays out.
-fn selection_args(tests: &[TestCase]) -> Vec<String> {
+/// More than this in node ids, a batch's tests are named in a file: Linux
+/// refuses to start a command whose arguments and environment together
+/// pass 2 MiB (`ARG_MAX`), which 50,000 node ids do.
+const LONGEST_SELECTION: usize = 256 * 1024;
+
+/// What to ask pytest for on its command line: a file when every test of it
+/// is wanted (pytest resolves node ids one by one, which costs time on large
+/// batches), else the node ids. Skipped tests are not in a batch, so a file
+/// with one is named by its node ids and the skipped test stays out. `None`
+/// when the tests cannot be named there: node ids with escaped text name no
+/// file, and too many are more than a command line holds.
+fn selection_args(tests: &[TestCase]) -> Option<Vec<String>> {
+    if tests.iter().any(is_escaped) {
+        return None;
+    }
+    // Files in the order their first test comes, each with its tests.
     let mut by_file: Vec<(&str, Vec<&TestCase>)> = Vec::new();
+    let mut position: HashMap<&str, usize> = HashMap::new();
     for test in tests {
         let file = names::file_of(&test.id);
-        match by_file.iter_mut().find(|(f, _)| *f == file) {
-            Some((_, tests)) => tests.push(test),
-            None => by_file.push((file, vec![test])),
-        }
+        let at = *position.entry(file).or_insert_with(|| {
+            by_file.push((file, Vec::new()));
+            by_file.len() - 1
+        });
+        by_file[at].1.push(test);
     }
     let whole =
         |file_tests: &[&TestCase]| tests_in_file(file_tests[0]) == Some(file_tests.len() as u64);
-    by_file
-        .into_iter()
+    let args: Vec<String> = (by_file.into_iter())
         .flat_map(|(file, file_tests)| {
             if whole(&file_tests) {
                 vec![file.to_owned()]
@@ -493,7 +507,9 @@ fn selection_args(tests: &[TestCase]) -> Vec<String> {
                 file_tests.iter().map(|t| t.id.clone()).collect()
             }
         })
-        .collect()
+        .collect();
+    let length: usize = args.iter().map(|arg| arg.len() + 1).sum();
+    (length <= LONGEST_SELECTION).then_some(args)
 }
 
 export_plugins!(runner PytestRunner);
@@ -512,17 +528,47 @@ mod tests {
             collected("t.py::a", 2, false),
             collected("t.py::b", 2, false),
         ];
-        assert_eq!(selection_args(&whole), ["t.py"]);
+        assert_eq!(selection_args(&whole).unwrap(), ["t.py"]);
         let part = [
             collected("u.py::a", 3, false),
             collected("u.py::b", 3, false),
         ];
-        assert_eq!(selection_args(&part), ["u.py::a", "u.py::b"]);
-        // An escaped id keeps its count beside the mark.
+        assert_eq!(selection_args(&part).unwrap(), ["u.py::a", "u.py::b"]);
+        // Files keep the order of their first tests.
+        let mixed = [
+            collected("w.py::a", 3, false),
+            collected("t.py::a", 2, false),
+            collected("w.py::b", 3, false),
+            collected("t.py::b", 2, false),
+        ];
+        assert_eq!(
+            selection_args(&mixed).unwrap(),
+            ["w.py::a", "w.py::b", "t.py"]
+        );
+        // An escaped id keeps its count beside the mark, and names no file.
         let escaped = collected("v.py::\\udcff", 1, true);
         assert!(is_escaped(&escaped));
         assert_eq!(tests_in_file(&escaped), Some(1));
         assert!(!is_escaped(&whole[0]));
+        assert_eq!(selection_args(&[escaped]), None);
+    }
+
+    #[test]
+    fn node_ids_too_many_for_a_command_line_are_not_put_on_one() {
+        let many: Vec<TestCase> = (0..20_000)
+            .map(|i| {
+                collected(
+                    &format!("tests/test_many.py::test_value[{i}]"),
+                    100_000,
+                    false,
+                )
+            })
+            .collect();
+        assert_eq!(
+            selection_args(&many[..1_000]).map(|args| args.len()),
+            Some(1_000)
+        );
+        assert_eq!(selection_args(&many), None);
     }
 
     /// What `collect_results` makes of `lines`, written as a share's
