@@ -187,10 +187,14 @@ impl ResultsDir {
 /// directory, as the reports record it: made as text, once per attempt of
 /// every test, rather than joined onto the root and taken off again.
 pub fn attempt_path(source: &str, test_id: &str, attempt: u32) -> String {
-    format!(
-        "sources/{source}/{}/attempt-{attempt}",
-        test_dir_name(test_id)
-    )
+    use std::fmt::Write;
+    let mut path = String::with_capacity(source.len() + test_id.len() + 40);
+    path.push_str("sources/");
+    path.push_str(source);
+    path.push('/');
+    push_test_dir_name(&mut path, test_id);
+    let _ = write!(path, "/attempt-{attempt}");
+    path
 }
 
 /// Writes the file at `path` through a hidden file beside it, renamed into
@@ -321,23 +325,37 @@ fn clear_aside(root: &Path) -> Result<Option<std::thread::JoinHandle<()>>> {
     })))
 }
 
-/// A file-system-safe, stable, unique directory name for a test id: the id
-/// itself when it is safe, else a cleaned prefix and a hash of the id.
+#[cfg(test)]
 fn test_dir_name(test_id: &str) -> String {
+    let mut name = String::new();
+    push_test_dir_name(&mut name, test_id);
+    name
+}
+
+/// Adds a file-system-safe, stable, unique directory name for a test id to
+/// `out`: the id itself when it is safe, else a cleaned prefix and a hash
+/// of the id. Made for every attempt of every test, in place.
+fn push_test_dir_name(out: &mut String, test_id: &str) {
     const MAX: usize = 96;
     let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
     let reserved = test_id == PROCESSES;
     if test_id.len() <= MAX && test_id.chars().all(safe) && !test_id.starts_with('.') && !reserved {
-        return test_id.to_owned();
+        out.push_str(test_id);
+        return;
     }
-    let cleaned: String = test_id
-        .chars()
-        .map(|c| if safe(c) { c } else { '_' })
-        .take(MAX)
-        .collect();
+    let start = out.len();
+    out.extend(
+        test_id
+            .chars()
+            .take(MAX)
+            .map(|c| if safe(c) { c } else { '_' }),
+    );
+    // A leading dot would hide the directory.
+    let dots = out[start..].len() - out[start..].trim_start_matches('.').len();
+    out.drain(start..start + dots);
     let hash = Sha256::digest(test_id.as_bytes());
     let short = u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]);
-    format!("{}-{short:08x}", cleaned.trim_start_matches('.'))
+    let _ = std::fmt::Write::write_fmt(out, format_args!("-{short:08x}"));
 }
 
 #[cfg(test)]
@@ -407,5 +425,12 @@ mod tests {
         assert_ne!(test_dir_name("a/b"), test_dir_name("a b"));
         assert!(test_dir_name(&"x".repeat(300)).len() < 120);
         assert_ne!(test_dir_name("processes"), "processes");
+        // A character is one `_`, whatever its bytes; no name is hidden.
+        assert!(test_dir_name("é/x").starts_with("__x-"));
+        assert!(test_dir_name("..a/b").starts_with("a_b-"));
+        assert_eq!(
+            attempt_path("unit", "a/b c", 2),
+            "sources/unit/a_b_c-0af99a60/attempt-2"
+        );
     }
 }
