@@ -75,10 +75,30 @@ pub(super) fn label(test: &TestRecord) -> &'static str {
 /// column, as every line of the console is; the text's further lines are
 /// indented past the labels.
 pub fn labelled(label: &str, text: impl std::fmt::Display) -> String {
-    let text = text.to_string();
+    use std::fmt::Write;
+    // Written into one string: a run prints a line a test.
     let label_width = TEXT_COLUMN - 1;
-    let further = format!("\n{:TEXT_COLUMN$}", "");
-    format!("{label:>label_width$} {}", text.replace('\n', &further))
+    let mut line = format!("{label:>label_width$} ");
+    let start = line.len();
+    let _ = write!(line, "{text}");
+    if line[start..].contains('\n') {
+        let text = line.split_off(start);
+        line.push_str(&text.replace('\n', &format!("\n{:TEXT_COLUMN$}", "")));
+    }
+    line
+}
+
+/// `ms` as seconds to the millisecond, right-aligned in 8 columns: as
+/// `{:>8.3}` writes `ms / 1000` as a float, without the float's cost.
+pub fn seconds(ms: u64) -> impl std::fmt::Display {
+    struct Seconds(u64);
+    impl std::fmt::Display for Seconds {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let (whole, millis) = (self.0 / 1000, self.0 % 1000);
+            write!(f, "{whole:>4}.{millis:03}")
+        }
+    }
+    Seconds(ms)
 }
 
 /// Where the text after the labels starts.
@@ -296,6 +316,22 @@ mod tests {
     use crate::process::Signal;
     use crate::results::fixture::{summary, test};
     use crate::results::{AttachmentRecord, MergeRecord, SourceSpan};
+
+    #[test]
+    fn seconds_read_as_the_float_would() {
+        for ms in [
+            0, 1, 999, 1_000, 1_234, 59_999, 123_456, 9_999_999, 12_345_678,
+        ] {
+            let float = format!("{:>8.3}", ms as f64 / 1000.0);
+            assert_eq!(seconds(ms).to_string(), float);
+        }
+    }
+
+    #[test]
+    fn a_label_stands_right_aligned_and_further_lines_under_the_text() {
+        assert_eq!(labelled("PASS", "a"), "     PASS a");
+        assert_eq!(labelled("FAIL", "a\nb"), "     FAIL a\n          b");
+    }
 
     #[test]
     fn a_passing_run_is_one_line_of_counts() {

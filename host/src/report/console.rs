@@ -13,7 +13,7 @@ use proctor_formats::text::for_terminal;
 use proctor_plugin_api::messages::Outcome;
 
 use super::batched::Batched;
-use super::closing::{label, labelled, test_details};
+use super::closing::{label, labelled, seconds, test_details};
 use crate::events::{Delivery, RunEvent, Subscriber};
 use crate::fetch::{DownloadProgress, Progress};
 use crate::results::{AttemptRecord, RunSummary, TestRecord};
@@ -317,11 +317,11 @@ impl Console {
         if never_started {
             return;
         }
-        let seconds = test.duration_ms as f64 / 1000.0;
         let mut text = labelled(
             label(test),
             format_args!(
-                "[{seconds:>8.3}s] {} {}",
+                "[{}s] {} {}",
+                seconds(test.duration_ms),
                 test.source,
                 for_terminal(&test.id, false)
             ),
