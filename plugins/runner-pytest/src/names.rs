@@ -8,10 +8,21 @@ pub fn qualified_name(node_id: &str) -> String {
         Some(open) => node_id.split_at(open),
         None => (node_id, ""),
     };
-    let mut parts: Vec<String> = path.split("::").map(str::to_owned).collect();
-    let file = parts[0].replace('/', ".");
-    parts[0] = file.strip_suffix(".py").unwrap_or(&file).to_owned();
-    let mut name = parts.join(".");
+    // Made in one string: every test collected is named so.
+    let mut parts = path.split("::");
+    let file = parts.next().unwrap_or_default();
+    let module = file.strip_suffix(".py").unwrap_or(file);
+    let mut name = String::with_capacity(node_id.len());
+    for (index, directory) in module.split('/').enumerate() {
+        if index > 0 {
+            name.push('.');
+        }
+        name.push_str(directory);
+    }
+    for part in parts {
+        name.push('.');
+        name.push_str(part);
+    }
     name.push_str(params);
     name
 }
@@ -41,6 +52,8 @@ mod tests {
             qualified_name("tests/unit/test_a.py::TestC::test_m[a.py::b/c]"),
             "tests.unit.test_a.TestC.test_m[a.py::b/c]"
         );
+        assert_eq!(qualified_name("pkg/test_b.pyx::t"), "pkg.test_b.pyx.t");
+        assert_eq!(qualified_name("test_c.py"), "test_c");
         assert_eq!(file_of("tests/test_a.py::T::m"), "tests/test_a.py");
     }
 
