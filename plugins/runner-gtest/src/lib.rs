@@ -36,9 +36,11 @@ pub struct Settings {
 
 pub struct GtestRunner {
     settings: Settings,
-    /// How many tests the last listing gave to run (`DISABLED_` ones
-    /// apart): a batch of that many is the whole binary.
-    listed_to_run: AtomicUsize,
+    /// How many tests the last listing gave, when it skipped none: a batch
+    /// of that many is the whole binary. With a `DISABLED_` test listed, a
+    /// batch is always filtered, so that `--gtest_also_run_disabled_tests`
+    /// in the settings cannot run what proctor reports as skipped.
+    whole_binary_size: AtomicUsize,
 }
 
 fn binary(source: &SourceInfo) -> String {
@@ -114,7 +116,7 @@ impl Runner for GtestRunner {
     fn new(settings: Settings) -> Result<Self> {
         Ok(Self {
             settings,
-            listed_to_run: AtomicUsize::new(0),
+            whole_binary_size: AtomicUsize::new(0),
         })
     }
 
@@ -133,14 +135,17 @@ impl Runner for GtestRunner {
             return Err(Error::msg(output.failure(&[Stream::Stderr])));
         }
         let tests = tests?;
-        let to_run = tests.iter().filter(|t| t.skip.is_none()).count();
-        self.listed_to_run.store(to_run, Ordering::Relaxed);
+        let size = match tests.iter().any(|t| t.skip.is_some()) {
+            true => 0,
+            false => tests.len(),
+        };
+        self.whole_binary_size.store(size, Ordering::Relaxed);
         Ok(DiscoveryStep::Done { tests })
     }
 
     fn plan_execution(&self, request: ExecutionRequest) -> Result<ExecutionPlan> {
         let command = CommandSpec::new(binary(&request.source));
-        let whole_binary = request.tests.len() == self.listed_to_run.load(Ordering::Relaxed);
+        let whole_binary = request.tests.len() == self.whole_binary_size.load(Ordering::Relaxed);
         let command = match whole_binary {
             // As the binary runs by itself: a test that checks the filter
             // (GoogleTest's own do) sees none.
@@ -187,8 +192,9 @@ impl Runner for GtestRunner {
                     (true, output::ENVIRONMENT_FAILURE) => output::ENVIRONMENT_FAILURE.to_owned(),
                     (true, suite) => format!("{suite}{}", output::SUITE_FAILURE),
                 };
-                let outside = case.name.is_empty() && case.outcome.is_failure();
-                if outside || wanted.contains(id.as_str()) {
+                // A failure is kept even of a test not asked for (one the
+                // listing did not show ran unfiltered): it fails the run.
+                if case.outcome.is_failure() || wanted.contains(id.as_str()) {
                     results.push(case.into_test_result(id));
                 }
             }
@@ -213,3 +219,124 @@ impl Runner for GtestRunner {
 }
 
 export_plugins!(runner GtestRunner);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> SourceInfo {
+        SourceInfo {
+            name: "unit".into(),
+            path: "/suite/unit".into(),
+            base_dir: "/suite".into(),
+        }
+    }
+
+    /// A runner that discovered the tests `S.{name}` of `names` from a
+    /// printed listing.
+    fn listed(names: &[&str]) -> GtestRunner {
+        let runner = GtestRunner::new(Settings::default()).unwrap();
+        let listing: String = names.iter().map(|name| format!("  {name}\n")).collect();
+        let request = DiscoverRequest {
+            source: source(),
+            completed: vec![CommandOutput {
+                command: CommandSpec::new("/suite/unit").arg("--gtest_list_tests"),
+                exit: ProcessExit {
+                    code: Some(0),
+                    signal: None,
+                },
+                stdout: format!("S.\n{listing}"),
+                stderr: String::new(),
+            }],
+            offer: None,
+        };
+        runner.discover(request).unwrap();
+        runner
+    }
+
+    fn plan(runner: &GtestRunner, ids: &[&str], dir: &std::path::Path) -> Vec<String> {
+        let request = ExecutionRequest {
+            source: source(),
+            tests: ids.iter().map(|id| TestCase::new(*id)).collect(),
+            attempt: 1,
+            artifacts_dir: dir.to_path_buf(),
+        };
+        runner.plan_execution(request).unwrap().command.args
+    }
+
+    #[test]
+    fn only_a_batch_of_every_listed_test_runs_unfiltered() {
+        let dir = std::env::temp_dir();
+        let ids = ["S.a", "S.b"];
+        let whole = plan(&listed(&["a", "b"]), &ids, &dir);
+        assert!(
+            !whole.iter().any(|a| a.starts_with("--gtest_filter")),
+            "{whole:?}"
+        );
+        let part = plan(&listed(&["a", "b"]), &ids[..1], &dir);
+        assert!(part.contains(&"--gtest_filter=S.a".to_owned()), "{part:?}");
+        // A binary with a DISABLED_ test is always filtered: settings that
+        // run those would run tests reported as skipped.
+        let with_disabled = plan(&listed(&["a", "b", "DISABLED_c"]), &ids, &dir);
+        assert!(with_disabled.contains(&"--gtest_filter=S.a:S.b".to_owned()));
+    }
+
+    #[test]
+    fn a_filter_too_long_for_an_argument_goes_in_a_flag_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = (0..5_000)
+            .map(|i| format!("Generated/Many.Holds/{i}"))
+            .collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let args = plan(&listed(&["other"]), &ids, dir.path());
+        let flag = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--gtest_flagfile="))
+            .unwrap();
+        let file = std::fs::read_to_string(flag).unwrap();
+        assert_eq!(file, format!("--gtest_filter={}\n", ids.join(":")));
+    }
+
+    #[test]
+    fn a_failure_of_a_test_not_asked_for_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(RESULTS_FILE),
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="3" failures="1" disabled="0" errors="0" time="0" name="AllTests">
+  <testsuite name="S" tests="3" failures="1" disabled="0" skipped="0" errors="0" time="0">
+    <testcase name="asked" status="run" result="completed" time="0" classname="S" />
+    <testcase name="unlisted" status="run" result="completed" time="0" classname="S">
+      <failure message="boom" type=""><![CDATA[boom]]></failure>
+    </testcase>
+    <testcase name="passing" status="run" result="completed" time="0" classname="S" />
+  </testsuite>
+</testsuites>
+"#,
+        )
+        .unwrap();
+        let stdout = dir.path().join("stdout.log");
+        std::fs::write(&stdout, "").unwrap();
+        let request = CollectRequest {
+            source: source(),
+            tests: vec![TestCase::new("S.asked")],
+            attempt: 1,
+            exit: ProcessExit {
+                code: Some(1),
+                signal: None,
+            },
+            timed_out: false,
+            duration_ms: 1,
+            stdout_path: stdout.clone(),
+            stderr_path: stdout,
+            artifacts_dir: dir.path().to_path_buf(),
+        };
+        let runner = listed(&["asked"]);
+        let mut ids: Vec<String> = (runner.collect_results(request).unwrap())
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["S.asked", "S.unlisted"]);
+    }
+}
