@@ -169,6 +169,30 @@ fn a_line_the_runner_cannot_read_fails_the_source_and_is_quoted() {
 }
 
 #[test]
+fn a_pytest_session_that_hangs_after_its_last_test_keeps_that_test_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{ "name": "hangs", "runner": "pytest", "path": verdict_fixture("hangs-at-end"),
+                      "inactivity_timeout_seconds": 2 }],
+    });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &[], &[]);
+    // The process's hang fails the run; the tests it finished are not
+    // charged with it: the last one's end was sent as it ended.
+    assert_eq!(code, Some(1), "{stderr}");
+    for id in ["test_last.py::test_first", "test_last.py::test_last"] {
+        assert_eq!(
+            test_record(&summary, "hangs", id).outcome,
+            Outcome::Passed,
+            "{id}: {stderr}"
+        );
+    }
+    assert!(
+        summary.run.counts.failed + summary.run.counts.timed_out > 0,
+        "{stderr}"
+    );
+}
+
+#[test]
 fn what_a_binary_prints_before_its_listing_is_no_test() {
     let binary = gtest_fixture("gtest-verdict/noisy_listing.cc", "noisy_listing");
     let dir = tempfile::tempdir().unwrap();

@@ -360,6 +360,17 @@ impl<'a> Execution<'a> {
         self.cx.results.relative(&self.dir)
     }
 
+    /// How many tests the process is timed as running. An expanding case
+    /// is a batch whatever it has told so far: a share that turns out to
+    /// hold one test may still hang outside it (in its collection, in its
+    /// session's end), which only the batch's limits catch.
+    fn timed_as(&self) -> usize {
+        match self.expanding {
+            true => self.test_count.max(2),
+            false => self.test_count,
+        }
+    }
+
     fn live(&self) -> bool {
         self.job.source.capabilities.live_events
     }
@@ -454,7 +465,7 @@ impl<'a> Execution<'a> {
         // Once the run is stopping: when the process is killed.
         let mut grace_until: Option<Instant> = None;
         loop {
-            let deadline = self.tracker.deadline(&limits, self.test_count, self.live());
+            let deadline = self.tracker.deadline(&limits, self.timed_as(), self.live());
             let next_deadline = (deadline.as_ref().map(|(at, _)| *at))
                 .into_iter()
                 .chain(grace_until)
@@ -806,7 +817,9 @@ impl<'a> Execution<'a> {
                 .collect(),
         };
         self.test_count = tests.len();
-        let alone = tests.len() == 1;
+        // A share that held one test ran more than it: its collection, its
+        // session's end. What the process did is not that test's doing.
+        let alone = tests.len() == 1 && !self.expanding;
         // Sized once: grown by doubling, the attempts of a large batch held
         // a third again of their size at the run's peak of memory.
         let (mut finished, mut unrun) = (Vec::with_capacity(tests.len()), Vec::new());
@@ -1019,7 +1032,7 @@ impl<'a> Execution<'a> {
         message: Option<String>,
     ) -> TestAttempt {
         let dir = attempt_path(self.source_name(), &test.id, self.job.attempt);
-        let duration = match (ended, self.test_count) {
+        let duration = match (ended, self.timed_as()) {
             (Some(ended), 1) => ended.duration,
             // In a batch, the test's own span when the live output showed it.
             (Some(ended), _) => match (
