@@ -61,8 +61,10 @@ def _tail(output):
 # A running test's node id as JSON and its reports so far, by node id.
 _phases = {}
 _results = None
-# Whether the test running now is the last: its end is written at once.
-_last = False
+# The node id of the last test to run: its end is written at once. Read
+# from the collected items, not from each test's protocol, which would be
+# one more hook call a test.
+_last_nodeid = None
 
 
 def _escaped(value):
@@ -187,6 +189,8 @@ def _keep_only(config, items, keep):
 
 
 def pytest_collection_finish(session):
+    global _last_nodeid
+    _last_nodeid = session.items[-1].nodeid if session.items else None
     if not os.environ.get("PROCTOR_PYTEST_COLLECT"):
         return
     # One write for all: the host reads them in a few chunks, not one by one.
@@ -255,12 +259,6 @@ def pytest_sessionfinish(session, exitstatus):
     # fails the run, even when every test passed.
     if exitstatus == 5:
         session.exitstatus = 0
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item, nextitem):
-    global _last
-    _last = nextitem is None
 
 
 def pytest_runtest_logstart(nodeid, location):
@@ -353,7 +351,7 @@ def pytest_runtest_logfinish(nodeid, location):
     _emit(
         f'{{"event": "finished", "id": {quoted_id}, "outcome": "{outcome}", '
         f'"message": {_quoted_or_null(message)}}}',
-        flush=_last or outcome != "passed",
+        flush=nodeid == _last_nodeid or outcome != "passed",
     )
     entry = f'{{"id": {quoted_id}, "outcome": "{outcome}", "duration": {sum(r.duration for r in own)!r}'
     if outcome == "failed":
