@@ -556,10 +556,10 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    #[test]
-    fn a_retried_test_is_one_result_holding_each_attempt_and_reads_back_as_one() {
-        let flaky = TrxResult {
-            name: "net::connect",
+    /// A test that failed, then passed.
+    fn flaky(name: &str) -> TrxResult<'_> {
+        TrxResult {
+            name,
             classname: "unit",
             storage: "/suite/unit",
             result: execution(TrxOutcome::Passed, 1),
@@ -567,7 +567,12 @@ mod tests {
                 execution(TrxOutcome::Failed, 0),
                 execution(TrxOutcome::Passed, 1),
             ],
-        };
+        }
+    }
+
+    #[test]
+    fn a_retried_test_is_one_result_holding_each_attempt_and_reads_back_as_one() {
+        let flaky = flaky("net::connect");
         let xml = written(&run(std::slice::from_ref(&flaky), false));
         assert_eq!(xml.matches("<UnitTestResult ").count(), 3, "{xml}");
         assert_eq!(xml.matches("parentExecutionId=").count(), 2, "{xml}");
@@ -608,17 +613,7 @@ mod tests {
 
     #[test]
     fn a_test_keeps_its_id_from_run_to_run_and_every_execution_has_its_own() {
-        let test = |name| TrxResult {
-            name,
-            classname: "unit",
-            storage: "/suite/unit",
-            result: execution(TrxOutcome::Passed, 1),
-            attempts: vec![
-                execution(TrxOutcome::Failed, 0),
-                execution(TrxOutcome::Passed, 1),
-            ],
-        };
-        let results = [test("a"), test("b"), test("c")];
+        let results = [flaky("a"), flaky("b"), flaky("c")];
         let first = written(&run(&results, false));
         let later = TrxRun {
             start_time: "2026-11-23T10:00:00.000Z",
