@@ -193,6 +193,25 @@ fn a_pytest_session_that_hangs_after_its_last_test_keeps_that_test_passed() {
 }
 
 #[test]
+fn shares_of_a_suite_each_process_shuffles_run_every_test_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{ "name": "shuffled", "runner": "pytest", "path": verdict_fixture("shuffled") }],
+    });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let tests = tests_of(&summary, "shuffled");
+    assert_eq!(tests.len(), 200, "{stderr}");
+    assert!(tests
+        .iter()
+        .all(|t| t.outcome == Outcome::Passed && t.attempts.len() == 1));
+    // Two processes shared them.
+    let processes: std::collections::BTreeSet<_> =
+        tests.iter().map(|t| t.attempts[0].pid).collect();
+    assert_eq!(processes.len(), 2, "{processes:?}");
+}
+
+#[test]
 fn what_a_binary_prints_before_its_listing_is_no_test() {
     let binary = gtest_fixture("gtest-verdict/noisy_listing.cc", "noisy_listing");
     let dir = tempfile::tempdir().unwrap();

@@ -30,8 +30,9 @@ collection errors too. Appending as it goes keeps what ran before a crash,
 and costs a tenth of what pytest's JUnit writer does. A test's output there
 is its last PROCTOR_OUTPUT_TAIL_BYTES characters, when the host sets it: the
 host holds no more of it, and pytest's own report has it whole.
-PROCTOR_PYTEST_SHARD=K/N keeps the K-th of N contiguous shares of the items,
-so N processes that each collect the whole suite run it once between them.
+PROCTOR_PYTEST_SHARD=K/N keeps the K-th of N contiguous shares of the items'
+sorted node ids, so N processes that each collect the whole suite run it
+once between them, whatever order each collected it in.
 """
 
 import json
@@ -172,7 +173,10 @@ def pytest_collection_modifyitems(session, config, items):
         return
     # Shares are cut by node id: an item collected twice (a path given
     # twice with --keep-duplicates) runs twice in one share, not once in each.
-    nodeids = list(dict.fromkeys(item.nodeid for item in items))
+    # The ids are sorted, not taken in collection order, which a plugin may
+    # shuffle differently in each process (pytest-randomly): every process
+    # must cut the same list. Sorted, a file's tests stay together.
+    nodeids = sorted(set(map(_NODEID, items)))
     start, end = (index - 1) * len(nodeids) // count, index * len(nodeids) // count
     mine = set(nodeids[start:end])
     _keep_only(config, items, lambda item: item.nodeid in mine)
