@@ -360,10 +360,11 @@ impl<'a> Execution<'a> {
         self.cx.results.relative(&self.dir)
     }
 
-    /// How many tests the process is timed as running. An expanding case
-    /// is a batch whatever it has told so far: a share that turns out to
-    /// hold one test may still hang outside it (in its collection, in its
-    /// session's end), which only the batch's limits catch.
+    /// How many tests the process is timed as running, and answers for as
+    /// one when it is one. An expanding case is a batch whatever it has
+    /// told so far: a share that turns out to hold one test may still hang
+    /// outside it (in its collection, in its session's end), which only the
+    /// batch's limits catch.
     fn timed_as(&self) -> usize {
         match self.expanding {
             true => self.test_count.max(2),
@@ -817,9 +818,10 @@ impl<'a> Execution<'a> {
                 .collect(),
         };
         self.test_count = tests.len();
-        // A share that held one test ran more than it: its collection, its
-        // session's end. What the process did is not that test's doing.
-        let alone = tests.len() == 1 && !self.expanding;
+        // Timed as one test, the process answers for its test; a share
+        // that held one test ran more than it (its collection, its
+        // session's end), which is not that test's doing.
+        let alone = self.timed_as() == 1;
         // Sized once: grown by doubling, the attempts of a large batch held
         // a third again of their size at the run's peak of memory.
         let (mut finished, mut unrun) = (Vec::with_capacity(tests.len()), Vec::new());
