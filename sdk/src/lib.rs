@@ -73,6 +73,13 @@ pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
     std::fs::read(path).map(text)
 }
 
+/// Writes a file a plugin makes (a results file, a list for its process
+/// to read), its error naming the file. Since 1.13.
+pub fn write_file(path: &std::path::Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    std::fs::write(path, contents)
+        .map_err(|e| Error::msg(format!("cannot write {}: {e}", path.display())))
+}
+
 /// Bytes as text, what is not UTF-8 replaced, copied only then.
 fn text(bytes: Vec<u8>) -> String {
     match String::from_utf8(bytes) {

@@ -253,11 +253,10 @@ impl State {
             frames: &frames,
         };
         let sidecar = path.with_extension(format!("{}.json", format.extension()));
-        std::fs::write(
+        proctor_sdk::write_file(
             &sidecar,
             serde_json::to_vec_pretty(&info).expect("serializes"),
-        )
-        .map_err(|e| Error::msg(format!("cannot write {}: {e}", sidecar.display())))?;
+        )?;
         let owner = match (tests, attempt) {
             ([test], Some(attempt)) => Owner::Attempt {
                 source: source.clone(),

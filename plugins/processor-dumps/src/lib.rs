@@ -184,11 +184,10 @@ impl AttachmentProcessor for Dumps {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::msg(format!("cannot create {}: {e}", dir.display())))?;
         let index = dir.join("index.json");
-        std::fs::write(
+        proctor_sdk::write_file(
             &index,
             serde_json::to_vec_pretty(&buckets).expect("serializes"),
-        )
-        .map_err(|e| Error::msg(format!("cannot write {}: {e}", index.display())))?;
+        )?;
         let description = format!(
             "{} dumps in {} groups by signature",
             compressed.len(),

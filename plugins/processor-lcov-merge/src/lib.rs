@@ -37,8 +37,7 @@ impl AttachmentProcessor for LcovMerge {
         let total = request.attachments.len() as u64;
         let merged = merge_in_parallel(&request.attachments, progress)?;
         let path = request.output_dir.join("coverage.info");
-        std::fs::write(&path, merged.write())
-            .map_err(|e| Error::msg(format!("cannot write {}: {e}", path.display())))?;
+        proctor_sdk::write_file(&path, merged.write())?;
         progress.report(total, Some(total));
         let pass = if request.incremental {
             "so far"

@@ -73,8 +73,7 @@ fn filtered(command: CommandSpec, request: &ExecutionRequest) -> Result<CommandS
         return Ok(command.arg(filter));
     }
     let flags = request.artifacts_dir.join(FILTER_FILE);
-    std::fs::write(&flags, format!("{filter}\n"))
-        .map_err(|e| Error::msg(format!("cannot write {}: {e}", flags.display())))?;
+    proctor_sdk::write_file(&flags, format!("{filter}\n"))?;
     Ok(command.arg(format!("--gtest_flagfile={}", flags.display())))
 }
 

@@ -350,8 +350,7 @@ impl Runner for PytestRunner {
                 None => {
                     let list = request.artifacts_dir.join(SELECTION_FILE);
                     let ids: String = tests.iter().map(|t| format!("{}\n", t.id)).collect();
-                    std::fs::write(&list, ids)
-                        .map_err(|e| Error::msg(format!("cannot write {}: {e}", list.display())))?;
+                    proctor_sdk::write_file(&list, ids)?;
                     command = command.arg(request.source.path.display().to_string());
                     command
                         .env
