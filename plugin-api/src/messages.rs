@@ -511,6 +511,17 @@ pub enum LiveEvent {
         /// As for `Started`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         line: Option<usize>,
+        /// Since 1.11: how many distinct tests the whole source holds, as
+        /// this process collected it before keeping its share of it (one
+        /// of the cases answered to [`DiscoveryOffer::whole_source`]). Said
+        /// on one of a process's events is enough. Once every share has
+        /// ended, the host checks that they discovered that many tests
+        /// between them, each in one share, and fails the source when they
+        /// did not: processes that collect the source differently (in
+        /// another order, or other tests) would otherwise leave tests unrun
+        /// unnoticed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        share_of: Option<u64>,
     },
 }
 
@@ -528,6 +539,7 @@ struct WireLiveEvent {
     message: Option<String>,
     line: Option<usize>,
     test: Option<TestCase>,
+    share_of: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -549,6 +561,7 @@ impl TryFrom<WireLiveEvent> for LiveEvent {
             message,
             line,
             test,
+            share_of,
             ..
         } = wire;
         Ok(match wire.event {
@@ -565,6 +578,7 @@ impl TryFrom<WireLiveEvent> for LiveEvent {
             LiveEventKind::Discovered => LiveEvent::Discovered {
                 test: test.ok_or_else(|| missing("test"))?,
                 line,
+                share_of,
             },
         })
     }
@@ -988,6 +1002,12 @@ mod tests {
             LiveEvent::Discovered {
                 test: TestCase::new("c"),
                 line: None,
+                share_of: None,
+            },
+            LiveEvent::Discovered {
+                test: TestCase::new("d"),
+                line: Some(5),
+                share_of: Some(12),
             },
         ];
         let json = serde_json::to_string(&events).unwrap();

@@ -212,6 +212,40 @@ fn shares_of_a_suite_each_process_shuffles_run_every_test_once() {
 }
 
 #[test]
+fn shares_of_a_suite_each_process_collects_differently_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{ "name": "regenerated", "runner": "pytest", "path": verdict_fixture("regenerated") }],
+    });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+    // Every test a share held passed, and the run cannot vouch for the rest.
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(summary.run.outcome, RunOutcome::InfrastructureError);
+    let errors = &summary.run.errors;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(
+            "source `regenerated`: its 2 processes collected different tests, 100 in one and \
+             101 in another"
+        ),
+        "{errors:#?}"
+    );
+    let tests = tests_of(&summary, "regenerated");
+    assert!(tests.iter().all(|t| t.outcome == Outcome::Passed));
+    assert!(tests.len() >= 100, "{}", tests.len());
+
+    // On one job the one process holds the whole source, as it collected it.
+    let (code, summary, stderr) = run_config_with_env(
+        dir.path(),
+        json!({ "sources": [{ "name": "regenerated", "runner": "pytest", "path": verdict_fixture("regenerated") }] }),
+        &["-j", "1"],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(tests_of(&summary, "regenerated").len(), 100);
+}
+
+#[test]
 fn what_a_binary_prints_before_its_listing_is_no_test() {
     let binary = gtest_fixture("gtest-verdict/noisy_listing.cc", "noisy_listing");
     let dir = tempfile::tempdir().unwrap();

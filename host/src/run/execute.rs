@@ -109,6 +109,9 @@ impl From<&TestCase> for TestName {
 pub struct Expansion {
     pub case: String,
     pub tests: Vec<TestCase>,
+    /// How many tests the whole source holds, as the process said it
+    /// collected it before keeping its share ([`LiveEvent::Discovered`]).
+    pub share_of: Option<u64>,
 }
 
 pub struct JobOutcome {
@@ -191,6 +194,7 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
     let expanded = execution.expanded.then(|| Expansion {
         case: job.tests[0].id.clone(),
         tests: std::mem::take(&mut execution.discovered),
+        share_of: execution.share_of,
     });
     let errors = execution.errors();
     JobOutcome {
@@ -261,6 +265,9 @@ struct Execution<'a> {
     discovered: Vec<TestCase>,
     /// The ids of `discovered`.
     discovered_ids: foldhash::HashSet<String>,
+    /// The size of the whole source its share was cut from, as the
+    /// process said.
+    share_of: Option<u64>,
     /// Once the process ended: `discovered` takes the expanding case's place.
     expanded: bool,
     /// The number of tests the process runs, as far as known.
@@ -312,6 +319,7 @@ impl<'a> Execution<'a> {
             expanding,
             discovered: Vec::new(),
             discovered_ids: Default::default(),
+            share_of: None,
             expanded: false,
             test_count: if expanding { 1 } else { job.tests.len() },
             dir,
@@ -747,7 +755,8 @@ impl<'a> Execution<'a> {
                 self.test_ended(&id, outcome, message.as_deref(), true);
                 self.tracker.finish(id, outcome, message, now);
             }
-            LiveEvent::Discovered { test, .. } => {
+            LiveEvent::Discovered { test, share_of, .. } => {
+                self.share_of = self.share_of.or(share_of);
                 let id = test.id.clone();
                 self.discover(&id, || test)
             }

@@ -7,6 +7,7 @@ mod live;
 mod outcome;
 mod reported;
 mod schedule;
+mod shares;
 mod tail;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ use proctor_plugin_api::messages::{ExecutionMode, Outcome, TestCase};
 use tokio::task::JoinSet;
 
 use super::execute::{Executor, Expansion, Job, JobOutcome, TestAttempt, PROCESS_RECORD};
+use super::shares::Shares;
 use super::PreparedSource;
 use crate::error::{Error, Result};
 use crate::events::{Events, RunEvent};
@@ -74,6 +75,12 @@ pub struct Scheduler<'a> {
     /// Each test's place in `tests`, by source, then id: looked up with
     /// borrowed names, once or twice per attempt.
     index: HashMap<String, HashMap<String, usize>>,
+    /// The ids of the tests reported skipped, by source: an expansion that
+    /// brings one again does not report it twice.
+    skipped: HashMap<String, foldhash::HashSet<String>>,
+    /// What the shares of whole sources said and brought, to check that
+    /// they add up.
+    shares: Shares,
     /// The records of failures beside the tests, by source and id.
     outside: std::collections::HashSet<(String, String)>,
     /// Tests still to settle per source, to tell the console when one is done.
@@ -104,6 +111,8 @@ impl<'a> Scheduler<'a> {
             selector,
             tests: Vec::new(),
             index: HashMap::default(),
+            skipped: HashMap::default(),
+            shares: Shares::default(),
             outside: std::collections::HashSet::new(),
             unsettled: HashMap::default(),
             errors: Vec::new(),
@@ -155,6 +164,10 @@ impl<'a> Scheduler<'a> {
             round += 1;
             retries.reruns += candidates.len();
             self.rerun(candidates, round).await;
+        }
+        // A stopped run has shares that never reported.
+        if self.stopping().is_none() {
+            self.errors.extend(self.shares.errors());
         }
         Ok(Scheduled {
             records: self.records,
@@ -225,7 +238,11 @@ impl<'a> Scheduler<'a> {
         let (running, skipped) = (selection.run.len(), selection.skipped.len());
         self.tests.reserve(running);
         self.records.reserve(running + skipped);
-        for skip in selection.skipped {
+        let reported = self.skipped.entry(name.clone()).or_default();
+        let skips: Vec<_> = (selection.skipped.into_iter())
+            .filter(|skip| reported.insert(skip.test.id.clone()))
+            .collect();
+        for skip in skips {
             let test = &skip.test;
             let mut skipped =
                 TestRecord::not_run(&name, &test.id, &test.name, Outcome::Skipped, skip.reason)
@@ -268,6 +285,10 @@ impl<'a> Scheduler<'a> {
         case: Option<TestAttempt>,
     ) -> std::collections::HashSet<String> {
         let name = source.config.name.clone();
+        let (repeated, fresh): (Vec<&TestCase>, Vec<&TestCase>) =
+            (expansion.tests.iter()).partition(|test| self.known(&name, &test.id));
+        let repeated = repeated.into_iter().map(|test| test.id.as_str());
+        (self.shares).expanded(&name, expansion.share_of, fresh.len(), repeated);
         let selection = self.selector.select(&name, expansion.tests);
         let admitted: std::collections::HashSet<String> = (self.admit(source, selection))
             .into_iter()
@@ -306,6 +327,9 @@ impl<'a> Scheduler<'a> {
         let (expanding, tests): (Vec<TestCase>, Vec<TestCase>) =
             tests.into_iter().partition(|t| t.expands);
         for case in expanding {
+            if attempt == 1 {
+                self.shares.case(&source.config.name);
+            }
             self.submit(Job {
                 source: source.clone(),
                 tests: vec![case],
@@ -572,6 +596,12 @@ impl<'a> Scheduler<'a> {
         self.index.get(source)?.get(id).copied()
     }
 
+    /// Whether `source` has a test `id`, to run or skipped.
+    fn known(&self, source: &str, id: &str) -> bool {
+        self.position(source, id).is_some()
+            || self.skipped.get(source).is_some_and(|ids| ids.contains(id))
+    }
+
     fn source_finished(&self, source: &str) {
         self.events.emit(RunEvent::SourceFinished { source });
     }
@@ -658,6 +688,8 @@ mod tests {
         finished: Vec<(&'static str, Outcome)>,
         unrun: Vec<&'static str>,
         expanded: Option<Vec<&'static str>>,
+        /// What the expansion says it is a share of.
+        share_of: Option<u64>,
     }
 
     fn finished(tests: &[(&'static str, Outcome)]) -> Step {
@@ -724,6 +756,7 @@ mod tests {
                 expanded: step.expanded.map(|tests| Expansion {
                     case: job.tests[0].id.clone(),
                     tests: tests.into_iter().map(TestCase::new).collect(),
+                    share_of: step.share_of,
                 }),
                 finished: (step.finished.iter())
                     .map(|(id, outcome)| attempt(id, *outcome))
@@ -900,15 +933,13 @@ mod tests {
             expanded: Some(vec!["x", "y"]),
             ..Step::default()
         }]);
-        let mut case = TestCase::new("(all tests)");
-        case.expands = true;
         let source = source(ExecutionMode::Batch);
         let run = schedule(
             script.clone(),
             Stopper::new(),
             &RetryPolicy::default(),
             2,
-            vec![(source, vec![case])],
+            vec![(source, vec![expanding("(all tests)")])],
         )
         .await;
         let ids: Vec<&str> = (run.scheduled.records.iter())
@@ -917,6 +948,59 @@ mod tests {
         assert_eq!(ids, ["x", "y"], "the case itself is no record");
         assert_eq!(record(&run, "y").outcome, Failed);
         assert!(run.events.contains(&"source_expanded".to_owned()));
+    }
+
+    fn expanding(id: &str) -> TestCase {
+        TestCase {
+            expands: true,
+            ..TestCase::new(id)
+        }
+    }
+
+    /// Two shares of a source whose processes said it held `whole` tests
+    /// and brought these.
+    async fn shares(whole: u64, first: Vec<&'static str>, second: Vec<&'static str>) -> Run {
+        let share = |tests: Vec<&'static str>| Step {
+            finished: tests.iter().map(|id| (*id, Passed)).collect(),
+            expanded: Some(tests),
+            share_of: Some(whole),
+            ..Step::default()
+        };
+        let script = Script::new(vec![share(first), share(second)]);
+        let cases = vec![expanding("(share 1 of 2)"), expanding("(share 2 of 2)")];
+        let source = source(ExecutionMode::Batch);
+        schedule(
+            script,
+            Stopper::new(),
+            &RetryPolicy::default(),
+            2,
+            vec![(source, cases)],
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn shares_that_add_up_to_the_whole_source_pass() {
+        let run = shares(3, vec!["a", "b"], vec!["c"]).await;
+        assert!(
+            run.scheduled.errors.is_empty(),
+            "{:?}",
+            run.scheduled.errors
+        );
+        assert_eq!(run.scheduled.records.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn shares_that_overlap_fail_the_run_counting_the_tests_no_share_ran() {
+        // Each process cut its share from the source in another order.
+        let run = shares(3, vec!["a", "b"], vec!["b"]).await;
+        let errors = &run.scheduled.errors;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("held 2 of them: 1 ran in no share; 1 ran in two shares (`b`)"),
+            "{errors:?}"
+        );
+        assert_eq!(run.scheduled.records.len(), 2, "`b` is reported once");
     }
 
     #[tokio::test]

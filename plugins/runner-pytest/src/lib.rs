@@ -82,6 +82,9 @@ struct PluginEvent {
     /// only be selected through a file of node ids.
     #[serde(default)]
     escaped: bool,
+    /// Collected, on a share's first item: how many tests the shares were
+    /// cut from.
+    share_of: Option<u64>,
     /// Finished: how, and why when it did not pass.
     outcome: Option<Outcome>,
     #[serde(default)]
@@ -113,7 +116,11 @@ impl PluginEvent {
                 let file_tests = self.file_tests.ok_or_else(|| missing("file_tests"))?;
                 let test =
                     collected_test(self.id, self.markers, self.skip, file_tests, self.escaped);
-                LiveEvent::Discovered { test, line }
+                LiveEvent::Discovered {
+                    test,
+                    line,
+                    share_of: self.share_of,
+                }
             }
         })
     }
@@ -519,6 +526,21 @@ mod tests {
 
     fn collected(id: &str, file_tests: usize, escaped: bool) -> TestCase {
         collected_test(id.into(), Vec::new(), None, file_tests, escaped)
+    }
+
+    #[test]
+    fn a_share_says_on_its_first_item_what_it_was_cut_from() {
+        let lines = [
+            r#"##proctor {"event": "collected", "id": "t.py::a", "markers": [], "skip": null, "file_tests": 2, "share_of": 5}"#,
+            r#"##proctor {"event": "collected", "id": "t.py::b", "markers": [], "skip": null, "file_tests": 2}"#,
+        ];
+        let wholes: Vec<Option<u64>> = (live_events(lines.into_iter()).unwrap().into_iter())
+            .map(|event| match event {
+                LiveEvent::Discovered { share_of, .. } => share_of,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(wholes, [Some(5), None]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ next test's start, one write a test):
     ##proctor {"event": "started", "id": NODEID}
     ##proctor {"event": "finished", "id": NODEID, "outcome": ..., "message": ...}
     ##proctor {"event": "collected", "id": NODEID, "markers": [...], "skip": ...,
-               "file_tests": N}
+               "file_tests": N, "share_of": N}
 
 Collected items are reported when PROCTOR_PYTEST_COLLECT is set.
 
@@ -32,7 +32,10 @@ is its last PROCTOR_OUTPUT_TAIL_BYTES characters, when the host sets it: the
 host holds no more of it, and pytest's own report has it whole.
 PROCTOR_PYTEST_SHARD=K/N keeps the K-th of N contiguous shares of the items'
 sorted node ids, so N processes that each collect the whole suite run it
-once between them, whatever order each collected it in.
+once between them, whatever order each collected it in. The first collected
+item then says how many node ids the shares were cut from (`share_of`): the
+host checks that the shares add up to it, which they do not when the
+processes collected different tests.
 """
 
 import json
@@ -153,6 +156,8 @@ def _file_of(nodeid):
 
 _file_tests = {}
 _NODEID = attrgetter("nodeid")
+# How many node ids the shares were cut from, when this process runs one.
+_share_of = None
 
 
 @pytest.hookimpl(trylast=True)
@@ -168,15 +173,18 @@ def pytest_collection_modifyitems(session, config, items):
     shard = os.environ.get("PROCTOR_PYTEST_SHARD")
     if not shard:
         return
+    global _share_of
     index, count = (int(part) for part in shard.split("/"))
-    if count == 1:
-        return
     # Shares are cut by node id: an item collected twice (a path given
     # twice with --keep-duplicates) runs twice in one share, not once in each.
+    nodeids = set(map(_NODEID, items))
+    _share_of = len(nodeids)
+    if count == 1:
+        return
     # The ids are sorted, not taken in collection order, which a plugin may
     # shuffle differently in each process (pytest-randomly): every process
     # must cut the same list. Sorted, a file's tests stay together.
-    nodeids = sorted(set(map(_NODEID, items)))
+    nodeids = sorted(nodeids)
     start, end = (index - 1) * len(nodeids) // count, index * len(nodeids) // count
     mine = set(nodeids[start:end])
     _keep_only(config, items, lambda item: item.nodeid in mine)
@@ -197,9 +205,14 @@ def pytest_collection_finish(session):
     _last_nodeid = session.items[-1].nodeid if session.items else None
     if not os.environ.get("PROCTOR_PYTEST_COLLECT"):
         return
+    items = session.items
+    if not items:
+        return
     # One write for all: the host reads them in a few chunks, not one by one.
     markers = _Markers()
-    _stream.write("".join(_collected(item, markers) for item in session.items))
+    share_of = "" if _share_of is None else f', "share_of": {_share_of}'
+    first = _collected(items[0], markers, share_of)
+    _stream.write(first + "".join(_collected(item, markers) for item in items[1:]))
     _stream.flush()
 
 
@@ -241,7 +254,7 @@ class _Markers:
         return text
 
 
-def _collected(item, markers):
+def _collected(item, markers, extra=""):
     nodeid, escaped = _nodeid(item)
     names, skip = markers.of(item)
     event = (
@@ -251,7 +264,7 @@ def _collected(item, markers):
     )
     if escaped:
         event += ', "escaped": true'
-    return _PREFIX + event + "}\n"
+    return _PREFIX + event + extra + "}\n"
 
 
 def pytest_sessionfinish(session, exitstatus):
