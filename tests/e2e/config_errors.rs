@@ -325,6 +325,10 @@ fn numbers_past_their_range_are_refused_at_load_naming_the_key() {
             "jobs: must be at most 4096, not 1000000000000",
         ),
         (
+            json!({ "sources": [{ "runner": "libtest", "path": ".", "jobs": 0 }] }),
+            "sources[0].jobs: must be at least 1",
+        ),
+        (
             json!({ "retry": { "delay_seconds": 1e30 } }),
             "retry.delay_seconds: must be a number of seconds from 0 to 604800",
         ),

@@ -212,6 +212,27 @@ fn shares_of_a_suite_each_process_shuffles_run_every_test_once() {
 }
 
 #[test]
+fn a_source_capped_at_one_job_runs_in_one_process_while_another_shares_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = verdict_fixture("shuffled");
+    let config = json!({
+        "sources": [
+            { "name": "whole", "runner": "pytest", "path": suite, "jobs": 1 },
+            { "name": "shared", "runner": "pytest", "path": suite },
+        ],
+    });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for (source, processes) in [("whole", 1), ("shared", 2)] {
+        let tests = tests_of(&summary, source);
+        assert_eq!(tests.len(), 200, "{source}");
+        let pids: std::collections::BTreeSet<_> =
+            tests.iter().map(|t| t.attempts[0].pid).collect();
+        assert_eq!(pids.len(), processes, "{source}: {pids:?}");
+    }
+}
+
+#[test]
 fn shares_of_a_suite_each_process_collects_differently_fail_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({

@@ -333,6 +333,9 @@ struct SourceFile {
     /// In batch mode, the most tests one process runs.
     #[serde(default)]
     batch_size: Option<usize>,
+    /// The most of its test processes at once; the run's `jobs` when absent.
+    #[serde(default)]
+    jobs: Option<usize>,
     /// Environment variables for the source's test processes.
     #[serde(default)]
     env: std::collections::BTreeMap<String, String>,
@@ -481,6 +484,9 @@ pub struct SourceConfig {
     pub inactivity_timeout: Option<Duration>,
     pub mode: Option<ExecutionMode>,
     pub batch_size: Option<usize>,
+    /// The most of its test processes at once, below the run's `jobs`:
+    /// `1` keeps a batch source whole in one process while others run.
+    pub jobs: Option<usize>,
     pub env: std::collections::BTreeMap<String, String>,
     pub no_tests: Option<NoTests>,
     pub leak: LeakAction,
@@ -833,6 +839,9 @@ fn source_config(
         return Err(at(&format!("{location}.batch_size"), problem));
     }
     let field = |key: &str| format!("{location}.{key}");
+    if let Some(jobs) = source.jobs {
+        check_jobs(jobs).map_err(|problem| at(&field("jobs"), problem))?;
+    }
     Ok(SourceConfig {
         name,
         runner: source.runner,
@@ -848,6 +857,7 @@ fn source_config(
         .or(defaults.inactivity),
         mode: source.mode,
         batch_size: source.batch_size,
+        jobs: source.jobs,
         env: source.env,
         no_tests: source.no_tests,
         leak: source.leak.or(defaults.leak).unwrap_or_default(),

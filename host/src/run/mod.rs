@@ -5,6 +5,7 @@ mod errors;
 mod execute;
 mod live;
 mod outcome;
+mod queue;
 mod reported;
 mod schedule;
 mod shares;
@@ -82,6 +83,11 @@ impl PreparedSource {
     /// The source's name, as the configuration gives it.
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// How many of its processes may run at once in a run of `jobs`.
+    pub fn jobs(&self, jobs: usize) -> usize {
+        self.config.jobs.map_or(jobs, |own| own.min(jobs))
     }
 
     /// Adds the source's variables to a command its runner asked for: the
@@ -223,7 +229,7 @@ impl Session {
                 let one_batch_per_job =
                     source.mode == ExecutionMode::Batch && source.config.batch_size.is_none();
                 (one_batch_per_job && selector.takes_whole(&source.config.name))
-                    .then_some(jobs as u32)
+                    .then_some(source.jobs(jobs) as u32)
             });
             discover(
                 source,

@@ -8,6 +8,7 @@ use proctor_plugin_api::messages::{ExecutionMode, Outcome, TestCase};
 use tokio::task::JoinSet;
 
 use super::execute::{Executor, Expansion, Job, JobOutcome, TestAttempt, PROCESS_RECORD};
+use super::queue::Queue;
 use super::shares::Shares;
 use super::PreparedSource;
 use crate::error::{Error, Result};
@@ -66,8 +67,8 @@ pub struct Scheduler<'a> {
     events: Arc<Events>,
     stopper: Stopper,
     jobs: usize,
-    /// Jobs waiting for one of the `jobs` slots, in the order submitted.
-    queue: std::collections::VecDeque<Job>,
+    /// Jobs waiting for one of the `jobs` slots.
+    queue: Queue,
     running: JoinSet<JobOutcome>,
     policy: &'a RetryPolicy,
     selector: &'a Selector<'a>,
@@ -105,7 +106,7 @@ impl<'a> Scheduler<'a> {
             events,
             stopper,
             jobs,
-            queue: std::collections::VecDeque::new(),
+            queue: Queue::default(),
             running: JoinSet::new(),
             policy,
             selector,
@@ -338,11 +339,12 @@ impl<'a> Scheduler<'a> {
         }
         let size = match source.mode {
             ExecutionMode::Isolated => 1,
-            // Enough processes to use every slot, unless the source caps their size.
+            // Enough processes to use every slot the source may, unless it
+            // caps their size.
             ExecutionMode::Batch => source
                 .config
                 .batch_size
-                .unwrap_or_else(|| tests.len().div_ceil(self.jobs))
+                .unwrap_or_else(|| tests.len().div_ceil(source.jobs(self.jobs)))
                 .max(1),
         };
         let mut tests = tests.into_iter().peekable();
@@ -356,10 +358,9 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// Queues a job; it starts as soon as a slot is free. Jobs start in the
-    /// order they were submitted, so tests run in the order discovered.
+    /// Queues a job; it starts as soon as a slot is free ([`Queue`]).
     fn submit(&mut self, job: Job) {
-        self.queue.push_back(job);
+        self.queue.push(job);
         self.fill();
     }
 
@@ -367,7 +368,7 @@ impl<'a> Scheduler<'a> {
     /// then what is queued is left unrun.
     fn fill(&mut self) {
         while self.running.len() < self.jobs && self.stopping().is_none() {
-            let Some(job) = self.queue.pop_front() else {
+            let Some(job) = self.queue.start() else {
                 break;
             };
             self.running.spawn(self.executor.clone().execute(job));
@@ -382,10 +383,11 @@ impl<'a> Scheduler<'a> {
             let Some(joined) = self.running.join_next().await else {
                 break;
             };
-            // A slot is free: the next queued job takes it.
-            self.fill();
             let outcome =
                 joined.map_err(|e| Error::infrastructure(format!("a test task failed: {e}")))?;
+            // A slot is free: the next queued job takes it.
+            self.queue.ended(outcome.source.name());
+            self.fill();
             self.errors.extend(outcome.errors);
             self.warnings.extend(outcome.warnings);
             // Before the tests: theirs may be the last results of the source.
@@ -650,8 +652,13 @@ mod tests {
     }
 
     fn source(mode: ExecutionMode) -> Arc<PreparedSource> {
+        capped_source("unit", mode, None)
+    }
+
+    /// A source whose processes run at most `jobs` at once.
+    fn capped_source(name: &str, mode: ExecutionMode, jobs: Option<usize>) -> Arc<PreparedSource> {
         let config = SourceConfig {
-            name: "unit".into(),
+            name: name.into(),
             runner: "none".into(),
             path: "tests/unit".into(),
             settings: serde_json::Value::Null,
@@ -659,6 +666,7 @@ mod tests {
             inactivity_timeout: None,
             mode: Some(mode),
             batch_size: None,
+            jobs,
             env: Default::default(),
             no_tests: None,
             leak: LeakAction::Pass,
@@ -1001,6 +1009,38 @@ mod tests {
             "{errors:?}"
         );
         assert_eq!(run.scheduled.records.len(), 2, "`b` is reported once");
+    }
+
+    #[tokio::test]
+    async fn a_source_capped_at_one_job_runs_one_process_at_a_time_while_others_pass_it() {
+        let script = Script::new(vec![
+            finished(&[("a", Passed)]),
+            finished(&[("x", Passed)]),
+            finished(&[("b", Passed)]),
+            finished(&[("y", Passed)]),
+        ]);
+        let capped = capped_source("capped", ExecutionMode::Isolated, Some(1));
+        let free = capped_source("free", ExecutionMode::Isolated, None);
+        let sources = vec![(capped, tests(&["a", "b"])), (free, tests(&["x", "y"]))];
+        let policy = RetryPolicy::default();
+        schedule(script.clone(), Stopper::new(), &policy, 2, sources).await;
+        let started: Vec<String> = (script.jobs().into_iter().take(2))
+            .map(|(ids, _)| ids.join(","))
+            .collect();
+        assert_eq!(started, ["a", "x"], "`b` waits for `a`; `x` passes it");
+
+        // A batch source capped at one job is one batch, whatever the run's jobs.
+        let script = Script::new(vec![finished(&[("a", Passed), ("b", Passed)])]);
+        let batch = capped_source("capped", ExecutionMode::Batch, Some(1));
+        schedule(
+            script.clone(),
+            Stopper::new(),
+            &policy,
+            2,
+            vec![(batch, tests(&["a", "b"]))],
+        )
+        .await;
+        assert_eq!(script.jobs(), [(ids(&["a", "b"]), 1)]);
     }
 
     #[tokio::test]
