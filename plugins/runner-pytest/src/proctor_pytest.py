@@ -33,9 +33,9 @@ host holds no more of it, and pytest's own report has it whole.
 PROCTOR_PYTEST_SHARD=K/N keeps the K-th of N contiguous shares of the items'
 sorted node ids, so N processes that each collect the whole suite run it
 once between them, whatever order each collected it in. The first collected
-item then says how many node ids the shares were cut from (`share_of`): the
-host checks that the shares add up to it, which they do not when the
-processes collected different tests.
+item of a share then says how many node ids the shares were cut from
+(`share_of`): the host checks that the shares add up to it, which they do
+not when the processes collected different tests.
 """
 
 import json
@@ -156,7 +156,7 @@ def _file_of(nodeid):
 
 _file_tests = {}
 _NODEID = attrgetter("nodeid")
-# How many node ids the shares were cut from, when this process runs one.
+# How many node ids the shares were cut from, when this process runs one of several.
 _share_of = None
 
 
@@ -173,18 +173,17 @@ def pytest_collection_modifyitems(session, config, items):
     shard = os.environ.get("PROCTOR_PYTEST_SHARD")
     if not shard:
         return
-    global _share_of
     index, count = (int(part) for part in shard.split("/"))
-    # Shares are cut by node id: an item collected twice (a path given
-    # twice with --keep-duplicates) runs twice in one share, not once in each.
-    nodeids = set(map(_NODEID, items))
-    _share_of = len(nodeids)
     if count == 1:
         return
+    # Shares are cut by node id: an item collected twice (a path given
+    # twice with --keep-duplicates) runs twice in one share, not once in each.
     # The ids are sorted, not taken in collection order, which a plugin may
     # shuffle differently in each process (pytest-randomly): every process
     # must cut the same list. Sorted, a file's tests stay together.
-    nodeids = sorted(nodeids)
+    global _share_of
+    nodeids = sorted(set(map(_NODEID, items)))
+    _share_of = len(nodeids)
     start, end = (index - 1) * len(nodeids) // count, index * len(nodeids) // count
     mine = set(nodeids[start:end])
     _keep_only(config, items, lambda item: item.nodeid in mine)
