@@ -8,7 +8,9 @@ target/bench-published and runs its ORM suite (test/orm, about 12,000
 tests against SQLite) from the unpacked sdist. First it checks that
 proctor reports what pytest does: plain pytest runs with a small plugin
 that records each node id and its outcome, proctor runs the same suite
-(`-j 1`), and the two lists must hold the same ids with the same outcomes.
+on one job and on as many as the machine has cores (where each process
+collects the suite and runs its share), and each time the two lists must
+hold the same ids with the same outcomes, and the run report no error.
 Then, RUNS rounds (default 3) taking turns, it times plain pytest,
 `proctor run -j 1` and `proctor run -j N` (N: the machine's cores), wall
 and CPU (children included), and prints the ratios to plain pytest.
@@ -87,11 +89,31 @@ def pytest_outcomes(root: Path, bench: Path) -> dict:
     return {entry["id"]: entry["outcome"] for entry in entries}
 
 
-def proctor_outcomes(root: Path, proctor: str) -> dict:
-    subprocess.run([proctor, "run", "proctor.json", "-j", "1"], cwd=root,
+def proctor_outcomes(root: Path, proctor: str, jobs: int) -> tuple:
+    """Each test's outcome as a run on `jobs` reports it, and the run's errors."""
+    subprocess.run([proctor, "run", "proctor.json", "-j", str(jobs)], cwd=root,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads((root / "results" / "summary.json").read_text())
-    return {test["id"]: test["outcome"] for test in summary["tests"]}
+    outcomes = {test["id"]: test["outcome"] for test in summary["tests"]}
+    return outcomes, summary["errors"]
+
+
+def compare(theirs: dict, ours: dict, errors: list, what: str) -> bool:
+    """Prints how proctor's run differs from pytest's; answers whether not at all."""
+    only_pytest = sorted(set(theirs) - set(ours))
+    only_proctor = sorted(set(ours) - set(theirs))
+    differ = sorted(i for i in set(theirs) & set(ours) if theirs[i] != ours[i])
+    print(f"  proctor {what}: {len(ours)} tests, {len(errors)} errors")
+    for error in errors[:5]:
+        print(f"    error: {error}")
+    for kind, ids in [("only pytest", only_pytest), ("only proctor", only_proctor),
+                      ("outcomes differ", differ)]:
+        print(f"    {kind}: {len(ids)}")
+        for i in ids[:10]:
+            print(f"      {i}: pytest {theirs.get(i)}, proctor {ours.get(i)}")
+    identical = not (only_pytest or only_proctor or differ or errors)
+    print("    identical ids and outcomes" if identical else "    NOT IDENTICAL")
+    return identical
 
 
 def main(argv):
@@ -100,19 +122,13 @@ def main(argv):
     bench = Path(__file__).resolve().parent.parent / "target" / "bench-published"
     root = unpacked(bench)
 
-    theirs, ours = pytest_outcomes(root, bench), proctor_outcomes(root, proctor)
-    only_pytest = sorted(set(theirs) - set(ours))
-    only_proctor = sorted(set(ours) - set(theirs))
-    differ = sorted(i for i in set(theirs) & set(ours) if theirs[i] != ours[i])
+    theirs = pytest_outcomes(root, bench)
     counts = {o: list(theirs.values()).count(o) for o in sorted(set(theirs.values()))}
-    print(f"{PROJECT} {VERSION} {SUITE}: pytest ran {len(theirs)} tests {counts}; proctor {len(ours)}")
-    for what, ids in [("only pytest", only_pytest), ("only proctor", only_proctor),
-                      ("outcomes differ", differ)]:
-        print(f"  {what}: {len(ids)}")
-        for i in ids[:10]:
-            print(f"    {i}: pytest {theirs.get(i)}, proctor {ours.get(i)}")
-    identical = not (only_pytest or only_proctor or differ)
-    print("  identical ids and outcomes" if identical else "  NOT IDENTICAL")
+    print(f"{PROJECT} {VERSION} {SUITE}: pytest ran {len(theirs)} tests {counts}")
+    identical = True
+    for jobs in sorted({1, os.cpu_count() or 1}):
+        ours, errors = proctor_outcomes(root, proctor, jobs)
+        identical &= compare(theirs, ours, errors, f"-j {jobs}")
 
     if runs > 0:
         compare_with_pytest(proctor, SUITE, root, runs, f"{PROJECT} {VERSION} {SUITE}")
