@@ -226,8 +226,7 @@ fn a_source_capped_at_one_job_runs_in_one_process_while_another_shares_the_run()
     for (source, processes) in [("whole", 1), ("shared", 2)] {
         let tests = tests_of(&summary, source);
         assert_eq!(tests.len(), 200, "{source}");
-        let pids: std::collections::BTreeSet<_> =
-            tests.iter().map(|t| t.attempts[0].pid).collect();
+        let pids: std::collections::BTreeSet<_> = tests.iter().map(|t| t.attempts[0].pid).collect();
         assert_eq!(pids.len(), processes, "{source}: {pids:?}");
     }
 }
@@ -343,37 +342,36 @@ fn pytests_own_subtests_fail_their_test_and_are_counted() {
     assert_reports_valid(&dir.path().join("results"));
 }
 
-/// A virtual environment with pytest 8 and the pytest-subtests plugin,
-/// under `target/`, made once (`scripts/test` makes it ahead).
-fn pytest_subtests_python() -> PathBuf {
-    let venv = repo_root().join("target").join("venv-pytest-subtests");
+/// The python of a virtual environment under `target/` holding
+/// `packages`, made once (`scripts/test` makes each ahead).
+fn pytest_venv(name: &str, packages: &[&str]) -> PathBuf {
+    let venv = repo_root().join("target").join(name);
     let python = venv.join("bin").join("python");
     if python.exists() {
         return python;
     }
-    let what = "making the pytest-subtests environment";
+    let what = format!("making the environment {name}");
     let partial = venv.with_extension(format!("partial-{}", std::process::id()));
     run_to_success(
         std::process::Command::new("python3")
             .args(["-m", "venv"])
             .arg(&partial),
-        what,
+        &what,
     );
-    let pip = [
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "pytest>=8,<9",
-        "pytest-subtests",
-    ];
     run_to_success(
-        std::process::Command::new(partial.join("bin").join("python")).args(pip),
-        what,
+        std::process::Command::new(partial.join("bin").join("python"))
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(packages),
+        &what,
     );
     // Another test may have made it meanwhile; either is as good.
     let _ = std::fs::rename(&partial, &venv);
     python
+}
+
+/// pytest 8 and the pytest-subtests plugin.
+fn pytest_subtests_python() -> PathBuf {
+    pytest_venv("venv-pytest-subtests", &["pytest>=8,<9", "pytest-subtests"])
 }
 
 #[test]
@@ -385,6 +383,46 @@ fn the_pytest_subtests_plugins_failing_subtests_fail_their_test() {
     // pytest-subtests leaves the test itself passing; proctor does not.
     assert_eq!(code, Some(1));
     assert_subtests_reported(&summary);
+}
+
+#[test]
+fn a_suite_pytest_xdist_spreads_over_its_workers_reports_every_test_once() {
+    // A project whose configuration says `-n 2` (`addopts`): two workers
+    // in each test process, sharing its output and its results file.
+    let python = pytest_venv("venv-pytest-xdist", &["pytest", "pytest-xdist"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "sources": [{ "name": "xdist", "runner": "pytest",
+        "path": verdict_fixture("xdist"),
+        "settings": { "python": python, "args": ["-n", "2"] } }] });
+    for jobs in ["1", "2"] {
+        let (code, summary, stderr) =
+            run_config_with_env(dir.path(), config.clone(), &["-j", jobs], &[]);
+        assert_eq!(code, Some(1), "-j {jobs}: {stderr}");
+        assert!(
+            summary.run.errors.is_empty(),
+            "-j {jobs}: {:#?}",
+            summary.run.errors
+        );
+        let tests = tests_of(&summary, "xdist");
+        assert_eq!(tests.len(), 3001, "-j {jobs}");
+        let mut failed: Vec<&str> = (tests.iter())
+            .filter(|t| t.outcome == Outcome::Failed)
+            .map(|t| t.id.as_str())
+            .collect();
+        failed.sort();
+        assert_eq!(
+            failed,
+            [
+                "test_workers.py::test_long_message",
+                "test_workers.py::test_value[1234]"
+            ],
+            "-j {jobs}"
+        );
+        let message = |id| test_record(&summary, "xdist", id).message.clone().unwrap();
+        assert!(message(failed[1]).contains("the one that fails"));
+        // Whole, as the results file has it, though its live end was cut.
+        assert!(message(failed[0]).contains(&"x".repeat(10_000)));
+    }
 }
 
 #[test]

@@ -3,7 +3,9 @@
 It writes one line per event to a duplicate of the original stderr, taken at
 import, before pytest starts capturing, so the lines reach the host as they
 happen whatever the capture mode (a passing test's end goes out with the
-next test's start, one write a test):
+next test's start, one write a test). pytest-xdist's workers share that
+stream: every write holds whole lines and at most what a pipe takes whole,
+so that no worker's line cuts into another's.
 
     ##proctor {"event": "started", "id": NODEID}
     ##proctor {"event": "finished", "id": NODEID, "outcome": ..., "message": ...}
@@ -48,6 +50,12 @@ import pytest
 
 _PREFIX = "##proctor "
 _stream = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
+# The most a write to a pipe may hold and reach it whole (PIPE_BUF). Lines
+# are ASCII: their characters are their bytes.
+_PIPE_BUF = 4096
+# A live end's message is cut here, which keeps its line within _PIPE_BUF
+# however its characters are escaped; the results file has it whole.
+_LIVE_MESSAGE = 500
 
 
 def _tail(output):
@@ -207,12 +215,24 @@ def pytest_collection_finish(session):
     items = session.items
     if not items:
         return
-    # One write for all: the host reads them in a few chunks, not one by one.
+    # A few writes for all: the host reads them in a few chunks, not one by one.
     markers = _Markers()
     share_of = "" if _share_of is None else f', "share_of": {_share_of}'
     first = _collected(items[0], markers, share_of)
-    _stream.write(first + "".join(_collected(item, markers) for item in items[1:]))
-    _stream.flush()
+    _write_whole(first + "".join(_collected(item, markers) for item in items[1:]))
+
+
+def _write_whole(lines):
+    """Writes `lines` (whole lines, ASCII) in flushed writes that a pipe
+    takes whole: as many lines as fit in _PIPE_BUF, a longer line alone."""
+    start = 0
+    while start < len(lines):
+        end = start + _PIPE_BUF
+        if end < len(lines):
+            end = lines.rfind("\n", start, end) + 1 or lines.find("\n", end) + 1 or len(lines)
+        _stream.write(lines[start:end])
+        _stream.flush()
+        start = end
 
 
 class _Markers:
@@ -364,9 +384,12 @@ def pytest_runtest_logfinish(nodeid, location):
         )
     # A passing end may wait for the next start, which follows at once;
     # the last test's end, and any end but a pass, go out now.
+    live_message = message
+    if message is not None and len(message) > _LIVE_MESSAGE:
+        live_message = message[:_LIVE_MESSAGE] + " [...]"
     _emit(
         f'{{"event": "finished", "id": {quoted_id}, "outcome": "{outcome}", '
-        f'"message": {_quoted_or_null(message)}}}',
+        f'"message": {_quoted_or_null(live_message)}}}',
         flush=nodeid == _last_nodeid or outcome != "passed",
     )
     entry = f'{{"id": {quoted_id}, "outcome": "{outcome}", "duration": {sum(r.duration for r in own)!r}'
