@@ -53,19 +53,26 @@ def compare_with_pytest(proctor, tests, root, runs, title):
         "proctor -j 1": [proctor, "run", "proctor.json", "-j", "1"],
         f"proctor -j {jobs}": [proctor, "run", "proctor.json", "-j", jobs],
     }
+    take_turns(commands, root, runs, title)
+
+
+def take_turns(commands, root, runs, title):
+    """Runs `commands` in `root` in turns, RUNS rounds; prints each one's
+    median wall and CPU time and its ratios to the first."""
     samples = {name: [] for name in commands}
     for _ in range(runs):
         for name, command in commands.items():
             samples[name].append(timed(command, root))
-    base_wall = statistics.median(w for w, _ in samples["pytest"])
-    base_cpu = statistics.median(c for _, c in samples["pytest"])
+    first = next(iter(samples.values()))
+    base_wall = statistics.median(w for w, _ in first)
+    base_cpu = statistics.median(c for _, c in first)
     print(f"{title}, median of {runs} runs, taking turns:")
     for name, runs_of in samples.items():
         wall = statistics.median(w for w, _ in runs_of)
         cpu = statistics.median(c for _, c in runs_of)
         print(
-            f"  {name:<14} wall {wall:7.2f}s ({wall / base_wall:.2f}x)"
-            f"  cpu {cpu:7.2f}s ({cpu / base_cpu:.2f}x)"
+            f"  {name:<22} wall {wall:7.2f}s ({wall / base_wall:.3f}x)"
+            f"  cpu {cpu:7.2f}s ({cpu / base_cpu:.3f}x)"
         )
 
 
