@@ -316,7 +316,11 @@ pub struct TestCase {
     pub id: String,
     /// How people read it: in reports, on the console.
     pub name: String,
-    /// What the framework says of the test (tags, file, line), passed on to reports.
+    /// What the framework says of the test (tags, file, line), which
+    /// `--filter 'attr(KEY=GLOB)'` selects by and `proctor list` shows. A
+    /// run whose selection cannot tell a source's tests apart drops them
+    /// as they are discovered: what a runner needs to run the test again
+    /// belongs in `runner_data`.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// Set when the runner knows the test will not run (e.g. `#[ignore]`): the reason.

@@ -38,6 +38,9 @@ pub struct Context {
     pub grace: Duration,
     /// How test processes' output is drained, held and kept.
     pub output: OutputPolicy,
+    /// The sources whose every test the run takes: nothing then reads a
+    /// test's attributes, which only the filter and the skip rules do.
+    pub taken_whole: foldhash::HashSet<String>,
     next_process: AtomicU64,
 }
 
@@ -56,8 +59,15 @@ impl Context {
             stopper,
             grace,
             output,
+            taken_whole: Default::default(),
             next_process: AtomicU64::new(1),
         }
+    }
+
+    /// The same, knowing the sources whose every test the run takes.
+    pub fn taking_whole(mut self, sources: impl IntoIterator<Item = String>) -> Self {
+        self.taken_whole = sources.into_iter().collect();
+        self
     }
 }
 
@@ -265,6 +275,9 @@ struct Execution<'a> {
     discovered: Vec<TestCase>,
     /// The ids of `discovered`.
     discovered_ids: foldhash::HashSet<String>,
+    /// Whether the attributes of the tests discovered are read: not when
+    /// the run takes the whole source.
+    reads_attributes: bool,
     /// The size of the whole source its share was cut from, as the
     /// process said.
     share_of: Option<u64>,
@@ -319,6 +332,7 @@ impl<'a> Execution<'a> {
             expanding,
             discovered: Vec::new(),
             discovered_ids: Default::default(),
+            reads_attributes: !cx.taken_whole.contains(name),
             share_of: None,
             expanded: false,
             test_count: if expanding { 1 } else { job.tests.len() },
@@ -771,7 +785,13 @@ impl<'a> Execution<'a> {
             return;
         }
         self.discovered_ids.insert(id.to_owned());
-        self.discovered.push(test());
+        let mut test = test();
+        if !self.reads_attributes {
+            // Held for every test of a batch until it settles, they were a
+            // quarter of the host's memory at a large batch's end.
+            test.attributes = Default::default();
+        }
+        self.discovered.push(test);
         self.test_count = self.discovered.len();
     }
 

@@ -333,13 +333,20 @@ pub async fn run(
         &mut errors,
     );
 
-    let context = Arc::new(execute::Context::new(
-        results.clone(),
-        events.clone(),
-        collectors.catches_faults(),
-        stopper.clone(),
-        (session.config.grace_period, session.config.output),
-    ));
+    let taken_whole = (session.sources.iter())
+        .map(|source| source.name())
+        .filter(|name| selector.takes_whole(name))
+        .map(str::to_owned);
+    let context = Arc::new(
+        execute::Context::new(
+            results.clone(),
+            events.clone(),
+            collectors.catches_faults(),
+            stopper.clone(),
+            (session.config.grace_period, session.config.output),
+        )
+        .taking_whole(taken_whole),
+    );
     let scheduled = schedule::Scheduler::new(
         context,
         (events.clone(), stopper.clone()),
