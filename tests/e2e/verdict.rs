@@ -422,6 +422,7 @@ fn a_suite_pytest_xdist_spreads_over_its_workers_reports_every_test_once() {
         assert!(message(failed[1]).contains("the one that fails"));
         // Whole, as the results file has it, though its live end was cut.
         assert!(message(failed[0]).contains(&"x".repeat(10_000)));
+        assert_reports_valid(&dir.path().join("results"));
     }
 }
 
