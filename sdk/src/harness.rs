@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! proctor-sdk = { version = "1.12", features = ["harness"] }
+//! proctor-sdk = { version = "1.14", features = ["harness"] }
 //! ```
 //!
 //! ```no_run
@@ -36,7 +36,10 @@ pub use proctor_loader::{
     OutputStream, Refusal, RunnerPlugin,
 };
 
-use crate::messages::LibraryManifest;
+use crate::messages::{
+    CollectRequest, ExecutionPlan, ExecutionRequest, LibraryManifest, LiveEvent, ProcessExit,
+    SourceInfo, Stream, TestCase, TestResult,
+};
 
 /// A plugin library, loaded and checked as the host loads it.
 pub struct PluginLibrary {
@@ -174,4 +177,119 @@ impl ProgressLog {
     pub fn last(&self) -> Option<(u64, Option<u64>)> {
         self.reports().last().copied()
     }
+}
+
+/// What [`run_tests`] saw: the command the runner planned, how its process
+/// ended, the live events the runner read in its output, and its results.
+#[derive(Debug)]
+pub struct Ran {
+    /// The command the runner planned.
+    pub plan: ExecutionPlan,
+    /// How its process ended.
+    pub exit: ProcessExit,
+    /// What `parse_output` read in the process's stdout, then its stderr.
+    pub live: Vec<LiveEvent>,
+    /// What `collect_results` answered.
+    pub results: Vec<TestResult>,
+}
+
+/// Runs `tests` of `source` in one process as the host would, less its
+/// supervision (no timeout, no process group, output read once the process
+/// has ended): asks the runner for the command, runs it with its stdout
+/// and stderr in `stdout.log` and `stderr.log` in `dir` (the attempt's
+/// directory, made if missing), hands the runner each stream's lines for
+/// live events, and asks it for the results. A runner's tests then build
+/// no request: what the host sends it, and any field a later version adds,
+/// is made here.
+///
+/// ```no_run
+/// use proctor_sdk::harness::{run_tests, PluginLibrary};
+/// use proctor_sdk::messages::{Outcome, SourceInfo, TestCase};
+///
+/// let library = PluginLibrary::built(env!("CARGO_PKG_NAME")).unwrap();
+/// let runner = library.runner("scripts", serde_json::json!({})).unwrap();
+/// let source = SourceInfo {
+///     name: "shell".into(),
+///     path: "tests".into(),
+///     base_dir: ".".into(),
+/// };
+/// let ran = run_tests(&runner, &source, vec![TestCase::new("test_adds.sh")], "target/attempt".as_ref())
+///     .unwrap();
+/// assert_eq!(ran.results[0].outcome, Outcome::Passed);
+/// ```
+pub fn run_tests(
+    runner: &RunnerPlugin,
+    source: &SourceInfo,
+    tests: Vec<TestCase>,
+    dir: &Path,
+) -> Result<Ran, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+    let request = ExecutionRequest {
+        source: source.clone(),
+        tests,
+        attempt: 1,
+        artifacts_dir: dir.to_path_buf(),
+    };
+    let plan = runner.plan_execution(&request).map_err(|e| e.to_string())?;
+    let (stdout_path, stderr_path) = (dir.join("stdout.log"), dir.join("stderr.log"));
+    let file = |path: &Path| {
+        std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    let command = &plan.command;
+    let mut process = std::process::Command::new(&command.program);
+    process
+        .args(&command.args)
+        .envs(&command.env)
+        .stdin(std::process::Stdio::null())
+        .stdout(file(&stdout_path)?)
+        .stderr(file(&stderr_path)?);
+    if let Some(cwd) = &command.cwd {
+        process.current_dir(cwd);
+    }
+    let started = std::time::Instant::now();
+    let status =
+        (process.status()).map_err(|e| format!("cannot run `{}`: {e}", command.display()))?;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    #[cfg(unix)]
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    #[cfg(not(unix))]
+    let signal = None;
+    let exit = ProcessExit {
+        code: status.code(),
+        signal,
+    };
+    let mut live = Vec::new();
+    for (stream, path) in [
+        (Stream::Stdout, &stdout_path),
+        (Stream::Stderr, &stderr_path),
+    ] {
+        let text = crate::read_text(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let stream = OutputStream::new(source.clone(), stream);
+        live.extend(
+            runner
+                .parse_output(&stream, &lines)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let collect = CollectRequest {
+        source: source.clone(),
+        tests: request.tests,
+        attempt: 1,
+        exit,
+        timed_out: false,
+        duration_ms,
+        stdout_path,
+        stderr_path,
+        artifacts_dir: dir.to_path_buf(),
+    };
+    let results = runner
+        .collect_results(&collect)
+        .map_err(|e| e.to_string())?;
+    Ok(Ran {
+        plan,
+        exit,
+        live,
+        results,
+    })
 }

@@ -1,0 +1,45 @@
+//! The pytest runner alone, through the SDK's harness: a real pytest batch.
+
+use proctor_sdk::harness::{run_tests, PluginLibrary};
+use proctor_sdk::messages::{LiveEvent, Outcome, SourceInfo, TestCase};
+
+#[test]
+fn a_batch_runs_under_pytest_and_its_live_ends_and_results_tell_each_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    std::fs::write(
+        suite.join("test_two.py"),
+        "def test_passes():\n    pass\n\n\ndef test_fails():\n    assert 1 == 2, 'one is not two'\n",
+    )
+    .unwrap();
+    let library = PluginLibrary::built(env!("CARGO_PKG_NAME")).unwrap();
+    let runner = library.runner("pytest", serde_json::json!({})).unwrap();
+    let source = SourceInfo {
+        name: "py".into(),
+        path: suite,
+        base_dir: dir.path().to_path_buf(),
+    };
+    let ids = ["test_two.py::test_passes", "test_two.py::test_fails"];
+    let tests = ids.iter().map(|id| TestCase::new(*id)).collect();
+    let ran = run_tests(&runner, &source, tests, &dir.path().join("attempt")).unwrap();
+
+    assert_eq!(ran.exit.code, Some(1), "{:?}", ran.plan.command.display());
+    let ends: Vec<(&str, Outcome)> = (ran.live.iter())
+        .filter_map(|event| match event {
+            LiveEvent::Finished { id, outcome, .. } => Some((id.as_str(), *outcome)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends, [(ids[0], Outcome::Passed), (ids[1], Outcome::Failed)]);
+    let failed = (ran.results.iter())
+        .find(|result| result.id == ids[1])
+        .expect("a result for the failing test");
+    assert_eq!(failed.outcome, Outcome::Failed);
+    assert!(failed
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("one is not two"));
+    assert_eq!(ran.results.len(), 2);
+}
