@@ -286,10 +286,12 @@ impl<'a> Scheduler<'a> {
         case: Option<TestAttempt>,
     ) -> std::collections::HashSet<String> {
         let name = source.config.name.clone();
-        let (repeated, fresh): (Vec<&TestCase>, Vec<&TestCase>) =
-            (expansion.tests.iter()).partition(|test| self.known(&name, &test.id));
-        let repeated = repeated.into_iter().map(|test| test.id.as_str());
-        (self.shares).expanded(&name, expansion.share_of, fresh.len(), repeated);
+        let repeated: Vec<&str> = (expansion.tests.iter())
+            .map(|test| test.id.as_str())
+            .filter(|id| self.known(&name, id))
+            .collect();
+        let fresh = expansion.tests.len() - repeated.len();
+        (self.shares).expanded(&name, expansion.share_of, fresh, repeated);
         let selection = self.selector.select(&name, expansion.tests);
         let admitted: std::collections::HashSet<String> = (self.admit(source, selection))
             .into_iter()
