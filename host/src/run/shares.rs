@@ -145,7 +145,7 @@ impl Tally {
 
 /// What makes shares add up again.
 const ADVICE: &str = "Each process must collect the same tests, in any order; \
-    otherwise run this source on one job";
+    otherwise give this source `\"jobs\": 1`, which runs it in one process";
 
 #[cfg(test)]
 mod tests {
@@ -183,7 +183,9 @@ mod tests {
             "{error}"
         );
         assert!(
-            error.ends_with("otherwise run this source on one job"),
+            error.ends_with(
+                "otherwise give this source `\"jobs\": 1`, which runs it in one process"
+            ),
             "{error}"
         );
     }
