@@ -191,6 +191,21 @@ impl ProcessExit {
     }
 }
 
+impl From<std::process::ExitStatus> for ProcessExit {
+    /// How a process the caller ran ended: the host's supervision and the
+    /// SDK's harness read a status the same way.
+    fn from(status: std::process::ExitStatus) -> Self {
+        #[cfg(unix)]
+        let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+        #[cfg(not(unix))]
+        let signal = None;
+        Self {
+            code: status.code(),
+            signal,
+        }
+    }
+}
+
 impl std::fmt::Display for ProcessExit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.code, self.signal) {

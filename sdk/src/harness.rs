@@ -250,14 +250,7 @@ pub fn run_tests(
     let status =
         (process.status()).map_err(|e| format!("cannot run `{}`: {e}", command.display()))?;
     let duration_ms = started.elapsed().as_millis() as u64;
-    #[cfg(unix)]
-    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
-    #[cfg(not(unix))]
-    let signal = None;
-    let exit = ProcessExit {
-        code: status.code(),
-        signal,
-    };
+    let exit = ProcessExit::from(status);
     let mut live = Vec::new();
     for (stream, path) in [
         (Stream::Stdout, &stdout_path),

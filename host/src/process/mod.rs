@@ -14,7 +14,6 @@ pub mod tree;
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -266,13 +265,6 @@ fn spawn_error(spec: &CommandSpec, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("cannot start `{}`: {e}", spec.program))
 }
 
-fn process_exit(status: std::process::ExitStatus) -> ProcessExit {
-    ProcessExit {
-        code: status.code(),
-        signal: status.signal(),
-    }
-}
-
 /// Pends until the next stop request, or forever without a receiver.
 async fn next_stop(stop: &mut Option<StopReceiver>) -> Stop {
     match stop {
@@ -386,7 +378,7 @@ impl Supervised {
             Some(lines) = lines => Ok(Event::Output(lines)),
             waited = self.root.wait() => match waited? {
                 Waited::Exited(status) => {
-                    let exit = process_exit(status);
+                    let exit = ProcessExit::from(status);
                     self.ended(exit);
                     self.leak.processes = self.reap_descendants().await;
                     Ok(Event::Exited(exit))
@@ -494,7 +486,7 @@ impl Supervised {
         traced.release(self.pid);
         // Released or faulted, it is stopped and untraced either way.
         if let Report::Exited(status) = traced.next().await? {
-            self.ended(process_exit(status));
+            self.ended(ProcessExit::from(status));
         }
         Ok(())
     }
@@ -506,7 +498,7 @@ impl Supervised {
         }
         let killed = self.tree.kill();
         tracing::debug!(pid = self.pid, ?killed, "killed process tree");
-        let exit = process_exit(self.root.exit().await?);
+        let exit = ProcessExit::from(self.root.exit().await?);
         self.ended(exit);
         // Anything that forked while the root was dying.
         self.tree.kill();
@@ -769,7 +761,7 @@ pub async fn run_captured(
     }
     let (stdout, stderr, status) = output;
     Ok(Captured {
-        exit: process_exit(status),
+        exit: ProcessExit::from(status),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     })
