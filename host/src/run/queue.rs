@@ -38,7 +38,7 @@ impl Queue {
             None => {
                 self.lanes.push(Lane {
                     source: name.to_owned(),
-                    limit: job.source.config.jobs.unwrap_or(usize::MAX),
+                    limit: job.source.jobs(usize::MAX),
                     running: 0,
                     waiting: VecDeque::new(),
                 });
