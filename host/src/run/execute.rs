@@ -858,6 +858,7 @@ impl<'a> Execution<'a> {
             let reported = ended.reported.remove(&test.id);
             let live = self.tracker.finished.get(&test.id);
             let seen = Seen {
+                id: &test.id,
                 in_flight: self.tracker.running.contains_key(&test.id),
                 alone,
                 reported: reported.as_ref(),

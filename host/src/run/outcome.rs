@@ -4,7 +4,10 @@
 //!
 //! The rules, strongest first:
 //! - What the host saw outranks what the runner read: a test in flight (or
-//!   alone) when its process hung timed out, whatever was reported.
+//!   alone) when its process hung timed out, whatever was reported; but
+//!   when one test ran past its own limit, another in flight beside it (in
+//!   a process running tests at once) was cut short, not hung, and runs
+//!   again.
 //! - Else the runner's result for the test, where a failing subtest fails
 //!   a test reported as passed or skipped.
 //! - Else what the live output said when the test ended.
@@ -36,6 +39,17 @@ pub enum Hang {
     Inactivity(Duration),
 }
 
+impl Hang {
+    /// Whether the hang is `test`'s doing, if it was in flight: a test
+    /// past its own limit blames no other.
+    fn blames(&self, test: &str) -> bool {
+        match self {
+            Hang::TestTimeout { test: late, .. } => late == test,
+            Hang::ProcessTimeout(_) | Hang::Inactivity(_) => true,
+        }
+    }
+}
+
 impl std::fmt::Display for Hang {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -65,6 +79,8 @@ pub struct ProcessEnd<'a> {
 /// What is known of one test when its process ended.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Seen<'a> {
+    /// Its id.
+    pub id: &'a str,
     /// It had started and not finished when the process ended.
     pub in_flight: bool,
     /// Its process ran it alone: what the process did, it did.
@@ -104,7 +120,7 @@ pub enum Decision {
 pub fn decide(end: &ProcessEnd<'_>, seen: &Seen<'_>) -> Decision {
     let concerned = seen.in_flight || seen.alone;
     match (end.hang, end.stopped, seen.reported, seen.live) {
-        (Some(hang), _, _, _) if concerned => Decision::Host {
+        (Some(hang), _, _, _) if concerned && hang.blames(seen.id) => Decision::Host {
             outcome: Outcome::TimedOut,
             message: format!("timed out: {hang}"),
             details: false,
@@ -302,6 +318,14 @@ mod tests {
             hang: Some(&hang),
             ..ended(SIGKILL)
         };
+        let late_test = Hang::TestTimeout {
+            test: "late".into(),
+            limit: Duration::from_secs(5),
+        };
+        let late = ProcessEnd {
+            hang: Some(&late_test),
+            ..ended(SIGKILL)
+        };
         let stopped = ProcessEnd {
             stopped: Some(Signal::Terminate),
             ..ended(SIGKILL)
@@ -336,6 +360,9 @@ mod tests {
             ("a hang times out a test alone", hung, alone, Some((Outcome::TimedOut, "timed out"))),
             ("a hang leaves a finished test of a batch its result", hung, reported(in_a_batch, passed), Some((Outcome::Passed, "as reported"))),
             ("a hang leaves an unstarted test of a batch unrun", hung, in_a_batch, None),
+            ("a test past its limit times out", late, Seen { id: "late", ..in_flight }, Some((Outcome::TimedOut, "timed out: `late` ran past its timeout of 5s"))),
+            ("a test past its limit leaves another in flight unrun", late, in_flight, None),
+            ("a test past its limit leaves another's result", late, reported(in_flight, passed), Some((Outcome::Passed, "as reported"))),
             ("a crash in flight crashes the test", ended(SIGSEGV), in_flight, Some((Outcome::Crashed, "the process died of signal 11 (SIGSEGV) while this test ran"))),
             ("a crash of a test alone crashes it", ended(SIGSEGV), alone, Some((Outcome::Crashed, "the process died of signal 11 (SIGSEGV)"))),
             ("an exit in flight crashes the test", ended(CLEAN), in_flight, Some((Outcome::Crashed, "the process ended (exit code 0) while this test ran"))),
