@@ -301,7 +301,9 @@ pub struct DiscoveryOffer {
     /// processes: no filter or skip rule picks single tests and no batch size
     /// caps a process. A runner that can collect inside its test processes
     /// may then answer that many expanding cases, each running its share,
-    /// instead of listing the tests first.
+    /// instead of listing the tests first; or, since 1.12, one expanding
+    /// case whose process spreads them over that many workers
+    /// ([`TestCase::workers`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub whole_source: Option<u32>,
 }
@@ -355,6 +357,15 @@ pub struct TestCase {
     /// and it is reported itself only when its process reports none.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expands: bool,
+    /// Since 1.12, on an expanding case answered to
+    /// [`DiscoveryOffer::whole_source`] alone: its process collects the
+    /// source once and spreads the tests over this many workers of its own
+    /// (forked after collecting, say), instead of the offer's processes each
+    /// collecting it again. The host gives the case that many of the run's
+    /// jobs, at most the offer's count. `None` (and hosts before 1.12, which
+    /// give every case one job) for a case run by one worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
 }
 
 impl TestCase {
@@ -369,6 +380,7 @@ impl TestCase {
             runner_data: Value::Null,
             qualified_name: None,
             expands: false,
+            workers: None,
         }
     }
 

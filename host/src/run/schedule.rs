@@ -69,7 +69,8 @@ pub struct Scheduler<'a> {
     jobs: usize,
     /// Jobs waiting for one of the `jobs` slots.
     queue: Queue,
-    running: JoinSet<JobOutcome>,
+    /// Running jobs, each with the slots it holds.
+    running: JoinSet<(usize, JobOutcome)>,
     policy: &'a RetryPolicy,
     selector: &'a Selector<'a>,
     tests: Vec<TestState>,
@@ -106,7 +107,7 @@ impl<'a> Scheduler<'a> {
             events,
             stopper,
             jobs,
-            queue: Queue::default(),
+            queue: Queue::new(jobs),
             running: JoinSet::new(),
             policy,
             selector,
@@ -369,11 +370,12 @@ impl<'a> Scheduler<'a> {
     /// Starts queued jobs while slots are free, unless the run is stopping:
     /// then what is queued is left unrun.
     fn fill(&mut self) {
-        while self.running.len() < self.jobs && self.stopping().is_none() {
-            let Some(job) = self.queue.start() else {
+        while self.stopping().is_none() {
+            let Some((job, slots)) = self.queue.start() else {
                 break;
             };
-            self.running.spawn(self.executor.clone().execute(job));
+            let execution = self.executor.clone().execute(job);
+            self.running.spawn(async move { (slots, execution.await) });
         }
     }
 
@@ -385,10 +387,10 @@ impl<'a> Scheduler<'a> {
             let Some(joined) = self.running.join_next().await else {
                 break;
             };
-            let outcome =
+            let (slots, outcome) =
                 joined.map_err(|e| Error::infrastructure(format!("a test task failed: {e}")))?;
-            // A slot is free: the next queued job takes it.
-            self.queue.ended(outcome.source.name());
+            // Its slots are free: the next queued jobs take them.
+            self.queue.ended(outcome.source.name(), slots);
             self.fill();
             self.errors.extend(outcome.errors);
             self.warnings.extend(outcome.warnings);
@@ -612,7 +614,7 @@ impl<'a> Scheduler<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
@@ -658,7 +660,11 @@ mod tests {
     }
 
     /// A source whose processes run at most `jobs` at once.
-    fn capped_source(name: &str, mode: ExecutionMode, jobs: Option<usize>) -> Arc<PreparedSource> {
+    pub(in crate::run) fn capped_source(
+        name: &str,
+        mode: ExecutionMode,
+        jobs: Option<usize>,
+    ) -> Arc<PreparedSource> {
         let config = SourceConfig {
             name: name.into(),
             runner: "none".into(),
