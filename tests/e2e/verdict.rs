@@ -194,21 +194,102 @@ fn a_pytest_session_that_hangs_after_its_last_test_keeps_that_test_passed() {
 
 #[test]
 fn shares_of_a_suite_each_process_shuffles_run_every_test_once() {
+    // Forked workers share one collection; processes each collect the suite.
+    for (fork, processes) in [(true, 1), (false, 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = json!({
+            "sources": [{ "name": "shuffled", "runner": "pytest", "path": verdict_fixture("shuffled"),
+                          "settings": { "fork": fork } }],
+        });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+        assert_eq!(code, Some(0), "{stderr}");
+        let tests = tests_of(&summary, "shuffled");
+        assert_eq!(tests.len(), 200, "{stderr}");
+        assert!(tests
+            .iter()
+            .all(|t| t.outcome == Outcome::Passed && t.attempts.len() == 1));
+        let pids: std::collections::BTreeSet<_> = tests.iter().map(|t| t.attempts[0].pid).collect();
+        assert_eq!(pids.len(), processes, "fork {fork}: {pids:?}");
+    }
+}
+
+#[test]
+fn a_whole_source_on_two_jobs_is_collected_once_and_run_by_two_forked_workers() {
     let dir = tempfile::tempdir().unwrap();
+    let marks = dir.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
     let config = json!({
-        "sources": [{ "name": "shuffled", "runner": "pytest", "path": verdict_fixture("shuffled") }],
+        "sources": [{ "name": "py", "runner": "pytest", "path": verdict_fixture("workers"),
+                      "env": { "WORKERS_MARKS": marks } }],
     });
     let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
-    assert_eq!(code, Some(0), "{stderr}");
-    let tests = tests_of(&summary, "shuffled");
-    assert_eq!(tests.len(), 200, "{stderr}");
-    assert!(tests
-        .iter()
-        .all(|t| t.outcome == Outcome::Passed && t.attempts.len() == 1));
-    // Two processes shared them.
-    let processes: std::collections::BTreeSet<_> =
-        tests.iter().map(|t| t.attempts[0].pid).collect();
-    assert_eq!(processes.len(), 2, "{processes:?}");
+    assert_eq!(code, Some(1), "{stderr}");
+    let tests = tests_of(&summary, "py");
+    assert_eq!(tests.len(), 22, "{stderr}");
+    assert!(tests.iter().all(|t| t.attempts.len() == 1));
+
+    let collected = std::fs::read_to_string(marks.join("collected")).unwrap();
+    assert_eq!(collected.lines().count(), 1, "collected once: {collected}");
+    let workers: Vec<String> = (std::fs::read_dir(&marks).unwrap())
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("ran-"))
+        .collect();
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    assert!(!workers.contains(&format!("ran-{}", collected.trim())));
+
+    // Each failure keeps its own output, though the two ran at once.
+    for (id, own, other) in [
+        (
+            "test_workers.py::test_first_prints_and_fails",
+            "output of the first",
+            "output of the last",
+        ),
+        (
+            "test_workers.py::test_last_prints_and_fails",
+            "output of the last",
+            "output of the first",
+        ),
+    ] {
+        let test = test_record(&summary, "py", id);
+        assert_eq!(test.outcome, Outcome::Failed);
+        let output = test.attempts[0].output.as_ref().expect("captured output");
+        let output = std::fs::read_to_string(dir.path().join("results").join(output)).unwrap();
+        assert!(
+            output.contains(own) && !output.contains(other),
+            "{id}: {output}"
+        );
+    }
+}
+
+#[test]
+fn a_forked_worker_that_dies_crashes_its_test_with_its_signal_and_the_rest_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{ "name": "py", "runner": "pytest", "path": fixtures().join("pytest-suite").join("test_crash.py") }],
+    });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let crashed = [
+        ("test_crash.py::test_2_segfault", "signal 11 (SIGSEGV)"),
+        ("test_crash.py::test_4_abort", "signal 6 (SIGABRT)"),
+    ];
+    for (id, signal) in crashed {
+        let test = test_record(&summary, "py", id);
+        assert_eq!(test.outcome, Outcome::Crashed, "{id}: {stderr}");
+        let message = test.attempts[0].message.as_deref().unwrap_or_default();
+        assert!(
+            message.contains(signal) && message.contains("while this test ran"),
+            "{id}: {message}"
+        );
+    }
+    for id in [
+        "test_1_before_crash",
+        "test_3_after_segfault",
+        "test_5_after_abort",
+    ] {
+        let test = test_record(&summary, "py", &format!("test_crash.py::{id}"));
+        assert_eq!(test.outcome, Outcome::Passed, "{id}: {stderr}");
+    }
 }
 
 #[test]
@@ -218,7 +299,7 @@ fn a_source_capped_at_one_job_runs_in_one_process_while_another_shares_the_run()
     let config = json!({
         "sources": [
             { "name": "whole", "runner": "pytest", "path": suite, "jobs": 1 },
-            { "name": "shared", "runner": "pytest", "path": suite },
+            { "name": "shared", "runner": "pytest", "path": suite, "settings": { "fork": false } },
         ],
     });
     let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
@@ -235,7 +316,8 @@ fn a_source_capped_at_one_job_runs_in_one_process_while_another_shares_the_run()
 fn shares_of_a_suite_each_process_collects_differently_fail_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({
-        "sources": [{ "name": "regenerated", "runner": "pytest", "path": verdict_fixture("regenerated") }],
+        "sources": [{ "name": "regenerated", "runner": "pytest", "path": verdict_fixture("regenerated"),
+                      "settings": { "fork": false } }],
     });
     let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
     // Every test a share held passed, and the run cannot vouch for the rest.
@@ -259,6 +341,16 @@ fn shares_of_a_suite_each_process_collects_differently_fail_the_run() {
         dir.path(),
         json!({ "sources": [{ "name": "regenerated", "runner": "pytest", "path": verdict_fixture("regenerated") }] }),
         &["-j", "1"],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(tests_of(&summary, "regenerated").len(), 100);
+
+    // Workers forked after one collection have nothing to disagree on.
+    let (code, summary, stderr) = run_config_with_env(
+        dir.path(),
+        json!({ "sources": [{ "name": "regenerated", "runner": "pytest", "path": verdict_fixture("regenerated") }] }),
+        &["-j", "2"],
         &[],
     );
     assert_eq!(code, Some(0), "{stderr}");
@@ -601,7 +693,8 @@ fn a_suite_whose_framework_is_missing_is_blocked_with_the_cause_in_run_as_in_lis
     );
     let config = json!({ "sources": [{
         "name": "py", "runner": "pytest", "path": fixtures().join("pytest-suite"),
-        "settings": { "python": venv.join("bin").join("python") },
+        // Processes that each collect it: every one fails alike.
+        "settings": { "python": venv.join("bin").join("python"), "fork": false },
     }]});
     let cause = "No module named pytest";
 

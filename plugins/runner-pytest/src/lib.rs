@@ -11,10 +11,13 @@
 //! source directory (or the test file's) unless set.
 //!
 //! When the host runs the whole source, collection happens in the test
-//! processes themselves: discovery answers one expanding case per process,
-//! each running its share of the collected items, which saves a separate
-//! `pytest --collect-only` run. Otherwise discovery runs that, and execution
-//! runs batches of node ids (a file when all its tests are wanted).
+//! process itself, which saves a separate `pytest --collect-only` run:
+//! discovery answers one expanding case, whose process collects the suite
+//! once and forks a worker for each of the host's jobs, each running a
+//! share of the items (or, with `"fork": false`, one expanding case per
+//! process, each collecting the suite and running its share). Otherwise
+//! discovery runs `--collect-only`, and execution runs batches of node ids
+//! (a file when all its tests are wanted).
 
 mod names;
 
@@ -46,6 +49,10 @@ pub struct Settings {
     args: Vec<String>,
     /// The root directory node ids are relative to.
     rootdir: Option<PathBuf>,
+    /// Whether a whole source spread over several jobs runs in workers
+    /// forked from one process once it has collected the suite (the
+    /// default), or in processes that each collect it.
+    fork: bool,
 }
 
 impl Default for Settings {
@@ -54,6 +61,7 @@ impl Default for Settings {
             python: "python3".to_owned(),
             args: Vec::new(),
             rootdir: None,
+            fork: true,
         }
     }
 }
@@ -197,14 +205,30 @@ fn share_case(index: u32, count: u32) -> TestCase {
     }
 }
 
+/// The expanding case of a source whose process forks `count` workers.
+fn workers_case(count: u32) -> TestCase {
+    TestCase {
+        expands: true,
+        workers: Some(count),
+        ..TestCase::new(format!("(all tests, {count} workers)"))
+    }
+}
+
 /// Our plugin's events among `lines`, each with the index of its line. A
 /// line that starts as ours and does not parse is an error: it may have
 /// been a result.
 fn live_events<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<LiveEvent>> {
     let mut events = Vec::new();
     for (index, text) in lines.enumerate() {
-        let Some(json) = text.strip_prefix(EVENT_PREFIX) else {
-            continue;
+        // An event is one write, whole; but another process sharing the
+        // stream (a crashing worker's traceback, written in pieces) may have
+        // left a line unfinished before it.
+        let json = match text.strip_prefix(EVENT_PREFIX) {
+            Some(json) => json,
+            None => match text.find(EVENT_PREFIX) {
+                Some(at) => &text[at + EVENT_PREFIX.len()..],
+                None => continue,
+            },
         };
         let event = serde_json::from_str(json)
             .and_then(|event: PluginEvent| event.into_live(index))
@@ -296,9 +320,11 @@ impl Runner for PytestRunner {
             .and_then(|offer| offer.whole_source)
         {
             let count = processes.max(1);
-            return Ok(DiscoveryStep::Done {
-                tests: (1..=count).map(|index| share_case(index, count)).collect(),
-            });
+            let tests = match self.settings.fork && count > 1 {
+                true => vec![workers_case(count)],
+                false => (1..=count).map(|index| share_case(index, count)).collect(),
+            };
+            return Ok(DiscoveryStep::Done { tests });
         }
         let Some(output) = request.completed.first() else {
             let mut command = self
@@ -349,6 +375,11 @@ impl Runner for PytestRunner {
                     command
                         .env
                         .insert("PROCTOR_PYTEST_SHARD".into(), share.into());
+                }
+                if let Some(workers) = case.workers {
+                    command
+                        .env
+                        .insert("PROCTOR_PYTEST_WORKERS".into(), workers.to_string());
                 }
             }
             tests => match selection_args(tests) {
@@ -541,6 +572,56 @@ mod tests {
             })
             .collect();
         assert_eq!(wholes, [Some(5), None]);
+    }
+
+    #[test]
+    fn an_event_after_another_workers_unfinished_line_still_counts() {
+        let lines = [
+            r#"  File "runner.py", line ##proctor {"event": "started", "id": "t.py::c"}"#,
+            "184 in pytest_runtest_call",
+        ];
+        let events = live_events(lines.into_iter()).unwrap();
+        assert!(
+            matches!(&events[..], [LiveEvent::Started { id, line: Some(0) }] if id == "t.py::c"),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_whole_source_over_several_jobs_is_one_case_of_workers_unless_forking_is_off() {
+        let offer = |fork: bool| {
+            let runner = PytestRunner {
+                settings: Settings {
+                    fork,
+                    ..Settings::default()
+                },
+            };
+            let request = DiscoverRequest {
+                source: SourceInfo {
+                    name: "py".into(),
+                    path: "tests".into(),
+                    base_dir: ".".into(),
+                },
+                completed: Vec::new(),
+                offer: Some(DiscoveryOffer {
+                    expanding: true,
+                    whole_source: Some(3),
+                }),
+            };
+            match runner.discover(request).unwrap() {
+                DiscoveryStep::Done { tests } => tests,
+                other => panic!("{other:?}"),
+            }
+        };
+        let forked = offer(true);
+        assert_eq!(forked.len(), 1);
+        assert!(forked[0].expands);
+        assert_eq!(forked[0].workers, Some(3));
+        let shares = offer(false);
+        assert_eq!(shares.len(), 3);
+        assert!(shares
+            .iter()
+            .all(|case| case.expands && case.workers.is_none()));
     }
 
     #[test]

@@ -38,10 +38,32 @@ once between them, whatever order each collected it in. The first collected
 item of a share then says how many node ids the shares were cut from
 (`share_of`): the host checks that the shares add up to it, which they do
 not when the processes collected different tests.
+
+PROCTOR_PYTEST_WORKERS=N spreads the items over N workers forked from this
+process once it has collected them, each running a contiguous share: the
+suite is collected once, not once a process. This process then runs no
+test itself. It waits for its workers and ends as the worst of them did: a
+worker's failures fail it, and a worker that died of a signal makes it die
+of the same signal once its session has ended, so that the host charges
+the crash to the test that worker had in flight (the others' tests stand,
+and the dead worker's unstarted ones run again). A worker's stdout and
+stderr are this process's; each worker captures its tests' output in files
+of its own. The process does not fork while other threads run (they would
+not exist in the workers, holding whatever locks they held), nor under
+pytest-xdist, which spreads the tests itself: it runs them all then.
 """
 
+import atexit
+import faulthandler
 import json
+import mmap
 import os
+import select
+import signal
+import struct
+import sys
+import threading
+import time
 from collections import Counter
 from json.encoder import encode_basestring_ascii as _quote
 from operator import attrgetter
@@ -295,9 +317,14 @@ def pytest_sessionfinish(session, exitstatus):
     # fails the run, even when every test passed.
     if exitstatus == 5:
         session.exitstatus = 0
+    if _workers.status:
+        session.exitstatus = _workers.status
+    _workers.session = session
 
 
 def pytest_runtest_logstart(nodeid, location):
+    if _workers.slot is not None:
+        _workers.started(nodeid)
     quoted = _quoted(nodeid)
     _phases[nodeid] = (quoted, [])
     # The start is written at once: a test that hangs or crashes is known.
@@ -363,6 +390,8 @@ def _subtest(report, name):
 
 
 def pytest_runtest_logfinish(nodeid, location):
+    if _workers.slot is not None:
+        _workers.finished()
     quoted_id, reports = _phases.pop(nodeid, None) or (_quoted(nodeid), [])
     own, subtests, failed_subtests = [], [], []
     for report in reports:
@@ -410,3 +439,200 @@ def pytest_runtest_logfinish(nodeid, location):
     if subtests:
         entry += f', "subtests": {_json(subtests)}'
     _record(entry + "}", flush=outcome != "passed")
+
+
+class _Workers:
+    """The workers this process forks, and what became of them.
+
+    Each worker notes the test it runs in a slot of memory it shares with
+    this process (the test's index among the items and when it started,
+    written at its start and cleared at its end: no system call), and
+    Python's fault handler, when pytest enabled it, writes a worker's
+    traceback to a file of the worker's own. When a worker dies of a
+    signal, this process reads its slot and reports that test crashed, with
+    the signal and the traceback; the worker's tests that never started
+    are left unreported, and the host runs them again."""
+
+    _SLOT = struct.Struct("qd")
+
+    def __init__(self):
+        self.count = int(os.environ.get("PROCTOR_PYTEST_WORKERS") or 1)
+        # The first exit status of a worker that was not 0.
+        self.status = 0
+        self.forked = False
+        # In a worker: its slot, and where each of its tests is among the items.
+        self.slot = None
+        self.places = None
+        self.running = None
+        # The session, once it has ended: its status is the process's.
+        self.session = None
+
+    def why_not(self, session):
+        """Why this process may not fork its workers, or `None`."""
+        if self.count < 2 or len(session.items) < 2 or session.testsfailed:
+            return ""
+        config = session.config
+        if hasattr(config, "workerinput") or getattr(config.option, "dist", "no") != "no":
+            return "pytest-xdist spreads the tests"
+        if threading.active_count() > 1:
+            return f"{threading.active_count() - 1} other threads run, which a fork would not copy"
+        return None
+
+    def fork(self, session):
+        """Forks a worker a share of the items. Answers `True` in this
+        process, whose workers ran them all; `False` in a worker, which goes
+        on to run its share as pytest runs any session's items."""
+        items = session.items
+        count = min(self.count, len(items))
+        self.running = mmap.mmap(-1, self._SLOT.size * count)
+        # What is buffered now would otherwise be written again by each worker.
+        for stream in (sys.stdout, sys.stderr, _stream, _results):
+            if stream is not None:
+                stream.flush()
+        self.forked = True
+        children = {}
+        for worker in range(count):
+            start, end = worker * len(items) // count, (worker + 1) * len(items) // count
+            pid = os.fork()
+            if pid == 0:
+                self.slot = worker * self._SLOT.size
+                self.places = {item.nodeid: start + i for i, item in enumerate(items[start:end])}
+                _become_worker(session, items[start:end], self._faults_of(worker))
+                return False
+            children[pid] = worker
+        for pid, status in _each_exit(children):
+            if os.WIFSIGNALED(status):
+                self._died(items, children[pid], os.WTERMSIG(status))
+            elif os.WEXITSTATUS(status) not in (0, 5):
+                self.status = self.status or os.WEXITSTATUS(status)
+        # This process's own summary will say it ran no test.
+        print(f"\nproctor: {count} workers ran these tests, each saying so above", flush=True)
+        return True
+
+    @staticmethod
+    def _faults_of(worker):
+        """The file a worker's fault handler writes to, beside the results."""
+        results = os.environ.get("PROCTOR_PYTEST_RESULTS")
+        if not results:
+            return None
+        return os.path.join(os.path.dirname(results), f"pytest-worker-{worker + 1}.faults")
+
+    def started(self, nodeid):
+        """Notes in the worker's slot that `nodeid` runs, from now."""
+        place = self.places.get(nodeid, -1)
+        self._SLOT.pack_into(self.running, self.slot, place + 1, time.monotonic())
+
+    def finished(self):
+        self._SLOT.pack_into(self.running, self.slot, 0, 0.0)
+
+    def _died(self, items, worker, signum):
+        """Reports the test `worker` ran when it died of `signum`, if any."""
+        self.status = self.status or 1
+        place, since = self._SLOT.unpack_from(self.running, worker * self._SLOT.size)
+        died = f"the worker process died of signal {signum} ({signal.Signals(signum).name})"
+        if not place:
+            print(f"proctor: {died} between tests", file=sys.stderr)
+            return
+        faults = ""
+        path = self._faults_of(worker)
+        if path is not None and os.path.exists(path):
+            with open(path, encoding="utf-8", errors="replace") as file:
+                faults = file.read()
+            # The process's stderr has it too, as without workers.
+            sys.stderr.write(faults)
+        quoted_id = _quoted(_nodeid(items[place - 1])[0])
+        message = _quoted(died + " while this test ran")
+        _emit(
+            f'{{"event": "finished", "id": {quoted_id}, "outcome": "crashed", "message": {message}}}',
+            flush=True,
+        )
+        _record(
+            f'{{"id": {quoted_id}, "outcome": "crashed", '
+            f'"duration": {time.monotonic() - since!r}, "message": {message}, '
+            f'"details": {_quoted(faults) if faults else message}, "output": ""}}',
+            flush=True,
+        )
+        print(f"proctor: {died} while {items[place - 1].nodeid} ran", file=sys.stderr)
+
+
+_workers = _Workers()
+
+
+def _each_exit(pids):
+    """Each of `pids`, children of this process, with its wait status, as
+    it ends: a crash is reported while the other workers still run, before
+    the host's limit on the test can run out. Other children (a server a
+    conftest started) are left to whoever waits for them."""
+    waiting = set(pids)
+    try:
+        ends = {os.pidfd_open(pid): pid for pid in waiting}
+    except (AttributeError, OSError):
+        ends = None
+    while waiting:
+        if ends is not None:
+            ready, _, _ = select.select(list(ends), [], [])
+            ended = [ends.pop(fd) for fd in ready]
+            for fd in ready:
+                os.close(fd)
+        else:
+            time.sleep(0.05)
+            ended = list(waiting)
+        for pid in ended:
+            found, status = os.waitpid(pid, 0 if ends is not None else os.WNOHANG)
+            if found:
+                waiting.discard(pid)
+                yield pid, status
+
+
+def _become_worker(session, share, faults):
+    """Makes this forked process a worker that runs `share`, its fault
+    handler writing to `faults` (a path), if it has one."""
+    global _last_nodeid, _faults
+    session.items = share
+    _last_nodeid = share[-1].nodeid
+    _workers.count = 1
+    # The process's capture files are shared with every worker; each needs
+    # its own. The forking process, idle from now on, writes to them no more.
+    capture = session.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None and capture.is_globally_capturing():
+        capture.stop_global_capturing()
+        capture.start_global_capturing()
+        capture.suspend_global_capture()
+    if faults is not None and faulthandler.is_enabled():
+        _faults = open(faults, "w", encoding="utf-8")
+        faulthandler.enable(file=_faults, all_threads=True)
+
+
+# A worker's fault handler's file, kept open for it.
+_faults = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    reason = _workers.why_not(session)
+    if reason is None:
+        return _workers.fork(session) or None
+    if reason:
+        print(
+            f"proctor: running the tests in this process, not in {_workers.count} workers: {reason}",
+            file=sys.stderr,
+        )
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    # A worker, or the process that forked them, ends here: after the exit
+    # functions each would run in a process of its own (coverage.py saves
+    # its data there, each process in a file of its own), without the
+    # interpreter's teardown. That touches every object, which in a worker
+    # copies every page it shares with the forking process: half a second
+    # at 10,000 tests, in each of them.
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+    if not _workers.forked or _workers.session is None or run_exit_functions is None:
+        return
+    run_exit_functions()
+    for stream in (sys.stdout, sys.stderr, _stream, _results):
+        if stream is not None:
+            stream.flush()
+    os._exit(_workers.session.exitstatus)
