@@ -8,8 +8,8 @@ target/bench-published and runs its ORM suite (test/orm, about 12,000
 tests against SQLite) from the unpacked sdist. First it checks that
 proctor reports what pytest does: plain pytest runs with a small plugin
 that records each node id and its outcome, proctor runs the same suite
-on one job and on as many as the machine has cores (where each process
-collects the suite and runs its share), and each time the two lists must
+on one job and on as many as the machine has cores (where one process
+collects the suite and forks a worker a job), and each time the two lists must
 hold the same ids with the same outcomes, and the run report no error.
 Then, RUNS rounds (default 3) taking turns, it times plain pytest,
 `proctor run -j 1` and `proctor run -j N` (N: the machine's cores), wall

@@ -262,6 +262,35 @@ fn a_whole_source_on_two_jobs_is_collected_once_and_run_by_two_forked_workers() 
 }
 
 #[test]
+fn a_worker_past_its_tests_limit_times_out_that_test_alone_and_the_other_workers_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    // Two workers: the first runs `test_a_hangs`; the second runs `test_b`,
+    // then `test_c`, which is in flight (from 1.2 s to 2.4 s) when the
+    // first runs past its limit of 2 s, and the host kills the process.
+    std::fs::write(
+        suite.join("test_limit.py"),
+        "import time\n\
+         def test_a_hangs():\n    time.sleep(60)\n\
+         def test_b():\n    time.sleep(1.2)\n\
+         def test_c():\n    time.sleep(1.2)\n",
+    )
+    .unwrap();
+    let config = json!({
+        "sources": [{ "name": "py", "runner": "pytest", "path": suite, "timeout_seconds": 2 }],
+    });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let hung = test_record(&summary, "py", "test_limit.py::test_a_hangs");
+    assert_eq!(hung.outcome, Outcome::TimedOut, "{stderr}");
+    for id in ["test_limit.py::test_b", "test_limit.py::test_c"] {
+        let test = test_record(&summary, "py", id);
+        assert_eq!(test.outcome, Outcome::Passed, "{id}: {stderr}");
+    }
+}
+
+#[test]
 fn a_forked_worker_that_dies_crashes_its_test_with_its_signal_and_the_rest_run() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({
