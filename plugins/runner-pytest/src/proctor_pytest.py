@@ -42,15 +42,15 @@ not when the processes collected different tests.
 PROCTOR_PYTEST_WORKERS=N spreads the items over N workers forked from this
 process once it has collected them, each running a contiguous share: the
 suite is collected once, not once a process. This process then runs no
-test itself. It waits for its workers and ends as the worst of them did: a
-worker's failures fail it, and a worker that died of a signal makes it die
-of the same signal once its session has ended, so that the host charges
-the crash to the test that worker had in flight (the others' tests stand,
-and the dead worker's unstarted ones run again). A worker's stdout and
-stderr are this process's; each worker captures its tests' output in files
-of its own. The process does not fork while other threads run (they would
-not exist in the workers, holding whatever locks they held), nor under
-pytest-xdist, which spreads the tests itself: it runs them all then.
+test itself. It waits for its workers and ends with the first status other
+than 0 (or 5) one ended with; a worker that died of a signal crashes the
+test it had in flight (reported by this process, see `_Workers`) and
+fails it, and the worker's unstarted tests are left for the host to run
+again. A worker's stdout and stderr are this process's; each worker
+captures its tests' output in files of its own. The process does not fork
+while other threads run (they would not exist in the workers, holding
+whatever locks they held), nor under pytest-xdist, which spreads the tests
+itself: it runs them all then.
 """
 
 import atexit
@@ -486,9 +486,7 @@ class _Workers:
         count = min(self.count, len(items))
         self.running = mmap.mmap(-1, self._SLOT.size * count)
         # What is buffered now would otherwise be written again by each worker.
-        for stream in (sys.stdout, sys.stderr, _stream, _results):
-            if stream is not None:
-                stream.flush()
+        _flush_all()
         self.forked = True
         children = {}
         for worker in range(count):
@@ -556,6 +554,13 @@ class _Workers:
 
 
 _workers = _Workers()
+
+
+def _flush_all():
+    """Writes out what this process holds buffered, ours and its own streams'."""
+    for stream in (sys.stdout, sys.stderr, _stream, _results):
+        if stream is not None:
+            stream.flush()
 
 
 def _each_exit(pids):
@@ -632,7 +637,5 @@ def pytest_unconfigure(config):
     if not _workers.forked or _workers.session is None or run_exit_functions is None:
         return
     run_exit_functions()
-    for stream in (sys.stdout, sys.stderr, _stream, _results):
-        if stream is not None:
-            stream.flush()
+    _flush_all()
     os._exit(_workers.session.exitstatus)
