@@ -291,6 +291,35 @@ fn a_worker_past_its_tests_limit_times_out_that_test_alone_and_the_other_workers
 }
 
 #[test]
+fn workers_and_shares_given_one_basetemp_each_keep_their_tests_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    // pytest empties a given --basetemp when it first needs it: a second
+    // process or worker doing so deletes what the first's test is using.
+    std::fs::write(
+        suite.join("test_tmp.py"),
+        "import time\nimport pytest\n\
+         @pytest.mark.parametrize('i', range(6))\n\
+         def test_keeps_its_file(tmp_path, i):\n    \
+             (tmp_path / 'f').write_text('x')\n    \
+             time.sleep(0.3)\n    \
+             assert (tmp_path / 'f').read_text() == 'x'\n",
+    )
+    .unwrap();
+    for fork in [true, false] {
+        let basetemp = dir.path().join(format!("basetemp-{fork}"));
+        let config = json!({
+            "sources": [{ "name": "py", "runner": "pytest", "path": suite,
+                          "settings": { "fork": fork, "args": ["--basetemp", basetemp] } }],
+        });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+        assert_eq!(code, Some(0), "fork {fork}: {stderr}");
+        assert_eq!(tests_of(&summary, "py").len(), 6);
+    }
+}
+
+#[test]
 fn a_forked_worker_that_dies_crashes_its_test_with_its_signal_and_the_rest_run() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({

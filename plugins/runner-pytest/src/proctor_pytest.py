@@ -206,6 +206,7 @@ def pytest_collection_modifyitems(session, config, items):
     index, count = (int(part) for part in shard.split("/"))
     if count == 1:
         return
+    _own_basetemp(config, f"share-{index}")
     # Shares are cut by node id: an item collected twice (a path given
     # twice with --keep-duplicates) runs twice in one share, not once in each.
     # The ids are sorted, not taken in collection order, which a plugin may
@@ -217,6 +218,19 @@ def pytest_collection_modifyitems(session, config, items):
     start, end = (index - 1) * len(nodeids) // count, index * len(nodeids) // count
     mine = set(nodeids[start:end])
     _keep_only(config, items, lambda item: item.nodeid in mine)
+
+
+def _own_basetemp(config, name):
+    """Gives this process `name`, a directory of its own, under a
+    `--basetemp` that other processes or workers of the source were given
+    too. pytest empties the given directory when it first needs it, which
+    in one of them would delete what another's tests are using."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    given = getattr(factory, "_given_basetemp", None)
+    if given is None or getattr(factory, "_basetemp", None) is not None:
+        return
+    given.mkdir(parents=True, exist_ok=True)
+    factory._given_basetemp = given / name
 
 
 def _keep_only(config, items, keep):
@@ -495,6 +509,7 @@ class _Workers:
             if pid == 0:
                 self.slot = worker * self._SLOT.size
                 self.places = {item.nodeid: start + i for i, item in enumerate(items[start:end])}
+                _own_basetemp(session.config, f"worker-{worker + 1}")
                 _become_worker(session, items[start:end], self._faults_of(worker))
                 return False
             children[pid] = worker
