@@ -262,6 +262,29 @@ fn a_whole_source_on_two_jobs_is_collected_once_and_run_by_two_forked_workers() 
 }
 
 #[test]
+fn a_thread_the_program_waits_for_keeps_the_tests_in_one_process_and_a_daemon_does_not() {
+    for (thread, processes) in [("daemon", 2), ("waited", 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let marks = dir.path().join("marks");
+        std::fs::create_dir(&marks).unwrap();
+        let config = json!({
+            "sources": [{ "name": "py", "runner": "pytest", "path": verdict_fixture("workers"),
+                          "env": { "WORKERS_MARKS": marks, "WORKERS_THREAD": thread } }],
+        });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+        assert_eq!(code, Some(1), "{thread}: {stderr}");
+        assert_eq!(tests_of(&summary, "py").len(), 22, "{thread}: {stderr}");
+        let ran = (std::fs::read_dir(&marks).unwrap())
+            .filter(|entry| {
+                let name = entry.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("ran-")
+            })
+            .count();
+        assert_eq!(ran, processes, "{thread}");
+    }
+}
+
+#[test]
 fn a_worker_past_its_tests_limit_times_out_that_test_alone_and_the_other_workers_runs_again() {
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("suite");

@@ -48,9 +48,9 @@ test it had in flight (reported by this process, see `_Workers`) and
 fails it, and the worker's unstarted tests are left for the host to run
 again. A worker's stdout and stderr are this process's; each worker
 captures its tests' output in files of its own. The process does not fork
-while other threads run (they would not exist in the workers, holding
-whatever locks they held), nor under pytest-xdist, which spreads the tests
-itself: it runs them all then.
+while threads other than daemons run (they would not exist in the workers,
+holding whatever locks they held), nor under pytest-xdist, which spreads
+the tests itself: it runs them all then.
 """
 
 import atexit
@@ -64,6 +64,7 @@ import struct
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from json.encoder import encode_basestring_ascii as _quote
 from operator import attrgetter
@@ -488,8 +489,17 @@ class _Workers:
         config = session.config
         if hasattr(config, "workerinput") or getattr(config.option, "dist", "no") != "no":
             return "pytest-xdist spreads the tests"
-        if threading.active_count() > 1:
-            return f"{threading.active_count() - 1} other threads run, which a fork would not copy"
+        # A thread the program waits for at exit does work a fork would
+        # not copy. Daemon threads serve or watch (pytest-rerunfailures
+        # starts a server for pytest-xdist's workers), and the program
+        # never waited for them.
+        others = [
+            thread.name
+            for thread in threading.enumerate()
+            if thread is not threading.current_thread() and not thread.daemon
+        ]
+        if others:
+            return f"threads run that are no daemons, which a fork would not copy: {', '.join(others)}"
         return None
 
     def fork(self, session):
@@ -505,7 +515,10 @@ class _Workers:
         children = {}
         for worker in range(count):
             start, end = worker * len(items) // count, (worker + 1) * len(items) // count
-            pid = os.fork()
+            with warnings.catch_warnings():
+                # Python 3.12 warns of a fork beside threads; ours are daemons.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
             if pid == 0:
                 self.slot = worker * self._SLOT.size
                 self.places = {item.nodeid: start + i for i, item in enumerate(items[start:end])}
