@@ -555,7 +555,11 @@ class _Workers:
         """Reports the test `worker` ran when it died of `signum`, if any."""
         self.status = self.status or 1
         place, since = self._SLOT.unpack_from(self.running, worker * self._SLOT.size)
-        died = f"the worker process died of signal {signum} ({signal.Signals(signum).name})"
+        try:
+            name = f" ({signal.Signals(signum).name})"
+        except ValueError:  # a real-time signal has no name
+            name = ""
+        died = f"the worker process died of signal {signum}{name}"
         if not place:
             print(f"proctor: {died} between tests", file=sys.stderr)
             return
