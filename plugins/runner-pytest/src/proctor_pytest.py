@@ -155,6 +155,14 @@ def _emit(event, flush):
         _stream.flush()
 
 
+def _emit_finished(quoted_id, outcome, message, flush):
+    """Writes a test's live end; `message` is JSON already, a string or null."""
+    _emit(
+        f'{{"event": "finished", "id": {quoted_id}, "outcome": "{outcome}", "message": {message}}}',
+        flush,
+    )
+
+
 def _record(entry, flush):
     """Appends a result, given as its JSON text. What passed may wait in the
     buffer: if the process dies, the live events still tell it; a failure's
@@ -431,9 +439,10 @@ def pytest_runtest_logfinish(nodeid, location):
     live_message = message
     if message is not None and len(message) > _LIVE_MESSAGE:
         live_message = message[:_LIVE_MESSAGE] + " [...]"
-    _emit(
-        f'{{"event": "finished", "id": {quoted_id}, "outcome": "{outcome}", '
-        f'"message": {_quoted_or_null(live_message)}}}',
+    _emit_finished(
+        quoted_id,
+        outcome,
+        _quoted_or_null(live_message),
         flush=nodeid == _last_nodeid or outcome != "passed",
     )
     entry = f'{{"id": {quoted_id}, "outcome": "{outcome}", "duration": {sum(r.duration for r in own)!r}'
@@ -474,6 +483,8 @@ class _Workers:
         self.count = int(os.environ.get("PROCTOR_PYTEST_WORKERS") or 1)
         # The first exit status of a worker that was not 0.
         self.status = 0
+        # Set before forking: the forking process and its workers alike end
+        # without the interpreter's teardown.
         self.forked = False
         # In a worker: its slot, and where each of its tests is among the items.
         self.slot = None
@@ -522,8 +533,7 @@ class _Workers:
             if pid == 0:
                 self.slot = worker * self._SLOT.size
                 self.places = {item.nodeid: start + i for i, item in enumerate(items[start:end])}
-                _own_basetemp(session.config, f"worker-{worker + 1}")
-                _become_worker(session, items[start:end], self._faults_of(worker))
+                _become_worker(session, items[start:end], worker)
                 return False
             children[pid] = worker
         for pid, status in _each_exit(children):
@@ -534,14 +544,6 @@ class _Workers:
         # This process's own summary will say it ran no test.
         print(f"\nproctor: {count} workers ran these tests, each saying so above", flush=True)
         return True
-
-    @staticmethod
-    def _faults_of(worker):
-        """The file a worker's fault handler writes to, beside the results."""
-        results = os.environ.get("PROCTOR_PYTEST_RESULTS")
-        if not results:
-            return None
-        return os.path.join(os.path.dirname(results), f"pytest-worker-{worker + 1}.faults")
 
     def started(self, nodeid):
         """Notes in the worker's slot that `nodeid` runs, from now."""
@@ -564,7 +566,7 @@ class _Workers:
             print(f"proctor: {died} between tests", file=sys.stderr)
             return
         faults = ""
-        path = self._faults_of(worker)
+        path = _faults_of(worker)
         if path is not None and os.path.exists(path):
             with open(path, encoding="utf-8", errors="replace") as file:
                 faults = file.read()
@@ -572,10 +574,7 @@ class _Workers:
             sys.stderr.write(faults)
         quoted_id = _quoted(_nodeid(items[place - 1])[0])
         message = _quoted(died + " while this test ran")
-        _emit(
-            f'{{"event": "finished", "id": {quoted_id}, "outcome": "crashed", "message": {message}}}',
-            flush=True,
-        )
+        _emit_finished(quoted_id, "crashed", message, flush=True)
         _record(
             f'{{"id": {quoted_id}, "outcome": "crashed", '
             f'"duration": {time.monotonic() - since!r}, "message": {message}, '
@@ -586,6 +585,14 @@ class _Workers:
 
 
 _workers = _Workers()
+
+
+def _faults_of(worker):
+    """The file a worker's fault handler writes to, beside the results."""
+    results = os.environ.get("PROCTOR_PYTEST_RESULTS")
+    if not results:
+        return None
+    return os.path.join(os.path.dirname(results), f"pytest-worker-{worker + 1}.faults")
 
 
 def _flush_all():
@@ -621,13 +628,13 @@ def _each_exit(pids):
                 yield pid, status
 
 
-def _become_worker(session, share, faults):
-    """Makes this forked process a worker that runs `share`, its fault
-    handler writing to `faults` (a path), if it has one."""
+def _become_worker(session, share, worker):
+    """Makes this forked process worker number `worker` (from 0), which
+    runs `share`."""
     global _last_nodeid, _faults
     session.items = share
     _last_nodeid = share[-1].nodeid
-    _workers.count = 1
+    _own_basetemp(session.config, f"worker-{worker + 1}")
     # The process's capture files are shared with every worker; each needs
     # its own. The forking process, idle from now on, writes to them no more.
     capture = session.config.pluginmanager.getplugin("capturemanager")
@@ -635,6 +642,7 @@ def _become_worker(session, share, faults):
         capture.stop_global_capturing()
         capture.start_global_capturing()
         capture.suspend_global_capture()
+    faults = _faults_of(worker)
     if faults is not None and faulthandler.is_enabled():
         _faults = open(faults, "w", encoding="utf-8")
         faulthandler.enable(file=_faults, all_threads=True)
