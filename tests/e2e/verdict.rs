@@ -20,6 +20,25 @@ fn tests_of<'a>(summary: &'a RunSummary, source: &str) -> Vec<&'a TestRecord> {
         .collect()
 }
 
+/// The pids of the processes that ran a test of the `workers` fixture,
+/// from the marks it left in `marks`.
+fn processes_that_ran(marks: &Path) -> Vec<String> {
+    (std::fs::read_dir(marks).unwrap())
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_prefix("ran-").map(str::to_owned)
+        })
+        .collect()
+}
+
+/// A pytest suite of one file, `name` holding `text`, in `dir`/suite.
+fn one_file_suite(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let suite = dir.join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    std::fs::write(suite.join(name), text).unwrap();
+    suite
+}
+
 fn gtest(name: &str, path: &Path, mode: &str) -> Value {
     json!({ "name": name, "runner": "gtest", "path": path, "mode": mode })
 }
@@ -230,12 +249,9 @@ fn a_whole_source_on_two_jobs_is_collected_once_and_run_by_two_forked_workers() 
 
     let collected = std::fs::read_to_string(marks.join("collected")).unwrap();
     assert_eq!(collected.lines().count(), 1, "collected once: {collected}");
-    let workers: Vec<String> = (std::fs::read_dir(&marks).unwrap())
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("ran-"))
-        .collect();
+    let workers = processes_that_ran(&marks);
     assert_eq!(workers.len(), 2, "{workers:?}");
-    assert!(!workers.contains(&format!("ran-{}", collected.trim())));
+    assert!(!workers.contains(&collected.trim().to_owned()));
 
     // Each failure keeps its own output, though the two ran at once.
     for (id, own, other) in [
@@ -274,32 +290,25 @@ fn a_thread_the_program_waits_for_keeps_the_tests_in_one_process_and_a_daemon_do
         let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
         assert_eq!(code, Some(1), "{thread}: {stderr}");
         assert_eq!(tests_of(&summary, "py").len(), 22, "{thread}: {stderr}");
-        let ran = (std::fs::read_dir(&marks).unwrap())
-            .filter(|entry| {
-                let name = entry.as_ref().unwrap().file_name();
-                name.to_string_lossy().starts_with("ran-")
-            })
-            .count();
-        assert_eq!(ran, processes, "{thread}");
+        let ran = processes_that_ran(&marks);
+        assert_eq!(ran.len(), processes, "{thread}: {ran:?}");
     }
 }
 
 #[test]
 fn a_worker_past_its_tests_limit_times_out_that_test_alone_and_the_other_workers_runs_again() {
     let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("suite");
-    std::fs::create_dir(&suite).unwrap();
     // Two workers: the first runs `test_a_hangs`; the second runs `test_b`,
     // then `test_c`, which is in flight (from 1.2 s to 2.4 s) when the
     // first runs past its limit of 2 s, and the host kills the process.
-    std::fs::write(
-        suite.join("test_limit.py"),
+    let suite = one_file_suite(
+        dir.path(),
+        "test_limit.py",
         "import time\n\
          def test_a_hangs():\n    time.sleep(60)\n\
          def test_b():\n    time.sleep(1.2)\n\
          def test_c():\n    time.sleep(1.2)\n",
-    )
-    .unwrap();
+    );
     let config = json!({
         "sources": [{ "name": "py", "runner": "pytest", "path": suite, "timeout_seconds": 2 }],
     });
@@ -316,20 +325,18 @@ fn a_worker_past_its_tests_limit_times_out_that_test_alone_and_the_other_workers
 #[test]
 fn workers_and_shares_given_one_basetemp_each_keep_their_tests_files() {
     let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("suite");
-    std::fs::create_dir(&suite).unwrap();
     // pytest empties a given --basetemp when it first needs it: a second
     // process or worker doing so deletes what the first's test is using.
-    std::fs::write(
-        suite.join("test_tmp.py"),
+    let suite = one_file_suite(
+        dir.path(),
+        "test_tmp.py",
         "import time\nimport pytest\n\
          @pytest.mark.parametrize('i', range(6))\n\
          def test_keeps_its_file(tmp_path, i):\n    \
              (tmp_path / 'f').write_text('x')\n    \
              time.sleep(0.3)\n    \
              assert (tmp_path / 'f').read_text() == 'x'\n",
-    )
-    .unwrap();
+    );
     for fork in [true, false] {
         let basetemp = dir.path().join(format!("basetemp-{fork}"));
         let config = json!({
