@@ -11,7 +11,8 @@ use futures::future::BoxFuture;
 use proctor_plugin_api::messages::*;
 
 use super::errors::ExecutionError;
-use super::live::{Limits, Tracker};
+use super::keyed::KeyedVec;
+use super::live::{Limits, LiveTest, Tracker};
 use super::outcome::{self, Decision, Hang, ProcessEnd, Seen};
 use super::reported::Reported;
 use super::tail::{self, Tail};
@@ -201,9 +202,9 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
         }
         Err(error) => execution.blocked_by(error),
     };
-    let expanded = execution.expanded.then(|| Expansion {
+    let expanded = execution.expanded.take().map(|tests| Expansion {
         case: job.tests[0].id.clone(),
-        tests: std::mem::take(&mut execution.discovered),
+        tests,
         share_of: execution.share_of,
     });
     let errors = execution.errors();
@@ -272,17 +273,16 @@ struct Execution<'a> {
     /// The job is one case that expands into the tests its process reports.
     expanding: bool,
     /// The tests an expanding case turned out to be, as they became known.
-    discovered: Vec<TestCase>,
-    /// The ids of `discovered`.
-    discovered_ids: foldhash::HashSet<String>,
+    discovered: KeyedVec<TestCase>,
     /// Whether the attributes of the tests discovered are read: not when
     /// the run takes the whole source.
     reads_attributes: bool,
     /// The size of the whole source its share was cut from, as the
     /// process said.
     share_of: Option<u64>,
-    /// Once the process ended: `discovered` takes the expanding case's place.
-    expanded: bool,
+    /// Once the process ended, the tests discovered, when they take the
+    /// expanding case's place.
+    expanded: Option<Vec<TestCase>>,
     /// The number of tests the process runs, as far as known.
     test_count: usize,
     /// Where the process's output and the runner's files go.
@@ -330,11 +330,10 @@ impl<'a> Execution<'a> {
             job,
             cx,
             expanding,
-            discovered: Vec::new(),
-            discovered_ids: Default::default(),
+            discovered: KeyedVec::default(),
             reads_attributes: !cx.taken_whole.contains(name),
             share_of: None,
-            expanded: false,
+            expanded: None,
             test_count: if expanding { 1 } else { job.tests.len() },
             dir,
             stdout,
@@ -568,7 +567,7 @@ impl<'a> Execution<'a> {
         tracing::debug!(pid, %exit, ?duration, "process finished");
         // Discovered tests go only to a runner that reads them.
         let discovered = match source.capabilities.collect_discovered {
-            true => self.discovered.as_slice(),
+            true => self.discovered.items(),
             false => &[],
         };
         let request = CollectRequest {
@@ -613,10 +612,7 @@ impl<'a> Execution<'a> {
     fn never_began(&self, ended: &Ended) -> bool {
         let by_itself =
             ended.exit.signal.is_none() && ended.hang.is_none() && ended.stopped.is_none();
-        by_itself
-            && self.tracker.started.is_empty()
-            && self.tracker.finished.is_empty()
-            && self.discovered.is_empty()
+        by_itself && self.tracker.is_empty() && self.discovered.is_empty()
     }
 
     /// Gives the tests of a process that ended their outcomes, and tells
@@ -638,7 +634,11 @@ impl<'a> Execution<'a> {
             });
         }
         for test in &finished {
-            if !self.tracker.finished.contains_key(&test.test.id) {
+            let live_end = self
+                .tracker
+                .test(&test.test.id)
+                .and_then(|t| t.end.as_ref());
+            if live_end.is_none() {
                 self.test_ended(&test.test.id, test.record.outcome, None, false);
             }
         }
@@ -781,17 +781,16 @@ impl<'a> Execution<'a> {
     /// `test`, unless known: a set of ids keeps each event's look-up
     /// constant however many tests the case holds.
     fn discover(&mut self, id: &str, test: impl FnOnce() -> TestCase) {
-        if !self.expanding || self.discovered_ids.contains(id) {
+        if !self.expanding || self.discovered.place(id).is_some() {
             return;
         }
-        self.discovered_ids.insert(id.to_owned());
         let mut test = test();
         if !self.reads_attributes {
             // Held for every test of a batch until it settles, they were a
             // quarter of the host's memory at a large batch's end.
             test.attributes = Default::default();
         }
-        self.discovered.push(test);
+        self.discovered.push_new(test);
         self.test_count = self.discovered.len();
     }
 
@@ -822,7 +821,6 @@ impl<'a> Execution<'a> {
         if self.discovered.is_empty() && !nothing_to_run {
             return Answerable::Job;
         }
-        self.expanded = true;
         // What failed beside the tests (collection, the command's own
         // exit) the runner reports on the case itself.
         Answerable::Discovered {
@@ -834,11 +832,11 @@ impl<'a> Execution<'a> {
     /// it as unrun; answers the failures beside the tests too.
     fn attribute(&mut self, mut ended: Ended) -> Attributed {
         let answerable = self.tests_of(&ended);
+        let expands = matches!(answerable, Answerable::Discovered { .. });
         // Borrowed, not copied: an expanding case may stand for many
-        // thousand tests. Put back below, for the expansion, without the
-        // spare room its growth left (up to half of it).
-        self.discovered.shrink_to_fit();
-        let discovered = std::mem::take(&mut self.discovered);
+        // thousand tests. Kept below, for the expansion, without the spare
+        // room its growth left (up to half of it).
+        let discovered = std::mem::take(&mut self.discovered).into_items(true);
         let job = self.job;
         let tests: Vec<&TestCase> = match answerable {
             Answerable::Job => job.tests.iter().collect(),
@@ -856,20 +854,20 @@ impl<'a> Execution<'a> {
         let (mut finished, mut unrun) = (Vec::with_capacity(tests.len()), Vec::new());
         for test in tests {
             let reported = ended.reported.remove(&test.id);
-            let live = self.tracker.finished.get(&test.id);
+            let live = self.tracker.test(&test.id).and_then(|t| t.end.as_ref());
             let seen = Seen {
                 id: &test.id,
-                in_flight: self.tracker.running.contains_key(&test.id),
+                in_flight: self.tracker.in_flight(&test.id),
                 alone,
                 reported: reported.as_ref(),
-                live: live.map(|(outcome, message, _)| (*outcome, message.as_deref())),
+                live: live.map(|end| (end.outcome, end.message.as_deref())),
             };
             match outcome::decide(&ended.end(), &seen) {
                 Decision::Unrun => unrun.push(test.clone()),
                 decision => finished.push(self.decided(test, &ended, decision, reported)),
             }
         }
-        self.discovered = discovered;
+        self.expanded = expands.then_some(discovered);
         let mut outside = self.beside(&mut ended);
         for attempt in &mut finished {
             attempt.record.leak = ended.leak.clone();
@@ -989,7 +987,7 @@ impl<'a> Execution<'a> {
         // apart, so a line of the process's own printed about then may be
         // caught too (pytest's "collected ..." line).
         if attempt.output.is_none() {
-            let captured = self.tracker.captured.remove(&attempt.test.id);
+            let captured = self.tracker.take_captured(&attempt.test.id);
             attempt.output = captured.map(Tail::into_string);
         }
         // An empty output is a runner's word that the test printed nothing.
@@ -1067,13 +1065,13 @@ impl<'a> Execution<'a> {
         let duration = match (ended, self.timed_as()) {
             (Some(ended), 1) => ended.duration,
             // In a batch, the test's own span when the live output showed it.
-            (Some(ended), _) => match (
-                self.tracker.finished.get(&test.id),
-                self.tracker.started.get(&test.id),
-            ) {
-                (Some((_, _, span)), _) => *span,
-                (None, Some(started)) => ended.at - *started,
-                (None, None) => Duration::ZERO,
+            (Some(ended), _) => match self.tracker.test(&test.id) {
+                Some(LiveTest { end: Some(end), .. }) => end.span,
+                Some(LiveTest {
+                    started: Some(started),
+                    ..
+                }) => ended.at - *started,
+                _ => Duration::ZERO,
             },
             (None, _) => Duration::ZERO,
         };

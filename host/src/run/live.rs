@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use foldhash::HashMap;
 use proctor_plugin_api::messages::Outcome;
 
+use super::keyed::{Keyed, KeyedVec};
 use super::outcome::{replaces, Hang};
 use super::tail::Tail;
 
@@ -25,16 +26,43 @@ pub struct Limits {
 pub struct Tracker {
     pub launched: Instant,
     pub last_activity: Instant,
-    pub started: HashMap<String, Instant>,
-    pub finished: HashMap<String, (Outcome, Option<String>, Duration)>,
-    /// Started and not finished: kept apart, since it is asked after every
-    /// line and a batch's `started` grows to all its tests.
-    pub running: HashMap<String, Instant>,
-    /// Lines printed while exactly one test ran, by test: the end of its
-    /// own output, for when the runner's results do not have it.
-    pub captured: HashMap<String, Tail>,
+    /// Each test the live output named, in the order it named them.
+    tests: KeyedVec<LiveTest>,
+    /// The places in `tests` of those started and not finished: kept
+    /// apart, since it is asked after every line.
+    running: Vec<u32>,
+    /// Lines printed while exactly one test ran, by its place in `tests`:
+    /// the end of its own output, for when the runner's results do not
+    /// have it.
+    captured: HashMap<u32, Tail>,
     /// How much of each test's output is held.
     tail_bytes: usize,
+}
+
+/// What the live output said of one test.
+#[derive(Debug)]
+pub struct LiveTest {
+    id: String,
+    /// When it last started.
+    pub started: Option<Instant>,
+    pub end: Option<LiveEnd>,
+    /// Its place in [`Tracker::running`], while it runs.
+    running_at: Option<u32>,
+}
+
+/// A test's end, as the live output said.
+#[derive(Debug)]
+pub struct LiveEnd {
+    pub outcome: Outcome,
+    pub message: Option<String>,
+    /// From its start, or zero when it was not seen to start.
+    pub span: Duration,
+}
+
+impl Keyed for LiveTest {
+    fn key(&self) -> &str {
+        &self.id
+    }
 }
 
 impl Tracker {
@@ -43,41 +71,88 @@ impl Tracker {
         Self {
             launched: now,
             last_activity: now,
-            started: HashMap::default(),
-            finished: HashMap::default(),
-            running: HashMap::default(),
+            tests: KeyedVec::default(),
+            running: Vec::new(),
             captured: HashMap::default(),
             tail_bytes,
         }
     }
 
+    /// Whether the live output named no test.
+    pub fn is_empty(&self) -> bool {
+        self.tests.is_empty()
+    }
+
+    /// What the live output said of the test `id`.
+    pub fn test(&self, id: &str) -> Option<&LiveTest> {
+        self.tests.get(id)
+    }
+
+    /// Whether the test `id` started and did not finish.
+    pub fn in_flight(&self, id: &str) -> bool {
+        self.test(id).is_some_and(|test| test.running_at.is_some())
+    }
+
+    /// What was printed while the test `id` ran alone, taken.
+    pub fn take_captured(&mut self, id: &str) -> Option<Tail> {
+        let at = self.tests.place(id)?;
+        self.captured.remove(&(at as u32))
+    }
+
     /// Keeps `line` as output of the one test running, if only one is.
     pub fn capture(&mut self, line: &str) {
-        let mut running = self.running.keys();
-        let (Some(id), None) = (running.next(), running.next()) else {
+        let &[at] = self.running.as_slice() else {
             return;
         };
         let tail_bytes = self.tail_bytes;
-        let output = self.captured.entry(id.clone());
-        output
+        (self.captured.entry(at))
             .or_insert_with(|| Tail::new(tail_bytes))
             .push_line(line);
     }
 
+    /// The test `id`, named now if it was not yet.
+    fn named(&mut self, id: String) -> (u32, &mut LiveTest) {
+        let at = match self.tests.place(&id) {
+            Some(at) => at,
+            None => self.tests.push_new(LiveTest {
+                id,
+                started: None,
+                end: None,
+                running_at: None,
+            }),
+        };
+        (at as u32, &mut self.tests.items_mut()[at])
+    }
+
     pub fn start(&mut self, id: String, now: Instant) {
-        if !self.finished.contains_key(&id) {
-            self.running.insert(id.clone(), now);
+        let running = self.running.len() as u32;
+        let (at, test) = self.named(id);
+        test.started = Some(now);
+        if test.end.is_none() && test.running_at.is_none() {
+            test.running_at = Some(running);
+            self.running.push(at);
         }
-        self.started.insert(id, now);
     }
 
     /// A test's end; a later end of the same test replaces an earlier one
     /// only as [`replaces`] says.
     pub fn finish(&mut self, id: String, outcome: Outcome, message: Option<String>, now: Instant) {
-        self.running.remove(&id);
-        let began = self.started.get(&id).copied().unwrap_or(now);
-        if replaces(self.finished.get(&id).map(|(kept, ..)| *kept), outcome) {
-            self.finished.insert(id, (outcome, message, now - began));
+        let (_, test) = self.named(id);
+        let began = test.started.unwrap_or(now);
+        let stopped = test.running_at.take();
+        if replaces(test.end.as_ref().map(|end| end.outcome), outcome) {
+            test.end = Some(LiveEnd {
+                outcome,
+                message,
+                span: now - began,
+            });
+        }
+        if let Some(i) = stopped {
+            // The last of those running takes the place of the one that ended.
+            self.running.swap_remove(i as usize);
+            if let Some(&moved) = self.running.get(i as usize) {
+                self.tests.items_mut()[moved as usize].running_at = Some(i);
+            }
         }
     }
 
@@ -93,12 +168,15 @@ impl Tracker {
             }
         } else {
             if let Some(limit) = limits.test {
-                candidates.extend(self.running.iter().map(|(id, started)| {
+                let items = self.tests.items();
+                candidates.extend(self.running.iter().map(|&at| {
+                    let test = &items[at as usize];
+                    let started = test.started.expect("a test running started");
                     let hang = Hang::TestTimeout {
-                        test: id.clone(),
+                        test: test.id.clone(),
                         limit,
                     };
-                    (*started + limit, hang)
+                    (started + limit, hang)
                 }));
             }
             if let Some(limit) = limits.inactivity.or(limits.test) {
@@ -181,9 +259,42 @@ mod tests {
         tracker.finish("a".into(), Outcome::Passed, None, t0);
         tracker.capture("b's line");
         assert_eq!(tracker.captured.len(), 2);
-        let mut output = |id| tracker.captured.remove(id).unwrap().into_string();
+        let mut output = |id| tracker.take_captured(id).unwrap().into_string();
         assert_eq!(output("a"), "a's line\n");
         assert_eq!(output("b"), "b's line\n");
+        assert!(tracker.take_captured("a").is_none(), "taken once");
+    }
+
+    #[test]
+    fn tests_in_flight_end_in_any_order_and_the_rest_stay_in_flight() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::new(t0, 1 << 20);
+        for id in ["a", "b", "c", "d"] {
+            tracker.start(id.into(), t0);
+        }
+        tracker.finish("a".into(), Outcome::Passed, None, t0);
+        tracker.finish("d".into(), Outcome::Passed, None, t0);
+        tracker.start("a".into(), t0);
+        let in_flight: Vec<bool> = ["a", "b", "c", "d"].map(|id| tracker.in_flight(id)).into();
+        assert_eq!(
+            in_flight,
+            [false, true, true, false],
+            "a test ended does not run again"
+        );
+        tracker.finish("b".into(), Outcome::Failed, None, t0 + SECOND);
+        tracker.capture("c's line");
+        assert!(!tracker.in_flight("b") && tracker.in_flight("c"));
+        assert_eq!(
+            tracker.take_captured("c").unwrap().into_string(),
+            "c's line\n"
+        );
+        let b = tracker.test("b").and_then(|t| t.end.as_ref()).unwrap();
+        assert_eq!((b.outcome, b.span), (Outcome::Failed, SECOND));
+        tracker.finish("c".into(), Outcome::Passed, None, t0);
+        assert!(
+            tracker.deadline(&limits(10, Some(60)), 4, true).unwrap().1
+                == Hang::Inactivity(60 * SECOND)
+        );
     }
 
     #[test]
@@ -192,6 +303,7 @@ mod tests {
         let mut tracker = Tracker::new(t0, 1 << 20);
         tracker.finish("t".into(), Outcome::Failed, None, t0);
         tracker.finish("t".into(), Outcome::Passed, None, t0);
-        assert_eq!(tracker.finished["t"].0, Outcome::Failed);
+        let end = tracker.test("t").and_then(|t| t.end.as_ref());
+        assert_eq!(end.map(|end| end.outcome), Some(Outcome::Failed));
     }
 }

@@ -3,6 +3,7 @@
 mod discover;
 mod errors;
 mod execute;
+mod keyed;
 mod live;
 mod outcome;
 mod queue;

@@ -1,8 +1,8 @@
 //! What a runner read of a process's results, by test id.
 
-use foldhash::HashMap;
 use proctor_plugin_api::messages::TestResult;
 
+use super::keyed::KeyedVec;
 use super::outcome::replaces;
 
 /// The results a runner read of a process, by test id; a test reported
@@ -11,8 +11,7 @@ use super::outcome::replaces;
 /// a host made as a batch of ten thousand tests ended.
 #[derive(Default)]
 pub(super) struct Reported {
-    results: Vec<Option<TestResult>>,
-    by_id: HashMap<String, usize>,
+    results: KeyedVec<Option<TestResult>>,
 }
 
 // What `Reported::new` relies on to turn the list into options in place.
@@ -25,45 +24,40 @@ impl Reported {
         // same size, so the list becomes one of options where it is,
         // without a second copy beside it at the run's peak of memory.
         results.shrink_to_fit();
-        let mut results: Vec<Option<TestResult>> = results.into_iter().map(Some).collect();
-        let mut by_id: HashMap<String, usize> =
-            HashMap::with_capacity_and_hasher(results.len(), Default::default());
-        for at in 0..results.len() {
-            let Some(result) = &results[at] else { continue };
-            let Some(&first) = by_id.get(&result.id) else {
-                by_id.insert(result.id.clone(), at);
-                continue;
-            };
-            let later = results[at].take();
+        let results: Vec<Option<TestResult>> = results.into_iter().map(Some).collect();
+        let results = KeyedVec::index(results, |results, first, later| {
+            let later = results[later].take();
             let earlier = results[first].as_ref().map(|r| r.outcome);
             if later.as_ref().is_some_and(|r| replaces(earlier, r.outcome)) {
                 results[first] = later;
             }
-        }
-        Self { results, by_id }
+        });
+        Self { results }
     }
 
     pub(super) fn len(&self) -> usize {
-        self.by_id.len()
+        self.results.len()
     }
 
     pub(super) fn contains(&self, id: &str) -> bool {
-        self.by_id.contains_key(id)
+        self.results.place(id).is_some()
     }
 
     pub(super) fn values(&self) -> impl Iterator<Item = &TestResult> {
-        self.results.iter().flatten()
+        self.results.items().iter().flatten()
     }
 
     pub(super) fn remove(&mut self, id: &str) -> Option<TestResult> {
-        let at = self.by_id.remove(id)?;
-        self.results[at].take()
+        let at = self.results.forget(id)?;
+        self.results.items_mut()[at].take()
     }
 
     /// Takes every result not removed.
-    pub(super) fn drain(&mut self) -> impl Iterator<Item = TestResult> + '_ {
-        self.by_id.clear();
-        self.results.drain(..).flatten()
+    pub(super) fn drain(&mut self) -> impl Iterator<Item = TestResult> {
+        std::mem::take(&mut self.results)
+            .into_items(false)
+            .into_iter()
+            .flatten()
     }
 }
 
