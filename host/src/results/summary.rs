@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use proctor_plugin_api::messages::{ExecutionMode, Outcome, SubtestResult};
+use proctor_plugin_api::messages::{ExecutionMode, Outcome, SubtestResult, TestCase};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -121,10 +121,34 @@ impl TestRecord {
     }
 
     /// A record from the attempts a test had, the last one deciding.
+    /// The record of `case`, which it is made of: kept for the reports
+    /// until the run ends, a record holds its test's names, not copies.
+    pub fn of_case(
+        source: &str,
+        case: TestCase,
+        attempts: Vec<AttemptRecord>,
+        quarantined: bool,
+    ) -> Self {
+        let TestCase {
+            id,
+            name,
+            qualified_name,
+            ..
+        } = case;
+        let qualified_name = match qualified_name {
+            Some(qualified) => (qualified != id).then_some(qualified),
+            None => (name != id).then(|| name.clone()),
+        };
+        Self {
+            qualified_name,
+            ..Self::from_attempts(source, id, name, attempts, quarantined)
+        }
+    }
+
     pub fn from_attempts(
         source: &str,
-        id: &str,
-        name: &str,
+        id: impl Into<String>,
+        name: impl Into<String>,
         attempts: Vec<AttemptRecord>,
         quarantined: bool,
     ) -> Self {
@@ -133,8 +157,8 @@ impl TestRecord {
             && attempts.iter().any(|a| a.outcome != Outcome::Passed);
         Self {
             source: source.to_owned(),
-            id: id.to_owned(),
-            name: name.to_owned(),
+            id: id.into(),
+            name: name.into(),
             qualified_name: None,
             kind: RecordKind::Test,
             skipped_by_rule: false,
@@ -369,5 +393,33 @@ pub fn exit_status(
         ExitStatus::NoTests
     } else {
         ExitStatus::Passed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_of_a_case_names_it_qualified_only_where_that_is_not_its_id() {
+        let record = |name: &str, qualified: Option<&str>| {
+            let case = TestCase {
+                name: name.into(),
+                qualified_name: qualified.map(Into::into),
+                ..TestCase::new("t.py::t")
+            };
+            let attempt =
+                crate::results::fixture::attempt("py", "t.py::t", 1, Outcome::Passed, None);
+            let record = TestRecord::of_case("py", case, vec![attempt], false);
+            assert_eq!(
+                (record.id.as_str(), record.name.as_str()),
+                ("t.py::t", name)
+            );
+            record.qualified_name
+        };
+        assert_eq!(record("t", None).as_deref(), Some("t"));
+        assert_eq!(record("t.py::t", None), None);
+        assert_eq!(record("t", Some("t.py::t")), None);
+        assert_eq!(record("t", Some("pkg.t")).as_deref(), Some("pkg.t"));
     }
 }

@@ -559,15 +559,9 @@ impl<'a> Scheduler<'a> {
     fn settle(&mut self, i: usize) {
         let state = &mut self.tests[i];
         let attempts = std::mem::take(&mut state.attempts);
-        let case = state.case();
-        let record = TestRecord::from_attempts(
-            &state.source.config.name,
-            &case.id,
-            &case.name,
-            attempts,
-            state.quarantined,
-        )
-        .qualified_as(case.qualified_name());
+        let case = state.case.take().expect("a test not done keeps its case");
+        let record =
+            TestRecord::of_case(&state.source.config.name, case, attempts, state.quarantined);
         self.close(i, record);
     }
 
