@@ -634,11 +634,7 @@ impl<'a> Execution<'a> {
             });
         }
         for test in &finished {
-            let live_end = self
-                .tracker
-                .test(&test.test.id)
-                .and_then(|t| t.end.as_ref());
-            if live_end.is_none() {
+            if self.tracker.end(&test.test.id).is_none() {
                 self.test_ended(&test.test.id, test.record.outcome, None, false);
             }
         }
@@ -778,8 +774,8 @@ impl<'a> Execution<'a> {
     }
 
     /// Takes the test `id` an expanding case turned out to hold, made by
-    /// `test`, unless known: a set of ids keeps each event's look-up
-    /// constant however many tests the case holds.
+    /// `test`, unless known: the list's table of ids keeps each event's
+    /// look-up constant however many tests the case holds.
     fn discover(&mut self, id: &str, test: impl FnOnce() -> TestCase) {
         if !self.expanding || self.discovered.place(id).is_some() {
             return;
@@ -854,7 +850,7 @@ impl<'a> Execution<'a> {
         let (mut finished, mut unrun) = (Vec::with_capacity(tests.len()), Vec::new());
         for test in tests {
             let reported = ended.reported.remove(&test.id);
-            let live = self.tracker.test(&test.id).and_then(|t| t.end.as_ref());
+            let live = self.tracker.end(&test.id);
             let seen = Seen {
                 id: &test.id,
                 in_flight: self.tracker.in_flight(&test.id),

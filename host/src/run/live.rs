@@ -88,6 +88,11 @@ impl Tracker {
         self.tests.get(id)
     }
 
+    /// How the test `id` ended, as the live output said.
+    pub fn end(&self, id: &str) -> Option<&LiveEnd> {
+        self.test(id)?.end.as_ref()
+    }
+
     /// Whether the test `id` started and did not finish.
     pub fn in_flight(&self, id: &str) -> bool {
         self.test(id).is_some_and(|test| test.running_at.is_some())
@@ -288,7 +293,7 @@ mod tests {
             tracker.take_captured("c").unwrap().into_string(),
             "c's line\n"
         );
-        let b = tracker.test("b").and_then(|t| t.end.as_ref()).unwrap();
+        let b = tracker.end("b").unwrap();
         assert_eq!((b.outcome, b.span), (Outcome::Failed, SECOND));
         tracker.finish("c".into(), Outcome::Passed, None, t0);
         assert!(
@@ -303,7 +308,7 @@ mod tests {
         let mut tracker = Tracker::new(t0, 1 << 20);
         tracker.finish("t".into(), Outcome::Failed, None, t0);
         tracker.finish("t".into(), Outcome::Passed, None, t0);
-        let end = tracker.test("t").and_then(|t| t.end.as_ref());
-        assert_eq!(end.map(|end| end.outcome), Some(Outcome::Failed));
+        let end = tracker.end("t").map(|end| end.outcome);
+        assert_eq!(end, Some(Outcome::Failed));
     }
 }
