@@ -832,7 +832,8 @@ impl<'a> Execution<'a> {
         // Borrowed, not copied: an expanding case may stand for many
         // thousand tests. Kept below, for the expansion, without the spare
         // room its growth left (up to half of it).
-        let discovered = std::mem::take(&mut self.discovered).into_items(true);
+        let mut discovered = std::mem::take(&mut self.discovered).into_items();
+        discovered.shrink_to_fit();
         let job = self.job;
         let tests: Vec<&TestCase> = match answerable {
             Answerable::Job => job.tests.iter().collect(),

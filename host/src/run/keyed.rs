@@ -132,14 +132,9 @@ impl<T: Keyed> KeyedVec<T> {
         &mut self.items
     }
 
-    /// The list, without the table; without the spare room its growth
-    /// left, when `shrink`.
-    pub(super) fn into_items(self, shrink: bool) -> Vec<T> {
-        let mut items = self.items;
-        if shrink {
-            items.shrink_to_fit();
-        }
-        items
+    /// The list, without the table.
+    pub(super) fn into_items(self) -> Vec<T> {
+        self.items
     }
 }
 
@@ -176,7 +171,7 @@ mod tests {
         assert!(list.get("a").is_none());
         assert_eq!((list.len(), list.items().len()), (1, 2));
         assert_eq!(list.get("b").map(String::as_str), Some("b"));
-        assert_eq!(list.into_items(true), ["a", "b"]);
+        assert_eq!(list.into_items(), ["a", "b"]);
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl Reported {
     /// Takes every result not removed.
     pub(super) fn drain(&mut self) -> impl Iterator<Item = TestResult> {
         std::mem::take(&mut self.results)
-            .into_items(false)
+            .into_items()
             .into_iter()
             .flatten()
     }
