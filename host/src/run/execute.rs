@@ -851,13 +851,14 @@ impl<'a> Execution<'a> {
         let (mut finished, mut unrun) = (Vec::with_capacity(tests.len()), Vec::new());
         for test in tests {
             let reported = ended.reported.remove(&test.id);
-            let live = self.tracker.end(&test.id);
+            let live = self.tracker.test(&test.id);
+            let end = live.and_then(|live| live.end.as_ref());
             let seen = Seen {
                 id: &test.id,
-                in_flight: self.tracker.in_flight(&test.id),
+                in_flight: live.is_some_and(LiveTest::in_flight),
                 alone,
                 reported: reported.as_ref(),
-                live: live.map(|end| (end.outcome, end.message.as_deref())),
+                live: end.map(|end| (end.outcome, end.message.as_deref())),
             };
             match outcome::decide(&ended.end(), &seen) {
                 Decision::Unrun => unrun.push(test.clone()),

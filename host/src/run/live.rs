@@ -59,6 +59,13 @@ pub struct LiveEnd {
     pub span: Duration,
 }
 
+impl LiveTest {
+    /// Whether it started and did not finish.
+    pub fn in_flight(&self) -> bool {
+        self.running_at.is_some()
+    }
+}
+
 impl Keyed for LiveTest {
     fn key(&self) -> &str {
         &self.id
@@ -91,11 +98,6 @@ impl Tracker {
     /// How the test `id` ended, as the live output said.
     pub fn end(&self, id: &str) -> Option<&LiveEnd> {
         self.test(id)?.end.as_ref()
-    }
-
-    /// Whether the test `id` started and did not finish.
-    pub fn in_flight(&self, id: &str) -> bool {
-        self.test(id).is_some_and(|test| test.running_at.is_some())
     }
 
     /// What was printed while the test `id` ran alone, taken.
@@ -280,15 +282,18 @@ mod tests {
         tracker.finish("a".into(), Outcome::Passed, None, t0);
         tracker.finish("d".into(), Outcome::Passed, None, t0);
         tracker.start("a".into(), t0);
-        let in_flight: Vec<bool> = ["a", "b", "c", "d"].map(|id| tracker.in_flight(id)).into();
+        let in_flight = |tracker: &Tracker, id| tracker.test(id).is_some_and(LiveTest::in_flight);
+        let flying: Vec<bool> = ["a", "b", "c", "d"]
+            .map(|id| in_flight(&tracker, id))
+            .into();
         assert_eq!(
-            in_flight,
+            flying,
             [false, true, true, false],
             "a test ended does not run again"
         );
         tracker.finish("b".into(), Outcome::Failed, None, t0 + SECOND);
         tracker.capture("c's line");
-        assert!(!tracker.in_flight("b") && tracker.in_flight("c"));
+        assert!(!in_flight(&tracker, "b") && in_flight(&tracker, "c"));
         assert_eq!(
             tracker.take_captured("c").unwrap().into_string(),
             "c's line\n"
