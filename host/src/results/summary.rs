@@ -1,5 +1,6 @@
 //! The run's records and `summary.json`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use proctor_plugin_api::messages::{ExecutionMode, Outcome, SubtestResult, TestCase};
@@ -135,10 +136,9 @@ impl TestRecord {
             qualified_name,
             ..
         } = case;
-        let qualified_name = match qualified_name {
-            Some(qualified) => (qualified != id).then_some(qualified),
-            None => (name != id).then(|| name.clone()),
-        };
+        // As `TestCase::qualified_name`, its name when it has none of its own.
+        let qualified = qualified_name.map_or(Cow::Borrowed(name.as_str()), Cow::Owned);
+        let qualified_name = kept_qualified(&id, qualified);
         Self {
             qualified_name,
             ..Self::from_attempts(source, id, name, attempts, quarantined)
@@ -175,7 +175,7 @@ impl TestRecord {
     /// The record, naming the test as `qualified_name` too when that is
     /// not its id.
     pub fn qualified_as(mut self, qualified_name: &str) -> Self {
-        self.qualified_name = (qualified_name != self.id).then(|| qualified_name.to_owned());
+        self.qualified_name = kept_qualified(&self.id, Cow::Borrowed(qualified_name));
         self
     }
 
@@ -183,6 +183,12 @@ impl TestRecord {
     pub fn fails_the_run(&self) -> bool {
         !self.quarantined && self.outcome.is_failure()
     }
+}
+
+/// A test's qualified name as its record keeps it: none where it is the
+/// test's id.
+fn kept_qualified(id: &str, qualified_name: Cow<'_, str>) -> Option<String> {
+    (qualified_name != id).then(|| qualified_name.into_owned())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
