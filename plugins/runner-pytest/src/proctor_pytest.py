@@ -494,7 +494,9 @@ class _Workers:
         self.session = None
 
     def why_not(self, session):
-        """Why this process may not fork its workers, or `None`."""
+        """Why this process may not fork its workers, or `None` when it may.
+        The reason is empty when nothing is worth saying: one worker asked
+        for, fewer than two items, or a collection that failed."""
         if self.count < 2 or len(session.items) < 2 or session.testsfailed:
             return ""
         config = session.config
@@ -572,7 +574,9 @@ class _Workers:
                 faults = file.read()
             # The process's stderr has it too, as without workers.
             sys.stderr.write(faults)
-        quoted_id = _quoted(_nodeid(items[place - 1])[0])
+        test = items[place - 1]
+        # Quoted as its start was: the same id, escaped the same way.
+        quoted_id = _quoted(test.nodeid)
         message = _quoted(died + " while this test ran")
         _emit_finished(quoted_id, "crashed", message, flush=True)
         _record(
@@ -581,7 +585,7 @@ class _Workers:
             f'"details": {_quoted(faults) if faults else message}, "output": ""}}',
             flush=True,
         )
-        print(f"proctor: {died} while {items[place - 1].nodeid} ran", file=sys.stderr)
+        print(f"proctor: {died} while {test.nodeid} ran", file=sys.stderr)
 
 
 _workers = _Workers()
