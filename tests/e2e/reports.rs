@@ -136,17 +136,10 @@ fn reports_of_retries_quarantine_crashes_hangs_and_hostile_text_validate() {
 /// addresses (a crash's thread, in Python's fault handler's traceback).
 fn comparable(summary: &RunSummary, dir: &Path) -> Value {
     let dir = dir.to_string_lossy();
+    let address = regex::Regex::new("0x[[:xdigit:]]*").unwrap();
     let scrub_text = |text: &str| {
         let text = text.replace(dir.as_ref(), "<dir>");
-        let mut scrubbed = String::with_capacity(text.len());
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find("0x") {
-            scrubbed.push_str(&rest[..at + 2]);
-            rest = rest[at + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
-            scrubbed.push_str("<hex>");
-        }
-        scrubbed.push_str(rest);
-        scrubbed.replace(|c: char| c.is_ascii_digit(), "#")
+        (address.replace_all(&text, "0x<hex>")).replace(|c: char| c.is_ascii_digit(), "#")
     };
     fn scrub(value: &mut Value, text: &dyn Fn(&str) -> String) {
         match value {
