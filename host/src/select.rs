@@ -114,33 +114,49 @@ impl<'a> Selector<'a> {
     /// Sorts tests of `source` into those to run, those skipped and the
     /// number the filter left out. A case that expands into tests not yet
     /// known runs unless the filter rules out its whole source.
-    pub fn select(&self, source: &str, tests: Vec<TestCase>) -> Selection {
-        let mut selection = Selection::default();
-        for test in tests {
-            let wanted = match self.filter {
-                None => true,
-                Some(filter) if test.expands => filter.for_source(source) != Some(false),
-                Some(filter) => filter.matches(source, &test),
-            };
-            if !wanted {
-                selection.filtered_out += 1;
-                continue;
+    pub fn select(&self, source: &str, mut tests: Vec<TestCase>) -> Selection {
+        // Sorted where they lie: those to run stay in the list they came
+        // in, which may hold many thousand, rather than fill a second one.
+        let filtered_out = (tests.extract_if(.., |test| !self.wanted(source, test))).count();
+        let mut reasons = Vec::new();
+        let skipped: Vec<TestCase> = (tests.extract_if(.., |test| {
+            match self.skip_reason(source, test) {
+                Some(reason) => reasons.push(reason),
+                None => return false,
             }
-            let rule = self
-                .skip
-                .iter()
-                .find_map(|rule| rule.skips(source, &test, &self.platform));
-            let by_rule = rule.is_some();
-            match rule.or_else(|| test.skip.clone()) {
-                Some(reason) => selection.skipped.push(Skipped {
-                    test,
-                    reason,
-                    by_rule,
-                }),
-                None => selection.run.push(test),
-            }
+            true
+        }))
+        .collect();
+        let skipped = (skipped.into_iter().zip(reasons))
+            .map(|(test, (reason, by_rule))| Skipped {
+                test,
+                reason,
+                by_rule,
+            })
+            .collect();
+        Selection {
+            run: tests,
+            skipped,
+            filtered_out,
         }
-        selection
+    }
+
+    /// Whether the filter keeps `test`.
+    fn wanted(&self, source: &str, test: &TestCase) -> bool {
+        match self.filter {
+            None => true,
+            Some(filter) if test.expands => filter.for_source(source) != Some(false),
+            Some(filter) => filter.matches(source, test),
+        }
+    }
+
+    /// Why `test` is skipped, and whether a skip rule of the configuration
+    /// says so (rather than its framework).
+    fn skip_reason(&self, source: &str, test: &TestCase) -> Option<(String, bool)> {
+        let rule = (self.skip.iter()).find_map(|rule| rule.skips(source, test, &self.platform));
+        let by_rule = rule.is_some();
+        rule.or_else(|| test.skip.clone())
+            .map(|reason| (reason, by_rule))
     }
 
     /// Whether every test of `source` runs, whatever its tests are: neither
