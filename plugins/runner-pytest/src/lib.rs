@@ -417,10 +417,11 @@ impl Runner for PytestRunner {
             // One killed before its first test: live events tell the rest.
             return Ok(Vec::new());
         };
-        let mut results = Vec::new();
+        let lines: Vec<&str> = text.lines().collect();
+        // A line a test: sized once, not grown by doubling.
+        let mut results = Vec::with_capacity(lines.len());
         let mut collect_errors = Vec::new();
         let complete = text.ends_with('\n');
-        let lines: Vec<&str> = text.lines().collect();
         for (index, raw) in lines.iter().enumerate() {
             let line: ResultLine = match serde_json::from_str(raw) {
                 Ok(line) => line,
