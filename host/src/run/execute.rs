@@ -14,6 +14,7 @@ use super::errors::ExecutionError;
 use super::keyed::KeyedVec;
 use super::live::{Limits, LiveTest, Tracker};
 use super::outcome::{self, Decision, Hang, ProcessEnd, Seen};
+use super::releasing::Releasing;
 use super::reported::Reported;
 use super::tail::{self, Tail};
 use super::PreparedSource;
@@ -265,6 +266,47 @@ enum Answerable {
     /// Those its expanding case discovered, and the case itself when the
     /// runner reported on it.
     Discovered { and_case: bool },
+}
+
+/// What a process that ended answers for, decided ([`Execution::judge`]).
+struct Judged<'t> {
+    verdicts: Vec<Verdict<'t>>,
+    /// Tests it never reached; they belong in a fresh process.
+    unrun: Vec<TestCase>,
+    /// Failures beside its tests, as attempts already.
+    outside: Vec<TestAttempt>,
+}
+
+/// A test's outcome, decided, and what its attempt takes of the runner's
+/// result and of the live output, which are released before any attempt
+/// is made.
+struct Verdict<'t> {
+    test: &'t TestCase,
+    decision: Decision,
+    /// The runner's details beyond the outcome, rare for a passing test.
+    details: Option<Box<ResultDetails>>,
+    /// What the test printed: the runner's word, or else what the live
+    /// output caught while it ran.
+    output: Option<String>,
+    duration: Duration,
+    /// The live output told its end: the subscribers heard of it then.
+    told_live: bool,
+}
+
+struct ResultDetails {
+    stack_trace: Option<String>,
+    subtests: Vec<SubtestResult>,
+}
+
+impl Verdict<'_> {
+    fn outcome(&self) -> Outcome {
+        match &self.decision {
+            Decision::Reported { outcome, .. }
+            | Decision::Live { outcome, .. }
+            | Decision::Host { outcome, .. } => *outcome,
+            Decision::Unrun => unreachable!("an unrun test has no verdict"),
+        }
+    }
 }
 
 struct Execution<'a> {
@@ -565,6 +607,11 @@ impl<'a> Execution<'a> {
         let leak = (*leak != Default::default()).then(|| leak.to_string());
         let (exit, duration) = process.finish().await.map_err(ExecutionError::Supervise)?;
         tracing::debug!(pid, %exit, ?duration, "process finished");
+        // Nothing more comes of the process's output: the room its lists
+        // grew beyond its tests is given back before its results are read,
+        // a large batch's fullest moment.
+        self.discovered.shrink_to_fit();
+        self.tracker.shrink_to_fit();
         // Discovered tests go only to a runner that reads them.
         let discovered = match source.capabilities.collect_discovered {
             true => self.discovered.items(),
@@ -618,14 +665,35 @@ impl<'a> Execution<'a> {
     /// Gives the tests of a process that ended their outcomes, and tells
     /// the subscribers how it ended: a crash first, then the tests whose
     /// end the live output did not show, then the process's end.
-    fn conclude(&mut self, ended: Ended) -> Attributed {
+    ///
+    /// Every outcome is decided before any attempt is made: the runner's
+    /// results and the live output's record of the tests are released in
+    /// between. Held beside a large batch's attempts, the three were most
+    /// of the host's memory as the batch ended.
+    fn conclude(&mut self, mut ended: Ended) -> Attributed {
         let pid = ended.pid;
         let (signal, hang, stopped) = (ended.exit.signal, ended.hang.is_some(), ended.stopped);
         let by_host = hang || stopped.is_some();
-        let (finished, unrun, outside) = self.attribute(ended);
-        let crashed = finished
-            .iter()
-            .any(|t| t.record.outcome == Outcome::Crashed);
+        let answerable = self.tests_of(&ended);
+        let expands = matches!(answerable, Answerable::Discovered { .. });
+        // Borrowed, not copied: an expanding case may stand for many
+        // thousand tests. Kept below, for the expansion, without the spare
+        // room its growth left (up to half of it).
+        let mut discovered = std::mem::take(&mut self.discovered).into_items();
+        discovered.shrink_to_fit();
+        let job = self.job;
+        let tests: Vec<&TestCase> = match answerable {
+            Answerable::Job => job.tests.iter().collect(),
+            Answerable::Discovered { and_case } => (discovered.iter())
+                .chain(and_case.then(|| &job.tests[0]))
+                .collect(),
+        };
+        let Judged {
+            verdicts,
+            unrun,
+            mut outside,
+        } = self.judge(&tests, &mut ended);
+        let crashed = verdicts.iter().any(|v| v.outcome() == Outcome::Crashed);
         if !by_host && (signal.is_some() || crashed) {
             self.cx.events.emit(RunEvent::ProcessCrashed {
                 source: self.source_name(),
@@ -633,11 +701,19 @@ impl<'a> Execution<'a> {
                 signal,
             });
         }
-        for test in &finished {
-            if self.tracker.end(&test.test.id).is_none() {
-                self.test_ended(&test.test.id, test.record.outcome, None, false);
-            }
+        for verdict in verdicts.iter().filter(|v| !v.told_live) {
+            self.test_ended(&verdict.test.id, verdict.outcome(), None, false);
         }
+        let mut finished = Vec::with_capacity(verdicts.len());
+        for verdict in Releasing::new(verdicts) {
+            let mut attempt = self.attempt_of(verdict, &ended);
+            attempt.record.leak = ended.leak.clone();
+            finished.push(attempt);
+        }
+        for attempt in finished.iter_mut().chain(&mut outside) {
+            self.complete(attempt);
+        }
+        self.expanded = expands.then_some(discovered);
         self.process_finished(pid);
         (finished, unrun, outside)
     }
@@ -824,102 +900,139 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// Gives every test the outcome [`outcome::decide`] finds, or returns
-    /// it as unrun; answers the failures beside the tests too.
-    fn attribute(&mut self, mut ended: Ended) -> Attributed {
-        let answerable = self.tests_of(&ended);
-        let expands = matches!(answerable, Answerable::Discovered { .. });
-        // Borrowed, not copied: an expanding case may stand for many
-        // thousand tests. Kept below, for the expansion, without the spare
-        // room its growth left (up to half of it).
-        let mut discovered = std::mem::take(&mut self.discovered).into_items();
-        discovered.shrink_to_fit();
-        let job = self.job;
-        let tests: Vec<&TestCase> = match answerable {
-            Answerable::Job => job.tests.iter().collect(),
-            Answerable::Discovered { and_case } => (discovered.iter())
-                .chain(and_case.then(|| &job.tests[0]))
-                .collect(),
-        };
+    /// Decides every one of `tests`, or returns it as unrun, and makes the
+    /// failures beside them and the process's own failure known; then
+    /// releases the runner's results and the live record of the tests.
+    fn judge<'t>(&mut self, tests: &[&'t TestCase], ended: &mut Ended) -> Judged<'t>
+    where
+        'a: 't,
+    {
         self.test_count = tests.len();
         // Timed as one test, the process answers for its test; a share
         // that held one test ran more than it (its collection, its
         // session's end), which is not that test's doing.
         let alone = self.timed_as() == 1;
-        // Sized once: grown by doubling, the attempts of a large batch held
-        // a third again of their size at the run's peak of memory.
-        let (mut finished, mut unrun) = (Vec::with_capacity(tests.len()), Vec::new());
-        for test in tests {
+        // Sized once: grown by doubling, the verdicts of a large batch
+        // would hold a third again of their size.
+        let (mut verdicts, mut unrun) = (Vec::with_capacity(tests.len()), Vec::new());
+        for &test in tests {
             let reported = ended.reported.remove(&test.id);
             let live = self.tracker.test(&test.id);
-            let end = live.and_then(|live| live.end.as_ref());
             let seen = Seen {
                 id: &test.id,
                 in_flight: live.is_some_and(LiveTest::in_flight),
                 alone,
                 reported: reported.as_ref(),
-                live: end.map(|end| (end.outcome, end.message.as_deref())),
+                live: (live.and_then(|live| live.end.as_ref()))
+                    .map(|end| (end.outcome, end.message.as_deref())),
             };
             match outcome::decide(&ended.end(), &seen) {
                 Decision::Unrun => unrun.push(test.clone()),
-                decision => finished.push(self.decided(test, &ended, decision, reported)),
+                decision => verdicts.push(self.verdict(test, ended, decision, reported)),
             }
         }
-        self.expanded = expands.then_some(discovered);
-        let mut outside = self.beside(&mut ended);
-        for attempt in &mut finished {
-            attempt.record.leak = ended.leak.clone();
+        let mut outside = self.beside(ended);
+        self.charge_process_failure(ended, &mut verdicts, &mut outside);
+        self.tracker.forget_tests();
+        Judged {
+            verdicts,
+            unrun,
+            outside,
         }
-        self.charge_process_failure(&ended, &mut finished, &mut outside);
-        for attempt in finished.iter_mut().chain(&mut outside) {
-            self.complete(attempt);
-        }
-        (finished, unrun, outside)
     }
 
-    /// The attempt a decision makes of a test.
-    fn decided(
-        &self,
-        test: &TestCase,
+    /// The verdict on `test`: `decision`, with what its attempt takes of
+    /// the runner's result and of the live output.
+    fn verdict<'t>(
+        &mut self,
+        test: &'t TestCase,
         ended: &Ended,
         decision: Decision,
         reported: Option<TestResult>,
-    ) -> TestAttempt {
-        match (decision, reported) {
-            (Decision::Reported { outcome, message }, Some(result)) => {
-                let mut attempt = self.attempt(test, Some(ended), outcome, message);
-                attempt.record.stack_trace = result.stack_trace;
-                attempt.record.subtests = result.subtests;
-                if let Some(ms) = result.duration_ms {
-                    attempt.record.duration_ms = ms;
-                }
-                attempt.output = result.output;
-                attempt
+    ) -> Verdict<'t> {
+        let live = self.tracker.test(&test.id);
+        let told_live = live.is_some_and(|live| live.end.is_some());
+        let mut duration = self.span(live, ended);
+        let (mut details, mut output) = (None, None);
+        if let (Decision::Reported { .. }, Some(result)) = (&decision, reported) {
+            if let Some(ms) = result.duration_ms {
+                duration = Duration::from_millis(ms);
             }
-            (Decision::Reported { outcome, message } | Decision::Live { outcome, message }, _) => {
-                self.attempt(test, Some(ended), outcome, message)
+            if result.stack_trace.is_some() || !result.subtests.is_empty() {
+                details = Some(Box::new(ResultDetails {
+                    stack_trace: result.stack_trace,
+                    subtests: result.subtests,
+                }));
             }
-            (
-                Decision::Host {
-                    outcome,
-                    message,
-                    details,
-                },
-                _,
-            ) => {
-                let mut attempt = self.attempt(test, Some(ended), outcome, Some(message));
-                if details {
-                    attempt.record.stack_trace = self.output_tail();
-                }
-                attempt
-            }
-            (Decision::Unrun, _) => unreachable!("an unrun test has no attempt"),
+            output = result.output;
         }
+        // What the live stream caught between the test's start and end,
+        // only when the runner cannot tell: the stream's two pipes are read
+        // apart, so a line of the process's own printed about then may be
+        // caught too (pytest's "collected ..." line).
+        if output.is_none() {
+            output = self.tracker.take_captured(&test.id).map(Tail::into_string);
+        }
+        Verdict {
+            test,
+            decision,
+            details,
+            output,
+            duration,
+            told_live,
+        }
+    }
+
+    /// How long a test of this process ran: the process's time when it
+    /// ran alone, else the test's own span as the live output showed it.
+    fn span(&self, live: Option<&LiveTest>, ended: &Ended) -> Duration {
+        if self.timed_as() == 1 {
+            return ended.duration;
+        }
+        match live {
+            Some(LiveTest { end: Some(end), .. }) => end.span,
+            Some(LiveTest {
+                started: Some(started),
+                ..
+            }) => ended.at - *started,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The attempt a verdict makes of its test.
+    fn attempt_of(&self, verdict: Verdict, ended: &Ended) -> TestAttempt {
+        let (outcome, message, host_details) = match verdict.decision {
+            Decision::Reported { outcome, message } | Decision::Live { outcome, message } => {
+                (outcome, message, false)
+            }
+            Decision::Host {
+                outcome,
+                message,
+                details,
+            } => (outcome, Some(message), details),
+            Decision::Unrun => unreachable!("an unrun test has no attempt"),
+        };
+        let mut attempt = self.attempt(
+            verdict.test,
+            Some(ended),
+            outcome,
+            message,
+            verdict.duration,
+        );
+        if let Some(details) = verdict.details {
+            attempt.record.stack_trace = details.stack_trace;
+            attempt.record.subtests = details.subtests;
+        }
+        if host_details {
+            attempt.record.stack_trace = self.output_tail();
+        }
+        attempt.output = verdict.output;
+        attempt
     }
 
     /// What the runner reported beside the tests it was given: a failure
     /// outside them is a record of its own; anything else is no concern.
-    fn beside(&self, ended: &mut Ended) -> Vec<TestAttempt> {
+    fn beside(&mut self, ended: &mut Ended) -> Vec<TestAttempt> {
         let mut beside: Vec<TestResult> = ended.reported.drain().collect();
         beside.sort_by(|a, b| a.id.cmp(&b.id));
         (beside.into_iter())
@@ -928,7 +1041,8 @@ impl<'a> Execution<'a> {
                 let test = (result.test.clone()).unwrap_or_else(|| TestCase::new(&result.id));
                 let (outcome, message) = outcome::reported(&result);
                 let decision = Decision::Reported { outcome, message };
-                let mut attempt = self.decided(&test, ended, decision, Some(result));
+                let verdict = self.verdict(&test, ended, decision, Some(result));
+                let mut attempt = self.attempt_of(verdict, ended);
                 attempt.kind = RecordKind::Suite;
                 attempt
             })
@@ -938,56 +1052,51 @@ impl<'a> Execution<'a> {
     /// Charges a process's own failure, when [`outcome::charge`] finds one,
     /// to the test it ran alone, the case that stood for its tests, or else
     /// a record of the process's own, with the last lines it printed.
-    fn charge_process_failure(
-        &self,
+    fn charge_process_failure<'t>(
+        &mut self,
         ended: &Ended,
-        finished: &mut Vec<TestAttempt>,
+        verdicts: &mut Vec<Verdict<'t>>,
         outside: &mut Vec<TestAttempt>,
-    ) {
-        let accounted =
-            (finished.iter().chain(outside.iter())).any(|a| a.record.outcome.is_failure());
+    ) where
+        'a: 't,
+    {
+        let accounted = verdicts.iter().any(|v| v.outcome().is_failure())
+            || outside.iter().any(|a| a.record.outcome.is_failure());
         let leak_action = self.job.source.config.leak;
         let Some((outcome, message)) =
-            outcome::charge(&ended.end(), leak_action, finished.len(), accounted)
+            outcome::charge(&ended.end(), leak_action, verdicts.len(), accounted)
         else {
             return;
         };
-        let alone = match self.job.tests.as_slice() {
-            [one] => finished.iter().position(|a| a.test.id == one.id),
+        let decision = Decision::Host {
+            outcome,
+            message,
+            details: true,
+        };
+        let job: &'a Job = self.job;
+        let alone = match job.tests.as_slice() {
+            [one] => verdicts.iter().position(|v| v.test.id == one.id),
             _ => None,
         };
-        let attempt = match (alone, self.expanding) {
-            (Some(i), _) => &mut finished[i],
+        match (alone, self.expanding) {
+            (Some(i), _) => verdicts[i].decision = decision,
             (None, true) => {
-                let case = &self.job.tests[0];
-                finished.push(self.attempt(case, Some(ended), outcome, None));
-                finished.last_mut().expect("just pushed")
+                let verdict = self.verdict(&job.tests[0], ended, decision, None);
+                verdicts.push(verdict);
             }
             (None, false) => {
                 let test = TestCase::new(PROCESS_RECORD);
-                let mut attempt = self.attempt(&test, Some(ended), outcome, None);
+                let verdict = self.verdict(&test, ended, decision, None);
+                let mut attempt = self.attempt_of(verdict, ended);
                 attempt.kind = RecordKind::Process;
                 outside.push(attempt);
-                outside.last_mut().expect("just pushed")
             }
-        };
-        attempt.record.outcome = outcome;
-        attempt.record.message = Some(message);
-        attempt.record.stack_trace = self.output_tail();
+        }
     }
 
-    /// Completes an attempt with what the live stream showed of the test:
-    /// its output, the message of a failure that came without one, and,
-    /// for what needs looking into, its own directory.
-    fn complete(&mut self, attempt: &mut TestAttempt) {
-        // What the live stream caught between the test's start and end,
-        // only when the runner cannot tell: the stream's two pipes are read
-        // apart, so a line of the process's own printed about then may be
-        // caught too (pytest's "collected ..." line).
-        if attempt.output.is_none() {
-            let captured = self.tracker.take_captured(&attempt.test.id);
-            attempt.output = captured.map(Tail::into_string);
-        }
+    /// Completes an attempt: the message of a failure that came without
+    /// one, and, for what needs looking into, its own directory.
+    fn complete(&self, attempt: &mut TestAttempt) {
         // An empty output is a runner's word that the test printed nothing.
         let printed = attempt
             .output
@@ -1058,21 +1167,9 @@ impl<'a> Execution<'a> {
         ended: Option<&Ended>,
         outcome: Outcome,
         message: Option<String>,
+        duration: Duration,
     ) -> TestAttempt {
         let dir = attempt_path(self.source_name(), &test.id, self.job.attempt);
-        let duration = match (ended, self.timed_as()) {
-            (Some(ended), 1) => ended.duration,
-            // In a batch, the test's own span when the live output showed it.
-            (Some(ended), _) => match self.tracker.test(&test.id) {
-                Some(LiveTest { end: Some(end), .. }) => end.span,
-                Some(LiveTest {
-                    started: Some(started),
-                    ..
-                }) => ended.at - *started,
-                _ => Duration::ZERO,
-            },
-            (None, _) => Duration::ZERO,
-        };
         TestAttempt {
             test: test.into(),
             kind: RecordKind::Test,
@@ -1103,7 +1200,10 @@ impl<'a> Execution<'a> {
     fn blocked_by(&mut self, error: impl std::fmt::Display) -> Attributed {
         let error = self.of_source(error);
         let blocked = (self.job.tests.iter())
-            .map(|test| self.attempt(test, None, Outcome::Blocked, Some(error.clone())))
+            .map(|test| {
+                let blocked = Some(error.clone());
+                self.attempt(test, None, Outcome::Blocked, blocked, Duration::ZERO)
+            })
             .collect();
         self.errors.push(error);
         (blocked, Vec::new(), Vec::new())

@@ -123,6 +123,13 @@ impl<T: Keyed> KeyedVec<T> {
         entry.ok().map(|entry| entry.remove().0 as usize)
     }
 
+    /// Gives back the room the list and its table grew beyond their items.
+    pub(super) fn shrink_to_fit(&mut self) {
+        self.items.shrink_to_fit();
+        let (items, hasher) = (&self.items, &self.hasher);
+        (self.places).shrink_to_fit(|&at| hasher.hash_one(items[at as usize].key()));
+    }
+
     /// Every item, in the order they came, found or forgotten.
     pub(super) fn items(&self) -> &[T] {
         &self.items

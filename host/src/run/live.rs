@@ -95,15 +95,27 @@ impl Tracker {
         self.tests.get(id)
     }
 
-    /// How the test `id` ended, as the live output said.
-    pub fn end(&self, id: &str) -> Option<&LiveEnd> {
-        self.test(id)?.end.as_ref()
-    }
-
     /// What was printed while the test `id` ran alone, taken.
     pub fn take_captured(&mut self, id: &str) -> Option<Tail> {
+        if self.captured.is_empty() {
+            return None;
+        }
         let at = self.tests.place(id)?;
         self.captured.remove(&(at as u32))
+    }
+
+    /// Forgets every test, and what was caught of their output: once a
+    /// process ended and its tests are decided, none of it is asked again.
+    pub fn forget_tests(&mut self) {
+        self.tests = KeyedVec::default();
+        self.running = Vec::new();
+        self.captured = HashMap::default();
+    }
+
+    /// Gives back the room its lists grew beyond the tests they hold.
+    pub fn shrink_to_fit(&mut self) {
+        self.tests.shrink_to_fit();
+        self.running.shrink_to_fit();
     }
 
     /// Keeps `line` as output of the one test running, if only one is.
@@ -298,7 +310,7 @@ mod tests {
             tracker.take_captured("c").unwrap().into_string(),
             "c's line\n"
         );
-        let b = tracker.end("b").unwrap();
+        let b = tracker.test("b").and_then(|b| b.end.as_ref()).unwrap();
         assert_eq!((b.outcome, b.span), (Outcome::Failed, SECOND));
         tracker.finish("c".into(), Outcome::Passed, None, t0);
         assert!(
@@ -313,7 +325,21 @@ mod tests {
         let mut tracker = Tracker::new(t0, 1 << 20);
         tracker.finish("t".into(), Outcome::Failed, None, t0);
         tracker.finish("t".into(), Outcome::Passed, None, t0);
-        let end = tracker.end("t").map(|end| end.outcome);
+        let end = tracker.test("t").and_then(|t| t.end.as_ref());
+        let end = end.map(|end| end.outcome);
         assert_eq!(end, Some(Outcome::Failed));
+    }
+
+    #[test]
+    fn forgetting_the_tests_forgets_their_output_too() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::new(t0, 1 << 20);
+        tracker.start("t".into(), t0);
+        tracker.capture("t's line");
+        tracker.forget_tests();
+        assert!(tracker.is_empty() && tracker.test("t").is_none());
+        assert!(tracker.take_captured("t").is_none());
+        tracker.start("t".into(), t0);
+        assert!(tracker.test("t").is_some_and(LiveTest::in_flight));
     }
 }

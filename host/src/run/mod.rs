@@ -7,6 +7,7 @@ mod keyed;
 mod live;
 mod outcome;
 mod queue;
+mod releasing;
 mod reported;
 mod schedule;
 mod shares;

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use super::execute::{Executor, Expansion, Job, JobOutcome, TestAttempt, PROCESS_RECORD};
 use super::queue::Queue;
+use super::releasing::Releasing;
 use super::shares::Shares;
 use super::PreparedSource;
 use crate::error::{Error, Result};
@@ -26,6 +27,14 @@ pub struct Scheduled {
     /// Tests the filter left out, before the run and among the tests
     /// expanding cases turned out to be.
     pub filtered_out: usize,
+}
+
+/// Which of an expanding case's tests the scheduler took: the others were
+/// filtered out, skipped, or another expansion's already.
+enum Admitted {
+    /// Every one: the common case, which needs no set of their ids.
+    All,
+    Only(std::collections::HashSet<String>),
 }
 
 /// A test and what became of it so far.
@@ -232,14 +241,15 @@ impl<'a> Scheduler<'a> {
     fn admit(&mut self, source: &Arc<PreparedSource>, selection: Selection) -> Vec<usize> {
         let name = source.config.name.clone();
         self.filtered_out += selection.filtered_out;
-        // Each test ends as one record. `reserve` sizes empty vectors
-        // exactly, which fits an expanding case's tests, all admitted at
-        // once (doubling left up to half of both unused at the run's end),
-        // and grows them by doubling after that: many small sources do
-        // not copy them once each, as exact reservations would.
+        // `reserve` sizes empty vectors exactly, which fits an expanding
+        // case's tests, all admitted at once (doubling left up to half of
+        // both unused at the run's end), and grows them by doubling after
+        // that: many small sources do not copy them once each, as exact
+        // reservations would. The records of the tests run are made room
+        // for as they settle, not before the attempts that make them.
         let (running, skipped) = (selection.run.len(), selection.skipped.len());
         self.tests.reserve(running);
-        self.records.reserve(running + skipped);
+        self.records.reserve(skipped);
         let reported = self.skipped.entry(name.clone()).or_default();
         let skips: Vec<_> = (selection.skipped.into_iter())
             .filter(|skip| reported.insert(skip.test.id.clone()))
@@ -277,15 +287,14 @@ impl<'a> Scheduler<'a> {
     /// or a skip rule leaves out ran all the same: their results are dropped.
     /// The case is reported itself only with a result of its own (a failure
     /// beside its tests), which is final: retrying it would run them all again.
-    /// Answers the ids of the tests it admitted: those the expansion
-    /// brought first. A test another expansion brought already is that
-    /// one's to report.
+    /// Answers which tests it admitted: those the expansion brought first.
+    /// A test another expansion brought already is that one's to report.
     fn expand(
         &mut self,
         source: &Arc<PreparedSource>,
         expansion: Expansion,
         case: Option<TestAttempt>,
-    ) -> std::collections::HashSet<String> {
+    ) -> Admitted {
         let name = source.config.name.clone();
         let repeated: Vec<&str> = (expansion.tests.iter())
             .map(|test| test.id.as_str())
@@ -293,16 +302,22 @@ impl<'a> Scheduler<'a> {
             .collect();
         let fresh = expansion.tests.len() - repeated.len();
         (self.shares).expanded(&name, expansion.share_of, fresh, repeated);
+        let offered = expansion.tests.len();
         let selection = self.selector.select(&name, expansion.tests);
-        let admitted: std::collections::HashSet<String> = (self.admit(source, selection))
-            .into_iter()
-            .map(|i| self.tests[i].case().id.clone())
-            .collect();
+        let admitted = self.admit(source, selection);
         self.events.emit(RunEvent::SourceExpanded {
             source: &name,
             case: &expansion.case,
             tests: admitted.len(),
         });
+        let admitted = match admitted.len() == offered {
+            true => Admitted::All,
+            false => Admitted::Only(
+                (admitted.into_iter())
+                    .map(|i| self.tests[i].case().id.clone())
+                    .collect(),
+            ),
+        };
         let Some(i) = self.position(&name, &expansion.case) else {
             return admitted;
         };
@@ -407,11 +422,14 @@ impl<'a> Scheduler<'a> {
                     .iter()
                     .position(|f| f.test.id == expansion.case)
                     .map(|i| finished.remove(i));
-                let admitted = self.expand(&outcome.source, expansion, case);
-                finished.retain(|f| admitted.contains(&f.test.id));
-                unrun.retain(|t| admitted.contains(&t.id));
+                if let Admitted::Only(admitted) = self.expand(&outcome.source, expansion, case) {
+                    finished.retain(|f| admitted.contains(&f.test.id));
+                    unrun.retain(|t| admitted.contains(&t.id));
+                }
             }
-            for finished in finished {
+            // Each test settled ends as one record.
+            self.records.reserve(finished.len());
+            for finished in Releasing::new(finished) {
                 self.take_attempt(&outcome.source, finished);
             }
             // A stopping run starts nothing: they are left unrun.
