@@ -105,12 +105,15 @@ pub struct JunitCase<'a> {
     pub reruns: Vec<Problem<'a>>,
 }
 
+/// A suite, its cases made as they are written: a report of many
+/// thousand cases holds none of them whole. `cases` is gone through twice,
+/// to count them first (the counts head the suite), then to write them.
 #[derive(Debug, Clone)]
-pub struct JunitSuite<'a> {
+pub struct JunitSuite<'a, Cases> {
     pub name: &'a str,
     pub time_ms: u64,
     pub properties: Vec<(&'a str, &'a str)>,
-    pub cases: Vec<JunitCase<'a>>,
+    pub cases: Cases,
     pub system_err: Option<&'a str>,
 }
 
@@ -124,19 +127,18 @@ impl Problem<'_> {
 }
 
 /// The counts a suite's attributes declare: tests, failures, errors, skipped.
-fn counts(cases: &[JunitCase]) -> [usize; 4] {
-    let of = |kind| {
-        cases
-            .iter()
-            .filter(|c| c.problem.as_ref().is_some_and(|p| p.kind == kind))
-            .count()
-    };
-    [
-        cases.len(),
-        of(ProblemKind::Failure),
-        of(ProblemKind::Error),
-        of(ProblemKind::Skipped),
-    ]
+fn counts<'a>(cases: impl Iterator<Item = JunitCase<'a>>) -> [usize; 4] {
+    let mut counts = [0; 4];
+    for case in cases {
+        counts[0] += 1;
+        match case.problem.map(|p| p.kind) {
+            Some(ProblemKind::Failure) => counts[1] += 1,
+            Some(ProblemKind::Error) => counts[2] += 1,
+            Some(ProblemKind::Skipped) => counts[3] += 1,
+            None => {}
+        }
+    }
+    counts
 }
 
 fn seconds(ms: u64) -> String {
@@ -144,11 +146,22 @@ fn seconds(ms: u64) -> String {
 }
 
 /// Writes a JUnit report of `suites`.
-pub fn write(name: &str, time_ms: u64, suites: &[JunitSuite], out: impl Write) -> XmlResult {
+pub fn write<'a, Cases>(
+    name: &str,
+    time_ms: u64,
+    suites: &[JunitSuite<'a, Cases>],
+    out: impl Write,
+) -> XmlResult
+where
+    Cases: Iterator<Item = JunitCase<'a>> + Clone,
+{
     let mut xml = XmlWriter::new(out)?;
+    let counts: Vec<[usize; 4]> = (suites.iter())
+        .map(|suite| counts(suite.cases.clone()))
+        .collect();
     let mut total = [0usize; 4];
-    for suite in suites {
-        for (sum, count) in total.iter_mut().zip(counts(&suite.cases)) {
+    for suite in &counts {
+        for (sum, count) in total.iter_mut().zip(suite) {
             *sum += count;
         }
     }
@@ -164,16 +177,20 @@ pub fn write(name: &str, time_ms: u64, suites: &[JunitSuite], out: impl Write) -
             ("time", &time),
         ],
     )?;
-    for suite in suites {
-        write_suite(&mut xml, suite)?;
+    for (suite, counts) in suites.iter().zip(counts) {
+        write_suite(&mut xml, suite, counts)?;
     }
     xml.close("testsuites")?;
     xml.finish()?;
     Ok(())
 }
 
-fn write_suite(xml: &mut XmlWriter<impl Write>, suite: &JunitSuite) -> XmlResult {
-    let [tests, failures, errors, skipped] = counts(&suite.cases).map(|n| n.to_string());
+fn write_suite<'a>(
+    xml: &mut XmlWriter<impl Write>,
+    suite: &JunitSuite<'a, impl Iterator<Item = JunitCase<'a>> + Clone>,
+    counts: [usize; 4],
+) -> XmlResult {
+    let [tests, failures, errors, skipped] = counts.map(|n| n.to_string());
     let time = seconds(suite.time_ms);
     xml.open(
         "testsuite",
@@ -193,8 +210,8 @@ fn write_suite(xml: &mut XmlWriter<impl Write>, suite: &JunitSuite) -> XmlResult
         }
         xml.close("properties")?;
     }
-    for case in &suite.cases {
-        write_case(xml, case)?;
+    for case in suite.cases.clone() {
+        write_case(xml, &case)?;
     }
     if let Some(text) = suite.system_err {
         xml.text_element("system-err", &[], text)?;

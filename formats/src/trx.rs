@@ -208,8 +208,9 @@ pub struct TrxResult<'a> {
     pub attempts: Vec<TrxExecution<'a>>,
 }
 
-/// The run as a whole.
-pub struct TrxRun<'a> {
+/// The run as a whole. Its results are made as they are written: a report
+/// of many thousand tests holds none of them whole.
+pub struct TrxRun<'a, Results> {
     pub name: &'a str,
     pub user: &'a str,
     pub computer: &'a str,
@@ -217,8 +218,9 @@ pub struct TrxRun<'a> {
     pub finish_time: &'a str,
     /// Whether the run failed: the summary says so whatever its results say.
     pub failed: bool,
-    /// Every test, in report order.
-    pub results: &'a [TrxResult<'a>],
+    /// Every test, in report order: gone through twice, for the results
+    /// and for the tests' definitions.
+    pub results: Results,
     /// Run-level messages, e.g. infrastructure errors.
     pub errors: &'a [String],
 }
@@ -288,7 +290,32 @@ impl Ids {
     }
 }
 
-pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
+/// How many results ended each way, for the summary.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    passed: usize,
+    failed: usize,
+    inconclusive: usize,
+    not_executed: usize,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: TrxOutcome) {
+        self.total += 1;
+        *match outcome {
+            TrxOutcome::Passed => &mut self.passed,
+            TrxOutcome::Failed => &mut self.failed,
+            TrxOutcome::Inconclusive => &mut self.inconclusive,
+            TrxOutcome::NotExecuted => &mut self.not_executed,
+        } += 1;
+    }
+}
+
+pub fn write<'a, Results>(run: &TrxRun<'a, Results>, out: impl Write) -> XmlResult
+where
+    Results: Iterator<Item = TrxResult<'a>> + Clone,
+{
     let mut xml = XmlWriter::new(out)?;
     let mut scratch = Vec::new();
     let run_id = Id::of(&["run", run.name, run.start_time], &mut scratch);
@@ -312,16 +339,19 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
         ],
     )?;
 
-    // A test's ids are made once for the three places they go.
+    // A test's id is hashed once for the three places it goes, and kept
+    // as its number alone; its execution's is made from it without a hash.
     let executions = Id::of(&["execution", run_id], &mut scratch);
-    let ids: Vec<Ids> = (run.results.iter())
-        .map(|result| Ids::of(result, executions, &mut scratch))
-        .collect();
+    let mut tests = Vec::new();
+    let mut tally = Tally::default();
     xml.open("Results", &[])?;
-    for (result, ids) in run.results.iter().zip(&ids) {
+    for result in run.results.clone() {
+        let ids = Ids::of(&result, executions, &mut scratch);
+        tests.push(ids.test.uuid);
+        tally.count(result.result.outcome);
         let attributes = ResultAttributes {
-            run,
-            result,
+            computer: run.computer,
+            result: &result,
             test_id: ids.test.as_str(),
         };
         // A test that ran more than once is its final result holding each
@@ -341,19 +371,24 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
         xml.close("UnitTestResult")?;
     }
     xml.close("Results")?;
+    let ids = |test: &Uuid| {
+        let test = Id::from(*test);
+        (test, test.salted(executions))
+    };
 
     // One definition per test.
     xml.open("TestDefinitions", &[])?;
-    for (result, ids) in run.results.iter().zip(&ids) {
+    for (result, test) in run.results.clone().zip(&tests) {
+        let (test, execution) = ids(test);
         xml.open(
             "UnitTest",
             &[
                 ("name", result.name),
                 ("storage", result.storage),
-                ("id", ids.test.as_str()),
+                ("id", test.as_str()),
             ],
         )?;
-        xml.empty("Execution", &[("id", ids.execution.as_str())])?;
+        xml.empty("Execution", &[("id", execution.as_str())])?;
         xml.empty(
             "TestMethod",
             &[
@@ -368,12 +403,13 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
     xml.close("TestDefinitions")?;
 
     xml.open("TestEntries", &[])?;
-    for ids in &ids {
+    for test in &tests {
+        let (test, execution) = ids(test);
         xml.empty(
             "TestEntry",
             &[
-                ("testId", ids.test.as_str()),
-                ("executionId", ids.execution.as_str()),
+                ("testId", test.as_str()),
+                ("executionId", execution.as_str()),
                 ("testListId", RESULTS_NOT_IN_A_LIST),
             ],
         )?;
@@ -393,7 +429,7 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
         &[("name", "All Loaded Results"), ("id", ALL_LOADED_RESULTS)],
     )?;
     xml.close("TestLists")?;
-    write_summary(&mut xml, run)?;
+    write_summary(&mut xml, run, &tally)?;
     xml.close("TestRun")?;
     xml.finish()?;
     Ok(())
@@ -401,7 +437,7 @@ pub fn write(run: &TrxRun, out: impl Write) -> XmlResult {
 
 /// What the `UnitTestResult`s of one test share.
 struct ResultAttributes<'a> {
-    run: &'a TrxRun<'a>,
+    computer: &'a str,
     result: &'a TrxResult<'a>,
     test_id: &'a str,
 }
@@ -422,7 +458,7 @@ impl ResultAttributes<'_> {
             ("executionId", execution_id),
             ("testId", self.test_id),
             ("testName", self.result.name),
-            ("computerName", self.run.computer),
+            ("computerName", self.computer),
             ("duration", duration.as_str()),
             ("startTime", &execution.start_time),
             ("endTime", execution.end_time.as_str()),
@@ -459,21 +495,18 @@ impl ResultAttributes<'_> {
     }
 }
 
-fn write_summary(xml: &mut XmlWriter<impl Write>, run: &TrxRun) -> XmlResult {
-    let count = |outcome: TrxOutcome| {
-        run.results
-            .iter()
-            .filter(|r| r.result.outcome == outcome)
-            .count()
-    };
-    let not_executed = count(TrxOutcome::NotExecuted);
+fn write_summary<Results>(
+    xml: &mut XmlWriter<impl Write>,
+    run: &TrxRun<Results>,
+    tally: &Tally,
+) -> XmlResult {
     let [total, executed, passed, failed, inconclusive, not_executed] = [
-        run.results.len(),
-        run.results.len() - not_executed,
-        count(TrxOutcome::Passed),
-        count(TrxOutcome::Failed),
-        count(TrxOutcome::Inconclusive),
-        not_executed,
+        tally.total,
+        tally.total - tally.not_executed,
+        tally.passed,
+        tally.failed,
+        tally.inconclusive,
+        tally.not_executed,
     ]
     .map(|n| n.to_string());
     let outcome = match run.failed {
@@ -537,7 +570,9 @@ mod tests {
         }
     }
 
-    fn run<'a>(results: &'a [TrxResult], failed: bool) -> TrxRun<'a> {
+    type Listed<'a> = std::iter::Cloned<std::slice::Iter<'a, TrxResult<'a>>>;
+
+    fn run<'a>(results: &'a [TrxResult<'a>], failed: bool) -> TrxRun<'a, Listed<'a>> {
         TrxRun {
             name: "proctor run",
             user: "ci",
@@ -545,12 +580,12 @@ mod tests {
             start_time: "2026-11-22T10:00:00.000Z",
             finish_time: "2026-11-22T10:00:03.000Z",
             failed,
-            results,
+            results: results.iter().cloned(),
             errors: &[],
         }
     }
 
-    fn written(run: &TrxRun) -> String {
+    fn written(run: &TrxRun<Listed>) -> String {
         let mut out = Vec::new();
         write(run, &mut out).unwrap();
         String::from_utf8(out).unwrap()

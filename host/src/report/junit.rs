@@ -82,24 +82,17 @@ fn case(test: &TestRecord) -> JunitCase<'_> {
 }
 
 pub fn write_junit(summary: &RunSummary, out: impl std::io::Write) -> std::io::Result<()> {
-    let suites: Vec<JunitSuite> = summary
-        .run
-        .sources
-        .iter()
+    let suites: Vec<JunitSuite<_>> = (summary.run.sources.iter())
         .map(|source| {
-            let tests: Vec<&TestRecord> = summary
-                .tests
-                .iter()
-                .filter(|t| t.source == source.name)
-                .collect();
+            let tests = (summary.tests.iter()).filter(move |t| t.source == source.name);
             JunitSuite {
                 name: &source.name,
-                time_ms: tests.iter().map(|t| t.duration_ms).sum(),
-                properties: (tests.iter())
+                time_ms: tests.clone().map(|t| t.duration_ms).sum(),
+                properties: (tests.clone())
                     .filter(|t| t.quarantined)
                     .map(|t| ("quarantined", t.id.as_str()))
                     .collect(),
-                cases: tests.into_iter().map(case).collect(),
+                cases: tests.map(case),
                 system_err: source.error.as_deref(),
             }
         })

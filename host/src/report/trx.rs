@@ -21,6 +21,7 @@ fn outcome(outcome: Outcome, quarantined: bool) -> TrxOutcome {
 
 /// When attempts started, read from their text once a process: the
 /// attempts of a batch share their process's start, and its text.
+#[derive(Clone)]
 struct Starts {
     run_start: DateTime<Utc>,
     /// The last start read: its text in the record, its moment, and the
@@ -68,12 +69,7 @@ fn result<'a>(
     test: &'a TestRecord,
     starts: &mut Starts,
 ) -> (TrxExecution<'a>, Vec<TrxExecution<'a>>) {
-    let attempts: Vec<TrxExecution> = test
-        .attempts
-        .iter()
-        .map(|a| execution(a, test.quarantined, starts))
-        .collect();
-    match attempts.as_slice() {
+    match test.attempts.as_slice() {
         [] => {
             let at = timestamp(starts.run_start);
             let never_ran = TrxExecution {
@@ -85,13 +81,14 @@ fn result<'a>(
                 stack_trace: None,
                 stdout: None,
             };
-            (never_ran, attempts)
+            (never_ran, Vec::new())
         }
-        [_] => (
-            attempts.into_iter().next().expect("one attempt"),
-            Vec::new(),
-        ),
-        [first, .., last] => {
+        [one] => (execution(one, test.quarantined, starts), Vec::new()),
+        all => {
+            let attempts: Vec<TrxExecution> = (all.iter())
+                .map(|a| execution(a, test.quarantined, starts))
+                .collect();
+            let (first, last) = (&attempts[0], &attempts[attempts.len() - 1]);
             let all = TrxExecution {
                 duration_ms: attempts.iter().map(|a| a.duration_ms).sum(),
                 start_time: first.start_time.clone(),
@@ -114,24 +111,21 @@ pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Res
             .find(|s| s.name == source)
             .map_or("", |s| s.path.as_str())
     };
-    let mut starts = Starts {
+    let starts = Starts {
         run_start: started,
         last: None,
     };
-    let results: Vec<TrxResult> = summary
-        .tests
-        .iter()
-        .map(|test| {
-            let (result, attempts) = result(test, &mut starts);
-            TrxResult {
-                name: &test.id,
-                classname: &test.source,
-                storage: storage(&test.source),
-                result,
-                attempts,
-            }
+    // Made as they are written, twice (see `TrxRun::results`).
+    let results = (summary.tests.iter()).scan(starts, move |starts, test| {
+        let (result, attempts) = result(test, starts);
+        Some(TrxResult {
+            name: &test.id,
+            classname: &test.source,
+            storage: storage(&test.source),
+            result,
+            attempts,
         })
-        .collect();
+    });
     let user = std::env::var("USER").unwrap_or_default();
     let computer = crate::results::machine_name().unwrap_or_default();
     let run = TrxRun {
@@ -141,7 +135,7 @@ pub fn write_trx(summary: &RunSummary, out: impl std::io::Write) -> std::io::Res
         start_time: &timestamp(started),
         finish_time: &timestamp(finished),
         failed: summary.status() != ExitStatus::Passed,
-        results: &results,
+        results,
         errors: &summary.run.errors,
     };
     trx::write(&run, out)
