@@ -14,7 +14,10 @@ use std::time::Duration;
 use abi_stable::std_types::{RResult, RSlice, RStr};
 use proctor_plugin_api::abi::*;
 use proctor_plugin_api::messages::*;
-use serde::{de::DeserializeOwned, Serialize};
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
 use crate::call::{with_progress_sink, Answer, CallError, Operation, ProgressFn};
 use crate::remote::{PluginHostProgram, PluginProcess};
@@ -292,6 +295,17 @@ impl<V: PluginVTable> Plugin<V> {
         request: &Req,
         progress: Option<&ProgressFn<'_>>,
     ) -> Result<Resp, CallError> {
+        self.call_reading(operation, request, progress, PhantomData)
+    }
+
+    /// The same, the answer read through `reading`.
+    fn call_reading<Req: Serialize, Read: Reading>(
+        &self,
+        operation: Operation,
+        request: &Req,
+        progress: Option<&ProgressFn<'_>>,
+        reading: Read,
+    ) -> Result<Read::Value, CallError> {
         let label = &self.inner.label;
         let request = serde_json::to_string(request).expect("host messages always serialize");
         let answer = match &self.inner.transport {
@@ -302,7 +316,7 @@ impl<V: PluginVTable> Plugin<V> {
             Transport::Process(process) => process.call(label, operation, request, progress)?,
             Transport::Broken(creation) => return Err(self.not_created(operation, creation)),
         };
-        self.read_answer(operation, answer)
+        self.read_answer_with(operation, answer, reading)
     }
 
     /// What the plugin answered `operation`, read.
@@ -311,6 +325,15 @@ impl<V: PluginVTable> Plugin<V> {
         operation: Operation,
         answer: Answer,
     ) -> Result<Resp, CallError> {
+        self.read_answer_with(operation, answer, PhantomData)
+    }
+
+    fn read_answer_with<Read: Reading>(
+        &self,
+        operation: Operation,
+        answer: Answer,
+        reading: Read,
+    ) -> Result<Read::Value, CallError> {
         let error = |code, message: String| CallError {
             plugin: self.inner.label.to_string(),
             operation: operation.name(),
@@ -318,7 +341,7 @@ impl<V: PluginVTable> Plugin<V> {
             message,
         };
         match answer {
-            Ok(response) => serde_json::from_str(&response).map_err(|e| {
+            Ok(response) => reading.read(&response).map_err(|e| {
                 error(
                     PluginError::INVALID_REQUEST,
                     format!("unreadable answer: {e}"),
@@ -381,6 +404,76 @@ fn construct_here<V: PluginVTable>(
     construct::<V>(module, name, settings)
         .map(Object)
         .map_err(|e| failed(e.code, e.message.into_string()))
+}
+
+/// How an answer's JSON is read into what its call answers.
+trait Reading {
+    type Value;
+    fn read(self, json: &str) -> serde_json::Result<Self::Value>;
+}
+
+/// Read as its type reads itself.
+impl<T: DeserializeOwned> Reading for PhantomData<T> {
+    type Value = T;
+
+    fn read(self, json: &str) -> serde_json::Result<T> {
+        serde_json::from_str(json)
+    }
+}
+
+/// Reads a list with room made for `room` items first. A list read from
+/// JSON grows by doubling: a batch's ten thousand results held room for
+/// sixteen thousand at the host's fullest moment of memory.
+struct ListWithRoom<T> {
+    room: usize,
+    item: PhantomData<T>,
+}
+
+impl<T> ListWithRoom<T> {
+    /// Room made first at most: a guess is no reason to hold more.
+    const MOST_ROOM: usize = 1 << 20;
+
+    fn new(room: usize) -> Self {
+        Self {
+            room: room.min(Self::MOST_ROOM),
+            item: PhantomData,
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Reading for ListWithRoom<T> {
+    type Value = Vec<T>;
+
+    fn read(self, json: &str) -> serde_json::Result<Vec<T>> {
+        let mut json = serde_json::Deserializer::from_str(json);
+        let list = self.deserialize(&mut json)?;
+        json.end()?;
+        Ok(list)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for ListWithRoom<T> {
+    type Value = Vec<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<T>, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ListWithRoom<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Vec<T>, A::Error> {
+        let mut list = Vec::with_capacity(self.room);
+        while let Some(item) = items.next_element()? {
+            list.push(item);
+        }
+        Ok(list)
+    }
 }
 
 fn answer_of(result: CallResult) -> Answer {
@@ -492,7 +585,19 @@ impl RunnerPlugin {
     }
 
     pub fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError> {
-        self.call(Operation::CollectResults, request, None)
+        self.collect_results_of(request, request.tests.len())
+    }
+
+    /// The same, read with room made for `expected` results first: a host
+    /// that watched the process's live output knows better than the tests
+    /// it asked for (an expanding case is one).
+    pub fn collect_results_of(
+        &self,
+        request: &CollectRequest,
+        expected: usize,
+    ) -> Result<Vec<TestResult>, CallError> {
+        let reading = ListWithRoom::new(expected);
+        self.call_reading(Operation::CollectResults, request, None, reading)
     }
 }
 

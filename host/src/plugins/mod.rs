@@ -89,7 +89,12 @@ pub trait Runner: Send + Sync {
         stream: &OutputStream,
         lines: &[String],
     ) -> Result<Vec<LiveEvent>, CallError>;
-    fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError>;
+    /// The results of a process that ran about `expected` tests.
+    fn collect_results(
+        &self,
+        request: &CollectRequest,
+        expected: usize,
+    ) -> Result<Vec<TestResult>, CallError>;
 }
 
 impl Runner for RunnerPlugin {
@@ -113,8 +118,12 @@ impl Runner for RunnerPlugin {
         RunnerPlugin::parse_output(self, stream, lines)
     }
 
-    fn collect_results(&self, request: &CollectRequest) -> Result<Vec<TestResult>, CallError> {
-        RunnerPlugin::collect_results(self, request)
+    fn collect_results(
+        &self,
+        request: &CollectRequest,
+        expected: usize,
+    ) -> Result<Vec<TestResult>, CallError> {
+        RunnerPlugin::collect_results_of(self, request, expected)
     }
 }
 

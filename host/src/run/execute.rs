@@ -85,7 +85,9 @@ pub struct TestAttempt {
     pub test: TestName,
     /// A test, or a failure beside the tests ([`RecordKind`]).
     pub kind: RecordKind,
-    pub record: AttemptRecord,
+    /// Boxed: it moves on, unchanged, into its test's record, and a batch's
+    /// attempts are held together until the scheduler takes them.
+    pub record: Box<AttemptRecord>,
     /// What the test printed, for retry rules on output.
     pub output: Option<String>,
 }
@@ -628,10 +630,10 @@ impl<'a> Execution<'a> {
             stderr_path: self.stderr.clone(),
             artifacts_dir: self.dir.clone(),
         };
-        let runner = source.runner.clone();
+        let (runner, expected) = (source.runner.clone(), self.test_count);
         // Live events may still tell what happened when the runner cannot.
         let (reported, unread) =
-            match tokio::task::spawn_blocking(move || runner.collect_results(&request))
+            match tokio::task::spawn_blocking(move || runner.collect_results(&request, expected))
                 .await
                 .map_err(|source| ExecutionError::Task {
                     what: "result",
@@ -1173,7 +1175,7 @@ impl<'a> Execution<'a> {
         TestAttempt {
             test: test.into(),
             kind: RecordKind::Test,
-            record: AttemptRecord {
+            record: Box::new(AttemptRecord {
                 attempt: self.job.attempt,
                 outcome,
                 started_at: self.launched_at.clone(),
@@ -1190,7 +1192,7 @@ impl<'a> Execution<'a> {
                 subtests: Vec::new(),
                 leak: None,
                 process: ended.and(self.process.clone()),
-            },
+            }),
             output: None,
         }
     }

@@ -29,6 +29,15 @@ pub struct Scheduled {
     pub filtered_out: usize,
 }
 
+/// A list of the one record in `record`'s box, in the box's own room.
+fn one(record: Box<AttemptRecord>) -> Vec<AttemptRecord> {
+    // SAFETY: `[T; 1]` has the size and alignment of `T`, so the box's
+    // room, allocated for one `AttemptRecord`, is that of an array of one,
+    // and is given back with the same layout when the list is dropped.
+    let array: Box<[AttemptRecord; 1]> = unsafe { Box::from_raw(Box::into_raw(record).cast()) };
+    Vec::from(array as Box<[AttemptRecord]>)
+}
+
 /// Which of an expanding case's tests the scheduler took: the others were
 /// filtered out, skipped, or another expansion's already.
 enum Admitted {
@@ -41,8 +50,9 @@ enum Admitted {
 struct TestState {
     source: Arc<PreparedSource>,
     /// The test, until it is done: a test that is done never runs again,
-    /// and its case may be large (a runner's data, attributes).
-    case: Option<TestCase>,
+    /// and its case may be large (a runner's data, attributes). Boxed, so
+    /// that a test done holds no room for it.
+    case: Option<Box<TestCase>>,
     /// Its attempts until it settles; then they are its record's.
     attempts: Vec<AttemptRecord>,
     /// How its first attempt ended, kept after it settled: what the
@@ -58,16 +68,20 @@ impl TestState {
     }
 
     fn case(&self) -> &TestCase {
-        self.case.as_ref().expect("a test not done keeps its case")
+        self.case
+            .as_deref()
+            .expect("a test not done keeps its case")
     }
 
-    fn push_attempt(&mut self, attempt: AttemptRecord) {
+    fn push_attempt(&mut self, attempt: Box<AttemptRecord>) {
         self.first_outcome.get_or_insert(attempt.outcome);
-        // Room for one: most tests have one attempt, and a first push
-        // would make room for four (about 800 bytes a test, kept in the
-        // reports' records until the run ends).
-        self.attempts.reserve_exact(1);
-        self.attempts.push(attempt);
+        match self.attempts.is_empty() {
+            // Most tests have one attempt: its box becomes their list, with
+            // no copy, and no room for more (a first push would make room
+            // for four, kept in the reports' records until the run ends).
+            true => self.attempts = one(attempt),
+            false => self.attempts.push(*attempt),
+        }
     }
 }
 
@@ -180,6 +194,8 @@ impl<'a> Scheduler<'a> {
         if self.stopping().is_none() {
             self.errors.extend(self.shares.errors());
         }
+        // Grown as tests settled, by doubling: up to half is spare.
+        self.records.shrink_to_fit();
         Ok(Scheduled {
             records: self.records,
             errors: self.errors,
@@ -245,8 +261,8 @@ impl<'a> Scheduler<'a> {
         // case's tests, all admitted at once (doubling left up to half of
         // both unused at the run's end), and grows them by doubling after
         // that: many small sources do not copy them once each, as exact
-        // reservations would. The records of the tests run are made room
-        // for as they settle, not before the attempts that make them.
+        // reservations would. The records of the tests run grow as they
+        // settle, into the room their attempts leave.
         let (running, skipped) = (selection.run.len(), selection.skipped.len());
         self.tests.reserve(running);
         self.records.reserve(skipped);
@@ -264,7 +280,9 @@ impl<'a> Scheduler<'a> {
         }
         let mut admitted = Vec::new();
         let index = self.index.entry(name.clone()).or_default();
-        for test in selection.run {
+        // Each test moves into a box of its own: the list they came in gives
+        // back its room as they leave it.
+        for test in Releasing::new(selection.run) {
             if index.contains_key(&test.id) {
                 tracing::debug!("source `{name}` reported the test `{}` twice", test.id);
                 continue;
@@ -273,7 +291,7 @@ impl<'a> Scheduler<'a> {
             index.insert(test.id.clone(), self.tests.len());
             self.tests.push(TestState {
                 source: source.clone(),
-                case: Some(test),
+                case: Some(Box::new(test)),
                 attempts: Vec::new(),
                 first_outcome: None,
                 quarantined: false,
@@ -427,8 +445,7 @@ impl<'a> Scheduler<'a> {
                     unrun.retain(|t| admitted.contains(&t.id));
                 }
             }
-            // Each test settled ends as one record.
-            self.records.reserve(finished.len());
+            // The records they make take the room their attempts leave.
             for finished in Releasing::new(finished) {
                 self.take_attempt(&outcome.source, finished);
             }
@@ -539,8 +556,7 @@ impl<'a> Scheduler<'a> {
             true => &id,
             false => &attempt.test.name,
         };
-        let mut record =
-            TestRecord::from_attempts(&name, &id, display, vec![attempt.record], false);
+        let mut record = TestRecord::from_attempts(&name, &id, display, one(attempt.record), false);
         record.kind = attempt.kind;
         self.report(record);
     }
@@ -578,8 +594,12 @@ impl<'a> Scheduler<'a> {
         let state = &mut self.tests[i];
         let attempts = std::mem::take(&mut state.attempts);
         let case = state.case.take().expect("a test not done keeps its case");
-        let record =
-            TestRecord::of_case(&state.source.config.name, case, attempts, state.quarantined);
+        let record = TestRecord::of_case(
+            &state.source.config.name,
+            *case,
+            attempts,
+            state.quarantined,
+        );
         self.close(i, record);
     }
 
@@ -662,7 +682,11 @@ pub(super) mod tests {
         ) -> Result<Vec<LiveEvent>, CallError> {
             unreachable!("the executor is fake")
         }
-        fn collect_results(&self, _: &CollectRequest) -> Result<Vec<TestResult>, CallError> {
+        fn collect_results(
+            &self,
+            _: &CollectRequest,
+            _: usize,
+        ) -> Result<Vec<TestResult>, CallError> {
             unreachable!("the executor is fake")
         }
     }
@@ -774,7 +798,7 @@ pub(super) mod tests {
                 TestAttempt {
                     test: (&TestCase::new(id)).into(),
                     kind: RecordKind::Test,
-                    record: fixture::attempt("unit", id, job.attempt, outcome, message),
+                    record: Box::new(fixture::attempt("unit", id, job.attempt, outcome, message)),
                     output: None,
                 }
             };
