@@ -94,28 +94,28 @@ pub struct TestAttempt {
 
 /// How an attempt's test is named: all its attempt needs of it. A test
 /// case itself may be large (its runner's data and attributes), and the
-/// scheduler holds it already.
+/// scheduler holds it already, names and all: an attempt of a test
+/// carries its id alone, a record beside the tests its name too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestName {
     pub id: String,
-    pub name: String,
-    qualified_name: Option<String>,
+    /// The display name of a record beside the tests.
+    name: Option<String>,
 }
 
 impl TestName {
-    /// As [`TestCase::qualified_name`].
-    pub fn qualified_name(&self) -> &str {
-        self.qualified_name.as_deref().unwrap_or(&self.name)
-    }
-}
-
-impl From<&TestCase> for TestName {
-    fn from(test: &TestCase) -> Self {
+    /// How an attempt of `kind` names `test`.
+    pub fn of(test: &TestCase, kind: RecordKind) -> Self {
         Self {
             id: test.id.clone(),
-            name: test.name.clone(),
-            qualified_name: test.qualified_name.clone(),
+            name: (kind != RecordKind::Test).then(|| test.name.clone()),
         }
+    }
+
+    /// Its display name: a record beside the tests has its own; a test's
+    /// is its case's, which the scheduler holds.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
     }
 }
 
@@ -708,7 +708,7 @@ impl<'a> Execution<'a> {
         }
         let mut finished = Vec::with_capacity(verdicts.len());
         for verdict in Releasing::new(verdicts) {
-            let mut attempt = self.attempt_of(verdict, &ended);
+            let mut attempt = self.attempt_of(verdict, &ended, RecordKind::Test);
             attempt.record.leak = ended.leak.clone();
             finished.push(attempt);
         }
@@ -1001,8 +1001,8 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// The attempt a verdict makes of its test.
-    fn attempt_of(&self, verdict: Verdict, ended: &Ended) -> TestAttempt {
+    /// The attempt a verdict makes of its test, as a record of `kind`.
+    fn attempt_of(&self, verdict: Verdict, ended: &Ended, kind: RecordKind) -> TestAttempt {
         let (outcome, message, host_details) = match verdict.decision {
             Decision::Reported { outcome, message } | Decision::Live { outcome, message } => {
                 (outcome, message, false)
@@ -1015,7 +1015,7 @@ impl<'a> Execution<'a> {
             Decision::Unrun => unreachable!("an unrun test has no attempt"),
         };
         let mut attempt = self.attempt(
-            verdict.test,
+            (verdict.test, kind),
             Some(ended),
             outcome,
             message,
@@ -1044,9 +1044,7 @@ impl<'a> Execution<'a> {
                 let (outcome, message) = outcome::reported(&result);
                 let decision = Decision::Reported { outcome, message };
                 let verdict = self.verdict(&test, ended, decision, Some(result));
-                let mut attempt = self.attempt_of(verdict, ended);
-                attempt.kind = RecordKind::Suite;
-                attempt
+                self.attempt_of(verdict, ended, RecordKind::Suite)
             })
             .collect()
     }
@@ -1089,9 +1087,7 @@ impl<'a> Execution<'a> {
             (None, false) => {
                 let test = TestCase::new(PROCESS_RECORD);
                 let verdict = self.verdict(&test, ended, decision, None);
-                let mut attempt = self.attempt_of(verdict, ended);
-                attempt.kind = RecordKind::Process;
-                outside.push(attempt);
+                outside.push(self.attempt_of(verdict, ended, RecordKind::Process));
             }
         }
     }
@@ -1165,7 +1161,7 @@ impl<'a> Execution<'a> {
     /// directory is created when something is put there.
     fn attempt(
         &self,
-        test: &TestCase,
+        (test, kind): (&TestCase, RecordKind),
         ended: Option<&Ended>,
         outcome: Outcome,
         message: Option<String>,
@@ -1173,8 +1169,8 @@ impl<'a> Execution<'a> {
     ) -> TestAttempt {
         let dir = attempt_path(self.source_name(), &test.id, self.job.attempt);
         TestAttempt {
-            test: test.into(),
-            kind: RecordKind::Test,
+            test: TestName::of(test, kind),
+            kind,
             record: Box::new(AttemptRecord {
                 attempt: self.job.attempt,
                 outcome,
@@ -1204,6 +1200,7 @@ impl<'a> Execution<'a> {
         let blocked = (self.job.tests.iter())
             .map(|test| {
                 let blocked = Some(error.clone());
+                let test = (test, RecordKind::Test);
                 self.attempt(test, None, Outcome::Blocked, blocked, Duration::ZERO)
             })
             .collect();

@@ -494,7 +494,7 @@ impl<'a> Scheduler<'a> {
             source: name,
             source_file: &source_file,
             test_id: id,
-            qualified_name: finished.test.qualified_name(),
+            qualified_name: self.tests[i].case().qualified_name(),
             outcome: record.outcome,
             message: record.message.as_deref(),
             stack_trace: record.stack_trace.as_deref(),
@@ -552,9 +552,9 @@ impl<'a> Scheduler<'a> {
             record: &attempt.record,
             retrying: false,
         });
-        let display = match attempt.test.name == base {
+        let display = match attempt.test.name() == base {
             true => &id,
-            false => &attempt.test.name,
+            false => attempt.test.name(),
         };
         let mut record = TestRecord::from_attempts(&name, &id, display, one(attempt.record), false);
         record.kind = attempt.kind;
@@ -796,7 +796,7 @@ pub(super) mod tests {
             let attempt = |id: &str, outcome| {
                 let message = outcome_message(outcome);
                 TestAttempt {
-                    test: (&TestCase::new(id)).into(),
+                    test: crate::run::execute::TestName::of(&TestCase::new(id), RecordKind::Test),
                     kind: RecordKind::Test,
                     record: Box::new(fixture::attempt("unit", id, job.attempt, outcome, message)),
                     output: None,
