@@ -1,9 +1,11 @@
 //! Spreading tests over processes, running them up to `jobs` at once, giving
 //! unrun tests a fresh process, and retrying failures in rounds.
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use foldhash::HashMap;
+use hashbrown::HashTable;
 use proctor_plugin_api::messages::{ExecutionMode, Outcome, TestCase};
 use tokio::task::JoinSet;
 
@@ -27,6 +29,16 @@ pub struct Scheduled {
     /// Tests the filter left out, before the run and among the tests
     /// expanding cases turned out to be.
     pub filtered_out: usize,
+}
+
+/// The id of test `i`: its case's until it settles, then its record's.
+fn test_id<'s>(tests: &'s [TestState], records: &'s [TestRecord], i: u32) -> &'s str {
+    let test = &tests[i as usize];
+    match (&test.case, test.record) {
+        (Some(case), _) => &case.id,
+        (None, Some(record)) => &records[record as usize].id,
+        (None, None) => unreachable!("a test keeps its case until its record takes its id"),
+    }
 }
 
 /// A list of the one record in `record`'s box, in the box's own room.
@@ -55,6 +67,9 @@ struct TestState {
     case: Option<Box<TestCase>>,
     /// Its attempts until it settles; then they are its record's.
     attempts: Vec<AttemptRecord>,
+    /// Its record's place among the records, once it settled: the record
+    /// holds its id from then on.
+    record: Option<u32>,
     /// How its first attempt ended, kept after it settled: what the
     /// retry threshold counts.
     first_outcome: Option<Outcome>,
@@ -97,9 +112,11 @@ pub struct Scheduler<'a> {
     policy: &'a RetryPolicy,
     selector: &'a Selector<'a>,
     tests: Vec<TestState>,
-    /// Each test's place in `tests`, by source, then id: looked up with
-    /// borrowed names, once or twice per attempt.
-    index: HashMap<String, HashMap<String, usize>>,
+    /// Each test's place in `tests`, by source, found by its id: the
+    /// tables hold places alone, and the ids are the tests' own
+    /// ([`test_id`]), as a copy of each was a tenth of a large run's memory.
+    index: HashMap<String, HashTable<u32>>,
+    hasher: foldhash::fast::RandomState,
     /// The ids of the tests reported skipped, by source: an expansion that
     /// brings one again does not report it twice.
     skipped: HashMap<String, foldhash::HashSet<String>>,
@@ -136,6 +153,7 @@ impl<'a> Scheduler<'a> {
             selector,
             tests: Vec::new(),
             index: HashMap::default(),
+            hasher: Default::default(),
             skipped: HashMap::default(),
             shares: Shares::default(),
             outside: std::collections::HashSet::new(),
@@ -279,23 +297,28 @@ impl<'a> Scheduler<'a> {
             self.report(skipped);
         }
         let mut admitted = Vec::new();
-        let index = self.index.entry(name.clone()).or_default();
         // Each test moves into a box of its own: the list they came in gives
         // back its room as they leave it.
         for test in Releasing::new(selection.run) {
-            if index.contains_key(&test.id) {
+            let hash = self.hasher.hash_one(&test.id);
+            if self.position_hashed(&name, &test.id, hash).is_some() {
                 tracing::debug!("source `{name}` reported the test `{}` twice", test.id);
                 continue;
             }
-            admitted.push(self.tests.len());
-            index.insert(test.id.clone(), self.tests.len());
+            let at = self.tests.len();
+            admitted.push(at);
             self.tests.push(TestState {
                 source: source.clone(),
                 case: Some(Box::new(test)),
                 attempts: Vec::new(),
+                record: None,
                 first_outcome: None,
                 quarantined: false,
             });
+            let (tests, records, hasher) = (&self.tests, &self.records, &self.hasher);
+            let place = u32::try_from(at).expect("a run holds fewer than 2^32 tests");
+            let rehash = |&i: &u32| hasher.hash_one(test_id(tests, records, i));
+            (self.index.entry(name.clone()).or_default()).insert_unique(hash, place, rehash);
         }
         *self.unsettled.entry(name).or_default() += admitted.len();
         admitted
@@ -351,6 +374,10 @@ impl<'a> Scheduler<'a> {
                 self.settle(i);
             }
             None => {
+                // A case that expanded with no result of its own is no test
+                // of the run: nothing names it again, and with no record,
+                // nothing would hold its id.
+                self.forget(&name, i);
                 self.tests[i].case = None;
                 self.unsettle(&name);
             }
@@ -483,12 +510,10 @@ impl<'a> Scheduler<'a> {
             return;
         };
         let record = finished.record;
-        let source_file = source
-            .config
-            .path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // Borrowed where it is Unicode, as a file's name nearly always is:
+        // copied, it cost an allocation a test.
+        let source_file = (source.config.path.file_stem())
+            .map_or(Default::default(), |stem| stem.to_string_lossy());
         let (name, id) = (&source.config.name, &finished.test.id);
         let verdict = self.policy.verdict(&retry::Attempt {
             source: name,
@@ -605,10 +630,12 @@ impl<'a> Scheduler<'a> {
 
     /// Test `i` is done, with `record` its final result.
     fn close(&mut self, i: usize, record: TestRecord) {
-        self.tests[i].case = None;
-        let source = record.source.clone();
+        let state = &mut self.tests[i];
+        state.case = None;
+        state.record = Some(u32::try_from(self.records.len()).expect("fewer than 2^32 records"));
+        let source = state.source.clone();
         self.report(record);
-        self.unsettle(&source);
+        self.unsettle(source.name());
     }
 
     /// A final result: journaled, shown, and kept for the reports.
@@ -631,7 +658,28 @@ impl<'a> Scheduler<'a> {
 
     /// Where test `id` of `source` is in `tests`.
     fn position(&self, source: &str, id: &str) -> Option<usize> {
-        self.index.get(source)?.get(id).copied()
+        self.position_hashed(source, id, self.hasher.hash_one(id))
+    }
+
+    /// The same, `hash` being the id's.
+    fn position_hashed(&self, source: &str, id: &str, hash: u64) -> Option<usize> {
+        let (tests, records) = (&self.tests, &self.records);
+        let table = self.index.get(source)?;
+        let found = table.find(hash, |&i| test_id(tests, records, i) == id);
+        found.map(|&i| i as usize)
+    }
+
+    /// Takes test `i` of `source` out of the index.
+    fn forget(&mut self, source: &str, i: usize) {
+        let id = test_id(&self.tests, &self.records, i as u32);
+        let hash = self.hasher.hash_one(id);
+        let table = self
+            .index
+            .get_mut(source)
+            .expect("an indexed test's source");
+        if let Ok(entry) = table.find_entry(hash, |&j| j as usize == i) {
+            entry.remove();
+        }
     }
 
     /// Whether `source` has a test `id`, to run or skipped.
@@ -1040,6 +1088,18 @@ pub(super) mod tests {
             run.scheduled.errors
         );
         assert_eq!(run.scheduled.records.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_case_that_gave_way_to_its_tests_is_not_asked_its_id_again() {
+        // The second share's tests grow the index, which asks each test it
+        // holds for its id: the first share's case, done with no record of
+        // its own, has none to give.
+        let ids: Vec<&'static str> = (0..40).map(|n| &*format!("t{n}").leak()).collect();
+        let run = shares(40, ids[..20].to_vec(), ids[20..].to_vec()).await;
+        let errors = &run.scheduled.errors;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(run.scheduled.records.len(), 40);
     }
 
     #[tokio::test]
