@@ -297,17 +297,19 @@ impl<'a> Scheduler<'a> {
             self.report(skipped);
         }
         let mut admitted = Vec::new();
+        let (tests, records, hasher) = (&mut self.tests, &self.records, &self.hasher);
+        let index = self.index.entry(name.clone()).or_default();
         // Each test moves into a box of its own: the list they came in gives
         // back its room as they leave it.
         for test in Releasing::new(selection.run) {
-            let hash = self.hasher.hash_one(&test.id);
-            if self.position_hashed(&name, &test.id, hash).is_some() {
+            let hash = hasher.hash_one(&test.id);
+            if (index.find(hash, |&i| test_id(tests, records, i) == test.id)).is_some() {
                 tracing::debug!("source `{name}` reported the test `{}` twice", test.id);
                 continue;
             }
-            let at = self.tests.len();
+            let at = tests.len();
             admitted.push(at);
-            self.tests.push(TestState {
+            tests.push(TestState {
                 source: source.clone(),
                 case: Some(Box::new(test)),
                 attempts: Vec::new(),
@@ -315,10 +317,9 @@ impl<'a> Scheduler<'a> {
                 first_outcome: None,
                 quarantined: false,
             });
-            let (tests, records, hasher) = (&self.tests, &self.records, &self.hasher);
             let place = u32::try_from(at).expect("a run holds fewer than 2^32 tests");
             let rehash = |&i: &u32| hasher.hash_one(test_id(tests, records, i));
-            (self.index.entry(name.clone()).or_default()).insert_unique(hash, place, rehash);
+            index.insert_unique(hash, place, rehash);
         }
         *self.unsettled.entry(name).or_default() += admitted.len();
         admitted
@@ -658,14 +659,9 @@ impl<'a> Scheduler<'a> {
 
     /// Where test `id` of `source` is in `tests`.
     fn position(&self, source: &str, id: &str) -> Option<usize> {
-        self.position_hashed(source, id, self.hasher.hash_one(id))
-    }
-
-    /// The same, `hash` being the id's.
-    fn position_hashed(&self, source: &str, id: &str, hash: u64) -> Option<usize> {
         let (tests, records) = (&self.tests, &self.records);
-        let table = self.index.get(source)?;
-        let found = table.find(hash, |&i| test_id(tests, records, i) == id);
+        let hash = self.hasher.hash_one(id);
+        let found = (self.index.get(source)?).find(hash, |&i| test_id(tests, records, i) == id);
         found.map(|&i| i as usize)
     }
 
