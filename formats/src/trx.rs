@@ -278,6 +278,11 @@ impl Ids {
     /// `executions` salts the test's id into its execution's in this run.
     fn of(result: &TrxResult, executions: Id, scratch: &mut Vec<u8>) -> Self {
         let test = Id::of(&["test", result.classname, result.name], scratch);
+        Self::of_test(test, executions)
+    }
+
+    /// The ids of the test whose id is `test`, made without a hash.
+    fn of_test(test: Id, executions: Id) -> Self {
         Self {
             test,
             execution: test.salted(executions),
@@ -371,15 +376,12 @@ where
         xml.close("UnitTestResult")?;
     }
     xml.close("Results")?;
-    let ids = |test: &Uuid| {
-        let test = Id::from(*test);
-        (test, test.salted(executions))
-    };
+    let ids = |test: &Uuid| Ids::of_test(Id::from(*test), executions);
 
     // One definition per test.
     xml.open("TestDefinitions", &[])?;
     for (result, test) in run.results.clone().zip(&tests) {
-        let (test, execution) = ids(test);
+        let Ids { test, execution } = ids(test);
         xml.open(
             "UnitTest",
             &[
@@ -404,7 +406,7 @@ where
 
     xml.open("TestEntries", &[])?;
     for test in &tests {
-        let (test, execution) = ids(test);
+        let Ids { test, execution } = ids(test);
         xml.empty(
             "TestEntry",
             &[
