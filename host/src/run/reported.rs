@@ -19,8 +19,9 @@ const _: () = assert!(size_of::<Option<TestResult>>() == size_of::<TestResult>()
 
 impl Reported {
     pub(super) fn new(mut results: Vec<TestResult>) -> Self {
-        // Read from JSON, the list grew by doubling: up to half of it is
-        // spare, released here. A `TestResult` and its `Option` are the
+        // Read with room for the tests expected, which may be more than
+        // came, or grown by doubling past them: what is spare is
+        // released here. A `TestResult` and its `Option` are the
         // same size, so the list becomes one of options where it is,
         // without a second copy beside it at the run's peak of memory.
         results.shrink_to_fit();
