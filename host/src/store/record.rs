@@ -119,10 +119,8 @@ fn insert_results(
     tests: &[(&TestRecord, i64)],
     reasons: &Reasons,
 ) -> DbResult<()> {
-    let mut results = Vec::with_capacity(tests.len() * 7);
-    let mut attempts = Vec::new();
-    for &(test, id) in tests {
-        results.extend([
+    let results = tests.iter().map(|&(test, id)| {
+        [
             Value::Int(id),
             Value::Int(run),
             verdict_code(verdict(test)).into(),
@@ -130,26 +128,12 @@ fn insert_results(
             (test.attempts.len().max(1) as i64).into(),
             (test.duration_ms as i64).into(),
             reasons.of(first_reason(test)),
-        ]);
-        if test.attempts.len() < 2 {
-            continue;
-        }
-        for (attempt, message) in test.attempts.iter().zip(attempt_reasons(test)) {
-            attempts.extend([
-                Value::Int(id),
-                Value::Int(run),
-                i64::from(attempt.attempt).into(),
-                outcome_code(attempt.outcome).into(),
-                (attempt.duration_ms as i64).into(),
-                reasons.of(message),
-            ]);
-        }
-    }
+        ]
+    });
     insert_rows(
         db,
         "results (test, run, verdict, outcome, attempts, duration_ms, reason)",
-        7,
-        &results,
+        results,
         "",
     )?;
     // The runs each test had a verdict in, counted from the rows just
@@ -162,11 +146,23 @@ fn insert_results(
         ),
         &[Value::Int(run)],
     )?;
+    let retried = tests.iter().filter(|(test, _)| test.attempts.len() > 1);
+    let attempts = retried.flat_map(|&(test, id)| {
+        (test.attempts.iter().zip(attempt_reasons(test))).map(move |(attempt, message)| {
+            [
+                Value::Int(id),
+                Value::Int(run),
+                i64::from(attempt.attempt).into(),
+                outcome_code(attempt.outcome).into(),
+                (attempt.duration_ms as i64).into(),
+                reasons.of(message),
+            ]
+        })
+    });
     insert_rows(
         db,
         "attempts (test, run, attempt, outcome, duration_ms, reason)",
-        6,
-        &attempts,
+        attempts,
         " ON CONFLICT (test, run, attempt) DO NOTHING",
     )
 }
@@ -189,22 +185,18 @@ fn insert_dumps(
     let test_id: HashMap<(&str, &str), i64> = (tests.iter())
         .map(|&(t, id)| ((t.source.as_str(), t.id.as_str()), id))
         .collect();
-    let rows: Vec<Value> = (dumps.iter())
-        .filter_map(|(source, test, signature)| {
-            let test = test_id.get(&(source.as_str(), test.as_str()))?;
-            Some([
-                Value::Int(run),
-                Value::Int(*test),
-                signature_ids[signature].into(),
-            ])
-        })
-        .flatten()
-        .collect();
+    let rows = dumps.iter().filter_map(|(source, test, signature)| {
+        let test = test_id.get(&(source.as_str(), test.as_str()))?;
+        Some([
+            Value::Int(run),
+            Value::Int(*test),
+            signature_ids[signature].into(),
+        ])
+    });
     insert_rows(
         db,
         "dumps (run, test, signature)",
-        3,
-        &rows,
+        rows,
         " ON CONFLICT (run, test, signature) DO NOTHING",
     )
 }
@@ -224,60 +216,56 @@ fn attempt_reasons(test: &TestRecord) -> impl Iterator<Item = Option<&str>> {
 /// The id of each test's name, in order, adding the names not seen before
 /// (most runs add none: only those are written).
 fn intern_tests(db: &mut Database, tests: &[&TestRecord]) -> DbResult<Vec<i64>> {
-    let mut known = HashMap::new();
-    find_tests(db, tests, &mut known)?;
-    let id_of = |known: &TestIds, t: &TestRecord| {
-        known
-            .get(t.source.as_str())
-            .and_then(|names| names.get(t.id.as_str()).copied())
-    };
-    let new: Vec<&TestRecord> = (tests.iter().copied())
-        .filter(|t| id_of(&known, t).is_none())
-        .collect();
+    let mut ids = vec![None; tests.len()];
+    let every: Vec<usize> = (0..tests.len()).collect();
+    find_tests(db, tests, &every, &mut ids)?;
+    let new: Vec<usize> = every.into_iter().filter(|&i| ids[i].is_none()).collect();
     if !new.is_empty() {
-        let rows: Vec<Value> = (new.iter())
-            .flat_map(|t| {
-                let qualified = t.qualified_name.as_deref().unwrap_or(&t.id);
-                [(&t.source).into(), (&t.id).into(), qualified.into()]
-            })
-            .collect();
+        let rows = new.iter().map(|&i| {
+            let test = tests[i];
+            let qualified = test.qualified_name.as_deref().unwrap_or(&test.id);
+            [(&test.source).into(), (&test.id).into(), qualified.into()]
+        });
         // Another run may have added some since they were looked for.
         insert_rows(
             db,
             "tests (source, name, qualified_name)",
-            3,
-            &rows,
+            rows,
             " ON CONFLICT (source, name) DO NOTHING",
         )?;
-        find_tests(db, &new, &mut known)?;
+        find_tests(db, tests, &new, &mut ids)?;
     }
-    Ok(tests
-        .iter()
-        .map(|t| id_of(&known, t).unwrap_or_default())
-        .collect())
+    Ok(ids.into_iter().map(Option::unwrap_or_default).collect())
 }
 
-/// Test ids by source, then name.
-type TestIds = HashMap<String, HashMap<String, i64>>;
-
-/// Adds the ids of those of `tests` the store knows to `known`.
-fn find_tests(db: &mut Database, tests: &[&TestRecord], known: &mut TestIds) -> DbResult<()> {
-    let mut by_source: HashMap<&str, Vec<&str>> = HashMap::new();
-    for test in tests {
-        by_source.entry(&test.source).or_default().push(&test.id);
+/// Sets the id of each of the tests at `wanted` that the store knows.
+/// Names are looked up a statement's worth at a time, and each answer is
+/// held only while its tests take their ids: a map of every name the
+/// store answered was a tenth of a large run's memory as it was recorded.
+fn find_tests(
+    db: &mut Database,
+    tests: &[&TestRecord],
+    wanted: &[usize],
+    ids: &mut [Option<i64>],
+) -> DbResult<()> {
+    let mut by_source: HashMap<&str, Vec<usize>> = HashMap::new();
+    for &i in wanted {
+        by_source.entry(&tests[i].source).or_default().push(i);
     }
-    for (source, names) in by_source {
-        let ids = known.entry(source.to_owned()).or_default();
-        for chunk in names.chunks(ROWS_PER_STATEMENT) {
+    for (source, positions) in by_source {
+        for chunk in positions.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT id, name FROM tests WHERE source = ?1 AND name IN ({})",
                 placeholders(2, chunk.len())
             );
             let params: Vec<Value> = std::iter::once(source.into())
-                .chain(chunk.iter().map(|n| (*n).into()))
+                .chain(chunk.iter().map(|&i| (&tests[i].id).into()))
                 .collect();
-            for row in db.query(&sql, &params)? {
-                ids.insert(row.text(1), row.int(0));
+            let found: HashMap<String, i64> = (db.query(&sql, &params)?.iter())
+                .map(|row| (row.text(1), row.int(0)))
+                .collect();
+            for &i in chunk {
+                ids[i] = found.get(&tests[i].id).copied();
             }
         }
     }
@@ -294,21 +282,20 @@ fn intern(
     let mut texts: Vec<String> = texts.filter(|t| !t.is_empty()).collect();
     texts.sort_unstable();
     texts.dedup();
-    let rows: Vec<Value> = texts.iter().map(Value::from).collect();
     insert_rows(
         db,
         &format!("{table} ({column})"),
-        1,
-        &rows,
+        texts.iter().map(|text| [text.into()]),
         &format!(" ON CONFLICT ({column}) DO NOTHING"),
     )?;
     let mut ids = HashMap::with_capacity(texts.len());
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in texts.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT id, {column} FROM {table} WHERE {column} IN ({})",
             placeholders(1, chunk.len())
         );
-        for row in db.query(&sql, chunk)? {
+        let params: Vec<Value> = chunk.iter().map(Value::from).collect();
+        for row in db.query(&sql, &params)? {
             ids.insert(row.text(1), row.int(0));
         }
     }
@@ -350,24 +337,28 @@ pub fn dump_signatures(summary: &RunSummary, results_dir: &Path) -> Vec<DumpSign
     found
 }
 
-/// Inserts `values`, `width` to a row, into `into` ("table (columns)"),
-/// each statement ending with `then`.
-fn insert_rows(
+/// Inserts `rows` into `into` ("table (columns)"), each statement ending
+/// with `then`. Rows are made a statement's worth at a time: a run's ten
+/// thousand results, made all at once, were 2 MB of values.
+fn insert_rows<const WIDTH: usize>(
     db: &mut Database,
     into: &str,
-    width: usize,
-    values: &[Value],
+    rows: impl IntoIterator<Item = [Value; WIDTH]>,
     then: &str,
 ) -> DbResult<()> {
-    for chunk in values.chunks(width * ROWS_PER_STATEMENT) {
+    let mut rows = rows.into_iter().peekable();
+    let mut values = Vec::new();
+    while rows.peek().is_some() {
+        values.clear();
+        values.extend(rows.by_ref().take(ROWS_PER_STATEMENT).flatten());
         let mut sql = format!("INSERT INTO {into} VALUES ");
-        for row in 0..chunk.len() / width {
+        for row in 0..values.len() / WIDTH {
             sql.push_str(if row == 0 { "(" } else { ", (" });
-            add_placeholders(&mut sql, 1 + row * width, width);
+            add_placeholders(&mut sql, 1 + row * WIDTH, WIDTH);
             sql.push(')');
         }
         sql.push_str(then);
-        db.execute(&sql, chunk)?;
+        db.execute(&sql, &values)?;
     }
     Ok(())
 }

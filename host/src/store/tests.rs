@@ -72,6 +72,61 @@ fn a_run_is_recorded_once_with_every_tests_verdict() {
 }
 
 #[test]
+fn a_run_of_more_tests_than_a_statement_holds_is_recorded_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    // Every tenth test passes on its second attempt: more attempts than a
+    // statement's rows too, in the first run.
+    let tests = |count: usize| -> Vec<TestRecord> {
+        (0..count)
+            .map(|i| match i % 10 {
+                0 => test(
+                    &format!("t{i:04}"),
+                    &[(Outcome::Failed, Some("no")), (Outcome::Passed, None)],
+                ),
+                _ => test(&format!("t{i:04}"), &[(Outcome::Passed, None)]),
+            })
+            .collect()
+    };
+    // The second run knows most of its tests and adds a statement's worth
+    // and more of new ones.
+    for (run, count) in [("run-1", 5_003), ("run-2", 5_700)] {
+        let recorded = store.record(&summary(run, tests(count)), Path::new("."));
+        assert_eq!(recorded.unwrap(), Recorded::New { results: count });
+    }
+    let count = |store: &mut Store, sql: &str| {
+        let row = store.database.query_row(sql, &[]).unwrap().unwrap();
+        row.count(0)
+    };
+    assert_eq!(count(&mut store, "SELECT count(*) FROM tests"), 5_700);
+    assert_eq!(count(&mut store, "SELECT count(*) FROM results"), 10_703);
+    assert_eq!(
+        count(&mut store, "SELECT count(*) FROM attempts"),
+        2 * 1_071
+    );
+    let retried = "SELECT count(*) FROM results WHERE attempts = 2";
+    assert_eq!(count(&mut store, retried), 501 + 570);
+    for (id, runs) in [
+        ("t0000", 2),
+        ("t0499", 2),
+        ("t5002", 2),
+        ("t5003", 1),
+        ("t5699", 1),
+    ] {
+        let history = store.test_history(Some("unit"), id).unwrap();
+        assert_eq!(history.len(), runs, "{id}'s runs");
+        let expected = match id {
+            "t0000" => Verdict::Flaky,
+            _ => Verdict::Expected,
+        };
+        assert!(
+            history.iter().all(|v| v.verdict == expected),
+            "{id}: {history:?}"
+        );
+    }
+}
+
+#[test]
 fn a_store_reopened_keeps_its_runs_and_a_newer_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
