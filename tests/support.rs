@@ -337,7 +337,7 @@ pub fn run_config(
 /// The record of test `id` of `source`.
 pub fn test_record<'a>(summary: &'a RunSummary, source: &str, id: &str) -> &'a TestRecord {
     (summary.tests.iter())
-        .find(|t| t.source == source && t.id == id)
+        .find(|t| *t.source == *source && t.id == id)
         .unwrap_or_else(|| panic!("no test {source}/{id} in {}", pretty(summary)))
 }
 

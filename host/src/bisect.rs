@@ -451,7 +451,7 @@ fn run_test(
     let text = std::fs::read(into.join("summary.json")).map_err(|e| e.to_string())?;
     let summary = crate::results::read_summary(&text)?;
     let test = (summary.tests.iter())
-        .find(|t| t.id == request.test && request.source.as_ref().is_none_or(|s| *s == t.source))
+        .find(|t| t.id == request.test && request.source.as_ref().is_none_or(|s| **s == *t.source))
         .ok_or_else(|| format!("the run did not run {}", request.test))?;
     let tally = store::attempt_tally(
         store::verdict(test),

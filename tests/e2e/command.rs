@@ -12,7 +12,7 @@ fn ids(summary: &RunSummary, source: &str) -> Vec<String> {
     summary
         .tests
         .iter()
-        .filter(|t| t.source == source)
+        .filter(|t| *t.source == *source)
         .map(|t| t.id.as_str().to_owned())
         .collect()
 }

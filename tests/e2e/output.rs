@@ -75,7 +75,7 @@ fn a_test_printing_without_bound_costs_the_host_bounded_memory() {
     let kept = std::fs::read_to_string(
         dir.path()
             .join("results")
-            .join(lines.attempts[0].output.as_ref().unwrap()),
+            .join(lines.attempts[0].output.as_deref().unwrap()),
     )
     .unwrap();
     assert!(kept.len() < 70_000, "{} bytes kept", kept.len());
@@ -221,7 +221,7 @@ fn a_pytest_test_that_printed_nothing_keeps_no_output_of_its_process() {
     assert_eq!(code, Some(1));
     let kept = |id: &str| {
         let attempt = &test_record(&summary, "py", id).attempts[0];
-        (attempt.output.as_ref())
+        (attempt.output.as_deref())
             .map(|path| std::fs::read_to_string(dir.path().join("results").join(path)).unwrap())
     };
     assert_eq!(kept("test_quiet.py::test_fails_quietly"), None);

@@ -16,7 +16,7 @@ fn tests_of<'a>(summary: &'a RunSummary, source: &str) -> Vec<&'a TestRecord> {
     summary
         .tests
         .iter()
-        .filter(|t| t.source == source)
+        .filter(|t| *t.source == *source)
         .collect()
 }
 
@@ -268,7 +268,7 @@ fn a_whole_source_on_two_jobs_is_collected_once_and_run_by_two_forked_workers() 
     ] {
         let test = test_record(&summary, "py", id);
         assert_eq!(test.outcome, Outcome::Failed);
-        let output = test.attempts[0].output.as_ref().expect("captured output");
+        let output = test.attempts[0].output.as_deref().expect("captured output");
         let output = std::fs::read_to_string(dir.path().join("results").join(output)).unwrap();
         assert!(
             output.contains(own) && !output.contains(other),

@@ -253,7 +253,7 @@ fn sources(summary: &RunSummary, out: &mut String) {
         return;
     }
     for source in &summary.run.sources {
-        let tests = summary.tests.iter().filter(|t| t.source == source.name);
+        let tests = summary.tests.iter().filter(|t| *t.source == source.name);
         let failed = tests.clone().filter(|t| t.fails_the_run()).count();
         let passed = (tests.clone())
             .filter(|t| {

@@ -84,7 +84,7 @@ fn case(test: &TestRecord) -> JunitCase<'_> {
 pub fn write_junit(summary: &RunSummary, out: impl std::io::Write) -> std::io::Result<()> {
     let suites: Vec<JunitSuite<_>> = (summary.run.sources.iter())
         .map(|source| {
-            let tests = (summary.tests.iter()).filter(move |t| t.source == source.name);
+            let tests = (summary.tests.iter()).filter(move |t| *t.source == source.name);
             JunitSuite {
                 name: &source.name,
                 time_ms: tests.clone().map(|t| t.duration_ms).sum(),

@@ -23,7 +23,7 @@ pub fn attempt(
         outcome,
         started_at: "2026-12-04T10:00:00.000Z".into(),
         duration_ms: 125,
-        message: message.map(str::to_owned),
+        message: message.map(Box::from),
         stack_trace: None,
         pid: Some(4000 + n),
         exit_code: Some(i32::from(outcome.is_failure())),
@@ -32,7 +32,7 @@ pub fn attempt(
         stderr: Some(format!("{dir}/stderr.log").into()),
         dir,
         output: None,
-        subtests: Vec::new(),
+        subtests: Box::default(),
         leak: None,
         process: None,
     }
@@ -56,10 +56,10 @@ pub fn test(source: &str, id: &str, outcomes: &[Outcome]) -> TestRecord {
 pub fn summary(tests: Vec<TestRecord>, stopped_by: Option<Signal>) -> RunSummary {
     let mut sources: Vec<SourceRecord> = Vec::new();
     for test in &tests {
-        match sources.iter_mut().find(|s| s.name == test.source) {
+        match sources.iter_mut().find(|s| *s.name == *test.source) {
             Some(source) => source.tests += 1,
             None => sources.push(SourceRecord {
-                name: test.source.clone(),
+                name: test.source.to_string(),
                 runner: "libtest".into(),
                 path: format!("target/debug/{}", test.source),
                 mode: ExecutionMode::Isolated,

@@ -155,7 +155,7 @@ fn is_false(value: &bool) -> bool {
     !value
 }
 
-fn borrowed(text: &Option<String>) -> Option<Cow<'_, str>> {
+fn borrowed<Text: std::ops::Deref<Target = str>>(text: &Option<Text>) -> Option<Cow<'_, str>> {
     text.as_deref().map(Cow::Borrowed)
 }
 
@@ -188,7 +188,7 @@ impl<'a> Test<'a, Vec<Attempt<'a>>> {
             .collect::<Result<_, _>>()?;
         let id = self.id.into_owned();
         Ok(TestRecord {
-            source: self.source.into_owned(),
+            source: self.source.into(),
             name: self.name.map_or_else(|| id.clone(), Cow::into_owned),
             id,
             qualified_name: self.qualified_name.map(Cow::into_owned),
@@ -199,7 +199,7 @@ impl<'a> Test<'a, Vec<Attempt<'a>>> {
             quarantined: self.quarantined,
             leaky: self.leaky,
             duration_ms: self.duration_ms,
-            message: self.message.map(Cow::into_owned),
+            message: self.message.map(Box::from),
             attempts,
         })
     }
@@ -249,8 +249,8 @@ impl<'a> Attempt<'a> {
             outcome: self.outcome,
             started_at: ran.started_at,
             duration_ms: self.duration_ms,
-            message: self.message.map(Cow::into_owned),
-            stack_trace: self.stack_trace.map(Cow::into_owned),
+            message: self.message.map(Box::from),
+            stack_trace: self.stack_trace.map(Box::from),
             pid: ran.pid,
             exit_code: ran.exit_code,
             signal: ran.signal,
@@ -258,9 +258,9 @@ impl<'a> Attempt<'a> {
                 .unwrap_or_else(|| attempt_path(source, test, self.attempt)),
             stdout: ran.stdout,
             stderr: ran.stderr,
-            output: self.output.map(Cow::into_owned),
-            subtests: self.subtests.into_owned(),
-            leak: self.leak.map(Cow::into_owned),
+            output: self.output.map(Box::from),
+            subtests: self.subtests.into_owned().into(),
+            leak: self.leak.map(Box::from),
             process: ran.name,
         })
     }
@@ -308,7 +308,7 @@ impl<'a> Summary<'a, Written<'a, TestRecord>> {
     pub fn of(summary: &'a RunSummary) -> Self {
         let mut written = ProcessesWritten::default();
         let processes = (summary.tests.iter())
-            .flat_map(|test| test.attempts.iter().map(move |a| (test.source.as_str(), a)))
+            .flat_map(|test| test.attempts.iter().map(move |a| (&*test.source, a)))
             .filter_map(|(source, attempt)| written.first(source, attempt))
             .collect();
         Summary {

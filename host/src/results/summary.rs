@@ -21,9 +21,9 @@ pub struct AttemptRecord {
     /// When its process started (RFC 3339).
     pub started_at: Arc<str>,
     pub duration_ms: u64,
-    pub message: Option<String>,
+    pub message: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stack_trace: Option<String>,
+    pub stack_trace: Option<Box<str>>,
     /// The process that ran the attempt, and how it ended.
     pub pid: Option<u32>,
     pub exit_code: Option<i32>,
@@ -35,14 +35,14 @@ pub struct AttemptRecord {
     pub stderr: Option<Arc<str>>,
     /// What this test alone printed, when the runner could tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
+    pub output: Option<Box<str>>,
     /// The subtests the attempt ran, when the runner reports them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subtests: Vec<SubtestResult>,
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub subtests: Box<[SubtestResult]>,
     /// What its process left running after it ended (then killed), or
     /// held its output open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub leak: Option<String>,
+    pub leak: Option<Box<str>>,
     /// The directory name of the process that ran it with other tests
     /// (`attempt-<n>-<k>`), by which layout 2 names the process instead of
     /// repeating it; layout 1 does not write it.
@@ -73,7 +73,8 @@ impl RecordKind {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TestRecord {
-    pub source: String,
+    // Shared by every record of its source.
+    pub source: Arc<str>,
     pub id: String,
     pub name: String,
     /// The name Helix's rules and JUnit's classname use, when it is not
@@ -97,15 +98,21 @@ pub struct TestRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub leaky: bool,
     pub duration_ms: u64,
-    pub message: Option<String>,
+    pub message: Option<Box<str>>,
     pub attempts: Vec<AttemptRecord>,
 }
 
 impl TestRecord {
     /// A record for a test that did not run.
-    pub fn not_run(source: &str, id: &str, name: &str, outcome: Outcome, message: String) -> Self {
+    pub fn not_run(
+        source: impl Into<Arc<str>>,
+        id: &str,
+        name: &str,
+        outcome: Outcome,
+        message: String,
+    ) -> Self {
         Self {
-            source: source.to_owned(),
+            source: source.into(),
             id: id.to_owned(),
             name: name.to_owned(),
             qualified_name: None,
@@ -116,7 +123,7 @@ impl TestRecord {
             quarantined: false,
             leaky: false,
             duration_ms: 0,
-            message: Some(message),
+            message: Some(message.into()),
             attempts: Vec::new(),
         }
     }
@@ -125,7 +132,7 @@ impl TestRecord {
     /// The record of `case`, which it is made of: kept for the reports
     /// until the run ends, a record holds its test's names, not copies.
     pub fn of_case(
-        source: &str,
+        source: impl Into<Arc<str>>,
         case: TestCase,
         attempts: Vec<AttemptRecord>,
         quarantined: bool,
@@ -146,7 +153,7 @@ impl TestRecord {
     }
 
     pub fn from_attempts(
-        source: &str,
+        source: impl Into<Arc<str>>,
         id: impl Into<String>,
         name: impl Into<String>,
         attempts: Vec<AttemptRecord>,
@@ -156,7 +163,7 @@ impl TestRecord {
         let flaky = last.outcome == Outcome::Passed
             && attempts.iter().any(|a| a.outcome != Outcome::Passed);
         Self {
-            source: source.to_owned(),
+            source: source.into(),
             id: id.into(),
             name: name.into(),
             qualified_name: None,
@@ -235,7 +242,7 @@ impl Counts {
     pub fn of<'a>(tests: impl IntoIterator<Item = &'a TestRecord>) -> Self {
         let mut counts = Counts::default();
         for test in tests {
-            let subtests = test.attempts.last().map(|a| a.subtests.as_slice());
+            let subtests = test.attempts.last().map(|a| &*a.subtests);
             for subtest in subtests.unwrap_or_default() {
                 let subtests = &mut counts.subtests;
                 subtests.total += 1;

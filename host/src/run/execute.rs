@@ -709,7 +709,7 @@ impl<'a> Execution<'a> {
         let mut finished = Vec::with_capacity(verdicts.len());
         for verdict in Releasing::new(verdicts) {
             let mut attempt = self.attempt_of(verdict, &ended, RecordKind::Test);
-            attempt.record.leak = ended.leak.clone();
+            attempt.record.leak = ended.leak.as_deref().map(Box::from);
             finished.push(attempt);
         }
         for attempt in finished.iter_mut().chain(&mut outside) {
@@ -1022,11 +1022,11 @@ impl<'a> Execution<'a> {
             verdict.duration,
         );
         if let Some(details) = verdict.details {
-            attempt.record.stack_trace = details.stack_trace;
-            attempt.record.subtests = details.subtests;
+            attempt.record.stack_trace = details.stack_trace.map(Box::from);
+            attempt.record.subtests = details.subtests.into();
         }
         if host_details {
-            attempt.record.stack_trace = self.output_tail();
+            attempt.record.stack_trace = self.output_tail().map(Box::from);
         }
         attempt.output = verdict.output;
         attempt
@@ -1102,7 +1102,7 @@ impl<'a> Execution<'a> {
             .filter(|output| !output.is_empty());
         let record = &mut attempt.record;
         if record.message.is_none() && record.outcome.is_failure() {
-            record.message = printed.map(excerpt);
+            record.message = printed.map(|output| excerpt(output).into());
         }
         // A passing test in a batch has nothing there but what its process shares.
         if record.outcome != Outcome::Passed {
@@ -1151,7 +1151,7 @@ impl<'a> Execution<'a> {
             None => Ok(false),
         });
         match kept {
-            Ok(true) => record.output = Some(results.relative(&path)),
+            Ok(true) => record.output = Some(results.relative(&path).into()),
             Ok(false) => {}
             Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
         }
@@ -1176,7 +1176,7 @@ impl<'a> Execution<'a> {
                 outcome,
                 started_at: self.launched_at.clone(),
                 duration_ms: duration.as_millis() as u64,
-                message,
+                message: message.map(Box::from),
                 stack_trace: None,
                 pid: ended.map(|e| e.pid),
                 exit_code: ended.and_then(|e| e.exit.code),
@@ -1185,7 +1185,7 @@ impl<'a> Execution<'a> {
                 stdout: ended.map(|_| self.logs.0.clone()),
                 stderr: ended.map(|_| self.logs.1.clone()),
                 output: None,
-                subtests: Vec::new(),
+                subtests: Box::default(),
                 leak: None,
                 process: ended.and(self.process.clone()),
             }),

@@ -42,6 +42,8 @@ pub use errors::{DiscoveryError, ExecutionError};
 /// A source with its runner created and its settings accepted.
 pub struct PreparedSource {
     pub config: SourceConfig,
+    /// Its name, shared by every record of its tests.
+    shared_name: Arc<str>,
     pub runner: Arc<dyn Runner>,
     pub capabilities: RunnerCapabilities,
     pub mode: ExecutionMode,
@@ -66,6 +68,7 @@ impl PreparedSource {
     ) -> Self {
         Self {
             output_streams: Stream::ALL.map(|stream| OutputStream::new(info.clone(), stream)),
+            shared_name: config.name.as_str().into(),
             config,
             runner,
             capabilities,
@@ -85,6 +88,11 @@ impl PreparedSource {
     /// The source's name, as the configuration gives it.
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// The same, for a record to hold.
+    pub fn shared_name(&self) -> Arc<str> {
+        self.shared_name.clone()
     }
 
     /// How many of its processes may run at once in a run of `jobs`.
@@ -605,15 +613,14 @@ fn summarize(
     let mut records = scheduled.records;
     // Expanding cases are known by their tests only now.
     for source in &mut sources {
-        source.tests = records.iter().filter(|t| t.source == source.name).count();
+        source.tests = records.iter().filter(|t| *t.source == source.name).count();
     }
     // Reports list tests in source order, whatever order they finished in.
     let order: std::collections::HashMap<&str, usize> = (session.sources.iter())
         .enumerate()
         .map(|(i, s)| (s.name(), i))
         .collect();
-    records
-        .sort_by(|a, b| (order[a.source.as_str()], &a.id).cmp(&(order[b.source.as_str()], &b.id)));
+    records.sort_by(|a, b| (order[&*a.source], &a.id).cmp(&(order[&*b.source], &b.id)));
     let counts = Counts::of(&records);
     let run_policy = (options.no_tests)
         .or(session.config.no_tests)
@@ -716,7 +723,7 @@ fn no_tests_findings(
     let mut selected: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for record in records {
         if record.kind == RecordKind::Test && !record.skipped_by_rule {
-            *selected.entry(record.source.as_str()).or_default() += 1;
+            *selected.entry(&*record.source).or_default() += 1;
         }
     }
     let mut findings: Vec<(NoTests, String)> = Vec::new();

@@ -290,9 +290,14 @@ impl<'a> Scheduler<'a> {
             .collect();
         for skip in skips {
             let test = &skip.test;
-            let mut skipped =
-                TestRecord::not_run(&name, &test.id, &test.name, Outcome::Skipped, skip.reason)
-                    .qualified_as(test.qualified_name());
+            let mut skipped = TestRecord::not_run(
+                source.shared_name(),
+                &test.id,
+                &test.name,
+                Outcome::Skipped,
+                skip.reason,
+            )
+            .qualified_as(test.qualified_name());
             skipped.skipped_by_rule = skip.by_rule;
             self.report(skipped);
         }
@@ -582,7 +587,9 @@ impl<'a> Scheduler<'a> {
             true => &id,
             false => attempt.test.name(),
         };
-        let mut record = TestRecord::from_attempts(&name, &id, display, one(attempt.record), false);
+        let record = one(attempt.record);
+        let mut record =
+            TestRecord::from_attempts(source.shared_name(), &id, display, record, false);
         record.kind = attempt.kind;
         self.report(record);
     }
@@ -603,7 +610,7 @@ impl<'a> Scheduler<'a> {
                 (false, false) => self.settle(i),
                 (false, true) => {
                     let record = TestRecord::not_run(
-                        &state.source.config.name,
+                        state.source.shared_name(),
                         &state.case().id,
                         &state.case().name,
                         Outcome::NotRun,
@@ -621,7 +628,7 @@ impl<'a> Scheduler<'a> {
         let attempts = std::mem::take(&mut state.attempts);
         let case = state.case.take().expect("a test not done keeps its case");
         let record = TestRecord::of_case(
-            &state.source.config.name,
+            state.source.shared_name(),
             *case,
             attempts,
             state.quarantined,

@@ -183,7 +183,7 @@ fn insert_dumps(
         dumps.iter().map(|(_, _, signature)| signature.clone()),
     )?;
     let test_id: HashMap<(&str, &str), i64> = (tests.iter())
-        .map(|&(t, id)| ((t.source.as_str(), t.id.as_str()), id))
+        .map(|&(t, id)| ((&*t.source, t.id.as_str()), id))
         .collect();
     let rows = dumps.iter().filter_map(|(source, test, signature)| {
         let test = test_id.get(&(source.as_str(), test.as_str()))?;
@@ -224,7 +224,7 @@ fn intern_tests(db: &mut Database, tests: &[&TestRecord]) -> DbResult<Vec<i64>> 
         let rows = new.iter().map(|&i| {
             let test = tests[i];
             let qualified = test.qualified_name.as_deref().unwrap_or(&test.id);
-            [(&test.source).into(), (&test.id).into(), qualified.into()]
+            [(&*test.source).into(), (&test.id).into(), qualified.into()]
         });
         // Another run may have added some since they were looked for.
         insert_rows(
@@ -250,7 +250,7 @@ fn find_tests(
 ) -> DbResult<()> {
     let mut by_source: HashMap<&str, Vec<usize>> = HashMap::new();
     for &i in wanted {
-        by_source.entry(&tests[i].source).or_default().push(i);
+        by_source.entry(&*tests[i].source).or_default().push(i);
     }
     for (source, positions) in by_source {
         for chunk in positions.chunks(ROWS_PER_STATEMENT) {
@@ -313,7 +313,7 @@ pub type DumpSignature = (String, String, String);
 pub fn dump_signatures(summary: &RunSummary, results_dir: &Path) -> Vec<DumpSignature> {
     let failed: HashSet<(&str, &str)> = (summary.tests.iter())
         .filter(|t| t.outcome.is_failure())
-        .map(|t| (t.source.as_str(), t.id.as_str()))
+        .map(|t| (&*t.source, t.id.as_str()))
         .collect();
     let mut found = Vec::new();
     for attachment in &summary.run.attachments {
