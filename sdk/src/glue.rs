@@ -15,7 +15,7 @@ use proctor_plugin_api::__private::abi_stable::{
 };
 use proctor_plugin_api::abi::*;
 use proctor_plugin_api::messages::{
-    BuildInfo, LibraryManifest, OutputRequest, PluginKind, PluginManifest,
+    BuildInfo, LibraryManifest, OutputRequest, PluginKind, PluginManifest, TestResult,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
@@ -241,10 +241,46 @@ fn read_request<Req: DeserializeOwned>(json: &str) -> Result<Req, PluginError> {
 
 /// An operation's response, encoded, or its error.
 fn answer<Resp: Serialize>(response: Result<Resp>) -> Result<RString, PluginError> {
-    let response = response.map_err(|e| PluginError::new(PluginError::FAILED, e.message()))?;
+    let response = response.map_err(failed)?;
     serde_json::to_string(&response)
         .map(RString::from)
         .map_err(|e| PluginError::new(PluginError::FAILED, format!("unencodable response: {e}")))
+}
+
+/// What the host is told of an operation that failed.
+fn failed(error: crate::Error) -> PluginError {
+    PluginError::new(PluginError::FAILED, error.message())
+}
+
+/// The answer to `collect_results`, a JSON list written as each result
+/// comes: a process's results are never all held at once.
+struct ResultsAnswer {
+    json: Vec<u8>,
+}
+
+impl Default for ResultsAnswer {
+    fn default() -> Self {
+        Self { json: vec![b'['] }
+    }
+}
+
+impl ResultsAnswer {
+    fn finish(mut self) -> RString {
+        self.json.push(b']');
+        String::from_utf8(self.json)
+            .expect("serde_json writes UTF-8")
+            .into()
+    }
+}
+
+impl crate::ResultSink for ResultsAnswer {
+    fn push(&mut self, result: TestResult) {
+        if self.json.len() > 1 {
+            self.json.push(b',');
+        }
+        // Its maps have text keys, and a `Vec` takes every write.
+        serde_json::to_writer(&mut self.json, &result).expect("a test result always encodes");
+    }
 }
 
 thread_local! {
@@ -299,7 +335,15 @@ impl<R: Runner> RunnerGlue<R> {
     }
 
     extern "C" fn collect_results(state: &ErasedObject, request: RStr<'_>) -> CallResult {
-        json_call(state, request, R::collect_results)
+        guarded(|| {
+            // SAFETY: each vtable is built for the type its instances hold.
+            let plugin = unsafe { restore::<R>(state) };
+            let mut answer = ResultsAnswer::default();
+            let request = read_request(request.as_str())?;
+            R::stream_results(plugin, request, &mut answer).map_err(failed)?;
+            Ok(answer.finish())
+        })
+        .into()
     }
 
     extern "C" fn parse_lines(state: &ErasedObject, output: OutputLines<'_>) -> CallResult {
@@ -465,5 +509,33 @@ impl<L: LibraryDefinition> RootGlue<L> {
             name,
             settings,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ResultSink;
+    use proctor_plugin_api::messages::Outcome;
+
+    #[test]
+    fn results_written_as_they_come_read_back_as_the_list() {
+        let read = |answer: ResultsAnswer| -> Vec<TestResult> {
+            serde_json::from_str(answer.finish().as_str()).unwrap()
+        };
+        assert!(read(ResultsAnswer::default()).is_empty());
+        let results = vec![
+            TestResult::new("a", Outcome::Passed),
+            TestResult {
+                message: Some("expected \"1\",\n got ü".into()),
+                ..TestResult::new("b[x,y]", Outcome::Failed)
+            },
+            TestResult::new("c", Outcome::Skipped),
+        ];
+        let mut answer = ResultsAnswer::default();
+        for result in results.clone() {
+            answer.push(result);
+        }
+        assert_eq!(read(answer), results);
     }
 }

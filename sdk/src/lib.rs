@@ -61,7 +61,7 @@ pub use error::{Error, Result};
 pub use part_file::{write_download, PartFile};
 pub use proctor_plugin_api::messages;
 pub use proctor_plugin_api::API_VERSION;
-pub use traits::{AttachmentProcessor, Collector, Downloader, Progress, Runner};
+pub use traits::{AttachmentProcessor, Collector, Downloader, Progress, ResultSink, Runner};
 
 /// The SDK's own version, recorded in every library it builds.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -58,6 +58,33 @@ pub trait Runner: Send + Sync + Sized + 'static {
 
     /// The results of a finished process, one per test it was given when known.
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>>;
+
+    /// Since SDK 1.16: the same results, each handed to `results` as it is
+    /// read; this is what the host calls. The default hands on what
+    /// [`Self::collect_results`] answers. A runner that reads many results
+    /// (a file of ten thousand) implements this instead, and has
+    /// `collect_results` gather them into a `Vec`: the host's answer is then
+    /// written result by result, and no list of them all is held. In
+    /// process, the plugin's memory is the host's.
+    fn stream_results(&self, request: CollectRequest, results: &mut dyn ResultSink) -> Result<()> {
+        for result in self.collect_results(request)? {
+            results.push(result);
+        }
+        Ok(())
+    }
+}
+
+/// Where [`Runner::stream_results`] puts the results it reads: the host's
+/// answer, written as they come, or a `Vec` that gathers them.
+pub trait ResultSink {
+    /// Takes one result.
+    fn push(&mut self, result: TestResult);
+}
+
+impl ResultSink for Vec<TestResult> {
+    fn push(&mut self, result: TestResult) {
+        Vec::push(self, result);
+    }
 }
 
 /// Fetches URIs of some schemes into local files.

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use proctor_sdk::messages::*;
-use proctor_sdk::{export_plugins, Error, Result, Runner};
+use proctor_sdk::{export_plugins, Error, Result, ResultSink, Runner};
 use serde::Deserialize;
 
 const PLUGIN_MODULE: &str = "proctor_pytest";
@@ -407,6 +407,15 @@ impl Runner for PytestRunner {
     }
 
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
+        let mut results = Vec::new();
+        self.stream_results(request, &mut results)?;
+        Ok(results)
+    }
+
+    /// Reads the results file line by line, handing each result on as it
+    /// is read: a batch of ten thousand results, gathered first, was the
+    /// largest thing in the host's memory as the batch ended.
+    fn stream_results(&self, request: CollectRequest, results: &mut dyn ResultSink) -> Result<()> {
         let path = request.artifacts_dir.join(RESULTS_FILE);
         let Ok(text) = proctor_sdk::read_text(&path) else {
             // Our plugin opens the file as pytest configures itself: a
@@ -415,19 +424,23 @@ impl Runner for PytestRunner {
                 return Err(did_not_start(&request));
             }
             // One killed before its first test: live events tell the rest.
-            return Ok(Vec::new());
+            return Ok(());
         };
-        let lines: Vec<&str> = text.lines().collect();
-        // A line a test: sized once, not grown by doubling.
-        let mut results = Vec::with_capacity(lines.len());
+        // A batch of node ids may run more than asked (arguments of the
+        // configuration naming files): only the tests asked for are its own.
+        let share = request.tests.iter().find(|t| t.expands);
+        let asked: Option<std::collections::HashSet<&str>> = share
+            .is_none()
+            .then(|| request.tests.iter().map(|t| t.id.as_str()).collect());
         let mut collect_errors = Vec::new();
         let complete = text.ends_with('\n');
-        for (index, raw) in lines.iter().enumerate() {
+        let mut lines = text.lines().enumerate().peekable();
+        while let Some((index, raw)) = lines.next() {
             let line: ResultLine = match serde_json::from_str(raw) {
                 Ok(line) => line,
                 // A process that died mid-write leaves its last line cut
                 // short; that test's end is for the host to tell.
-                Err(_) if index + 1 == lines.len() && !complete && !request.exit.success() => {
+                Err(_) if lines.peek().is_none() && !complete && !request.exit.success() => {
                     continue
                 }
                 Err(e) => {
@@ -454,6 +467,12 @@ impl Runner for PytestRunner {
                     quote(raw)
                 )));
             };
+            if asked
+                .as_ref()
+                .is_some_and(|asked| !asked.contains(id.as_str()))
+            {
+                continue;
+            }
             results.push(TestResult {
                 duration_ms: Some((duration * 1000.0).round() as u64),
                 message: line.message,
@@ -465,17 +484,9 @@ impl Runner for PytestRunner {
                 ..TestResult::new(id, outcome)
             });
         }
-        // A batch of node ids may run more than asked (arguments of the
-        // configuration naming files): only the tests asked for are its own.
-        if !request.tests.iter().any(|t| t.expands) {
-            let asked: std::collections::HashSet<&str> =
-                request.tests.iter().map(|t| t.id.as_str()).collect();
-            results.retain(|r| asked.contains(r.id.as_str()));
-        }
         // A share whose collection failed says so through its own case: the
         // tests collected beside the errors did not run, and go to a fresh
         // process. How else a process failed is the host's to tell.
-        let share = request.tests.iter().find(|t| t.expands);
         if let Some(share) = share.filter(|_| !collect_errors.is_empty()) {
             results.push(TestResult {
                 message: Some(format!("collection failed ({})", request.exit)),
@@ -483,7 +494,7 @@ impl Runner for PytestRunner {
                 ..TestResult::new(&share.id, Outcome::Failed)
             });
         }
-        Ok(results)
+        Ok(())
     }
 }
 
