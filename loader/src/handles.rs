@@ -590,12 +590,14 @@ impl RunnerPlugin {
 
     /// The same, read with room made for `expected` results first: a host
     /// that watched the process's live output knows better than the tests
-    /// it asked for (an expanding case is one).
-    pub fn collect_results_of(
+    /// it asked for (an expanding case is one). Each result is read as an
+    /// `Item`: a [`TestResult`], or a type of the host's own that reads as
+    /// one (`#[serde(from = "TestResult")]`) and holds it in less room.
+    pub fn collect_results_of<Item: DeserializeOwned>(
         &self,
         request: &CollectRequest,
         expected: usize,
-    ) -> Result<Vec<TestResult>, CallError> {
+    ) -> Result<Vec<Item>, CallError> {
         let reading = ListWithRoom::new(expected);
         self.call_reading(Operation::CollectResults, request, None, reading)
     }

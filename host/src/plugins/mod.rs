@@ -2,6 +2,7 @@
 //! and typed calls live in `proctor-loader`, which the SDK's harness shares.
 
 mod catalog;
+mod results;
 
 pub use catalog::{
     open_library, own_plugin_dirs, Catalog, FindError, SearchPath, PLUGIN_PATH_VARIABLE,
@@ -10,6 +11,7 @@ pub use proctor_loader::{
     load_library, AttachmentProcessorPlugin, CallError, CollectorPlugin, CreateError,
     DownloaderPlugin, Library, OutputStream, Plugin, PluginVTable, Refusal, RunnerPlugin,
 };
+pub use results::RunnerResult;
 
 use std::path::Path;
 
@@ -72,7 +74,7 @@ pub(crate) fn plugin_host_program() -> PluginHostProgram {
 
 use proctor_plugin_api::messages::{
     CollectRequest, DiscoverRequest, DiscoveryStep, ExecutionPlan, ExecutionRequest, LiveEvent,
-    ProcessRequest, ProcessResponse, TestResult,
+    ProcessRequest, ProcessResponse,
 };
 
 /// What the engine asks of a source's runner. A loaded runner plugin is
@@ -94,7 +96,7 @@ pub trait Runner: Send + Sync {
         &self,
         request: &CollectRequest,
         expected: usize,
-    ) -> Result<Vec<TestResult>, CallError>;
+    ) -> Result<Vec<RunnerResult>, CallError>;
 }
 
 impl Runner for RunnerPlugin {
@@ -122,7 +124,7 @@ impl Runner for RunnerPlugin {
         &self,
         request: &CollectRequest,
         expected: usize,
-    ) -> Result<Vec<TestResult>, CallError> {
+    ) -> Result<Vec<RunnerResult>, CallError> {
         RunnerPlugin::collect_results_of(self, request, expected)
     }
 }

@@ -20,7 +20,7 @@ use super::tail::{self, Tail};
 use super::PreparedSource;
 use crate::config::OutputPolicy;
 use crate::events::{Events, RunEvent};
-use crate::plugins::OutputStream;
+use crate::plugins::{OutputStream, RunnerResult};
 use crate::process::{
     write_log, Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised,
 };
@@ -877,13 +877,14 @@ impl<'a> Execution<'a> {
             return Answerable::Job;
         }
         let case_id = &self.job.tests[0].id;
-        let mut reported: Vec<&TestResult> = (ended.reported.values())
+        let mut reported: Vec<&RunnerResult> = (ended.reported.values())
             .filter(|r| &r.id != case_id)
             .collect();
         reported.sort_by(|a, b| a.id.cmp(&b.id));
         for result in reported {
             self.discover(&result.id, || {
-                let mut test = (result.test.clone()).unwrap_or_else(|| TestCase::new(&result.id));
+                let mut test =
+                    (result.test().cloned()).unwrap_or_else(|| TestCase::new(&result.id));
                 test.expands = false;
                 test
             });

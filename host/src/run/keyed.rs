@@ -10,7 +10,9 @@
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
-use proctor_plugin_api::messages::{TestCase, TestResult};
+use proctor_plugin_api::messages::TestCase;
+
+use crate::plugins::RunnerResult;
 
 /// What an item of a [`KeyedVec`] is found by.
 pub(super) trait Keyed {
@@ -25,7 +27,7 @@ impl Keyed for TestCase {
 
 /// A result taken out of its list is no longer found: its id is forgotten
 /// first.
-impl Keyed for Option<TestResult> {
+impl Keyed for Option<RunnerResult> {
     fn key(&self) -> &str {
         self.as_ref().map_or("", |result| &result.id)
     }

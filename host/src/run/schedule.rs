@@ -737,7 +737,7 @@ pub(super) mod tests {
             &self,
             _: &CollectRequest,
             _: usize,
-        ) -> Result<Vec<TestResult>, CallError> {
+        ) -> Result<Vec<crate::plugins::RunnerResult>, CallError> {
             unreachable!("the executor is fake")
         }
     }
