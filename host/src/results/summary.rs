@@ -29,6 +29,7 @@ pub struct AttemptRecord {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     /// The attempt's own directory.
+    // Empty until `AttemptRecord::place` names it.
     pub dir: String,
     /// The process's output, shared by every test the process ran.
     pub stdout: Option<Arc<str>>,
@@ -48,6 +49,19 @@ pub struct AttemptRecord {
     /// repeating it; layout 1 does not write it.
     #[serde(skip)]
     pub process: Option<Arc<str>>,
+}
+
+impl AttemptRecord {
+    /// Names the attempt's own directory, as an attempt of test `test` of
+    /// `source`, unless it has one. A batch's attempts are all made at
+    /// once as its process ends, and most need no directory until they
+    /// are recorded: named then, ten thousand of them did not hold their
+    /// paths together with the batch's tests at the host's fullest.
+    pub fn place(&mut self, source: &str, test: &str) {
+        if self.dir.is_empty() {
+            self.dir = super::attempt_path(source, test, self.attempt);
+        }
+    }
 }
 
 /// What a record stands for. Every record fails or passes the run alike;

@@ -24,7 +24,7 @@ use crate::plugins::{OutputStream, RunnerResult};
 use crate::process::{
     write_log, Event, Faults, Lines, Options, Output, Signal, Stop, Stopper, Supervised,
 };
-use crate::results::{attempt_path, timestamp, AttemptRecord, RecordKind, ResultsDir};
+use crate::results::{timestamp, AttemptRecord, RecordKind, ResultsDir};
 
 /// Tells test processes how much of a test's output the host holds.
 pub const OUTPUT_TAIL_VARIABLE: &str = "PROCTOR_OUTPUT_TAIL_BYTES";
@@ -1107,7 +1107,8 @@ impl<'a> Execution<'a> {
         }
         // A passing test in a batch has nothing there but what its process shares.
         if record.outcome != Outcome::Passed {
-            self.keep_output(&mut attempt.record, printed);
+            record.place(self.source_name(), &attempt.test.id);
+            self.keep_output(record, printed);
         }
         // What the runner reported may be any size: its end is all that
         // is held until the attempt is judged.
@@ -1159,7 +1160,8 @@ impl<'a> Execution<'a> {
     }
 
     /// An attempt record; `ended` is `None` when no process ran. Its
-    /// directory is created when something is put there.
+    /// directory is named when something is put there, or else when the
+    /// attempt is recorded.
     fn attempt(
         &self,
         (test, kind): (&TestCase, RecordKind),
@@ -1168,7 +1170,6 @@ impl<'a> Execution<'a> {
         message: Option<String>,
         duration: Duration,
     ) -> TestAttempt {
-        let dir = attempt_path(self.source_name(), &test.id, self.job.attempt);
         TestAttempt {
             test: TestName::of(test, kind),
             kind,
@@ -1182,7 +1183,7 @@ impl<'a> Execution<'a> {
                 pid: ended.map(|e| e.pid),
                 exit_code: ended.and_then(|e| e.exit.code),
                 signal: ended.and_then(|e| e.exit.signal),
-                dir,
+                dir: String::new(),
                 stdout: ended.map(|_| self.logs.0.clone()),
                 stderr: ended.map(|_| self.logs.1.clone()),
                 output: None,

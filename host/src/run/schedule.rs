@@ -515,7 +515,8 @@ impl<'a> Scheduler<'a> {
             );
             return;
         };
-        let record = finished.record;
+        let mut record = finished.record;
+        record.place(&source.config.name, &finished.test.id);
         // Borrowed where it is Unicode, as a file's name nearly always is:
         // copied, it cost an allocation a test.
         let source_file = (source.config.path.file_stem())
@@ -551,7 +552,8 @@ impl<'a> Scheduler<'a> {
     /// same failure reported by several processes (a suite's set-up, in each
     /// that ran one of its tests) is recorded once; a process's own records,
     /// and ids that a test has, are numbered.
-    fn record_outside(&mut self, source: &PreparedSource, attempt: TestAttempt) {
+    fn record_outside(&mut self, source: &PreparedSource, mut attempt: TestAttempt) {
+        attempt.record.place(&source.config.name, &attempt.test.id);
         let name = source.config.name.clone();
         let base = attempt.test.id.clone();
         let key = (name.clone(), base.clone());
