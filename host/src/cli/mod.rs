@@ -335,6 +335,8 @@ fn log_resource_usage() {
         user_seconds = seconds(usage.ru_utime),
         system_seconds = seconds(usage.ru_stime),
         peak_rss_kib = usage.ru_maxrss,
+        minor_faults = usage.ru_minflt,
+        context_switches = usage.ru_nvcsw + usage.ru_nivcsw,
         "host resource usage"
     );
 }
