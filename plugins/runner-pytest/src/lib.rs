@@ -688,6 +688,24 @@ mod tests {
     /// What `collect_results` makes of `lines`, written as a share's
     /// results file, its process having ended with `code`.
     fn results_of(lines: &str, code: i32) -> Result<Vec<TestResult>> {
+        let share = TestCase {
+            expands: true,
+            ..TestCase::new("(all tests)")
+        };
+        let exit = ProcessExit {
+            code: Some(code),
+            signal: None,
+        };
+        results_for(lines, vec![share], exit)
+    }
+
+    /// What the runner reads of a results file holding `lines`, for a
+    /// process of `tests` that ended with `exit`.
+    fn results_for(
+        lines: &str,
+        tests: Vec<TestCase>,
+        exit: ProcessExit,
+    ) -> Result<Vec<TestResult>> {
         let scratch = tempfile::tempdir().unwrap();
         let dir = scratch.path().to_path_buf();
         std::fs::write(dir.join(RESULTS_FILE), lines).unwrap();
@@ -696,19 +714,12 @@ mod tests {
             path: dir.clone(),
             base_dir: dir.clone(),
         };
-        let share = TestCase {
-            expands: true,
-            ..TestCase::new("(all tests)")
-        };
         let runner = PytestRunner::new(Settings::default()).unwrap();
         runner.collect_results(CollectRequest {
             source,
-            tests: vec![share],
+            tests,
             attempt: 1,
-            exit: ProcessExit {
-                code: Some(code),
-                signal: None,
-            },
+            exit,
             timed_out: false,
             duration_ms: 10,
             stdout_path: dir.join("stdout.log"),
@@ -746,6 +757,67 @@ mod tests {
         // Pytest captured nothing: the host is told so, and looks no further.
         assert_eq!(results[1].output.as_deref(), Some(""));
         assert_eq!(results[2].stack_trace.as_deref(), Some("u.py: SyntaxError"));
+    }
+
+    #[test]
+    fn results_are_read_line_by_line_and_only_the_tests_asked_for_kept() {
+        let lines = concat!(
+            r#"{"id": "t.py::a", "outcome": "passed", "duration": 0.002}"#,
+            "\n",
+            r#"{"id": "t.py::other", "outcome": "passed", "duration": 0.001}"#,
+            "\n",
+            r#"{"id": "t.py::b", "outcome": "failed", "duration": 0.5, "message": "assert 1 == 2", "details": "t.py:3"}"#,
+            "\n",
+        );
+        // A batch named by its tests: pytest may run more than those.
+        let asked = vec![TestCase::new("t.py::a"), TestCase::new("t.py::b")];
+        let failed = ProcessExit {
+            code: Some(1),
+            signal: None,
+        };
+        let results = results_for(lines, asked, failed).unwrap();
+        let read: Vec<_> = (results.iter())
+            .map(|r| (&r.id[..], r.outcome, r.duration_ms, r.message.as_deref()))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("t.py::a", Outcome::Passed, Some(2), None),
+                ("t.py::b", Outcome::Failed, Some(500), Some("assert 1 == 2")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_last_line_cut_short_by_a_death_is_left_out_and_anywhere_else_it_fails() {
+        let whole = r#"{"id": "t.py::a", "outcome": "passed", "duration": 0.1}"#;
+        let cut = r#"{"id": "t.py::b", "outc"#;
+        let asked = || vec![TestCase::new("t.py::a"), TestCase::new("t.py::b")];
+        let killed = ProcessExit {
+            code: None,
+            signal: Some(9),
+        };
+        let results = results_for(&format!("{whole}\n{cut}"), asked(), killed).unwrap();
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].id, "t.py::a");
+        // Cut short in the middle, or by a process that exited cleanly:
+        // the file is not what our plugin writes.
+        let error = results_for(&format!("{cut}\n{whole}\n"), asked(), killed).unwrap_err();
+        assert!(
+            error.message().contains("line 1, does not parse"),
+            "{}",
+            error.message()
+        );
+        let clean = ProcessExit {
+            code: Some(0),
+            signal: None,
+        };
+        let error = results_for(&format!("{whole}\n{cut}"), asked(), clean).unwrap_err();
+        assert!(
+            error.message().contains("line 2, does not parse"),
+            "{}",
+            error.message()
+        );
     }
 
     #[test]
