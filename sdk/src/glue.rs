@@ -212,6 +212,19 @@ unsafe fn restore<P>(state: &ErasedObject) -> &P {
     unsafe { &*(state as *const ErasedObject as *const P) }
 }
 
+/// Makes `call` on the plugin `state` holds, a panic answered as an error.
+fn on_plugin<P>(
+    state: &ErasedObject,
+    call: impl FnOnce(&P) -> Result<RString, PluginError>,
+) -> CallResult {
+    guarded(|| {
+        // SAFETY: each vtable is built for the type its instances hold.
+        let plugin = unsafe { restore::<P>(state) };
+        call(plugin)
+    })
+    .into()
+}
+
 /// Decodes a request, runs the operation, encodes the response.
 fn json_call<P, Req, Resp>(
     state: &ErasedObject,
@@ -222,12 +235,9 @@ where
     Req: DeserializeOwned,
     Resp: Serialize,
 {
-    guarded(|| {
-        // SAFETY: each vtable is built for the type its instances hold.
-        let plugin = unsafe { restore::<P>(state) };
+    on_plugin(state, |plugin| {
         answer(operation(plugin, read_request(request.as_str())?))
     })
-    .into()
 }
 
 fn read_request<Req: DeserializeOwned>(json: &str) -> Result<Req, PluginError> {
@@ -335,24 +345,20 @@ impl<R: Runner> RunnerGlue<R> {
     }
 
     extern "C" fn collect_results(state: &ErasedObject, request: RStr<'_>) -> CallResult {
-        guarded(|| {
-            // SAFETY: each vtable is built for the type its instances hold.
-            let plugin = unsafe { restore::<R>(state) };
+        on_plugin(state, |plugin: &R| {
             let mut answer = ResultsAnswer::default();
             let request = read_request(request.as_str())?;
-            R::stream_results(plugin, request, &mut answer).map_err(failed)?;
+            plugin
+                .stream_results(request, &mut answer)
+                .map_err(failed)?;
             Ok(answer.finish())
         })
-        .into()
     }
 
     extern "C" fn parse_lines(state: &ErasedObject, output: OutputLines<'_>) -> CallResult {
-        guarded(|| {
-            // SAFETY: each vtable is built for the type its instances hold.
-            let plugin = unsafe { restore::<R>(state) };
-            answer(R::parse_output(plugin, output_request(output)?))
+        on_plugin(state, |plugin: &R| {
+            answer(plugin.parse_output(output_request(output)?))
         })
-        .into()
     }
 }
 
