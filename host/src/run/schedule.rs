@@ -41,6 +41,19 @@ fn test_id<'s>(tests: &'s [TestState], records: &'s [TestRecord], i: u32) -> &'s
     }
 }
 
+/// Where test `id` is among `tests`, by its source's `index` and the id's
+/// `hash`.
+fn find(
+    index: &HashTable<u32>,
+    hash: u64,
+    (tests, records): (&[TestState], &[TestRecord]),
+    id: &str,
+) -> Option<u32> {
+    index
+        .find(hash, |&i| test_id(tests, records, i) == id)
+        .copied()
+}
+
 /// A list of the one record in `record`'s box, in the box's own room.
 fn one(record: Box<AttemptRecord>) -> Vec<AttemptRecord> {
     // SAFETY: `[T; 1]` has the size and alignment of `T`, so the box's
@@ -308,7 +321,7 @@ impl<'a> Scheduler<'a> {
         // back its room as they leave it.
         for test in Releasing::new(selection.run) {
             let hash = hasher.hash_one(&test.id);
-            if (index.find(hash, |&i| test_id(tests, records, i) == test.id)).is_some() {
+            if find(index, hash, (tests, records), &test.id).is_some() {
                 tracing::debug!("source `{name}` reported the test `{}` twice", test.id);
                 continue;
             }
@@ -668,10 +681,14 @@ impl<'a> Scheduler<'a> {
 
     /// Where test `id` of `source` is in `tests`.
     fn position(&self, source: &str, id: &str) -> Option<usize> {
-        let (tests, records) = (&self.tests, &self.records);
         let hash = self.hasher.hash_one(id);
-        let found = (self.index.get(source)?).find(hash, |&i| test_id(tests, records, i) == id);
-        found.map(|&i| i as usize)
+        let found = find(
+            self.index.get(source)?,
+            hash,
+            (&self.tests, &self.records),
+            id,
+        );
+        found.map(|i| i as usize)
     }
 
     /// Takes test `i` of `source` out of the index.
