@@ -42,8 +42,9 @@ impl From<TestResult> for RunnerResult {
             test,
             subtests,
         } = result;
-        let none = message.is_none() && stack_trace.is_none() && test.is_none();
-        let rest = (!none || !subtests.is_empty()).then(|| {
+        let rare =
+            message.is_some() || stack_trace.is_some() || test.is_some() || !subtests.is_empty();
+        let rest = rare.then(|| {
             Box::new(Rest {
                 message,
                 stack_trace,
