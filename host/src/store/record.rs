@@ -217,9 +217,8 @@ fn attempt_reasons(test: &TestRecord) -> impl Iterator<Item = Option<&str>> {
 /// (most runs add none: only those are written).
 fn intern_tests(db: &mut Database, tests: &[&TestRecord]) -> DbResult<Vec<i64>> {
     let mut ids = vec![None; tests.len()];
-    let every: Vec<usize> = (0..tests.len()).collect();
-    find_tests(db, tests, &every, &mut ids)?;
-    let new: Vec<usize> = every.into_iter().filter(|&i| ids[i].is_none()).collect();
+    find_tests(db, tests, 0..tests.len(), &mut ids)?;
+    let new: Vec<usize> = (0..tests.len()).filter(|&i| ids[i].is_none()).collect();
     if !new.is_empty() {
         let rows = new.iter().map(|&i| {
             let test = tests[i];
@@ -233,7 +232,7 @@ fn intern_tests(db: &mut Database, tests: &[&TestRecord]) -> DbResult<Vec<i64>> 
             rows,
             " ON CONFLICT (source, name) DO NOTHING",
         )?;
-        find_tests(db, tests, &new, &mut ids)?;
+        find_tests(db, tests, new, &mut ids)?;
     }
     Ok(ids.into_iter().map(Option::unwrap_or_default).collect())
 }
@@ -245,11 +244,11 @@ fn intern_tests(db: &mut Database, tests: &[&TestRecord]) -> DbResult<Vec<i64>> 
 fn find_tests(
     db: &mut Database,
     tests: &[&TestRecord],
-    wanted: &[usize],
+    wanted: impl IntoIterator<Item = usize>,
     ids: &mut [Option<i64>],
 ) -> DbResult<()> {
     let mut by_source: HashMap<&str, Vec<usize>> = HashMap::new();
-    for &i in wanted {
+    for i in wanted {
         by_source.entry(&*tests[i].source).or_default().push(i);
     }
     for (source, positions) in by_source {
