@@ -12,8 +12,9 @@
 //! of one with the pipe registered only while a read waits for data).
 //!
 //! A process that prints rarely is read as soon as it prints; one that
-//! fills a read is read again at once, so that pacing never holds back a
-//! process that prints a lot; once it has ended, what is left is read at
+//! fills a quarter of a read or more is read again at once, so that pacing
+//! never holds back a process that prints a lot (a read that finds the
+//! writer between two writes comes short of full); once it has ended, what is left is read at
 //! once, so that its end is not learnt an interval late.
 //!
 //! A pipe is made to hold [`PIPE_CAPACITY`] where the system allows: a
@@ -68,8 +69,8 @@ impl PacedPipe {
 
     /// Reads what the pipe holds once the interval since the last read is
     /// over, waiting for data when there is none; 0 at its end. A read
-    /// that fills `buffer` is followed by the next at once: a process
-    /// printing faster than that is never held back by the pacing.
+    /// that fills a quarter of `buffer` or more is followed by the next at
+    /// once: a process printing that much is never held back by the pacing.
     pub async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         // A pipe that always holds data never makes the read wait: without
         // this the copier would never yield, and a test flooding its output
@@ -78,7 +79,7 @@ impl PacedPipe {
         tokio::task::consume_budget().await;
         self.pace().await;
         let read = self.read_when_ready(buffer).await?;
-        self.last_read = (read < buffer.len()).then(Instant::now);
+        self.last_read = (read < buffer.len().div_ceil(4)).then(Instant::now);
         Ok(read)
     }
 
@@ -173,6 +174,26 @@ mod tests {
         writer.write_all(b"a\nb\n").unwrap();
         assert_eq!(pipe.read(&mut buffer).await.unwrap(), 4);
         assert_eq!(started.elapsed(), READ_INTERVAL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_that_fills_a_quarter_of_the_buffer_is_followed_at_once() {
+        let (_ended_signal, ended) = watch::channel(false);
+        let (mut pipe, mut writer) = pipe(ended);
+        let mut buffer = [0u8; 64];
+        writer.write_all(&[b'x'; 16]).unwrap();
+        let started = Instant::now();
+        assert_eq!(pipe.read(&mut buffer).await.unwrap(), 16);
+        writer.write_all(&[b'x'; 15]).unwrap();
+        assert_eq!(pipe.read(&mut buffer).await.unwrap(), 15);
+        assert_eq!(started.elapsed(), Duration::ZERO, "the second read at once");
+        writer.write_all(b"x").unwrap();
+        assert_eq!(pipe.read(&mut buffer).await.unwrap(), 1);
+        assert_eq!(
+            started.elapsed(),
+            READ_INTERVAL,
+            "the third after a short one"
+        );
     }
 
     #[tokio::test(start_paused = true)]
