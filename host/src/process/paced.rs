@@ -20,11 +20,17 @@
 //! A pipe is made to hold [`PIPE_CAPACITY`] where the system allows: a
 //! burst (a framework reporting every test it collected at once) then
 //! waits in the pipe for the next read instead of blocking its writer for
-//! the rest of an interval each time the default 64 KiB fill up.
+//! the rest of an interval each time the default 64 KiB fill up. Linux
+//! counts a pipe's capacity against its user, used or not, and past
+//! `pipe-user-pages-soft` (64 MiB by default) makes every new pipe of an
+//! unprivileged user two pages: so the host's enlarged pipes hold
+//! [`PIPES_BUDGET`] between them, a quarter of that, and a pipe past it
+//! keeps the default.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
@@ -46,12 +52,20 @@ pub const READ_INTERVAL: Duration = Duration::from_millis(20);
 /// only taken as output fills them.
 pub const PIPE_CAPACITY: usize = 1024 * 1024;
 
+/// What the host's enlarged pipes hold between them: sixteen, two for
+/// each of eight processes at once.
+pub const PIPES_BUDGET: usize = 16 * PIPE_CAPACITY;
+
+/// The share of [`PIPES_BUDGET`] the host's pipes hold now.
+static PIPES: Budget = Budget::new(PIPES_BUDGET);
+
 /// The read end of a pipe, non-blocking, read no more than once an
 /// interval until its process has ended.
 pub struct PacedPipe {
     pipe: File,
     last_read: Option<Instant>,
     ended: watch::Receiver<bool>,
+    _enlarged: Option<Claim>,
 }
 
 impl PacedPipe {
@@ -59,11 +73,12 @@ impl PacedPipe {
     /// process has.
     pub fn new(pipe: OwnedFd, ended: watch::Receiver<bool>) -> io::Result<Self> {
         set_nonblocking(&pipe)?;
-        enlarge(&pipe);
+        let enlarged = enlarge(&pipe, &PIPES);
         Ok(Self {
             pipe: File::from(pipe),
             last_read: None,
             ended,
+            _enlarged: enlarged,
         })
     }
 
@@ -120,14 +135,57 @@ impl PacedPipe {
     }
 }
 
-/// Asks for `pipe` to hold [`PIPE_CAPACITY`]. A refusal (a smaller
-/// `pipe-max-size`, or a user past `pipe-user-pages-soft`) leaves it as it
-/// was: the pipe works the same, its writer only blocks sooner.
-fn enlarge(pipe: &OwnedFd) {
+/// Asks for `pipe` to hold [`PIPE_CAPACITY`] when `budget` has room for
+/// it. A refusal (a smaller `pipe-max-size`) leaves it as it was: the pipe
+/// works the same, its writer only blocks sooner.
+fn enlarge(pipe: &OwnedFd, budget: &'static Budget) -> Option<Claim> {
+    let claim = budget.claim(PIPE_CAPACITY)?;
     let capacity = libc::c_int::try_from(PIPE_CAPACITY).expect("the capacity fits a C int");
     // SAFETY: fcntl on an open descriptor the caller owns; no pointers.
     if unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, capacity) } < 0 {
         tracing::debug!("a pipe kept its capacity: {}", io::Error::last_os_error());
+        return None;
+    }
+    Some(claim)
+}
+
+/// Bytes of pipe capacity shared out up to a limit.
+struct Budget {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    const fn new(limit: usize) -> Self {
+        Self {
+            held: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// `bytes` of the budget, until the claim is dropped; none when that
+    /// would take it past its limit.
+    fn claim(&'static self, bytes: usize) -> Option<Claim> {
+        let more = |held: usize| Some(held + bytes).filter(|&total| total <= self.limit);
+        let claimed = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, more);
+        claimed.ok().map(|_| Claim {
+            budget: self,
+            bytes,
+        })
+    }
+}
+
+/// A share of a [`Budget`], given back when dropped.
+struct Claim {
+    budget: &'static Budget,
+    bytes: usize,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 
@@ -228,6 +286,30 @@ mod tests {
             }
         }
         assert_eq!(bytes, burst.len());
+    }
+
+    #[test]
+    fn pipes_past_the_budget_keep_their_default_capacity() {
+        let budget: &'static Budget = Box::leak(Box::new(Budget::new(2 * PIPE_CAPACITY)));
+        let capacity = |pipe: &OwnedFd| {
+            // SAFETY: fcntl on an open descriptor; no pointers.
+            let bytes = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_GETPIPE_SZ) };
+            usize::try_from(bytes).expect("a pipe's capacity")
+        };
+        let pipes: Vec<OwnedFd> = (0..3)
+            .map(|_| OwnedFd::from(std::io::pipe().expect("a pipe").0))
+            .collect();
+        let mut claims: Vec<Option<Claim>> =
+            pipes.iter().map(|pipe| enlarge(pipe, budget)).collect();
+        let capacities: Vec<usize> = pipes.iter().map(capacity).collect();
+        assert_eq!(capacities[..2], [PIPE_CAPACITY; 2]);
+        assert!(capacities[2] < PIPE_CAPACITY, "{capacities:?}");
+        assert!(claims[2].is_none());
+        // A pipe dropped gives its share back to the next.
+        claims[0] = None;
+        let next = OwnedFd::from(std::io::pipe().expect("a pipe").0);
+        assert!(enlarge(&next, budget).is_some());
+        assert_eq!(capacity(&next), PIPE_CAPACITY);
     }
 
     #[tokio::test(start_paused = true)]
