@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the host itself costs per test, at several suite sizes.
 
-    python3 benchmarks/host_cost.py PROCTOR [TESTS...] [--runs N]
+    python3 benchmarks/host_cost.py PROCTOR [TESTS...] [--runs N] [--against OTHER]
 
 For each size (default 10000 50000 100000) runs `proctor run -j 1` on the
 suite `many_tests.py` writes, RUNS times (default 1), and reports the host's
@@ -10,11 +10,17 @@ logs them from getrusage at its end), the peak above that of a 10-test
 run, and the bytes each report file holds per test.
 A cost that grows faster than the number of tests shows as a per-test
 figure that rises with the size.
+
+With `--against OTHER` (another build; repeatable) the builds take turns,
+run by run, so that the machine's drift hits each alike. Compare builds
+copied into sibling directories: a copied binary maps its code in larger
+pieces than the one the linker wrote, 1-2 MB more peak memory.
 """
 
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,9 +72,14 @@ def warm_store(proctor, root):
     unmeasured: the measured runs are recorded by a store that knows the
     suite's tests, as on a machine that ran it before, and that holds the
     same history whichever proctor is measured (the user's own store
-    grows with every run, and with it the cost of recording)."""
-    (root / "history.db").unlink(missing_ok=True)
+    grows with every run, and with it the cost of recording). Answers a
+    function that puts the store back as it was warmed, for the next run."""
+    store = root / "history.db"
+    store.unlink(missing_ok=True)
     host_run(proctor, root)
+    warmed = root / "history.warmed.db"
+    shutil.copyfile(store, warmed)
+    return lambda: shutil.copyfile(warmed, store)
 
 
 def main(argv):
@@ -76,33 +87,42 @@ def main(argv):
     parser.add_argument("proctor")
     parser.add_argument("tests", type=int, nargs="*", default=[10000, 50000, 100000])
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--against", action="append", default=[], metavar="OTHER")
     args = parser.parse_args(argv[1:])
-    proctor, sizes, runs = os.path.abspath(args.proctor), args.tests, args.runs
+    builds = [os.path.abspath(build) for build in [*args.against, args.proctor]]
+    sizes, runs = args.tests, args.runs
     def suite(tests):
         root = bench_dir() / str(tests)
         write_suite(root, tests)
         return root
 
     small = suite(10)
-    warm_store(proctor, small)
-    base_peak = statistics.median(host_run(proctor, small)[1] for _ in range(3))
-    print(f"host, proctor run -j 1, median of {runs}; memory above a 10-test run's {base_peak} KiB")
+    warm_store(builds[0], small)
+    base_peaks = {
+        build: statistics.median(host_run(build, small)[1] for _ in range(3)) for build in builds
+    }
+    print(f"host, proctor run -j 1, median of {runs}; memory above a 10-test run's")
     print(f"{'tests':>8} {'wall':>8} {'host CPU':>9} {'CPU/test':>9} {'peak':>9} {'mem/test':>9}  bytes/test: "
-          + " ".join(REPORTS))
+          + " ".join(REPORTS) + ("  build" if len(builds) > 1 else ""))
     for tests in sizes:
         root = suite(tests)
-        warm_store(proctor, root)
-        samples = [host_run(proctor, root) for _ in range(runs)]
-        cpu = statistics.median(s[0] for s in samples)
-        peak = statistics.median(s[1] for s in samples)
-        wall = statistics.median(s[2] for s in samples)
+        rewarm = warm_store(builds[0], root)
+        samples = {build: [] for build in builds}
+        for _ in range(runs):
+            for build in builds:
+                rewarm()
+                samples[build].append(host_run(build, root))
         sizes_of = [(root / "results" / name).stat().st_size / tests for name in REPORTS]
-        print(
-            f"{tests:>8} {wall:>7.2f}s {cpu:>8.2f}s {cpu / tests * 1e6:>7.1f}µs"
-            f" {peak / 1024:>7.1f}M {(peak - base_peak) * 1024 / tests:>8.0f}B  "
-            + " ".join(f"{size:.0f}" for size in sizes_of)
-        )
-
+        for build in builds:
+            cpu = statistics.median(s[0] for s in samples[build])
+            peak = statistics.median(s[1] for s in samples[build])
+            wall = statistics.median(s[2] for s in samples[build])
+            print(
+                f"{tests:>8} {wall:>7.2f}s {cpu:>8.2f}s {cpu / tests * 1e6:>7.1f}µs"
+                f" {peak / 1024:>7.1f}M {(peak - base_peaks[build]) * 1024 / tests:>8.0f}B  "
+                + " ".join(f"{size:.0f}" for size in sizes_of)
+                + (f"  {build}" if len(builds) > 1 else "")
+            )
 
 if __name__ == "__main__":
     main(sys.argv)
