@@ -14,8 +14,9 @@
 //! A process that prints rarely is read as soon as it prints; one that
 //! fills a quarter of a read or more is read again at once, so that pacing
 //! never holds back a process that prints a lot (a read that finds the
-//! writer between two writes comes short of full); once it has ended, what is left is read at
-//! once, so that its end is not learnt an interval late.
+//! writer between two writes comes short of full); once it has ended,
+//! what is left is read at once, so that its end is not learnt an interval
+//! late.
 //!
 //! A pipe is made to hold [`PIPE_CAPACITY`] where the system allows: a
 //! burst (a framework reporting every test it collected at once) then
