@@ -6,7 +6,9 @@
 Three suites of one failing test that prints N megabytes (default 200):
 pytest printing lines, pytest printing one line without a break (pytest
 prints it back in its report: one line of N MB reaches the host), and a
-Rust test printing lines. Each build given runs each suite R times (default
+Rust test printing lines; and a fourth of a passing pytest test under
+`-s` printing N/10 MB in 100-byte lines, each flushed: a writer steadier
+than a flood, whose reads never come back full. Each build given runs each suite R times (default
 3), the builds taking turns, beside plain pytest or `cargo test` on the same
 suite; the host's own CPU time and peak memory are the figures it logs at
 its end (its children apart), medians printed.
@@ -23,7 +25,7 @@ from host_cost import host_run
 
 
 def write_suites(root, megabytes):
-    """The three suites under `root`, each with its proctor.json."""
+    """The four suites under `root`, each with its proctor.json."""
     lines = root / "pytest-lines"
     lines.mkdir(parents=True, exist_ok=True)
     (lines / "test_lines.py").write_text(
@@ -47,6 +49,20 @@ def write_suites(root, megabytes):
         (suite / "proctor.json").write_text(
             '{ "sources": [ { "name": "py", "runner": "pytest", "path": "." } ] }'
         )
+    steady = root / "pytest-steady"
+    steady.mkdir(exist_ok=True)
+    (steady / "test_steady.py").write_text(
+        "import sys\n"
+        "def test_prints_flushed_lines():\n"
+        "    line = 'z' * 99 + '\\n'\n"
+        f"    for _ in range({megabytes} * 1024 * 1024 // 1000):\n"
+        "        sys.stdout.write(line)\n"
+        "        sys.stdout.flush()\n"
+    )
+    (steady / "proctor.json").write_text(
+        '{ "sources": [ { "name": "py", "runner": "pytest", "path": ".",'
+        ' "settings": { "args": ["-s"] } } ] }'
+    )
     rust = root / "libtest"
     (rust / "src").mkdir(parents=True, exist_ok=True)
     (rust / "Cargo.toml").write_text(
@@ -67,6 +83,9 @@ def write_suites(root, megabytes):
         "pytest, lines": (lines, [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]),
         "pytest, one line": (one_line, [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]),
         "libtest, lines": (rust, ["cargo", "test", "-q"]),
+        "pytest -s, flushed lines": (
+            steady, [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
+        ),
     }
 
 
