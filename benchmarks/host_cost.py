@@ -124,5 +124,6 @@ def main(argv):
                 + (f"  {build}" if len(builds) > 1 else "")
             )
 
+
 if __name__ == "__main__":
     main(sys.argv)
