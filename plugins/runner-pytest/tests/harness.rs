@@ -43,3 +43,40 @@ fn a_batch_runs_under_pytest_and_its_live_ends_and_results_tell_each_test() {
         .contains("one is not two"));
     assert_eq!(ran.results.len(), 2);
 }
+
+#[test]
+fn a_passing_tests_duration_is_its_setup_call_and_teardown_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    std::fs::write(
+        suite.join("test_slow.py"),
+        "import time\n\nimport pytest\n\n\n\
+         @pytest.fixture\ndef slow_on_both_ends():\n    time.sleep(0.2)\n    yield\n    time.sleep(0.2)\n\n\n\
+         def test_waits(slow_on_both_ends):\n    time.sleep(0.1)\n",
+    )
+    .unwrap();
+    let library = PluginLibrary::built(env!("CARGO_PKG_NAME")).unwrap();
+    let runner = library.runner("pytest", serde_json::json!({})).unwrap();
+    let source = SourceInfo {
+        name: "py".into(),
+        path: suite,
+        base_dir: dir.path().to_path_buf(),
+    };
+    let id = "test_slow.py::test_waits";
+    let ran = run_tests(
+        &runner,
+        &source,
+        vec![TestCase::new(id)],
+        &dir.path().join("attempt"),
+    )
+    .unwrap();
+
+    assert_eq!(ran.exit.code, Some(0), "{:?}", ran.plan.command.display());
+    let [result] = &ran.results[..] else {
+        panic!("one result, not {:?}", ran.results)
+    };
+    assert_eq!((result.id.as_str(), result.outcome), (id, Outcome::Passed));
+    let duration = result.duration_ms.expect("a duration");
+    assert!((500..2000).contains(&duration), "{duration} ms");
+}
