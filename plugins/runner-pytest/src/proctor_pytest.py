@@ -291,6 +291,21 @@ class _Markers:
     def __init__(self):
         self._of_parent = {None: (frozenset(), None)}
         self._written = {}
+        self._described = {}
+
+    def described(self, item):
+        """`item`'s markers and skip reason as its event gives them. The
+        items of one parent mostly share their own markers (a parametrized
+        function's), and the text is put together once for all of them;
+        the markers are told apart by identity, which the items keep alive."""
+        key = (item.parent, *map(id, item.own_markers))
+        text = self._described.get(key)
+        if text is None:
+            names, skip = self.of(item)
+            text = self._described[key] = (
+                f'"markers": [{self.written(names)}], "skip": {_quoted_or_null(skip)}'
+            )
+        return text
 
     def of(self, node):
         """`node`'s marker names, and the reason of its closest `skip`."""
@@ -321,10 +336,8 @@ class _Markers:
 
 def _collected(item, markers, extra=""):
     nodeid, escaped = _nodeid(item)
-    names, skip = markers.of(item)
     event = (
-        f'{{"event": "collected", "id": {_quote(nodeid)}, '
-        f'"markers": [{markers.written(names)}], "skip": {_quoted_or_null(skip)}, '
+        f'{{"event": "collected", "id": {_quote(nodeid)}, {markers.described(item)}, '
         f'"file_tests": {_file_tests.get(_file_of(item.nodeid), 0)}'
     )
     if escaped:
