@@ -43,13 +43,14 @@ def timed(command, cwd):
     return wall, cpu
 
 
-def compare_with_pytest(proctor, tests, root, runs, title):
-    """Takes turns, RUNS rounds: plain pytest on `tests`, `proctor run -j 1`
-    and `-j N` (N: the machine's cores) on root/proctor.json; prints each
-    command's median wall and CPU time and its ratios to plain pytest."""
+def compare_with_pytest(proctor, tests, root, runs, title, python="python3"):
+    """Takes turns, RUNS rounds: plain pytest on `tests` (under `python`),
+    `proctor run -j 1` and `-j N` (N: the machine's cores) on
+    root/proctor.json; prints each command's median wall and CPU time and
+    its ratios to plain pytest."""
     jobs = str(os.cpu_count())
     commands = {
-        "pytest": ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
+        "pytest": [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
         "proctor -j 1": [proctor, "run", "proctor.json", "-j", "1"],
         f"proctor -j {jobs}": [proctor, "run", "proctor.json", "-j", jobs],
     }

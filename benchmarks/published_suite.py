@@ -1,33 +1,57 @@
 #!/usr/bin/env python3
 """A published project's own suite: plain pytest against `proctor run`.
 
-    python3 benchmarks/published_suite.py PROCTOR [RUNS]
+    python3 benchmarks/published_suite.py PROCTOR [RUNS] [--project NAME]
 
-Downloads SQLAlchemy's sdist from PyPI (pinned below) into
-target/bench-published and runs its ORM suite (test/orm, about 12,000
-tests against SQLite) from the unpacked sdist. First it checks that
-proctor reports what pytest does: plain pytest runs with a small plugin
-that records each node id and its outcome, proctor runs the same suite
-on one job and on as many as the machine has cores (where one process
-collects the suite and forks a worker a job), and each time the two lists must
-hold the same ids with the same outcomes, and the run report no error.
-Then, RUNS rounds (default 3) taking turns, it times plain pytest,
-`proctor run -j 1` and `proctor run -j N` (N: the machine's cores), wall
-and CPU (children included), and prints the ratios to plain pytest.
-RUNS 0 checks the results only. PROCTOR_ISOLATION=process runs the
-runner in a plugin process of its own; PROCTOR_RESULTS_LAYOUT=2 writes
-results layout 2.
+Downloads a project's sdist from PyPI (pinned below) into
+target/bench-published and runs its own suite from the unpacked sdist:
+
+- `sqlalchemy` (the default): SQLAlchemy's ORM suite (test/orm, about
+  12,000 tests against SQLite), with the running Python;
+- `packaging`: packaging's whole suite (about 27,000 tests), in a virtual
+  environment of its own holding pytest, its test requirements and the
+  sdist itself.
+
+First it checks that proctor reports what pytest does: plain pytest runs
+with a small plugin that records each node id and its outcome, proctor
+runs the same suite on one job and on as many as the machine has cores
+(where one process collects the suite and forks a worker a job), and each
+time the two lists must hold the same ids with the same outcomes, and the
+run report no error. Then, RUNS rounds (default 3) taking turns, it times
+plain pytest, `proctor run -j 1` and `proctor run -j N` (N: the machine's
+cores), wall and CPU (children included), and prints the ratios to plain
+pytest. RUNS 0 checks the results only. PROCTOR_ISOLATION=process runs
+the runner in a plugin process of its own; PROCTOR_RESULTS_LAYOUT=2
+writes results layout 2.
 """
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from many_tests import compare_with_pytest
 
-PROJECT, VERSION, SUITE = "sqlalchemy", "2.1.9", "test/orm"
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    version: str
+    # The suite, relative to the unpacked sdist.
+    suite: str
+    # What its tests need beside pytest, installed with the sdist into a
+    # virtual environment of its own; None: the running Python runs the
+    # suite from the sdist's root.
+    requirements: tuple | None = None
+
+
+PROJECTS = {
+    "sqlalchemy": Project("sqlalchemy", "2.1.9", "test/orm"),
+    "packaging": Project("packaging", "24.2", "tests", requirements=("pretend",)),
+}
 
 # Outcomes as proctor's pytest plugin names them: a failure in any phase
 # fails the test; otherwise a skip (an expected failure among them) skips it.
@@ -55,34 +79,59 @@ def pytest_unconfigure(config):
 '''
 
 
-def unpacked(bench: Path) -> Path:
-    root = bench / f"{PROJECT}-{VERSION}"
+def unpacked(project: Project, bench: Path) -> Path:
+    root = bench / f"{project.name}-{project.version}"
     if not root.is_dir():
         bench.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--no-binary", ":all:", f"{PROJECT}=={VERSION}", "-d", str(bench)],
+             "--no-binary", ":all:", f"{project.name}=={project.version}", "-d", str(bench)],
             check=True,
         )
-        archive = next(bench.glob(f"{PROJECT}-{VERSION}.tar.gz"))
+        archive = next(bench.glob(f"{project.name}-{project.version}.tar.gz"))
         subprocess.run(["tar", "xzf", str(archive), "-C", str(bench)], check=True)
-    (root / "proctor.json").write_text(json.dumps({
-        "isolation": os.environ.get("PROCTOR_ISOLATION", "in-process"),
-        "results_layout": int(os.environ.get("PROCTOR_RESULTS_LAYOUT", "1")),
-        "sources": [{"name": "suite", "runner": "pytest", "path": SUITE,
-                     "settings": {"rootdir": "."}}]
-    }))
     return root
 
 
-def pytest_outcomes(root: Path, bench: Path) -> dict:
+def python_for(project: Project, root: Path) -> str:
+    """The interpreter that runs the suite: the running one, or one of a
+    virtual environment made beside the sdist with what the suite needs."""
+    if project.requirements is None:
+        return sys.executable
+    venv = root.parent / f"{root.name}-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "pytest",
+             *project.requirements, str(root)],
+            check=True,
+        )
+    return str(python)
+
+
+def write_config(project: Project, root: Path, python: str) -> None:
+    """root/proctor.json: the suite as one source, its ids relative to the
+    sdist's root, as plain pytest's are."""
+    settings = {"rootdir": "."}
+    if python != sys.executable:
+        settings["python"] = python
+    (root / "proctor.json").write_text(json.dumps({
+        "isolation": os.environ.get("PROCTOR_ISOLATION", "in-process"),
+        "results_layout": int(os.environ.get("PROCTOR_RESULTS_LAYOUT", "1")),
+        "sources": [{"name": "suite", "runner": "pytest", "path": project.suite,
+                     "settings": settings}]
+    }))
+
+
+def pytest_outcomes(python: str, suite: str, root: Path, bench: Path) -> dict:
     plugin_dir = bench / "recorder"
     plugin_dir.mkdir(exist_ok=True)
     (plugin_dir / "record_outcomes.py").write_text(RECORDER)
     record = bench / "pytest-outcomes.jsonl"
     env = dict(os.environ, RECORD_OUTCOMES=str(record), PYTHONPATH=str(plugin_dir))
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "record_outcomes", "-p", "no:cacheprovider", SUITE],
+        [python, "-m", "pytest", "-q", "-p", "record_outcomes", "-p", "no:cacheprovider", suite],
         cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     entries = [json.loads(line) for line in record.read_text().splitlines()]
@@ -116,24 +165,32 @@ def compare(theirs: dict, ours: dict, errors: list, what: str) -> bool:
     return identical
 
 
-def main(argv):
-    proctor = os.path.abspath(argv[1])
-    runs = int(argv[2]) if len(argv) > 2 else 3
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("proctor")
+    parser.add_argument("runs", nargs="?", type=int, default=3)
+    parser.add_argument("--project", choices=sorted(PROJECTS), default="sqlalchemy")
+    args = parser.parse_args()
+    proctor = os.path.abspath(args.proctor)
+    project = PROJECTS[args.project]
     bench = Path(__file__).resolve().parent.parent / "target" / "bench-published"
-    root = unpacked(bench)
+    root = unpacked(project, bench)
+    python = python_for(project, root)
+    write_config(project, root, python)
+    title = f"{project.name} {project.version} {project.suite}"
 
-    theirs = pytest_outcomes(root, bench)
+    theirs = pytest_outcomes(python, project.suite, root, bench)
     counts = {o: list(theirs.values()).count(o) for o in sorted(set(theirs.values()))}
-    print(f"{PROJECT} {VERSION} {SUITE}: pytest ran {len(theirs)} tests {counts}")
+    print(f"{title}: pytest ran {len(theirs)} tests {counts}")
     identical = True
     for jobs in sorted({1, os.cpu_count() or 1}):
         ours, errors = proctor_outcomes(root, proctor, jobs)
         identical &= compare(theirs, ours, errors, f"-j {jobs}")
 
-    if runs > 0:
-        compare_with_pytest(proctor, SUITE, root, runs, f"{PROJECT} {VERSION} {SUITE}")
+    if args.runs > 0:
+        compare_with_pytest(proctor, project.suite, root, args.runs, title, python)
     sys.exit(0 if identical else 1)
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    main()
