@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """Plain pytest against `proctor run` on a generated suite of many fast tests.
 
-    python3 benchmarks/many_tests.py PROCTOR TESTS [RUNS]
+    python3 benchmarks/many_tests.py PROCTOR TESTS [RUNS] [--against OTHER] [--no-store]
 
 Writes a suite of TESTS parametrized tests (each an assertion) under
 target/bench-many/TESTS, then takes turns, RUNS rounds (default 3): plain
 `pytest -q`, `proctor run -j 1` and `proctor run -j N` (N: the machine's
 cores). Prints each command's median wall time and median CPU time
 (user and system, children included) and the ratios to plain pytest.
+With `--against OTHER`, another build's two runs take their turns beside
+PROCTOR's, each before it; with `--no-store`, no run records into the
+user's store.
 """
+
+import argparse
 
 import os
 import resource
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -77,13 +81,30 @@ def take_turns(commands, root, runs, title):
         )
 
 
-def main(argv):
-    proctor, tests = os.path.abspath(argv[1]), int(argv[2])
-    runs = int(argv[3]) if len(argv) > 3 else 3
-    root = Path(__file__).resolve().parent.parent / "target" / "bench-many" / str(tests)
-    write_suite(root, tests)
-    compare_with_pytest(proctor, "tests", root, runs, f"{tests} tests")
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("proctor")
+    parser.add_argument("tests", type=int)
+    parser.add_argument("runs", nargs="?", type=int, default=3)
+    parser.add_argument("--against", metavar="OTHER")
+    parser.add_argument("--no-store", action="store_true")
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parent.parent / "target" / "bench-many" / str(args.tests)
+    write_suite(root, args.tests)
+    title = f"{args.tests} tests"
+    if args.against is None and not args.no_store:
+        compare_with_pytest(os.path.abspath(args.proctor), "tests", root, args.runs, title)
+        return
+    store = ["--no-store"] if args.no_store else []
+    builds = [("", os.path.abspath(args.proctor))]
+    if args.against is not None:
+        builds.insert(0, ("OTHER ", os.path.abspath(args.against)))
+    commands = {"pytest": ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]}
+    for jobs in ("1", str(os.cpu_count())):
+        for label, build in builds:
+            commands[f"{label}proctor -j {jobs}"] = [build, "run", "proctor.json", "-j", jobs, *store]
+    take_turns(commands, root, args.runs, title)
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    main()
