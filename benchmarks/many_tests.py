@@ -14,7 +14,6 @@ user's store.
 """
 
 import argparse
-
 import os
 import resource
 import statistics
@@ -47,17 +46,22 @@ def timed(command, cwd):
     return wall, cpu
 
 
-def compare_with_pytest(proctor, tests, root, runs, title, python="python3"):
+def compare_with_pytest(proctor, tests, root, runs, title, python="python3", against=None,
+                        run_args=()):
     """Takes turns, RUNS rounds: plain pytest on `tests` (under `python`),
     `proctor run -j 1` and `-j N` (N: the machine's cores) on
-    root/proctor.json; prints each command's median wall and CPU time and
-    its ratios to plain pytest."""
-    jobs = str(os.cpu_count())
-    commands = {
-        "pytest": [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
-        "proctor -j 1": [proctor, "run", "proctor.json", "-j", "1"],
-        f"proctor -j {jobs}": [proctor, "run", "proctor.json", "-j", jobs],
-    }
+    root/proctor.json, with `run_args`; with `against`, that build's two
+    runs too, each before PROCTOR's. Prints each command's median wall and
+    CPU time and its ratios to plain pytest."""
+    builds = [("", proctor)]
+    if against is not None:
+        builds.insert(0, ("OTHER ", against))
+    commands = {"pytest": [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests]}
+    for jobs in ("1", str(os.cpu_count())):
+        for label, build in builds:
+            commands[f"{label}proctor -j {jobs}"] = [
+                build, "run", "proctor.json", "-j", jobs, *run_args
+            ]
     take_turns(commands, root, runs, title)
 
 
@@ -91,19 +95,11 @@ def main():
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent / "target" / "bench-many" / str(args.tests)
     write_suite(root, args.tests)
-    title = f"{args.tests} tests"
-    if args.against is None and not args.no_store:
-        compare_with_pytest(os.path.abspath(args.proctor), "tests", root, args.runs, title)
-        return
-    store = ["--no-store"] if args.no_store else []
-    builds = [("", os.path.abspath(args.proctor))]
-    if args.against is not None:
-        builds.insert(0, ("OTHER ", os.path.abspath(args.against)))
-    commands = {"pytest": ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]}
-    for jobs in ("1", str(os.cpu_count())):
-        for label, build in builds:
-            commands[f"{label}proctor -j {jobs}"] = [build, "run", "proctor.json", "-j", jobs, *store]
-    take_turns(commands, root, args.runs, title)
+    compare_with_pytest(
+        os.path.abspath(args.proctor), "tests", root, args.runs, f"{args.tests} tests",
+        against=args.against and os.path.abspath(args.against),
+        run_args=["--no-store"] if args.no_store else [],
+    )
 
 
 if __name__ == "__main__":

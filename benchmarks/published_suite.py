@@ -111,11 +111,9 @@ def python_for(project: Project, root: Path) -> str:
 
 
 def write_config(project: Project, root: Path, python: str) -> None:
-    """root/proctor.json: the suite as one source, its ids relative to the
-    sdist's root, as plain pytest's are."""
-    settings = {"rootdir": "."}
-    if python != sys.executable:
-        settings["python"] = python
+    """root/proctor.json: the suite as one source under `python`, its ids
+    relative to the sdist's root, as plain pytest's are."""
+    settings = {"rootdir": ".", "python": python}
     (root / "proctor.json").write_text(json.dumps({
         "isolation": os.environ.get("PROCTOR_ISOLATION", "in-process"),
         "results_layout": int(os.environ.get("PROCTOR_RESULTS_LAYOUT", "1")),
