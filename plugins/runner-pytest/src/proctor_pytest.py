@@ -147,21 +147,22 @@ def _nodeid(item):
     return escaped, escaped != nodeid
 
 
-def _emit(event, flush):
-    """Writes an event, given as its JSON text. One that is not flushed
-    waits for the next that is: a test's end goes out with the next test's
-    start, one write a test."""
-    _stream.write(_PREFIX + event + "\n")
+def _emit_finished(quoted_id, outcome, message, flush):
+    """Writes a test's live end; `message` is JSON already, a string or null.
+    One that is not flushed waits for the next write that is: a passing
+    test's end goes out with the next test's start, one write a test."""
+    _stream.write(
+        f'{_PREFIX}{{"event": "finished", "id": {quoted_id}, "outcome": "{outcome}", '
+        f'"message": {message}}}\n'
+    )
     if flush:
         _stream.flush()
 
 
-def _emit_finished(quoted_id, outcome, message, flush):
-    """Writes a test's live end; `message` is JSON already, a string or null."""
-    _emit(
-        f'{{"event": "finished", "id": {quoted_id}, "outcome": "{outcome}", "message": {message}}}',
-        flush,
-    )
+def _result(quoted_id, outcome, duration, more=""):
+    """A test's line of the results file, as JSON text; `more` holds its
+    other fields, each led by a comma."""
+    return f'{{"id": {quoted_id}, "outcome": "{outcome}", "duration": {duration!r}{more}}}'
 
 
 def _record(entry, flush):
@@ -365,7 +366,6 @@ def pytest_runtest_logstart(nodeid, location):
     quoted = _quoted(nodeid)
     _phases[nodeid] = (quoted, [])
     # The start is written at once: a test that hangs or crashes is known.
-    # (Written here, not through `_emit`: a call less, every test.)
     _stream.write(f'{_PREFIX}{{"event": "started", "id": {quoted}}}\n')
     _stream.flush()
 
@@ -443,13 +443,10 @@ def pytest_runtest_logfinish(nodeid, location):
         return _finished(nodeid, quoted_id, reports)
     # The end may wait for the next start, which follows at once; the last
     # test's goes out now.
-    _stream.write(
-        f'{_PREFIX}{{"event": "finished", "id": {quoted_id}, "outcome": "passed", "message": null}}\n'
-    )
-    if nodeid == _last_nodeid:
-        _stream.flush()
+    _emit_finished(quoted_id, "passed", "null", flush=nodeid == _last_nodeid)
+    # Not through `_record`: a call less, every test; a pass waits in the buffer.
     if _results is not None:
-        _results.write(f'{{"id": {quoted_id}, "outcome": "passed", "duration": {duration!r}}}\n')
+        _results.write(_result(quoted_id, "passed", duration) + "\n")
 
 
 def _finished(nodeid, quoted_id, reports):
@@ -484,24 +481,25 @@ def _finished(nodeid, quoted_id, reports):
         _quoted_or_null(live_message),
         flush=nodeid == _last_nodeid or outcome != "passed",
     )
-    entry = f'{{"id": {quoted_id}, "outcome": "{outcome}", "duration": {sum(r.duration for r in own)!r}'
+    more = ""
     if outcome == "failed":
         details = "\n\n".join(
             [r.longreprtext for _, r in failed_subtests]
             + [r.longreprtext for r in own if r.failed]
         )
-        entry += f', "message": {_quoted_or_null(message)}, "details": {_quoted(details)}'
+        more += f', "message": {_quoted_or_null(message)}, "details": {_quoted(details)}'
     elif message:
-        entry += f', "message": {_quoted(message)}'
+        more += f', "message": {_quoted(message)}'
     if outcome != "passed":
         # What pytest captured of the test, empty if nothing: the host need
         # not guess it from the process's output.
         sections = reports[-1].sections if reports else []
         output = _tail("\n".join(f"----- {name} -----\n{text}" for name, text in sections))
-        entry += f', "output": {_quoted(output)}'
+        more += f', "output": {_quoted(output)}'
     if subtests:
-        entry += f', "subtests": {_json(subtests)}'
-    _record(entry + "}", flush=outcome != "passed")
+        more += f', "subtests": {_json(subtests)}'
+    duration = sum(r.duration for r in own)
+    _record(_result(quoted_id, outcome, duration, more), flush=outcome != "passed")
 
 
 class _Workers:
@@ -618,12 +616,9 @@ class _Workers:
         quoted_id = _quoted(test.nodeid)
         message = _quoted(died + " while this test ran")
         _emit_finished(quoted_id, "crashed", message, flush=True)
-        _record(
-            f'{{"id": {quoted_id}, "outcome": "crashed", '
-            f'"duration": {time.monotonic() - since!r}, "message": {message}, '
-            f'"details": {_quoted(faults) if faults else message}, "output": ""}}',
-            flush=True,
-        )
+        details = _quoted(faults) if faults else message
+        more = f', "message": {message}, "details": {details}, "output": ""'
+        _record(_result(quoted_id, "crashed", time.monotonic() - since, more), flush=True)
         print(f"proctor: {died} while {test.nodeid} ran", file=sys.stderr)
 
 
