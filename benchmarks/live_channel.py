@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from many_tests import write_suite
+from many_tests import with_plugin, write_suite
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "plugins" / "runner-pytest" / "src" / "proctor_pytest.py"
@@ -123,18 +123,9 @@ def main(argv):
     events_file = scratch / "events.bin"
     pytest = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
     plugged = pytest[:3] + ["-p", "proctor_pytest"] + pytest[3:]
-    one_job = dict(
-        os.environ,
-        PROCTOR_PYTEST_COLLECT="1",
-        PROCTOR_PYTEST_SHARD="1/1",
-        PROCTOR_PYTEST_RESULTS=str(results),
-    )
-    piped = dict(one_job, PYTHONPATH=str(PLUGIN.parent))
-    mapped = dict(
-        one_job,
-        PYTHONPATH=str(mapped_plugin(scratch / "mapped")),
-        PROCTOR_PYTEST_EVENTS_FILE=str(events_file),
-    )
+    piped = with_plugin(PLUGIN.parent, results)
+    mapped = with_plugin(mapped_plugin(scratch / "mapped"), results)
+    mapped["PROCTOR_PYTEST_EVENTS_FILE"] = str(events_file)
     ways = {
         "pytest": lambda: subprocess.run(
             pytest, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

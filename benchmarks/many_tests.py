@@ -35,6 +35,19 @@ def write_suite(root: Path, tests: int) -> None:
     )
 
 
+def with_plugin(plugin_dir, results, base=None) -> dict:
+    """The environment of pytest with our plugin from `plugin_dir`, as a
+    one-job run gives it, and no host: collected items reported, one share
+    of one, results appended to `results`."""
+    return dict(
+        os.environ if base is None else base,
+        PYTHONPATH=str(plugin_dir),
+        PROCTOR_PYTEST_COLLECT="1",
+        PROCTOR_PYTEST_SHARD="1/1",
+        PROCTOR_PYTEST_RESULTS=str(results),
+    )
+
+
 def timed(command, cwd):
     """Wall and CPU seconds of one run, the command's children included."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from many_tests import write_suite
+from many_tests import with_plugin, write_suite
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_DIR = REPO / "plugins" / "runner-pytest" / "src"
@@ -33,13 +33,7 @@ def main(argv):
     write_suite(root, tests)
     scratch = Path(tempfile.mkdtemp(prefix="overhead-split-"))
     pytest = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
-    with_plugin = dict(
-        os.environ,
-        PYTHONPATH=str(PLUGIN_DIR),
-        PROCTOR_PYTEST_COLLECT="1",
-        PROCTOR_PYTEST_SHARD="1/1",
-        PROCTOR_PYTEST_RESULTS=str(scratch / "results.jsonl"),
-    )
+    plugin_env = with_plugin(PLUGIN_DIR, scratch / "results.jsonl")
     plugged = ["python3", "-m", "pytest", "-p", "proctor_pytest"] + pytest[3:]
 
     def plain():
@@ -47,11 +41,11 @@ def main(argv):
 
     def to_file():
         with open(scratch / "events.txt", "w") as events:
-            subprocess.run(plugged, cwd=root, env=with_plugin, stdout=subprocess.DEVNULL,
+            subprocess.run(plugged, cwd=root, env=plugin_env, stdout=subprocess.DEVNULL,
                            stderr=events)
 
     def to_pipe():
-        process = subprocess.Popen(plugged, cwd=root, env=with_plugin,
+        process = subprocess.Popen(plugged, cwd=root, env=plugin_env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for _ in process.stderr:
             pass

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from host_instructions import callgrind_totals
+from many_tests import with_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "plugins" / "runner-pytest" / "src" / "proctor_pytest.py"
@@ -56,10 +57,7 @@ def instructions(suite: Path, plugin_dir: Path | None, scratch: Path) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
     if plugin_dir is not None:
         command += ["-p", "proctor_pytest"]
-        env["PYTHONPATH"] = str(plugin_dir)
-        env["PROCTOR_PYTEST_RESULTS"] = str(scratch / "results.jsonl")
-        env["PROCTOR_PYTEST_COLLECT"] = "1"
-        env["PROCTOR_PYTEST_SHARD"] = "1/1"
+        env = with_plugin(plugin_dir, scratch / "results.jsonl", base=env)
     # Its output goes to pipes, as under the host.
     (count,) = callgrind_totals([*command, "."], suite, env, output=subprocess.PIPE)
     return count
