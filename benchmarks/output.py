@@ -8,10 +8,11 @@ pytest printing lines, pytest printing one line without a break (pytest
 prints it back in its report: one line of N MB reaches the host), and a
 Rust test printing lines; and a fourth of a passing pytest test under
 `-s` printing N/10 MB in 100-byte lines, each flushed: a writer steadier
-than a flood, whose reads never come back full. Each build given runs each suite R times (default
-3), the builds taking turns, beside plain pytest or `cargo test` on the same
-suite; the host's own CPU time and peak memory are the figures it logs at
-its end (its children apart), medians printed.
+than a flood, whose reads never come back full. Each build given runs
+each suite R times (default 3), the builds taking turns, beside plain
+pytest or `cargo test` on the same suite; the host's own CPU time and
+peak memory are the figures it logs at its end (its children apart),
+medians printed.
 """
 
 import os
