@@ -88,12 +88,17 @@ impl PostgresServer {
         format!("postgres://proctor@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// One of the server's programs (`psql`, say).
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
     fn command(&self, program: &str, args: &[&str]) -> Command {
-        let program = self.bin.join(program);
+        let program = self.program(program);
         let mut command = match self.user {
             Some(user) => {
                 let mut runuser = Command::new("runuser");

@@ -497,6 +497,53 @@ fn runs_recorded_on_a_postgresql_server_read_as_they_do_from_sqlite() {
     assert!(history(&url, "test_history.py::test_passes").is_empty());
 }
 
+/// A pytest test that waits until another connection to the store's
+/// database is open, then has the server end it.
+const DROPS_THE_STORES_CONNECTION: &str = r#"
+import os, subprocess, time
+
+OTHERS = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+def psql(sql):
+    command = [os.environ["PSQL"], os.environ["STORE_URL"], "-Atc", sql]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+def test_drops_the_stores_connection():
+    deadline = time.monotonic() + 30
+    while psql("SELECT count(*) " + OTHERS) == "0":
+        assert time.monotonic() < deadline, "the run never connected to its store"
+        time.sleep(0.05)
+    assert psql("SELECT bool_and(pg_terminate_backend(pid)) " + OTHERS) == "t"
+"#;
+
+/// A run connects to its store's server as it starts; a server that ends
+/// the connection while the tests run (a restart, an idle timeout) still
+/// gets the run, over a new one.
+#[test]
+fn a_run_whose_store_connection_the_server_ended_is_recorded_over_a_new_one() {
+    let server = postgres_server::PostgresServer::start();
+    let url = server.database("ended");
+    let dir = tempfile::tempdir().unwrap();
+    let tests = dir.path().join("suite");
+    std::fs::create_dir_all(&tests).unwrap();
+    std::fs::write(tests.join("test_store.py"), DROPS_THE_STORES_CONNECTION).unwrap();
+    let config = write_config(
+        dir.path(),
+        &json!({ "sources": [{ "name": "py", "runner": "pytest", "path": "suite" }] }),
+    );
+    let psql = server.program("psql");
+    let env = [
+        ("PROCTOR_STORE", Path::new(&url)),
+        ("STORE_URL", Path::new(&url)),
+        ("PSQL", psql.as_path()),
+    ];
+    let output = run(dir.path(), &config, &[], &env);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("WARN"), "{}", stderr(&output));
+    let recorded = history(&url, "test_store.py::test_drops_the_stores_connection");
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+}
+
 /// Machines finishing at once: imports started together into a new store
 /// migrate it once and record every run, on a server and in a file.
 #[test]

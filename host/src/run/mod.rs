@@ -7,6 +7,7 @@ mod keyed;
 mod live;
 mod outcome;
 mod queue;
+mod recording;
 mod releasing;
 mod reported;
 mod schedule;
@@ -295,6 +296,7 @@ pub async fn run(
 ) -> Result<RunSummary> {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
+    let recording = options.store.take().map(recording::Recording::start);
     let run_id = uuid::Uuid::new_v4().to_string();
     let layout = (options.results_layout)
         .or(session.config.results_layout)
@@ -382,20 +384,7 @@ pub async fn run(
     };
     let summary = summarize(&session, &mut options, ended, &results);
     results.finish_cleanup();
-    finish(&events, summary, options.store.as_ref(), results.root()).await
-}
-
-/// Records the run in its history; answers why not. Never an error: the
-/// run's results are in their directory, and it ends as its tests did.
-fn record(
-    store: &crate::store::Location,
-    summary: &RunSummary,
-    results_dir: &Path,
-) -> Option<String> {
-    crate::store::Store::open(store.clone())
-        .and_then(|mut store| store.record(summary, results_dir))
-        .err()
-        .map(|error| format!("the run is not in its history: {error}"))
+    finish(&events, summary, recording, results.root()).await
 }
 
 /// The run's subscribers, in the order they hear each event: the reports
@@ -424,11 +413,12 @@ fn subscribe(
 /// then the run's end is told, with the exit status the command ends with.
 /// A store that could not take the run is a warning in the reports, which
 /// are then written again: a rare cost, where one after the other the two
-/// kept every run waiting (a 500-test run's store took 6 ms, its reports 3).
+/// kept every run waiting (a 500-test run's reports take 3 ms, its store,
+/// opened as the run started, 2).
 async fn finish(
     events: &Events,
     mut summary: RunSummary,
-    store: Option<&crate::store::Location>,
+    recording: Option<recording::Recording>,
     results_dir: &Path,
 ) -> Result<RunSummary> {
     // Database and file work, kept off the runtime's threads.
@@ -436,7 +426,7 @@ async fn finish(
         std::thread::scope(|scope| {
             let summary = &summary;
             let recording =
-                store.map(|store| scope.spawn(move || record(store, summary, results_dir)));
+                recording.map(|store| scope.spawn(move || store.record(summary, results_dir)));
             let delivery = events.emit(RunEvent::ReportsDue { summary });
             let unrecorded = recording.and_then(|thread| {
                 thread

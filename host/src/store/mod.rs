@@ -217,6 +217,21 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the store a run is to be recorded in as it ends, as the run
+    /// starts, and writes what earlier runs left in SQLite's log into the
+    /// database file: the waits on the disk fall while tests run, and the
+    /// run's own commit, which stays in the log ([`Database::defer_checkpoints`]),
+    /// has none. Each run's open thus empties the log of the runs before,
+    /// and the log holds about one run.
+    pub fn open_for_run(location: impl Into<Location>) -> Result<Self> {
+        let mut store = Self::open(location)?;
+        let deferred = store.database.defer_checkpoints();
+        deferred
+            .and_then(|()| store.database.checkpoint())
+            .map_err(|e| store.error(format!("cannot write its log into the database: {e}")))?;
+        Ok(store)
+    }
+
     fn error(&self, problem: impl std::fmt::Display) -> StoreError {
         StoreError::new(&self.location, problem)
     }

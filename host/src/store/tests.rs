@@ -155,6 +155,51 @@ fn a_store_reopened_keeps_its_runs_and_a_newer_one_is_refused() {
     );
 }
 
+#[test]
+fn a_runs_commit_waits_in_the_log_until_the_next_run_opens_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let log = dir.path().join("history.db-wal");
+    // The runs the database file holds, read from a copy of it alone.
+    let runs_in_file = || {
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let runs = rusqlite::Connection::open(&copy)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM runs", [], |row| row.get::<_, i64>(0))
+            .unwrap();
+        std::fs::remove_file(&copy).unwrap();
+        runs
+    };
+    let mut log_sizes = Vec::new();
+    for n in 1..=5 {
+        let mut store = Store::open_for_run(&path).unwrap();
+        assert_eq!(
+            runs_in_file(),
+            n - 1,
+            "opened, the runs before are in the file"
+        );
+        let run = summary(
+            &format!("run-{n}"),
+            vec![test("adds", &[(Outcome::Passed, None)])],
+        );
+        store.record(&run, Path::new(".")).unwrap();
+        drop(store);
+        assert_eq!(
+            runs_in_file(),
+            n - 1,
+            "the run's end left its commit in the log"
+        );
+        log_sizes.push(std::fs::metadata(&log).unwrap().len());
+    }
+    assert!(
+        log_sizes[4] <= log_sizes[1],
+        "the log holds about one run, not every run: {log_sizes:?}"
+    );
+    let mut reader = Store::open(&path).unwrap();
+    assert_eq!(reader.test_history(None, "adds").unwrap().len(), 5);
+}
+
 /// A run at `commit` of tests each ending as given (a flaky one failed,
 /// then passed).
 fn run_at(run_id: &str, commit: &str, tests: &[(&str, &str)]) -> RunSummary {
