@@ -34,6 +34,7 @@ pub mod retry;
 pub mod run;
 pub mod select;
 pub mod store;
+pub mod user_dirs;
 
 #[cfg(test)]
 mod fuzz;

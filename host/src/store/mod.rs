@@ -374,10 +374,7 @@ const TEST_HISTORY: &str =
 /// Where the store is by default: `$XDG_DATA_HOME/proctor/history.db`, else
 /// `~/.local/share/proctor/history.db`.
 pub fn default_path() -> Option<PathBuf> {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/share")))?;
+    let data = crate::user_dirs::user_dir("XDG_DATA_HOME", ".local/share")?;
     Some(data.join("proctor").join("history.db"))
 }
 
