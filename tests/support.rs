@@ -87,10 +87,15 @@ pub fn run_to_success(command: &mut Command, what: &str) {
 pub fn proctor_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        // Runs record into a results store of the tests' own, never the
+        // Runs record into a results store of the tests' own, and keep
+        // what plugin libraries declare in a cache of theirs, never the
         // user's (nextest runs each test in a process of its own, so this
         // is set before any other thread reads the environment).
         std::env::set_var("XDG_DATA_HOME", repo_root().join("target").join("e2e-data"));
+        std::env::set_var(
+            "XDG_CACHE_HOME",
+            repo_root().join("target").join("e2e-cache"),
+        );
         std::env::remove_var("PROCTOR_STORE");
         let mut command = cargo();
         command

@@ -22,7 +22,9 @@ pub use handles::{
     AttachmentProcessorPlugin, CallOptions, CollectorPlugin, CreateError, Deadlines,
     DownloaderPlugin, Isolation, OutputStream, Plugin, PluginVTable, RunnerPlugin,
 };
-pub use library::{host_api_version, load_library, Declared, Library, Refusal, RefusalReason};
+pub use library::{
+    host_api_version, load_library, Declared, Description, Library, Refusal, RefusalReason,
+};
 pub use proctor_plugin_api as api;
 pub use remote::{describe_library, PluginHostProgram};
 pub use watchdog::{on_stuck_call, StuckCall};

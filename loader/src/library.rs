@@ -41,8 +41,9 @@ impl Library {
         Ok(*self.module.get_or_init(|| mapped))
     }
 
-    /// A library a plugin process described, not mapped here.
-    pub(crate) fn described(path: &Path, description: Description) -> Self {
+    /// A library known by its description (a plugin process's, or one kept
+    /// from an earlier look at the same file), not mapped here.
+    pub fn described(path: &Path, description: Description) -> Self {
         Self {
             path: path.to_path_buf(),
             manifest: description.manifest,
@@ -52,7 +53,7 @@ impl Library {
     }
 
     /// What a plugin process tells the host of it.
-    pub(crate) fn description(&self) -> Description {
+    pub fn description(&self) -> Description {
         Description {
             manifest: self.manifest.clone(),
             build_info: self.build_info.clone(),
@@ -60,9 +61,10 @@ impl Library {
     }
 }
 
-/// What a plugin process that loaded a library tells the host of it.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Description {
+/// What a library declares, as a plugin process that loaded it tells the
+/// host: all the host needs to find its plugins before mapping it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Description {
     manifest: LibraryManifest,
     build_info: Option<BuildInfo>,
 }

@@ -397,6 +397,64 @@ fn a_library_whose_constructor_exits_is_refused_or_ends_the_host_with_3_never_0(
     }
 }
 
+/// A library's description is kept from one look to the next while its
+/// file stays as it was, so a run maps only the libraries whose plugins it
+/// creates: a constructor that ends whatever process loads it ends no run
+/// that does not use it, until its library changes.
+#[test]
+fn a_library_described_before_is_mapped_only_by_a_run_that_uses_it() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    let installed = tempfile::tempdir_in(repo_root().join("target")).unwrap();
+    let host = installed.path().join("proctor");
+    std::fs::hard_link(proctor_bin(), &host)
+        .or_else(|_| std::fs::copy(proctor_bin(), &host).map(drop))
+        .unwrap();
+    let library = "libmisbehaving_plugin.so";
+    let misbehaving = installed.path().join(library);
+    std::fs::copy(plugins.join(library), &misbehaving).unwrap();
+    let command_runner = built_in_library();
+    let copied = installed.path().join(command_runner.file_name().unwrap());
+    std::fs::copy(&command_runner, copied).unwrap();
+    let config = write_config(scratch.path(), &json!({ "sources": [command_source()] }));
+    let cache = scratch.path().join("cache");
+    let run = |constructor_exits: bool| {
+        let mut command = std::process::Command::new(&host);
+        command
+            .current_dir(scratch.path())
+            .args(["run", config.to_str().unwrap()])
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("RUST_LOG");
+        if constructor_exits {
+            command.env("MISBEHAVE_IN_CONSTRUCTOR", "1");
+        }
+        command.output().unwrap()
+    };
+
+    let first = run(false);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let described = run(true);
+    assert_eq!(
+        described.status.code(),
+        Some(1),
+        "the run used no plugin of the library, which it knew: {}",
+        stderr(&described)
+    );
+    std::fs::copy(plugins.join(library), &misbehaving).unwrap();
+    let changed = run(true);
+    assert_eq!(
+        changed.status.code(),
+        Some(3),
+        "a changed library is looked at again: {}",
+        stderr(&changed)
+    );
+    assert!(
+        stderr(&changed).contains("exited with status 0 before the run finished"),
+        "{}",
+        stderr(&changed)
+    );
+}
+
 #[test]
 fn a_runner_that_hangs_reading_output_in_process_ends_the_host_with_3_and_out_of_process_fails_its_source(
 ) {

@@ -8,6 +8,8 @@ use proctor_plugin_api::messages::{PluginKind, PluginManifest};
 
 use proctor_loader::{describe_library, load_library, Library, Operation, Refusal};
 
+use super::kept::Kept;
+
 /// The variable naming plugin directories, `:`-separated as `PATH` is.
 pub const PLUGIN_PATH_VARIABLE: &str = "PROCTOR_PLUGIN_PATH";
 
@@ -158,17 +160,35 @@ impl Catalog {
                 }
             }
         }
-        let (mut libraries, mut refused) = (Vec::new(), Vec::new());
-        for (path, opened, elapsed) in open_all(files) {
-            match opened {
+        let mut kept = Kept::read();
+        let mut found: Vec<Option<Result<Library, Refusal>>> = files
+            .iter()
+            .map(|path| kept.library(path).map(Ok))
+            .collect();
+        let unknown = (files.iter().zip(&found))
+            .filter(|(_, known)| known.is_none())
+            .map(|(path, _)| path.clone())
+            .collect();
+        let mut opened = open_all(unknown).into_iter();
+        for slot in found.iter_mut().filter(|slot| slot.is_none()) {
+            let (path, library, elapsed) = opened.next().expect("one opened for each unknown");
+            match &library {
                 Ok(library) => {
                     tracing::debug!(path = %path.display(), ?elapsed, "loaded plugin library");
-                    libraries.push(library)
+                    kept.keep(library);
                 }
                 Err(refusal) => {
-                    tracing::warn!(path = %path.display(), %refusal, "refused plugin library");
-                    refused.push(refusal)
+                    tracing::warn!(path = %path.display(), %refusal, "refused plugin library")
                 }
+            }
+            *slot = Some(library);
+        }
+        kept.write();
+        let (mut libraries, mut refused) = (Vec::new(), Vec::new());
+        for library in found.into_iter().flatten() {
+            match library {
+                Ok(library) => libraries.push(library),
+                Err(refusal) => refused.push(refusal),
             }
         }
         Self {

@@ -2,6 +2,7 @@
 //! and typed calls live in `proctor-loader`, which the SDK's harness shares.
 
 mod catalog;
+mod kept;
 mod results;
 
 pub use catalog::{
