@@ -78,9 +78,10 @@ def compare_with_pytest(proctor, tests, root, runs, title, python="python3", aga
     take_turns(commands, root, runs, title)
 
 
-def take_turns(commands, root, runs, title):
+def take_turns(commands, root, runs, title, unit=("s", 1)):
     """Runs `commands` in `root` in turns, RUNS rounds; prints each one's
-    median wall and CPU time and its ratios to the first."""
+    median wall and CPU time, in `unit` (a name and how many make a
+    second), and its ratios to the first."""
     samples = {name: [] for name in commands}
     for _ in range(runs):
         for name, command in commands.items():
@@ -92,9 +93,10 @@ def take_turns(commands, root, runs, title):
     for name, runs_of in samples.items():
         wall = statistics.median(w for w, _ in runs_of)
         cpu = statistics.median(c for _, c in runs_of)
+        name_of_unit, per_second = unit
         print(
-            f"  {name:<22} wall {wall:7.2f}s ({wall / base_wall:.3f}x)"
-            f"  cpu {cpu:7.2f}s ({cpu / base_cpu:.3f}x)"
+            f"  {name:<22} wall {wall * per_second:7.2f}{name_of_unit} ({wall / base_wall:.3f}x)"
+            f"  cpu {cpu * per_second:7.2f}{name_of_unit} ({cpu / base_cpu:.3f}x)"
         )
 
 
