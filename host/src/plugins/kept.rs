@@ -74,6 +74,19 @@ impl FileIdentity {
         })
     }
 
+    /// The identity of the program at `path`, but for its change time,
+    /// which moves whenever a link to it is made or removed (by an
+    /// installation, by a test). A description kept by another build of
+    /// the same size and time would only be looked at again: each library
+    /// is checked in full as it is mapped.
+    fn of_program(path: &Path) -> Option<Self> {
+        let identity = Self::of(path)?;
+        Some(Self {
+            changed: (0, 0),
+            ..identity
+        })
+    }
+
     /// Whether the file at `path` is still this version.
     fn still(&self, path: &Path) -> bool {
         Self::of(path).as_ref() == Some(self)
@@ -93,7 +106,7 @@ impl Kept {
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
         let this = program.and_then(|program| {
-            let identity = FileIdentity::of(&program)?;
+            let identity = FileIdentity::of_program(&program)?;
             let kept = hosts
                 .iter()
                 .position(|host| host.program == program && host.identity == identity)
@@ -140,7 +153,7 @@ impl Kept {
             return;
         };
         let mut hosts: Vec<KeptBy> = (self.hosts.into_iter().chain(self.this))
-            .filter(|host| host.identity.still(&host.program))
+            .filter(|host| FileIdentity::of_program(&host.program) == Some(host.identity))
             .collect();
         for host in &mut hosts {
             host.libraries.retain(|path, entry| entry.file.still(path));
