@@ -28,7 +28,9 @@ pub struct Library {
 
 impl Library {
     /// The library's root module, mapping the library into this process
-    /// (with every check of [`load_library`]) if it is not yet.
+    /// (with every check of [`load_library`]) if it is not yet. A library
+    /// known by a description must still declare what it described: its
+    /// file may have been replaced since.
     #[allow(
         clippy::result_large_err,
         reason = "a library is mapped once, and a refusal carries what its message needs"
@@ -37,7 +39,15 @@ impl Library {
         if let Some(module) = self.module.get() {
             return Ok(*module);
         }
-        let mapped = load_library(&self.path)?.module()?;
+        let loaded = load_library(&self.path)?;
+        if loaded.manifest != self.manifest {
+            return Err(Refusal {
+                plugins: plugin_names(&Some(loaded.manifest.clone())),
+                api_version: Some(loaded.manifest.api_version.clone()),
+                ..Refusal::unread(&self.path, RefusalReason::Changed)
+            });
+        }
+        let mapped = loaded.module()?;
         Ok(*self.module.get_or_init(|| mapped))
     }
 
@@ -121,6 +131,9 @@ pub enum RefusalReason {
     RootModule(String),
     /// Its manifest is not valid JSON of the plugin API.
     UnreadableManifest,
+    /// Mapped to create a plugin, it declared other plugins than it did
+    /// when it was described: its file changed in between.
+    Changed,
 }
 
 impl Refusal {
@@ -164,6 +177,10 @@ impl Refusal {
                 format!("its root module failed to load: {detail}")
             }
             RefusalReason::UnreadableManifest => "its manifest is unreadable".to_owned(),
+            RefusalReason::Changed => format!(
+                "{named} declares other plugins than when it was described: \
+                 its file changed since; the next run looks at it afresh"
+            ),
         }
     }
 }

@@ -455,6 +455,51 @@ fn a_library_described_before_is_mapped_only_by_a_run_that_uses_it() {
     );
 }
 
+/// A kept description says what a library declared; a library that
+/// declares something else when a run maps it was replaced since, and is
+/// refused rather than trusted, and its description is dropped.
+#[test]
+fn a_library_that_no_longer_declares_what_was_kept_is_refused_when_mapped() {
+    let scratch = tempfile::tempdir().unwrap();
+    let cache = scratch.path().join("cache");
+    let config = write_config(scratch.path(), &json!({ "sources": [command_source()] }));
+    let run = || {
+        std::process::Command::new(proctor_bin())
+            .current_dir(scratch.path())
+            .args(["run", config.to_str().unwrap()])
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let kept = cache.join("proctor/plugin-libraries.json");
+    let text = std::fs::read_to_string(&kept).unwrap();
+    let declared = r#""kind":"runner","name":"command","version":""#;
+    assert!(text.contains(declared), "{text}");
+    std::fs::write(
+        &kept,
+        text.replace(declared, &format!("{declared}0.0.0-kept")),
+    )
+    .unwrap();
+
+    let second = run();
+    assert_ne!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("declares other plugins than when it was described"),
+        "{}",
+        stderr(&second)
+    );
+    let third = run();
+    assert_eq!(
+        third.status.code(),
+        Some(1),
+        "the next run looked at the library afresh: {}",
+        stderr(&third)
+    );
+}
+
 #[test]
 fn a_runner_that_hangs_reading_output_in_process_ends_the_host_with_3_and_out_of_process_fails_its_source(
 ) {

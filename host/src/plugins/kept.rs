@@ -32,7 +32,7 @@ pub(super) struct Kept {
     hosts: Vec<KeptBy>,
     /// This host's, if it has an identity to keep them under.
     this: Option<KeptBy>,
-    added: bool,
+    changed: bool,
 }
 
 /// The descriptions one host program kept: several hosts on one machine
@@ -121,7 +121,7 @@ impl Kept {
             file,
             hosts,
             this,
-            added: false,
+            changed: false,
         }
     }
 
@@ -142,14 +142,26 @@ impl Kept {
             description: library.description(),
         };
         this.libraries.insert(library.path.clone(), entry);
-        self.added = true;
+        self.changed = true;
     }
 
-    /// Writes the descriptions back if any was added, without those of
+    /// Drops the description of the library at `path`, kept or not, so
+    /// that the next run looks at it afresh: a run that failed to create
+    /// one of its plugins cannot tell a broken library from a description
+    /// that no longer fits it.
+    pub fn forget(path: &Path) {
+        let mut kept = Self::read();
+        if let Some(this) = &mut kept.this {
+            kept.changed = this.libraries.remove(path).is_some();
+        }
+        kept.write();
+    }
+
+    /// Writes the descriptions back if any was added or dropped, without those of
     /// hosts or libraries whose files are gone or changed. Failing to is no
     /// error: the next run looks at the libraries again.
     pub fn write(self) {
-        let (Some(file), true) = (&self.file, self.added) else {
+        let (Some(file), true) = (&self.file, self.changed) else {
             return;
         };
         let mut hosts: Vec<KeptBy> = (self.hosts.into_iter().chain(self.this))

@@ -50,6 +50,7 @@ pub fn create<V: PluginVTable>(
             // Settings are the configuration's to fix before anything runs;
             // a plugin that breaks fails only what uses it.
             tracing::warn!("{error}");
+            kept::Kept::forget(&library.path);
             Ok(Plugin::broken(name, error))
         }
         created => created,
