@@ -3,6 +3,7 @@
 //! the run goes on or ends with a status that says it did not finish.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use proctor_e2e::*;
 use serde_json::json;
@@ -374,13 +375,7 @@ fn a_library_whose_constructor_exits_is_refused_or_ends_the_host_with_3_never_0(
 
     // Installed with the host: mapped into it, so the constructor ends the
     // host's process; the status says so.
-    let installed = tempfile::tempdir_in(repo_root().join("target")).unwrap();
-    let host = installed.path().join("proctor");
-    std::fs::hard_link(proctor_bin(), &host)
-        .or_else(|_| std::fs::copy(proctor_bin(), &host).map(drop))
-        .unwrap();
-    let library = "libmisbehaving_plugin.so";
-    std::fs::copy(plugins.join(library), installed.path().join(library)).unwrap();
+    let (_installed, host) = installed_with(&[plugins.join("libmisbehaving_plugin.so")]);
     for args in [vec!["plugins"], vec!["run", config.to_str().unwrap()]] {
         let output = with_constructor(std::process::Command::new(&host).args(&args));
         assert_eq!(
@@ -397,6 +392,39 @@ fn a_library_whose_constructor_exits_is_refused_or_ends_the_host_with_3_never_0(
     }
 }
 
+/// A copy of the host in a directory of its own (under `target`, so that
+/// it is the host's own), with `libraries` copied beside it as its own
+/// plugins: the directory, kept while it is, and the host.
+fn installed_with(libraries: &[PathBuf]) -> (tempfile::TempDir, PathBuf) {
+    let installed = tempfile::tempdir_in(repo_root().join("target")).unwrap();
+    let host = installed.path().join("proctor");
+    std::fs::hard_link(proctor_bin(), &host)
+        .or_else(|_| std::fs::copy(proctor_bin(), &host).map(drop))
+        .unwrap();
+    for library in libraries {
+        std::fs::copy(library, installed.path().join(library.file_name().unwrap())).unwrap();
+    }
+    (installed, host)
+}
+
+/// `host run CONFIG` in `dir`, keeping what plugin libraries declare in
+/// `cache`, with the misbehaving library's constructor ending whatever
+/// process loads it when `constructor_exits`.
+fn run_keeping(host: &Path, dir: &Path, cache: &Path, constructor_exits: bool) -> Output {
+    let config = dir.join("proctor.json");
+    let mut command = std::process::Command::new(host);
+    command
+        .current_dir(dir)
+        .arg("run")
+        .arg(config)
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("RUST_LOG");
+    if constructor_exits {
+        command.env("MISBEHAVE_IN_CONSTRUCTOR", "1");
+    }
+    command.output().unwrap()
+}
+
 /// A library's description is kept from one look to the next while its
 /// file stays as it was, so a run maps only the libraries whose plugins it
 /// creates: a constructor that ends whatever process loads it ends no run
@@ -404,32 +432,12 @@ fn a_library_whose_constructor_exits_is_refused_or_ends_the_host_with_3_never_0(
 #[test]
 fn a_library_described_before_is_mapped_only_by_a_run_that_uses_it() {
     let scratch = tempfile::tempdir().unwrap();
-    let plugins = misbehaving_plugins(scratch.path());
-    let installed = tempfile::tempdir_in(repo_root().join("target")).unwrap();
-    let host = installed.path().join("proctor");
-    std::fs::hard_link(proctor_bin(), &host)
-        .or_else(|_| std::fs::copy(proctor_bin(), &host).map(drop))
-        .unwrap();
-    let library = "libmisbehaving_plugin.so";
-    let misbehaving = installed.path().join(library);
-    std::fs::copy(plugins.join(library), &misbehaving).unwrap();
-    let command_runner = built_in_library();
-    let copied = installed.path().join(command_runner.file_name().unwrap());
-    std::fs::copy(&command_runner, copied).unwrap();
-    let config = write_config(scratch.path(), &json!({ "sources": [command_source()] }));
+    let built = misbehaving_plugins(scratch.path()).join("libmisbehaving_plugin.so");
+    let (installed, host) = installed_with(&[built.clone(), built_in_library()]);
+    let misbehaving = installed.path().join(built.file_name().unwrap());
+    write_config(scratch.path(), &json!({ "sources": [command_source()] }));
     let cache = scratch.path().join("cache");
-    let run = |constructor_exits: bool| {
-        let mut command = std::process::Command::new(&host);
-        command
-            .current_dir(scratch.path())
-            .args(["run", config.to_str().unwrap()])
-            .env("XDG_CACHE_HOME", &cache)
-            .env_remove("RUST_LOG");
-        if constructor_exits {
-            command.env("MISBEHAVE_IN_CONSTRUCTOR", "1");
-        }
-        command.output().unwrap()
-    };
+    let run = |constructor_exits| run_keeping(&host, scratch.path(), &cache, constructor_exits);
 
     let first = run(false);
     assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
@@ -440,7 +448,7 @@ fn a_library_described_before_is_mapped_only_by_a_run_that_uses_it() {
         "the run used no plugin of the library, which it knew: {}",
         stderr(&described)
     );
-    std::fs::copy(plugins.join(library), &misbehaving).unwrap();
+    std::fs::copy(&built, &misbehaving).unwrap();
     let changed = run(true);
     assert_eq!(
         changed.status.code(),
@@ -462,16 +470,8 @@ fn a_library_described_before_is_mapped_only_by_a_run_that_uses_it() {
 fn a_library_that_no_longer_declares_what_was_kept_is_refused_when_mapped() {
     let scratch = tempfile::tempdir().unwrap();
     let cache = scratch.path().join("cache");
-    let config = write_config(scratch.path(), &json!({ "sources": [command_source()] }));
-    let run = || {
-        std::process::Command::new(proctor_bin())
-            .current_dir(scratch.path())
-            .args(["run", config.to_str().unwrap()])
-            .env("XDG_CACHE_HOME", &cache)
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    };
+    write_config(scratch.path(), &json!({ "sources": [command_source()] }));
+    let run = || run_keeping(&proctor_bin(), scratch.path(), &cache, false);
     let first = run();
     assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
     let kept = cache.join("proctor/plugin-libraries.json");
