@@ -36,21 +36,9 @@ pub async fn discover(
             DiscoveryStep::Done { tests } => return Ok(unique(tests)),
             DiscoveryStep::Run { commands } => commands,
         };
-        let outputs = futures::future::join_all(commands.iter().map(|command| async move {
-            tracing::debug!(command = %command.display(), "discovery command");
-            let mut completed = command.clone();
-            source.complete_environment(&mut completed);
-            let timeout = source.config.discovery_timeout;
-            let captured = run_captured(&completed, timeout, Some(stopper.subscribe()), grace)
-                .await
-                .map_err(DiscoveryError::Command)?;
-            Ok::<_, DiscoveryError>(CommandOutput {
-                command: command.clone(),
-                exit: captured.exit,
-                stdout: captured.stdout,
-                stderr: captured.stderr,
-            })
-        }))
+        let outputs = futures::future::join_all(
+            (commands.iter()).map(|command| run_listing(source, command, stopper, grace)),
+        )
         .await;
         for output in outputs {
             request.completed.push(output?);
@@ -59,6 +47,29 @@ pub async fn discover(
     Err(DiscoveryError::Endless {
         runner: source.runner.label().to_owned(),
         steps: MAX_DISCOVERY_STEPS,
+    })
+}
+
+/// Runs a command a runner asked for to learn the source's tests, within
+/// the source's `discovery_timeout`; a stop request passes on to it.
+pub async fn run_listing(
+    source: &PreparedSource,
+    command: &CommandSpec,
+    stopper: &Stopper,
+    grace: Duration,
+) -> Result<CommandOutput, DiscoveryError> {
+    tracing::debug!(command = %command.display(), "discovery command");
+    let mut completed = command.clone();
+    source.complete_environment(&mut completed);
+    let timeout = source.config.discovery_timeout;
+    let captured = run_captured(&completed, timeout, Some(stopper.subscribe()), grace)
+        .await
+        .map_err(DiscoveryError::Command)?;
+    Ok(CommandOutput {
+        command: command.clone(),
+        exit: captured.exit,
+        stdout: captured.stdout,
+        stderr: captured.stderr,
     })
 }
 
