@@ -366,6 +366,15 @@ pub struct TestCase {
     /// give every case one job) for a case run by one worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<u32>,
+    /// Since 1.13, on an expanding case: a command that lists the tests
+    /// its process will run, for runners whose framework prints no list as
+    /// it starts (GoogleTest). The host runs it beside the case's process
+    /// and hands its output to `discover` among `completed`, as if
+    /// discovery had asked for it; the tests answered are the case's,
+    /// so that those its process never reached run in a fresh one. Hosts
+    /// before 1.13 run the case without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<Box<CommandSpec>>,
 }
 
 impl TestCase {
@@ -381,6 +390,7 @@ impl TestCase {
             qualified_name: None,
             expands: false,
             workers: None,
+            listing: None,
         }
     }
 

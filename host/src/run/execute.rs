@@ -261,6 +261,9 @@ struct Supervision {
 /// failures beside them.
 type Attributed = (Vec<TestAttempt>, Vec<TestCase>, Vec<TestAttempt>);
 
+/// The tests an expanding case's listing command gave, or why not.
+type Listing = tokio::task::JoinHandle<Result<Vec<TestCase>, String>>;
+
 /// Which tests a process that ended answers for ([`Execution::tests_of`]).
 enum Answerable {
     /// The tests of its job.
@@ -327,6 +330,9 @@ struct Execution<'a> {
     /// Once the process ended, the tests discovered, when they take the
     /// expanding case's place.
     expanded: Option<Vec<TestCase>>,
+    /// The tests the expanding case's listing command gave, run beside
+    /// its process ([`TestCase::listing`]).
+    listing: Option<Listing>,
     /// The number of tests the process runs, as far as known.
     test_count: usize,
     /// Where the process's output and the runner's files go.
@@ -378,6 +384,7 @@ impl<'a> Execution<'a> {
             reads_attributes: !cx.taken_whole.contains(name),
             share_of: None,
             expanded: None,
+            listing: None,
             test_count: if expanding { 1 } else { job.tests.len() },
             dir,
             stdout,
@@ -441,6 +448,58 @@ impl<'a> Execution<'a> {
         self.job.source.capabilities.live_events
     }
 
+    /// Runs the expanding case's listing command beside its process, as
+    /// discovery runs one, and has the runner read its output.
+    fn start_listing(&self, command: &CommandSpec) -> Listing {
+        let source = self.job.source.clone();
+        let (stopper, grace, command) = (self.cx.stopper.clone(), self.cx.grace, command.clone());
+        tokio::spawn(async move {
+            let output = super::discover::run_listing(&source, &command, &stopper, grace)
+                .await
+                .map_err(|e| e.to_string())?;
+            let request = DiscoverRequest {
+                source: source.info.clone(),
+                completed: vec![output],
+                offer: None,
+            };
+            let runner = source.runner.clone();
+            let step = tokio::task::spawn_blocking(move || runner.discover(&request))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            match step {
+                DiscoveryStep::Done { tests } => Ok(tests),
+                DiscoveryStep::Run { .. } => Err("its runner asked for more commands".to_owned()),
+            }
+        })
+    }
+
+    /// Takes the tests the listing gave as the case's, once it ended: each
+    /// as the listing says it (its name, attributes, skip), in place of
+    /// what the live output knew of it. A listing that failed fails the
+    /// source: what the process never reached could not be told.
+    async fn take_listing(&mut self) {
+        let Some(listing) = self.listing.take() else {
+            return;
+        };
+        let listed = listing.await.unwrap_or_else(|e| Err(e.to_string()));
+        match listed {
+            Ok(tests) => {
+                for test in tests {
+                    let test = self.held(test);
+                    match self.discovered.place(&test.id) {
+                        Some(at) => self.discovered.items_mut()[at] = test,
+                        None => {
+                            self.discovered.push_new(test);
+                        }
+                    }
+                }
+                self.test_count = self.discovered.len();
+            }
+            Err(e) => self.error(format!("the listing of its tests failed: {e}")),
+        }
+    }
+
     /// Runs the process to its end; answers `None` without starting it
     /// when the run is stopping.
     async fn run(&mut self) -> Result<Option<Ended>, ExecutionError> {
@@ -498,6 +557,9 @@ impl<'a> Execution<'a> {
             stop: Some(stop),
             ..Options::new(output, faults)
         };
+        if let (true, Some(listing)) = (self.expanding, &self.job.tests[0].listing) {
+            self.listing = Some(self.start_listing(listing));
+        }
         let process = Supervised::spawn(&command, &self.stdout, &self.stderr, options)
             .map_err(ExecutionError::Spawn)?;
         self.tracker = Tracker::new(Instant::now(), self.cx.output.tail_bytes);
@@ -609,6 +671,7 @@ impl<'a> Execution<'a> {
         let leak = (*leak != Default::default()).then(|| leak.to_string());
         let (exit, duration) = process.finish().await.map_err(ExecutionError::Supervise)?;
         tracing::debug!(pid, %exit, ?duration, "process finished");
+        self.take_listing().await;
         // Nothing more comes of the process's output: the room its lists
         // grew beyond its tests is given back before its results are read,
         // a large batch's fullest moment.
@@ -858,14 +921,19 @@ impl<'a> Execution<'a> {
         if !self.expanding || self.discovered.place(id).is_some() {
             return;
         }
-        let mut test = test();
+        let test = self.held(test());
+        self.discovered.push_new(test);
+        self.test_count = self.discovered.len();
+    }
+
+    /// A test discovered, as it is held until its process is concluded.
+    fn held(&self, mut test: TestCase) -> TestCase {
         if !self.reads_attributes {
             // Held for every test of a batch until it settles, they were a
             // quarter of the host's memory at a large batch's end.
             test.attributes = Default::default();
         }
-        self.discovered.push_new(test);
-        self.test_count = self.discovered.len();
+        test
     }
 
     /// The tests the process is answerable for: the job's, or, for an
@@ -1079,7 +1147,10 @@ impl<'a> Execution<'a> {
             [one] => verdicts.iter().position(|v| v.test.id == one.id),
             _ => None,
         };
-        match (alone, self.expanding) {
+        // An expanding case stands for its process, unless its tests were
+        // listed: then its process is a batch of them, as if listed first.
+        let case_is_process = self.expanding && job.tests[0].listing.is_none();
+        match (alone, case_is_process) {
             (Some(i), _) => verdicts[i].decision = decision,
             (None, true) => {
                 let verdict = self.verdict(&job.tests[0], ended, decision, None);
