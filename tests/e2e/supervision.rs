@@ -169,6 +169,43 @@ fn googletest_outcomes_crashes_and_inactivity() {
     assert_eq!(summary.run.counts.total, 14);
 }
 
+/// On one job a binary runs whole, its listing beside it instead of
+/// before it; the run reports what a run that listed first reports, a
+/// crash's unrun tests included, which run in a fresh process.
+#[test]
+fn a_binary_run_whole_beside_its_listing_reports_as_one_listed_first() {
+    let run = |jobs: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut source = gtest_source(&dir.path().join("state"));
+        source["inactivity_timeout_seconds"] = json!(2);
+        let config = json!({ "sources": [source] });
+        let (code, summary) = run_config(dir.path(), config, &["--jobs", jobs]);
+        assert_eq!(code, Some(1), "-j {jobs}");
+        let launched: Vec<Value> = (journal(&dir.path().join("results")).into_iter())
+            .filter(|e| e["event"] == "process_launched")
+            .map(|e| e["tests"].clone())
+            .collect();
+        let tests: Vec<(String, String, bool)> = (summary.tests.iter())
+            .map(|t| {
+                (
+                    t.id.clone(),
+                    t.outcome.as_str().to_owned(),
+                    t.message.is_some(),
+                )
+            })
+            .collect();
+        (tests, launched)
+    };
+    let (whole, launched) = run("1");
+    let (listed_first, _) = run("2");
+    assert_eq!(whole, listed_first);
+    assert_eq!(whole.len(), 14, "{whole:#?}");
+    assert_eq!(launched[0], json!(["(all tests)"]), "{launched:#?}");
+    // After each crash and the hang, what the binary never reached.
+    assert_eq!(launched.len(), 4, "{launched:#?}");
+    assert_eq!(launched[1][0], "Crash.C_AfterSegfault", "{launched:#?}");
+}
+
 #[test]
 fn flaky_tests_pass_on_a_retry_and_every_report_says_so() {
     let dir = tempfile::tempdir().unwrap();

@@ -459,6 +459,25 @@ fn what_a_binary_prints_before_its_listing_is_no_test() {
     assert_eq!(ids, ["Real.Test"]);
 }
 
+/// A binary's listing, run first on two jobs and beside the whole binary
+/// on one, names every test the run must account for: a listing that
+/// fails fails the run however its tests did.
+#[test]
+fn a_listing_that_fails_fails_the_run_on_one_job_and_on_two() {
+    let binary = gtest_fixture("gtest-verdict/failing_listing.cc", "failing_listing");
+    for jobs in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = json!({ "sources": [gtest("listing", &binary, "batch")] });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", jobs], &[]);
+        assert_eq!(code, Some(3), "-j {jobs}: {stderr}");
+        let errors = summary.run.errors.join("\n");
+        assert!(
+            errors.contains("source `listing`") && errors.contains("exit code 7"),
+            "-j {jobs}: {errors}"
+        );
+    }
+}
+
 fn subtests_config(python: Option<&Path>) -> Value {
     let mut settings = json!({});
     if let Some(python) = python {

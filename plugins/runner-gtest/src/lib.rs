@@ -2,7 +2,10 @@
 //!
 //! A source is a test binary. Discovery reads `--gtest_list_tests`; tests
 //! named `DISABLED_...` (or in such a suite) are skipped, as GoogleTest skips
-//! them. A batch runs with `--gtest_filter` naming its tests, from a flag
+//! them. Offered the whole binary in one process, the runner answers with
+//! that process at once, its listing run beside it
+//! ([`TestCase::listing`]): GoogleTest prints no list as it starts, and the
+//! listing is what names the tests a crash left unrun. A batch runs with `--gtest_filter` naming its tests, from a flag
 //! file when the names are too long for an argument, or with no filter
 //! when it holds every test the binary listed; and with
 //! `--gtest_output=xml:`; live events come from the `[ RUN ]`/`[ OK ]` lines
@@ -80,6 +83,24 @@ fn filtered(command: CommandSpec, request: &ExecutionRequest) -> Result<CommandS
 /// The flag file a long filter is written to, in the attempt's directory.
 const FILTER_FILE: &str = "gtest-filter.flags";
 
+/// Flags of the settings that change which tests a binary runs, so that
+/// an unfiltered run would not be the listing's tests.
+const CHOOSING_FLAGS: [&str; 4] = [
+    "--gtest_filter",
+    "--gtest_also_run_disabled_tests",
+    "--gtest_repeat",
+    "--gtest_flagfile",
+];
+
+/// The case of a binary run whole, in one process, beside `listing`.
+fn whole_binary_case(listing: CommandSpec) -> TestCase {
+    TestCase {
+        expands: true,
+        listing: Some(Box::new(listing)),
+        ..TestCase::new("(all tests)")
+    }
+}
+
 /// The tests of a finished `--gtest_list_tests`: from the listing file when
 /// the binary wrote one, else from what it printed.
 fn listed_tests(output: &CommandOutput) -> Result<Vec<TestCase>> {
@@ -104,6 +125,20 @@ fn listed_tests(output: &CommandOutput) -> Result<Vec<TestCase>> {
     }
 }
 
+impl GtestRunner {
+    /// Whether to answer an offer of the whole binary in one process with
+    /// that process, its listing run beside it rather than first: the
+    /// listing took a fifth of what a run adds to a binary of 500 tests.
+    /// GoogleTest prints no list as it starts; the listing is what tells
+    /// the host which tests a crash left unrun.
+    fn runs_whole_beside_its_listing(&self, offer: Option<DiscoveryOffer>) -> bool {
+        let one_process = offer.is_some_and(|o| o.expanding && o.whole_source == Some(1));
+        let chooses = (self.settings.args.iter())
+            .any(|arg| CHOOSING_FLAGS.iter().any(|flag| arg.starts_with(flag)));
+        one_process && !chooses
+    }
+}
+
 impl Runner for GtestRunner {
     const NAME: &'static str = "gtest";
     const DESCRIPTION: &'static str = "GoogleTest binaries";
@@ -121,12 +156,17 @@ impl Runner for GtestRunner {
 
     fn discover(&self, request: DiscoverRequest) -> Result<DiscoveryStep> {
         let Some(output) = request.completed.first() else {
-            let command = CommandSpec::new(binary(&request.source))
+            let listing = CommandSpec::new(binary(&request.source))
                 .arg("--gtest_list_tests")
                 .arg(format!("{LIST_OUTPUT}{}", listing_path().display()))
                 .cwd(&request.source.base_dir);
+            if self.runs_whole_beside_its_listing(request.offer) {
+                return Ok(DiscoveryStep::Done {
+                    tests: vec![whole_binary_case(listing)],
+                });
+            }
             return Ok(DiscoveryStep::Run {
-                commands: vec![command],
+                commands: vec![listing],
             });
         };
         let tests = listed_tests(output);
@@ -144,7 +184,8 @@ impl Runner for GtestRunner {
 
     fn plan_execution(&self, request: ExecutionRequest) -> Result<ExecutionPlan> {
         let command = CommandSpec::new(binary(&request.source));
-        let whole_binary = request.tests.len() == self.whole_binary_size.load(Ordering::Relaxed);
+        let whole_binary = matches!(request.tests.as_slice(), [case] if case.expands)
+            || request.tests.len() == self.whole_binary_size.load(Ordering::Relaxed);
         let command = match whole_binary {
             // As the binary runs by itself: a test that checks the filter
             // (GoogleTest's own do) sees none.
@@ -176,6 +217,8 @@ impl Runner for GtestRunner {
 
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
         let path = request.artifacts_dir.join(RESULTS_FILE);
+        // The whole binary's case answers for every test it ran.
+        let every_test = matches!(request.tests.first(), Some(case) if case.expands);
         let wanted: std::collections::HashSet<&str> =
             request.tests.iter().map(|t| t.id.as_str()).collect();
         let mut results = Vec::new();
@@ -193,7 +236,7 @@ impl Runner for GtestRunner {
                 };
                 // A failure is kept even of a test not asked for (one the
                 // listing did not show ran unfiltered): it fails the run.
-                if case.outcome.is_failure() || wanted.contains(id.as_str()) {
+                if every_test || case.outcome.is_failure() || wanted.contains(id.as_str()) {
                     results.push(case.into_test_result(id));
                 }
             }
@@ -261,6 +304,67 @@ mod tests {
             artifacts_dir: dir.to_path_buf(),
         };
         runner.plan_execution(request).unwrap().command.args
+    }
+
+    /// What the runner answers first to `offer`, with `args` in its settings.
+    fn first_step(offer: DiscoveryOffer, args: &[&str]) -> DiscoveryStep {
+        let settings = Settings {
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        let request = DiscoverRequest {
+            source: source(),
+            completed: Vec::new(),
+            offer: Some(offer),
+        };
+        GtestRunner::new(settings)
+            .unwrap()
+            .discover(request)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_binary_offered_whole_to_one_process_runs_whole_beside_its_listing() {
+        let one = DiscoveryOffer {
+            expanding: true,
+            whole_source: Some(1),
+        };
+        let DiscoveryStep::Done { tests } = first_step(one, &["--gtest_break_on_failure"]) else {
+            panic!("one process: the binary's case at once");
+        };
+        let [case] = tests.as_slice() else {
+            panic!("{tests:?}")
+        };
+        assert!(case.expands);
+        let listing = case.listing.as_deref().expect("listed beside");
+        assert!(listing.args.contains(&"--gtest_list_tests".to_owned()));
+        // Planned after a listing of other tests: the case is still whole.
+        let request = ExecutionRequest {
+            source: source(),
+            tests: vec![case.clone()],
+            attempt: 1,
+            artifacts_dir: std::env::temp_dir(),
+        };
+        let args = listed(&["a", "b"])
+            .plan_execution(request)
+            .unwrap()
+            .command
+            .args;
+        assert!(
+            !args.iter().any(|a| a.starts_with("--gtest_filter")),
+            "{args:?}"
+        );
+
+        let two = DiscoveryOffer {
+            whole_source: Some(2),
+            ..one
+        };
+        let choosing = ["--gtest_also_run_disabled_tests"];
+        for (offer, args) in [(two, &[][..]), (one, &choosing[..])] {
+            assert!(
+                matches!(first_step(offer, args), DiscoveryStep::Run { .. }),
+                "listed first: {offer:?} {args:?}"
+            );
+        }
     }
 
     #[test]
