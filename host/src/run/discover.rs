@@ -26,13 +26,7 @@ pub async fn discover(
         offer: Some(offer),
     };
     for _ in 0..MAX_DISCOVERY_STEPS {
-        let runner = source.runner.clone();
-        let asked = request.clone();
-        let step = tokio::task::spawn_blocking(move || runner.discover(&asked))
-            .await
-            .map_err(DiscoveryError::Task)?
-            .map_err(DiscoveryError::Runner)?;
-        let commands = match step {
+        let commands = match next_step(source, request.clone()).await? {
             DiscoveryStep::Done { tests } => return Ok(unique(tests)),
             DiscoveryStep::Run { commands } => commands,
         };
@@ -50,9 +44,43 @@ pub async fn discover(
     })
 }
 
+/// The tests the listing `command` names, as the source's runner reads its
+/// output: run and read as a step of discovery that asked for it.
+pub async fn listed(
+    source: &PreparedSource,
+    command: &CommandSpec,
+    stopper: &Stopper,
+    grace: Duration,
+) -> Result<Vec<TestCase>, DiscoveryError> {
+    let request = DiscoverRequest {
+        source: source.info.clone(),
+        completed: vec![run_listing(source, command, stopper, grace).await?],
+        offer: None,
+    };
+    match next_step(source, request).await? {
+        DiscoveryStep::Done { tests } => Ok(tests),
+        DiscoveryStep::Run { .. } => Err(DiscoveryError::Endless {
+            runner: source.runner.label().to_owned(),
+            steps: 1,
+        }),
+    }
+}
+
+/// The runner's next step of discovery, asked off the runtime's threads.
+async fn next_step(
+    source: &PreparedSource,
+    request: DiscoverRequest,
+) -> Result<DiscoveryStep, DiscoveryError> {
+    let runner = source.runner.clone();
+    tokio::task::spawn_blocking(move || runner.discover(&request))
+        .await
+        .map_err(DiscoveryError::Task)?
+        .map_err(DiscoveryError::Runner)
+}
+
 /// Runs a command a runner asked for to learn the source's tests, within
 /// the source's `discovery_timeout`; a stop request passes on to it.
-pub async fn run_listing(
+async fn run_listing(
     source: &PreparedSource,
     command: &CommandSpec,
     stopper: &Stopper,

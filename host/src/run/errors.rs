@@ -38,7 +38,10 @@ pub enum DiscoveryError {
     Runner(CallError),
     #[error("discovery command failed: {0}")]
     Command(std::io::Error),
-    #[error("{runner} did not finish discovery within {steps} steps")]
+    #[error(
+        "{runner} did not finish discovery within {steps} {}",
+        if *steps == 1 { "step" } else { "steps" }
+    )]
     Endless { runner: String, steps: usize },
     #[error("discovery task failed: {0}")]
     Task(tokio::task::JoinError),

@@ -454,23 +454,8 @@ impl<'a> Execution<'a> {
         let source = self.job.source.clone();
         let (stopper, grace, command) = (self.cx.stopper.clone(), self.cx.grace, command.clone());
         tokio::spawn(async move {
-            let output = super::discover::run_listing(&source, &command, &stopper, grace)
-                .await
-                .map_err(|e| e.to_string())?;
-            let request = DiscoverRequest {
-                source: source.info.clone(),
-                completed: vec![output],
-                offer: None,
-            };
-            let runner = source.runner.clone();
-            let step = tokio::task::spawn_blocking(move || runner.discover(&request))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            match step {
-                DiscoveryStep::Done { tests } => Ok(tests),
-                DiscoveryStep::Run { .. } => Err("its runner asked for more commands".to_owned()),
-            }
+            let listed = super::discover::listed(&source, &command, &stopper, grace).await;
+            listed.map_err(|e| e.to_string())
         })
     }
 
