@@ -5,13 +5,13 @@
 //! them. Offered the whole binary in one process, the runner answers with
 //! that process at once, its listing run beside it
 //! ([`TestCase::listing`]): GoogleTest prints no list as it starts, and the
-//! listing is what names the tests a crash left unrun. A batch runs with `--gtest_filter` naming its tests, from a flag
-//! file when the names are too long for an argument, or with no filter
-//! when it holds every test the binary listed; and with
-//! `--gtest_output=xml:`; live events come from the `[ RUN ]`/`[ OK ]` lines
-//! GoogleTest flushes as it goes, results from the XML file, and failures
-//! outside any test (a suite's set-up or tear-down, a global environment)
-//! from the XML file and the output.
+//! listing is what names the tests a crash left unrun. A batch runs with
+//! `--gtest_filter` naming its tests, from a flag file when the names are
+//! too long for an argument, or with no filter when it holds every test
+//! the binary listed; and with `--gtest_output=xml:`; live events come
+//! from the `[ RUN ]`/`[ OK ]` lines GoogleTest flushes as it goes, results
+//! from the XML file, and failures outside any test (a suite's set-up or
+//! tear-down, a global environment) from the XML file and the output.
 
 mod listing;
 mod output;
@@ -91,6 +91,11 @@ const CHOOSING_FLAGS: [&str; 4] = [
     "--gtest_repeat",
     "--gtest_flagfile",
 ];
+
+/// Whether a request's tests are led by the case of a binary run whole.
+fn whole_binary_case_leads(tests: &[TestCase]) -> bool {
+    tests.first().is_some_and(|case| case.expands)
+}
 
 /// The case of a binary run whole, in one process, beside `listing`.
 fn whole_binary_case(listing: CommandSpec) -> TestCase {
@@ -184,7 +189,7 @@ impl Runner for GtestRunner {
 
     fn plan_execution(&self, request: ExecutionRequest) -> Result<ExecutionPlan> {
         let command = CommandSpec::new(binary(&request.source));
-        let whole_binary = matches!(request.tests.as_slice(), [case] if case.expands)
+        let whole_binary = whole_binary_case_leads(&request.tests)
             || request.tests.len() == self.whole_binary_size.load(Ordering::Relaxed);
         let command = match whole_binary {
             // As the binary runs by itself: a test that checks the filter
@@ -218,7 +223,7 @@ impl Runner for GtestRunner {
     fn collect_results(&self, request: CollectRequest) -> Result<Vec<TestResult>> {
         let path = request.artifacts_dir.join(RESULTS_FILE);
         // The whole binary's case answers for every test it ran.
-        let every_test = matches!(request.tests.first(), Some(case) if case.expands);
+        let every_test = whole_binary_case_leads(&request.tests);
         let wanted: std::collections::HashSet<&str> =
             request.tests.iter().map(|t| t.id.as_str()).collect();
         let mut results = Vec::new();
