@@ -425,8 +425,8 @@ async fn finish(
     let (delivery, unrecorded) = tokio::task::block_in_place(|| {
         std::thread::scope(|scope| {
             let summary = &summary;
-            let recording =
-                recording.map(|store| scope.spawn(move || store.record(summary, results_dir)));
+            let recording = recording
+                .map(|recording| scope.spawn(move || recording.record(summary, results_dir)));
             let delivery = events.emit(RunEvent::ReportsDue { summary });
             let unrecorded = recording.and_then(|thread| {
                 thread
