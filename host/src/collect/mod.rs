@@ -207,7 +207,8 @@ impl Collectors {
 impl Subscriber for Collectors {
     /// Hands the event to the collectors' thread, as the plugin API's
     /// lifecycle event; an awaited one is answered once every collector
-    /// answered it.
+    /// answered it, at once when none runs (the thread may not even have
+    /// been scheduled yet as the first source starts).
     fn on_event(&self, event: &RunEvent<'_>, delivery: &mut Delivery) {
         if !self.wanted(event) {
             return;
@@ -215,7 +216,7 @@ impl Subscriber for Collectors {
         let Some(lifecycle) = lifecycle_event(event) else {
             return;
         };
-        let reply = event.awaited().then(|| delivery.answer_later());
+        let reply = (event.awaited() && self.listening).then(|| delivery.answer_later());
         self.send(Dispatch {
             event: Some(lifecycle),
             reply,
