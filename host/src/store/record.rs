@@ -1,14 +1,15 @@
 //! Recording a run: its row, its variant's, and a row per test (and per
 //! attempt of a test tried more than once), with test names and failure
 //! reasons interned. Rows go in many to a statement: a server is a round
-//! trip away, and SQLite too is faster so.
+//! trip away, and SQLite too is faster so. Test names are looked up many
+//! to a statement on a server, one at a time in SQLite ([`find_tests`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use proctor_formats::dump::{DumpInfo, DUMP_KINDS};
 
-use super::database::{Database, DbResult, Value};
+use super::database::{Database, DbResult, Dialect, Value};
 use super::schema::JUDGED;
 use super::{outcome_code, reason, run_outcome_code, verdict, verdict_code};
 use crate::results::{RecordKind, RunContext, RunSummary, TestRecord};
@@ -238,15 +239,31 @@ fn intern_tests(db: &mut Database, tests: &[&TestRecord]) -> DbResult<Vec<i64>> 
 }
 
 /// Sets the id of each of the tests at `wanted` that the store knows.
-/// Names are looked up a statement's worth at a time, and each answer is
-/// held only while its tests take their ids: a map of every name the
-/// store answered was a tenth of a large run's memory as it was recorded.
+///
+/// SQLite, in the process, looks each name up by a statement parsed once:
+/// a list of 500 names in a statement made it parse 500 placeholders and
+/// sort the list before searching (13–21 ms for 10,000 names, 6–7 ms a
+/// name at a time; 0.58 and 0.38 ms for 500). A server, a round trip away,
+/// is asked a statement's worth at a time, and each answer is held only
+/// while its tests take their ids: a map of every name the store answered
+/// was a tenth of a large run's memory as it was recorded.
 fn find_tests(
     db: &mut Database,
     tests: &[&TestRecord],
     wanted: impl IntoIterator<Item = usize>,
     ids: &mut [Option<i64>],
 ) -> DbResult<()> {
+    if db.dialect() == Dialect::Sqlite {
+        for i in wanted {
+            let (source, name) = (&*tests[i].source, &tests[i].id);
+            let found = db.query_row(
+                "SELECT id FROM tests WHERE source = ?1 AND name = ?2",
+                &[source.into(), name.into()],
+            )?;
+            ids[i] = found.map(|row| row.int(0));
+        }
+        return Ok(());
+    }
     let mut by_source: HashMap<&str, Vec<usize>> = HashMap::new();
     for i in wanted {
         by_source.entry(&*tests[i].source).or_default().push(i);
