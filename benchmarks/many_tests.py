@@ -81,7 +81,10 @@ def compare_with_pytest(proctor, tests, root, runs, title, python="python3", aga
 def take_turns(commands, root, runs, title, unit=("s", 1)):
     """Runs `commands` in `root` in turns, RUNS rounds; prints each one's
     median wall and CPU time, in `unit` (a name and how many make a
-    second), and its ratios to the first."""
+    second), its ratios to the first, and the middle half of its wall
+    ratios to the first round by round: a round's runs follow each other
+    within seconds, so the machine's drift from round to round, which
+    moves the medians by a percent here, mostly cancels in them."""
     samples = {name: [] for name in commands}
     for _ in range(runs):
         for name, command in commands.items():
@@ -94,10 +97,20 @@ def take_turns(commands, root, runs, title, unit=("s", 1)):
         wall = statistics.median(w for w, _ in runs_of)
         cpu = statistics.median(c for _, c in runs_of)
         name_of_unit, per_second = unit
+        low, high = middle_half([w / b for (w, _), (b, _) in zip(runs_of, first)])
         print(
             f"  {name:<22} wall {wall * per_second:7.2f}{name_of_unit} ({wall / base_wall:.3f}x)"
             f"  cpu {cpu * per_second:7.2f}{name_of_unit} ({cpu / base_cpu:.3f}x)"
+            f"  round by round {low:.3f}-{high:.3f}x"
         )
+
+
+def middle_half(values):
+    """The first and third quartiles of `values`."""
+    if len(values) < 2:
+        return values[0], values[0]
+    quartiles = statistics.quantiles(values, n=4)
+    return quartiles[0], quartiles[2]
 
 
 def main():
