@@ -378,18 +378,24 @@ fn a_library_whose_constructor_exits_is_refused_or_ends_the_host_with_3_never_0(
     let (_installed, host) = installed_with(&[plugins.join("libmisbehaving_plugin.so")]);
     for args in [vec!["plugins"], vec!["run", config.to_str().unwrap()]] {
         let output = with_constructor(std::process::Command::new(&host).args(&args));
-        assert_eq!(
-            output.status.code(),
-            Some(3),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains("exited with status 0 before the run finished"),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        assert_ended_by_constructor(&output, &format!("{args:?}"));
     }
+}
+
+/// The host's process ended by a library's constructor calling `exit(0)`:
+/// exit 3, and why, never 0.
+fn assert_ended_by_constructor(output: &Output, context: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{context}: {}",
+        stderr(output)
+    );
+    assert!(
+        stderr(output).contains("exited with status 0 before the run finished"),
+        "{context}: {}",
+        stderr(output)
+    );
 }
 
 /// A copy of the host in a directory of its own (under `target`, so that
@@ -450,17 +456,7 @@ fn a_library_described_before_is_mapped_only_by_a_run_that_uses_it() {
     );
     std::fs::copy(&built, &misbehaving).unwrap();
     let changed = run(true);
-    assert_eq!(
-        changed.status.code(),
-        Some(3),
-        "a changed library is looked at again: {}",
-        stderr(&changed)
-    );
-    assert!(
-        stderr(&changed).contains("exited with status 0 before the run finished"),
-        "{}",
-        stderr(&changed)
-    );
+    assert_ended_by_constructor(&changed, "a changed library is looked at again");
 }
 
 /// A kept description says what a library declared; a library that
