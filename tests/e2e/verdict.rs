@@ -296,6 +296,38 @@ fn a_thread_the_program_waits_for_keeps_the_tests_in_one_process_and_a_daemon_do
 }
 
 #[test]
+fn a_pytest_process_ends_after_its_threads_and_exit_functions_without_the_teardown_unless_asked() {
+    // Each run's marks: the process runs its exit functions and waits for
+    // the thread a test left running, as the interpreter would; only
+    // `"teardown": true` finalizes the object alive at exit. On two jobs,
+    // the forking process and both workers end the same way.
+    for (jobs, teardown, marks) in [
+        ("1", false, &["exit-functions", "thread"][..]),
+        ("1", true, &["exit-functions", "teardown", "thread"][..]),
+        ("2", false, &["exit-functions", "thread"][..]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let marked = dir.path().join("marks");
+        std::fs::create_dir(&marked).unwrap();
+        let config = json!({
+            "sources": [{ "name": "py", "runner": "pytest", "path": verdict_fixture("ending"),
+                          "settings": { "teardown": teardown },
+                          "env": { "ENDING_MARKS": marked } }],
+        });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", jobs], &[]);
+        let context = format!("-j {jobs}, teardown {teardown}");
+        assert_eq!(code, Some(0), "{context}: {stderr}");
+        assert_eq!(summary.run.counts.passed, 2, "{context}: {stderr}");
+        let mut left: Vec<_> = std::fs::read_dir(&marked)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, marks, "{context}: {stderr}");
+    }
+}
+
+#[test]
 fn a_worker_past_its_tests_limit_times_out_that_test_alone_and_the_other_workers_runs_again() {
     let dir = tempfile::tempdir().unwrap();
     // Two workers: the first runs `test_a_hangs`; the second runs `test_b`,

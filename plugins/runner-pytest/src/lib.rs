@@ -53,6 +53,10 @@ pub struct Settings {
     /// forked from one process once it has collected the suite (the
     /// default), or in processes that each collect it.
     fork: bool,
+    /// Whether each pytest process ends with the interpreter's teardown,
+    /// as plain pytest does, rather than after its exit functions (the
+    /// default): the teardown frees what the process's end frees anyway.
+    teardown: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +66,7 @@ impl Default for Settings {
             args: Vec::new(),
             rootdir: None,
             fork: true,
+            teardown: false,
         }
     }
 }
@@ -295,6 +300,9 @@ impl PytestRunner {
             .args(self.settings.args.iter().cloned())
             .cwd(root);
         command.env.insert("PYTHONPATH".into(), python_path);
+        if self.settings.teardown {
+            (command.env).insert("PROCTOR_PYTEST_TEARDOWN".into(), "1".into());
+        }
         Ok(command)
     }
 }
