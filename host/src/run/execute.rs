@@ -542,11 +542,14 @@ impl<'a> Execution<'a> {
             stop: Some(stop),
             ..Options::new(output, faults)
         };
+        let process = Supervised::spawn(&command, &self.stdout, &self.stderr, options)
+            .map_err(ExecutionError::Spawn)?;
+        // After the process, which the run waits for: the listing is only
+        // read once the process has ended, and spawning it first held the
+        // process's start back by as long as the listing took to start.
         if let (true, Some(listing)) = (self.expanding, &self.job.tests[0].listing) {
             self.listing = Some(self.start_listing(listing));
         }
-        let process = Supervised::spawn(&command, &self.stdout, &self.stderr, options)
-            .map_err(ExecutionError::Spawn)?;
         self.tracker = Tracker::new(Instant::now(), self.cx.output.tail_bytes);
         self.launched_at = timestamp(chrono::Utc::now()).into();
         self.pid = Some(process.pid());
