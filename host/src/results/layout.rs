@@ -311,18 +311,20 @@ fn clear_aside(root: &Path) -> Result<Option<std::thread::JoinHandle<()>>> {
         return Ok(None);
     }
     // Earlier runs' results set aside and not yet deleted when their run
-    // was killed: this run holds the directory, so no other is deleting them.
+    // was killed: this run holds the directory, so no other is deleting
+    // them, and they are looked for off the run's path, as the directory
+    // they are in may hold many others.
     let prefix = format!(".{name}.old-");
-    let parent = aside.parent().unwrap_or(Path::new("."));
-    let stale: Vec<PathBuf> = (std::fs::read_dir(parent).into_iter().flatten().flatten())
-        .map(|entry| entry.path())
-        .filter(|path| path != &aside)
-        .filter(|path| {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            name.starts_with(&prefix)
-        })
-        .collect();
     Ok(Some(std::thread::spawn(move || {
+        let parent = aside.parent().unwrap_or(Path::new("."));
+        let stale: Vec<PathBuf> = (std::fs::read_dir(parent).into_iter().flatten().flatten())
+            .map(|entry| entry.path())
+            .filter(|path| path != &aside)
+            .filter(|path| {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                name.starts_with(&prefix)
+            })
+            .collect();
         for dir in std::iter::once(aside).chain(stale) {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!("cannot delete {}: {e}", dir.display());
