@@ -328,6 +328,50 @@ fn a_pytest_process_ends_after_its_threads_and_exit_functions_without_the_teardo
 }
 
 #[test]
+fn a_c_librarys_exit_handlers_run_as_a_pytest_process_ends() {
+    require_program("gcc", "Debian's gcc");
+    // On one job the test's process ends; on two, the worker that ran it.
+    // gcov writes its counts from an exit handler, and the library's own
+    // writes to stderr.
+    for jobs in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let library = dir.path().join("libadd.so");
+        run_to_success(
+            std::process::Command::new("gcc")
+                .args(["-shared", "-fPIC", "--coverage", "-o"])
+                .arg(&library)
+                .arg(verdict_fixture("c-library/add.c"))
+                .current_dir(dir.path()),
+            "building the C library (it needs gcc)",
+        );
+        let config = json!({
+            "sources": [{ "name": "py", "runner": "pytest", "path": verdict_fixture("c-library"),
+                          "env": { "C_LIBRARY": library } }],
+        });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", jobs], &[]);
+        assert_eq!(code, Some(0), "-j {jobs}: {stderr}");
+        assert_eq!(summary.run.counts.passed, 2, "-j {jobs}: {stderr}");
+        // gcov names its counts after the object's path; gcc chose the name.
+        let counts: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".gcda"))
+            .collect();
+        assert_eq!(counts.len(), 1, "-j {jobs}: no coverage counts written");
+        let logs = dir.path().join("results/sources/py/processes");
+        let said: String = (std::fs::read_dir(&logs).unwrap())
+            .map(|process| process.unwrap().path().join("stderr.log"))
+            .filter_map(|log| std::fs::read_to_string(log).ok())
+            .collect();
+        assert_eq!(
+            said.matches("said by a C exit handler").count(),
+            1,
+            "-j {jobs}: {said}"
+        );
+    }
+}
+
+#[test]
 fn a_worker_past_its_tests_limit_times_out_that_test_alone_and_the_other_workers_runs_again() {
     let dir = tempfile::tempdir().unwrap();
     // Two workers: the first runs `test_a_hangs`; the second runs `test_b`,

@@ -54,7 +54,8 @@ the tests itself: it runs them all then.
 
 Every process, worker or not, ends once its session has: it waits for the
 threads that are no daemons and runs the exit functions, as the
-interpreter would, then skips the interpreter's teardown, unless
+interpreter would, then ends as C's `exit` does (C libraries' exit
+handlers run), skipping the interpreter's teardown, unless
 PROCTOR_PYTEST_TEARDOWN is set.
 """
 
@@ -714,18 +715,19 @@ def pytest_unconfigure(config):
     # ended, unless PROCTOR_PYTEST_TEARDOWN is set: as the interpreter
     # would, it waits for the threads that are no daemons and runs the exit
     # functions (coverage.py saves its data there, each worker in a file of
-    # its own), then ends without the interpreter's teardown. That
-    # teardown frees every object one by one, which the end of the process
-    # does at once: 0.3 s after the last of 10,000 tests, and in a worker
-    # it also copies every page it shares with the forking process.
-    # Python does not promise to finalize the objects still alive at exit.
+    # its own), then ends as C's `exit` ends a program, without the
+    # interpreter's teardown. That teardown frees every object one by one,
+    # which the end of the process does at once: 0.3 s after the last of
+    # 10,000 tests, and in a worker it also copies every page it shares
+    # with the forking process. Python does not promise to finalize the
+    # objects still alive at exit.
     run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
     if _full_exit or _workers.session is None or run_exit_functions is None:
         return
     _join_threads()
     run_exit_functions()
     _flush_all()
-    os._exit(_workers.session.exitstatus)
+    _exit(_workers.session.exitstatus)
 
 
 # Whether this process ends with the interpreter's teardown, as plain pytest does.
@@ -738,3 +740,18 @@ def _join_threads():
     for thread in threading.enumerate():
         if thread is not current and not thread.daemon:
             thread.join()
+
+
+def _exit(status):
+    """Ends the process with `status` as C's `exit` does: the exit handlers
+    and destructors of C libraries run (gcov writes a C extension's
+    coverage there). The interpreter's lock is held meanwhile, so daemon
+    threads stay stopped, as in the interpreter's own ending. Without
+    ctypes, only the process ends."""
+    try:
+        import ctypes
+
+        end = ctypes.PyDLL(None).exit
+    except (ImportError, OSError):
+        end = os._exit
+    end(int(status))
