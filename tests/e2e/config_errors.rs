@@ -109,7 +109,7 @@ fn invalid_plugin_settings_point_into_the_file_and_suggest_a_key() {
     assert!(
         misspelt.contains(
             "proctor.json:4:21: sources[0].settings: runner `pytest`: unknown field `pyhton`, \
-             expected one of `python`, `args`, `rootdir`, `fork` (did you mean `python`?)"
+             expected one of `python`, `args`, `rootdir`, `fork`, `teardown` (did you mean `python`?)"
         ),
         "{misspelt}"
     );
