@@ -300,11 +300,12 @@ fn a_pytest_process_ends_after_its_threads_and_exit_functions_without_the_teardo
     // Each run's marks: the process runs its exit functions and waits for
     // the thread a test left running, as the interpreter would; only
     // `"teardown": true` finalizes the object alive at exit. On two jobs,
-    // the forking process and both workers end the same way.
+    // the forking process and both workers end as one job's process does.
     for (jobs, teardown, marks) in [
         ("1", false, &["exit-functions", "thread"][..]),
         ("1", true, &["exit-functions", "teardown", "thread"][..]),
         ("2", false, &["exit-functions", "thread"][..]),
+        ("2", true, &["exit-functions", "teardown", "thread"][..]),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let marked = dir.path().join("marks");
