@@ -10,7 +10,9 @@ target/bench-published and runs its own suite from the unpacked sdist:
   12,000 tests against SQLite), with the running Python;
 - `packaging`: packaging's whole suite (about 27,000 tests), in a virtual
   environment of its own holding pytest, its test requirements and the
-  sdist itself.
+  sdist itself;
+- `markupsafe`: MarkupSafe's suite, in a virtual environment of its own
+  as packaging's is, against the C extension the sdist builds.
 
 First it checks that proctor reports what pytest does: plain pytest runs
 with a small plugin that records each node id and its outcome, proctor
@@ -51,6 +53,8 @@ class Project:
 PROJECTS = {
     "sqlalchemy": Project("sqlalchemy", "2.1.9", "test/orm"),
     "packaging": Project("packaging", "24.2", "tests", requirements=("pretend",)),
+    # Its tests run against its C extension, built as the sdist installs.
+    "markupsafe": Project("markupsafe", "3.0.2", "tests", requirements=()),
 }
 
 # Outcomes as proctor's pytest plugin names them: a failure in any phase
