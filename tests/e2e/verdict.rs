@@ -20,14 +20,20 @@ fn tests_of<'a>(summary: &'a RunSummary, source: &str) -> Vec<&'a TestRecord> {
         .collect()
 }
 
+/// The names of the files in `dir`, sorted.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = (std::fs::read_dir(dir).unwrap())
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The pids of the processes that ran a test of the `workers` fixture,
 /// from the marks it left in `marks`.
 fn processes_that_ran(marks: &Path) -> Vec<String> {
-    (std::fs::read_dir(marks).unwrap())
-        .filter_map(|entry| {
-            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-            name.strip_prefix("ran-").map(str::to_owned)
-        })
+    (file_names(marks).into_iter())
+        .filter_map(|name| name.strip_prefix("ran-").map(str::to_owned))
         .collect()
 }
 
@@ -319,12 +325,7 @@ fn a_pytest_process_ends_after_its_threads_and_exit_functions_without_the_teardo
         let context = format!("-j {jobs}, teardown {teardown}");
         assert_eq!(code, Some(0), "{context}: {stderr}");
         assert_eq!(summary.run.counts.passed, 2, "{context}: {stderr}");
-        let mut left: Vec<_> = std::fs::read_dir(&marked)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(left, marks, "{context}: {stderr}");
+        assert_eq!(file_names(&marked), marks, "{context}: {stderr}");
     }
 }
 
@@ -353,9 +354,7 @@ fn a_c_librarys_exit_handlers_run_as_a_pytest_process_ends() {
         assert_eq!(code, Some(0), "-j {jobs}: {stderr}");
         assert_eq!(summary.run.counts.passed, 2, "-j {jobs}: {stderr}");
         // gcov names its counts after the object's path; gcc chose the name.
-        let counts: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        let counts: Vec<_> = (file_names(dir.path()).into_iter())
             .filter(|name| name.ends_with(".gcda"))
             .collect();
         assert_eq!(counts.len(), 1, "-j {jobs}: no coverage counts written");
