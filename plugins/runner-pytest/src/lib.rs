@@ -301,7 +301,9 @@ impl PytestRunner {
             .cwd(root);
         command.env.insert("PYTHONPATH".into(), python_path);
         if self.settings.teardown {
-            (command.env).insert("PROCTOR_PYTEST_TEARDOWN".into(), "1".into());
+            command
+                .env
+                .insert("PROCTOR_PYTEST_TEARDOWN".into(), "1".into());
         }
         Ok(command)
     }
