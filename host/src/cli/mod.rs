@@ -147,9 +147,6 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-    /// The guardian a run starts: kills what a host killed by SIGKILL left.
-    #[command(hide = true)]
-    Guard,
     /// A plugin process: loads one plugin and answers the host's calls over
     /// stdin and stdout.
     #[command(hide = true)]
@@ -283,7 +280,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The guardian and plugin processes are the host's helpers, which it
     // watches itself.
-    let supervised = !matches!(cli.command, Command::Guard | Command::PluginHost);
+    let supervised = !matches!(cli.command, Command::PluginHost);
     let announcer = supervised.then(supervisor::fork).and_then(|forked| {
         forked
             .map_err(|e| tracing::warn!("cannot start the supervising process ({e}): a plugin that ends the host's process decides its exit status"))
@@ -366,7 +363,7 @@ fn stopping_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
 /// from here on, and a guardian outlives this host to kill what it leaves.
 fn supervising_runtime() -> Result<(tokio::runtime::Runtime, Stopper)> {
     // The guardian first: it hears of the group the containment proof makes.
-    match std::env::current_exe().and_then(|exe| guardian::start(&exe)) {
+    match guardian::start() {
         Ok(()) => {}
         Err(e) => tracing::warn!(
             "cannot start the guardian ({e}): a host killed by SIGKILL would leave its tests running"
@@ -493,10 +490,6 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             format,
             ..
         } => plugins::check(&library, format),
-        Command::Guard => {
-            guardian::main();
-            Ok(ExitStatus::Passed)
-        }
         Command::PluginHost => {
             proctor_loader::remote::serve().map_err(|e| {
                 Error::infrastructure(format!("plugin process: the host's frames: {e}"))
