@@ -88,9 +88,10 @@ impl Cgroups {
         }
         let cannot_start =
             |e: io::Error| format!("cannot start a process in {}: {e}", group.dir.display());
-        let spawned = group
-            .start(&CommandSpec::new("true"))
-            .map_err(cannot_start)?;
+        // Started as every supervised process is, it ends as soon as it is
+        // in the group: no program's start delays the decision.
+        let nothing = Program::nothing();
+        let spawned = spawn(Launch::piped(&nothing, Some(group.fds()))).map_err(cannot_start)?;
         let status = wait_blocking(spawned.pid as libc::pid_t).map_err(cannot_start)?;
         match status.success() {
             true => Ok(()),

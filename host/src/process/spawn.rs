@@ -110,6 +110,21 @@ impl Program {
     }
 }
 
+impl Program {
+    /// No program: a child started with it ends with status 0 once it is
+    /// set up (in its group, with its streams), having run nothing. That
+    /// proves a group takes a process without a program's start, which
+    /// costs 0.6 ms of CPU on these virtual machines.
+    pub fn nothing() -> Self {
+        Self {
+            candidates: Vec::new(),
+            argv: Vec::new(),
+            envp: Vec::new(),
+            cwd: None,
+        }
+    }
+}
+
 /// Where `program` may be: itself when it names a path, else each
 /// directory of `path` (an empty entry being the working directory).
 fn candidates(program: &str, path: Option<&[u8]>) -> io::Result<Vec<CString>> {
@@ -357,6 +372,9 @@ unsafe fn run_child(plan: &mut Plan) -> ! {
         if libc::ptrace(libc::PTRACE_TRACEME, 0, null, null) == -1 {
             libc::write(refusals, [1u8].as_ptr().cast(), 1);
         }
+    }
+    if plan.candidates.is_empty() {
+        libc::_exit(0)
     }
     let mut denied = false;
     for index in 0..plan.candidates.len() {
@@ -778,6 +796,28 @@ mod tests {
             assert!(
                 own.ends_with(&format!("/{name}")),
                 "{own} (clone3: {try_clone3})"
+            );
+        }
+    }
+
+    /// What the containment proof starts: a group that takes a process
+    /// passes, one that takes none fails, and no program runs.
+    #[test]
+    fn no_program_ends_at_once_inside_its_group_and_a_group_that_takes_none_is_an_error() {
+        let cgroups = super::super::cgroup::Cgroups::detect().expect("cgroup v2 is writable here");
+        let nothing = Program::nothing();
+        for try_clone3 in [true, false] {
+            let group = cgroups.group().unwrap();
+            let launch = Launch::piped(&nothing, Some(group.fds()));
+            let (status, text) = run_by(launch, try_clone3).unwrap();
+            assert!(status.success(), "clone3: {try_clone3}: {status}");
+            assert_eq!(text, "");
+            std::fs::remove_dir(group.dir()).unwrap();
+            let launch = Launch::piped(&nothing, Some(group.fds()));
+            let refused = run_by(launch, try_clone3);
+            assert!(
+                refused.is_err(),
+                "clone3: {try_clone3}: a removed group took a process"
             );
         }
     }
