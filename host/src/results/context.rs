@@ -39,7 +39,9 @@ pub struct RunContext {
 
 /// A run's context being gathered on a thread of its own: the checkout's
 /// two git commands (3 ms) run while the host starts, not before its first
-/// test process. Only the summary reads it, as the run ends.
+/// test process. Only the summary reads it, as the run ends, so the thread
+/// and the commands run at the lowest priority: on a core the run leaves
+/// idle, not beside the host's start and its first test's.
 pub enum Gathering {
     Thread(std::thread::JoinHandle<RunContext>),
     Gathered(Box<RunContext>),
@@ -48,7 +50,12 @@ pub enum Gathering {
 impl Gathering {
     pub fn start(gather: impl FnOnce() -> RunContext + Clone + Send + 'static) -> Self {
         let thread = std::thread::Builder::new().name("context".into());
-        match thread.spawn(gather.clone()) {
+        let yielding = gather.clone();
+        let yielding = move || {
+            yield_to_the_run();
+            yielding()
+        };
+        match thread.spawn(yielding) {
             Ok(thread) => Self::Thread(thread),
             Err(_) => Self::Gathered(Box::new(gather())),
         }
@@ -61,6 +68,14 @@ impl Gathering {
             Self::Gathered(context) => *context,
         }
     }
+}
+
+/// Lowers this thread to the lowest priority, and with it the processes
+/// it starts: Linux gives each thread its own nice value, and a child
+/// starts with its parent thread's.
+fn yield_to_the_run() {
+    // SAFETY: setpriority takes no pointers; a refusal leaves the priority as it was.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
 }
 
 /// Each CI system's variables for the repository, branch and commit, as
@@ -215,6 +230,21 @@ fn without_credentials(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_context_is_gathered_at_the_lowest_priority_and_the_host_keeps_its_own() {
+        let nice = || {
+            // SAFETY: getpriority takes no pointers; this thread's own value.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        };
+        let own = nice();
+        let gathered = Gathering::start(move || RunContext {
+            machine: Some(nice().to_string()),
+            ..RunContext::default()
+        });
+        assert_eq!(gathered.wait().machine.as_deref(), Some("19"));
+        assert_eq!(nice(), own);
+    }
 
     #[test]
     fn a_variant_is_named_by_its_pairs_whatever_their_order() {
