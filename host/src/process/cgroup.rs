@@ -19,10 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use proctor_plugin_api::messages::CommandSpec;
-
 use super::guardian::{self, Order};
-use super::spawn::{spawn, wait_blocking, GroupFds, Launch, Program, Spawned};
+use super::spawn::{spawn, wait_blocking, GroupFds, Launch, Program};
 
 /// Where this host makes its groups.
 #[derive(Debug)]
@@ -184,8 +182,12 @@ impl Group {
     }
 
     /// Starts `spec` in the group, its output piped: a process the host
-    /// does not supervise (the proof that groups work, tests).
-    pub fn start(&self, spec: &CommandSpec) -> io::Result<Spawned> {
+    /// does not supervise.
+    #[cfg(test)]
+    pub fn start(
+        &self,
+        spec: &proctor_plugin_api::messages::CommandSpec,
+    ) -> io::Result<super::spawn::Spawned> {
         spawn(Launch::piped(&Program::new(spec, &[])?, Some(self.fds())))
     }
 
@@ -284,6 +286,7 @@ fn collect_members(dir: &Path, members: &mut Vec<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proctor_plugin_api::messages::CommandSpec;
 
     #[test]
     fn the_cgroup2_mount_is_found_in_a_hybrid_layout() {

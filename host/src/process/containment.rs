@@ -42,11 +42,12 @@ fn method() -> &'static Method {
 
 /// Decides how processes are held on a thread of its own, so that the
 /// deciding overlaps the host's start instead of delaying its first
-/// process: the proof that a group works moves a process into one, and a
-/// move into a group waits out a kernel grace period (12 to 23 ms for a
-/// host's first on these machines, 6 to 16 ms after a pause of 50 ms or
-/// more; moves close together take a tenth of a millisecond). The first
-/// process started waits for the decision.
+/// process: the proof that a group works makes one and starts a process
+/// in it, which a kernel that refuses `clone3` makes a move, and a move
+/// into a group waits out a kernel grace period (12 to 23 ms for a host's
+/// first on these machines, 6 to 16 ms after a pause of 50 ms or more;
+/// moves close together take a tenth of a millisecond). The first process
+/// started waits for the decision.
 pub fn decide_early() {
     let decide = || {
         method();
