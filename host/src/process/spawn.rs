@@ -117,9 +117,7 @@ impl Program {
             cwd,
         })
     }
-}
 
-impl Program {
     /// No program: a child started with it ends with status 0 once it is
     /// set up (in its group, with its streams), having run nothing. That
     /// proves a group takes a process without a program's start, which
