@@ -258,6 +258,13 @@ fn a_whole_source_on_two_jobs_is_collected_once_and_run_by_two_forked_workers() 
     let workers = processes_that_ran(&marks);
     assert_eq!(workers.len(), 2, "{workers:?}");
     assert!(!workers.contains(&collected.trim().to_owned()));
+    // A worker's cycle collector leaves alone what collecting made, which
+    // it shares with the process that forked it.
+    for worker in &workers {
+        let frozen = std::fs::read_to_string(marks.join(format!("frozen-{worker}"))).unwrap();
+        let frozen: u64 = frozen.trim().parse().unwrap();
+        assert!(frozen > 0, "worker {worker}: nothing frozen");
+    }
 
     // Each failure keeps its own output, though the two ran at once.
     for (id, own, other) in [

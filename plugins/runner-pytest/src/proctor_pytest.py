@@ -60,6 +60,7 @@ PROCTOR_PYTEST_TEARDOWN is set.
 """
 
 import atexit
+import gc
 import faulthandler
 import json
 import mmap
@@ -567,6 +568,13 @@ class _Workers:
         self.running = mmap.mmap(-1, self._SLOT.size * count)
         # What is buffered now would otherwise be written again by each worker.
         _flush_all()
+        # What collecting made goes to the cycle collector's permanent
+        # generation, as Python advises before a fork without exec: a
+        # worker's full collections no longer walk those objects, writing
+        # to each and so copying every page the worker shares with this
+        # process. A cycle among them that a worker drops stays uncollected
+        # there, until the worker ends.
+        gc.freeze()
         self.forked = True
         children = {}
         for worker in range(count):
