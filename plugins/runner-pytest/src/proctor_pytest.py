@@ -573,8 +573,10 @@ class _Workers:
         # worker's full collections no longer walk those objects, writing
         # to each and so copying every page the worker shares with this
         # process. A cycle among them that a worker drops stays uncollected
-        # there, until the worker ends.
-        gc.freeze()
+        # there, until the worker ends. (Python 3.7 and later; pytest 7.0
+        # still ran on 3.6.)
+        if hasattr(gc, "freeze"):
+            gc.freeze()
         self.forked = True
         children = {}
         for worker in range(count):
