@@ -60,8 +60,8 @@ PROCTOR_PYTEST_TEARDOWN is set.
 """
 
 import atexit
-import gc
 import faulthandler
+import gc
 import json
 import mmap
 import os
