@@ -527,9 +527,6 @@ class _Workers:
         self.count = int(os.environ.get("PROCTOR_PYTEST_WORKERS") or 1)
         # The first exit status of a worker that was not 0.
         self.status = 0
-        # Set before forking: the forking process and its workers alike end
-        # without the interpreter's teardown.
-        self.forked = False
         # In a worker: its slot, and where each of its tests is among the items.
         self.slot = None
         self.places = None
@@ -577,7 +574,6 @@ class _Workers:
         # still ran on 3.6.)
         if hasattr(gc, "freeze"):
             gc.freeze()
-        self.forked = True
         children = {}
         for worker in range(count):
             start, end = worker * len(items) // count, (worker + 1) * len(items) // count
