@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -37,11 +36,11 @@ pub struct RunContext {
     pub variant: BTreeMap<String, String>,
 }
 
-/// A run's context being gathered on a thread of its own: the checkout's
-/// two git commands (3 ms) run while the host starts, not before its first
-/// test process. Only the summary reads it, as the run ends, so the thread
-/// and the commands run at the lowest priority: on a core the run leaves
-/// idle, not beside the host's start and its first test's.
+/// A run's context being gathered on a thread of its own: the checkout is
+/// read (0.5 ms) while the host starts, not before its first test
+/// process. Only the summary reads it, as the run ends, so the thread runs
+/// at the lowest priority: on a core the run leaves idle, not beside the
+/// host's start and its first test's.
 pub enum Gathering {
     Thread(std::thread::JoinHandle<RunContext>),
     Gathered(Box<RunContext>),
@@ -70,9 +69,8 @@ impl Gathering {
     }
 }
 
-/// Lowers this thread to the lowest priority, and with it the processes
-/// it starts: Linux gives each thread its own nice value, and a child
-/// starts with its parent thread's.
+/// Lowers this thread to the lowest priority: Linux gives each thread its
+/// own nice value.
 fn yield_to_the_run() {
     // SAFETY: setpriority takes no pointers; a refusal leaves the priority as it was.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
@@ -126,41 +124,27 @@ impl RunContext {
     }
 
     /// The checkout's commit, its time, branch and origin (without
-    /// credentials); false when `dir` is in no checkout. Two git commands,
-    /// at once: a run waits for them as it starts.
+    /// credentials); false when `dir` is in no checkout, or in one without
+    /// a commit. Read as git reads them (`GIT_DIR` and the variables that
+    /// bound its search, configuration files, loose and packed objects and
+    /// references, worktrees), by a library in this process: two
+    /// git commands took 2.5 ms of CPU a run, most of it the kernel's
+    /// starting them, which no priority keeps from the host's own start.
     fn read_git(&mut self, dir: &Path) -> bool {
-        let start = |args: &[&str]| {
-            Command::new("git")
-                .arg("-C")
-                .arg(dir)
-                .args(args)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .ok()
-        };
-        let finish = |child: Option<std::process::Child>| -> Option<String> {
-            let output = child?.wait_with_output().ok()?;
-            let text = String::from_utf8(output.stdout).ok()?;
-            output.status.success().then(|| text.trim().to_owned())
-        };
-        // The commit, its time, and the refs pointing at it ("HEAD -> main, ...").
-        let log = start(&["log", "-1", "--format=%H%n%ct%n%D"]);
-        let origin = start(&["config", "--get", "remote.origin.url"]);
-        let (log, origin) = (finish(log), finish(origin));
-        let Some(log) = log.filter(|text| !text.is_empty()) else {
+        let Ok(repository) = gix::discover_with_environment_overrides(dir) else {
             return false;
         };
-        let mut lines = log.lines();
-        self.commit = lines.next().map(str::to_owned);
-        self.commit_ms = (lines.next())
-            .and_then(|seconds| seconds.parse::<i64>().ok())
-            .map(|seconds| seconds * 1000);
-        self.branch = lines
-            .next()
-            .and_then(|refs| refs.split(", ").find_map(|r| r.strip_prefix("HEAD -> ")))
-            .map(str::to_owned);
-        self.repository = origin
+        let Ok(commit) = repository.head_commit() else {
+            return false;
+        };
+        self.commit = Some(commit.id.to_string());
+        self.commit_ms = commit.time().ok().map(|time| time.seconds * 1000);
+        // The branch HEAD points at; none when it is detached.
+        self.branch =
+            (repository.head_name().ok().flatten()).map(|name| name.shorten().to_string());
+        self.repository = (repository.config_snapshot())
+            .string("remote.origin.url")
+            .map(|url| url.to_string())
             .filter(|url| !url.is_empty())
             .map(|url| without_credentials(&url));
         true
@@ -311,46 +295,103 @@ mod tests {
         assert_eq!(RunContext::gather(outside.path(), env(&[])).commit, None);
     }
 
+    /// Runs git in `dir`; answers what it printed, trimmed.
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let output = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// The commit and its time as git itself tells them.
+    fn as_git_says(dir: &Path) -> (Option<String>, Option<i64>) {
+        let said = git(dir, &["log", "-1", "--format=%H %ct"]);
+        let (commit, seconds) = said.split_once(' ').unwrap();
+        (
+            Some(commit.to_owned()),
+            seconds.parse::<i64>().ok().map(|s| s * 1000),
+        )
+    }
+
     #[test]
     fn a_git_checkout_says_its_commit_branch_and_origin() {
         let repo = tempfile::tempdir().unwrap();
-        let git = |args: &[&str]| {
-            let status = Command::new("git")
-                .arg("-C")
-                .arg(repo.path())
-                .args(args)
-                .status()
-                .unwrap();
-            assert!(status.success(), "git {args:?}");
-        };
-        git(&["init", "-q", "-b", "trunk"]);
-        git(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@e",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            "one",
-        ]);
-        git(&[
-            "remote",
-            "add",
-            "origin",
-            "https://user:token@git.example/app.git",
-        ]);
+        let dir = repo.path();
+        git(dir, &["init", "-q", "-b", "trunk"]);
+        git(dir, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        git(
+            dir,
+            &[
+                "remote",
+                "add",
+                "origin",
+                "https://user:token@git.example/app.git",
+            ],
+        );
         // The checkout outranks the CI's variables.
-        let context = RunContext::gather(repo.path(), |name| {
-            (name == "GITHUB_SHA").then(|| "other".to_owned())
-        });
-        assert_eq!(context.commit.as_ref().map(String::len), Some(40));
+        let gather = |dir: &Path| {
+            RunContext::gather(dir, |name| {
+                (name == "GITHUB_SHA").then(|| "other".to_owned())
+            })
+        };
+        let context = gather(dir);
+        assert_eq!((context.commit, context.commit_ms), as_git_says(dir));
         assert_eq!(context.branch.as_deref(), Some("trunk"));
         assert_eq!(
             context.repository.as_deref(),
             Some("https://git.example/app.git")
         );
-        assert!(context.commit_ms.is_some());
+
+        // From a directory within, with the commit and its branch packed.
+        git(dir, &["commit", "-q", "--allow-empty", "-m", "two"]);
+        git(dir, &["gc", "-q"]);
+        let within = dir.join("src");
+        std::fs::create_dir(&within).unwrap();
+        let context = gather(&within);
+        assert_eq!((context.commit, context.commit_ms), as_git_says(dir));
+        assert_eq!(context.branch.as_deref(), Some("trunk"));
+
+        // A detached HEAD is on no branch.
+        git(dir, &["checkout", "-q", "--detach", "HEAD~1"]);
+        let context = gather(dir);
+        assert_eq!((context.commit, context.commit_ms), as_git_says(dir));
+        assert_eq!(context.branch, None);
+
+        // A linked worktree has a HEAD of its own, and the origin of all.
+        let linked = dir.join("linked");
+        git(
+            dir,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "side",
+                linked.to_str().unwrap(),
+                "trunk",
+            ],
+        );
+        let context = gather(&linked);
+        assert_eq!((context.commit, context.commit_ms), as_git_says(&linked));
+        assert_eq!(context.branch.as_deref(), Some("side"));
+        assert_eq!(
+            context.repository.as_deref(),
+            Some("https://git.example/app.git")
+        );
+    }
+
+    #[test]
+    fn a_checkout_without_a_commit_leaves_the_commit_to_the_ci() {
+        let repo = tempfile::tempdir().unwrap();
+        git(repo.path(), &["init", "-q", "-b", "trunk"]);
+        let context = RunContext::gather(repo.path(), |name| {
+            (name == "GITHUB_SHA").then(|| "abc123".to_owned())
+        });
+        assert_eq!(context.commit.as_deref(), Some("abc123"));
     }
 }
