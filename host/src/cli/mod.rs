@@ -338,8 +338,17 @@ fn log_resource_usage() {
     );
 }
 
+/// How many threads this machine runs at once, as its CPUs and its
+/// cgroup's quota allow: read once, for the jobs and the runtime's workers
+/// alike (each reading is three files).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores())
         .enable_all()
         .build()
         .map_err(|e| Error::infrastructure(format!("cannot start the async runtime: {e}")))
@@ -405,9 +414,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             let store = (!no_store)
                 .then(|| store.for_run(session.config.store.as_ref()))
                 .flatten();
-            let jobs = jobs
-                .or(session.config.jobs)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs = jobs.or(session.config.jobs).unwrap_or_else(cores);
             let options = RunOptions {
                 jobs,
                 results_dir,
