@@ -16,8 +16,8 @@ use std::fs::File;
 use std::path::Path;
 
 use abi_stable::library::ROOT_MODULE_LOADER_NAME;
-use object::elf::FileHeader64;
-use object::read::elf::{FileHeader, ProgramHeader};
+use object::elf::{self, FileHeader64};
+use object::read::elf::{FileHeader, ProgramHeader, Sym};
 use object::read::ReadCache;
 use object::{Architecture, Endianness, Object, ObjectKind, ObjectSymbol};
 
@@ -30,6 +30,17 @@ const HOST_ARCHITECTURE: Architecture = if cfg!(target_arch = "x86_64") {
     Architecture::Riscv64
 } else {
     Architecture::Unknown
+};
+
+/// The same, as an ELF header's `e_machine` says it.
+const HOST_MACHINE: Option<u16> = if cfg!(target_arch = "x86_64") {
+    Some(elf::EM_X86_64)
+} else if cfg!(target_arch = "aarch64") {
+    Some(elf::EM_AARCH64)
+} else if cfg!(target_arch = "riscv64") {
+    Some(elf::EM_RISCV)
+} else {
+    None
 };
 
 /// Why a file is not a library this host may map.
@@ -72,6 +83,9 @@ pub fn check(path: &Path) -> Result<(), Unmappable> {
             return Err(Unmappable::Truncated { end, len });
         }
     }
+    if let Some(exported) = exports_root_module_if_ours(&cache) {
+        return exported.then_some(()).ok_or(Unmappable::NoRootModule);
+    }
     let object = object::File::parse(&cache)
         .map_err(|e| Unmappable::Unreadable(format!("not an object file this host reads: {e}")))?;
     match object.kind() {
@@ -98,6 +112,29 @@ pub fn check(path: &Path) -> Result<(), Unmappable> {
         return Err(Unmappable::NoRootModule);
     }
     Ok(())
+}
+
+/// Whether a 64-bit shared library for this machine exports the root
+/// module, read from its header and dynamic symbols alone; `None` for any
+/// other file, which is parsed whole for the refusal that says what it is.
+/// Parsing a library whole reads its full symbol table too: a quarter of a
+/// megabyte for a plugin built with symbols, 0.18 ms of each run.
+fn exports_root_module_if_ours(data: &ReadCache<File>) -> Option<bool> {
+    let header = FileHeader64::<Endianness>::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let ours = cfg!(target_pointer_width = "64")
+        && header.e_type(endian) == elf::ET_DYN
+        && Some(header.e_machine(endian)) == HOST_MACHINE;
+    if !ours {
+        return None;
+    }
+    let sections = header.sections(endian, data).ok()?;
+    let symbols = sections.symbols(endian, data, elf::SHT_DYNSYM).ok()?;
+    Some(symbols.iter().any(|symbol| {
+        symbol.st_bind() != elf::STB_LOCAL
+            && symbol.st_shndx(endian) != elf::SHN_UNDEF
+            && symbol.name(endian, symbols.strings()) == Ok(ROOT_MODULE_LOADER_NAME.as_bytes())
+    }))
 }
 
 /// How long a 64-bit ELF file must be for what its header describes: its
