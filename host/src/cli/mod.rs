@@ -435,6 +435,9 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
                 successes: success_output,
             }));
             let summary = runtime.block_on(run::run(session, options, console))?;
+            // Nothing runs on it any more: its threads end with the process
+            // rather than be woken and joined one by one first.
+            runtime.shutdown_background();
             Ok(summary.status())
         }
         Command::Store {
