@@ -14,7 +14,7 @@ use proctor_plugin_api::messages::Outcome;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 
 use super::xml::{XmlResult, XmlWriter};
-use super::{CaseResult, FormatError};
+use super::{not_well_formed, CaseResult, FormatError};
 
 /// Reads every `<testcase>`, wherever it nests, in document order. The
 /// document streams by once: the tree a parser built of it first was 40%
@@ -104,10 +104,6 @@ fn unescaped(raw: &str) -> Result<String, FormatError> {
     }
     text.push_str(rest);
     Ok(text)
-}
-
-fn not_well_formed(problem: &dyn std::fmt::Display) -> FormatError {
-    FormatError(format!("not well-formed XML: {problem}"))
 }
 
 /// A document read so far.

@@ -75,8 +75,13 @@ impl std::error::Error for FormatError {}
 
 impl From<roxmltree::Error> for FormatError {
     fn from(e: roxmltree::Error) -> Self {
-        FormatError(format!("not well-formed XML: {e}"))
+        not_well_formed(&e)
     }
+}
+
+/// A document that is no XML, and why.
+pub(crate) fn not_well_formed(problem: &dyn std::fmt::Display) -> FormatError {
+    FormatError(format!("not well-formed XML: {problem}"))
 }
 
 /// The deepest results files nest elements: JUnit's deepest real files
@@ -174,13 +179,9 @@ fn root_name(xml: &str) -> Result<String, FormatError> {
             Ok(Event::Start(tag) | Event::Empty(tag)) => {
                 return Ok(String::from_utf8_lossy(tag.local_name().as_ref()).into_owned())
             }
-            Ok(Event::Eof) => {
-                return Err(FormatError(
-                    "not well-formed XML: there is no element".to_owned(),
-                ))
-            }
+            Ok(Event::Eof) => return Err(not_well_formed(&"there is no element")),
             Ok(_) => {}
-            Err(e) => return Err(FormatError(format!("not well-formed XML: {e}"))),
+            Err(e) => return Err(not_well_formed(&e)),
         }
     }
 }

@@ -610,8 +610,8 @@ fn summarize(
         .enumerate()
         .map(|(i, s)| (s.name(), i))
         .collect();
-    // A source is looked up only between tests of two: hashing both names
-    // at every comparison was most of a 500-test run's summary.
+    // Sources are looked up only to order tests of two sources: hashing
+    // both names at every comparison was most of a 500-test run's summary.
     records.sort_by(|a, b| match a.source == b.source {
         true => a.id.cmp(&b.id),
         false => (order[&*a.source], &a.id).cmp(&(order[&*b.source], &b.id)),
