@@ -50,6 +50,11 @@ pub fn parse_line(index: usize, line: &str) -> Option<LiveEvent> {
 /// The failures outside any test that a binary's output reports, by the id
 /// they are reported under, with what was printed of them.
 pub fn failures_outside_tests(stdout: &str) -> BTreeMap<String, String> {
+    // Only a suite's failed line or a failure's text makes one (see the
+    // end): an output without either, most of them, is not read line by line.
+    if !stdout.contains("Failure") && !stdout.contains(SUITE_FAILURE) {
+        return BTreeMap::new();
+    }
     let mut printed: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     // Where the output is: in a suite (outside its tests), in a test, or in
     // the global environment's set-up or tear-down.
@@ -214,5 +219,21 @@ global env broke
         );
         let passing = "[----------] Global test environment set-up.\n[----------] 1 test from A\n[ RUN      ] A.B\n[       OK ] A.B (0 ms)\n[----------] 1 test from A (0 ms total)\n\n[----------] Global test environment tear-down\n[==========] 1 test from 1 test suite ran. (0 ms total)\n[  PASSED  ] 1 test.\n";
         assert!(failures_outside_tests(passing).is_empty());
+    }
+
+    #[test]
+    fn a_failed_suite_line_alone_is_still_a_failure() {
+        // The failure's own text went elsewhere (a listener that prints to
+        // stderr): no line says "Failure", and the suite still failed.
+        let output = "[----------] 1 test from Throwing
+[ RUN      ] Throwing.Only
+[       OK ] Throwing.Only (0 ms)
+[----------] 1 test from Throwing (0 ms total)
+
+[  FAILED  ] Throwing: SetUpTestSuite or TearDownTestSuite
+";
+        let failures = failures_outside_tests(output);
+        let ids: Vec<&str> = failures.keys().map(String::as_str).collect();
+        assert_eq!(ids, ["Throwing: SetUpTestSuite or TearDownTestSuite"]);
     }
 }
