@@ -202,11 +202,18 @@ impl Tracefile {
     }
 }
 
+/// Adds a count to a total, which stays at the largest number rather than
+/// wrap: two files that each say a line ran nearly 2^64 times are merged
+/// into one that says it ran as often as a count can say.
+fn add(total: &mut u64, count: u64) {
+    *total = total.saturating_add(count);
+}
+
 fn add_taken(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (None, None) => None,
         (Some(n), None) | (None, Some(n)) => Some(n),
-        (Some(n), Some(m)) => Some(n + m),
+        (Some(n), Some(m)) => Some(n.saturating_add(m)),
     }
 }
 
@@ -255,7 +262,7 @@ impl Record {
                         message: format!("`FNDA:{value}` is not `count,name`"),
                     })?;
                 let count = number(count, at, "count")?;
-                self.function(name).count += count;
+                add(&mut self.function(name).count, count);
             }
             "BRDA" => {
                 // `line,block,branch,taken`; the branch may be a description
@@ -289,7 +296,7 @@ impl Record {
                 let count = split_at_byte(rest, b',', false).map_or(rest, |(count, _)| count);
                 let line_number = number(line_number, at, "line number")?;
                 let count = number(count, at, "count")?;
-                *self.lines.entry(line_number).or_default() += count;
+                add(self.lines.entry(line_number).or_default(), count);
             }
             // Totals are recomputed; other keys (VER, checksums) are not kept.
             _ => {}
@@ -301,14 +308,14 @@ impl Record {
         for (name, theirs) in other.functions {
             let ours = self.functions.entry(name).or_default();
             ours.span = ours.span.or(theirs.span);
-            ours.count += theirs.count;
+            add(&mut ours.count, theirs.count);
         }
         for (key, taken) in other.branches {
             let entry = self.branches.entry(key).or_insert(None);
             *entry = add_taken(*entry, taken);
         }
         for (line, count) in other.lines {
-            *self.lines.entry(line).or_default() += count;
+            add(self.lines.entry(line).or_default(), count);
         }
     }
 
@@ -410,6 +417,28 @@ SF:/src/b.c\nDA:1,7\nLF:1\nLH:1\nend_of_record\n";
         }
         assert_eq!(merged.records().len(), 2);
         assert_eq!(merged.records()[1].source, "/src/b.c");
+    }
+
+    #[test]
+    fn counts_past_the_largest_number_stay_at_it() {
+        let max = u64::MAX;
+        let text = format!(
+            "SF:/src/a.c\nFN:3,main\nFNDA:{max},main\nFNDA:1,main\nBRDA:5,0,0,{max}\n\
+             DA:3,{max}\nDA:3,1\nend_of_record\n"
+        );
+        let mut merged = Tracefile::parse(&text).unwrap();
+        merged.merge(Tracefile::parse(&text).unwrap());
+        let written = merged.write();
+        for expected in [
+            format!("FNDA:{max},main"),
+            format!("BRDA:5,0,0,{max}"),
+            format!("DA:3,{max}"),
+        ] {
+            assert!(
+                written.lines().any(|l| l == expected),
+                "{expected} in\n{written}"
+            );
+        }
     }
 
     /// What `lcov --rc lcov_branch_coverage=1 -a A -a B` (1.16) wrote.
