@@ -757,6 +757,32 @@ pub struct TestResult {
     /// leaves it as it was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subtests: Vec<SubtestResult>,
+    /// Since 1.14: the runs of the test before the one this result tells,
+    /// in the same process, oldest first: a framework that runs a failed
+    /// test again itself (pytest-rerunfailures) ran each and then the
+    /// test again. The host makes each an attempt of its own, as a test
+    /// it runs again is, so that a test that failed and then passed is
+    /// flaky; they count towards the retry policy's attempts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_runs: Vec<EarlierRun>,
+}
+
+/// Since 1.14: a run of a test that its framework ran again in the same
+/// process ([`TestResult::earlier_runs`]).
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlierRun {
+    /// How it ended: a failure, nearly always.
+    pub outcome: Outcome,
+    /// How long it ran, when the framework says.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// The failure message, when there is one.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The failure's details beyond the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_trace: Option<String>,
 }
 
 /// Since 1.6: one subtest of a test.
@@ -784,6 +810,7 @@ impl TestResult {
             output: None,
             test: None,
             subtests: Vec::new(),
+            earlier_runs: Vec::new(),
         }
     }
 }

@@ -709,6 +709,85 @@ fn a_suite_pytest_xdist_spreads_over_its_workers_reports_every_test_once() {
 }
 
 #[test]
+fn runs_pytest_rerunfailures_repeated_are_attempts_and_a_pass_after_a_failed_one_is_flaky() {
+    let python = pytest_venv(
+        "venv-pytest-rerunfailures",
+        &["pytest", "pytest-rerunfailures"],
+    );
+    for jobs in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        // One rerun in each process, and proctor's own retry after it:
+        // four attempts at most.
+        let config = json!({
+            "retry": { "max_attempts": 4 },
+            "sources": [{ "name": "reruns", "runner": "pytest",
+                "path": verdict_fixture("rerunfailures"),
+                "settings": { "python": python, "args": ["--reruns", "1"] } }] });
+        let counts = dir.path().to_str().unwrap();
+        let (code, summary, stderr) =
+            run_config_with_env(dir.path(), config, &["-j", jobs], &[("RERUNS_DIR", counts)]);
+        assert_eq!(code, Some(1), "-j {jobs}: {stderr}");
+        assert!(
+            summary.run.errors.is_empty(),
+            "-j {jobs}: {:#?}",
+            summary.run.errors
+        );
+        let test = |name: &str| test_record(&summary, "reruns", &format!("test_reruns.py::{name}"));
+        let attempts = |name: &str| -> Vec<(u32, Outcome)> {
+            (test(name).attempts.iter())
+                .map(|a| (a.attempt, a.outcome))
+                .collect()
+        };
+        use Outcome::{Failed, Passed};
+        assert_eq!(attempts("test_passes"), [(1, Passed)], "-j {jobs}");
+        assert_eq!(
+            attempts("test_fails_once"),
+            [(1, Failed), (2, Passed)],
+            "-j {jobs}"
+        );
+        let four_failed = [(1, Failed), (2, Failed), (3, Failed), (4, Failed)];
+        assert_eq!(attempts("test_always_fails"), four_failed, "-j {jobs}");
+        assert_eq!(
+            attempts("test_setup_always_errors"),
+            four_failed,
+            "-j {jobs}"
+        );
+        let second_process = attempts("test_passes_in_the_second_process");
+        assert_eq!(
+            second_process,
+            [(1, Failed), (2, Failed), (3, Passed)],
+            "-j {jobs}"
+        );
+        for name in ["test_fails_once", "test_passes_in_the_second_process"] {
+            assert!(test(name).flaky, "-j {jobs}: {name}");
+        }
+        let first = &test("test_fails_once").attempts[0];
+        let message = first.message.as_deref().unwrap_or_default();
+        assert!(
+            message.starts_with("AssertionError: the first run fails"),
+            "{message}"
+        );
+        assert!(first
+            .stack_trace
+            .as_deref()
+            .is_some_and(|t| t.contains("def test_fails_once")));
+        assert_eq!(
+            (summary.run.counts.flaky, summary.run.counts.failed),
+            (2, 2)
+        );
+        // A rerun's start and end are not told: one start and one end a test.
+        let events = journal(&dir.path().join("results"));
+        let started = (events.iter())
+            .filter(|e| {
+                e["event"] == "test_started" && e["test"] == "test_reruns.py::test_fails_once"
+            })
+            .count();
+        assert_eq!(started, 1, "-j {jobs}");
+        assert_reports_valid(&dir.path().join("results"));
+    }
+}
+
+#[test]
 fn a_googletest_binary_of_12000_tests_runs_whole_unfiltered_or_in_shares_named_in_a_flag_file() {
     let binary = gtest_fixture("gtest-many/many.cc", "gtest_many");
     let dir = tempfile::tempdir().unwrap();

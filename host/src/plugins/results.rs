@@ -1,6 +1,6 @@
 //! A runner's results as the host holds them.
 
-use proctor_plugin_api::messages::{Outcome, SubtestResult, TestCase, TestResult};
+use proctor_plugin_api::messages::{EarlierRun, Outcome, SubtestResult, TestCase, TestResult};
 use serde::Deserialize;
 
 /// One result of a runner's answer, as the host holds it until its test
@@ -28,6 +28,7 @@ struct Rest {
     stack_trace: Option<String>,
     test: Option<Box<TestCase>>,
     subtests: Vec<SubtestResult>,
+    earlier_runs: Vec<EarlierRun>,
 }
 
 impl From<TestResult> for RunnerResult {
@@ -41,15 +42,20 @@ impl From<TestResult> for RunnerResult {
             output,
             test,
             subtests,
+            earlier_runs,
         } = result;
-        let rare =
-            message.is_some() || stack_trace.is_some() || test.is_some() || !subtests.is_empty();
+        let rare = message.is_some()
+            || stack_trace.is_some()
+            || test.is_some()
+            || !subtests.is_empty()
+            || !earlier_runs.is_empty();
         let rest = rare.then(|| {
             Box::new(Rest {
                 message,
                 stack_trace,
                 test: test.map(Box::new),
                 subtests,
+                earlier_runs,
             })
         });
         Self {
@@ -81,6 +87,7 @@ impl From<RunnerResult> for TestResult {
             output: output.map(String::from),
             test: rest.test.map(|test| *test),
             subtests: rest.subtests,
+            earlier_runs: rest.earlier_runs,
         }
     }
 }
@@ -112,6 +119,12 @@ mod tests {
                 name: "[x]".into(),
                 outcome: Outcome::Failed,
                 message: None,
+            }],
+            earlier_runs: vec![EarlierRun {
+                outcome: Outcome::Failed,
+                duration_ms: Some(2),
+                message: Some("expected 2".into()),
+                stack_trace: None,
             }],
             ..TestResult::new("u", Outcome::Failed)
         };

@@ -90,6 +90,9 @@ pub struct TestAttempt {
     pub record: Box<AttemptRecord>,
     /// What the test printed, for retry rules on output.
     pub output: Option<String>,
+    /// Its framework ran the test again in the same process: a later
+    /// attempt of the test follows in the same job.
+    pub ran_again: bool,
 }
 
 /// How an attempt's test is named: all its attempt needs of it. A test
@@ -301,6 +304,7 @@ struct Verdict<'t> {
 struct ResultDetails {
     stack_trace: Option<String>,
     subtests: Vec<SubtestResult>,
+    earlier_runs: Vec<EarlierRun>,
 }
 
 impl Verdict<'_> {
@@ -758,8 +762,11 @@ impl<'a> Execution<'a> {
             self.test_ended(&verdict.test.id, verdict.outcome(), None, false);
         }
         let mut finished = Vec::with_capacity(verdicts.len());
-        for verdict in Releasing::new(verdicts) {
+        for mut verdict in Releasing::new(verdicts) {
+            let earlier = self.earlier_attempts(&mut verdict, &ended);
             let mut attempt = self.attempt_of(verdict, &ended, RecordKind::Test);
+            attempt.record.attempt += earlier.len() as u32;
+            finished.extend(earlier);
             attempt.record.leak = ended.leak.as_deref().map(Box::from);
             finished.push(attempt);
         }
@@ -1017,10 +1024,14 @@ impl<'a> Execution<'a> {
             if let Some(ms) = result.duration_ms {
                 duration = Duration::from_millis(ms);
             }
-            if result.stack_trace.is_some() || !result.subtests.is_empty() {
+            if result.stack_trace.is_some()
+                || !result.subtests.is_empty()
+                || !result.earlier_runs.is_empty()
+            {
                 details = Some(Box::new(ResultDetails {
                     stack_trace: result.stack_trace,
                     subtests: result.subtests,
+                    earlier_runs: result.earlier_runs,
                 }));
             }
             output = result.output;
@@ -1087,6 +1098,29 @@ impl<'a> Execution<'a> {
         }
         attempt.output = verdict.output;
         attempt
+    }
+
+    /// The attempts of the runs of a verdict's test that its framework
+    /// repeated in the process, taken from the verdict, numbered from the
+    /// job's: the verdict's own comes after them.
+    fn earlier_attempts(&self, verdict: &mut Verdict, ended: &Ended) -> Vec<TestAttempt> {
+        let Some(details) = verdict.details.as_mut() else {
+            return Vec::new();
+        };
+        let runs = std::mem::take(&mut details.earlier_runs);
+        (runs.into_iter().zip(0..))
+            .map(|(run, n)| {
+                let duration = Duration::from_millis(run.duration_ms.unwrap_or_default());
+                let test = (verdict.test, RecordKind::Test);
+                let mut attempt =
+                    self.attempt(test, Some(ended), run.outcome, run.message, duration);
+                attempt.record.attempt += n;
+                attempt.record.stack_trace = run.stack_trace.map(Box::from);
+                attempt.record.leak = ended.leak.as_deref().map(Box::from);
+                attempt.ran_again = true;
+                attempt
+            })
+            .collect()
     }
 
     /// What the runner reported beside the tests it was given: a failure
@@ -1251,6 +1285,7 @@ impl<'a> Execution<'a> {
                 process: ended.and(self.process.clone()),
             }),
             output: None,
+            ran_again: false,
         }
     }
 

@@ -84,7 +84,8 @@ struct TestState {
     /// holds its id from then on.
     record: Option<u32>,
     /// How its first attempt ended, kept after it settled: what the
-    /// retry threshold counts.
+    /// retry threshold counts. Of runs its framework repeated in a process,
+    /// the last is the attempt's end.
     first_outcome: Option<Outcome>,
     /// Whether an earlier attempt put it in quarantine.
     quarantined: bool,
@@ -101,8 +102,10 @@ impl TestState {
             .expect("a test not done keeps its case")
     }
 
-    fn push_attempt(&mut self, attempt: Box<AttemptRecord>) {
-        self.first_outcome.get_or_insert(attempt.outcome);
+    fn push_attempt(&mut self, attempt: Box<AttemptRecord>, ran_again: bool) {
+        if !ran_again {
+            self.first_outcome.get_or_insert(attempt.outcome);
+        }
         match self.attempts.is_empty() {
             // Most tests have one attempt: its box becomes their list, with
             // no copy, and no room for more (a first push would make room
@@ -201,7 +204,7 @@ impl<'a> Scheduler<'a> {
             max_attempts: self.policy.max_attempts,
             ..RetrySummary::default()
         };
-        let mut round = 1;
+        let mut first_round = true;
         loop {
             self.drain().await?;
             if let Some(signal) = self.stopping() {
@@ -211,15 +214,15 @@ impl<'a> Scheduler<'a> {
             let mut candidates: Vec<usize> = (0..self.tests.len())
                 .filter(|&i| !self.tests[i].done())
                 .collect();
-            if round == 1 && !candidates.is_empty() {
+            if first_round && !candidates.is_empty() {
                 retries.withheld = self.withhold_retries(&mut candidates);
             }
             if candidates.is_empty() {
                 break;
             }
-            round += 1;
+            first_round = false;
             retries.reruns += candidates.len();
-            self.rerun(candidates, round).await;
+            self.rerun(candidates).await;
         }
         // A stopped run has shares that never reported.
         if self.stopping().is_none() {
@@ -259,8 +262,10 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Runs the candidates again, after the policy's delay (which a stop
-    /// request cuts short), each source's together.
-    async fn rerun(&mut self, candidates: Vec<usize>, round: u32) {
+    /// request cuts short), each source's together, but for tests whose
+    /// framework repeated runs of its own: those have more attempts than
+    /// rounds, and each job numbers its tests' next attempt alike.
+    async fn rerun(&mut self, candidates: Vec<usize>) {
         // The tests that settled are written before the delay.
         self.events.flush();
         if !self.policy.delay.is_zero() {
@@ -270,16 +275,20 @@ impl<'a> Scheduler<'a> {
                 _ = stop.changed() => {}
             }
         }
-        let mut by_source: Vec<(Arc<PreparedSource>, Vec<TestCase>)> = Vec::new();
+        let mut jobs: Vec<(Arc<PreparedSource>, u32, Vec<TestCase>)> = Vec::new();
         for i in candidates {
             let state = &self.tests[i];
-            match (by_source.iter_mut()).find(|(s, _)| Arc::ptr_eq(s, &state.source)) {
-                Some((_, tests)) => tests.push(state.case().clone()),
-                None => by_source.push((state.source.clone(), vec![state.case().clone()])),
+            let attempt = state.attempts.len() as u32 + 1;
+            let same = |(source, next, _): &&mut (_, u32, _)| {
+                Arc::ptr_eq(source, &state.source) && *next == attempt
+            };
+            match jobs.iter_mut().find(same) {
+                Some((_, _, tests)) => tests.push(state.case().clone()),
+                None => jobs.push((state.source.clone(), attempt, vec![state.case().clone()])),
             }
         }
-        for (source, tests) in by_source {
-            self.submit_tests(&source, tests, round);
+        for (source, attempt, tests) in jobs {
+            self.submit_tests(&source, tests, attempt);
         }
     }
 
@@ -389,7 +398,7 @@ impl<'a> Scheduler<'a> {
                     record: &attempt.record,
                     retrying: false,
                 });
-                self.tests[i].push_attempt(attempt.record);
+                self.tests[i].push_attempt(attempt.record, false);
                 self.settle(i);
             }
             None => {
@@ -547,15 +556,17 @@ impl<'a> Scheduler<'a> {
         });
         let state = &mut self.tests[i];
         state.quarantined |= verdict == Verdict::Quarantine;
-        let retrying =
-            verdict == Verdict::Rerun && state.attempts.len() as u32 + 1 < self.policy.max_attempts;
+        // A run its framework repeated is followed by the next one at once.
+        let retrying = finished.ran_again
+            || verdict == Verdict::Rerun
+                && state.attempts.len() as u32 + 1 < self.policy.max_attempts;
         self.events.emit(RunEvent::AttemptFinished {
             source: name,
             test: id,
             record: &record,
             retrying,
         });
-        self.tests[i].push_attempt(record);
+        self.tests[i].push_attempt(record, finished.ran_again);
         if !retrying {
             self.settle(i);
         }
@@ -808,6 +819,8 @@ pub(super) mod tests {
     #[derive(Default)]
     struct Step {
         finished: Vec<(&'static str, Outcome)>,
+        /// Runs the framework repeated, each before its test's next one.
+        repeated: Vec<(&'static str, Outcome)>,
         unrun: Vec<&'static str>,
         expanded: Option<Vec<&'static str>>,
         /// What the expansion says it is a share of.
@@ -863,15 +876,28 @@ pub(super) mod tests {
                 .unwrap()
                 .pop_front()
                 .expect("a step per job");
-            let attempt = |id: &str, outcome| {
+            // A test's attempts in this job, numbered from the job's.
+            let mut made: HashMap<String, u32> = HashMap::default();
+            let mut attempt = |id: &str, outcome, ran_again| {
                 let message = outcome_message(outcome);
+                let number = made.entry(id.to_owned()).or_insert(job.attempt);
+                let record = fixture::attempt("unit", id, *number, outcome, message);
+                *number += 1;
                 TestAttempt {
                     test: crate::run::execute::TestName::of(&TestCase::new(id), RecordKind::Test),
                     kind: RecordKind::Test,
-                    record: Box::new(fixture::attempt("unit", id, job.attempt, outcome, message)),
+                    record: Box::new(record),
                     output: None,
+                    ran_again,
                 }
             };
+            let mut finished = Vec::new();
+            for (id, outcome) in &step.finished {
+                for (_, earlier) in step.repeated.iter().filter(|(r, _)| r == id) {
+                    finished.push(attempt(id, *earlier, true));
+                }
+                finished.push(attempt(id, *outcome, false));
+            }
             let outcome = JobOutcome {
                 source: job.source.clone(),
                 attempt: job.attempt,
@@ -880,9 +906,7 @@ pub(super) mod tests {
                     tests: tests.into_iter().map(TestCase::new).collect(),
                     share_of: step.share_of,
                 }),
-                finished: (step.finished.iter())
-                    .map(|(id, outcome)| attempt(id, *outcome))
-                    .collect(),
+                finished,
                 unrun: step.unrun.into_iter().map(TestCase::new).collect(),
                 outside: Vec::new(),
                 errors: Vec::new(),
@@ -984,6 +1008,85 @@ pub(super) mod tests {
             run.events,
             ["attempt_finished", "attempt_finished", "test_finished"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_run_its_framework_repeated_is_an_attempt_that_makes_a_pass_flaky() {
+        let script = Script::new(vec![Step {
+            repeated: vec![("t", Failed), ("t", Failed)],
+            ..finished(&[("t", Passed), ("u", Passed)])
+        }]);
+        let source = source(ExecutionMode::Batch);
+        let run = schedule(
+            script.clone(),
+            Stopper::new(),
+            &RetryPolicy::default(),
+            1,
+            vec![(source, tests(&["t", "u"]))],
+        )
+        .await;
+        assert_eq!(script.jobs(), [(ids(&["t", "u"]), 1)]);
+        let t = record(&run, "t");
+        assert_eq!((t.outcome, t.flaky), (Passed, true));
+        let numbers: Vec<u32> = t.attempts.iter().map(|a| a.attempt).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        assert_eq!(record(&run, "u").attempts.len(), 1);
+        assert_eq!(run.scheduled.retries.reruns, 0);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_runs_the_framework_repeated_is_numbered_past_them() {
+        let script = Script::new(vec![
+            Step {
+                repeated: vec![("t", Failed)],
+                ..finished(&[("t", Failed), ("u", Failed)])
+            },
+            finished(&[("t", Passed)]),
+            finished(&[("u", Passed)]),
+        ]);
+        let source = source(ExecutionMode::Batch);
+        let run = schedule(
+            script.clone(),
+            Stopper::new(),
+            &retrying(3),
+            1,
+            vec![(source, tests(&["t", "u"]))],
+        )
+        .await;
+        assert_eq!(
+            script.jobs(),
+            [(ids(&["t", "u"]), 1), (ids(&["t"]), 3), (ids(&["u"]), 2)]
+        );
+        for (id, attempts) in [("t", 3), ("u", 2)] {
+            let test = record(&run, id);
+            assert_eq!((test.outcome, test.flaky), (Passed, true), "{id}");
+            assert_eq!(test.attempts.len(), attempts, "{id}");
+            assert_eq!(test.attempts.last().unwrap().attempt, attempts as u32);
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_the_framework_repeated_count_towards_the_policys_attempts() {
+        let script = Script::new(vec![Step {
+            repeated: vec![("t", Failed), ("t", Failed)],
+            ..finished(&[("t", Failed)])
+        }]);
+        let source = source(ExecutionMode::Batch);
+        let run = schedule(
+            script.clone(),
+            Stopper::new(),
+            &retrying(3),
+            1,
+            vec![(source, tests(&["t"]))],
+        )
+        .await;
+        assert_eq!(
+            script.jobs().len(),
+            1,
+            "three runs are the policy's three attempts"
+        );
+        let t = record(&run, "t");
+        assert_eq!((t.outcome, t.attempts.len()), (Failed, 3));
     }
 
     #[tokio::test]

@@ -154,7 +154,35 @@ struct ResultLine {
     output: Option<String>,
     #[serde(default)]
     subtests: Vec<SubtestResult>,
+    /// The runs a plugin repeated before this one (pytest-rerunfailures).
+    #[serde(default)]
+    earlier_runs: Vec<RunLine>,
     collect_error: Option<String>,
+}
+
+/// A run of a test that a plugin repeated, as the results file tells it.
+#[derive(Debug, Deserialize)]
+struct RunLine {
+    outcome: Outcome,
+    /// Seconds, over setup, call and teardown.
+    duration: f64,
+    message: Option<String>,
+    details: Option<String>,
+}
+
+impl From<RunLine> for EarlierRun {
+    fn from(run: RunLine) -> Self {
+        EarlierRun {
+            outcome: run.outcome,
+            duration_ms: Some(milliseconds(run.duration)),
+            message: run.message,
+            stack_trace: run.details,
+        }
+    }
+}
+
+fn milliseconds(seconds: f64) -> u64 {
+    (seconds * 1000.0).round() as u64
 }
 
 /// A collected item as a test case. Its runner data is how many tests its
@@ -484,13 +512,18 @@ impl Runner for PytestRunner {
                 continue;
             }
             results.push(TestResult {
-                duration_ms: Some((duration * 1000.0).round() as u64),
+                duration_ms: Some(milliseconds(duration)),
                 message: line.message,
                 stack_trace: line.details,
                 // Empty when pytest captured nothing: the host then knows
                 // the test printed nothing, and looks no further.
                 output: line.output,
                 subtests: line.subtests,
+                earlier_runs: line
+                    .earlier_runs
+                    .into_iter()
+                    .map(EarlierRun::from)
+                    .collect(),
                 ..TestResult::new(id, outcome)
             });
         }

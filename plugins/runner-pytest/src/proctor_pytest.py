@@ -103,6 +103,9 @@ def _tail(output):
 
 # A running test's node id as JSON and its reports so far, by node id.
 _phases = {}
+# The runs a plugin repeated (pytest-rerunfailures), by node id, each as
+# the JSON of its part of the test's result, until the test's last run.
+_repeated = {}
 _results = None
 # The node id of the last test to run: its end is written at once. Read
 # from the collected items, not from each test's protocol, which would be
@@ -372,6 +375,9 @@ def pytest_runtest_logstart(nodeid, location):
         _workers.started(nodeid)
     quoted = _quoted(nodeid)
     _phases[nodeid] = (quoted, [])
+    if nodeid in _repeated:
+        # The test runs again: for the host it never stopped.
+        return
     # The start is written at once: a test that hangs or crashes is known.
     _stream.write(f'{_PREFIX}{{"event": "started", "id": {quoted}}}\n')
     _stream.flush()
@@ -446,7 +452,7 @@ def pytest_runtest_logfinish(nodeid, location):
         if report.outcome != "passed" or type(report) is not _TestReport:
             return _finished(nodeid, quoted_id, reports)
         duration += report.duration
-    if not reports:
+    if not reports or (_repeated and nodeid in _repeated):
         return _finished(nodeid, quoted_id, reports)
     # The end may wait for the next start, which follows at once; the last
     # test's goes out now.
@@ -456,9 +462,25 @@ def pytest_runtest_logfinish(nodeid, location):
         _results.write(_result(quoted_id, "passed", duration) + "\n")
 
 
+def _repeat(nodeid, reports, rerun):
+    """Keeps a run that a plugin will repeat (pytest-rerunfailures marks
+    the report that failed it `rerun`), for the test's result: its end is
+    not the test's, and is not told."""
+    entry = {
+        "outcome": "failed",
+        "duration": sum(r.duration for r in reports if _subtest_name(r) is None),
+        "message": _failure_message(rerun),
+        "details": rerun.longreprtext,
+    }
+    _repeated.setdefault(nodeid, []).append(_json(entry))
+
+
 def _finished(nodeid, quoted_id, reports):
     """Tells the end of a test that did not simply pass: its outcome
     decided from its own reports and its subtests'."""
+    rerun = next((r for r in reports if r.outcome == "rerun"), None)
+    if rerun is not None:
+        return _repeat(nodeid, reports, rerun)
     own, subtests, failed_subtests = [], [], []
     for report in reports:
         name = _subtest_name(report)
@@ -505,6 +527,9 @@ def _finished(nodeid, quoted_id, reports):
         more += f', "output": {_quoted(output)}'
     if subtests:
         more += f', "subtests": {_json(subtests)}'
+    repeated = _repeated.pop(nodeid, None)
+    if repeated:
+        more += f', "earlier_runs": [{", ".join(repeated)}]'
     duration = sum(r.duration for r in own)
     _record(_result(quoted_id, outcome, duration, more), flush=outcome != "passed")
 
