@@ -965,6 +965,17 @@ pub(super) mod tests {
         Run { scheduled, events }
     }
 
+    /// Runs `ids`, one source's tests in `mode`, on one job.
+    async fn schedule_alone(
+        script: &Arc<Script>,
+        mode: ExecutionMode,
+        policy: &RetryPolicy,
+        ids: &[&str],
+    ) -> Run {
+        let sources = vec![(source(mode), tests(ids))];
+        schedule(script.clone(), Stopper::new(), policy, 1, sources).await
+    }
+
     fn tests(ids: &[&str]) -> Vec<TestCase> {
         ids.iter().map(|id| TestCase::new(*id)).collect()
     }
@@ -991,15 +1002,7 @@ pub(super) mod tests {
     #[tokio::test]
     async fn a_failure_the_policy_reruns_runs_again_and_a_pass_then_makes_it_flaky() {
         let script = Script::new(vec![finished(&[("t", Failed)]), finished(&[("t", Passed)])]);
-        let source = source(ExecutionMode::Isolated);
-        let run = schedule(
-            script.clone(),
-            Stopper::new(),
-            &retrying(3),
-            1,
-            vec![(source, tests(&["t"]))],
-        )
-        .await;
+        let run = schedule_alone(&script, ExecutionMode::Isolated, &retrying(3), &["t"]).await;
         assert_eq!(script.jobs(), [(ids(&["t"]), 1), (ids(&["t"]), 2)]);
         let t = record(&run, "t");
         assert_eq!((t.outcome, t.flaky, t.attempts.len()), (Passed, true, 2));
@@ -1016,13 +1019,11 @@ pub(super) mod tests {
             repeated: vec![("t", Failed), ("t", Failed)],
             ..finished(&[("t", Passed), ("u", Passed)])
         }]);
-        let source = source(ExecutionMode::Batch);
-        let run = schedule(
-            script.clone(),
-            Stopper::new(),
+        let run = schedule_alone(
+            &script,
+            ExecutionMode::Batch,
             &RetryPolicy::default(),
-            1,
-            vec![(source, tests(&["t", "u"]))],
+            &["t", "u"],
         )
         .await;
         assert_eq!(script.jobs(), [(ids(&["t", "u"]), 1)]);
@@ -1044,15 +1045,7 @@ pub(super) mod tests {
             finished(&[("t", Passed)]),
             finished(&[("u", Passed)]),
         ]);
-        let source = source(ExecutionMode::Batch);
-        let run = schedule(
-            script.clone(),
-            Stopper::new(),
-            &retrying(3),
-            1,
-            vec![(source, tests(&["t", "u"]))],
-        )
-        .await;
+        let run = schedule_alone(&script, ExecutionMode::Batch, &retrying(3), &["t", "u"]).await;
         assert_eq!(
             script.jobs(),
             [(ids(&["t", "u"]), 1), (ids(&["t"]), 3), (ids(&["u"]), 2)]
@@ -1071,15 +1064,7 @@ pub(super) mod tests {
             repeated: vec![("t", Failed), ("t", Failed)],
             ..finished(&[("t", Failed)])
         }]);
-        let source = source(ExecutionMode::Batch);
-        let run = schedule(
-            script.clone(),
-            Stopper::new(),
-            &retrying(3),
-            1,
-            vec![(source, tests(&["t"]))],
-        )
-        .await;
+        let run = schedule_alone(&script, ExecutionMode::Batch, &retrying(3), &["t"]).await;
         assert_eq!(
             script.jobs().len(),
             1,
@@ -1095,15 +1080,7 @@ pub(super) mod tests {
             finished(&[("t", Failed)]),
             finished(&[("t", Crashed)]),
         ]);
-        let source = source(ExecutionMode::Isolated);
-        let run = schedule(
-            script.clone(),
-            Stopper::new(),
-            &retrying(2),
-            1,
-            vec![(source, tests(&["t"]))],
-        )
-        .await;
+        let run = schedule_alone(&script, ExecutionMode::Isolated, &retrying(2), &["t"]).await;
         let t = record(&run, "t");
         assert_eq!((t.outcome, t.flaky, t.attempts.len()), (Crashed, false, 2));
     }
@@ -1126,13 +1103,11 @@ pub(super) mod tests {
             finished(&[("b", Crashed)]),
             finished(&[("c", Passed)]),
         ]);
-        let source = source(ExecutionMode::Batch);
-        let run = schedule(
-            script.clone(),
-            Stopper::new(),
+        let run = schedule_alone(
+            &script,
+            ExecutionMode::Batch,
             &RetryPolicy::default(),
-            1,
-            vec![(source, tests(&["a", "b", "c"]))],
+            &["a", "b", "c"],
         )
         .await;
         assert_eq!(
@@ -1279,15 +1254,7 @@ pub(super) mod tests {
             thresholds: vec![Threshold::Count(1)],
             ..retrying(3)
         };
-        let source = source(ExecutionMode::Isolated);
-        let run = schedule(
-            script.clone(),
-            Stopper::new(),
-            &policy,
-            1,
-            vec![(source, tests(&["a", "b"]))],
-        )
-        .await;
+        let run = schedule_alone(&script, ExecutionMode::Isolated, &policy, &["a", "b"]).await;
         assert_eq!(script.jobs().len(), 2, "no rerun");
         assert!(run.scheduled.retries.withheld.is_some());
         assert!(run.events.contains(&"retries_withheld".to_owned()));
