@@ -1,7 +1,8 @@
 //! JUnit XML. There is no one schema. Reading takes what the common writers
 //! produce: `<testsuites>` or a lone `<testsuite>`, suites nested in
 //! suites, `<failure>`/`<error>`/`<skipped>` children, `system-out`/`system-err`
-//! per case, and GoogleTest's `status="notrun"` and `result="skipped"`.
+//! per case, Surefire's runs before the last, and GoogleTest's
+//! `status="notrun"` and `result="skipped"`.
 //! Writing follows the dialect of Jenkins' xUnit plugin (`junit-10.xsd`),
 //! which Jenkins, GitLab and Azure DevOps read: earlier attempts of a retried
 //! test are Maven Surefire's `flakyFailure`/`flakyError` (it passed in the
@@ -10,7 +11,7 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-use proctor_plugin_api::messages::Outcome;
+use proctor_plugin_api::messages::{EarlierRun, Outcome};
 use quick_xml::events::{BytesRef, BytesStart, Event};
 
 use super::xml::{XmlResult, XmlWriter};
@@ -21,8 +22,10 @@ use super::{not_well_formed, CaseResult, FormatError};
 /// of reading a 500-test GoogleTest run's results. What it keeps of a
 /// case is what a tree would give: the nearest `<testsuite>`'s name, its
 /// first `<failure>` (else `<error>`), `<skipped>`, `<system-out>` and
-/// `<system-err>` children, each with all the text within it, attribute
-/// values normalised as XML has them. Entities are the five XML defines
+/// `<system-err>` children, each with all the text within it, and each
+/// of its runs before the last (Surefire's [`RERUNS`]: its message, and the
+/// text of its first `<stackTrace>`, else all its text), attribute values
+/// normalised as XML has them. Entities are the five XML defines
 /// and character references; a document that uses any other is refused.
 pub fn read(xml: &str) -> Result<Vec<CaseResult>, FormatError> {
     let mut reader = quick_xml::Reader::from_str(xml);
@@ -125,8 +128,22 @@ enum Opened {
     Case,
     /// A child of the innermost case whose text is kept.
     Kept,
+    /// A run of the innermost case before its last.
+    Rerun,
+    /// The first `<stackTrace>` of a run before the last.
+    RerunTrace,
     Other,
 }
+
+/// The children of a case that tell a run before its last, which the
+/// writer ran it again after: Maven Surefire's, written by it and by
+/// proctor. The case's own outcome is its last run's.
+const RERUNS: [&[u8]; 4] = [
+    b"flakyFailure",
+    b"flakyError",
+    b"rerunFailure",
+    b"rerunError",
+];
 
 /// The children of a case whose text is kept, in the order of [`Building::parts`].
 const PARTS: [&[u8]; 5] = [
@@ -149,6 +166,34 @@ struct Building {
     not_run: bool,
     /// The first child of each of [`PARTS`], once begun.
     parts: [Option<Part>; 5],
+    /// Its runs before the last, in document order.
+    reruns: Vec<Rerun>,
+}
+
+/// A run before a case's last, begun.
+struct Rerun {
+    message: Option<String>,
+    /// All the text within it.
+    text: String,
+    /// The text within its first `<stackTrace>`, once begun.
+    trace: Option<String>,
+    /// Still open, and its trace.
+    open: bool,
+    trace_open: bool,
+}
+
+impl Rerun {
+    /// The run, its text read: a failure, with no time.
+    fn finish(self) -> EarlierRun {
+        let details = trimmed(self.trace.unwrap_or(self.text));
+        let message = self.message.filter(|m| !m.is_empty());
+        EarlierRun {
+            outcome: Outcome::Failed,
+            duration_ms: None,
+            message: message_or_first_line(message, details.as_deref()),
+            stack_trace: details,
+        }
+    }
 }
 
 struct Part {
@@ -240,6 +285,7 @@ impl Reading {
                     details: None,
                     stdout: None,
                     stderr: None,
+                    earlier_runs: Vec::new(),
                 };
                 self.building.push(Building {
                     case,
@@ -247,6 +293,7 @@ impl Reading {
                     depth,
                     not_run,
                     parts: Default::default(),
+                    reruns: Vec::new(),
                 });
                 self.cases.push(None);
                 Opened::Case
@@ -265,11 +312,36 @@ impl Reading {
                     });
                     Opened::Kept
                 }
-                _ => Opened::Other,
+                (Some(case), None) if case.depth + 1 == depth && RERUNS.contains(&name) => {
+                    case.reruns.push(Rerun {
+                        message: attributes.message,
+                        text: String::new(),
+                        trace: None,
+                        open: true,
+                        trace_open: false,
+                    });
+                    Opened::Rerun
+                }
+                _ => self.open_trace(name),
             },
         };
         self.open.push(opened);
         Ok(())
+    }
+
+    /// A `<stackTrace>` that is the first of the innermost open element, a
+    /// run before the last; else any element.
+    fn open_trace(&mut self, name: &[u8]) -> Opened {
+        let in_rerun = matches!(self.open.last(), Some(Opened::Rerun));
+        let rerun = (self.building.last_mut()).and_then(|case| case.reruns.last_mut());
+        match rerun {
+            Some(rerun) if in_rerun && name == b"stackTrace" && rerun.trace.is_none() => {
+                rerun.trace = Some(String::new());
+                rerun.trace_open = true;
+                Opened::RerunTrace
+            }
+            _ => Opened::Other,
+        }
     }
 
     /// Whether `name` is the innermost open element's.
@@ -289,6 +361,14 @@ impl Reading {
                     part.open = false;
                 }
             }
+            Some(opened @ (Opened::Rerun | Opened::RerunTrace)) => {
+                let case = self.building.last_mut().expect("a run is a case's");
+                let rerun = case.reruns.last_mut().expect("an open run is being read");
+                match opened {
+                    Opened::Rerun => rerun.open = false,
+                    _ => rerun.trace_open = false,
+                }
+            }
             Some(Opened::Case) => {
                 let case = self.building.pop().expect("an open case is being built");
                 let at = case.at;
@@ -304,6 +384,12 @@ impl Reading {
         for case in &mut self.building {
             for part in case.parts.iter_mut().flatten().filter(|p| p.open) {
                 part.text.push_str(text);
+            }
+            for rerun in case.reruns.iter_mut().filter(|r| r.open) {
+                rerun.text.push_str(text);
+                if let Some(trace) = rerun.trace.as_mut().filter(|_| rerun.trace_open) {
+                    trace.push_str(text);
+                }
             }
         }
     }
@@ -338,10 +424,7 @@ impl Building {
     /// The case, its parts read.
     fn finish(self) -> CaseResult {
         let [failure, error, skipped, stdout, stderr] = self.parts;
-        let trimmed = |part: Option<Part>| {
-            part.map(|p| p.text.trim().to_owned())
-                .filter(|text| !text.is_empty())
-        };
+        let trimmed = |part: Option<Part>| part.and_then(|p| trimmed(p.text));
         let (outcome, detail) = match (failure.or(error), skipped) {
             (Some(part), _) => (Outcome::Failed, Some(part)),
             (None, Some(part)) => (Outcome::Skipped, Some(part)),
@@ -359,9 +442,16 @@ impl Building {
             details,
             stdout: trimmed(stdout),
             stderr: trimmed(stderr),
+            earlier_runs: self.reruns.into_iter().map(Rerun::finish).collect(),
             ..self.case
         }
     }
+}
+
+/// `text` without the white space around it, if any is left.
+fn trimmed(text: String) -> Option<String> {
+    let kept = text.trim();
+    (!kept.is_empty()).then(|| kept.to_owned())
 }
 
 /// How a case or one of its earlier attempts did not pass.
@@ -597,6 +687,25 @@ pub(crate) mod tests {
                 details,
                 stdout: child(case, "system-out").and_then(crate::text_of),
                 stderr: child(case, "system-err").and_then(crate::text_of),
+                earlier_runs: (case.children())
+                    .filter(|n| n.is_element() && RERUNS.contains(&n.tag_name().name().as_bytes()))
+                    .map(read_rerun)
+                    .collect(),
+            }
+        }
+        fn read_rerun(rerun: roxmltree::Node) -> EarlierRun {
+            let details = match child(rerun, "stackTrace") {
+                Some(trace) => crate::text_of(trace),
+                None => crate::text_of(rerun),
+            };
+            let message = (rerun.attribute("message"))
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned);
+            EarlierRun {
+                outcome: Outcome::Failed,
+                duration_ms: None,
+                message: message_or_first_line(message, details.as_deref()),
+                stack_trace: details,
             }
         }
         let cases = document
@@ -625,6 +734,61 @@ E       assert 1 == 2</failure><system-out>printed</system-out></testcase><testc
         assert_eq!(cases[1].duration_ms, Some(12));
         assert_eq!(cases[2].outcome, Outcome::Skipped);
         assert_eq!(cases[2].message.as_deref(), Some("not today"));
+    }
+
+    #[test]
+    fn reads_a_cases_runs_before_its_last_as_surefire_writes_them() {
+        let xml = "<testsuite name=\"com.example.ATest\" tests=\"2\">
+  <testcase name=\"flaky\" classname=\"com.example.ATest\" time=\"0.010\">
+    <flakyFailure message=\"expected:&lt;1&gt;\" type=\"java.lang.AssertionError\">
+      <stackTrace>java.lang.AssertionError: expected:&lt;1&gt;
+\tat com.example.ATest.flaky(ATest.java:9)</stackTrace>
+      <system-out>printed by the first run</system-out>
+    </flakyFailure>
+  </testcase>
+  <testcase name=\"broken\" classname=\"com.example.ATest\" time=\"0.020\">
+    <failure message=\"always\" type=\"java.lang.AssertionError\">trace of the last run</failure>
+    <rerunFailure message=\"always\" type=\"java.lang.AssertionError\">trace of the first run</rerunFailure>
+    <rerunError type=\"java.lang.IllegalStateException\">
+state broke
+\tat com.example.ATest.broken(ATest.java:14)
+    </rerunError>
+  </testcase>
+</testsuite>";
+        let cases = read(xml).unwrap();
+        assert_eq!(Some(cases.clone()), read_as_tree(xml));
+        let run = |outcome, message: &str, trace: &str| EarlierRun {
+            outcome,
+            duration_ms: None,
+            message: Some(message.into()),
+            stack_trace: Some(trace.into()),
+        };
+        assert_eq!(cases[0].outcome, Outcome::Passed);
+        assert_eq!(
+            cases[0].earlier_runs,
+            [run(
+                Outcome::Failed,
+                "expected:<1>",
+                "java.lang.AssertionError: expected:<1>\n\tat com.example.ATest.flaky(ATest.java:9)"
+            )]
+        );
+        assert_eq!(
+            cases[0].stdout, None,
+            "the first run's output is not the case's"
+        );
+        assert_eq!(cases[1].outcome, Outcome::Failed);
+        assert_eq!(cases[1].details.as_deref(), Some("trace of the last run"));
+        assert_eq!(
+            cases[1].earlier_runs,
+            [
+                run(Outcome::Failed, "always", "trace of the first run"),
+                run(
+                    Outcome::Failed,
+                    "state broke",
+                    "state broke\n\tat com.example.ATest.broken(ATest.java:14)"
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod xml;
 #[cfg(test)]
 mod fuzz;
 
-use proctor_plugin_api::messages::{Outcome, TestResult};
+use proctor_plugin_api::messages::{EarlierRun, Outcome, TestResult};
 
 /// One test case read from a results file.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,9 @@ pub struct CaseResult {
     pub details: Option<String>,
     pub stdout: Option<String>,
     pub stderr: Option<String>,
+    /// The runs before the last that the writer ran the case again after
+    /// (JUnit's `flakyFailure`, `rerunFailure` and their `Error`s).
+    pub earlier_runs: Vec<EarlierRun>,
 }
 
 impl CaseResult {
@@ -56,6 +59,7 @@ impl CaseResult {
             message: self.message,
             stack_trace: self.details,
             output: (!output.is_empty()).then_some(output),
+            earlier_runs: self.earlier_runs,
             ..TestResult::new(id, self.outcome)
         }
     }

@@ -129,6 +129,7 @@ pub(crate) fn read_document(
                 details: find("StackTrace").and_then(text_of),
                 stdout: find("StdOut").and_then(text_of),
                 stderr: find("StdErr").and_then(text_of),
+                earlier_runs: Vec::new(),
             })
         })
         .collect()

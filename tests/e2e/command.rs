@@ -207,6 +207,51 @@ fn trx_files_are_read_and_names_split_into_class_and_method() {
         .contains("ParserTests.cs:line 42"));
 }
 
+#[test]
+fn runs_a_surefire_report_says_were_repeated_are_attempts_and_a_pass_after_them_is_flaky() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "sources": [{
+            "name": "ledger",
+            "runner": "command",
+            "path": fixtures().join("surefire/TEST-com.example.LedgerTest.xml"),
+            "settings": { "command": ["cp", "{source}", "{results_dir}/"] },
+        }],
+    });
+    let (code, summary) = run_config(dir.path(), config, &[]);
+    assert_eq!(code, Some(1), "rejectsOverdrafts failed on every run");
+    let test = |name: &str| {
+        test_record(
+            &summary,
+            "ledger",
+            &format!("com.example.LedgerTest.{name}"),
+        )
+    };
+    let outcomes =
+        |name: &str| -> Vec<Outcome> { test(name).attempts.iter().map(|a| a.outcome).collect() };
+    assert_eq!(outcomes("balances"), [Outcome::Passed]);
+    let settles = test("settlesAfterTheClockTicks");
+    assert_eq!(
+        outcomes("settlesAfterTheClockTicks"),
+        [Outcome::Failed, Outcome::Passed]
+    );
+    assert!(settles.flaky);
+    assert_eq!(
+        settles.attempts[0].message.as_deref(),
+        Some("expected: <0> but was: <3>")
+    );
+    assert!(settles.attempts[0]
+        .stack_trace
+        .as_deref()
+        .is_some_and(|t| t.ends_with("(LedgerTest.java:41)")));
+    assert_eq!(outcomes("rejectsOverdrafts"), [Outcome::Failed; 3]);
+    assert_eq!(
+        (summary.run.counts.flaky, summary.run.counts.failed),
+        (1, 1)
+    );
+    assert_reports_valid(&dir.path().join("results"));
+}
+
 fn trx_source(name: &str, file: &str) -> Value {
     json!({
         "name": name,
