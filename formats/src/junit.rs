@@ -177,8 +177,9 @@ struct Rerun {
     text: String,
     /// The text within its first `<stackTrace>`, once begun.
     trace: Option<String>,
-    /// Still open, and its trace.
+    /// Still open.
     open: bool,
+    /// Its trace still open.
     trace_open: bool,
 }
 
@@ -424,7 +425,7 @@ impl Building {
     /// The case, its parts read.
     fn finish(self) -> CaseResult {
         let [failure, error, skipped, stdout, stderr] = self.parts;
-        let trimmed = |part: Option<Part>| part.and_then(|p| trimmed(p.text));
+        let text_of = |part: Option<Part>| part.and_then(|p| trimmed(p.text));
         let (outcome, detail) = match (failure.or(error), skipped) {
             (Some(part), _) => (Outcome::Failed, Some(part)),
             (None, Some(part)) => (Outcome::Skipped, Some(part)),
@@ -435,13 +436,13 @@ impl Building {
             .as_ref()
             .and_then(|p| p.message.clone())
             .filter(|m| !m.is_empty());
-        let details = trimmed(detail);
+        let details = text_of(detail);
         CaseResult {
             outcome,
             message: message_or_first_line(message, details.as_deref()),
             details,
-            stdout: trimmed(stdout),
-            stderr: trimmed(stderr),
+            stdout: text_of(stdout),
+            stderr: text_of(stderr),
             earlier_runs: self.reruns.into_iter().map(Rerun::finish).collect(),
             ..self.case
         }
