@@ -1262,6 +1262,27 @@ pub(super) mod tests {
     }
 
     #[tokio::test]
+    async fn a_pass_after_runs_its_framework_repeated_is_no_failure_to_the_threshold() {
+        // One failure in two tests is under the threshold of one: `a`
+        // failed only on a run its framework repeated, and passed.
+        let script = Script::new(vec![
+            Step {
+                repeated: vec![("a", Failed)],
+                ..finished(&[("a", Passed), ("b", Failed)])
+            },
+            finished(&[("b", Passed)]),
+        ]);
+        let policy = RetryPolicy {
+            thresholds: vec![Threshold::Count(1)],
+            ..retrying(3)
+        };
+        let run = schedule_alone(&script, ExecutionMode::Batch, &policy, &["a", "b"]).await;
+        assert_eq!(run.scheduled.retries.withheld, None);
+        assert_eq!(script.jobs(), [(ids(&["a", "b"]), 1), (ids(&["b"]), 2)]);
+        assert!(record(&run, "a").flaky && record(&run, "b").flaky);
+    }
+
+    #[tokio::test]
     async fn a_stop_leaves_the_tests_that_never_started_not_run() {
         let stopper = Stopper::new();
         let script = Arc::new(Script {
