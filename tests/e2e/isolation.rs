@@ -530,6 +530,33 @@ fn a_runner_that_hangs_reading_output_in_process_ends_the_host_with_3_and_out_of
     }
 }
 
+#[test]
+fn a_runner_that_claims_thousands_of_earlier_runs_has_the_latest_hundred_kept_and_a_warning() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    let scripts = scripts(scratch.path());
+    let config = json!({ "sources": [
+        { "name": "claims", "runner": "misbehaving", "path": scripts,
+          "settings": { "earlier_runs": 5000 } },
+    ]});
+    let run = run_misbehaving(scratch.path(), &plugins, "in-process", config);
+    // The test passed in the end, after failed runs: flaky, a pass.
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.summary();
+    let test = &summary.tests[0];
+    assert!(test.flaky);
+    assert_eq!(test.attempts.len(), 101);
+    let numbers: Vec<u32> = test.attempts.iter().map(|a| a.attempt).collect();
+    assert_eq!(numbers, (1..=101).collect::<Vec<u32>>());
+    let warning = "the runner reported 5000 runs of `passes.sh` before its last; the earliest \
+        4900 are left out, 100 kept";
+    assert!(
+        summary.run.warnings.iter().any(|w| w.contains(warning)),
+        "{:#?}",
+        summary.run.warnings
+    );
+}
+
 /// Live output reaches a runner in the host's process as the lines are
 /// (plugin-api 1.10's `parse_lines`) and one in a plugin process as JSON
 /// (`parse_output`): a suite's live events read the same both ways.

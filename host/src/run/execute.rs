@@ -154,6 +154,10 @@ pub struct JobOutcome {
 pub const PROCESS_RECORD: &str = "(process)";
 /// At most this many errors are kept per process; the rest are counted.
 const MAX_ERRORS: usize = 5;
+/// At most this many runs a framework repeated are kept of a test, the
+/// latest: each failed one is a directory and a record in every report,
+/// and a runner that reports thousands is mistaken or hostile.
+const MAX_EARLIER_RUNS: usize = 100;
 
 /// The first lines of a test's output, as the message of a failure that came without one.
 fn excerpt(output: &str) -> String {
@@ -214,6 +218,7 @@ pub async fn execute(job: Job, cx: &Context) -> JobOutcome {
         share_of: execution.share_of,
     });
     let errors = execution.errors();
+    warnings.append(&mut execution.warnings);
     JobOutcome {
         source: job.source,
         attempt: job.attempt,
@@ -359,6 +364,8 @@ struct Execution<'a> {
     errors: Vec<String>,
     /// Errors beyond those kept.
     errors_dropped: usize,
+    /// What deserves a look but fails nothing.
+    warnings: Vec<String>,
 }
 
 impl<'a> Execution<'a> {
@@ -400,6 +407,7 @@ impl<'a> Execution<'a> {
             pid: None,
             errors: Vec::new(),
             errors_dropped: 0,
+            warnings: Vec::new(),
         }
     }
 
@@ -1103,11 +1111,21 @@ impl<'a> Execution<'a> {
     /// The attempts of the runs of a verdict's test that its framework
     /// repeated in the process, taken from the verdict, numbered from the
     /// job's: the verdict's own comes after them.
-    fn earlier_attempts(&self, verdict: &mut Verdict, ended: &Ended) -> Vec<TestAttempt> {
+    fn earlier_attempts(&mut self, verdict: &mut Verdict, ended: &Ended) -> Vec<TestAttempt> {
         let Some(details) = verdict.details.as_mut() else {
             return Vec::new();
         };
-        let runs = std::mem::take(&mut details.earlier_runs);
+        let mut runs = std::mem::take(&mut details.earlier_runs);
+        if runs.len() > MAX_EARLIER_RUNS {
+            let left_out = runs.len() - MAX_EARLIER_RUNS;
+            runs.drain(..left_out);
+            let test = &verdict.test.id;
+            self.warnings.push(self.of_source(format_args!(
+                "the runner reported {} runs of `{test}` before its last; the earliest \
+                 {left_out} are left out, {MAX_EARLIER_RUNS} kept",
+                left_out + MAX_EARLIER_RUNS
+            )));
+        }
         (runs.into_iter().zip(0..))
             .map(|(run, n)| {
                 let duration = Duration::from_millis(run.duration_ms.unwrap_or_default());
