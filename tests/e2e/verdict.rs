@@ -717,10 +717,10 @@ fn runs_pytest_rerunfailures_repeated_are_attempts_and_a_pass_after_a_failed_one
     for jobs in ["1", "2"] {
         let dir = tempfile::tempdir().unwrap();
         // One rerun in each process, and proctor's own retry after it:
-        // four attempts at most.
+        // four attempts at most. Each run has the time limit from its start.
         let config = json!({
             "retry": { "max_attempts": 4 },
-            "sources": [{ "name": "reruns", "runner": "pytest",
+            "sources": [{ "name": "reruns", "runner": "pytest", "timeout_seconds": 1.5,
                 "path": verdict_fixture("rerunfailures"),
                 "settings": { "python": python, "args": ["--reruns", "1"] } }] });
         let counts = dir.path().to_str().unwrap();
@@ -740,11 +740,13 @@ fn runs_pytest_rerunfailures_repeated_are_attempts_and_a_pass_after_a_failed_one
         };
         use Outcome::{Failed, Passed};
         assert_eq!(attempts("test_passes"), [(1, Passed)], "-j {jobs}");
-        assert_eq!(
-            attempts("test_fails_once"),
-            [(1, Failed), (2, Passed)],
-            "-j {jobs}"
-        );
+        for name in ["test_fails_once", "test_slow_and_fails_once"] {
+            assert_eq!(
+                attempts(name),
+                [(1, Failed), (2, Passed)],
+                "-j {jobs}: {name}"
+            );
+        }
         let four_failed = [(1, Failed), (2, Failed), (3, Failed), (4, Failed)];
         assert_eq!(attempts("test_always_fails"), four_failed, "-j {jobs}");
         assert_eq!(
@@ -758,7 +760,11 @@ fn runs_pytest_rerunfailures_repeated_are_attempts_and_a_pass_after_a_failed_one
             [(1, Failed), (2, Failed), (3, Passed)],
             "-j {jobs}"
         );
-        for name in ["test_fails_once", "test_passes_in_the_second_process"] {
+        for name in [
+            "test_fails_once",
+            "test_slow_and_fails_once",
+            "test_passes_in_the_second_process",
+        ] {
             assert!(test(name).flaky, "-j {jobs}: {name}");
         }
         let first = &test("test_fails_once").attempts[0];
@@ -773,18 +779,50 @@ fn runs_pytest_rerunfailures_repeated_are_attempts_and_a_pass_after_a_failed_one
             .is_some_and(|t| t.contains("def test_fails_once")));
         assert_eq!(
             (summary.run.counts.flaky, summary.run.counts.failed),
-            (2, 2)
+            (3, 2)
         );
-        // A rerun's start and end are not told: one start and one end a test.
+        assert_eq!(summary.run.counts.timed_out, 0, "-j {jobs}");
+        // Each run's start is told, and the last run's end only.
         let events = journal(&dir.path().join("results"));
-        let started = (events.iter())
-            .filter(|e| {
-                e["event"] == "test_started" && e["test"] == "test_reruns.py::test_fails_once"
-            })
-            .count();
-        assert_eq!(started, 1, "-j {jobs}");
+        let told = |event: &str| {
+            (events.iter())
+                .filter(|e| e["event"] == event && e["test"] == "test_reruns.py::test_fails_once")
+                .count()
+        };
+        assert_eq!(
+            (told("test_started"), told("test_reported")),
+            (2, 1),
+            "-j {jobs}"
+        );
         assert_reports_valid(&dir.path().join("results"));
     }
+}
+
+#[test]
+fn a_pass_after_a_repeated_run_stays_flaky_when_a_later_test_has_its_process_killed() {
+    let python = pytest_venv(
+        "venv-pytest-rerunfailures",
+        &["pytest", "pytest-rerunfailures"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    std::fs::write(
+        suite.join("test_then_hang.py"),
+        "import time\n\nruns = []\n\n\ndef test_a_fails_once():\n    runs.append(1)\n    \
+         assert len(runs) > 1\n\n\ndef test_b_hangs():\n    time.sleep(60)\n",
+    )
+    .unwrap();
+    let config = json!({ "sources": [{ "name": "hang", "runner": "pytest", "path": suite,
+        "timeout_seconds": 2, "settings": { "python": python, "args": ["--reruns", "1"] } }] });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "1"], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let record = |name: &str| test_record(&summary, "hang", &format!("test_then_hang.py::{name}"));
+    assert_eq!(record("test_b_hangs").outcome, Outcome::TimedOut);
+    // Its result was written as it ended, not held with the passes.
+    let flaky = record("test_a_fails_once");
+    assert!(flaky.flaky, "{flaky:#?}");
+    assert_eq!(flaky.attempts.len(), 2);
 }
 
 #[test]

@@ -375,9 +375,6 @@ def pytest_runtest_logstart(nodeid, location):
         _workers.started(nodeid)
     quoted = _quoted(nodeid)
     _phases[nodeid] = (quoted, [])
-    if nodeid in _repeated:
-        # The test runs again: for the host it never stopped.
-        return
     # The start is written at once: a test that hangs or crashes is known.
     _stream.write(f'{_PREFIX}{{"event": "started", "id": {quoted}}}\n')
     _stream.flush()
@@ -465,7 +462,8 @@ def pytest_runtest_logfinish(nodeid, location):
 def _repeat(nodeid, reports, rerun):
     """Keeps a run that a plugin will repeat (pytest-rerunfailures marks
     the report that failed it `rerun`), for the test's result: its end is
-    not the test's, and is not told."""
+    not the test's, and is not told. The next run's start is, so that each
+    run has the test's time limit from its own start."""
     entry = {
         "outcome": "failed",
         "duration": sum(r.duration for r in reports if _subtest_name(r) is None),
@@ -531,7 +529,10 @@ def _finished(nodeid, quoted_id, reports):
     if repeated:
         more += f', "earlier_runs": [{", ".join(repeated)}]'
     duration = sum(r.duration for r in own)
-    _record(_result(quoted_id, outcome, duration, more), flush=outcome != "passed")
+    # A pass after repeated runs is written at once too: had it waited, a
+    # process killed later would leave the live end alone, a plain pass.
+    flush = outcome != "passed" or bool(repeated)
+    _record(_result(quoted_id, outcome, duration, more), flush=flush)
 
 
 class _Workers:
