@@ -656,6 +656,14 @@ fn pytest_subtests_python() -> PathBuf {
     pytest_venv("venv-pytest-subtests", &["pytest>=8,<9", "pytest-subtests"])
 }
 
+/// pytest and the pytest-rerunfailures plugin.
+fn pytest_rerunfailures_python() -> PathBuf {
+    pytest_venv(
+        "venv-pytest-rerunfailures",
+        &["pytest", "pytest-rerunfailures"],
+    )
+}
+
 #[test]
 fn the_pytest_subtests_plugins_failing_subtests_fail_their_test() {
     let python = pytest_subtests_python();
@@ -710,10 +718,7 @@ fn a_suite_pytest_xdist_spreads_over_its_workers_reports_every_test_once() {
 
 #[test]
 fn runs_pytest_rerunfailures_repeated_are_attempts_and_a_pass_after_a_failed_one_is_flaky() {
-    let python = pytest_venv(
-        "venv-pytest-rerunfailures",
-        &["pytest", "pytest-rerunfailures"],
-    );
+    let python = pytest_rerunfailures_python();
     for jobs in ["1", "2"] {
         let dir = tempfile::tempdir().unwrap();
         // One rerun in each process, and proctor's own retry after it:
@@ -800,10 +805,7 @@ fn runs_pytest_rerunfailures_repeated_are_attempts_and_a_pass_after_a_failed_one
 
 #[test]
 fn a_pass_after_a_repeated_run_stays_flaky_when_a_later_test_has_its_process_killed() {
-    let python = pytest_venv(
-        "venv-pytest-rerunfailures",
-        &["pytest", "pytest-rerunfailures"],
-    );
+    let python = pytest_rerunfailures_python();
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("suite");
     std::fs::create_dir_all(&suite).unwrap();
