@@ -775,8 +775,10 @@ impl<'a> Execution<'a> {
             let mut attempt = self.attempt_of(verdict, &ended, RecordKind::Test);
             attempt.record.attempt += earlier.len() as u32;
             finished.extend(earlier);
-            attempt.record.leak = ended.leak.as_deref().map(Box::from);
             finished.push(attempt);
+        }
+        for attempt in &mut finished {
+            attempt.record.leak = ended.leak.as_deref().map(Box::from);
         }
         for attempt in finished.iter_mut().chain(&mut outside) {
             self.complete(attempt);
@@ -1134,7 +1136,6 @@ impl<'a> Execution<'a> {
                     self.attempt(test, Some(ended), run.outcome, run.message, duration);
                 attempt.record.attempt += n;
                 attempt.record.stack_trace = run.stack_trace.map(Box::from);
-                attempt.record.leak = ended.leak.as_deref().map(Box::from);
                 attempt.ran_again = true;
                 attempt
             })
