@@ -15,7 +15,7 @@ use proctor_plugin_api::messages::{EarlierRun, Outcome};
 use quick_xml::events::{BytesRef, BytesStart, Event};
 
 use super::xml::{XmlResult, XmlWriter};
-use super::{not_well_formed, CaseResult, FormatError};
+use super::{not_well_formed, trimmed, CaseResult, FormatError};
 
 /// Reads every `<testcase>`, wherever it nests, in document order. The
 /// document streams by once: the tree a parser built of it first was 40%
@@ -447,12 +447,6 @@ impl Building {
             ..self.case
         }
     }
-}
-
-/// `text` without the white space around it, if any is left.
-fn trimmed(text: String) -> Option<String> {
-    let kept = text.trim();
-    (!kept.is_empty()).then(|| kept.to_owned())
 }
 
 /// How a case or one of its earlier attempts did not pass.

@@ -197,8 +197,13 @@ fn text_of(node: roxmltree::Node) -> Option<String> {
         .filter(|n| n.is_text())
         .filter_map(|n| n.text())
         .collect();
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
+    trimmed(text)
+}
+
+/// `text` without the white space around it, if any is left.
+fn trimmed(text: String) -> Option<String> {
+    let kept = text.trim();
+    (!kept.is_empty()).then(|| kept.to_owned())
 }
 
 #[cfg(test)]
