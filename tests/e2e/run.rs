@@ -137,6 +137,9 @@ fn list_discovers_without_running() {
         &["list", demo.to_str().unwrap(), "--format", "json"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Listing runs the runner's discovery commands, so it starts the
+    // guardian first, before loading plugins can start threads.
+    assert!(!stderr(&output).contains("guardian"), "{}", stderr(&output));
     let listed: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 7);

@@ -492,8 +492,11 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
         } => {
             let filter = filter.parse()?;
             let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
+            // Before the plugins load: their threads would keep the
+            // guardian from being forked.
+            let runtime = supervising_runtime()?;
             let session = Session::prepare(&path, &cli.plugin_dirs)?;
-            list(&session, filter.as_ref(), format)
+            list(&session, runtime, filter.as_ref(), format)
         }
         Command::Plugins {
             check: Some(library),
@@ -582,7 +585,12 @@ fn history_command(command: HistoryCommand) -> Result<ExitStatus> {
     }
 }
 
-fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<ExitStatus> {
+fn list(
+    session: &Session,
+    (runtime, stopper): (tokio::runtime::Runtime, Stopper),
+    filter: Option<&Filter>,
+    format: Format,
+) -> Result<ExitStatus> {
     let (_, download_errors) = session.fetch(&Console::default())?;
     if !download_errors.is_empty() {
         for error in &download_errors {
@@ -590,7 +598,6 @@ fn list(session: &Session, filter: Option<&Filter>, format: Format) -> Result<Ex
         }
         return Ok(ExitStatus::InfrastructureError);
     }
-    let (runtime, stopper) = supervising_runtime()?;
     let discovered = runtime.block_on(session.discover_all(None, &stopper));
     if let Some(signal) = stopper.state().signal() {
         eprintln!("error: stopped by {signal}");
