@@ -144,26 +144,38 @@ fn is_library(path: &Path) -> bool {
         .is_some_and(|ext| ext == std::env::consts::DLL_EXTENSION)
 }
 
-impl Catalog {
-    pub fn load(search_path: SearchPath) -> Self {
-        let mut files: Vec<PathBuf> = Vec::new();
-        for dir in &search_path.dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
+/// The library files in `search_path`'s directories, in its order, each
+/// once, by its resolved path. A directory is resolved once, and a file
+/// only when it is a link: resolving every file's path asked the system
+/// about each directory above it, five calls a library here.
+fn library_files(search_path: &SearchPath) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in &search_path.dirs {
+        let Ok(entries) = dir.canonicalize().and_then(std::fs::read_dir) else {
+            continue;
+        };
+        let mut found: Vec<(PathBuf, bool)> = entries
+            .flatten()
+            .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_symlink())))
+            .filter(|(path, _)| is_library(path))
+            .collect();
+        found.sort();
+        for (path, linked) in found {
+            let resolved = match linked {
+                true => path.canonicalize().unwrap_or(path),
+                false => path,
             };
-            let mut found: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| is_library(p))
-                .collect();
-            found.sort();
-            for path in found {
-                let canonical = path.canonicalize().unwrap_or(path);
-                if !files.contains(&canonical) {
-                    files.push(canonical);
-                }
+            if !files.contains(&resolved) {
+                files.push(resolved);
             }
         }
+    }
+    files
+}
+
+impl Catalog {
+    pub fn load(search_path: SearchPath) -> Self {
+        let files = library_files(&search_path);
         let mut kept = Kept::read();
         let mut found: Vec<Option<Result<Library, Refusal>>> = files
             .iter()
@@ -307,5 +319,37 @@ mod tests {
             let refusal = library.as_ref().err().expect("text is no library");
             assert_eq!(&refusal.path, path, "each refusal names its own file");
         }
+    }
+
+    #[test]
+    fn each_library_is_listed_once_by_its_resolved_path() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = |name: &str| {
+            let dir = scratch.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            dir
+        };
+        let (real, other, links) = (dir("real"), dir("other"), dir("links"));
+        std::fs::write(real.join("liba.so"), "a").unwrap();
+        std::fs::write(real.join("notes.txt"), "not a library").unwrap();
+        std::fs::write(other.join("libb.so"), "b").unwrap();
+        std::os::unix::fs::symlink(real.join("liba.so"), links.join("libalias.so")).unwrap();
+        let through_link = scratch.path().join("through");
+        std::os::unix::fs::symlink(&real, &through_link).unwrap();
+
+        let search_path = SearchPath {
+            dirs: vec![
+                through_link,
+                links,
+                real.clone(),
+                other.clone(),
+                dir("empty"),
+            ],
+        };
+        let resolved = |dir: &Path, name: &str| dir.canonicalize().unwrap().join(name);
+        assert_eq!(
+            library_files(&search_path),
+            [resolved(&real, "liba.so"), resolved(&other, "libb.so")]
+        );
     }
 }
