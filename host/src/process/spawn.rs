@@ -254,8 +254,10 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// stay ignored. `libc`'s constant overflows as the one above does.
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
-/// Whether `clone3` into a group was refused once: from then on, children
-/// are forked and move themselves.
+/// Whether `clone3` was refused once: from then on, children are forked
+/// (and move themselves into their groups). Kernels 5.3 and 5.4 have
+/// `clone3` but refuse both of the flags above, so they fork every child,
+/// as they did wherever there were groups.
 static CLONE3_REFUSED: AtomicBool = AtomicBool::new(false);
 
 /// A pipe's read and write ends, both closed on exec.
@@ -592,12 +594,12 @@ fn clone_child(
             }
             _ => {
                 let error = io::Error::last_os_error();
-                // No clone3 (ENOSYS), none that knows CLONE_INTO_CGROUP
-                // (E2BIG for the larger arguments, EINVAL for the flags), or
-                // a seccomp profile that refuses what it does not know
-                // (EPERM, older container runtimes). A group the host may
-                // not write is refused to the forked child as well, which
-                // then says so.
+                // No clone3 (ENOSYS), none that knows CLONE_INTO_CGROUP or
+                // CLONE_CLEAR_SIGHAND (E2BIG for the larger arguments,
+                // EINVAL for the flags), or a seccomp profile that refuses
+                // what it does not know (EPERM, older container runtimes).
+                // A group the host may not write is refused to the forked
+                // child as well, which then says so.
                 match error.raw_os_error() {
                     Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL | libc::EPERM) => {
                         tracing::debug!(
