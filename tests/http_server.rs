@@ -23,6 +23,9 @@ pub enum Fault {
     /// Send a body of no announced length that never ends: bytes until the
     /// client hangs up.
     Endless,
+    /// The same, a kilobyte at each interval: a transfer that never stalls,
+    /// never ends, and fills no disk.
+    Trickle(Duration),
 }
 
 /// What a route serves.
@@ -348,9 +351,10 @@ fn serve<C: Connection>(
         respond(&mut stream, code, &[], b"injected failure");
         return;
     }
-    if let Some(Fault::Endless) = fault {
-        send_endlessly(&mut stream);
-        return;
+    match fault {
+        Some(Fault::Endless) => return send_endlessly(&mut stream, 64 * 1024, Duration::ZERO),
+        Some(Fault::Trickle(every)) => return send_endlessly(&mut stream, 1024, every),
+        _ => {}
     }
     if write_head(&mut stream, status, &extra, length).is_err() {
         return;
@@ -390,11 +394,13 @@ fn write_head(
 }
 
 /// A 200 whose body has no length and no end, until the client hangs up.
-fn send_endlessly(stream: &mut impl Connection) {
+/// Sends `chunk` bytes at a time, `pause` apart, until the client hangs up.
+fn send_endlessly(stream: &mut impl Connection, chunk: usize, pause: Duration) {
     let head = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
-    let chunk = vec![b'x'; 64 * 1024];
+    let chunk = vec![b'x'; chunk];
     let mut sent = stream.write_all(head.as_bytes());
     while sent.is_ok() {
+        std::thread::sleep(pause);
         sent = stream.write_all(&chunk);
     }
     stream.close(true);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use proctor_e2e::http_server::{Fault, Route, TestServer};
 use proctor_e2e::*;
 use serde_json::{json, Value};
 
@@ -523,6 +524,95 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
         "a stop is no infrastructure error"
     );
     assert_none_left(&marker_stop, Duration::from_secs(2));
+}
+
+/// A stop signal during the downloads cancels the one under way at its
+/// next report of progress and starts no other: the run ends at once,
+/// interrupted, its reports written, and a listing ends as it would, with
+/// nothing of either download left. A transfer that never ends held both
+/// through every signal before.
+#[test]
+fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
+    let server = TestServer::start();
+    // A fault serves one request: one for the run, one for the listing.
+    let trickle = Fault::Trickle(Duration::from_millis(50));
+    server.route(
+        "/trickle",
+        Route::new(Vec::new()).then(trickle.clone()).then(trickle),
+    );
+    server.route("/second", Route::new(b"never asked for".to_vec()));
+    let config = json!({
+        "downloads": {
+            "parallel": 1,
+            "files": [
+                { "uri": server.url("/trickle"), "destination": "trickle.bin" },
+                { "uri": server.url("/second"), "destination": "second.bin" },
+            ],
+        },
+        "sources": [{ "name": "py", "runner": "pytest", "path": "." }],
+    });
+    let left = |dir: &Path| {
+        let mut names: Vec<String> = (std::fs::read_dir(dir).unwrap().flatten())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "proctor.json" && name != "results")
+            .collect();
+        names.sort();
+        names
+    };
+    let asked = |count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.seen("/trickle").len() < count {
+            assert!(Instant::now() < deadline, "the download never began");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Background::start(dir.path(), config.clone(), &[], None);
+    asked(1);
+    send(run.child.id(), "INT");
+    let (status, stderr) = run.exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let summary = run.summary();
+    assert_eq!(summary.run.outcome, RunOutcome::Interrupted);
+    let errors = summary.run.errors.join("\n");
+    assert!(
+        errors.contains("not fetched: the run was asked to stop"),
+        "{errors}"
+    );
+    assert_reports_valid(&run.results());
+    assert_eq!(left(dir.path()), Vec::<String>::new());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config);
+    let mut list = Command::new(proctor_bin())
+        .current_dir(dir.path())
+        .arg("list")
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    asked(2);
+    send(list.id(), "INT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = list.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = list.kill();
+            panic!("proctor list did not exit within 10 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(list.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
+    assert_eq!(left(dir.path()), Vec::<String>::new());
+    assert!(server.seen("/second").is_empty());
 }
 
 /// A host killed as it starts, while it proves that cgroups work or

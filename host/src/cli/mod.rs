@@ -591,7 +591,15 @@ fn list(
     filter: Option<&Filter>,
     format: Format,
 ) -> Result<ExitStatus> {
-    let (_, download_errors) = session.fetch(&Console::default())?;
+    let stopped = || {
+        let signal = stopper.state().signal()?;
+        eprintln!("error: stopped by {signal}");
+        Some(ExitStatus::Interrupted(signal))
+    };
+    let (_, download_errors) = session.fetch(&Console::default(), &stopper)?;
+    if let Some(status) = stopped() {
+        return Ok(status);
+    }
     if !download_errors.is_empty() {
         for error in &download_errors {
             eprintln!("error: {error}");
@@ -599,9 +607,8 @@ fn list(
         return Ok(ExitStatus::InfrastructureError);
     }
     let discovered = runtime.block_on(session.discover_all(None, &stopper));
-    if let Some(signal) = stopper.state().signal() {
-        eprintln!("error: stopped by {signal}");
-        return Ok(ExitStatus::Interrupted(signal));
+    if let Some(status) = stopped() {
+        return Ok(status);
     }
     let selector = session.selector(filter);
     let mut errors = Vec::new();

@@ -60,6 +60,9 @@ pub struct Fetcher {
     redactor: Redactor,
 }
 
+/// Whether the run was asked to stop, asked as downloads go.
+pub type Stopped<'a> = dyn Fn() -> bool + Sync + 'a;
+
 /// A downloader plugin and its name.
 #[derive(Clone)]
 struct Downloader {
@@ -134,11 +137,14 @@ impl Fetcher {
         self.downloads.is_empty()
     }
 
-    /// Runs every download, `parallel` at a time. Answers each one's record
-    /// or error, in configuration order.
+    /// Runs every download, `parallel` at a time, until `stopped` answers
+    /// true: from then on none starts, and each under way is cancelled at
+    /// its plugin's next report of progress. Answers each one's record or
+    /// error, in configuration order.
     pub fn fetch(
         &self,
         progress: &dyn Progress,
+        stopped: &Stopped<'_>,
     ) -> Vec<std::result::Result<DownloadRecord, String>> {
         let next = AtomicUsize::new(0);
         let results = Mutex::new(BTreeMap::new());
@@ -149,7 +155,7 @@ impl Fetcher {
                     let Some((download, downloader)) = self.downloads.get(index) else {
                         break;
                     };
-                    let result = match self.fetch_one(download, downloader, progress) {
+                    let result = match self.fetch_one(download, downloader, progress, stopped) {
                         Ok(mut record) => {
                             for reason in &mut record.retried_because {
                                 *reason = self.redactor.redacted(reason);
@@ -174,7 +180,12 @@ impl Fetcher {
         download: &Download,
         downloader: &Downloader,
         progress: &dyn Progress,
+        stopped: &Stopped<'_>,
     ) -> std::result::Result<DownloadRecord, String> {
+        let stopped_error = || format!("{}: not fetched: the run was asked to stop", download.uri);
+        if stopped() {
+            return Err(stopped_error());
+        }
         let started = Instant::now();
         let destination = &download.destination;
         let parent = destination
@@ -216,13 +227,15 @@ impl Fetcher {
         let budget = Budget::new(self.limits, parent);
         let response = plugin.download(&request, &|done, total| {
             bar.update(done, total);
-            budget.allows(done, total)
+            budget.allows(done, total) && !stopped()
         });
-        // A download past its budget fails for that, whatever the
-        // downloader made of being stopped.
+        // A download past its budget fails for that, and one cancelled
+        // for a stop for that, whatever the downloader made of being
+        // cancelled.
         let staged = std::fs::metadata(&staging).map_or(0, |m| m.len());
         let result = match budget.exceeded_by(staged) {
             Some(why) => Err(format!("{}: {why}", download.uri)),
+            None if response.is_err() && stopped() => Err(stopped_error()),
             None => response.map_err(|e| e.to_string()).and_then(|response| {
                 let (bytes, unpacked) =
                     verify_and_place(download, plugin, &staging, self.unpack_limits)?;

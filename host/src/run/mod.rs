@@ -208,9 +208,11 @@ impl Session {
     pub fn fetch(
         &self,
         progress: &dyn crate::fetch::Progress,
+        stopper: &Stopper,
     ) -> Result<(Vec<DownloadRecord>, Vec<String>)> {
         let (mut records, mut errors) = (Vec::new(), Vec::new());
-        for result in self.fetcher.fetch(progress) {
+        let stopped = || stopper.state().signal().is_some();
+        for result in self.fetcher.fetch(progress, &stopped) {
             match result {
                 Ok(record) => records.push(record),
                 Err(error) => errors.push(format!("download failed: {error}")),
@@ -330,7 +332,7 @@ pub async fn run(
         session.config.grace_period,
     ));
 
-    let (downloads, mut errors) = fetch(&session, &events, console.as_ref())?;
+    let (downloads, mut errors) = fetch(&session, &events, console.as_ref(), &stopper)?;
     if errors.is_empty() {
         start_sources(&session, &events).await;
     }
@@ -466,8 +468,9 @@ fn fetch(
     session: &Session,
     events: &Events,
     progress: &dyn crate::fetch::Progress,
+    stopper: &Stopper,
 ) -> Result<(Vec<DownloadRecord>, Vec<String>)> {
-    let (downloads, errors) = tokio::task::block_in_place(|| session.fetch(progress))?;
+    let (downloads, errors) = tokio::task::block_in_place(|| session.fetch(progress, stopper))?;
     for download in &downloads {
         events.emit(RunEvent::Downloaded(download));
     }
