@@ -615,6 +615,42 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
     assert!(server.seen("/second").is_empty());
 }
 
+/// A stop signal while the http downloader waits out its backoff before
+/// another attempt ends the run at once, not when the wait is over.
+#[test]
+fn a_stop_signal_ends_the_wait_between_download_attempts() {
+    let server = TestServer::start();
+    server.route(
+        "/failing",
+        Route::new(b"never served".to_vec()).then(Fault::Status(500)),
+    );
+    let config = json!({
+        "downloads": { "files": [{ "uri": server.url("/failing"), "destination": "f.bin" }] },
+        "downloaders": { "http": { "backoff_seconds": 120 } },
+        "sources": [{ "name": "py", "runner": "pytest", "path": "." }],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Background::start(dir.path(), config, &[], None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.seen("/failing").is_empty() {
+        assert!(Instant::now() < deadline, "the download never began");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(run.child.id(), "INT");
+    let (status, stderr) = run.exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(
+        server.seen("/failing").len(),
+        1,
+        "no attempt after the stop"
+    );
+    let errors = run.summary().run.errors.join("\n");
+    assert!(
+        errors.contains("not fetched: the run was asked to stop"),
+        "{errors}"
+    );
+}
+
 /// A host killed as it starts, while it proves that cgroups work or
 /// claims its results directory, leaves no group behind (a group is
 /// listed with the guardian before it exists) and a directory the next

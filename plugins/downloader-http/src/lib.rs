@@ -206,9 +206,39 @@ impl Downloader for HttpDownloader {
                 return Err(Error::msg(format!("{because} ({why_final}){earlier}")));
             }
             retried_because.push(format!("attempt {attempt}: {}", failure.reason));
-            std::thread::sleep(wait);
+            let done = transfer.part.len().unwrap_or(0);
+            if !wait_unless_cancelled(wait, progress, done, transfer.length) {
+                return Err(Error::msg(format!(
+                    "{because}; cancelled by the host before the next attempt"
+                )));
+            }
         }
         unreachable!("the last attempt returns")
+    }
+}
+
+/// How often a wait between attempts asks the host whether to go on.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
+/// Waits `wait`, reporting the progress so far every [`CANCEL_CHECK`], so
+/// that a host asked to stop need not wait out the backoff: false once it
+/// answers that the download is to stop.
+fn wait_unless_cancelled(
+    wait: Duration,
+    progress: &Progress,
+    done: u64,
+    total: Option<u64>,
+) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        if !progress.report(done, total) {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(CANCEL_CHECK));
     }
 }
 
