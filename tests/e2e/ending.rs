@@ -651,6 +651,54 @@ fn a_stop_signal_ends_the_wait_between_download_attempts() {
     );
 }
 
+/// A results store that accepts the connection and never answers holds
+/// no run: a stop signal while the end waits for it ends the run at once,
+/// its tests' verdict standing and the reports saying the run is not in
+/// its history. Before, the run waited on the server through every signal.
+#[test]
+fn a_store_that_never_answers_does_not_hold_the_end_of_a_stopped_run() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in silent.incoming().flatten() {
+            held.push(connection);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("test_quick.py"),
+        "def test_quick():\n    pass\n",
+    )
+    .unwrap();
+    let config = json!({ "sources": [{ "name": "py", "runner": "pytest", "path": "." }] });
+    let store = format!("postgres://proctor@127.0.0.1:{port}/history");
+    let mut run = Background::start(dir.path(), config, &[("PROCTOR_STORE", &store)], None);
+    let summary = run.results().join("summary.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !summary.exists() {
+        assert!(Instant::now() < deadline, "no reports were written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The end now waits for the store, the reports written meanwhile.
+    std::thread::sleep(Duration::from_millis(200));
+    send(run.child.id(), "TERM");
+    let (status, stderr) = run.exit(Duration::from_secs(10));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the test passed before the stop: {stderr}"
+    );
+    let summary = run.summary();
+    assert_eq!(summary.run.counts.passed, 1);
+    let warnings = summary.run.warnings.join("\n");
+    assert!(
+        warnings.contains("not in its history: stopped by SIGTERM while the store recorded it"),
+        "{warnings}"
+    );
+    assert_reports_valid(&run.results());
+}
+
 /// A host killed as it starts, while it proves that cgroups work or
 /// claims its results directory, leaves no group behind (a group is
 /// listed with the guardian before it exists) and a directory the next

@@ -386,7 +386,7 @@ pub async fn run(
     };
     let summary = summarize(&session, &mut options, ended, &results);
     results.finish_cleanup();
-    finish(&events, summary, recording, results.root()).await
+    finish(&events, summary, recording, results.root(), &stopper).await
 }
 
 /// The run's subscribers, in the order they hear each event: the reports
@@ -419,25 +419,23 @@ fn subscribe(
 /// opened as the run started, 2).
 async fn finish(
     events: &Events,
-    mut summary: RunSummary,
+    summary: RunSummary,
     recording: Option<recording::Recording>,
     results_dir: &Path,
+    stopper: &Stopper,
 ) -> Result<RunSummary> {
     // Database and file work, kept off the runtime's threads.
+    let summary = Arc::new(summary);
+    let recording = recording
+        .map(|recording| recording.start_recording(summary.clone(), results_dir.to_path_buf()));
     let (delivery, unrecorded) = tokio::task::block_in_place(|| {
-        std::thread::scope(|scope| {
-            let summary = &summary;
-            let recording = recording
-                .map(|recording| scope.spawn(move || recording.record(summary, results_dir)));
-            let delivery = events.emit(RunEvent::ReportsDue { summary });
-            let unrecorded = recording.and_then(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
-            (delivery, unrecorded)
-        })
+        let delivery = events.emit(RunEvent::ReportsDue { summary: &summary });
+        let unrecorded =
+            recording.and_then(|pending| pending.wait(recording::RECORDING_WAIT, stopper));
+        (delivery, unrecorded)
     });
+    // The summary is shared still only with a store given up on.
+    let mut summary = Arc::try_unwrap(summary).unwrap_or_else(|shared| (*shared).clone());
     let mut answer = delivery.answered().await;
     if let Some(warning) = unrecorded {
         summary.run.warnings.push(warning);

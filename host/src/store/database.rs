@@ -141,6 +141,11 @@ pub enum Database {
 /// How long a SQLite store waits for another process's lock.
 const SQLITE_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a connection to a server may take where its URL does not
+/// say: a host that drops the packets would keep the connection waiting
+/// for the system's two minutes and more, at the start and at the end.
+const SERVER_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Database {
     /// Opens the SQLite file at `path`. Several runs may end at once on
     /// one machine: writers wait for each other rather than fail, and
@@ -203,9 +208,14 @@ impl Database {
         Ok(())
     }
 
-    /// Connects to the PostgreSQL server a `postgres://` URL names.
+    /// Connects to the PostgreSQL server a `postgres://` URL names, within
+    /// [`SERVER_CONNECT_TIMEOUT`] unless the URL sets `connect_timeout`.
     pub fn postgres(url: &str) -> DbResult<Self> {
-        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        let mut config: postgres::Config = url.parse()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(SERVER_CONNECT_TIMEOUT);
+        }
+        let client = config.connect(postgres::NoTls)?;
         Ok(Database::Postgres {
             client: Box::new(client),
             prepared: HashMap::new(),
