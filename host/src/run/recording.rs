@@ -12,7 +12,7 @@
 //! timeout covers the connection only). A run the store did not take in
 //! time ends unrecorded, with a warning, as one it refused does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -66,7 +66,7 @@ impl Recording {
     /// have closed a connection held through a long run, so a server that
     /// could not take the run is tried once more on a new connection; a
     /// file's error stands (it was waited out already, if a lock).
-    fn record(self, summary: &RunSummary, results_dir: &std::path::Path) -> Option<String> {
+    fn record(self, summary: &RunSummary, results_dir: &Path) -> Option<String> {
         let opened = (self.opening.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let recorded = opened.and_then(|mut store| store.record(summary, results_dir));
         let recorded = match (recorded, &self.location) {
@@ -101,8 +101,7 @@ impl Pending {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
             let stop = stopper.state();
-            if stop != stop_before {
-                let signal = stop.signal().map_or("a stop".into(), |s| s.to_string());
+            if let (true, Some(signal)) = (stop != stop_before, stop.signal()) {
                 return Some(format!(
                     "the run is not in its history: stopped by {signal} while the store recorded it"
                 ));
