@@ -393,8 +393,8 @@ fn write_head(
     stream.write_all(head.as_bytes())
 }
 
-/// A 200 whose body has no length and no end, until the client hangs up.
-/// Sends `chunk` bytes at a time, `pause` apart, until the client hangs up.
+/// A 200 whose body has no length and no end: `chunk` bytes at a time,
+/// `pause` apart, until the client hangs up.
 fn send_endlessly(stream: &mut impl Connection, chunk: usize, pause: Duration) {
     let head = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
     let chunk = vec![b'x'; chunk];

@@ -103,7 +103,7 @@ fn python() -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-/// A proctor run started in the background.
+/// A proctor command (a run, unless said) started in the background.
 struct Background {
     child: Child,
     dir: PathBuf,
@@ -113,19 +113,30 @@ impl Background {
     /// Starts `proctor run` on `config` in `dir`; `shell` wraps it (`{}`
     /// stands for the command), as a script that starts it would.
     fn start(dir: &Path, config: Value, env: &[(&str, &str)], shell: Option<&str>) -> Self {
+        Self::command(dir, "run", config, env, shell)
+    }
+
+    /// Starts `proctor COMMAND` on `config` in `dir`, as [`Self::start`].
+    fn command(
+        dir: &Path,
+        command: &str,
+        config: Value,
+        env: &[(&str, &str)],
+        shell: Option<&str>,
+    ) -> Self {
         let path = write_config(dir, &config);
         let bin = proctor_bin();
-        let mut command = match shell {
+        let mut process = match shell {
             Some(script) => {
-                let mut command = Command::new("sh");
-                command.args(["-c", script, "sh"]).arg(&bin);
-                command
+                let mut process = Command::new("sh");
+                process.args(["-c", script, "sh"]).arg(&bin);
+                process
             }
             None => Command::new(&bin),
         };
-        let child = command
+        let child = process
             .current_dir(dir)
-            .arg("run")
+            .arg(command)
             .arg(&path)
             .envs(env.iter().copied())
             .env_remove("RUST_LOG")
@@ -584,31 +595,10 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
     assert_eq!(left(dir.path()), Vec::<String>::new());
 
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &config);
-    let mut list = Command::new(proctor_bin())
-        .current_dir(dir.path())
-        .arg("list")
-        .arg(&path)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut list = Background::command(dir.path(), "list", config, &[], None);
     asked(2);
-    send(list.id(), "INT");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = list.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = list.kill();
-            panic!("proctor list did not exit within 10 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(list.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    send(list.child.id(), "INT");
+    let (status, stderr) = list.exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
     assert_eq!(left(dir.path()), Vec::<String>::new());
