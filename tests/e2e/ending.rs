@@ -53,9 +53,18 @@ fn assert_none_left(marker: &str, within: Duration) {
 
 /// Waits until a process carrying `marker` runs.
 fn wait_marked(marker: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while marked(marker).is_empty() {
-        assert!(Instant::now() < deadline, "no process of the run started");
+    wait_until(
+        Duration::from_secs(30),
+        "no process of the run started",
+        || !marked(marker).is_empty(),
+    );
+}
+
+/// Waits until `done`, failing with `otherwise` past `within`.
+fn wait_until(within: Duration, otherwise: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{otherwise}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -571,11 +580,9 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
         names
     };
     let asked = |count: usize| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while server.seen("/trickle").len() < count {
-            assert!(Instant::now() < deadline, "the download never began");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(Duration::from_secs(30), "the download never began", || {
+            server.seen("/trickle").len() >= count
+        })
     };
 
     let dir = tempfile::tempdir().unwrap();
@@ -621,11 +628,9 @@ fn a_stop_signal_ends_the_wait_between_download_attempts() {
     });
     let dir = tempfile::tempdir().unwrap();
     let mut run = Background::start(dir.path(), config, &[], None);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.seen("/failing").is_empty() {
-        assert!(Instant::now() < deadline, "the download never began");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(30), "the download never began", || {
+        !server.seen("/failing").is_empty()
+    });
     send(run.child.id(), "INT");
     let (status, stderr) = run.exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{stderr}");
@@ -665,11 +670,9 @@ fn a_store_that_never_answers_does_not_hold_the_end_of_a_stopped_run() {
     let store = format!("postgres://proctor@127.0.0.1:{port}/history");
     let mut run = Background::start(dir.path(), config, &[("PROCTOR_STORE", &store)], None);
     let summary = run.results().join("summary.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !summary.exists() {
-        assert!(Instant::now() < deadline, "no reports were written");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(60), "no reports were written", || {
+        summary.exists()
+    });
     // The end now waits for the store, the reports written meanwhile.
     std::thread::sleep(Duration::from_millis(200));
     send(run.child.id(), "TERM");
