@@ -170,17 +170,22 @@ fn a_googletest_binary_as_a_command_and_a_command_that_crashes() {
     );
 }
 
+/// A source whose command copies the fixture report `report` (a path
+/// below the fixtures) into its results directory, as a test framework
+/// would have written it.
+fn report_source(name: &str, report: &str) -> Value {
+    json!({
+        "name": name,
+        "runner": "command",
+        "path": fixtures().join(report),
+        "settings": { "command": ["cp", "{source}", "{results_dir}/"] },
+    })
+}
+
 #[test]
 fn trx_files_are_read_and_names_split_into_class_and_method() {
     let dir = tempfile::tempdir().unwrap();
-    let config = json!({
-        "sources": [{
-            "name": "dotnet",
-            "runner": "command",
-            "path": fixtures().join("trx/vstest.trx"),
-            "settings": { "command": ["cp", "{source}", "{results_dir}/"] },
-        }],
-    });
+    let config = json!({ "sources": [report_source("dotnet", "trx/vstest.trx")] });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
     let outcome = |id: &str| test_record(&summary, "dotnet", id).outcome.as_str();
@@ -210,14 +215,8 @@ fn trx_files_are_read_and_names_split_into_class_and_method() {
 #[test]
 fn runs_a_surefire_report_says_were_repeated_are_attempts_and_a_pass_after_them_is_flaky() {
     let dir = tempfile::tempdir().unwrap();
-    let config = json!({
-        "sources": [{
-            "name": "ledger",
-            "runner": "command",
-            "path": fixtures().join("surefire/TEST-com.example.LedgerTest.xml"),
-            "settings": { "command": ["cp", "{source}", "{results_dir}/"] },
-        }],
-    });
+    let source = report_source("ledger", "surefire/TEST-com.example.LedgerTest.xml");
+    let config = json!({ "sources": [source] });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1), "rejectsOverdrafts failed on every run");
     let test = |name: &str| {
@@ -252,19 +251,10 @@ fn runs_a_surefire_report_says_were_repeated_are_attempts_and_a_pass_after_them_
     assert_reports_valid(&dir.path().join("results"));
 }
 
-fn trx_source(name: &str, file: &str) -> Value {
-    json!({
-        "name": name,
-        "runner": "command",
-        "path": fixtures().join("trx").join(file),
-        "settings": { "command": ["cp", "{source}", "{results_dir}/"] },
-    })
-}
-
 #[test]
 fn an_ordered_tests_aggregation_is_read_for_the_tests_it_ran() {
     let dir = tempfile::tempdir().unwrap();
-    let config = json!({ "sources": [trx_source("shop", "ordered.trx")] });
+    let config = json!({ "sources": [report_source("shop", "trx/ordered.trx")] });
     let (code, summary) = run_config(dir.path(), config, &[]);
     assert_eq!(code, Some(1));
     let mut outcomes: Vec<(String, String)> = summary
@@ -290,7 +280,7 @@ fn an_ordered_tests_aggregation_is_read_for_the_tests_it_ran() {
 #[test]
 fn a_trx_file_with_no_test_is_a_source_with_no_test() {
     let dir = tempfile::tempdir().unwrap();
-    let config = json!({ "sources": [trx_source("empty", "empty.trx")] });
+    let config = json!({ "sources": [report_source("empty", "trx/empty.trx")] });
     let (code, summary) = run_config(dir.path(), config, &[]);
     // The files were there; they name no test: a run with no test.
     assert_eq!(code, Some(4), "{summary:#?}");
