@@ -478,6 +478,14 @@ pub fn journal(results: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Sends `signal` (`TERM`, `INT`, `KILL`) to process `pid`, as `kill` does.
+pub fn send_signal(pid: u32, signal: &str) {
+    run_to_success(
+        Command::new("kill").args(["-s", signal, &pid.to_string()]),
+        &format!("kill -s {signal} {pid}"),
+    );
+}
+
 /// Whether process `pid` runs: it exists and is no zombie.
 pub fn alive(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {

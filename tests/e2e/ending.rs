@@ -71,16 +71,8 @@ fn wait_until(within: Duration, otherwise: &str, done: impl Fn() -> bool) {
 
 fn kill_marked(marker: &str) {
     for pid in marked(marker) {
-        send(pid, "KILL");
+        send_signal(pid, "KILL");
     }
-}
-
-fn send(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args(["-s", signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -s {signal} {pid}");
 }
 
 /// The host's cgroups still on the machine (none where it used none).
@@ -263,7 +255,7 @@ fn each_stop_signal_ends_the_run_with_its_reports_its_exit_code_and_no_process_l
                 let dir = tempfile::tempdir().unwrap();
                 let marker = marker(&format!("signal-{signal}"));
                 let mut run = holding_on(dir.path(), &marker, 1, layout, shell);
-                send(run.child.id(), signal);
+                send_signal(run.child.id(), signal);
                 let (status, stderr) = run.exit(Duration::from_secs(60));
                 assert_eq!(status.code(), Some(code), "SIG{signal}:\n{stderr}");
                 assert!(stderr.contains(&format!("STOP SIG{signal}")), "{stderr}");
@@ -312,9 +304,9 @@ fn a_second_sigint_kills_the_running_tests_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let marker = marker("twice");
     let mut run = holding_on(dir.path(), &marker, 600, 1, None);
-    send(run.child.id(), "INT");
+    send_signal(run.child.id(), "INT");
     run.wait_for("the first stop", |e| is_event(e, "stop_requested"));
-    send(run.child.id(), "INT");
+    send_signal(run.child.id(), "INT");
     // Far sooner than the grace period of ten minutes.
     let (status, stderr) = run.exit(Duration::from_secs(60));
     assert_eq!(status.code(), Some(130), "{stderr}");
@@ -356,7 +348,7 @@ fn a_host_killed_with_sigkill_leaves_no_test_process_and_a_journal_of_what_finis
         // The host's groups are named after the host, the supervisor's child;
         // killing the supervisor kills it too.
         let host = host_pid(run.child.id());
-        send(run.child.id(), "KILL");
+        send_signal(run.child.id(), "KILL");
         run.exit(Duration::from_secs(10));
         assert_none_left(&marker, Duration::from_secs(10));
         let finished = journal(&run.results()).into_iter().find(|e| {
@@ -533,7 +525,7 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
     let config = json!({ "grace_period_seconds": 1, "sources": [source(&marker_stop, None)] });
     let mut run = Background::start(&run_dir, config, &[], None);
     wait_marked(&marker_stop);
-    send(run.child.id(), "TERM");
+    send_signal(run.child.id(), "TERM");
     let (status, stderr) = run.exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(143), "{stderr}");
     let summary = run.summary();
@@ -588,7 +580,7 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
     let dir = tempfile::tempdir().unwrap();
     let mut run = Background::start(dir.path(), config.clone(), &[], None);
     asked(1);
-    send(run.child.id(), "INT");
+    send_signal(run.child.id(), "INT");
     let (status, stderr) = run.exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{stderr}");
     let summary = run.summary();
@@ -604,7 +596,7 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
     let dir = tempfile::tempdir().unwrap();
     let mut list = Background::command(dir.path(), "list", config, &[], None);
     asked(2);
-    send(list.child.id(), "INT");
+    send_signal(list.child.id(), "INT");
     let (status, stderr) = list.exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
@@ -631,7 +623,7 @@ fn a_stop_signal_ends_the_wait_between_download_attempts() {
     wait_until(Duration::from_secs(30), "the download never began", || {
         !server.seen("/failing").is_empty()
     });
-    send(run.child.id(), "INT");
+    send_signal(run.child.id(), "INT");
     let (status, stderr) = run.exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert_eq!(
@@ -675,7 +667,7 @@ fn a_store_that_never_answers_does_not_hold_the_end_of_a_stopped_run() {
     });
     // The end now waits for the store, the reports written meanwhile.
     std::thread::sleep(Duration::from_millis(200));
-    send(run.child.id(), "TERM");
+    send_signal(run.child.id(), "TERM");
     let (status, stderr) = run.exit(Duration::from_secs(10));
     assert_eq!(
         status.code(),

@@ -823,8 +823,7 @@ fn a_stopped_bisection_removes_its_worktree_and_exits_130() {
     let mut progress = BufReader::new(bisect.stderr.take().unwrap()).lines();
     let first = progress.next().unwrap().unwrap();
     assert!(first.contains("passed"), "{first}");
-    let pid = bisect.id().to_string();
-    run_to_success(Command::new("kill").args(["-INT", &pid]), "kill -INT");
+    send_signal(bisect.id(), "INT");
     let output = bisect.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", stdout(&output));
     assert!(
