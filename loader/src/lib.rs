@@ -13,6 +13,7 @@ mod elf;
 mod handles;
 mod library;
 pub mod remote;
+mod stopping;
 mod watchdog;
 mod workers;
 
@@ -27,4 +28,5 @@ pub use library::{
 };
 pub use proctor_plugin_api as api;
 pub use remote::{describe_library, PluginHostProgram};
+pub use stopping::bound_calls_after_stop;
 pub use watchdog::{on_stuck_call, StuckCall};

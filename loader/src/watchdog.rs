@@ -12,7 +12,8 @@
 //! cannot finish properly then, and it must not hang: the host's handler
 //! ([`on_stuck_call`]) reports the plugin and the call, and ends the host
 //! with an infrastructure error, as a plugin crashing in process would.
-//! Out of process, a missed deadline only kills the plugin's process.
+//! Out of process, a missed deadline only kills the plugin's process. A
+//! stop request bounds every deadline by the grace period (`stopping.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::call::Operation;
-use crate::handles::seconds;
+use crate::stopping::CallDeadline;
 
 /// What the host does with a call that missed its deadline on a thread of
 /// its own: it gets the message, and is not expected to return.
@@ -39,10 +40,9 @@ pub fn on_stuck_call(handler: StuckCall) {
 const LOOK_INTERVAL: Duration = Duration::from_secs(1);
 
 struct Call {
-    deadline: Instant,
+    deadline: CallDeadline,
     plugin: Arc<str>,
     operation: Operation,
-    limit: Duration,
 }
 
 #[derive(Default)]
@@ -86,10 +86,9 @@ impl Watchdog {
         let watchdog = Self::global();
         let id = watchdog.next.fetch_add(1, Ordering::Relaxed);
         let call = Call {
-            deadline: Instant::now() + limit,
+            deadline: CallDeadline::starting_now(limit),
             plugin: plugin.clone(),
             operation,
-            limit,
         };
         watchdog
             .calls
@@ -115,12 +114,12 @@ impl Watchdog {
     /// The message of the first call past its deadline at `now`.
     fn overdue(&self, now: Instant) -> Option<String> {
         let calls = self.calls.lock().expect("the watchdog's lock");
-        let call = calls.values().find(|call| call.deadline <= now)?;
+        let call = calls.values().find(|call| call.deadline.at() <= now)?;
         let (plugin, operation) = (&call.plugin, call.operation);
         Some(format!(
-            "{plugin} failed in {operation}: it did not answer `{operation}` within {}, and it \
-             runs in the host's process, on a thread nothing can free: the run cannot go on",
-            seconds(call.limit)
+            "{plugin} failed in {operation}: it did not answer `{operation}` {}, and it runs in \
+             the host's process, on a thread nothing can free: the run cannot go on",
+            call.deadline.allowed()
         ))
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use proctor_e2e::*;
 use serde_json::json;
@@ -302,6 +303,93 @@ fn a_collector_that_crashes_exits_or_never_answers_is_switched_off_and_the_run_g
             "{how}: the tests ran"
         );
     });
+}
+
+/// A stop bounds a plugin call that never answers by the grace period, as
+/// it bounds a test process. A collector looping in `on_event` (whose own
+/// deadline is 600 s) held a stopped run for ten minutes. Out of process,
+/// the call now fails and the run writes its reports; in process, the host
+/// ends, its journal kept; either way with the stop's status.
+#[test]
+fn a_stop_signal_bounds_a_plugin_call_that_never_answers_by_the_grace_period() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = misbehaving_plugins(scratch.path());
+    for isolation in ["process", "in-process"] {
+        let dir = scratch.path().join(isolation);
+        let scripts = scripts(&dir);
+        let looping = dir.join("looping");
+        let config = write_config(
+            &dir,
+            &json!({
+                "isolation": isolation,
+                "grace_period_seconds": 1,
+                "collectors": { "misbehaving-collector": { "at": "source_started", "how": "loop" } },
+                "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
+            }),
+        );
+        let mut run = std::process::Command::new(proctor_bin())
+            .current_dir(&dir)
+            .args(["--plugin-dir", plugins.to_str().unwrap(), "run"])
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .env("MISBEHAVING_LOOP_MARK", &looping)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !looping.exists() {
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = run.kill();
+                panic!("{isolation}: the collector's call never began");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let signalled = Instant::now();
+        send_signal(run.id(), "TERM");
+        while run.try_wait().unwrap().is_none() && signalled.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ended = run.try_wait().unwrap();
+        if ended.is_none() {
+            let _ = run.kill();
+        }
+        let took = signalled.elapsed();
+        let output = run.wait_with_output().unwrap();
+        let stderr = stderr(&output);
+        assert!(
+            took < Duration::from_secs(10),
+            "{isolation}: ended {took:?} after the signal"
+        );
+        assert_eq!(
+            ended.and_then(|s| s.code()),
+            Some(143),
+            "{isolation}: {stderr}"
+        );
+        let cut = "did not answer `on_event` within the grace period of 1 s after SIGTERM";
+        if isolation == "in-process" {
+            assert!(stderr.contains(cut), "{stderr}");
+            let journal = std::fs::read_to_string(dir.join("results/events.jsonl")).unwrap();
+            assert!(
+                journal.contains("run_started"),
+                "the journal is kept: {journal}"
+            );
+        } else {
+            let results = dir.join("results");
+            check_results(&results);
+            let summary = read_summary(&results.join("summary.json"));
+            let error = summary.run.collectors[0]
+                .error
+                .as_deref()
+                .unwrap_or_default();
+            assert!(
+                error.contains(&format!("{cut}; its process was killed")),
+                "{error}"
+            );
+            assert_eq!(summary.run.counts.total, 0, "nothing starts after a stop");
+        }
+    }
 }
 
 #[test]

@@ -290,7 +290,12 @@ pub fn main() -> ExitCode {
     let announcing = announcer.clone();
     proctor_loader::on_stuck_call(Box::new(move |message| {
         eprintln!("error: {message}");
-        let status = ExitStatus::InfrastructureError.code();
+        // A call held past a stop's bound ends a run that was stopping.
+        let status = match crate::plugins::calls_bound_by() {
+            Some(signal) => ExitStatus::Interrupted(signal),
+            None => ExitStatus::InfrastructureError,
+        }
+        .code();
         if let Some(announcer) = &announcing {
             announcer.announce(status);
         }
@@ -591,6 +596,10 @@ fn list(
     filter: Option<&Filter>,
     format: Format,
 ) -> Result<ExitStatus> {
+    let _bound = {
+        let _entered = runtime.enter();
+        crate::plugins::CallBound::start(&stopper, session.config.grace_period)
+    };
     let stopped = || {
         let signal = stopper.state().signal()?;
         eprintln!("error: stopped by {signal}");

@@ -4,6 +4,7 @@
 mod catalog;
 mod kept;
 mod results;
+mod stopping;
 
 pub use catalog::{
     open_library, own_plugin_dirs, Catalog, FindError, SearchPath, PLUGIN_PATH_VARIABLE,
@@ -13,6 +14,7 @@ pub use proctor_loader::{
     DownloaderPlugin, Library, OutputStream, Plugin, PluginVTable, Refusal, RunnerPlugin,
 };
 pub use results::RunnerResult;
+pub use stopping::{calls_bound_by, CallBound};
 
 use std::path::Path;
 

@@ -298,6 +298,7 @@ pub async fn run(
 ) -> Result<RunSummary> {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
+    let _bound = crate::plugins::CallBound::start(&options.stopper, session.config.grace_period);
     let recording = options.store.take().map(recording::Recording::start);
     let run_id = uuid::Uuid::new_v4().to_string();
     let layout = (options.results_layout)

@@ -16,7 +16,8 @@ use proctor_plugin_api::messages::{signal_name, PluginKind};
 use super::wire::{split_frame, write_frame, Frame, CREATE_ID};
 use super::{Order, PluginHostProgram, REFUSED};
 use crate::call::{Answer, CallError, Operation, ProgressCell, ProgressFn};
-use crate::handles::{label, seconds, CreateError, Deadlines};
+use crate::handles::{label, CreateError, Deadlines};
+use crate::stopping::CallDeadline;
 use crate::{Library, Refusal, RefusalReason};
 
 /// A plugin in a process of its own, started again after it ended.
@@ -205,10 +206,10 @@ impl Connection {
             ended: OnceLock::new(),
             next_id: AtomicU64::new(CREATE_ID + 1),
         });
-        let deadline = deadlines.get(Operation::Create);
+        let deadline = CallDeadline::starting_now(deadlines.get(Operation::Create));
         let waited =
             connection.exchange(CREATE_ID, Frame::Create(order.to_owned()), None, deadline);
-        match connection.outcome(waited, what, deadline) {
+        match connection.outcome(waited, what, &deadline) {
             Ok(Ok(answer)) => Ok((connection, answer)),
             Ok(Err(e)) => Err(failed(e.code, e.message.into_string())),
             Err((code, message)) => Err(failed(code, message)),
@@ -232,8 +233,9 @@ impl Connection {
         operation: Operation,
         request: String,
         progress: Option<&ProgressFn<'_>>,
-        deadline: Duration,
+        limit: Duration,
     ) -> Result<Answer, CallError> {
+        let deadline = CallDeadline::starting_now(limit);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = Frame::Call {
             id,
@@ -241,7 +243,7 @@ impl Connection {
             request,
         };
         let waited = self.exchange(id, frame, progress, deadline);
-        self.outcome(waited, &format!("`{operation}`"), deadline)
+        self.outcome(waited, &format!("`{operation}`"), &deadline)
             .map_err(|(code, message)| CallError {
                 plugin: label.to_owned(),
                 operation: operation.name(),
@@ -257,9 +259,8 @@ impl Connection {
         id: u64,
         frame: Frame,
         progress: Option<&ProgressFn<'_>>,
-        deadline: Duration,
+        deadline: CallDeadline,
     ) -> Waited {
-        let until = Instant::now() + deadline;
         let (sender, deliveries) = mpsc::channel();
         let cell = Arc::new(ProgressCell::default());
         {
@@ -280,21 +281,24 @@ impl Connection {
         };
         let waited = match sent {
             // The process is gone: reading says how.
-            Err(_) => self.wait(id, &deliveries, &cell, None, Instant::now(), &stop),
-            Ok(()) => self.wait(id, &deliveries, &cell, progress, until, &stop),
+            Err(_) => {
+                let now = CallDeadline::starting_now(Duration::ZERO);
+                self.wait(id, &deliveries, &cell, None, now, &stop)
+            }
+            Ok(()) => self.wait(id, &deliveries, &cell, progress, deadline, &stop),
         };
         self.forget(id);
         waited
     }
 
-    /// Waits for call `id`'s answer until `until`.
+    /// Waits for call `id`'s answer until its deadline.
     fn wait(
         &self,
         id: u64,
         deliveries: &mpsc::Receiver<Delivery>,
         cell: &ProgressCell,
         progress: Option<&ProgressFn<'_>>,
-        until: Instant,
+        deadline: CallDeadline,
         stop: &dyn Fn(),
     ) -> Waited {
         loop {
@@ -303,11 +307,10 @@ impl Connection {
                 Err(mpsc::TryRecvError::Disconnected) => return Waited::Gone,
                 Ok(Delivery::Read) | Err(mpsc::TryRecvError::Empty) => {}
             }
-            let now = Instant::now();
-            let left = until.saturating_duration_since(now);
+            let left = deadline.at().saturating_duration_since(Instant::now());
             let look = match progress {
                 Some(_) => left.min(PROGRESS_INTERVAL),
-                None => left,
+                None => left.min(DEADLINE_INTERVAL),
             };
             let read = match self.reader.try_lock() {
                 Ok(mut reader) => {
@@ -328,7 +331,7 @@ impl Connection {
                     return Waited::Answered(answer);
                 }
                 Read::Closed => return Waited::Gone,
-                Read::Waiting if Instant::now() >= until => return Waited::Missed,
+                Read::Waiting if Instant::now() >= deadline.at() => return Waited::Missed,
                 Read::Waiting => pass_progress(cell, progress, stop),
             }
         }
@@ -427,7 +430,7 @@ impl Connection {
         &self,
         waited: Waited,
         what: &str,
-        deadline: Duration,
+        deadline: &CallDeadline,
     ) -> Result<Answer, (u32, String)> {
         match waited {
             Waited::Answered(answer) => Ok(answer),
@@ -437,8 +440,8 @@ impl Connection {
                 Err((
                     CallError::DEADLINE_MISSED,
                     format!(
-                        "it did not answer {what} within {}; its process was killed",
-                        seconds(deadline)
+                        "it did not answer {what} {}; its process was killed",
+                        deadline.allowed()
                     ),
                 ))
             }
@@ -521,6 +524,10 @@ fn pass_progress(cell: &ProgressCell, progress: Option<&ProgressFn<'_>>, stop: &
 
 /// How often a caller with a progress function looks at the progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often a caller looks at its deadline, which a stop may bring
+/// forward: the watchdog's own interval for calls in the host's process.
+const DEADLINE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Reads what the process wrote, waiting at most `wait` for something;
 /// answers whether anything came. The end of the output is an error.
