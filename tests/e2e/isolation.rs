@@ -306,90 +306,113 @@ fn a_collector_that_crashes_exits_or_never_answers_is_switched_off_and_the_run_g
 }
 
 /// A stop bounds a plugin call that never answers by the grace period, as
-/// it bounds a test process. A collector looping in `on_event` (whose own
-/// deadline is 600 s) held a stopped run for ten minutes. Out of process,
-/// the call now fails and the run writes its reports; in process, the host
-/// ends, its journal kept; either way with the stop's status.
+/// it bounds a test process: a collector looping in `on_event` (whose own
+/// deadline is 600 s) held a stopped run for ten minutes, a runner looping
+/// in its creation for one. Out of process, the call now fails and the run
+/// writes its reports; in process, the host ends, its journal kept; either
+/// way with the stop's status.
 #[test]
 fn a_stop_signal_bounds_a_plugin_call_that_never_answers_by_the_grace_period() {
     let scratch = tempfile::tempdir().unwrap();
     let plugins = misbehaving_plugins(scratch.path());
-    for isolation in ["process", "in-process"] {
-        let dir = scratch.path().join(isolation);
-        let scripts = scripts(&dir);
-        let looping = dir.join("looping");
-        let config = write_config(
-            &dir,
-            &json!({
-                "isolation": isolation,
-                "grace_period_seconds": 1,
-                "collectors": { "misbehaving-collector": { "at": "source_started", "how": "loop" } },
-                "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
-            }),
-        );
-        let mut run = std::process::Command::new(proctor_bin())
-            .current_dir(&dir)
-            .args(["--plugin-dir", plugins.to_str().unwrap(), "run"])
-            .arg(&config)
-            .env_remove("RUST_LOG")
-            .env("MISBEHAVING_LOOP_MARK", &looping)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !looping.exists() {
-            if started.elapsed() > Duration::from_secs(30) {
-                let _ = run.kill();
-                panic!("{isolation}: the collector's call never began");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        let signalled = Instant::now();
-        send_signal(run.id(), "TERM");
-        while run.try_wait().unwrap().is_none() && signalled.elapsed() < Duration::from_secs(15) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let ended = run.try_wait().unwrap();
-        if ended.is_none() {
-            let _ = run.kill();
-        }
-        let took = signalled.elapsed();
-        let output = run.wait_with_output().unwrap();
-        let stderr = stderr(&output);
-        assert!(
-            took < Duration::from_secs(10),
-            "{isolation}: ended {took:?} after the signal"
-        );
-        assert_eq!(
-            ended.and_then(|s| s.code()),
-            Some(143),
-            "{isolation}: {stderr}"
-        );
-        let cut = "did not answer `on_event` within the grace period of 1 s after SIGTERM";
-        if isolation == "in-process" {
-            assert!(stderr.contains(cut), "{stderr}");
-            let journal = std::fs::read_to_string(dir.join("results/events.jsonl")).unwrap();
+    for (call, looping_at) in [("on_event", "source_started"), ("create", "new")] {
+        for isolation in ["process", "in-process"] {
+            let dir = scratch.path().join(format!("{call}-{isolation}"));
+            let scripts = scripts(&dir);
+            let misbehaving = json!({ "at": looping_at, "how": "loop" });
+            let config = match call {
+                "on_event" => json!({
+                    "collectors": { "misbehaving-collector": misbehaving },
+                    "sources": [{ "name": "good", "runner": "misbehaving", "path": scripts }],
+                }),
+                _ => json!({
+                    "sources": [{ "name": "bad", "runner": "misbehaving", "path": scripts,
+                                  "settings": misbehaving }],
+                }),
+            };
+            let mut config = config;
+            config["isolation"] = json!(isolation);
+            config["grace_period_seconds"] = json!(1);
+            let (status, took, stderr) = stopped_while_looping(&dir, &plugins, &config);
+            let case = format!("{call}, {isolation}");
             assert!(
-                journal.contains("run_started"),
-                "the journal is kept: {journal}"
+                took < Duration::from_secs(10),
+                "{case}: ended {took:?} after the signal"
             );
-        } else {
+            assert_eq!(status, Some(143), "{case}: {stderr}");
+            let cut =
+                format!("did not answer `{call}` within the grace period of 1 s after SIGTERM");
+            assert!(stderr.contains(&cut), "{case}: {stderr}");
             let results = dir.join("results");
-            check_results(&results);
-            let summary = read_summary(&results.join("summary.json"));
-            let error = summary.run.collectors[0]
-                .error
-                .as_deref()
-                .unwrap_or_default();
-            assert!(
-                error.contains(&format!("{cut}; its process was killed")),
-                "{error}"
-            );
-            assert_eq!(summary.run.counts.total, 0, "nothing starts after a stop");
+            // A plugin is created before anything is written.
+            if call == "create" {
+                continue;
+            }
+            if isolation == "in-process" {
+                let journal = std::fs::read_to_string(results.join("events.jsonl")).unwrap();
+                assert!(
+                    journal.contains("run_started"),
+                    "the journal is kept: {journal}"
+                );
+            } else {
+                check_results(&results);
+                let summary = read_summary(&results.join("summary.json"));
+                let error = summary.run.collectors[0]
+                    .error
+                    .as_deref()
+                    .unwrap_or_default();
+                assert!(
+                    error.contains(&format!("{cut}; its process was killed")),
+                    "{error}"
+                );
+                assert_eq!(summary.run.counts.total, 0, "nothing starts after a stop");
+            }
         }
     }
+}
+
+/// Runs `config` in `dir` with the misbehaving plugins, and stops it with
+/// SIGTERM once a plugin call loops: its exit status, how long after the
+/// signal it ended, and its stderr. A run still going 15 s after the
+/// signal is killed.
+fn stopped_while_looping(
+    dir: &Path,
+    plugins: &Path,
+    config: &serde_json::Value,
+) -> (Option<i32>, Duration, String) {
+    let config = write_config(dir, config);
+    let looping = dir.join("looping");
+    let mut run = std::process::Command::new(proctor_bin())
+        .current_dir(dir)
+        .args(["--plugin-dir", plugins.to_str().unwrap(), "run"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .env("MISBEHAVING_LOOP_MARK", &looping)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !looping.exists() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = run.kill();
+            panic!("{}: the plugin's call never began", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let signalled = Instant::now();
+    send_signal(run.id(), "TERM");
+    while run.try_wait().unwrap().is_none() && signalled.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = signalled.elapsed();
+    let ended = run.try_wait().unwrap();
+    if ended.is_none() {
+        let _ = run.kill();
+    }
+    let output = run.wait_with_output().unwrap();
+    (ended.and_then(|s| s.code()), took, stderr(&output))
 }
 
 #[test]

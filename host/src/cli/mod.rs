@@ -1,7 +1,7 @@
 //! The command line: `proctor run`, `proctor list`, `proctor plugins`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -414,7 +414,7 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             let filter = filter.parse()?;
             let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
             let (runtime, stopper) = supervising_runtime()?;
-            let session = Session::prepare(&path, &cli.plugin_dirs)?;
+            let session = prepare(&runtime, &path, &cli.plugin_dirs, &stopper)?;
             // A run goes on without a store it cannot place.
             let store = (!no_store)
                 .then(|| store.for_run(session.config.store.as_ref()))
@@ -499,9 +499,9 @@ fn execute(cli: Cli) -> Result<ExitStatus> {
             let path = crate::config::locate(config.as_deref(), &current_dir()?)?;
             // Before the plugins load: their threads would keep the
             // guardian from being forked.
-            let runtime = supervising_runtime()?;
-            let session = Session::prepare(&path, &cli.plugin_dirs)?;
-            list(&session, runtime, filter.as_ref(), format)
+            let (runtime, stopper) = supervising_runtime()?;
+            let session = prepare(&runtime, &path, &cli.plugin_dirs, &stopper)?;
+            list(&session, (runtime, stopper), filter.as_ref(), format)
         }
         Command::Plugins {
             check: Some(library),
@@ -590,16 +590,24 @@ fn history_command(command: HistoryCommand) -> Result<ExitStatus> {
     }
 }
 
+/// The session of the configuration at `path`, its plugins' calls bounded
+/// by `stopper` on `runtime`.
+fn prepare(
+    runtime: &tokio::runtime::Runtime,
+    path: &Path,
+    plugin_dirs: &[PathBuf],
+    stopper: &Stopper,
+) -> Result<Session> {
+    let _entered = runtime.enter();
+    Session::prepare(path, plugin_dirs, stopper)
+}
+
 fn list(
     session: &Session,
     (runtime, stopper): (tokio::runtime::Runtime, Stopper),
     filter: Option<&Filter>,
     format: Format,
 ) -> Result<ExitStatus> {
-    let _bound = {
-        let _entered = runtime.enter();
-        crate::plugins::CallBound::start(&stopper, session.config.grace_period)
-    };
     let stopped = || {
         let signal = stopper.state().signal()?;
         eprintln!("error: stopped by {signal}");

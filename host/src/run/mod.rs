@@ -131,11 +131,17 @@ pub struct Session {
     pub sources: Vec<Arc<PreparedSource>>,
     pub fetcher: Fetcher,
     pub collectors: collect::Prepared,
+    /// Bounds the plugins' calls once `stopper` hears a stop, from their
+    /// creation on, for as long as the session lasts.
+    _calls_bound: plugins::CallBound,
 }
 
 impl Session {
-    pub fn prepare(config_path: &Path, plugin_dirs: &[PathBuf]) -> Result<Self> {
+    /// Reads the configuration at `config_path` and creates its plugins,
+    /// whose calls `stopper` bounds; on the current Tokio runtime.
+    pub fn prepare(config_path: &Path, plugin_dirs: &[PathBuf], stopper: &Stopper) -> Result<Self> {
         let config = config::load(config_path)?;
+        let calls_bound = plugins::CallBound::start(stopper, config.grace_period);
         let catalog = Catalog::load(SearchPath::new(plugin_dirs, &config.plugin_dirs));
         let at = |location: String, error: Error| {
             error.at(format!("{}: {location}", config.file.display()))
@@ -199,6 +205,7 @@ impl Session {
             sources,
             fetcher,
             collectors,
+            _calls_bound: calls_bound,
         })
     }
 
@@ -298,7 +305,6 @@ pub async fn run(
 ) -> Result<RunSummary> {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
-    let _bound = crate::plugins::CallBound::start(&options.stopper, session.config.grace_period);
     let recording = options.store.take().map(recording::Recording::start);
     let run_id = uuid::Uuid::new_v4().to_string();
     let layout = (options.results_layout)
