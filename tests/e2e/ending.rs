@@ -638,6 +638,50 @@ fn a_stop_signal_ends_the_wait_between_download_attempts() {
     );
 }
 
+/// A server that sends its headers and then nothing holds no stopped run:
+/// the download's read waited out `stall_timeout_seconds` (60 s by
+/// default), deaf to the stop, and then the grace period ended the host
+/// without its reports. Now the download answers the stop at once, the
+/// reports are written, and no part file is left.
+#[test]
+fn a_stop_signal_ends_a_download_from_a_server_gone_silent_with_the_reports() {
+    let server = TestServer::start();
+    server.route(
+        "/silent",
+        Route::new(b"never sent".to_vec()).then(Fault::Stall(Duration::from_secs(120))),
+    );
+    let config = json!({
+        "downloads": { "files": [{ "uri": server.url("/silent"), "destination": "f.bin" }] },
+        "sources": [{ "name": "py", "runner": "pytest", "path": "." }],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Background::start(dir.path(), config, &[], None);
+    wait_until(Duration::from_secs(30), "the download never began", || {
+        !server.seen("/silent").is_empty()
+    });
+    // The headers are read by now; the body never comes.
+    std::thread::sleep(Duration::from_millis(300));
+    let signalled = Instant::now();
+    send_signal(run.child.id(), "INT");
+    let (status, stderr) = run.exit(Duration::from_secs(30));
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        took < Duration::from_secs(5),
+        "ended {took:?} after the signal"
+    );
+    let errors = run.summary().run.errors.join("\n");
+    assert!(
+        errors.contains("not fetched: the run was asked to stop"),
+        "{errors}"
+    );
+    let left: Vec<_> = (std::fs::read_dir(dir.path()).unwrap().flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "proctor.json" && name != "results")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// A results store that accepts the connection and never answers holds
 /// no run: a stop signal while the end waits for it ends the run at once,
 /// its tests' verdict standing and the reports saying the run is not in

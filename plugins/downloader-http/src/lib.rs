@@ -8,7 +8,8 @@
 //! errors, stalls and 5xx answers are retried with exponential backoff; 4xx
 //! answers are final.
 
-use std::io::{Read, Write};
+mod request_thread;
+
 use std::time::{Duration, Instant};
 
 use proctor_sdk::messages::{DownloadRequest, DownloadResponse};
@@ -16,6 +17,8 @@ use proctor_sdk::{export_plugins, Downloader, Error, PartFile, Progress, Result}
 use serde::Deserialize;
 use ureq::http::{header, StatusCode};
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
+
+use request_thread::{Delivery, NotDelivered, RequestThread, CANCEL_CHECK};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,9 +220,6 @@ impl Downloader for HttpDownloader {
     }
 }
 
-/// How often a wait between attempts asks the host whether to go on.
-const CANCEL_CHECK: Duration = Duration::from_millis(100);
-
 /// Waits `wait`, reporting the progress so far every [`CANCEL_CHECK`], so
 /// that a host asked to stop need not wait out the backoff: false once it
 /// answers that the download is to stop.
@@ -330,12 +330,24 @@ impl HttpDownloader {
         if let Some(tls) = &transfer.tls {
             config = config.tls_config(tls.clone());
         }
-        let mut response = config.build().call().map_err(Failure::transport)?;
+        let part = transfer.part.file().try_clone().map_err(write_failed)?;
+        let mut request = RequestThread::start(config.build(), part, BUFFER_SIZE)
+            .map_err(|e| Failure::fatal(format!("cannot start the transfer's thread: {e}")))?;
+        let unanswered = |why| match why {
+            NotDelivered::Cancelled => Failure::fatal("cancelled by the host"),
+            NotDelivered::Lost => Failure::retry("the transfer's thread ended unanswered"),
+        };
+        let (response, announced) = match request.next(progress, have, transfer.length) {
+            Ok(Delivery::Head(head, announced)) => (head, announced),
+            Ok(Delivery::Refused(e)) => return Err(Failure::transport(e)),
+            Ok(_) => unreachable!("the head comes first"),
+            Err(why) => return Err(unanswered(why)),
+        };
 
-        let status = response.status();
+        let status = response.status;
         match status {
             StatusCode::PARTIAL_CONTENT if resuming => {
-                let range = content_range(response.headers());
+                let range = content_range(&response.headers);
                 let continues = range.is_some_and(|(start, length)| {
                     start == have
                         && (length.is_none()
@@ -348,7 +360,7 @@ impl HttpDownloader {
                         "the server resumed with a range that does not continue byte {have} \
                          of the same file ({})",
                         response
-                            .headers()
+                            .headers
                             .get(header::CONTENT_RANGE)
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("no Content-Range")
@@ -363,7 +375,7 @@ impl HttpDownloader {
             }
             StatusCode::OK => {
                 transfer.part.restart().map_err(write_failed)?;
-                transfer.validator = validator(response.headers());
+                transfer.validator = validator(&response.headers);
             }
             s if s.is_server_error() => {
                 return Err(Failure::retry(format!("the server answered {s}")))
@@ -379,29 +391,22 @@ impl HttpDownloader {
                 )))
             }
         }
-        let mut written = transfer.part.len().map_err(write_failed)?;
-        if let Some(announced) = response.body().content_length() {
-            transfer.length = Some(written + announced);
+        let before = transfer.part.len().map_err(write_failed)?;
+        if let Some(announced) = announced {
+            transfer.length = Some(before + announced);
         }
-        let mut body = response.body_mut().as_reader();
-        let mut buffer = vec![0u8; BUFFER_SIZE];
-        let file = transfer.part.file();
-        loop {
-            if !progress.report(written, transfer.length) {
-                return Err(Failure::fatal("cancelled by the host"));
+        request.copy_body();
+        let ended = request.next(progress, before, transfer.length);
+        let written = before + request.written();
+        match ended.map_err(unanswered)? {
+            Delivery::End => {}
+            Delivery::Broke(e) => {
+                return Err(Failure::retry(format!(
+                    "the connection broke after {written} bytes: {e}"
+                )))
             }
-            let read = match body.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Failure::retry(format!(
-                        "the connection broke after {written} bytes: {e}"
-                    )))
-                }
-            };
-            file.write_all(&buffer[..read]).map_err(write_failed)?;
-            written += read as u64;
+            Delivery::WriteFailed(e) => return Err(write_failed(e)),
+            _ => unreachable!("only the body's end follows the head"),
         }
         match transfer.length {
             Some(length) if written < length => Err(Failure::retry(format!(
