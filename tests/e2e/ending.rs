@@ -538,6 +538,17 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
     assert_none_left(&marker_stop, Duration::from_secs(2));
 }
 
+/// What a run's downloads left in `dir`: every name but its configuration
+/// and its results, sorted.
+fn downloaded(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = (std::fs::read_dir(dir).unwrap().flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "proctor.json" && name != "results")
+        .collect();
+    names.sort();
+    names
+}
+
 /// A stop signal during the downloads cancels the one under way at its
 /// next report of progress and starts no other: the run ends at once,
 /// interrupted, its reports written, and a listing ends as it would, with
@@ -563,14 +574,6 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
         },
         "sources": [{ "name": "py", "runner": "pytest", "path": "." }],
     });
-    let left = |dir: &Path| {
-        let mut names: Vec<String> = (std::fs::read_dir(dir).unwrap().flatten())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "proctor.json" && name != "results")
-            .collect();
-        names.sort();
-        names
-    };
     let asked = |count: usize| {
         wait_until(Duration::from_secs(30), "the download never began", || {
             server.seen("/trickle").len() >= count
@@ -591,7 +594,7 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
         "{errors}"
     );
     assert_reports_valid(&run.results());
-    assert_eq!(left(dir.path()), Vec::<String>::new());
+    assert_eq!(downloaded(dir.path()), Vec::<String>::new());
 
     let dir = tempfile::tempdir().unwrap();
     let mut list = Background::command(dir.path(), "list", config, &[], None);
@@ -600,7 +603,7 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
     let (status, stderr) = list.exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
-    assert_eq!(left(dir.path()), Vec::<String>::new());
+    assert_eq!(downloaded(dir.path()), Vec::<String>::new());
     assert!(server.seen("/second").is_empty());
 }
 
@@ -675,11 +678,7 @@ fn a_stop_signal_ends_a_download_from_a_server_gone_silent_with_the_reports() {
         errors.contains("not fetched: the run was asked to stop"),
         "{errors}"
     );
-    let left: Vec<_> = (std::fs::read_dir(dir.path()).unwrap().flatten())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "proctor.json" && name != "results")
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_eq!(downloaded(dir.path()), Vec::<String>::new(), "left behind");
 }
 
 /// A results store that accepts the connection and never answers holds
