@@ -18,7 +18,7 @@ use serde::Deserialize;
 use ureq::http::{header, StatusCode};
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
 
-use request_thread::{Delivery, NotDelivered, RequestThread, CANCEL_CHECK};
+use request_thread::{hearing_the_host, Delivery, NotDelivered, RequestThread};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,9 +220,9 @@ impl Downloader for HttpDownloader {
     }
 }
 
-/// Waits `wait`, reporting the progress so far every [`CANCEL_CHECK`], so
-/// that a host asked to stop need not wait out the backoff: false once it
-/// answers that the download is to stop.
+/// Waits `wait`, hearing the host all the while, so that a host asked to
+/// stop need not wait out the backoff: false once it answers that the
+/// download is to stop.
 fn wait_unless_cancelled(
     wait: Duration,
     progress: &Progress,
@@ -230,16 +230,12 @@ fn wait_unless_cancelled(
     total: Option<u64>,
 ) -> bool {
     let until = Instant::now() + wait;
-    loop {
-        if !progress.report(done, total) {
-            return false;
-        }
+    let waited = hearing_the_host(progress, (|| done, total), |most| {
         let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(CANCEL_CHECK));
-    }
+        std::thread::sleep(left.min(most));
+        left.is_zero().then_some(())
+    });
+    waited.is_some()
 }
 
 /// What one download knows across its attempts.

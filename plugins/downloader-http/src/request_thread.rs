@@ -28,9 +28,8 @@ use ureq::http::response::Parts;
 use ureq::typestate::WithoutBody;
 use ureq::RequestBuilder;
 
-/// How often a download waiting on the network asks the host whether to
-/// go on.
-pub const CANCEL_CHECK: Duration = Duration::from_millis(100);
+/// How often a download waiting asks the host whether to go on.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
 
 /// What the transfer thread says, in order: the answer's head, then, if
 /// the body was asked for, how its copy ended.
@@ -118,15 +117,32 @@ impl RequestThread {
         done: u64,
         total: Option<u64>,
     ) -> Result<Delivery, NotDelivered> {
-        loop {
-            if !progress.report(done + self.written(), total) {
-                return Err(NotDelivered::Cancelled);
+        let done = || done + self.written();
+        let heard = hearing_the_host(progress, (done, total), |most| {
+            match self.deliveries.recv_timeout(most) {
+                Ok(delivery) => Some(Ok(delivery)),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Err(NotDelivered::Lost)),
             }
-            match self.deliveries.recv_timeout(CANCEL_CHECK) {
-                Ok(delivery) => return Ok(delivery),
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return Err(NotDelivered::Lost),
-            }
+        });
+        heard.unwrap_or(Err(NotDelivered::Cancelled))
+    }
+}
+
+/// Waits until `step` answers, letting it wait at most [`CANCEL_CHECK`] at
+/// a time and reporting `done()` of `total` bytes to the host before each
+/// step; `None` once the host answers that the download is to stop.
+pub fn hearing_the_host<T>(
+    progress: &Progress,
+    (done, total): (impl Fn() -> u64, Option<u64>),
+    mut step: impl FnMut(Duration) -> Option<T>,
+) -> Option<T> {
+    loop {
+        if !progress.report(done(), total) {
+            return None;
+        }
+        if let Some(answer) = step(CANCEL_CHECK) {
+            return Some(answer);
         }
     }
 }
