@@ -76,7 +76,8 @@ def template():
     (suite / "tests" / "test_one.py").write_text("def test_one():\n    pass\n")
     (suite / "proctor.json").write_text(
         json.dumps({"sources": [{"name": "unit", "runner": "pytest", "path": "tests"}]}))
-    subprocess.run([proctor, "run", "--no-store"], cwd=suite, check=True,
+    # Layout 1: the records generated below write every field.
+    subprocess.run([proctor, "run", "--no-store", "--results-layout", "1"], cwd=suite, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     made = json.loads((suite / "results" / "summary.json").read_text())
     made["tests"] = []

@@ -1,9 +1,9 @@
 //! A reader of results layout version 1, written once from
 //! docs/results-layout.md as it stood when the layout's contract was
 //! published, and never edited since: what a CI script written against
-//! that page expects. Every results directory the end-to-end tests produce
-//! is read through it, so a change to the layout that would break such a
-//! script fails them. Fields added later are not known here, and must not
+//! that page expects. Every layout 1 directory the end-to-end tests produce
+//! (layout 2 became the default later) is read through it, so a change to
+//! the layout that would break such a script fails them. Fields added later are not known here, and must not
 //! need to be; this file is the layout's counterpart of the plugin-api 1.0
 //! compatibility test. Do not change it: a layout that needs it changed is
 //! layout version 2.

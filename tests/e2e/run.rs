@@ -36,7 +36,7 @@ fn demo_run_reports_every_outcome_and_keeps_each_tests_output() {
     );
 
     let summary = read_summary(&results.join("summary.json"));
-    assert_eq!(summary.run.layout_version, 1);
+    assert_eq!(summary.run.layout_version, 2, "layout 2 is the default");
     assert_eq!(summary.run.outcome, RunOutcome::TestsFailed);
     assert_eq!(summary.run.counts.total, 7);
     assert_eq!(summary.run.counts.passed, 5);

@@ -38,16 +38,16 @@ pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 pub const DEFAULT_CONFIG_NAMES: [&str; 2] = ["proctor.json", "shared-infra-configuration.json"];
 
 /// A version of the results layout (docs/results-layout.md): which files
-/// a results directory holds and the shape of their records. Version 1 is
-/// the default; version 2 writes the same records in half the bytes, and
-/// is asked for with `--results-layout 2` or `results_layout: 2`.
+/// a results directory holds and the shape of their records. Version 2,
+/// the default, writes version 1's records in half the bytes; version 1
+/// is asked for with `--results-layout 1` or `results_layout: 1`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "u32")]
 pub enum Layout {
-    #[default]
     V1,
     /// What layout 1 writes as null, false or empty is left out; a batch's
     /// process is written once, its tests' attempts naming it.
+    #[default]
     V2,
 }
 
@@ -98,7 +98,7 @@ struct ConfigFile {
     version: u32,
     #[serde(default)]
     results_dir: Option<PathBuf>,
-    /// The results layout the run writes: 1 (the default) or 2.
+    /// The results layout the run writes: 1, or 2 (the default).
     #[serde(default)]
     results_layout: Option<Layout>,
     #[serde(default)]
