@@ -41,7 +41,8 @@
 //! host. Settings arrive as the plugin's own JSON block, deserialized into
 //! `Settings`; a rejected block is reported with the path of the bad field.
 //! A downloader writes through [`PartFile`], so its destination never holds
-//! part of a file; [`write_download`] does it all for a reader. With the `harness` feature, [`harness`] loads the built
+//! part of a file; [`write_download`] does it all for a reader, and
+//! [`write_download_on_thread`] for a reader that may block. With the `harness` feature, [`harness`] loads the built
 //! library and calls it, to test a plugin without the host.
 //!
 //! `docs/plugin-authoring.md` in the repository walks from an empty
@@ -49,6 +50,7 @@
 
 #![warn(missing_docs)]
 
+mod copying;
 mod error;
 #[doc(hidden)]
 pub mod glue;
@@ -57,8 +59,9 @@ pub mod harness;
 mod part_file;
 mod traits;
 
+pub use copying::{BackgroundCopy, CopyError, Detached, Lost};
 pub use error::{Error, Result};
-pub use part_file::{write_download, PartFile};
+pub use part_file::{write_download, write_download_on_thread, PartFile};
 pub use proctor_plugin_api::messages;
 pub use proctor_plugin_api::API_VERSION;
 pub use traits::{AttachmentProcessor, Collector, Downloader, Progress, ResultSink, Runner};

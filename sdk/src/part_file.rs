@@ -5,7 +5,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::messages::{DownloadRequest, DownloadResponse};
-use crate::{Error, Progress, Result};
+use crate::{BackgroundCopy, Error, Progress, Result};
 
 /// A download in progress. Bytes go to `<destination>.part`, which becomes
 /// the destination only through [`PartFile::finish`]; dropped unfinished,
@@ -82,11 +82,17 @@ impl PartFile {
 /// answered within it.
 const CHUNK: u64 = 4 << 20;
 
+/// The buffer of a copy on its own thread: as much as a fast network
+/// hands over between two reads.
+const THREAD_BUFFER: usize = 1 << 20;
+
 /// Writes what `input` reads to `request.destination`, as a downloader
 /// answers: through a [`PartFile`], reporting progress against `total`
 /// (`None` when unknown) before every chunk, and stopping with an error
 /// when the host asks it to. Errors name the URI and what failed. From a
 /// [`std::fs::File`], the kernel copies the bytes (`copy_file_range`).
+/// For a reader that may block (a network peer's body), use
+/// [`write_download_on_thread`]: this one asks the host only between reads.
 ///
 /// ```no_run
 /// # use proctor_sdk::{messages::*, Progress, Result};
@@ -103,30 +109,83 @@ pub fn write_download(
     progress: &Progress,
 ) -> Result<DownloadResponse> {
     let uri = &request.uri;
-    let mut part = PartFile::create(&request.destination).map_err(|e| {
-        let beside = request.destination.display();
-        Error::msg(format!("{uri}: cannot create a file beside {beside}: {e}"))
-    })?;
+    let mut part = create_part(request)?;
     let mut done = 0;
     loop {
         if !progress.report(done, total) {
-            return Err(Error::msg(format!(
-                "{uri}: stopped by the host after {done} bytes"
-            )));
+            return Err(stopped(uri, done));
         }
         // `copy` reaches the kernel's copy for a file; a read error and a
         // write error alike end the transfer.
         let n = std::io::copy(&mut (&mut input).take(CHUNK), part.file())
-            .map_err(|e| Error::msg(format!("{uri}: the copy failed after {done} bytes: {e}")))?;
+            .map_err(|e| copy_failed(uri, done, e))?;
         if n == 0 {
             break;
         }
         done += n;
     }
+    finish(part, request)
+}
+
+/// As [`write_download`], reading on a thread of its own
+/// ([`BackgroundCopy`]), so that the download hears the host within a
+/// tenth of a second even while a read waits on a peer that sends
+/// nothing: asked to stop, it returns at once and the part file goes. Hand
+/// it a network client's body reader.
+///
+/// ```no_run
+/// # use proctor_sdk::{messages::*, Progress, Result};
+/// fn download(request: DownloadRequest, progress: &Progress) -> Result<DownloadResponse> {
+///     let stream = std::net::TcpStream::connect("artifacts.internal:7000")?;
+///     proctor_sdk::write_download_on_thread(stream, None, &request, progress)
+/// }
+/// ```
+pub fn write_download_on_thread(
+    input: impl Read + Send + 'static,
+    total: Option<u64>,
+    request: &DownloadRequest,
+    progress: &Progress,
+) -> Result<DownloadResponse> {
+    let uri = &request.uri;
+    let mut part = create_part(request)?;
+    let copy = (part.file().try_clone())
+        .and_then(|output| BackgroundCopy::start(input, output, THREAD_BUFFER))
+        .map_err(|e| Error::msg(format!("{uri}: cannot start the copy's thread: {e}")))?;
+    match copy.wait(progress, 0, total) {
+        None => Err(stopped(uri, copy.written())),
+        Some(Err(e)) => Err(copy_failed(uri, copy.written(), e)),
+        Some(Ok(())) => finish(part, request),
+    }
+}
+
+/// The part file of `request`'s destination.
+fn create_part(request: &DownloadRequest) -> Result<PartFile> {
+    PartFile::create(&request.destination).map_err(|e| {
+        let beside = request.destination.display();
+        Error::msg(format!(
+            "{}: cannot create a file beside {beside}: {e}",
+            request.uri
+        ))
+    })
+}
+
+/// The error of a download the host stopped after `done` bytes.
+fn stopped(uri: &str, done: u64) -> Error {
+    Error::msg(format!("{uri}: stopped by the host after {done} bytes"))
+}
+
+/// The error of a download whose copy failed after `done` bytes.
+fn copy_failed(uri: &str, done: u64, e: impl std::fmt::Display) -> Error {
+    Error::msg(format!("{uri}: the copy failed after {done} bytes: {e}"))
+}
+
+/// Moves a complete download into place: the downloader's answer.
+fn finish(part: PartFile, request: &DownloadRequest) -> Result<DownloadResponse> {
     let bytes = part.finish().map_err(|e| {
         let destination = request.destination.display();
         Error::msg(format!(
-            "{uri}: cannot move the download into {destination}: {e}"
+            "{}: cannot move the download into {destination}: {e}",
+            request.uri
         ))
     })?;
     Ok(DownloadResponse {

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -163,4 +165,29 @@ impl Progress<'_> {
     pub fn report(&self, done: u64, total: Option<u64>) -> bool {
         (self.sink.report)(self.sink.context, done, total.unwrap_or(u64::MAX))
     }
+
+    /// Waits until `step` answers, hearing the host all the while: `step`
+    /// is given at most a tenth of a second at a time to wait in, and
+    /// `done()` of `total` is reported before each. Answers `None` once the
+    /// host answers that the plugin is to stop. For a plugin waiting on
+    /// anything that may not answer (a backoff, a peer, a thread).
+    pub fn wait_hearing_the_host<T>(
+        &self,
+        done: impl Fn() -> u64,
+        total: Option<u64>,
+        mut step: impl FnMut(Duration) -> Option<T>,
+    ) -> Option<T> {
+        loop {
+            if !self.report(done(), total) {
+                return None;
+            }
+            if let Some(answer) = step(HEARING_INTERVAL) {
+                return Some(answer);
+            }
+        }
+    }
 }
+
+/// The longest a plugin waiting through [`Progress::wait_hearing_the_host`]
+/// goes without asking the host whether to go on.
+const HEARING_INTERVAL: Duration = Duration::from_millis(100);

@@ -7,11 +7,10 @@
 //! Everything proctor needs from it is the `Downloader` impl and the
 //! `export_plugins!` line at the bottom.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use proctor_sdk::messages::{DownloadRequest, DownloadResponse};
-use proctor_sdk::{export_plugins, Downloader, Error, Progress, Result};
+use proctor_sdk::{export_plugins, Detached, Downloader, Error, Progress, Result};
 use serde::Deserialize;
 
 /// The plugin's block in the configuration's `downloaders.artifacts`.
@@ -83,7 +82,7 @@ impl Downloader for Artifacts {
 
     fn download(&self, request: DownloadRequest, progress: &Progress) -> Result<DownloadResponse> {
         let (build, path) = parse(&request.uri)?;
-        let (body, total): (Box<dyn Read>, Option<u64>) = match &self.store {
+        match &self.store {
             Store::Directory(root) => {
                 let root = match &request.base_dir {
                     Some(base_dir) => base_dir.join(root),
@@ -93,7 +92,7 @@ impl Downloader for Artifacts {
                 let opened = std::fs::File::open(&file)
                     .map_err(|e| Error::msg(format!("{}: {}: {e}", request.uri, file.display())))?;
                 let total = opened.metadata().ok().map(|m| m.len());
-                (Box::new(opened), total)
+                proctor_sdk::write_download(opened, total, &request, progress)
             }
             Store::Http {
                 agent,
@@ -105,8 +104,14 @@ impl Downloader for Artifacts {
                 if let Some(token) = token {
                     get = get.header("Authorization", &format!("Bearer {token}"));
                 }
-                let response = get
-                    .call()
+                // A store that accepts the connection and then says nothing
+                // must not keep a stopped run waiting: the request is made
+                // on a thread of its own, waited for hearing the host.
+                let call = Detached::spawn("artifacts-request", move || get.call())?;
+                let response = call
+                    .wait(progress, || 0, None)
+                    .ok_or_else(|| Error::msg(format!("{}: stopped by the host", request.uri)))?
+                    .map_err(|_| Error::msg(format!("{}: GET {url}: no answer", request.uri)))?
                     .map_err(|e| Error::msg(format!("{}: GET {url}: {e}", request.uri)))?;
                 if response.status() != 200 {
                     return Err(Error::msg(format!(
@@ -116,10 +121,11 @@ impl Downloader for Artifacts {
                     )));
                 }
                 let total = response.body().content_length();
-                (Box::new(response.into_body().into_reader()), total)
+                // The body is read on a thread of its own for the same reason.
+                let body = response.into_body().into_reader();
+                proctor_sdk::write_download_on_thread(body, total, &request, progress)
             }
-        };
-        proctor_sdk::write_download(body, total, &request, progress)
+        }
     }
 }
 

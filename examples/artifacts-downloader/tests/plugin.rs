@@ -139,6 +139,50 @@ fn files_come_from_the_http_store_with_the_token() {
     );
 }
 
+/// A store that takes the request and then falls silent, after `answer`
+/// (nothing, or the head and the first bytes), for at most 20 s.
+fn silent_store(answer: &'static str) -> (u16, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        stream.write_all(answer.as_bytes()).unwrap();
+        // Held open, silent; a download still waiting fails the test's timing.
+        std::thread::sleep(std::time::Duration::from_secs(20));
+    });
+    (port, server)
+}
+
+#[test]
+fn a_store_gone_silent_does_not_keep_a_stopped_download_waiting() {
+    let head_then_nothing = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nfirst bytes";
+    for (answer, case) in [("", "before its answer"), (head_then_nothing, "in its body")] {
+        let (port, _server) = silent_store(answer);
+        let settings = json!({ "base_url": format!("http://127.0.0.1:{port}") });
+        let plugin = library().downloader("artifacts", settings).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        // The host answers "stop" at the fifth report: the plugin hears it
+        // only if it reports while the store says nothing.
+        let progress = ProgressLog::stop_after(5);
+        let request = DownloadRequest {
+            uri: "artifacts://b/big".into(),
+            destination: out.path().join("big"),
+            base_dir: None,
+        };
+        let started = std::time::Instant::now();
+        let error = plugin.download(&request, &progress.sink()).unwrap_err();
+        let took = started.elapsed();
+        assert!(error.message.contains("stopped by the host"), "{case}: {error}");
+        assert!(took.as_secs() < 5, "{case}: stopped after {took:?}");
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "{case}");
+    }
+}
+
 #[test]
 fn settings_that_cannot_work_are_refused_as_settings() {
     let library = library();

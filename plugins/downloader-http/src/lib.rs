@@ -13,12 +13,14 @@ mod request_thread;
 use std::time::{Duration, Instant};
 
 use proctor_sdk::messages::{DownloadRequest, DownloadResponse};
-use proctor_sdk::{export_plugins, Downloader, Error, PartFile, Progress, Result};
+use proctor_sdk::{
+    export_plugins, BackgroundCopy, CopyError, Downloader, Error, PartFile, Progress, Result,
+};
 use serde::Deserialize;
 use ureq::http::{header, StatusCode};
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
 
-use request_thread::{hearing_the_host, Delivery, NotDelivered, RequestThread};
+use request_thread::{request_hearing_the_host, Answer, Unanswered};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,11 +232,15 @@ fn wait_unless_cancelled(
     total: Option<u64>,
 ) -> bool {
     let until = Instant::now() + wait;
-    let waited = hearing_the_host(progress, (|| done, total), |most| {
-        let left = until.saturating_duration_since(Instant::now());
-        std::thread::sleep(left.min(most));
-        left.is_zero().then_some(())
-    });
+    let waited = progress.wait_hearing_the_host(
+        || done,
+        total,
+        |most| {
+            let left = until.saturating_duration_since(Instant::now());
+            std::thread::sleep(left.min(most));
+            left.is_zero().then_some(())
+        },
+    );
     waited.is_some()
 }
 
@@ -326,18 +332,17 @@ impl HttpDownloader {
         if let Some(tls) = &transfer.tls {
             config = config.tls_config(tls.clone());
         }
-        let part = transfer.part.file().try_clone().map_err(write_failed)?;
-        let mut request = RequestThread::start(config.build(), part, BUFFER_SIZE)
-            .map_err(|e| Failure::fatal(format!("cannot start the transfer's thread: {e}")))?;
-        let unanswered = |why| match why {
-            NotDelivered::Cancelled => Failure::fatal("cancelled by the host"),
-            NotDelivered::Lost => Failure::retry("the transfer's thread ended unanswered"),
-        };
-        let (response, announced) = match request.next(progress, have, transfer.length) {
-            Ok(Delivery::Head(head, announced)) => (head, announced),
-            Ok(Delivery::Refused(e)) => return Err(Failure::transport(e)),
-            Ok(_) => unreachable!("the head comes first"),
-            Err(why) => return Err(unanswered(why)),
+        let no_thread = |e| Failure::fatal(format!("cannot start the transfer's thread: {e}"));
+        let cancelled = || Failure::fatal("cancelled by the host");
+        let answer = request_hearing_the_host(config.build(), progress, have, transfer.length)
+            .map_err(no_thread)?;
+        let (response, announced, body) = match answer {
+            Ok(Answer::Head(head, announced, body)) => (head, announced, body),
+            Ok(Answer::Refused(e)) => return Err(Failure::transport(e)),
+            Err(Unanswered::Cancelled) => return Err(cancelled()),
+            Err(Unanswered::Lost) => {
+                return Err(Failure::retry("the request's thread ended unanswered"))
+            }
         };
 
         let status = response.status;
@@ -391,18 +396,22 @@ impl HttpDownloader {
         if let Some(announced) = announced {
             transfer.length = Some(before + announced);
         }
-        request.copy_body();
-        let ended = request.next(progress, before, transfer.length);
-        let written = before + request.written();
-        match ended.map_err(unanswered)? {
-            Delivery::End => {}
-            Delivery::Broke(e) => {
+        let part = transfer.part.file().try_clone().map_err(write_failed)?;
+        let copy =
+            BackgroundCopy::start(body.into_reader(), part, BUFFER_SIZE).map_err(no_thread)?;
+        let ended = copy.wait(progress, before, transfer.length);
+        let written = before + copy.written();
+        match ended.ok_or_else(cancelled)? {
+            Ok(()) => {}
+            Err(CopyError::Read(e)) => {
                 return Err(Failure::retry(format!(
                     "the connection broke after {written} bytes: {e}"
                 )))
             }
-            Delivery::WriteFailed(e) => return Err(write_failed(e)),
-            _ => unreachable!("only the body's end follows the head"),
+            Err(CopyError::Write(e)) => return Err(write_failed(e)),
+            Err(CopyError::Lost) => {
+                return Err(Failure::retry("the transfer's thread ended unanswered"))
+            }
         }
         match transfer.length {
             Some(length) if written < length => Err(Failure::retry(format!(
