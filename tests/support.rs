@@ -2,8 +2,9 @@
 //! fixture plugins, run `proctor`, read what it wrote.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub mod http_server;
 pub mod postgres_server;
@@ -476,6 +477,110 @@ pub fn journal(results: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
+}
+
+/// A proctor command (a run, unless said) started in the background, as a
+/// CI's script starts it: to be signalled, watched and waited for.
+pub struct Background {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Background {
+    /// Starts `proctor run` on `config` in `dir`; `shell` wraps it (`{}`
+    /// stands for the command), as a script that starts it would.
+    pub fn start(
+        dir: &Path,
+        config: serde_json::Value,
+        env: &[(&str, &str)],
+        shell: Option<&str>,
+    ) -> Self {
+        Self::command(dir, &["run"], config, env, shell)
+    }
+
+    /// Starts `proctor ARGS CONFIG` on `config` in `dir`, as
+    /// [`Self::start`]: `args` are the command and the options before it.
+    pub fn command(
+        dir: &Path,
+        args: &[&str],
+        config: serde_json::Value,
+        env: &[(&str, &str)],
+        shell: Option<&str>,
+    ) -> Self {
+        let path = write_config(dir, &config);
+        let bin = proctor_bin();
+        let mut process = match shell {
+            Some(script) => {
+                let mut process = Command::new("sh");
+                process.args(["-c", script, "sh"]).arg(&bin);
+                process
+            }
+            None => Command::new(&bin),
+        };
+        let child = process
+            .current_dir(dir)
+            .args(args)
+            .arg(&path)
+            .envs(env.iter().copied())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The process id of what was started (a wrapping shell's, with one).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn results(&self) -> PathBuf {
+        self.dir.join("results")
+    }
+
+    /// Waits until the journal has an event `found` accepts.
+    pub fn wait_for(&self, what: &str, found: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let events =
+                std::fs::read_to_string(self.results().join("events.jsonl")).unwrap_or_default();
+            let seen = events
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .any(|event| found(&event));
+            if seen {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never saw {what}:\n{events}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for proctor to exit, at most `within`; kills it otherwise.
+    pub fn exit(&mut self, within: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr)
+                    .unwrap();
+                return (status, stderr);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("proctor did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn summary(&self) -> RunSummary {
+        read_summary(&self.results().join("summary.json"))
+    }
 }
 
 /// Sends `signal` (`TERM`, `INT`, `KILL`) to process `pid`, as `kill` does.

@@ -5,7 +5,7 @@
 //! of the host is left.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proctor_e2e::http_server::{Fault, Route, TestServer};
@@ -104,98 +104,6 @@ fn python() -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-/// A proctor command (a run, unless said) started in the background.
-struct Background {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Background {
-    /// Starts `proctor run` on `config` in `dir`; `shell` wraps it (`{}`
-    /// stands for the command), as a script that starts it would.
-    fn start(dir: &Path, config: Value, env: &[(&str, &str)], shell: Option<&str>) -> Self {
-        Self::command(dir, "run", config, env, shell)
-    }
-
-    /// Starts `proctor COMMAND` on `config` in `dir`, as [`Self::start`].
-    fn command(
-        dir: &Path,
-        command: &str,
-        config: Value,
-        env: &[(&str, &str)],
-        shell: Option<&str>,
-    ) -> Self {
-        let path = write_config(dir, &config);
-        let bin = proctor_bin();
-        let mut process = match shell {
-            Some(script) => {
-                let mut process = Command::new("sh");
-                process.args(["-c", script, "sh"]).arg(&bin);
-                process
-            }
-            None => Command::new(&bin),
-        };
-        let child = process
-            .current_dir(dir)
-            .arg(command)
-            .arg(&path)
-            .envs(env.iter().copied())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn results(&self) -> PathBuf {
-        self.dir.join("results")
-    }
-
-    /// Waits until the journal has an event `found` accepts.
-    fn wait_for(&self, what: &str, found: impl Fn(&Value) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let events =
-                std::fs::read_to_string(self.results().join("events.jsonl")).unwrap_or_default();
-            let seen = events
-                .lines()
-                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-                .any(|event| found(&event));
-            if seen {
-                return;
-            }
-            assert!(Instant::now() < deadline, "never saw {what}:\n{events}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits for proctor to exit, at most `within`; kills it otherwise.
-    fn exit(&mut self, within: Duration) -> (ExitStatus, String) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut stderr = String::new();
-                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr)
-                    .unwrap();
-                return (status, stderr);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("proctor did not exit within {within:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn summary(&self) -> RunSummary {
-        read_summary(&self.results().join("summary.json"))
-    }
-}
-
 fn pytest_source(file: &str, marker: &str) -> Value {
     json!({
         "name": "py",
@@ -255,7 +163,7 @@ fn each_stop_signal_ends_the_run_with_its_reports_its_exit_code_and_no_process_l
                 let dir = tempfile::tempdir().unwrap();
                 let marker = marker(&format!("signal-{signal}"));
                 let mut run = holding_on(dir.path(), &marker, 1, layout, shell);
-                send_signal(run.child.id(), signal);
+                send_signal(run.pid(), signal);
                 let (status, stderr) = run.exit(Duration::from_secs(60));
                 assert_eq!(status.code(), Some(code), "SIG{signal}:\n{stderr}");
                 assert!(stderr.contains(&format!("STOP SIG{signal}")), "{stderr}");
@@ -289,10 +197,7 @@ fn each_stop_signal_ends_the_run_with_its_reports_its_exit_code_and_no_process_l
                     && e["at_once"] == false));
                 assert_eq!(events.last().unwrap()["event"], "run_finished");
                 assert_none_left(&marker, Duration::from_secs(5));
-                assert_eq!(
-                    cgroups_left(&summary, run.child.id()),
-                    Vec::<PathBuf>::new()
-                );
+                assert_eq!(cgroups_left(&summary, run.pid()), Vec::<PathBuf>::new());
             });
         }
     });
@@ -304,9 +209,9 @@ fn a_second_sigint_kills_the_running_tests_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let marker = marker("twice");
     let mut run = holding_on(dir.path(), &marker, 600, 1, None);
-    send_signal(run.child.id(), "INT");
+    send_signal(run.pid(), "INT");
     run.wait_for("the first stop", |e| is_event(e, "stop_requested"));
-    send_signal(run.child.id(), "INT");
+    send_signal(run.pid(), "INT");
     // Far sooner than the grace period of ten minutes.
     let (status, stderr) = run.exit(Duration::from_secs(60));
     assert_eq!(status.code(), Some(130), "{stderr}");
@@ -347,8 +252,8 @@ fn a_host_killed_with_sigkill_leaves_no_test_process_and_a_journal_of_what_finis
         wait_marked(&marker);
         // The host's groups are named after the host, the supervisor's child;
         // killing the supervisor kills it too.
-        let host = host_pid(run.child.id());
-        send_signal(run.child.id(), "KILL");
+        let host = host_pid(run.pid());
+        send_signal(run.pid(), "KILL");
         run.exit(Duration::from_secs(10));
         assert_none_left(&marker, Duration::from_secs(10));
         let finished = journal(&run.results()).into_iter().find(|e| {
@@ -525,7 +430,7 @@ fn discovery_is_bounded_by_its_timeout_and_stops_with_the_run() {
     let config = json!({ "grace_period_seconds": 1, "sources": [source(&marker_stop, None)] });
     let mut run = Background::start(&run_dir, config, &[], None);
     wait_marked(&marker_stop);
-    send_signal(run.child.id(), "TERM");
+    send_signal(run.pid(), "TERM");
     let (status, stderr) = run.exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(143), "{stderr}");
     let summary = run.summary();
@@ -583,7 +488,7 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
     let dir = tempfile::tempdir().unwrap();
     let mut run = Background::start(dir.path(), config.clone(), &[], None);
     asked(1);
-    send_signal(run.child.id(), "INT");
+    send_signal(run.pid(), "INT");
     let (status, stderr) = run.exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{stderr}");
     let summary = run.summary();
@@ -597,9 +502,9 @@ fn a_stop_signal_cancels_the_download_under_way_and_starts_no_other() {
     assert_eq!(downloaded(dir.path()), Vec::<String>::new());
 
     let dir = tempfile::tempdir().unwrap();
-    let mut list = Background::command(dir.path(), "list", config, &[], None);
+    let mut list = Background::command(dir.path(), &["list"], config, &[], None);
     asked(2);
-    send_signal(list.child.id(), "INT");
+    send_signal(list.pid(), "INT");
     let (status, stderr) = list.exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
@@ -626,7 +531,7 @@ fn a_stop_signal_ends_the_wait_between_download_attempts() {
     wait_until(Duration::from_secs(30), "the download never began", || {
         !server.seen("/failing").is_empty()
     });
-    send_signal(run.child.id(), "INT");
+    send_signal(run.pid(), "INT");
     let (status, stderr) = run.exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert_eq!(
@@ -665,7 +570,7 @@ fn a_stop_signal_ends_a_download_from_a_server_gone_silent_with_the_reports() {
     // The headers are read by now; the body never comes.
     std::thread::sleep(Duration::from_millis(300));
     let signalled = Instant::now();
-    send_signal(run.child.id(), "INT");
+    send_signal(run.pid(), "INT");
     let (status, stderr) = run.exit(Duration::from_secs(30));
     let took = signalled.elapsed();
     assert_eq!(status.code(), Some(130), "{stderr}");
@@ -710,7 +615,7 @@ fn a_store_that_never_answers_does_not_hold_the_end_of_a_stopped_run() {
     });
     // The end now waits for the store, the reports written meanwhile.
     std::thread::sleep(Duration::from_millis(200));
-    send_signal(run.child.id(), "TERM");
+    send_signal(run.pid(), "TERM");
     let (status, stderr) = run.exit(Duration::from_secs(10));
     assert_eq!(
         status.code(),
