@@ -108,11 +108,15 @@ def main(argv):
         root = suite(tests)
         rewarm = warm_store(builds[0], root)
         samples = {build: [] for build in builds}
+        # Each build's own reports: builds may write different layouts.
+        sizes_of = {}
         for _ in range(runs):
             for build in builds:
                 rewarm()
                 samples[build].append(host_run(build, root))
-        sizes_of = [(root / "results" / name).stat().st_size / tests for name in REPORTS]
+                sizes_of[build] = [
+                    (root / "results" / name).stat().st_size / tests for name in REPORTS
+                ]
         for build in builds:
             cpu = statistics.median(s[0] for s in samples[build])
             peak = statistics.median(s[1] for s in samples[build])
@@ -120,7 +124,7 @@ def main(argv):
             print(
                 f"{tests:>8} {wall:>7.2f}s {cpu:>8.2f}s {cpu / tests * 1e6:>7.1f}µs"
                 f" {peak / 1024:>7.1f}M {(peak - base_peaks[build]) * 1024 / tests:>8.0f}B  "
-                + " ".join(f"{size:.0f}" for size in sizes_of)
+                + " ".join(f"{size:.0f}" for size in sizes_of[build])
                 + (f"  {build}" if len(builds) > 1 else "")
             )
 
