@@ -23,8 +23,8 @@ run report no error. Then, RUNS rounds (default 3) taking turns, it times
 plain pytest, `proctor run -j 1` and `proctor run -j N` (N: the machine's
 cores), wall and CPU (children included), and prints the ratios to plain
 pytest. RUNS 0 checks the results only. PROCTOR_ISOLATION=process runs
-the runner in a plugin process of its own; PROCTOR_RESULTS_LAYOUT=2
-writes results layout 2.
+the runner in a plugin process of its own; PROCTOR_RESULTS_LAYOUT=1
+writes results layout 1 (2 is the default).
 """
 
 import argparse
@@ -120,7 +120,7 @@ def write_config(project: Project, root: Path, python: str) -> None:
     settings = {"rootdir": ".", "python": python}
     (root / "proctor.json").write_text(json.dumps({
         "isolation": os.environ.get("PROCTOR_ISOLATION", "in-process"),
-        "results_layout": int(os.environ.get("PROCTOR_RESULTS_LAYOUT", "1")),
+        "results_layout": int(os.environ.get("PROCTOR_RESULTS_LAYOUT", "2")),
         "sources": [{"name": "suite", "runner": "pytest", "path": project.suite,
                      "settings": settings}]
     }))
