@@ -180,3 +180,57 @@ fn copy(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that gives `chunks` reads of one byte, then fails.
+    struct Failing {
+        chunks: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            if self.chunks == 0 {
+                return Err(std::io::Error::other("the peer reset the connection"));
+            }
+            self.chunks -= 1;
+            buffer[0] = b'x';
+            Ok(1)
+        }
+    }
+
+    fn scratch_file(name: &str) -> (std::path::PathBuf, File) {
+        let path = std::env::temp_dir().join(format!("proctor-copy-{}-{name}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        (path, file)
+    }
+
+    #[test]
+    fn a_copy_counts_what_it_wrote_and_tells_a_read_from_a_write_failing() {
+        let (path, file) = scratch_file("read");
+        let shared = Shared::default();
+        let ended = copy(Failing { chunks: 3 }, file, 16, &shared);
+        assert!(matches!(ended, Err(CopyError::Read(_))), "{ended:?}");
+        assert_eq!(shared.written.load(Ordering::Relaxed), 3);
+        assert_eq!(std::fs::read(&path).unwrap(), b"xxx");
+
+        let read_only = File::open(&path).unwrap();
+        let ended = copy(&b"more"[..], read_only, 16, &shared);
+        assert!(matches!(ended, Err(CopyError::Write(_))), "{ended:?}");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn an_abandoned_copy_reads_no_more() {
+        let (path, file) = scratch_file("abandoned");
+        let shared = Shared::default();
+        shared.abandoned.store(true, Ordering::Relaxed);
+        // A reader that would fail the test if it were read.
+        let ended = copy(Failing { chunks: 0 }, file, 16, &shared);
+        assert!(ended.is_ok(), "{ended:?}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        std::fs::remove_file(path).unwrap();
+    }
+}
