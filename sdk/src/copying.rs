@@ -1,15 +1,16 @@
-//! Copying from a reader that may block, without going deaf to the host.
+//! Waiting on work that may block, a copy from a reader above all,
+//! without going deaf to the host.
 //!
-//! A blocking read cannot be interrupted from outside: a network peer that
-//! sends nothing holds it until its own timeout, and a plugin call blocked
-//! in it cannot answer a host asked to stop. So the copy runs on a thread
-//! of its own ([`BackgroundCopy`]), and the plugin's calling thread only
-//! waits for it, a tenth of a second at a time, reporting the bytes written
-//! so far and asking the host whether to go on
+//! A blocking call cannot be interrupted from outside: a network peer that
+//! sends nothing holds a read until its own timeout, and a plugin call
+//! blocked in it cannot answer a host asked to stop. So the work runs on a
+//! thread of its own ([`Detached`]; a copy: [`BackgroundCopy`]), and the
+//! plugin's calling thread only waits for it, a tenth of a second at a
+//! time, reporting progress and asking the host whether to go on
 //! ([`Progress::wait_hearing_the_host`]). Told to stop, the caller returns
-//! at once; the thread it leaves behind stops before its next read, or when
-//! its blocked read gives up, and what it writes meanwhile goes to a file
-//! its caller has already removed.
+//! at once. A copy's thread, left behind, stops before its next read, or
+//! when its blocked read gives up, and what it writes meanwhile goes to a
+//! file its caller has already removed.
 //!
 //! The thread writes the file itself, through its own handle: handing each
 //! buffer to the calling thread instead cost an allocation and a wake-up a
