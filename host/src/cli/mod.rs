@@ -54,9 +54,9 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         results_dir: Option<PathBuf>,
         /// The results layout to write, instead of the configuration's
-        /// `results_layout`: 2 (the default), or 1, which writes the same
-        /// records in twice the bytes, as proctor 0.1 first did
-        /// (docs/results-layout.md).
+        /// `results_layout`: 2 (the default), or 1, the layout written
+        /// before 2 became the default: the same records in twice the
+        /// bytes (docs/results-layout.md).
         #[arg(long, value_name = "VERSION")]
         results_layout: Option<crate::results::Layout>,
         #[command(flatten)]
