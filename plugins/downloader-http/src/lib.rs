@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use proctor_sdk::messages::{DownloadRequest, DownloadResponse};
 use proctor_sdk::{
-    export_plugins, BackgroundCopy, CopyError, Downloader, Error, PartFile, Progress, Result,
+    export_plugins, BackgroundCopy, CopyError, Downloader, Error, Lost, PartFile, Progress, Result,
 };
 use serde::Deserialize;
 use ureq::http::{header, StatusCode};
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
 
-use request_thread::{request_hearing_the_host, Answer, Unanswered};
+use request_thread::{request_hearing_the_host, Answer};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -336,13 +336,10 @@ impl HttpDownloader {
         let cancelled = || Failure::fatal("cancelled by the host");
         let answer = request_hearing_the_host(config.build(), progress, have, transfer.length)
             .map_err(no_thread)?;
-        let (response, announced, body) = match answer {
+        let (response, announced, body) = match answer.ok_or_else(cancelled)? {
             Ok(Answer::Head(head, announced, body)) => (head, announced, body),
             Ok(Answer::Refused(e)) => return Err(Failure::transport(e)),
-            Err(Unanswered::Cancelled) => return Err(cancelled()),
-            Err(Unanswered::Lost) => {
-                return Err(Failure::retry("the request's thread ended unanswered"))
-            }
+            Err(Lost) => return Err(Failure::retry("the request's thread ended unanswered")),
         };
 
         let status = response.status;

@@ -22,22 +22,15 @@ pub enum Answer {
     Refused(ureq::Error),
 }
 
-/// Why waiting for the request ended without its answer.
-pub enum Unanswered {
-    /// The host asked the download to stop.
-    Cancelled,
-    /// The thread ended without answering: it panicked.
-    Lost,
-}
-
-/// Makes `request` on a thread of its own; answers how it ended,
-/// reporting `done` of `total` bytes to the host while it waits.
+/// Makes `request` on a thread of its own, and waits for its answer
+/// reporting `done` of `total` bytes to the host: `None` once the host
+/// asked the download to stop, `Lost` if the thread panicked.
 pub fn request_hearing_the_host(
     request: RequestBuilder<WithoutBody>,
     progress: &Progress,
     done: u64,
     total: Option<u64>,
-) -> std::io::Result<Result<Answer, Unanswered>> {
+) -> std::io::Result<Option<Result<Answer, Lost>>> {
     let thread = Detached::spawn("http-request", move || match request.call() {
         Ok(response) => {
             let (head, body) = response.into_parts();
@@ -45,9 +38,5 @@ pub fn request_hearing_the_host(
         }
         Err(e) => Answer::Refused(e),
     })?;
-    Ok(match thread.wait(progress, || done, total) {
-        None => Err(Unanswered::Cancelled),
-        Some(Err(Lost)) => Err(Unanswered::Lost),
-        Some(Ok(answer)) => Ok(answer),
-    })
+    Ok(thread.wait(progress, || done, total))
 }
