@@ -148,8 +148,9 @@ pub fn write_download_on_thread(
 ) -> Result<DownloadResponse> {
     let uri = &request.uri;
     let mut part = create_part(request)?;
-    let copy = (part.file().try_clone())
-        .and_then(|output| BackgroundCopy::start(input, output, THREAD_BUFFER))
+    let output = (part.file().try_clone())
+        .map_err(|e| Error::msg(format!("{uri}: cannot open the part file again: {e}")))?;
+    let copy = BackgroundCopy::start(input, output, THREAD_BUFFER)
         .map_err(|e| Error::msg(format!("{uri}: cannot start the copy's thread: {e}")))?;
     match copy.wait(progress, 0, total) {
         None => Err(stopped(uri, copy.written())),
