@@ -4,6 +4,7 @@
 //! and runs that select no test.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use proctor_e2e::*;
 use serde_json::{json, Value};
@@ -558,6 +559,31 @@ fn a_listing_that_fails_fails_the_run_on_one_job_and_on_two() {
             errors.contains("source `listing`") && errors.contains("exit code 7"),
             "-j {jobs}: {errors}"
         );
+    }
+}
+
+/// A binary that fails its listing and runs no test when run whole (a
+/// helper binary of a suite, wanting arguments of its own) ends the run:
+/// the case that stood for its tests fails, and is not run again and again.
+#[test]
+fn a_binary_that_refuses_its_listing_and_its_run_ends_the_run() {
+    let binary = gtest_fixture("gtest-verdict/failing_listing.cc", "failing_listing");
+    for jobs in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut source = gtest("helper", &binary, "batch");
+        source["env"] = json!({ "REFUSE_TO_RUN": "1" });
+        let config = json!({ "sources": [source] });
+        let mut run = Background::command(dir.path(), &["run", "-j", jobs], config, &[], None);
+        let (status, stderr) = run.exit(Duration::from_secs(60));
+        assert_eq!(status.code(), Some(3), "-j {jobs}: {stderr}");
+        let summary = run.summary();
+        let errors = summary.run.errors.join("\n");
+        assert!(errors.contains("exit code 7"), "-j {jobs}: {errors}");
+        let launched = journal(&run.results())
+            .iter()
+            .filter(|e| e["event"] == "process_launched")
+            .count();
+        assert!(launched <= 2, "-j {jobs}: {launched} processes");
     }
 }
 

@@ -984,10 +984,6 @@ impl<'a> Execution<'a> {
         'a: 't,
     {
         self.test_count = tests.len();
-        // Timed as one test, the process answers for its test; a share
-        // that held one test ran more than it (its collection, its
-        // session's end), which is not that test's doing.
-        let alone = self.timed_as() == 1;
         // Sized once: grown by doubling, the verdicts of a large batch
         // would hold a third again of their size.
         let (mut verdicts, mut unrun) = (Vec::with_capacity(tests.len()), Vec::new());
@@ -997,7 +993,7 @@ impl<'a> Execution<'a> {
             let seen = Seen {
                 id: &test.id,
                 in_flight: live.is_some_and(LiveTest::in_flight),
-                alone,
+                alone: self.answers_alone(test),
                 reported: reported.as_ref(),
                 live: (live.and_then(|live| live.end.as_ref()))
                     .map(|end| (end.outcome, end.message.as_deref())),
@@ -1028,7 +1024,7 @@ impl<'a> Execution<'a> {
     ) -> Verdict<'t> {
         let live = self.tracker.test(&test.id);
         let told_live = live.is_some_and(|live| live.end.is_some());
-        let mut duration = self.span(live, ended);
+        let mut duration = self.span(test, live, ended);
         let (mut details, mut output) = (None, None);
         if let (Decision::Reported { .. }, Some(result)) = (&decision, reported) {
             if let Some(ms) = result.duration_ms {
@@ -1063,10 +1059,20 @@ impl<'a> Execution<'a> {
         }
     }
 
+    /// Whether the process answers for `test` as for a test it ran alone.
+    /// Timed as one test, it does; a share that held one test ran more than
+    /// it (its collection, its session's end), which is not that test's
+    /// doing. An expanding case judged by itself told of no test: it
+    /// stands for its process, and run again it would tell no more.
+    fn answers_alone(&self, test: &TestCase) -> bool {
+        self.timed_as() == 1 || (test.expands && self.test_count == 1)
+    }
+
     /// How long a test of this process ran: the process's time when it
-    /// ran alone, else the test's own span as the live output showed it.
-    fn span(&self, live: Option<&LiveTest>, ended: &Ended) -> Duration {
-        if self.timed_as() == 1 {
+    /// answers for the test alone, else the test's own span as the live
+    /// output showed it.
+    fn span(&self, test: &TestCase, live: Option<&LiveTest>, ended: &Ended) -> Duration {
+        if self.answers_alone(test) {
             return ended.duration;
         }
         match live {
