@@ -34,10 +34,17 @@ struct ListedTest {
     line: Option<u64>,
 }
 
-/// A listed test as a case; `DISABLED_` tests and suites are skipped, as
+/// Whether GoogleTest disables a suite or a test of this name: it begins
+/// with `DISABLED_`, or a part of it after a `/` does (an instantiation
+/// of a disabled parameterized suite, `My/DISABLED_Suite/0`).
+fn disabled(name: &str) -> bool {
+    name.starts_with("DISABLED_") || name.contains("/DISABLED_")
+}
+
+/// A listed test as a case; disabled tests and suites are skipped, as
 /// GoogleTest skips them.
 fn test_case(suite: &str, test: &str, attributes: BTreeMap<String, String>) -> TestCase {
-    let disabled = suite.starts_with("DISABLED_") || test.starts_with("DISABLED_");
+    let disabled = disabled(suite) || disabled(test);
     let mut attributes = attributes;
     attributes.insert("suite".to_owned(), suite.to_owned());
     TestCase {
@@ -115,7 +122,7 @@ mod tests {
 
     #[test]
     fn printed_listings_with_parameters_and_disabled_tests() {
-        let listing = "Running main() from gtest_main.cc\nMath.\n  Adds\n  DISABLED_Later\nDISABLED_Old.\n  Works\nSquares/Param.\n  Holds/0  # GetParam() = 1\n  Holds/1  # GetParam() = 2\nTyped/0.  # TypeParam = int\n  Zero\n";
+        let listing = "Running main() from gtest_main.cc\nMath.\n  Adds\n  DISABLED_Later\nDISABLED_Old.\n  Works\nSquares/Param.\n  Holds/0  # GetParam() = 1\n  Holds/1  # GetParam() = 2\nTyped/0.  # TypeParam = int\n  Zero\nMy/DISABLED_Typed/0.  # TypeParam = int\n  NotRun\n";
         let tests = from_text(listing);
         assert_eq!(
             ids(&tests),
@@ -125,11 +132,12 @@ mod tests {
                 "DISABLED_Old.Works",
                 "Squares/Param.Holds/0",
                 "Squares/Param.Holds/1",
-                "Typed/0.Zero"
+                "Typed/0.Zero",
+                "My/DISABLED_Typed/0.NotRun"
             ]
         );
-        assert!(tests[0].skip.is_none());
-        assert!(tests[1].skip.is_some() && tests[2].skip.is_some());
+        assert!(tests[0].skip.is_none() && tests[5].skip.is_none());
+        assert!(tests[1].skip.is_some() && tests[2].skip.is_some() && tests[6].skip.is_some());
         assert_eq!(tests[3].attributes["parameter"], "GetParam() = 1");
     }
 
