@@ -118,6 +118,88 @@ fn failures_in_a_suites_set_up_or_tear_down_or_the_environment_fail_the_run() {
     assert_reports_valid(&dir.path().join("results"));
 }
 
+/// GoogleTest's results are read from what it prints: every test is told
+/// as GoogleTest told it, whatever the tests print around its lines, with
+/// its printer quieted by the environment or its time left out, or the
+/// global environment skipping them all; and from its XML when asked, for
+/// a main that replaces its printer.
+#[test]
+fn googletest_results_read_from_its_output_are_what_it_printed() {
+    let binary = gtest_fixture("gtest-verdict/printed.cc", "printed");
+    let dir = tempfile::tempdir().unwrap();
+    let mut brief = gtest("brief", &binary, "batch");
+    brief["env"] = json!({ "GTEST_BRIEF": "1" });
+    let mut untimed = gtest("untimed", &binary, "batch");
+    untimed["settings"] = json!({ "args": ["--gtest_print_time=0"] });
+    let mut replaced = gtest("replaced", &binary, "batch");
+    replaced["env"] = json!({ "REPLACE_PRINTER": "1" });
+    replaced["settings"] = json!({ "xml": true });
+    let sources = [
+        gtest("alone", &binary, "isolated"),
+        brief,
+        untimed,
+        replaced,
+    ];
+    let config = json!({ "sources": sources });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", "2"], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    for source in ["alone", "brief", "untimed", "replaced"] {
+        let outcome = |id: &str| test_record(&summary, source, id).outcome;
+        assert_eq!(outcome("Printed.ClaimsAnotherPassed"), Outcome::Passed);
+        assert_eq!(outcome("Printed.Fails"), Outcome::Failed, "{source}");
+        assert_eq!(outcome("Printed.PassesWithoutNewline"), Outcome::Passed);
+        assert_eq!(outcome("Printed.FailsWithoutNewline"), Outcome::Failed);
+        assert_eq!(outcome("Printed.Skips"), Outcome::Skipped);
+        assert_eq!(tests_of(&summary, source).len(), 5, "{source}");
+        let fails = test_record(&summary, source, "Printed.Fails");
+        let message = fails.message.as_deref().unwrap_or_default();
+        assert!(
+            message.contains("printed.cc:") && message.contains("one is not two"),
+            "{source}: {message}"
+        );
+        assert!(!message.contains("printed before"), "{source}: {message}");
+    }
+    let skip = test_record(&summary, "brief", "Printed.Skips");
+    assert!(skip
+        .message
+        .as_deref()
+        .unwrap_or_default()
+        .contains("not on this machine"));
+    assert_reports_valid(&dir.path().join("results"));
+
+    // An environment that skips in its set-up: GoogleTest opens no test
+    // and counts each passed; each is skipped, on one job and on two.
+    for jobs in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut skipping = gtest("skipping", &binary, "batch");
+        skipping["env"] = json!({ "SKIP_ENVIRONMENT": "1" });
+        let config = json!({ "sources": [skipping] });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", jobs], &[]);
+        assert_eq!(code, Some(0), "-j {jobs}: {stderr}");
+        let tests = tests_of(&summary, "skipping");
+        assert_eq!(tests.len(), 5, "-j {jobs}: {tests:#?}");
+        for test in tests {
+            assert_eq!(test.outcome, Outcome::Skipped, "-j {jobs}: {test:#?}");
+            let message = test.message.as_deref().unwrap_or_default();
+            assert!(
+                message.contains("no device attached"),
+                "-j {jobs}: {message}"
+            );
+        }
+    }
+
+    // The main that replaces the printer, its results read from the
+    // output: refused, naming the setting, never green.
+    let dir = tempfile::tempdir().unwrap();
+    let mut replaced = gtest("replaced", &binary, "batch");
+    replaced["env"] = json!({ "REPLACE_PRINTER": "1" });
+    let config = json!({ "sources": [replaced] });
+    let (code, summary, stderr) = run_config_with_env(dir.path(), config, &[], &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    let errors = summary.run.errors.join("\n");
+    assert!(errors.contains(r#""xml": true"#), "{errors}");
+}
+
 #[test]
 fn a_process_that_fails_after_its_tests_passed_fails_the_run() {
     require_python_module("pytest_cov", "pytest-cov");

@@ -20,6 +20,6 @@ proptest! {
         for (index, line) in text.lines().enumerate() {
             let _ = crate::output::parse_line(index, line);
         }
-        let _ = crate::output::failures_outside_tests(&text);
+        let _ = crate::output::read(&text);
     }
 }
