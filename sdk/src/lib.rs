@@ -96,9 +96,12 @@ pub const OUTPUT_EDGE: u64 = 4 << 20;
 
 /// A process's output (its `stdout.log`, `stderr.log`), as text, in
 /// bounded memory: whole up to twice [`OUTPUT_EDGE`], else its first and
-/// its last [`OUTPUT_EDGE`] bytes, cut at line breaks, with a line between
-/// saying how much was left out. What frameworks print about a run is at
-/// its start and its end; a test printing a gigabyte is in the middle.
+/// its last [`OUTPUT_EDGE`] bytes, with a line between saying how much was
+/// left out. What frameworks print about a run is at its start and its
+/// end; a test printing a gigabyte is in the middle. The first part ends
+/// at its last line break; the last part keeps the end of the line the
+/// gap cut, as a line of its own: a framework may print its verdict right
+/// after a test's print that had no line break of its own.
 pub fn read_output(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path)?;
@@ -113,13 +116,12 @@ pub fn read_output(path: &std::path::Path) -> std::io::Result<String> {
     file.seek(SeekFrom::Start(len - OUTPUT_EDGE))?;
     let mut tail = vec![0; OUTPUT_EDGE as usize];
     file.read_exact(&mut tail)?;
-    // Whole lines only: the head up to its last line break, the tail from
-    // its first.
     let head_end = head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    // Not cut inside a character: its continuation bytes are left out.
     let tail_start = tail
         .iter()
-        .position(|&b| b == b'\n')
-        .map_or(tail.len(), |i| i + 1);
+        .position(|&b| b & 0xC0 != 0x80)
+        .unwrap_or(tail.len());
     let left_out = len - head_end as u64 - (tail.len() - tail_start) as u64;
     let mut text = String::from_utf8_lossy(&head[..head_end]).into_owned();
     text.push_str(&format!(
@@ -187,11 +189,19 @@ mod tests {
         assert!(read.len() as u64 <= 2 * OUTPUT_EDGE + 100, "{}", read.len());
         assert!(read.starts_with("running 1 test\nxxx"));
         assert!(read.ends_with("x\ntest result: FAILED\n"));
-        let kept = read
-            .lines()
-            .filter(|l| l.starts_with('x'))
-            .all(|l| l == line.trim_end());
-        assert!(kept, "only whole lines are kept");
+        let (head, tail) = read.split_once("[proctor: ").unwrap();
+        let all_whole = |mut lines: std::iter::Skip<std::str::Lines>| lines.all(|l| l.len() == 99);
+        assert!(
+            all_whole(head.lines().skip(1)),
+            "the first part ends at a line's end"
+        );
+        // The tail's first line is the end of the line the gap cut.
+        let mut tail_lines = tail.lines().skip(1);
+        let cut = tail_lines.next().unwrap();
+        assert!(cut.len() < line.len() && line.ends_with(&format!("{cut}\n")));
+        let tail_lines: Vec<&str> = tail_lines.collect();
+        let (last, xs) = tail_lines.split_last().unwrap();
+        assert!(xs.iter().all(|l| *l == line.trim_end()) && *last == "test result: FAILED");
         let marker = read.lines().find(|l| l.starts_with("[proctor: ")).unwrap();
         let left_out: usize = marker["[proctor: ".len()..]
             .split(' ')
@@ -203,6 +213,30 @@ mod tests {
 
         std::fs::write(&path, "short\n").unwrap();
         assert_eq!(read_output(&path).unwrap(), "short\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// GoogleTest prints a test's verdict right after what the test
+    /// printed, on the same line when the print had no line break: a
+    /// print longer than both parts read keeps the verdict at its end.
+    #[test]
+    fn a_line_longer_than_both_parts_keeps_its_end() {
+        use super::{read_output, OUTPUT_EDGE};
+        let dir = std::env::temp_dir().join(format!("proctor-long-line-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stdout.log");
+        let mut print = "[ RUN      ] Big.Print\n".to_owned();
+        // Two-byte characters, so that the tail begins inside one.
+        print.push_str(&"é".repeat(OUTPUT_EDGE as usize + 7));
+        print.push_str("[       OK ] Big.Print (15 ms)\n");
+        std::fs::write(&path, &print).unwrap();
+        let read = read_output(&path).unwrap();
+        let lines: Vec<&str> = read.lines().collect();
+        assert_eq!(lines[0], "[ RUN      ] Big.Print");
+        assert!(lines[1].starts_with("[proctor: "), "{}", lines[1]);
+        assert_eq!(lines.len(), 3);
+        assert!(lines[2].ends_with("éé[       OK ] Big.Print (15 ms)"));
+        assert!(!lines[2].contains('\u{fffd}'), "no character is cut");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

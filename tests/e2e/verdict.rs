@@ -200,6 +200,27 @@ fn googletest_results_read_from_its_output_are_what_it_printed() {
     assert!(errors.contains(r#""xml": true"#), "{errors}");
 }
 
+/// A test that prints more than the runner reads of the output (its first
+/// and last 4 MiB) without a line break has GoogleTest's closing line
+/// glued to the print's end: it is still read, on one job and on two.
+#[test]
+fn a_googletest_verdict_after_a_print_longer_than_what_is_read_is_kept() {
+    let binary = gtest_fixture("gtest-verdict/printed.cc", "printed");
+    for jobs in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut long = gtest("long", &binary, "batch");
+        long["env"] = json!({ "LONG_PRINT_BYTES": "9000000" });
+        let config = json!({ "sources": [long] });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", jobs], &[]);
+        assert_eq!(code, Some(1), "-j {jobs}: {stderr}");
+        let passes = test_record(&summary, "long", "Printed.PassesWithoutNewline");
+        assert_eq!(passes.outcome, Outcome::Passed, "-j {jobs}: {passes:#?}");
+        let outcome = |id: &str| test_record(&summary, "long", id).outcome;
+        assert_eq!(outcome("Printed.Fails"), Outcome::Failed, "-j {jobs}");
+        assert_eq!(outcome("Printed.FailsWithoutNewline"), Outcome::Failed);
+    }
+}
+
 #[test]
 fn a_process_that_fails_after_its_tests_passed_fails_the_run() {
     require_python_module("pytest_cov", "pytest-cov");
