@@ -50,6 +50,13 @@ fn gtest(name: &str, path: &Path, mode: &str) -> Value {
     json!({ "name": name, "runner": "gtest", "path": path, "mode": mode })
 }
 
+/// A gtest source in batches whose binary runs with `variable` set to `value`.
+fn gtest_batches_with(name: &str, path: &Path, variable: &str, value: &str) -> Value {
+    let mut source = gtest(name, path, "batch");
+    source["env"] = json!({ variable: value });
+    source
+}
+
 /// The message, and the details below it, of a record's last attempt.
 fn last_attempt_text(test: &TestRecord) -> String {
     let last = test.attempts.last().unwrap();
@@ -127,12 +134,10 @@ fn failures_in_a_suites_set_up_or_tear_down_or_the_environment_fail_the_run() {
 fn googletest_results_read_from_its_output_are_what_it_printed() {
     let binary = gtest_fixture("gtest-verdict/printed.cc", "printed");
     let dir = tempfile::tempdir().unwrap();
-    let mut brief = gtest("brief", &binary, "batch");
-    brief["env"] = json!({ "GTEST_BRIEF": "1" });
+    let brief = gtest_batches_with("brief", &binary, "GTEST_BRIEF", "1");
     let mut untimed = gtest("untimed", &binary, "batch");
     untimed["settings"] = json!({ "args": ["--gtest_print_time=0"] });
-    let mut replaced = gtest("replaced", &binary, "batch");
-    replaced["env"] = json!({ "REPLACE_PRINTER": "1" });
+    let mut replaced = gtest_batches_with("replaced", &binary, "REPLACE_PRINTER", "1");
     replaced["settings"] = json!({ "xml": true });
     let sources = [
         gtest("alone", &binary, "isolated"),
@@ -171,8 +176,7 @@ fn googletest_results_read_from_its_output_are_what_it_printed() {
     // and counts each passed; each is skipped, on one job and on two.
     for jobs in ["1", "2"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut skipping = gtest("skipping", &binary, "batch");
-        skipping["env"] = json!({ "SKIP_ENVIRONMENT": "1" });
+        let skipping = gtest_batches_with("skipping", &binary, "SKIP_ENVIRONMENT", "1");
         let config = json!({ "sources": [skipping] });
         let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", jobs], &[]);
         assert_eq!(code, Some(0), "-j {jobs}: {stderr}");
@@ -191,8 +195,7 @@ fn googletest_results_read_from_its_output_are_what_it_printed() {
     // The main that replaces the printer, its results read from the
     // output: refused, naming the setting, never green.
     let dir = tempfile::tempdir().unwrap();
-    let mut replaced = gtest("replaced", &binary, "batch");
-    replaced["env"] = json!({ "REPLACE_PRINTER": "1" });
+    let replaced = gtest_batches_with("replaced", &binary, "REPLACE_PRINTER", "1");
     let config = json!({ "sources": [replaced] });
     let (code, summary, stderr) = run_config_with_env(dir.path(), config, &[], &[]);
     assert_eq!(code, Some(3), "{stderr}");
@@ -208,8 +211,7 @@ fn a_googletest_verdict_after_a_print_longer_than_what_is_read_is_kept() {
     let binary = gtest_fixture("gtest-verdict/printed.cc", "printed");
     for jobs in ["1", "2"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut long = gtest("long", &binary, "batch");
-        long["env"] = json!({ "LONG_PRINT_BYTES": "9000000" });
+        let long = gtest_batches_with("long", &binary, "LONG_PRINT_BYTES", "9000000");
         let config = json!({ "sources": [long] });
         let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", jobs], &[]);
         assert_eq!(code, Some(1), "-j {jobs}: {stderr}");
@@ -673,8 +675,7 @@ fn a_binary_that_refuses_its_listing_and_its_run_ends_the_run() {
     let binary = gtest_fixture("gtest-verdict/failing_listing.cc", "failing_listing");
     for jobs in ["1", "2"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut source = gtest("helper", &binary, "batch");
-        source["env"] = json!({ "REFUSE_TO_RUN": "1" });
+        let source = gtest_batches_with("helper", &binary, "REFUSE_TO_RUN", "1");
         let config = json!({ "sources": [source] });
         let mut run = Background::command(dir.path(), &["run", "-j", jobs], config, &[], None);
         let (status, stderr) = run.exit(Duration::from_secs(60));
