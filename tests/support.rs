@@ -32,6 +32,19 @@ pub fn cargo() -> Command {
     command
 }
 
+/// Cargo for the crate of `manifest`, held to its lockfile (`--locked`)
+/// when the crate is this repository's and has one: a committed lockfile
+/// left behind by a version raised in the workspace (the SDK's) fails the
+/// test that builds it, naming it, instead of being rewritten in the clone
+/// under test. A crate a test writes elsewhere may update its own.
+pub fn cargo_for(manifest: &Path) -> Command {
+    let mut command = cargo();
+    if manifest.starts_with(repo_root()) && manifest.with_file_name("Cargo.lock").exists() {
+        command.arg("--locked");
+    }
+    command
+}
+
 /// The directory this test binary was built into: `<target>/<profile>`.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
@@ -115,7 +128,7 @@ pub fn proctor_bin() -> PathBuf {
 /// its library, to use as a `--plugin-dir`.
 pub fn fixture_plugin_dir(manifest: &Path, library_name: &str, scratch: &Path) -> PathBuf {
     let target = repo_root().join("target").join("fixtures");
-    let mut command = cargo();
+    let mut command = cargo_for(manifest);
     command
         .arg("build")
         .arg("--manifest-path")

@@ -11,10 +11,11 @@ fn example(name: &str) -> std::path::PathBuf {
 #[test]
 fn the_example_plugins_pass_their_own_tests() {
     for name in ["artifacts-downloader", "slowest-tests-collector"] {
-        let output = cargo()
+        let manifest = example(name).join("Cargo.toml");
+        let output = cargo_for(&manifest)
             .arg("test")
             .arg("--manifest-path")
-            .arg(example(name).join("Cargo.toml"))
+            .arg(&manifest)
             .env("CARGO_TARGET_DIR", repo_root().join("target/fixtures"))
             .output()
             .unwrap();

@@ -67,7 +67,7 @@ fn manifest_named(name: &str) -> String {
 }
 
 fn cargo_in(dir: &Path, args: &[&str]) {
-    let output = cargo()
+    let output = cargo_for(&dir.join("Cargo.toml"))
         .current_dir(dir)
         .args(args)
         .env("CARGO_TARGET_DIR", repo_root().join("target/fixtures"))
