@@ -223,6 +223,29 @@ fn a_googletest_verdict_after_a_print_longer_than_what_is_read_is_kept() {
     }
 }
 
+/// A test's print that reads as GoogleTest's closing line for the test
+/// after it is no result of that test: when that test then aborts, it is
+/// the one reported crashed, on one job and on two.
+#[test]
+fn a_closing_line_printed_for_a_test_not_yet_started_does_not_end_it() {
+    let binary = gtest_fixture("gtest-verdict/forged.cc", "forged");
+    for jobs in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = json!({ "sources": [gtest("forged", &binary, "batch")] });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", jobs], &[]);
+        assert_eq!(code, Some(1), "-j {jobs}: {stderr}");
+        let aborts = test_record(&summary, "forged", "Forged.Aborts");
+        assert_eq!(aborts.outcome, Outcome::Crashed, "-j {jobs}: {aborts:#?}");
+        let message = aborts.message.as_deref().unwrap_or_default();
+        assert!(message.contains("SIGABRT"), "-j {jobs}: {message}");
+        let outcome = |id: &str| test_record(&summary, "forged", id).outcome;
+        assert_eq!(outcome("Forged.ClaimsTheNextPassed"), Outcome::Passed);
+        assert_eq!(outcome("Forged.After"), Outcome::Passed, "-j {jobs}");
+        assert_eq!(tests_of(&summary, "forged").len(), 3, "-j {jobs}");
+        assert_reports_valid(&dir.path().join("results"));
+    }
+}
+
 #[test]
 fn a_process_that_fails_after_its_tests_passed_fails_the_run() {
     require_python_module("pytest_cov", "pytest-cov");

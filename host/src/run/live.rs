@@ -146,6 +146,12 @@ impl Tracker {
     pub fn start(&mut self, id: String, now: Instant) {
         let running = self.running.len() as u32;
         let (at, test) = self.named(id);
+        // An end told before the test ever started was not its own: an
+        // earlier test printed what reads as its closing line (GoogleTest's
+        // printer and the tests share stdout). Now it runs.
+        if test.started.is_none() {
+            test.end = None;
+        }
         test.started = Some(now);
         if test.end.is_none() && test.running_at.is_none() {
             test.running_at = Some(running);
@@ -317,6 +323,18 @@ mod tests {
             tracker.deadline(&limits(10, Some(60)), 4, true).unwrap().1
                 == Hang::Inactivity(60 * SECOND)
         );
+    }
+
+    #[test]
+    fn an_end_told_before_its_test_started_is_not_its_own() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::new(t0, 1 << 20);
+        tracker.start("printer".into(), t0);
+        tracker.finish("crasher".into(), Outcome::Passed, None, t0);
+        tracker.finish("printer".into(), Outcome::Passed, None, t0);
+        tracker.start("crasher".into(), t0 + SECOND);
+        let crasher = tracker.test("crasher").unwrap();
+        assert!(crasher.in_flight() && crasher.end.is_none(), "{crasher:?}");
     }
 
     #[test]
