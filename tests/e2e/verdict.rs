@@ -223,6 +223,35 @@ fn a_googletest_verdict_after_a_print_longer_than_what_is_read_is_kept() {
     }
 }
 
+/// A log cut at `output_log_max_bytes` holds too little of GoogleTest's
+/// output to read the results from: each test is still told as GoogleTest
+/// told it live, its closing line glued to a print or not, on one job and
+/// on two.
+#[test]
+fn googletest_results_past_the_logs_limit_are_what_it_printed_live() {
+    let binary = gtest_fixture("gtest-verdict/printed.cc", "printed");
+    for jobs in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = json!({
+            "output_log_max_bytes": 300,
+            "sources": [gtest("cut", &binary, "batch")]
+        });
+        let (code, summary, stderr) = run_config_with_env(dir.path(), config, &["-j", jobs], &[]);
+        assert_eq!(code, Some(1), "-j {jobs}: {stderr}");
+        let outcome = |id: &str| test_record(&summary, "cut", id).outcome;
+        let told = [
+            ("Printed.ClaimsAnotherPassed", Outcome::Passed),
+            ("Printed.Fails", Outcome::Failed),
+            ("Printed.PassesWithoutNewline", Outcome::Passed),
+            ("Printed.FailsWithoutNewline", Outcome::Failed),
+            ("Printed.Skips", Outcome::Skipped),
+        ];
+        for (id, expected) in told {
+            assert_eq!(outcome(id), expected, "-j {jobs}: {id}");
+        }
+    }
+}
+
 /// A test's print that reads as GoogleTest's closing line for the test
 /// after it is no result of that test: when that test then aborts, it is
 /// the one reported crashed, on one job and on two.

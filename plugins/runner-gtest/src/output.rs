@@ -76,9 +76,11 @@ fn opening(line: &str) -> Option<&str> {
 }
 
 /// The live event of a line: `[ RUN      ] Suite.Test` and `[       OK ]
-/// Suite.Test (3 ms)`. The closing summary repeats failures without a
-/// time, and is left alone; so is a closing line without its time, which
-/// the results read once the binary ended.
+/// Suite.Test (3 ms)`, also glued to the end of a test's print. The
+/// closing summary repeats failures without a time, and is left alone; so
+/// is a closing line without its time, which the results read once the
+/// binary ended. An end told for a test that has not started is dropped
+/// by the host when it starts.
 pub fn parse_line(index: usize, line: &str) -> Option<LiveEvent> {
     if let Some(id) = opening(line) {
         return Some(LiveEvent::Started {
@@ -86,7 +88,13 @@ pub fn parse_line(index: usize, line: &str) -> Option<LiveEvent> {
             line: Some(index),
         });
     }
-    let closing = closing(line)?;
+    // Only a line that ends with a time is looked into for a glued one:
+    // a test's prints cost one comparison each.
+    let closing = match closing(line) {
+        Some(closing) => closing,
+        None if line.ends_with(" ms)") => last_closing(line)?.1,
+        None => return None,
+    };
     closing.time_ms.map(|_| LiveEvent::Finished {
         id: closing.id.to_owned(),
         outcome: closing.outcome,
@@ -214,15 +222,20 @@ const CLOSING_TAGS: [&str; 3] = ["[       OK ] ", "[  FAILED  ] ", "[  SKIPPED ]
 /// when empty. A closing line ends its line, so only the last tag on it
 /// is read: a line of any length costs linear time.
 fn closed<'a>(line: &'a str, id: &str) -> Option<(&'a str, Closing<'a>)> {
-    let at = match closing(line) {
+    let (at, closing) = match closing(line) {
         Some(closing) if closing.id == id => return Some((&line[..0], closing)),
-        _ => CLOSING_TAGS
-            .iter()
-            .filter_map(|tag| line.rfind(tag))
-            .max()?,
+        _ => last_closing(line)?,
     };
-    let closing = closing(&line[at..]).filter(|c| c.id == id)?;
-    Some((&line[..at], closing))
+    (closing.id == id).then(|| (&line[..at], closing))
+}
+
+/// The closing line that ends `line` from its last closing tag, and where
+/// the tag begins.
+fn last_closing(line: &str) -> Option<(usize, Closing<'_>)> {
+    let at = (CLOSING_TAGS.iter())
+        .filter_map(|tag| line.rfind(tag))
+        .max()?;
+    closing(&line[at..]).map(|closing| (at, closing))
 }
 
 /// The output outside the tests, read line by line: where it is (in a
@@ -337,6 +350,20 @@ mod tests {
             None,
             "the summary's repeat"
         );
+        assert_eq!(
+            parse_line(
+                7,
+                "printed without a newline[       OK ] Math.Prints (1 ms)"
+            ),
+            Some(LiveEvent::Finished {
+                id: "Math.Prints".into(),
+                outcome: Outcome::Passed,
+                message: None,
+                line: Some(7)
+            }),
+            "a closing line glued to a print"
+        );
+        assert_eq!(parse_line(0, "waited (3 ms)"), None);
         assert_eq!(
             parse_line(0, "[==========] 3 tests ran. (0 ms total)"),
             None
