@@ -252,11 +252,11 @@ fn googletest_results_past_the_logs_limit_are_what_it_printed_live() {
     }
 }
 
-/// A test's print that reads as GoogleTest's closing line for the test
-/// after it is no result of that test: when that test then aborts, it is
-/// the one reported crashed, on one job and on two.
+/// A test's print that reads as GoogleTest's closing line is no result:
+/// for the test after it, which then aborts and is the one reported
+/// crashed; for itself, passed after it failed. On one job and on two.
 #[test]
-fn a_closing_line_printed_for_a_test_not_yet_started_does_not_end_it() {
+fn closing_lines_a_test_prints_are_no_results() {
     let binary = gtest_fixture("gtest-verdict/forged.cc", "forged");
     for jobs in ["1", "2"] {
         let dir = tempfile::tempdir().unwrap();
@@ -270,7 +270,11 @@ fn a_closing_line_printed_for_a_test_not_yet_started_does_not_end_it() {
         let outcome = |id: &str| test_record(&summary, "forged", id).outcome;
         assert_eq!(outcome("Forged.ClaimsTheNextPassed"), Outcome::Passed);
         assert_eq!(outcome("Forged.After"), Outcome::Passed, "-j {jobs}");
-        assert_eq!(tests_of(&summary, "forged").len(), 3, "-j {jobs}");
+        let claims = test_record(&summary, "forged", "Forged.FailsThenClaimsItsPass");
+        assert_eq!(claims.outcome, Outcome::Failed, "-j {jobs}: {claims:#?}");
+        let message = claims.message.as_deref().unwrap_or_default();
+        assert!(message.contains("a real failure"), "-j {jobs}: {message}");
+        assert_eq!(tests_of(&summary, "forged").len(), 4, "-j {jobs}");
         assert_reports_valid(&dir.path().join("results"));
     }
 }

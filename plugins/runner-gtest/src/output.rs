@@ -129,19 +129,21 @@ pub fn read(stdout: &str) -> Printed {
     let mut outside = Outside::default();
     for line in stdout.lines() {
         if let Some(test) = &mut running {
+            // Closed again until the next test or suite line: the test
+            // printed what reads as its own closing line before the real
+            // one, which it cannot pass for.
             if let Some((printed, closing)) = closed(line, test.id) {
                 let end = offset(stdout, printed) + printed.len();
-                results.push(test.result(stdout, end, closing));
-                running = None;
+                test.close(&mut results, stdout, end, closing);
                 continue;
             }
-            // A test or a suite opening or closing means the running
-            // test's closing line was not printed whole.
-            if !structural(line) {
+            if structural(line) {
+                // Unclosed, its closing line was not printed whole.
+                running = None;
+            } else if test.result_at.is_none() {
                 test.read(stdout, line);
                 continue;
             }
-            running = None;
         }
         if let Some(id) = opening(line) {
             running = Some(Running::new(id));
@@ -164,12 +166,15 @@ fn offset(whole: &str, part: &str) -> usize {
     part.as_ptr() as usize - whole.as_ptr() as usize
 }
 
-/// A test opened and not yet closed: where in the output its first
-/// failure's block, and its first skip's, begin.
+/// The test opened last, until a test or suite line: where in the output
+/// its first failure's block, and its first skip's, begin, and its result
+/// once closed.
 struct Running<'a> {
     id: &'a str,
     failure_at: Option<usize>,
     skip_at: Option<usize>,
+    /// Where its result is among the results, once closed.
+    result_at: Option<usize>,
 }
 
 impl<'a> Running<'a> {
@@ -178,6 +183,23 @@ impl<'a> Running<'a> {
             id,
             failure_at: None,
             skip_at: None,
+            result_at: None,
+        }
+    }
+
+    /// Records the result a closing line tells; a later one replaces an
+    /// earlier unless it would hide a failure.
+    fn close(&mut self, results: &mut Vec<TestResult>, stdout: &str, end: usize, closing: Closing) {
+        let result = self.result(stdout, end, closing);
+        match self.result_at {
+            None => {
+                self.result_at = Some(results.len());
+                results.push(result);
+            }
+            Some(at) if !results[at].outcome.is_failure() || result.outcome.is_failure() => {
+                results[at] = result;
+            }
+            Some(_) => {}
         }
     }
 
@@ -574,6 +596,49 @@ Failed
         assert_eq!(found[0].0, "C.Next");
         let printerless = read("Running main() from a main of its own\nall good\n");
         assert!(!printerless.any_opened && printerless.results.is_empty());
+    }
+
+    #[test]
+    fn a_test_that_prints_its_own_closing_line_cannot_pass_for_its_failure() {
+        let output = "[----------] 1 test from A
+[ RUN      ] A.Fails
+a.cc:3: Failure
+Failed
+broke
+[       OK ] A.Fails (0 ms)
+[  FAILED  ] A.Fails (1 ms)
+a.cc:9: Failure
+Failed
+the suite's tear-down broke
+[----------] 1 test from A (1 ms total)
+[----------] 1 test from B
+[ RUN      ] B.Passes
+[  FAILED  ] B.Passes (0 ms)
+[       OK ] B.Passes (0 ms)
+[==========] 2 tests from 2 test suites ran. (1 ms total)
+[  FAILED  ] A.Fails
+[  FAILED  ] B.Passes
+[  FAILED  ] A: SetUpTestSuite or TearDownTestSuite
+";
+        let printed = read(output);
+        let found: Vec<_> = (printed.results.iter())
+            .map(|r| (r.id.as_str(), r.outcome, r.message.as_deref()))
+            .collect();
+        let failure = "a.cc:3: Failure\nFailed\nbroke\n[       OK ] A.Fails (0 ms)";
+        assert_eq!(
+            found,
+            [
+                ("A.Fails", Outcome::Failed, Some(failure)),
+                ("B.Passes", Outcome::Failed, None)
+            ]
+        );
+        // What follows a closed test is outside it, as GoogleTest prints
+        // a suite's tear-down failure there.
+        let suite = printed.outside.get(&format!("A{SUITE_FAILURE}"));
+        assert!(
+            suite.is_some_and(|text| text.contains("tear-down broke")),
+            "{printed:?}"
+        );
     }
 
     #[test]
