@@ -129,20 +129,24 @@ pub fn read(stdout: &str) -> Printed {
     let mut outside = Outside::default();
     for line in stdout.lines() {
         if let Some(test) = &mut running {
-            // Closed again until the next test or suite line: the test
-            // printed what reads as its own closing line before the real
-            // one, which it cannot pass for.
+            // Its closing line, or a later one before the next test or
+            // suite line: a test may print what reads as its own closing
+            // line before GoogleTest prints the real one.
             if let Some((printed, closing)) = closed(line, test.id) {
                 let end = offset(stdout, printed) + printed.len();
                 test.close(&mut results, stdout, end, closing);
                 continue;
             }
             if structural(line) {
-                // Unclosed, its closing line was not printed whole.
+                // Its end; unclosed, its closing line was not printed whole.
                 running = None;
-            } else if test.result_at.is_none() {
+            } else {
                 test.read(stdout, line);
-                continue;
+                // Once closed, what follows is also outside the tests: a
+                // suite's tear-down failure is printed there.
+                if test.result_at.is_none() {
+                    continue;
+                }
             }
         }
         if let Some(id) = opening(line) {
@@ -611,13 +615,20 @@ a.cc:9: Failure
 Failed
 the suite's tear-down broke
 [----------] 1 test from A (1 ms total)
-[----------] 1 test from B
+[----------] 2 tests from B
 [ RUN      ] B.Passes
 [  FAILED  ] B.Passes (0 ms)
 [       OK ] B.Passes (0 ms)
-[==========] 2 tests from 2 test suites ran. (1 ms total)
+[ RUN      ] B.FailsLater
+[       OK ] B.FailsLater (0 ms)
+b.cc:5: Failure
+Failed
+late
+[  FAILED  ] B.FailsLater (0 ms)
+[==========] 3 tests from 2 test suites ran. (1 ms total)
 [  FAILED  ] A.Fails
 [  FAILED  ] B.Passes
+[  FAILED  ] B.FailsLater
 [  FAILED  ] A: SetUpTestSuite or TearDownTestSuite
 ";
         let printed = read(output);
@@ -629,7 +640,12 @@ the suite's tear-down broke
             found,
             [
                 ("A.Fails", Outcome::Failed, Some(failure)),
-                ("B.Passes", Outcome::Failed, None)
+                ("B.Passes", Outcome::Failed, None),
+                (
+                    "B.FailsLater",
+                    Outcome::Failed,
+                    Some("b.cc:5: Failure\nFailed\nlate")
+                )
             ]
         );
         // What follows a closed test is outside it, as GoogleTest prints
